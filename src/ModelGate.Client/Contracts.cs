@@ -1,0 +1,173 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ModelGate.Client;
+
+public static class RiskTiers
+{
+    public const string Low = "low";
+    public const string Medium = "medium";
+    public const string High = "high";
+    public static readonly IReadOnlyList<string> All = [Low, Medium, High];
+}
+
+public static class ModelTasks
+{
+    public static readonly IReadOnlyList<string> All = ["classification", "regression", "llm-chat", "embedding", "other"];
+}
+
+public static class Stages
+{
+    public const string Trained = "trained";
+    public const string Evaluated = "evaluated";
+    public const string Registered = "registered";
+    public const string Staging = "staging";
+    public const string Production = "production";
+    public const string Retired = "retired";
+    public const string Rejected = "rejected";
+}
+
+public static class Roles
+{
+    public const string Viewer = "viewer";
+    public const string Trainer = "trainer";
+    public const string Evaluator = "evaluator";
+    public const string MlLead = "ml-lead";
+    public const string ProductOwner = "product-owner";
+    public const string RiskCommittee = "risk-committee";
+    public const string Deployer = "deployer";
+    public const string Admin = "admin";
+    public static readonly IReadOnlyList<string> All = [Viewer, Trainer, Evaluator, MlLead, ProductOwner, RiskCommittee, Deployer, Admin];
+}
+
+public sealed record CreateModelRequest(
+    string Name,
+    string Owner,
+    string RiskTier,
+    string Task,
+    string? License = null,
+    string? Description = null,
+    IReadOnlyList<string>? Tags = null);
+
+public sealed record ModelDto(
+    string Name,
+    string Owner,
+    string RiskTier,
+    string Task,
+    string? License,
+    string? Description,
+    IReadOnlyList<string> Tags,
+    DateTime CreatedAt,
+    string CreatedBy,
+    string? LatestVersion,
+    int VersionCount);
+
+public sealed record ArtifactRef(string Sha256, string FileName, string? MediaType = null, long? Size = null);
+
+public sealed record DatasetRef(string Name, string? Uri, string Sha256);
+
+public sealed record CodeRef(string Repo, string Commit);
+
+public sealed record EnvironmentRef(string? Image = null, IReadOnlyDictionary<string, string>? Packages = null);
+
+public sealed record PromptTemplate(string? System = null, string? Template = null, IReadOnlyList<string>? Variables = null);
+
+public sealed record LogSummary(int Errors = 0, int Warnings = 0, IReadOnlyList<string>? Lines = null);
+
+/// <summary>The training-run record of a version.</summary>
+public sealed record Attestation(
+    IReadOnlyList<DatasetRef>? Datasets = null,
+    CodeRef? Code = null,
+    EnvironmentRef? Environment = null,
+    string? Architecture = null,
+    string? BaseModel = null,
+    IReadOnlyDictionary<string, JsonElement>? Hyperparameters = null,
+    PromptTemplate? PromptTemplate = null,
+    IReadOnlyDictionary<string, double>? Metrics = null,
+    LogSummary? LogSummary = null,
+    string? Trainer = null,
+    DateTimeOffset? StartedAt = null,
+    DateTimeOffset? FinishedAt = null);
+
+public sealed record CreateVersionRequest(
+    string Version,
+    IReadOnlyList<ArtifactRef> Artifacts,
+    Attestation Attestation,
+    string? Description = null);
+
+public sealed record ModelVersionDto(
+    string Model,
+    string Version,
+    string Stage,
+    DateTime StageChangedAt,
+    IReadOnlyList<ArtifactRef> Artifacts,
+    Attestation Attestation,
+    string AttestationSha256,
+    string? Description,
+    DateTime CreatedAt,
+    string CreatedBy);
+
+public sealed record ArtifactDto(string Sha256, long Size, DateTime CreatedAt, string CreatedBy, bool Created);
+
+public sealed record LineageDto(
+    string Model,
+    string Version,
+    IReadOnlyList<DatasetRef> Datasets,
+    CodeRef? Code,
+    string? BaseModel,
+    IReadOnlyList<ArtifactRef> Artifacts,
+    string? Trainer);
+
+public sealed record VersionRefDto(string Model, string Version, string Stage);
+
+public sealed record PageDto<T>(IReadOnlyList<T> Items, int Total, int Offset, int Limit);
+
+public sealed record AuditEventDto(
+    long Sequence,
+    DateTime Time,
+    string Actor,
+    string Action,
+    string Subject,
+    JsonElement Details,
+    string Outcome,
+    string PreviousHash,
+    string Hash);
+
+public sealed record AuditVerifyDto(bool Valid, long Checked, long? FirstBrokenSequence, string? Reason, string? HeadHash);
+
+public sealed record CreateKeyRequest(string Name, IReadOnlyList<string> Roles, DateTimeOffset? ExpiresAt = null);
+
+public sealed record ApiKeyDto(
+    string Id,
+    string Name,
+    string Prefix,
+    IReadOnlyList<string> Roles,
+    DateTime CreatedAt,
+    string CreatedBy,
+    DateTime? ExpiresAt,
+    DateTime? RevokedAt,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key = null);
+
+/// <summary>An RFC 9457 problem as ModelGate writes it.</summary>
+public sealed record ProblemDto(
+    string? Type,
+    string? Title,
+    int? Status,
+    string? Detail,
+    string? Code,
+    IReadOnlyDictionary<string, string[]>? Errors = null);
+
+public static class ModelGateJson
+{
+    public static readonly JsonSerializerOptions Options = Create();
+
+    private static JsonSerializerOptions Create()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web)
+        {
+            DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        };
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
+}

@@ -1,0 +1,197 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace ModelGate.Client;
+
+/// <summary>Typed client of the ModelGate REST API (<c>/api/v1</c>).</summary>
+public sealed class ModelGateClient(HttpClient http)
+{
+    public const string DigestHeader = "x-modelgate-sha256";
+    private static readonly JsonSerializerOptions Json = ModelGateJson.Options;
+
+    public HttpClient Http { get; } = http;
+
+    public static ModelGateClient Create(Uri baseAddress, string? token, HttpMessageHandler? handler = null)
+    {
+        var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        http.BaseAddress = baseAddress;
+        http.Timeout = Timeout.InfiniteTimeSpan; // uploads and downloads of large artifacts; callers cancel instead
+        if (!string.IsNullOrEmpty(token))
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        return new ModelGateClient(http);
+    }
+
+    // Models
+    public Task<ModelDto> CreateModelAsync(CreateModelRequest request, CancellationToken ct = default) =>
+        SendAsync<ModelDto>(HttpMethod.Post, "api/v1/models", request, ct);
+
+    public Task<PageDto<ModelDto>> ListModelsAsync(int offset = 0, int limit = 100, CancellationToken ct = default) =>
+        SendAsync<PageDto<ModelDto>>(HttpMethod.Get, $"api/v1/models?offset={offset}&limit={limit}", null, ct);
+
+    public Task<ModelDto> GetModelAsync(string model, CancellationToken ct = default) =>
+        SendAsync<ModelDto>(HttpMethod.Get, $"api/v1/models/{Esc(model)}", null, ct);
+
+    // Versions
+    public Task<ModelVersionDto> CreateVersionAsync(string model, CreateVersionRequest request, CancellationToken ct = default) =>
+        SendAsync<ModelVersionDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions", request, ct);
+
+    public Task<PageDto<ModelVersionDto>> ListVersionsAsync(string model, int offset = 0, int limit = 100, CancellationToken ct = default) =>
+        SendAsync<PageDto<ModelVersionDto>>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions?offset={offset}&limit={limit}", null, ct);
+
+    public Task<ModelVersionDto> GetVersionAsync(string model, string version, CancellationToken ct = default) =>
+        SendAsync<ModelVersionDto>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}", null, ct);
+
+    /// <summary>The attestation as recorded, or (<paramref name="format"/> = <c>in-toto</c>) as an in-toto Statement v1 with SLSA provenance v1.</summary>
+    public Task<JsonElement> GetAttestationAsync(string model, string version, string? format = null, CancellationToken ct = default) =>
+        SendAsync<JsonElement>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/attestation" + (format is null ? "" : $"?format={Esc(format)}"), null, ct);
+
+    public Task<LineageDto> GetLineageAsync(string model, string version, CancellationToken ct = default) =>
+        SendAsync<LineageDto>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/lineage", null, ct);
+
+    /// <summary>Versions whose attestation names the dataset digest or the base model.</summary>
+    public Task<IReadOnlyList<VersionRefDto>> FindByLineageAsync(string? datasetSha256, string? baseModel, CancellationToken ct = default)
+    {
+        var query = new List<string>();
+        if (datasetSha256 is not null) query.Add("dataset=" + Esc(datasetSha256));
+        if (baseModel is not null) query.Add("baseModel=" + Esc(baseModel));
+        return SendAsync<IReadOnlyList<VersionRefDto>>(HttpMethod.Get, "api/v1/lineage?" + string.Join('&', query), null, ct);
+    }
+
+    // Artifacts
+    public async Task<ArtifactDto> PushArtifactAsync(Stream content, string sha256, IProgress<long>? progress = null, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Put, $"api/v1/artifacts/{Esc(sha256)}")
+        {
+            Content = new ProgressStreamContent(content, progress),
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        if (content.CanSeek)
+        {
+            request.Content.Headers.ContentLength = content.Length - content.Position;
+        }
+        using var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        return await ReadAsync<ArtifactDto>(response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Streams an artifact into <paramref name="destination"/> and verifies its SHA-256; throws <see cref="DigestMismatchException"/> when it differs.</summary>
+    public async Task<long> PullArtifactAsync(string sha256, Stream destination, Action<long, long?>? progress = null, CancellationToken ct = default)
+    {
+        using var response = await Http.GetAsync($"api/v1/artifacts/{Esc(sha256)}", HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+        var total = response.Content.Headers.ContentLength;
+        await using var source = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[81920];
+        long done = 0;
+        int read;
+        while ((read = await source.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+        {
+            hash.AppendData(buffer, 0, read);
+            await destination.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+            done += read;
+            progress?.Invoke(done, total);
+        }
+        var actual = Convert.ToHexStringLower(hash.GetHashAndReset());
+        if (!string.Equals(actual, sha256, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new DigestMismatchException(sha256.ToLowerInvariant(), actual);
+        }
+        return done;
+    }
+
+    // Audit
+    public Task<PageDto<AuditEventDto>> ListAuditAsync(string? subject = null, string? actor = null, DateTimeOffset? from = null, DateTimeOffset? to = null,
+        int offset = 0, int limit = 100, CancellationToken ct = default)
+    {
+        var query = new List<string> { $"offset={offset}", $"limit={limit}" };
+        if (subject is not null) query.Add("subject=" + Esc(subject));
+        if (actor is not null) query.Add("actor=" + Esc(actor));
+        if (from is not null) query.Add("from=" + Esc(from.Value.ToString("O")));
+        if (to is not null) query.Add("to=" + Esc(to.Value.ToString("O")));
+        return SendAsync<PageDto<AuditEventDto>>(HttpMethod.Get, "api/v1/audit?" + string.Join('&', query), null, ct);
+    }
+
+    public Task<AuditVerifyDto> VerifyAuditAsync(CancellationToken ct = default) =>
+        SendAsync<AuditVerifyDto>(HttpMethod.Get, "api/v1/audit/verify", null, ct);
+
+    // Keys
+    public Task<ApiKeyDto> CreateKeyAsync(CreateKeyRequest request, CancellationToken ct = default) =>
+        SendAsync<ApiKeyDto>(HttpMethod.Post, "api/v1/keys", request, ct);
+
+    public Task<IReadOnlyList<ApiKeyDto>> ListKeysAsync(CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<ApiKeyDto>>(HttpMethod.Get, "api/v1/keys", null, ct);
+
+    public Task<ApiKeyDto> RevokeKeyAsync(string id, CancellationToken ct = default) =>
+        SendAsync<ApiKeyDto>(HttpMethod.Delete, $"api/v1/keys/{Esc(id)}", null, ct);
+
+    private static string Esc(string value) => Uri.EscapeDataString(value);
+
+    private async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body, body.GetType(), options: Json);
+        }
+        using var response = await Http.SendAsync(request, ct).ConfigureAwait(false);
+        return await ReadAsync<T>(response, ct).ConfigureAwait(false);
+    }
+
+    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken ct)
+    {
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+        var value = await response.Content.ReadFromJsonAsync<T>(Json, ct).ConfigureAwait(false);
+        return value ?? throw new ModelGateApiException(response.StatusCode, null, "the server sent an empty body");
+    }
+
+    private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return;
+        }
+        ProblemDto? problem = null;
+        var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        try
+        {
+            problem = JsonSerializer.Deserialize<ProblemDto>(text, Json);
+        }
+        catch (JsonException)
+        {
+        }
+        var message = problem is null
+            ? $"{(int)response.StatusCode} {response.ReasonPhrase}: {text}"
+            : $"{(int)response.StatusCode} {problem.Title}" + (problem.Detail is null ? "" : $": {problem.Detail}");
+        throw new ModelGateApiException(response.StatusCode, problem, message);
+    }
+
+    private sealed class ProgressStreamContent(Stream source, IProgress<long>? progress) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            await SerializeToStreamAsync(stream, context, CancellationToken.None).ConfigureAwait(false);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            var buffer = new byte[81920];
+            long done = 0;
+            int read;
+            while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                await stream.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                done += read;
+                progress?.Report(done);
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+}

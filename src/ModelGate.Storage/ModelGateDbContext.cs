@@ -1,0 +1,132 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using ModelGate.Storage.Audit;
+using ModelGate.Storage.Registry;
+using ModelGate.Storage.Security;
+
+namespace ModelGate.Storage;
+
+/// <summary>
+/// The one EF Core model. Each database provider derives from it in its own project, which holds that provider's migrations.
+/// </summary>
+public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(options)
+{
+    public DbSet<ModelEntity> Models => Set<ModelEntity>();
+    public DbSet<ModelVersionEntity> ModelVersions => Set<ModelVersionEntity>();
+    public DbSet<VersionArtifactEntity> VersionArtifacts => Set<VersionArtifactEntity>();
+    public DbSet<VersionDatasetEntity> VersionDatasets => Set<VersionDatasetEntity>();
+    public DbSet<ArtifactEntity> Artifacts => Set<ArtifactEntity>();
+    public DbSet<AuditEventEntity> AuditEvents => Set<AuditEventEntity>();
+    public DbSet<ApiKeyEntity> ApiKeys => Set<ApiKeyEntity>();
+
+    /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
+    public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
+
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        // Every time is UTC; SQLite would otherwise hand back DateTimeKind.Unspecified.
+        configurationBuilder.Properties<DateTime>().HaveConversion<UtcDateTimeConverter>();
+    }
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<ModelEntity>(e =>
+        {
+            e.ToTable("models");
+            e.HasKey(m => m.Id);
+            e.Property(m => m.Name).HasMaxLength(64);
+            e.HasIndex(m => m.Name).IsUnique();
+            e.Property(m => m.Owner).HasMaxLength(200);
+            e.Property(m => m.RiskTier).HasMaxLength(16);
+            e.Property(m => m.Task).HasMaxLength(32);
+            e.Property(m => m.License).HasMaxLength(200);
+            e.Property(m => m.Description).HasMaxLength(4000);
+            e.Property(m => m.Tags).HasMaxLength(4000);
+            e.Property(m => m.CreatedBy).HasMaxLength(64);
+            e.HasMany(m => m.Versions).WithOne(v => v.Model).HasForeignKey(v => v.ModelId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        modelBuilder.Entity<ModelVersionEntity>(e =>
+        {
+            e.ToTable("model_versions");
+            e.HasKey(v => v.Id);
+            e.Property(v => v.Version).HasMaxLength(128);
+            e.HasIndex(v => new { v.ModelId, v.Version }).IsUnique();
+            e.Property(v => v.Prerelease).HasMaxLength(128);
+            e.Property(v => v.Stage).HasMaxLength(16);
+            e.Property(v => v.AttestationSha256).HasMaxLength(64);
+            e.Property(v => v.Trainer).HasMaxLength(200);
+            e.Property(v => v.CodeRepo).HasMaxLength(1000);
+            e.Property(v => v.CodeCommit).HasMaxLength(128);
+            e.Property(v => v.BaseModel).HasMaxLength(400);
+            e.HasIndex(v => v.BaseModel);
+            e.Property(v => v.Architecture).HasMaxLength(400);
+            e.Property(v => v.Description).HasMaxLength(4000);
+            e.Property(v => v.CreatedBy).HasMaxLength(64);
+            e.HasMany(v => v.Artifacts).WithOne().HasForeignKey(a => a.VersionId).OnDelete(DeleteBehavior.Restrict);
+            e.HasMany(v => v.Datasets).WithOne().HasForeignKey(d => d.VersionId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        modelBuilder.Entity<VersionArtifactEntity>(e =>
+        {
+            e.ToTable("version_artifacts");
+            e.HasKey(a => a.Id);
+            e.Property(a => a.Sha256).HasMaxLength(64);
+            e.HasIndex(a => a.Sha256);
+            e.Property(a => a.FileName).HasMaxLength(255);
+            e.Property(a => a.MediaType).HasMaxLength(255);
+        });
+
+        modelBuilder.Entity<VersionDatasetEntity>(e =>
+        {
+            e.ToTable("version_datasets");
+            e.HasKey(d => d.Id);
+            e.Property(d => d.Name).HasMaxLength(200);
+            e.Property(d => d.Uri).HasMaxLength(2000);
+            e.Property(d => d.Sha256).HasMaxLength(64);
+            e.HasIndex(d => d.Sha256);
+        });
+
+        modelBuilder.Entity<ArtifactEntity>(e =>
+        {
+            e.ToTable("artifacts");
+            e.HasKey(a => a.Sha256);
+            e.Property(a => a.Sha256).HasMaxLength(64);
+            e.Property(a => a.CreatedBy).HasMaxLength(64);
+        });
+
+        modelBuilder.Entity<AuditEventEntity>(e =>
+        {
+            e.ToTable("audit_events");
+            e.HasKey(a => a.Sequence);
+            e.Property(a => a.Sequence).ValueGeneratedNever();
+            e.Property(a => a.Actor).HasMaxLength(64);
+            e.Property(a => a.Action).HasMaxLength(64);
+            e.Property(a => a.Subject).HasMaxLength(300);
+            e.Property(a => a.Outcome).HasMaxLength(32);
+            e.Property(a => a.PreviousHash).HasMaxLength(64);
+            e.Property(a => a.Hash).HasMaxLength(64);
+            e.HasIndex(a => a.Subject);
+            e.HasIndex(a => a.Actor);
+            e.HasIndex(a => a.Time);
+        });
+
+        modelBuilder.Entity<ApiKeyEntity>(e =>
+        {
+            e.ToTable("api_keys");
+            e.HasKey(k => k.Id);
+            e.Property(k => k.Id).HasMaxLength(32);
+            e.Property(k => k.Name).HasMaxLength(200);
+            e.Property(k => k.Prefix).HasMaxLength(16);
+            e.Property(k => k.KeyHash).HasMaxLength(64);
+            e.HasIndex(k => k.KeyHash).IsUnique();
+            e.Property(k => k.Roles).HasMaxLength(400);
+            e.Property(k => k.CreatedBy).HasMaxLength(64);
+            e.Property(k => k.RevokedBy).HasMaxLength(64);
+        });
+    }
+}
+
+internal sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(
+    v => v.Kind == DateTimeKind.Utc ? v : v.ToUniversalTime(),
+    v => DateTime.SpecifyKind(v, DateTimeKind.Utc));

@@ -1,0 +1,61 @@
+namespace ModelGate.Storage.Registry;
+
+/// <summary>
+/// One immutable version of a model. Only <see cref="Stage"/> and <see cref="StageChangedAt"/> change after creation;
+/// everything else (attestation, artifacts, lineage columns) is written once.
+/// </summary>
+public sealed class ModelVersionEntity
+{
+    public long Id { get; set; }
+    public long ModelId { get; set; }
+    public ModelEntity? Model { get; set; }
+    public required string Version { get; set; }
+    public int Major { get; set; }
+    public int Minor { get; set; }
+    public int Patch { get; set; }
+    public string? Prerelease { get; set; }
+    public required string Stage { get; set; }
+    public DateTime StageChangedAt { get; set; }
+    /// <summary>The attestation exactly as accepted (canonical JSON).</summary>
+    public required string Attestation { get; set; }
+    public required string AttestationSha256 { get; set; }
+    public string? Trainer { get; set; }
+    public string? CodeRepo { get; set; }
+    public string? CodeCommit { get; set; }
+    public string? BaseModel { get; set; }
+    public string? Architecture { get; set; }
+    public string? Description { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public required string CreatedBy { get; set; }
+
+    public List<VersionArtifactEntity> Artifacts { get; set; } = [];
+    public List<VersionDatasetEntity> Datasets { get; set; } = [];
+}
+
+public sealed class VersionArtifactEntity
+{
+    public long Id { get; set; }
+    public long VersionId { get; set; }
+    public required string Sha256 { get; set; }
+    public required string FileName { get; set; }
+    public required string MediaType { get; set; }
+    public long Size { get; set; }
+}
+
+/// <summary>A dataset named by a version's attestation, kept as rows so that lineage queries by digest use an index.</summary>
+public sealed class VersionDatasetEntity
+{
+    public long Id { get; set; }
+    public long VersionId { get; set; }
+    public required string Name { get; set; }
+    public string? Uri { get; set; }
+    public required string Sha256 { get; set; }
+}
+
+public sealed class ArtifactEntity
+{
+    public required string Sha256 { get; set; }
+    public long Size { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public required string CreatedBy { get; set; }
+}

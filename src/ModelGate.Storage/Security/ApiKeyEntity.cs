@@ -1,0 +1,18 @@
+namespace ModelGate.Storage.Security;
+
+public sealed class ApiKeyEntity
+{
+    public required string Id { get; set; }
+    public required string Name { get; set; }
+    /// <summary>The first characters of the key, shown so that people can tell keys apart.</summary>
+    public required string Prefix { get; set; }
+    /// <summary>Hex SHA-256 of the whole key; the key itself is never stored.</summary>
+    public required string KeyHash { get; set; }
+    /// <summary>Space-separated role names.</summary>
+    public required string Roles { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public required string CreatedBy { get; set; }
+    public DateTime? ExpiresAt { get; set; }
+    public DateTime? RevokedAt { get; set; }
+    public string? RevokedBy { get; set; }
+}

@@ -1,0 +1,68 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using ModelGate.Client;
+using ModelGate.Storage.Audit;
+
+namespace ModelGate.Audit;
+
+public static class AuditOutcomes
+{
+    public const string Success = "success";
+    public const string Refused = "refused";
+}
+
+/// <summary>The hash chain: each event's hash covers its own fields and the previous event's hash.</summary>
+public static class AuditChain
+{
+    public static readonly string GenesisHash = new('0', 64);
+
+    /// <summary>Times are kept to the millisecond so that every database stores exactly what was hashed.</summary>
+    public static DateTime Truncate(DateTime utc) =>
+        new(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
+
+    public static string SerializeDetails(object? details) =>
+        details is null ? "{}" : JsonSerializer.Serialize(details, ModelGateJson.Options);
+
+    public static AuditEventEntity CreateEvent(long sequence, DateTime time, string actor, string action, string subject,
+        string details, string outcome, string previousHash) => new()
+        {
+            Sequence = sequence,
+            Time = time,
+            Actor = actor,
+            Action = action,
+            Subject = subject,
+            Details = details,
+            Outcome = outcome,
+            PreviousHash = previousHash,
+            Hash = ComputeHash(sequence, time, actor, action, subject, details, outcome, previousHash),
+        };
+
+    public static string ComputeHash(AuditEventEntity e) =>
+        ComputeHash(e.Sequence, e.Time, e.Actor, e.Action, e.Subject, e.Details, e.Outcome, e.PreviousHash);
+
+    /// <summary>SHA-256 over the canonical form: a compact JSON array of the fields in a fixed order.</summary>
+    public static string ComputeHash(long sequence, DateTime time, string actor, string action, string subject,
+        string details, string outcome, string previousHash)
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartArray();
+            writer.WriteNumberValue(sequence);
+            writer.WriteStringValue(time.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+            writer.WriteStringValue(actor);
+            writer.WriteStringValue(action);
+            writer.WriteStringValue(subject);
+            writer.WriteStringValue(details);
+            writer.WriteStringValue(outcome);
+            writer.WriteStringValue(previousHash);
+            writer.WriteEndArray();
+        }
+        return Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan));
+    }
+
+    public static string Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+}

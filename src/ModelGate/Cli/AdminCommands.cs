@@ -1,0 +1,120 @@
+using System.CommandLine;
+using System.Globalization;
+using ModelGate.Client;
+
+namespace ModelGate.Cli;
+
+internal static class AdminCommands
+{
+    public static Command Audit(CliContext context)
+    {
+        var audit = new Command("audit", "Read and verify the hash-chained audit log");
+
+        var subject = new Option<string?>("--subject") { Description = "Exact subject, or a prefix ending in * (e.g. 'models/adult-income*')" };
+        var actor = new Option<string?>("--actor") { Description = "Key id of the actor" };
+        var from = new Option<DateTimeOffset?>("--from") { Description = "Events at or after this time (ISO 8601)" };
+        var to = new Option<DateTimeOffset?>("--to") { Description = "Events before this time (ISO 8601)" };
+        var offset = new Option<int>("--offset") { DefaultValueFactory = _ => 0, Description = "Skip this many" };
+        var limit = new Option<int>("--limit") { DefaultValueFactory = _ => 100, Description = "At most this many (1–1000)" };
+        var log = new Command("log", "List audit events in sequence order") { subject, actor, from, to, offset, limit };
+        log.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var page = await client.ListAuditAsync(parse.GetValue(subject), parse.GetValue(actor), parse.GetValue(from), parse.GetValue(to),
+                parse.GetValue(offset), parse.GetValue(limit), c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, page);
+            }
+            else
+            {
+                CliApp.WriteTable(context.Out, ["SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "OUTCOME"],
+                    page.Items.Select(e => new[] { e.Sequence.ToString(CultureInfo.InvariantCulture), e.Time.ToString("u"), e.Actor, e.Action, e.Subject, e.Outcome }));
+                await context.Out.WriteLineAsync($"({page.Items.Count} of {page.Total})");
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        audit.Subcommands.Add(log);
+
+        var verify = new Command("verify", "Recompute the hash chain; exits 7 and names the first broken event if it does not hold");
+        verify.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var result = await client.VerifyAuditAsync(c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, result);
+            }
+            else if (result.Valid)
+            {
+                await context.Out.WriteLineAsync($"audit chain intact: {result.Checked} events, head {result.HeadHash}");
+            }
+            else
+            {
+                await context.Out.WriteLineAsync($"audit chain BROKEN at sequence {result.FirstBrokenSequence}: {result.Reason} ({result.Checked} events before it verified)");
+            }
+            return result.Valid ? ExitCodes.Ok : ExitCodes.VerificationFailed;
+        }, ct));
+        audit.Subcommands.Add(verify);
+        return audit;
+    }
+
+    public static Command Key(CliContext context)
+    {
+        var key = new Command("key", "Create, list and revoke API keys (admin)");
+
+        var name = new Option<string>("--name") { Description = "What the key is for", Required = true };
+        var roles = new Option<string[]>("--role") { Description = $"A role (repeatable): {string.Join(", ", Roles.All)}", Required = true, AllowMultipleArgumentsPerToken = true };
+        roles.AcceptOnlyFromAmong([.. Roles.All]);
+        var expires = new Option<DateTimeOffset?>("--expires") { Description = "Expiry time (ISO 8601)" };
+        var create = new Command("create", "Create a key; the key is printed once") { name, roles, expires };
+        create.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var created = await client.CreateKeyAsync(new CreateKeyRequest(parse.GetValue(name)!, parse.GetValue(roles)!, parse.GetValue(expires)), c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, created);
+            }
+            else
+            {
+                await context.Out.WriteLineAsync($"key: {created.Key}");
+                await context.Out.WriteLineAsync($"  id {created.Id}, roles {string.Join(", ", created.Roles)} (the key is shown only now)");
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        key.Subcommands.Add(create);
+
+        var list = new Command("list", "List keys (prefixes only)");
+        list.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var keys = await client.ListKeysAsync(c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, keys);
+            }
+            else
+            {
+                CliApp.WriteTable(context.Out, ["ID", "NAME", "PREFIX", "ROLES", "EXPIRES", "REVOKED"],
+                    keys.Select(k => new[] { k.Id, k.Name, k.Prefix + "…", string.Join(",", k.Roles), k.ExpiresAt?.ToString("u") ?? "-", k.RevokedAt?.ToString("u") ?? "-" }));
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        key.Subcommands.Add(list);
+
+        var id = new Argument<string>("id") { Description = "Key id (key_…)" };
+        var revoke = new Command("revoke", "Revoke a key") { id };
+        revoke.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var revoked = await client.RevokeKeyAsync(parse.GetValue(id)!, c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, revoked);
+            }
+            else
+            {
+                await context.Out.WriteLineAsync($"revoked {revoked.Id} ({revoked.Name}) at {revoked.RevokedAt:u}");
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        key.Subcommands.Add(revoke);
+        return key;
+    }
+}

@@ -1,0 +1,47 @@
+using System.CommandLine;
+using ModelGate.Hosting;
+
+namespace ModelGate.Cli;
+
+internal static class ServeCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var data = new Option<string?>("--data") { Description = "Data directory (SQLite file and artifacts) [env MODELGATE_DATA, default ./data]" };
+        var urls = new Option<string?>("--urls") { Description = $"URL(s) to listen on, ';'-separated [default {ModelGateHost.DefaultUrl}]" };
+        var role = new Option<string>("--role") { Description = "all, control or gateway", DefaultValueFactory = _ => "all" };
+        role.AcceptOnlyFromAmong("all", "control", "gateway");
+        var command = new Command("serve", "Run the ModelGate server. Further --Section:Key=value arguments set configuration (e.g. --Database:Provider=postgres).")
+        {
+            data, urls, role,
+        };
+        command.TreatUnmatchedTokensAsErrors = false;
+        command.SetAction(async (parse, ct) =>
+        {
+            var hostArgs = new List<string>(parse.UnmatchedTokens);
+            var dataDir = parse.GetValue(data) ?? context.Environment("MODELGATE_DATA");
+            if (dataDir is not null)
+            {
+                hostArgs.Add($"--Data:Directory={dataDir}");
+            }
+            if (parse.GetValue(urls) is { } u)
+            {
+                hostArgs.Add($"--urls={u}");
+            }
+            hostArgs.Add($"--Server:Role={parse.GetValue(role)}");
+            try
+            {
+                var app = ModelGateHost.Build([.. hostArgs]);
+                ModelGateHost.AnnounceOnStart(app);
+                await app.RunAsync(ct);
+                return ExitCodes.Ok;
+            }
+            catch (Microsoft.Extensions.Options.OptionsValidationException e)
+            {
+                await context.Err.WriteLineAsync($"error: invalid configuration: {string.Join("; ", e.Failures)}");
+                return ExitCodes.Usage;
+            }
+        });
+        return command;
+    }
+}

@@ -1,0 +1,81 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using ModelGate.Storage;
+
+namespace ModelGate.Errors;
+
+public static class ErrorHandlingExtensions
+{
+    public static IServiceCollection AddModelGateErrors(this IServiceCollection services)
+    {
+        services.AddProblemDetails();
+        services.AddExceptionHandler<BadRequestExceptionHandler>();
+        // Binding failures throw so that BadRequestExceptionHandler can answer them with a problem naming the cause.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        return services;
+    }
+
+    /// <summary>Answers bodies over the configured limit with 413 before anything reads them.</summary>
+    public static IApplicationBuilder UseModelGateRequestLimits(this IApplicationBuilder app) =>
+        app.Use(async (context, next) =>
+        {
+            var limits = context.RequestServices.GetRequiredService<IOptions<LimitsOptions>>().Value;
+            var limit = RequestLimits.For(context.Request.Path, limits);
+            var feature = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
+            if (feature is { IsReadOnly: false })
+            {
+                feature.MaxRequestBodySize = limit;
+            }
+            if (context.Request.ContentLength > limit)
+            {
+                await Problems.TooLarge(limit).ExecuteAsync(context);
+                return;
+            }
+            await next(context);
+        });
+}
+
+public static class RequestLimits
+{
+    public static long For(PathString path, LimitsOptions limits) =>
+        path.StartsWithSegments("/api/v1/artifacts") ? limits.MaxArtifactBytes : limits.MaxRequestBodyBytes;
+}
+
+internal sealed partial class BadRequestExceptionHandler(IProblemDetailsService problems, ILogger<BadRequestExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        var problem = exception switch
+        {
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => Problems.Create(413, ProblemCodes.BodyTooLarge,
+                "The request body is too large.", exception.Message),
+            BadHttpRequestException { StatusCode: StatusCodes.Status415UnsupportedMediaType } => Problems.Create(415, ProblemCodes.UnsupportedMediaType,
+                "Unsupported media type.", "send the body as application/json"),
+            BadHttpRequestException { InnerException: JsonException json } => JsonProblem(json),
+            BadHttpRequestException bad => Problems.Create(bad.StatusCode, ProblemCodes.BadRequest, "The request is not valid.", bad.Message),
+            _ => null,
+        };
+        if (problem is null)
+        {
+            LogUnhandled(logger, exception, context.Request.Method, context.Request.Path);
+            problem = Problems.Create(500, ProblemCodes.Internal, "An unexpected error occurred.",
+                "the error was logged; the request's changes were not committed");
+        }
+        context.Response.StatusCode = problem.Status ?? 500;
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
+    }
+
+    private static Microsoft.AspNetCore.Mvc.ProblemDetails JsonProblem(JsonException json)
+    {
+        // System.Text.Json reports syntax errors with a derived exception type and type/shape errors with JsonException itself.
+        var syntax = json.GetType() != typeof(JsonException);
+        return Problems.Create(400, syntax ? ProblemCodes.MalformedJson : ProblemCodes.InvalidJson,
+            syntax ? "The request body is not well-formed JSON." : "The request body does not have the expected shape.",
+            json.Message, new Dictionary<string, object?> { ["path"] = json.Path });
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception for {Method} {Path}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
+}

@@ -1,0 +1,101 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace ModelGate.Errors;
+
+/// <summary>Stable problem codes that scripts may rely on; <c>type</c> is derived from the code.</summary>
+public static class ProblemCodes
+{
+    public const string Validation = "validation_failed";
+    public const string MalformedJson = "malformed_json";
+    public const string InvalidJson = "invalid_json";
+    public const string BadRequest = "bad_request";
+    public const string UnsupportedMediaType = "unsupported_media_type";
+    public const string BodyTooLarge = "body_too_large";
+    public const string Unauthenticated = "unauthenticated";
+    public const string Forbidden = "forbidden";
+    public const string NotFound = "not_found";
+    public const string ModelNotFound = "model_not_found";
+    public const string VersionNotFound = "version_not_found";
+    public const string ArtifactNotFound = "artifact_not_found";
+    public const string KeyNotFound = "key_not_found";
+    public const string ModelExists = "model_exists";
+    public const string VersionExists = "version_exists";
+    public const string VersionNotGreater = "version_not_greater";
+    public const string UnknownArtifact = "unknown_artifact";
+    public const string DigestMismatch = "digest_mismatch";
+    public const string InvalidDigest = "invalid_digest";
+    public const string InvalidName = "invalid_name";
+    public const string InvalidVersion = "invalid_version";
+    public const string Internal = "internal_error";
+}
+
+public static class Problems
+{
+    public const string TypeBase = "https://modelgate.dev/problems/";
+
+    public static ProblemDetails Create(int status, string code, string title, string? detail = null,
+        IDictionary<string, object?>? extensions = null)
+    {
+        var problem = new ProblemDetails
+        {
+            Type = TypeBase + code.Replace('_', '-'),
+            Title = title,
+            Status = status,
+            Detail = detail,
+        };
+        problem.Extensions["code"] = code;
+        if (extensions is not null)
+        {
+            foreach (var (k, v) in extensions)
+            {
+                problem.Extensions[k] = v;
+            }
+        }
+        return problem;
+    }
+
+    public static ProblemHttpResult Result(int status, string code, string title, string? detail = null,
+        IDictionary<string, object?>? extensions = null) =>
+        TypedResults.Problem(Create(status, code, title, detail, extensions));
+
+    public static ProblemHttpResult Validation(IDictionary<string, string[]> errors) =>
+        Result(StatusCodes.Status400BadRequest, ProblemCodes.Validation, "The request is not valid.",
+            string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}")),
+            new Dictionary<string, object?> { ["errors"] = errors });
+
+    public static ProblemHttpResult Validation(string field, string message) =>
+        Validation(new Dictionary<string, string[]> { [field] = [message] });
+
+    public static ProblemHttpResult NotFound(string code, string detail) =>
+        Result(StatusCodes.Status404NotFound, code, "Not found.", detail);
+
+    public static ProblemHttpResult Conflict(string code, string detail, IDictionary<string, object?>? extensions = null) =>
+        Result(StatusCodes.Status409Conflict, code, "Conflict.", detail, extensions);
+
+    public static ProblemHttpResult Unprocessable(string code, string detail, IDictionary<string, object?>? extensions = null) =>
+        Result(StatusCodes.Status422UnprocessableEntity, code, "The request refers to something that cannot be used.", detail, extensions);
+
+    public static ProblemHttpResult TooLarge(long limit) =>
+        Result(StatusCodes.Status413PayloadTooLarge, ProblemCodes.BodyTooLarge, "The request body is too large.",
+            $"the limit for this endpoint is {limit} bytes", new Dictionary<string, object?> { ["limit"] = limit });
+}
+
+/// <summary>Collects field errors for a validation problem.</summary>
+public sealed class ValidationErrors
+{
+    private readonly Dictionary<string, List<string>> _errors = [];
+
+    public bool Any => _errors.Count > 0;
+
+    public void Add(string field, string message)
+    {
+        if (!_errors.TryGetValue(field, out var list))
+        {
+            _errors[field] = list = [];
+        }
+        list.Add(message);
+    }
+
+    public ProblemHttpResult ToProblem() => Problems.Validation(_errors.ToDictionary(e => e.Key, e => e.Value.ToArray()));
+}

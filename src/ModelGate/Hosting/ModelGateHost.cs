@@ -1,0 +1,105 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using ModelGate.Audit;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Registry;
+using ModelGate.Security;
+using ModelGate.Storage;
+
+namespace ModelGate.Hosting;
+
+/// <summary>Section <c>Server</c>.</summary>
+public sealed class ServerOptions
+{
+    public const string Section = "Server";
+
+    /// <summary><c>all</c> (default): control and data plane; <c>control</c>: REST API and workers; <c>gateway</c>: data plane only.</summary>
+    public string Role { get; set; } = "all";
+
+    public bool ServesControlPlane => Role is "all" or "control";
+}
+
+/// <summary>Builds the server: <c>modelgate serve</c> and the functional tests use the same composition.</summary>
+public static class ModelGateHost
+{
+    public const string DefaultUrl = "http://localhost:5180";
+
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+        // Quiet defaults; Logging:LogLevel:* in configuration overrides them.
+        builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section)
+            .Validate(o => o.Role is "all" or "control" or "gateway", "Server:Role (--role) must be all, control or gateway")
+            .ValidateOnStart();
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = ModelGateJson.Options.PropertyNamingPolicy;
+            // A misspelt field is an error, not silently ignored.
+            o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        });
+        builder.Services.AddModelGateErrors();
+        builder.Services.AddModelGateStorage();
+        builder.Services.AddModelGateSecurity();
+        builder.Services.AddOpenApi("v1");
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseModelGateRequestLimits();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapHealthApi();
+        app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
+        if (app.Services.GetRequiredService<IOptions<ServerOptions>>().Value.ServesControlPlane)
+        {
+            app.MapModelsApi();
+            app.MapVersionsApi();
+            app.MapArtifactsApi();
+            app.MapAuditApi();
+            app.MapKeysApi();
+        }
+        return app;
+    }
+
+    public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/healthz", () => TypedResults.Ok(new { status = "ok" })).AllowAnonymous().WithTags("Health");
+        app.MapGet("/readyz", async (ModelGateDbContext db, CancellationToken ct) =>
+            await db.Database.CanConnectAsync(ct)
+                ? Results.Ok(new { status = "ready" })
+                : Results.Problem(Problems.Create(503, "not_ready", "The database is not reachable.")))
+            .AllowAnonymous().WithTags("Health");
+        return app;
+    }
+
+    /// <summary>Prints where the server listens once it does.</summary>
+    public static void AnnounceOnStart(WebApplication app)
+    {
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            var data = app.Services.GetRequiredService<IOptions<DataOptions>>().Value;
+            var db = app.Services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+            Console.Out.WriteLine($"ModelGate listening on {string.Join(", ", addresses)} " +
+                                  $"(database: {db.Provider}, data: {Path.GetFullPath(data.Directory)})");
+            Console.Out.Flush();
+        });
+    }
+}

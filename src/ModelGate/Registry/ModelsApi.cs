@@ -1,0 +1,130 @@
+using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Security;
+using ModelGate.Storage;
+using ModelGate.Storage.Registry;
+
+namespace ModelGate.Registry;
+
+public static class ModelsApi
+{
+    public const int MaxPage = 1000;
+
+    public static IEndpointRouteBuilder MapModelsApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/models").WithTags("Models");
+        api.MapPost("/", CreateModel).WithName(nameof(CreateModel)).RequireAuthorization(Permissions.RegistryWrite);
+        api.MapGet("/", ListModels).WithName(nameof(ListModels)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/{model}", GetModel).WithName(nameof(GetModel)).RequireAuthorization(Permissions.Read);
+        return app;
+    }
+
+    public static async Task<Results<Created<ModelDto>, ProblemHttpResult>> CreateModel(CreateModelRequest request, ClaimsPrincipal user,
+        AuditedWrite write, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (!Names.IsValidModelName(request.Name))
+        {
+            errors.Add("name", $"'{request.Name}' is not a valid name: {Names.ModelNameRule}");
+        }
+        if (string.IsNullOrWhiteSpace(request.Owner) || request.Owner.Length > 200)
+        {
+            errors.Add("owner", "an owner of 1–200 characters is required");
+        }
+        if (!RiskTiers.All.Contains(request.RiskTier))
+        {
+            errors.Add("riskTier", $"riskTier is one of {string.Join(", ", RiskTiers.All)}");
+        }
+        if (!ModelTasks.All.Contains(request.Task))
+        {
+            errors.Add("task", $"task is one of {string.Join(", ", ModelTasks.All)}");
+        }
+        if (request.License is { Length: > 200 })
+        {
+            errors.Add("license", "at most 200 characters");
+        }
+        if (request.Description is { Length: > 4000 })
+        {
+            errors.Add("description", "at most 4000 characters");
+        }
+        var tags = request.Tags ?? [];
+        if (tags.Count > 50 || tags.Any(t => string.IsNullOrWhiteSpace(t) || t.Length > 64))
+        {
+            errors.Add("tags", "at most 50 tags of 1–64 characters each");
+        }
+        if (errors.Any)
+        {
+            return errors.ToProblem();
+        }
+
+        await using var tx = await write.BeginAsync(cancellationToken);
+        if (await tx.Db.Models.AnyAsync(m => m.Name == request.Name, cancellationToken))
+        {
+            return Problems.Conflict(ProblemCodes.ModelExists, $"a model named '{request.Name}' already exists");
+        }
+        var entity = new ModelEntity
+        {
+            Name = request.Name,
+            Owner = request.Owner.Trim(),
+            RiskTier = request.RiskTier,
+            Task = request.Task,
+            License = request.License,
+            Description = request.Description,
+            Tags = JsonSerializer.Serialize(tags.Distinct().ToList(), ModelGateJson.Options),
+            CreatedAt = tx.Now,
+            UpdatedAt = tx.Now,
+            CreatedBy = user.ActorId(),
+        };
+        tx.Db.Models.Add(entity);
+        await tx.AppendAsync(user.ActorId(), "model.created", RegistryMapping.ModelSubject(entity.Name),
+            new { entity.Owner, entity.RiskTier, entity.Task, entity.License, tags }, cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return TypedResults.Created($"/api/v1/models/{entity.Name}", RegistryMapping.ToDto(entity, null, 0));
+    }
+
+    public static async Task<Results<Ok<PageDto<ModelDto>>, ProblemHttpResult>> ListModels(ModelGateDbContext db, int? offset, int? limit,
+        CancellationToken cancellationToken)
+    {
+        var (skip, take) = (offset ?? 0, limit ?? 100);
+        if (skip < 0 || take is < 1 or > MaxPage)
+        {
+            return Problems.Validation("limit", $"offset must be ≥ 0 and limit between 1 and {MaxPage}");
+        }
+        var total = await db.Models.CountAsync(cancellationToken);
+        var models = await db.Models.AsNoTracking().OrderBy(m => m.Name).Skip(skip).Take(take).ToListAsync(cancellationToken);
+        var ids = models.Select(m => m.Id).ToList();
+        var versions = await db.ModelVersions.AsNoTracking().Where(v => ids.Contains(v.ModelId))
+            .Select(v => new { v.ModelId, v.Version }).ToListAsync(cancellationToken);
+        var byModel = versions.GroupBy(v => v.ModelId).ToDictionary(g => g.Key, g => g.Select(v => SemVersion.Parse(v.Version)).ToList());
+        var items = models.Select(m => byModel.TryGetValue(m.Id, out var vs)
+            ? RegistryMapping.ToDto(m, vs.Max()!.ToString(), vs.Count)
+            : RegistryMapping.ToDto(m, null, 0)).ToList();
+        return TypedResults.Ok(new PageDto<ModelDto>(items, total, skip, take));
+    }
+
+    public static async Task<Results<Ok<ModelDto>, ProblemHttpResult>> GetModel(string model, ModelGateDbContext db, CancellationToken cancellationToken)
+    {
+        if (!Names.IsValidModelName(model))
+        {
+            return InvalidName(model);
+        }
+        var entity = await db.Models.AsNoTracking().FirstOrDefaultAsync(m => m.Name == model, cancellationToken);
+        if (entity is null)
+        {
+            return ModelNotFound(model);
+        }
+        var versions = await db.ModelVersions.AsNoTracking().Where(v => v.ModelId == entity.Id).Select(v => v.Version).ToListAsync(cancellationToken);
+        return TypedResults.Ok(RegistryMapping.ToDto(entity, versions.Select(SemVersion.Parse).Max()?.ToString(), versions.Count));
+    }
+
+    internal static ProblemHttpResult InvalidName(string model) =>
+        Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.InvalidName, "The model name is not valid.",
+            $"'{model}' is not a valid name: {Names.ModelNameRule}");
+
+    internal static ProblemHttpResult ModelNotFound(string model) =>
+        Problems.NotFound(ProblemCodes.ModelNotFound, $"there is no model named '{model}'");
+}

@@ -1,0 +1,89 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Storage;
+using ModelGate.Storage.Security;
+
+namespace ModelGate.Security;
+
+public static class KeysApi
+{
+    public static IEndpointRouteBuilder MapKeysApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/keys").WithTags("Keys").RequireAuthorization(Permissions.KeysManage);
+        api.MapPost("/", CreateKey).WithName(nameof(CreateKey));
+        api.MapGet("/", ListKeys).WithName(nameof(ListKeys));
+        api.MapDelete("/{id}", RevokeKey).WithName(nameof(RevokeKey));
+        return app;
+    }
+
+    public static async Task<Results<Created<ApiKeyDto>, ProblemHttpResult>> CreateKey(CreateKeyRequest request, ClaimsPrincipal user,
+        AuditedWrite write, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 200)
+        {
+            errors.Add("name", "a name of 1–200 characters is required");
+        }
+        if (request.Roles is null || request.Roles.Count == 0)
+        {
+            errors.Add("roles", $"at least one role is required: {string.Join(", ", Roles.All)}");
+        }
+        else
+        {
+            foreach (var role in request.Roles.Where(r => !Roles.All.Contains(r)))
+            {
+                errors.Add("roles", $"'{role}' is not a role; roles are {string.Join(", ", Roles.All)}");
+            }
+        }
+        if (request.ExpiresAt is { } expires && expires <= time.GetUtcNow())
+        {
+            errors.Add("expiresAt", "must be in the future");
+        }
+        if (errors.Any)
+        {
+            return errors.ToProblem();
+        }
+
+        var secret = ApiKeyService.NewSecret();
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), request.Name.Trim(), secret, request.Roles!, tx.Now, user.ActorId(),
+            request.ExpiresAt?.UtcDateTime);
+        tx.Db.ApiKeys.Add(entity);
+        await tx.AppendAsync(user.ActorId(), "key.created", $"keys/{entity.Id}",
+            new { entity.Name, roles = request.Roles, entity.Prefix, entity.ExpiresAt }, cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return TypedResults.Created($"/api/v1/keys/{entity.Id}", ToDto(entity) with { Key = secret });
+    }
+
+    public static async Task<Ok<List<ApiKeyDto>>> ListKeys(ModelGateDbContext db, CancellationToken cancellationToken)
+    {
+        var keys = await db.ApiKeys.AsNoTracking().OrderBy(k => k.CreatedAt).ThenBy(k => k.Id).ToListAsync(cancellationToken);
+        return TypedResults.Ok(keys.Select(ToDto).ToList());
+    }
+
+    public static async Task<Results<Ok<ApiKeyDto>, ProblemHttpResult>> RevokeKey(string id, ClaimsPrincipal user, AuditedWrite write,
+        ApiKeyService keys, CancellationToken cancellationToken)
+    {
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var entity = await tx.Db.ApiKeys.FirstOrDefaultAsync(k => k.Id == id, cancellationToken);
+        if (entity is null)
+        {
+            return Problems.NotFound(ProblemCodes.KeyNotFound, $"there is no key '{id}'");
+        }
+        if (entity.RevokedAt is null)
+        {
+            entity.RevokedAt = tx.Now;
+            entity.RevokedBy = user.ActorId();
+            await tx.AppendAsync(user.ActorId(), "key.revoked", $"keys/{entity.Id}", new { entity.Name, entity.Prefix }, cancellationToken: cancellationToken);
+            await tx.CommitAsync(cancellationToken);
+            keys.Invalidate();
+        }
+        return TypedResults.Ok(ToDto(entity));
+    }
+
+    private static ApiKeyDto ToDto(ApiKeyEntity k) =>
+        new(k.Id, k.Name, k.Prefix, k.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.CreatedAt, k.CreatedBy, k.ExpiresAt, k.RevokedAt);
+}

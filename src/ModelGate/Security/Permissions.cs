@@ -1,0 +1,20 @@
+using ModelGate.Client;
+
+namespace ModelGate.Security;
+
+/// <summary>Which roles may do what: the single table every endpoint's authorization policy comes from.</summary>
+public static class Permissions
+{
+    public const string Read = "read";
+    public const string RegistryWrite = "registry.write";
+    public const string ArtifactWrite = "artifact.write";
+    public const string KeysManage = "keys.manage";
+
+    public static readonly IReadOnlyDictionary<string, string[]> Policies = new Dictionary<string, string[]>
+    {
+        [Read] = [.. Roles.All],
+        [RegistryWrite] = [Roles.Trainer, Roles.MlLead, Roles.Admin],
+        [ArtifactWrite] = [Roles.Trainer, Roles.Evaluator, Roles.MlLead, Roles.Admin],
+        [KeysManage] = [Roles.Admin],
+    };
+}

@@ -1,0 +1,33 @@
+using Microsoft.AspNetCore.Authorization;
+using System.Security.Claims;
+
+namespace ModelGate.Security;
+
+public static class SecurityServiceCollectionExtensions
+{
+    public static IServiceCollection AddModelGateSecurity(this IServiceCollection services)
+    {
+        services.AddOptions<SecurityOptions>().BindConfiguration(SecurityOptions.Section)
+            .Validate(o => o.BootstrapAdminKey is null || ApiKeyService.LooksLikeKey(o.BootstrapAdminKey),
+                $"Security:BootstrapAdminKey must start with '{ApiKeyService.KeyPrefix}' and be 32–256 characters long")
+            .ValidateOnStart();
+        services.AddSingleton<ApiKeyService>();
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorization(o =>
+        {
+            foreach (var (name, roles) in Permissions.Policies)
+            {
+                o.AddPolicy(name, p => p.RequireAuthenticatedUser().RequireRole(roles));
+            }
+            // Anything mapped without a policy still needs a key: nothing is open by accident.
+            o.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build();
+        });
+        services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, ProblemAuthorizationResultHandler>();
+        services.AddHostedService<AdminKeyBootstrapper>();
+        return services;
+    }
+
+    public static string ActorId(this ClaimsPrincipal user) =>
+        user.FindFirstValue(ClaimTypes.NameIdentifier) ?? throw new InvalidOperationException("no authenticated key");
+}

@@ -1,0 +1,42 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace ModelGate.Storage;
+
+/// <summary>Creates the data directory and applies migrations before the server accepts requests.</summary>
+internal sealed partial class DatabaseInitializer(IServiceProvider services, IOptions<DataOptions> data, IOptions<DatabaseOptions> database,
+    IBlobStore blobs, ILogger<DatabaseInitializer> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(Path.GetFullPath(data.Value.Directory));
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        if (database.Value.Provider == "sqlite")
+        {
+            // WAL keeps readers off the writer's lock; synchronous=NORMAL is durable across a process kill in WAL mode.
+            await db.Database.OpenConnectionAsync(cancellationToken);
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
+            await db.Database.CloseConnectionAsync();
+        }
+        var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+        if (pending.Count > 0)
+        {
+            LogMigrating(logger, database.Value.Provider, pending.Count);
+            await db.Database.MigrateAsync(cancellationToken);
+        }
+        var removed = await blobs.RemoveIncompleteAsync(cancellationToken);
+        if (removed > 0)
+        {
+            LogRemovedIncomplete(logger, removed);
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Applying {Count} migration(s) to the {Provider} database")]
+    private static partial void LogMigrating(ILogger logger, string provider, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Removed {Count} incomplete artifact upload(s) left by an earlier process")]
+    private static partial void LogRemovedIncomplete(ILogger logger, int count);
+}
