@@ -69,8 +69,9 @@ internal sealed partial class BadRequestExceptionHandler(IProblemDetailsService 
 
     private static Microsoft.AspNetCore.Mvc.ProblemDetails JsonProblem(JsonException json)
     {
-        // System.Text.Json reports syntax errors with a derived exception type and type/shape errors with JsonException itself.
-        var syntax = json.GetType() != typeof(JsonException);
+        // System.Text.Json reports syntax errors with its reader's exception (a JsonException subtype), either thrown
+        // directly or wrapped; type and shape errors are plain JsonExceptions.
+        var syntax = json.GetType() != typeof(JsonException) || json.InnerException is JsonException;
         return Problems.Create(400, syntax ? ProblemCodes.MalformedJson : ProblemCodes.InvalidJson,
             syntax ? "The request body is not well-formed JSON." : "The request body does not have the expected shape.",
             json.Message, new Dictionary<string, object?> { ["path"] = json.Path });

@@ -19,11 +19,12 @@ internal sealed partial class DatabaseInitializer(IServiceProvider services, IOp
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
             await db.Database.CloseConnectionAsync();
         }
-        var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
-        if (pending.Count > 0)
+        var before = (await db.Database.GetAppliedMigrationsAsync(cancellationToken)).Count();
+        await db.Database.MigrateAsync(cancellationToken);
+        var applied = (await db.Database.GetAppliedMigrationsAsync(cancellationToken)).Count() - before;
+        if (applied > 0)
         {
-            LogMigrating(logger, database.Value.Provider, pending.Count);
-            await db.Database.MigrateAsync(cancellationToken);
+            LogMigrated(logger, database.Value.Provider, applied);
         }
         var removed = await blobs.RemoveIncompleteAsync(cancellationToken);
         if (removed > 0)
@@ -34,8 +35,8 @@ internal sealed partial class DatabaseInitializer(IServiceProvider services, IOp
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Applying {Count} migration(s) to the {Provider} database")]
-    private static partial void LogMigrating(ILogger logger, string provider, int count);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Applied {Count} migration(s) to the {Provider} database")]
+    private static partial void LogMigrated(ILogger logger, string provider, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Removed {Count} incomplete artifact upload(s) left by an earlier process")]
     private static partial void LogRemovedIncomplete(ILogger logger, int count);

@@ -1,0 +1,159 @@
+using System.Globalization;
+
+namespace ModelGate.Benchmarks;
+
+/// <summary>Command-line options. Every count is a number of measured requests; warm-up requests come on top and are not recorded.</summary>
+internal sealed class BenchOptions
+{
+    public const string PostgresEnvironmentVariable = "MODELGATE_BENCH_POSTGRES";
+    public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres";
+
+    public bool Quick { get; private set; }
+    public IReadOnlyList<string> Providers { get; private set; } = ["sqlite", "postgres"];
+    public int HealthOps { get; private set; } = 5000;
+    public int CreateOps { get; private set; } = 500;
+    public int GetOps { get; private set; } = 2000;
+    public int ListOps { get; private set; } = 100;
+    public int ListSize { get; private set; } = 1000;
+    public int Clients { get; private set; } = 10;
+    public int ConcurrentGetOps { get; private set; } = 10000;
+    public int ConcurrentCreateOps { get; private set; } = 500;
+    public int Warmup { get; private set; } = 100;
+    public string? OutputDirectory { get; private set; }
+    public bool WriteFile { get; private set; } = true;
+    public string PostgresConnectionString { get; private set; } =
+        Environment.GetEnvironmentVariable(PostgresEnvironmentVariable) is { Length: > 0 } cs ? cs : DefaultPostgres;
+
+    // Warm-up per scenario, derived from --warmup: cheap reads get it all, writes a fifth, the 1,000-row list a tenth.
+    public int ReadWarmup => Warmup;
+    public int CreateWarmup => Math.Max(1, Warmup / 5);
+    public int ListWarmup => Math.Max(1, Warmup / 10);
+    public int ConcurrentWarmupPerClient => Math.Max(1, Warmup / 5);
+
+    public const string Usage = """
+        ModelGate registry load benchmark: starts the real host on Kestrel (127.0.0.1, random port) in-process for each
+        database provider and drives the REST API over loopback with its own HTTP clients.
+
+        usage: dotnet run -c Release --project bench/ModelGate.Benchmarks -- [options]
+
+          --quick                     short smoke run (small counts; list model of 200 versions)
+          --providers <list>          sqlite,postgres (default both; postgres is skipped with a note when unreachable)
+          --health-ops <n>            GET /healthz, sequential (default 5000)
+          --create-ops <n>            create version, sequential, one client (default 500)
+          --get-ops <n>               get version, sequential, one client (default 2000)
+          --list-ops <n>              list versions ?limit=<list-size>, sequential (default 100)
+          --list-size <n>             versions seeded on the list model, at most 1000 (default 1000)
+          --clients <n>               concurrent clients (default 10)
+          --concurrent-get-ops <n>    get version, total over all clients (default 10000)
+          --concurrent-create-ops <n> create version, total over all clients, one model per client (default 500)
+          --warmup <n>                warm-up requests before reads; writes use n/5, lists n/10, each concurrent client n/5 (default 100)
+          --out <dir>                 where registry-<timestamp>.md goes (default bench/results)
+          --no-file                   print only, write no results file
+
+        PostgreSQL: the connection string comes from MODELGATE_BENCH_POSTGRES (default
+        Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres). Its database is only used to
+        CREATE and DROP a fresh mg_bench_<random> database, which the run uses.
+        """;
+
+    /// <summary>Returns null and prints the problem (or the usage) when the arguments are not valid.</summary>
+    public static BenchOptions? Parse(string[] args, TextWriter error)
+    {
+        var o = new BenchOptions();
+        if (args.Contains("--quick"))
+        {
+            o.Quick = true;
+            o.HealthOps = 500;
+            o.CreateOps = 50;
+            o.GetOps = 200;
+            o.ListOps = 10;
+            o.ListSize = 200;
+            o.ConcurrentGetOps = 500;
+            o.ConcurrentCreateOps = 50;
+            o.Warmup = 20;
+        }
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            string? inline = null;
+            var eq = arg.IndexOf('=', StringComparison.Ordinal);
+            if (arg.StartsWith("--", StringComparison.Ordinal) && eq > 0)
+            {
+                inline = arg[(eq + 1)..];
+                arg = arg[..eq];
+            }
+            string Value()
+            {
+                if (inline is not null)
+                {
+                    return inline;
+                }
+                if (i + 1 >= args.Length)
+                {
+                    throw new ArgumentException($"{arg} needs a value");
+                }
+                return args[++i];
+            }
+            int Count(int min = 1)
+            {
+                var text = Value();
+                if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < min)
+                {
+                    throw new ArgumentException($"{arg} needs a whole number ≥ {min}, not '{text}'");
+                }
+                return n;
+            }
+            try
+            {
+                switch (arg)
+                {
+                    case "--quick":
+                        break;
+                    case "-h" or "--help":
+                        error.WriteLine(Usage);
+                        return null;
+                    case "--providers":
+                        var providers = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                            .Select(p => p.ToLowerInvariant()).Distinct().ToList();
+                        if (providers.Count == 0 || providers.Any(p => p is not ("sqlite" or "postgres")))
+                        {
+                            throw new ArgumentException("--providers is a comma-separated list of sqlite and postgres");
+                        }
+                        o.Providers = providers;
+                        break;
+                    case "--health-ops": o.HealthOps = Count(); break;
+                    case "--create-ops": o.CreateOps = Count(); break;
+                    case "--get-ops": o.GetOps = Count(); break;
+                    case "--list-ops": o.ListOps = Count(); break;
+                    case "--list-size": o.ListSize = Count(); break;
+                    case "--clients": o.Clients = Count(); break;
+                    case "--concurrent-get-ops": o.ConcurrentGetOps = Count(); break;
+                    case "--concurrent-create-ops": o.ConcurrentCreateOps = Count(); break;
+                    case "--warmup": o.Warmup = Count(min: 0); break;
+                    case "--out": o.OutputDirectory = Value(); break;
+                    case "--no-file": o.WriteFile = false; break;
+                    default:
+                        throw new ArgumentException($"unknown option '{args[i]}'");
+                }
+            }
+            catch (ArgumentException e)
+            {
+                error.WriteLine($"error: {e.Message}");
+                error.WriteLine();
+                error.WriteLine(Usage);
+                return null;
+            }
+        }
+        if (o.ListSize > 1000)
+        {
+            error.WriteLine("error: --list-size is at most 1000, the API's largest page");
+            return null;
+        }
+        // Every client gets at least one measured request.
+        o.ConcurrentGetOps = Math.Max(o.ConcurrentGetOps, o.Clients);
+        o.ConcurrentCreateOps = Math.Max(o.ConcurrentCreateOps, o.Clients);
+        return o;
+    }
+
+    public int ConcurrentGetOpsPerClient => ConcurrentGetOps / Clients;
+    public int ConcurrentCreateOpsPerClient => ConcurrentCreateOps / Clients;
+}

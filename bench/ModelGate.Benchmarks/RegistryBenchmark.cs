@@ -1,0 +1,306 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text.Json;
+using ModelGate.Client;
+
+namespace ModelGate.Benchmarks;
+
+/// <summary>
+/// The scenarios against one running server. Timed requests go through plain <see cref="HttpClient"/>s (one per
+/// simulated client, each with its own connection): a timing is send → full response body read, with request bodies
+/// serialised before the clock starts and responses not deserialised, so client-side JSON work is not in the figures.
+/// The typed <see cref="ModelGateClient"/> does the setup and checks that the measured endpoints answer what they should.
+/// </summary>
+internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options, TextWriter log)
+{
+    private const string CreateModel = "bench-create";
+    private const string ListModel = "bench-list";
+    private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
+
+    private readonly List<string> _notes = [];
+    private string _artifactSha256 = "";
+
+    public IReadOnlyList<string> Notes => _notes;
+
+    public async Task<IReadOnlyList<ScenarioResult>> RunAsync()
+    {
+        var results = new List<ScenarioResult>();
+        using var setupHttp = NewHttpClient();
+        var api = new ModelGateClient(setupHttp);
+        await SetupAsync(api);
+
+        using var http = NewHttpClient();
+
+        // (a) The floor: routing, middleware and Kestrel over loopback, no authentication, no database.
+        results.Add(await SequentialAsync("GET /healthz (baseline)", http, options.ReadWarmup, options.HealthOps,
+            _ => new HttpRequestMessage(HttpMethod.Get, "healthz")));
+
+        // (b) Create version, one client, on one model; warm-up creates 1.0.0… and the measured ones follow.
+        var createWarmup = options.CreateWarmup;
+        results.Add(await SequentialAsync("create version", http, createWarmup, options.CreateOps,
+            i => CreateVersionRequest(CreateModel, Version(i))));
+        var createdVersions = createWarmup + options.CreateOps;
+
+        // Seeds the list model through the API as well, timing each create to see how the cost grows with the model's size.
+        await SeedListModelAsync(http);
+
+        // (c) Get version: random versions of the create model.
+        var random = new Random(42);
+        var check = await api.GetVersionAsync(CreateModel, Version(createdVersions - 1));
+        Require(check.Version == Version(createdVersions - 1) && check.Artifacts.Count == 1, "get version answered the wrong version");
+        results.Add(await SequentialAsync("get version", http, options.ReadWarmup, options.GetOps,
+            _ => Get($"api/v1/models/{CreateModel}/versions/{Version(random.Next(createdVersions))}")));
+
+        // (d) One page of the whole list model.
+        var page = await api.ListVersionsAsync(ListModel, 0, options.ListSize);
+        Require(page.Items.Count == options.ListSize && page.Total == options.ListSize && page.Items[0].Version == Version(options.ListSize - 1),
+            $"list versions answered {page.Items.Count} of {page.Total} versions, expected {options.ListSize} newest first");
+        results.Add(await SequentialAsync($"list {options.ListSize:N0} versions", http, options.ListWarmup, options.ListOps,
+            _ => Get($"api/v1/models/{ListModel}/versions?limit={options.ListSize}")));
+
+        // (e1) Concurrent reads: each client gets random versions of both models.
+        var clientRandoms = Enumerable.Range(0, options.Clients).Select(k => new Random(1000 + k)).ToArray();
+        results.Add(await ConcurrentAsync($"get version, {options.Clients} clients", options.ConcurrentWarmupPerClient, options.ConcurrentGetOpsPerClient,
+            (k, _) =>
+            {
+                var r = clientRandoms[k];
+                return r.Next(2) == 0
+                    ? Get($"api/v1/models/{CreateModel}/versions/{Version(r.Next(createdVersions))}")
+                    : Get($"api/v1/models/{ListModel}/versions/{Version(r.Next(options.ListSize))}");
+            }));
+
+        // (e2) Concurrent writes: each client creates versions on a model of its own.
+        results.Add(await ConcurrentAsync($"create version, {options.Clients} clients", options.ConcurrentWarmupPerClient,
+            options.ConcurrentCreateOpsPerClient, (k, i) => CreateVersionRequest(ConcurrentModel(k), Version(i))));
+
+        return results;
+    }
+
+    private async Task SetupAsync(ModelGateClient api)
+    {
+        var content = RandomNumberGenerator.GetBytes(4096);
+        _artifactSha256 = Convert.ToHexStringLower(SHA256.HashData(content));
+        using (var stream = new MemoryStream(content))
+        {
+            await api.PushArtifactAsync(stream, _artifactSha256);
+        }
+        string[] models = [CreateModel, ListModel, .. Enumerable.Range(0, options.Clients).Select(ConcurrentModel)];
+        foreach (var model in models)
+        {
+            await api.CreateModelAsync(new CreateModelRequest(model, "bench", RiskTiers.Low, "classification", "MIT", "load benchmark", ["bench"]));
+        }
+    }
+
+    private async Task SeedListModelAsync(HttpClient http)
+    {
+        log.WriteLine($"  seeding {ListModel} with {options.ListSize:N0} versions");
+        var timings = new double[options.ListSize];
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < options.ListSize; i++)
+        {
+            var (ms, error) = await TimeAsync(http, CreateVersionRequest(ListModel, Version(i)));
+            if (error is not null)
+            {
+                throw new InvalidOperationException($"seeding {ListModel}@{Version(i)} failed: {error}");
+            }
+            timings[i] = ms;
+        }
+        var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var window = Math.Min(100, options.ListSize / 2);
+        var note = $"{server.Provider}: seeding {ListModel} with {options.ListSize:N0} versions (sequential creates) took {seconds:F1} s";
+        if (window > 0)
+        {
+            note += $"; median create: {ScenarioResult.Median(timings, 0, window):F2} ms for the first {window}, " +
+                    $"{ScenarioResult.Median(timings, options.ListSize - window, window):F2} ms for the last {window}";
+        }
+        _notes.Add(note);
+        log.WriteLine($"  {note}");
+    }
+
+    private async Task<ScenarioResult> SequentialAsync(string name, HttpClient http, int warmup, int ops, Func<int, HttpRequestMessage> request)
+    {
+        log.WriteLine($"  {name}: {warmup:N0} warm-up + {ops:N0} measured");
+        for (var i = 0; i < warmup; i++)
+        {
+            var (_, error) = await TimeAsync(http, request(i));
+            if (error is not null)
+            {
+                throw new InvalidOperationException($"{name}: warm-up request failed: {error}");
+            }
+        }
+        Settle();
+        var timings = new double[ops];
+        var errors = 0;
+        string? firstError = null;
+        var sql = server.Sql.Count;
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < ops; i++)
+        {
+            // The request (and its JSON body) is built before TimeAsync starts the clock.
+            var message = request(warmup + i);
+            var (ms, error) = await TimeAsync(http, message);
+            timings[i] = ms;
+            if (error is not null)
+            {
+                errors++;
+                firstError ??= error;
+            }
+        }
+        var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        return new ScenarioResult(server.Provider, name, 1, timings, elapsed, errors, firstError, server.Sql.Count - sql);
+    }
+
+    /// <summary>Each client warms up on its own connection, then all start together; throughput is over the wall-clock time until the last finishes.</summary>
+    private async Task<ScenarioResult> ConcurrentAsync(string name, int warmupPerClient, int opsPerClient, Func<int, int, HttpRequestMessage> request)
+    {
+        var clients = options.Clients;
+        log.WriteLine($"  {name}: {clients} × ({warmupPerClient:N0} warm-up + {opsPerClient:N0} measured)");
+        var https = Enumerable.Range(0, clients).Select(_ => NewHttpClient()).ToArray();
+        try
+        {
+            var ready = Enumerable.Range(0, clients).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+            var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var timings = new double[clients][];
+            var ends = new long[clients];
+            var errors = new int[clients];
+            var firstErrors = new string?[clients];
+            var tasks = Enumerable.Range(0, clients).Select(k => Task.Run(async () =>
+            {
+                try
+                {
+                    for (var i = 0; i < warmupPerClient; i++)
+                    {
+                        var (_, error) = await TimeAsync(https[k], request(k, i));
+                        if (error is not null)
+                        {
+                            throw new InvalidOperationException($"{name}: warm-up request of client {k} failed: {error}");
+                        }
+                    }
+                    ready[k].SetResult();
+                }
+                catch (Exception e)
+                {
+                    ready[k].TrySetException(e);
+                    throw;
+                }
+                await go.Task;
+                var mine = new double[opsPerClient];
+                for (var i = 0; i < opsPerClient; i++)
+                {
+                    var message = request(k, warmupPerClient + i);
+                    var (ms, error) = await TimeAsync(https[k], message);
+                    mine[i] = ms;
+                    if (error is not null)
+                    {
+                        errors[k]++;
+                        firstErrors[k] ??= error;
+                    }
+                }
+                timings[k] = mine;
+                ends[k] = Stopwatch.GetTimestamp();
+            })).ToArray();
+
+            await Task.WhenAll(ready.Select(r => r.Task));
+            Settle();
+            var sql = server.Sql.Count;
+            var start = Stopwatch.GetTimestamp();
+            go.SetResult();
+            await Task.WhenAll(tasks);
+            var elapsed = Stopwatch.GetElapsedTime(start, ends.Max()).TotalSeconds;
+            return new ScenarioResult(server.Provider, name, clients, timings.SelectMany(t => t).ToArray(), elapsed, errors.Sum(),
+                firstErrors.FirstOrDefault(e => e is not null), server.Sql.Count - sql);
+        }
+        finally
+        {
+            foreach (var h in https)
+            {
+                h.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Sends the request and reads the whole response body; the elapsed milliseconds, and the error if the answer was not 2xx.</summary>
+    private static async Task<(double Ms, string? Error)> TimeAsync(HttpClient http, HttpRequestMessage request)
+    {
+        using (request)
+        {
+            var start = Stopwatch.GetTimestamp();
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+            var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            if (response.IsSuccessStatusCode)
+            {
+                return (ms, null);
+            }
+            var body = await response.Content.ReadAsStringAsync();
+            return (ms, $"{request.Method} {request.RequestUri} → {(int)response.StatusCode}: {(body.Length > 300 ? body[..300] + "…" : body)}");
+        }
+    }
+
+    /// <summary>Collects garbage left by setup or the previous scenario, so that the next one does not pay for it.</summary>
+    private static void Settle()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+    }
+
+    private HttpClient NewHttpClient()
+    {
+        var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            UseCookies = false,
+        };
+        var http = new HttpClient(handler, disposeHandler: true)
+        {
+            BaseAddress = server.BaseAddress,
+            Timeout = TimeSpan.FromSeconds(60),
+        };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", BenchServer.AdminKey);
+        return http;
+    }
+
+    private static HttpRequestMessage Get(string path) => new(HttpMethod.Get, path);
+
+    private HttpRequestMessage CreateVersionRequest(string model, string version)
+    {
+        var body = JsonSerializer.SerializeToUtf8Bytes(new CreateVersionRequest(version,
+            [new ArtifactRef(_artifactSha256, "model.onnx", "application/onnx")], Attestation, $"{model} {version}"), ModelGateJson.Options);
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = JsonMediaType;
+        return new HttpRequestMessage(HttpMethod.Post, $"api/v1/models/{model}/versions") { Content = content };
+    }
+
+    /// <summary>A realistic training record (about 1 KiB of JSON), the same for every version.</summary>
+    private static readonly Attestation Attestation = new(
+        Datasets: [new DatasetRef("adult-train", "s3://datasets/adult/train.csv", new string('a', 64))],
+        Code: new CodeRef("https://git.example/ml/adult", "9f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c"),
+        Environment: new EnvironmentRef("sha256:" + new string('e', 64), new Dictionary<string, string> { ["scikit-learn"] = "1.5.2", ["numpy"] = "2.1.3" }),
+        Architecture: "logistic-regression",
+        Hyperparameters: new Dictionary<string, JsonElement>
+        {
+            ["C"] = JsonSerializer.SerializeToElement(1.0),
+            ["max_iter"] = JsonSerializer.SerializeToElement(1000),
+            ["solver"] = JsonSerializer.SerializeToElement("lbfgs"),
+        },
+        Metrics: new Dictionary<string, double> { ["train_accuracy"] = 0.853, ["train_auc"] = 0.904 },
+        LogSummary: new LogSummary(0, 2, ["ConvergenceWarning: lbfgs failed to converge"]),
+        Trainer: "bench-trainer",
+        StartedAt: new DateTimeOffset(2026, 10, 30, 9, 0, 0, TimeSpan.Zero),
+        FinishedAt: new DateTimeOffset(2026, 10, 30, 9, 4, 0, TimeSpan.Zero));
+
+    private static string Version(int i) => $"1.0.{i}";
+
+    private static string ConcurrentModel(int k) => $"bench-concurrent-{k:D2}";
+
+    private static void Require(bool condition, string message)
+    {
+        if (!condition)
+        {
+            throw new InvalidOperationException(message);
+        }
+    }
+}

@@ -1,0 +1,194 @@
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using ModelGate.Client;
+using ModelGate.Hosting;
+using ModelGate.Storage;
+using Npgsql;
+
+namespace ModelGate.Tests.Infrastructure;
+
+/// <summary>
+/// One real ModelGate host (the same composition as <c>modelgate serve</c>) on a fresh database, reached in-process
+/// through the ASP.NET test server. Derived fixtures choose the database provider.
+/// </summary>
+public abstract class ServerFixture : IAsyncLifetime
+{
+    public const string AdminKey = "mg_test-admin-key-0123456789abcdefghijklmnopqrstuv";
+    public const long MaxRequestBodyBytes = 64 * 1024;
+    public const long MaxArtifactBytes = 4 * 1024 * 1024;
+
+    private WebApplication? _app;
+
+    public abstract string Provider { get; }
+    public string DataDirectory { get; } = Path.Combine(Path.GetTempPath(), "modelgate-tests", Guid.NewGuid().ToString("N"));
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero));
+    public string? SkipReason { get; protected set; }
+
+    public WebApplication App => _app ?? throw new InvalidOperationException(SkipReason ?? "the server did not start");
+
+    protected abstract Task<IEnumerable<string>?> DatabaseArgumentsAsync();
+
+    public async ValueTask InitializeAsync()
+    {
+        var databaseArgs = await DatabaseArgumentsAsync();
+        if (databaseArgs is null)
+        {
+            return;
+        }
+        string[] args =
+        [
+            $"--Data:Directory={DataDirectory}",
+            $"--Security:BootstrapAdminKey={AdminKey}",
+            $"--Limits:MaxRequestBodyBytes={MaxRequestBodyBytes}",
+            $"--Limits:MaxArtifactBytes={MaxArtifactBytes}",
+            "--Logging:LogLevel:Default=Warning",
+            .. databaseArgs,
+        ];
+        _app = ModelGateHost.Build(args, builder =>
+        {
+            builder.WebHost.UseTestServer();
+            builder.Services.AddSingleton<TimeProvider>(Time);
+        });
+        await _app.StartAsync();
+    }
+
+    public virtual async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+        try
+        {
+            Directory.Delete(DataDirectory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+        GC.SuppressFinalize(this);
+    }
+
+    public void SkipIfUnavailable()
+    {
+        if (SkipReason is not null)
+        {
+            Assert.Skip(SkipReason);
+        }
+    }
+
+    public HttpClient Client(string? token = AdminKey)
+    {
+        var client = App.GetTestClient();
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        return client;
+    }
+
+    public HttpMessageHandler Handler() => App.GetTestServer().CreateHandler();
+
+    public ModelGateClient Api(string? token = AdminKey) => ModelGateClient.Create(new Uri("http://localhost/"), token, Handler());
+
+    public async Task<string> CreateKeyAsync(params string[] roles)
+    {
+        var key = await Api().CreateKeyAsync(new CreateKeyRequest($"test {string.Join('+', roles)}", roles));
+        return key.Key!;
+    }
+
+    public async Task<T> WithDbAsync<T>(Func<ModelGateDbContext, Task<T>> action)
+    {
+        await using var scope = App.Services.CreateAsyncScope();
+        return await action(scope.ServiceProvider.GetRequiredService<ModelGateDbContext>());
+    }
+
+    public Task<long> AuditCountAsync() => WithDbAsync(db => Task.FromResult(db.AuditEvents.LongCount()));
+
+    /// <summary>Uploads bytes and returns their digest.</summary>
+    public async Task<string> UploadAsync(byte[] content)
+    {
+        var sha = Convert.ToHexStringLower(SHA256.HashData(content));
+        await Api().PushArtifactAsync(new MemoryStream(content), sha);
+        return sha;
+    }
+
+    public static string UniqueName(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
+}
+
+public sealed class SqliteServerFixture : ServerFixture
+{
+    public override string Provider => "sqlite";
+
+    protected override Task<IEnumerable<string>?> DatabaseArgumentsAsync() =>
+        Task.FromResult<IEnumerable<string>?>(["--Database:Provider=sqlite"]);
+}
+
+/// <summary>
+/// A fresh database on a real PostgreSQL server, named by MODELGATE_TEST_POSTGRES (default: modelgate/modelgate on
+/// 127.0.0.1:5432). Without a reachable server the tests are skipped, except under CI, where that is a failure.
+/// </summary>
+public sealed class PostgresServerFixture : ServerFixture
+{
+    public const string DefaultConnectionString = "Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres;Timeout=5";
+    private string? _adminConnectionString;
+    private string? _database;
+
+    public override string Provider => "postgres";
+
+    public static string AdminConnectionString =>
+        Environment.GetEnvironmentVariable("MODELGATE_TEST_POSTGRES") is { Length: > 0 } cs ? cs : DefaultConnectionString;
+
+    public static bool Required =>
+        string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase) ||
+        Environment.GetEnvironmentVariable("MODELGATE_REQUIRE_POSTGRES") == "1";
+
+    protected override async Task<IEnumerable<string>?> DatabaseArgumentsAsync()
+    {
+        _adminConnectionString = AdminConnectionString;
+        _database = "mg_test_" + Guid.NewGuid().ToString("N")[..12];
+        try
+        {
+            await using var connection = new NpgsqlConnection(_adminConnectionString);
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {_database}", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+        catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException && !Required)
+        {
+            SkipReason = $"PostgreSQL is not reachable at '{Redacted(_adminConnectionString)}' ({e.Message}); set MODELGATE_TEST_POSTGRES, or run .ci/run, to include these tests";
+            _database = null;
+            return null;
+        }
+        var builder = new NpgsqlConnectionStringBuilder(_adminConnectionString) { Database = _database };
+        return ["--Database:Provider=postgres", $"--Database:ConnectionString={builder.ConnectionString}"];
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_database is not null && _adminConnectionString is not null)
+        {
+            NpgsqlConnection.ClearAllPools();
+            await using var connection = new NpgsqlConnection(_adminConnectionString);
+            await connection.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)", connection);
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+
+    private static string Redacted(string cs)
+    {
+        var b = new NpgsqlConnectionStringBuilder(cs);
+        if (!string.IsNullOrEmpty(b.Password))
+        {
+            b.Password = "***";
+        }
+        return b.ConnectionString;
+    }
+}
