@@ -1,0 +1,137 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using ModelGate.Client;
+using ModelGate.Tests.Infrastructure;
+
+namespace ModelGate.Tests.Hosting;
+
+/// <summary>The real binary, killed and restarted: what a crash leaves behind.</summary>
+public sealed class ServeProcessTests : IDisposable
+{
+    private readonly string _data = Directory.CreateTempSubdirectory("modelgate-serve-").FullName;
+
+    public void Dispose() => Directory.Delete(_data, recursive: true);
+
+    private static string? AdminKey(ServerProcess server) =>
+        server.Output.Select(l => Regex.Match(l, @"^admin key: (mg_\S+)$")).FirstOrDefault(m => m.Success)?.Groups[1].Value;
+
+    [Fact(Timeout = 180_000)]
+    public async Task Sigkill_DuringLargeUpload_LeavesNoPartialArtifact_AndAConsistentStore()
+    {
+        var content = RandomNumberGenerator.GetBytes(64 * 1024 * 1024);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(content));
+        string key;
+        await using (var first = await ServerProcess.StartAsync(_data))
+        {
+            key = AdminKey(first) ?? throw new InvalidOperationException("no admin key printed:\n" + string.Join('\n', first.Output));
+            var api = ModelGateClient.Create(first.BaseAddress, key);
+            await api.CreateModelAsync(new CreateModelRequest("survivor", "o", "low", "other"));
+
+            var halfway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var abandon = new CancellationTokenSource();
+            var upload = api.PushArtifactAsync(new StallingStream(content, 16 * 1024 * 1024, halfway), sha, ct: abandon.Token);
+            await halfway.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            var incoming = Path.Combine(_data, "artifacts", "incoming");
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!(Directory.Exists(incoming) && Directory.EnumerateFiles(incoming, "*.part").Any(f => new FileInfo(f).Length > 0)) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+            Assert.True(Directory.EnumerateFiles(incoming, "*.part").Any(), "the upload was not in progress when the server was killed");
+
+            first.Kill();
+            // The client would otherwise wait on its stalled body for ever; a real client gives up the same way.
+            await abandon.CancelAsync();
+            await Assert.ThrowsAnyAsync<Exception>(() => upload.WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        Assert.False(File.Exists(Path.Combine(_data, "artifacts", "sha256", sha[..2], sha)));
+
+        await using var second = await ServerProcess.StartAsync(_data);
+        Assert.Null(AdminKey(second));
+        var after = ModelGateClient.Create(second.BaseAddress, key);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_data, "artifacts", "incoming")));
+        var missing = await Assert.ThrowsAsync<ModelGateApiException>(() => after.PullArtifactAsync(sha, Stream.Null));
+        Assert.Equal(HttpStatusCode.NotFound, missing.Status);
+        Assert.Equal(0, (await after.ListAuditAsync(subject: $"artifacts/{sha}")).Total);
+        Assert.Equal("survivor", (await after.GetModelAsync("survivor")).Name);
+        var verify = await after.VerifyAuditAsync();
+        Assert.True(verify.Valid, verify.Reason);
+        Assert.Equal(2, verify.Checked);
+
+        var stored = await after.PushArtifactAsync(new MemoryStream(content), sha);
+        Assert.True(stored.Created);
+        var back = new MemoryStream();
+        await after.PullArtifactAsync(sha, back);
+        Assert.Equal(content.Length, back.Length);
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task Serve_PrintsAdminKeyOnce_OnEmptyDataDirectoryOnly()
+    {
+        string key;
+        await using (var first = await ServerProcess.StartAsync(_data))
+        {
+            key = AdminKey(first)!;
+            Assert.NotNull(key);
+            var api = ModelGateClient.Create(first.BaseAddress, key);
+            var keys = await api.ListKeysAsync();
+            Assert.Equal(["admin"], keys.Single().Roles);
+            Assert.StartsWith(keys.Single().Prefix, key);
+        }
+        await using var second = await ServerProcess.StartAsync(_data);
+        Assert.Null(AdminKey(second));
+        Assert.DoesNotContain(second.Output, l => l.Contains(key, StringComparison.Ordinal));
+        Assert.Single(await ModelGateClient.Create(second.BaseAddress, key).ListKeysAsync());
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task Serve_WithBadConfiguration_FailsFastWithAClearMessage()
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", _data, "--urls", "http://127.0.0.1:0", "--Database:Provider=oracle" })
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        Assert.True(process.WaitForExit(60_000));
+        Assert.Equal(2, process.ExitCode);
+        Assert.Contains("Database:Provider must be 'sqlite' or 'postgres'", await stderr + await stdout);
+    }
+
+    /// <summary>Yields <paramref name="stallAfter"/> bytes, signals, then never yields more.</summary>
+    private sealed class StallingStream(byte[] content, int stallAfter, TaskCompletionSource halfway) : Stream
+    {
+        private int _position;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => content.Length;
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_position >= stallAfter)
+            {
+                halfway.TrySetResult();
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            var n = Math.Min(buffer.Length, stallAfter - _position);
+            content.AsMemory(_position, n).CopyTo(buffer);
+            _position += n;
+            return n;
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

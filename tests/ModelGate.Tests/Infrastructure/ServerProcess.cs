@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace ModelGate.Tests.Infrastructure;
+
+/// <summary>The built <c>modelgate</c> binary running <c>serve</c> as its own process on a loopback port.</summary>
+public sealed partial class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _lines = new();
+    private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private ServerProcess(Process process) => _process = process;
+
+    public Uri BaseAddress { get; private set; } = null!;
+    public IReadOnlyList<string> Output => [.. _lines];
+    public bool HasExited => _process.HasExited;
+
+    [GeneratedRegex(@"ModelGate listening on (http://[^\s,]+)")]
+    private static partial Regex ListeningLine();
+
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, params string[] extraArgs)
+    {
+        var binary = Path.Combine(AppContext.BaseDirectory, "modelgate.dll");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in (string[])[binary, "serve", "--data", dataDirectory, "--urls", "http://127.0.0.1:0", .. extraArgs])
+        {
+            start.ArgumentList.Add(a);
+        }
+        var server = new ServerProcess(Process.Start(start)!);
+        server._process.OutputDataReceived += (_, e) => server.OnLine(e.Data);
+        server._process.ErrorDataReceived += (_, e) => server.OnLine(e.Data);
+        server._process.BeginOutputReadLine();
+        server._process.BeginErrorReadLine();
+        var started = await Task.WhenAny(server._listening.Task, Task.Delay(TimeSpan.FromSeconds(60)), server._process.WaitForExitAsync());
+        if (started != server._listening.Task)
+        {
+            server.Kill();
+            throw new InvalidOperationException("modelgate serve did not start:\n" + string.Join('\n', server.Output));
+        }
+        server.BaseAddress = await server._listening.Task;
+        return server;
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        _lines.Enqueue(line);
+        var m = ListeningLine().Match(line);
+        if (m.Success)
+        {
+            _listening.TrySetResult(new Uri(m.Groups[1].Value.TrimEnd('/') + "/"));
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown handlers, no flushing, exactly like a crash.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        await Task.CompletedTask;
+        _process.Dispose();
+    }
+}
