@@ -19,6 +19,7 @@ public sealed class ServeProcessTests : IDisposable
     [Fact(Timeout = 180_000)]
     public async Task Sigkill_DuringLargeUpload_LeavesNoPartialArtifact_AndAConsistentStore()
     {
+        var ct = TestContext.Current.CancellationToken;
         var content = RandomNumberGenerator.GetBytes(64 * 1024 * 1024);
         var sha = Convert.ToHexStringLower(SHA256.HashData(content));
         string key;
@@ -26,7 +27,7 @@ public sealed class ServeProcessTests : IDisposable
         {
             key = AdminKey(first) ?? throw new InvalidOperationException("no admin key printed:\n" + string.Join('\n', first.Output));
             var api = ModelGateClient.Create(first.BaseAddress, key);
-            await api.CreateModelAsync(new CreateModelRequest("survivor", "o", "low", "other"));
+            await api.CreateModelAsync(new CreateModelRequest("survivor", "o", "low", "other"), ct);
 
             var halfway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             using var abandon = new CancellationTokenSource();
@@ -55,7 +56,7 @@ public sealed class ServeProcessTests : IDisposable
         Assert.Equal(HttpStatusCode.NotFound, missing.Status);
         Assert.Equal(0, (await after.ListAuditAsync(subject: $"artifacts/{sha}")).Total);
         Assert.Equal("survivor", (await after.GetModelAsync("survivor")).Name);
-        var verify = await after.VerifyAuditAsync();
+        var verify = await after.VerifyAuditAsync(ct);
         Assert.True(verify.Valid, verify.Reason);
         Assert.Equal(2, verify.Checked);
 
@@ -75,7 +76,7 @@ public sealed class ServeProcessTests : IDisposable
             key = AdminKey(first)!;
             Assert.NotNull(key);
             var api = ModelGateClient.Create(first.BaseAddress, key);
-            var keys = await api.ListKeysAsync();
+            var keys = await api.ListKeysAsync(TestContext.Current.CancellationToken);
             Assert.Equal(["admin"], keys.Single().Roles);
             Assert.StartsWith(keys.Single().Prefix, key);
         }
@@ -98,8 +99,8 @@ public sealed class ServeProcessTests : IDisposable
             start.ArgumentList.Add(a);
         }
         using var process = System.Diagnostics.Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         Assert.True(process.WaitForExit(60_000));
         Assert.Equal(2, process.ExitCode);
         Assert.Contains("Database:Provider must be 'sqlite' or 'postgres'", await stderr + await stdout);
