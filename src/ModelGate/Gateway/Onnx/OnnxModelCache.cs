@@ -1,0 +1,36 @@
+using System.Collections.Concurrent;
+using ModelGate.Storage;
+
+namespace ModelGate.Gateway.Onnx;
+
+/// <summary>Loads each ONNX artifact once (verifying its digest) and shares the session; a failed load is retried next time.</summary>
+public sealed class OnnxModelCache(IBlobStore blobs) : IDisposable
+{
+    private readonly ConcurrentDictionary<string, Lazy<Task<OnnxModel>>> _models = new(StringComparer.Ordinal);
+
+    public async Task<OnnxModel> GetAsync(string sha256, CancellationToken cancellationToken)
+    {
+        var lazy = _models.GetOrAdd(sha256, digest => new Lazy<Task<OnnxModel>>(() => OnnxModel.LoadAsync(blobs, digest, CancellationToken.None)));
+        try
+        {
+            return await lazy.Value.WaitAsync(cancellationToken);
+        }
+        catch (Exception) when (lazy.IsValueCreated && lazy.Value.IsFaulted)
+        {
+            _models.TryRemove(new KeyValuePair<string, Lazy<Task<OnnxModel>>>(sha256, lazy));
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var lazy in _models.Values)
+        {
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
+            {
+                lazy.Value.Result.Dispose();
+            }
+        }
+        _models.Clear();
+    }
+}
