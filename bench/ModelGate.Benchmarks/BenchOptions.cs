@@ -19,7 +19,10 @@ internal sealed class BenchOptions
     public int ConcurrentGetOps { get; private set; } = 10000;
     public int ConcurrentCreateOps { get; private set; } = 500;
     public int Warmup { get; private set; } = 100;
+    public double WarmupSeconds { get; private set; } = 1.0;
+    public double MaxWarmupSeconds { get; private set; } = 15.0;
     public string? OutputDirectory { get; private set; }
+    public List<string> ServerArgs { get; } = [];
     public bool WriteFile { get; private set; } = true;
     public string PostgresConnectionString { get; private set; } =
         Environment.GetEnvironmentVariable(PostgresEnvironmentVariable) is { Length: > 0 } cs ? cs : DefaultPostgres;
@@ -47,8 +50,14 @@ internal sealed class BenchOptions
           --concurrent-get-ops <n>    get version, total over all clients (default 10000)
           --concurrent-create-ops <n> create version, total over all clients, one model per client (default 500)
           --warmup <n>                warm-up requests before reads; writes use n/5, lists n/10, each concurrent client n/5 (default 100)
+          --warmup-seconds <s>        each sequential scenario warms up for at least this long and then until its latency
+                                      stops improving (the JIT tiering up), each concurrent client for this long (default 1;
+                                      --quick 0.2)
+          --max-warmup-seconds <s>    but a sequential scenario for at most this long (default 15; --quick 2)
           --out <dir>                 where registry-<timestamp>.md goes (default bench/results)
           --no-file                   print only, write no results file
+          --server-arg <arg>          one more configuration argument for the host, repeatable, e.g.
+                                      --server-arg=--Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command=Information
 
         PostgreSQL: the connection string comes from MODELGATE_BENCH_POSTGRES (default
         Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres). Its database is only used to
@@ -70,6 +79,8 @@ internal sealed class BenchOptions
             o.ConcurrentGetOps = 500;
             o.ConcurrentCreateOps = 50;
             o.Warmup = 20;
+            o.WarmupSeconds = 0.2;
+            o.MaxWarmupSeconds = 2.0;
         }
         for (var i = 0; i < args.Length; i++)
         {
@@ -102,6 +113,15 @@ internal sealed class BenchOptions
                 }
                 return n;
             }
+            double Seconds()
+            {
+                var text = Value();
+                if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || seconds is < 0 or > 600)
+                {
+                    throw new ArgumentException($"{arg} needs a number of seconds (0–600), not '{text}'");
+                }
+                return seconds;
+            }
             try
             {
                 switch (arg)
@@ -129,8 +149,11 @@ internal sealed class BenchOptions
                     case "--concurrent-get-ops": o.ConcurrentGetOps = Count(); break;
                     case "--concurrent-create-ops": o.ConcurrentCreateOps = Count(); break;
                     case "--warmup": o.Warmup = Count(min: 0); break;
+                    case "--warmup-seconds": o.WarmupSeconds = Seconds(); break;
+                    case "--max-warmup-seconds": o.MaxWarmupSeconds = Seconds(); break;
                     case "--out": o.OutputDirectory = Value(); break;
                     case "--no-file": o.WriteFile = false; break;
+                    case "--server-arg": o.ServerArgs.Add(Value()); break;
                     default:
                         throw new ArgumentException($"unknown option '{args[i]}'");
                 }
@@ -148,6 +171,7 @@ internal sealed class BenchOptions
             error.WriteLine("error: --list-size is at most 1000, the API's largest page");
             return null;
         }
+        o.MaxWarmupSeconds = Math.Max(o.MaxWarmupSeconds, o.WarmupSeconds);
         // Every client gets at least one measured request.
         o.ConcurrentGetOps = Math.Max(o.ConcurrentGetOps, o.Clients);
         o.ConcurrentCreateOps = Math.Max(o.ConcurrentCreateOps, o.Clients);

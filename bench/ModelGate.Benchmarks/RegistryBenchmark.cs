@@ -16,6 +16,14 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
 {
     private const string CreateModel = "bench-create";
     private const string ListModel = "bench-list";
+    private const string WarmupModel = "bench-warmup";
+
+    // Warm-up ends once the median latency of 4 successive windows of ≥ 0.5 s (and ≥ 5 requests) has not improved by 5 %
+    // on the best earlier window. Tiering up proceeds in steps with plateaus of up to about a second between them.
+    private const double WarmupWindowSeconds = 0.5;
+    private const int WarmupWindowMinRequests = 5;
+    private const int WarmupStableWindows = 4;
+    private const double WarmupImprovement = 0.95;
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
 
     private readonly List<string> _notes = [];
@@ -36,11 +44,12 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
         results.Add(await SequentialAsync("GET /healthz (baseline)", http, options.ReadWarmup, options.HealthOps,
             _ => new HttpRequestMessage(HttpMethod.Get, "healthz")));
 
-        // (b) Create version, one client, on one model; warm-up creates 1.0.0… and the measured ones follow.
-        var createWarmup = options.CreateWarmup;
-        results.Add(await SequentialAsync("create version", http, createWarmup, options.CreateOps,
-            i => CreateVersionRequest(CreateModel, Version(i))));
-        var createdVersions = createWarmup + options.CreateOps;
+        // (b) Create version, one client: the warm-up creates go to a model of their own, so that the measured creates
+        // run on a model that starts empty and ends with --create-ops versions, however long the warm-up took.
+        results.Add(await SequentialAsync("create version", http, options.CreateWarmup, options.CreateOps,
+            i => CreateVersionRequest(CreateModel, Version(i)),
+            i => CreateVersionRequest(WarmupModel, Version(i))));
+        var createdVersions = options.CreateOps;
 
         // Seeds the list model through the API as well, timing each create to see how the cost grows with the model's size.
         await SeedListModelAsync(http);
@@ -85,7 +94,7 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
         {
             await api.PushArtifactAsync(stream, _artifactSha256);
         }
-        string[] models = [CreateModel, ListModel, .. Enumerable.Range(0, options.Clients).Select(ConcurrentModel)];
+        string[] models = [CreateModel, WarmupModel, ListModel, .. Enumerable.Range(0, options.Clients).Select(ConcurrentModel)];
         foreach (var model in models)
         {
             await api.CreateModelAsync(new CreateModelRequest(model, "bench", RiskTiers.Low, "classification", "MIT", "load benchmark", ["bench"]));
@@ -118,17 +127,11 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
         log.WriteLine($"  {note}");
     }
 
-    private async Task<ScenarioResult> SequentialAsync(string name, HttpClient http, int warmup, int ops, Func<int, HttpRequestMessage> request)
+    private async Task<ScenarioResult> SequentialAsync(string name, HttpClient http, int minWarmup, int ops, Func<int, HttpRequestMessage> request,
+        Func<int, HttpRequestMessage>? warmupRequest = null)
     {
-        log.WriteLine($"  {name}: {warmup:N0} warm-up + {ops:N0} measured");
-        for (var i = 0; i < warmup; i++)
-        {
-            var (_, error) = await TimeAsync(http, request(i));
-            if (error is not null)
-            {
-                throw new InvalidOperationException($"{name}: warm-up request failed: {error}");
-            }
-        }
+        var (warmupCount, warmupSeconds) = await WarmUpAsync(name, http, minWarmup, warmupRequest ?? request);
+        log.WriteLine($"  {name}: {warmupCount:N0} warm-up requests in {warmupSeconds:F1} s, then {ops:N0} measured");
         Settle();
         var timings = new double[ops];
         var errors = 0;
@@ -138,7 +141,7 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
         for (var i = 0; i < ops; i++)
         {
             // The request (and its JSON body) is built before TimeAsync starts the clock.
-            var message = request(warmup + i);
+            var message = warmupRequest is null ? request(warmupCount + i) : request(i);
             var (ms, error) = await TimeAsync(http, message);
             timings[i] = ms;
             if (error is not null)
@@ -148,14 +151,56 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
             }
         }
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return new ScenarioResult(server.Provider, name, 1, timings, elapsed, errors, firstError, server.Sql.Count - sql);
+        return new ScenarioResult(server.Provider, name, 1, timings, elapsed, errors, firstError, server.Sql.Count - sql, warmupCount, warmupSeconds);
     }
 
-    /// <summary>Each client warms up on its own connection, then all start together; throughput is over the wall-clock time until the last finishes.</summary>
+    /// <summary>
+    /// Sends warm-up requests until the latency stops improving, so that the JIT has tiered up (with dynamic PGO) the code
+    /// the scenario runs: at least <paramref name="minCount"/> requests and --warmup-seconds, at most --max-warmup-seconds.
+    /// On this 2-core machine a freshly started host takes several seconds of traffic to reach its steady state.
+    /// </summary>
+    private async Task<(int Count, double Seconds)> WarmUpAsync(string name, HttpClient http, int minCount, Func<int, HttpRequestMessage> request)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var windowStart = start;
+        var window = new List<double>();
+        var best = double.MaxValue;
+        var stableWindows = 0;
+        var count = 0;
+        while (true)
+        {
+            var (ms, error) = await TimeAsync(http, request(count++));
+            if (error is not null)
+            {
+                throw new InvalidOperationException($"{name}: warm-up request failed: {error}");
+            }
+            window.Add(ms);
+            var now = Stopwatch.GetTimestamp();
+            if (window.Count >= WarmupWindowMinRequests && Stopwatch.GetElapsedTime(windowStart, now).TotalSeconds >= WarmupWindowSeconds)
+            {
+                var median = ScenarioResult.Median(window, 0, window.Count);
+                stableWindows = median < best * WarmupImprovement ? 0 : stableWindows + 1;
+                best = Math.Min(best, median);
+                window.Clear();
+                windowStart = now;
+            }
+            var elapsed = Stopwatch.GetElapsedTime(start, now).TotalSeconds;
+            if (count >= minCount && (elapsed >= options.MaxWarmupSeconds || (elapsed >= options.WarmupSeconds && stableWindows >= WarmupStableWindows)))
+            {
+                return (count, elapsed);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Each client warms up on its own connection (at least <paramref name="warmupPerClient"/> requests and --warmup-seconds; the
+    /// sequential scenarios before have warmed up the same endpoints), then all start together; throughput is over the
+    /// wall-clock time until the last finishes.
+    /// </summary>
     private async Task<ScenarioResult> ConcurrentAsync(string name, int warmupPerClient, int opsPerClient, Func<int, int, HttpRequestMessage> request)
     {
         var clients = options.Clients;
-        log.WriteLine($"  {name}: {clients} × ({warmupPerClient:N0} warm-up + {opsPerClient:N0} measured)");
+        log.WriteLine($"  {name}: {clients} × (≥ {warmupPerClient:N0} warm-up + {opsPerClient:N0} measured)");
         var https = Enumerable.Range(0, clients).Select(_ => NewHttpClient()).ToArray();
         try
         {
@@ -165,18 +210,23 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
             var ends = new long[clients];
             var errors = new int[clients];
             var firstErrors = new string?[clients];
+            var warmupCounts = new int[clients];
+            var warmupBegan = Stopwatch.GetTimestamp();
             var tasks = Enumerable.Range(0, clients).Select(k => Task.Run(async () =>
             {
+                var next = 0;
                 try
                 {
-                    for (var i = 0; i < warmupPerClient; i++)
+                    var warmupStart = Stopwatch.GetTimestamp();
+                    while (next < warmupPerClient || Stopwatch.GetElapsedTime(warmupStart).TotalSeconds < options.WarmupSeconds)
                     {
-                        var (_, error) = await TimeAsync(https[k], request(k, i));
+                        var (_, error) = await TimeAsync(https[k], request(k, next++));
                         if (error is not null)
                         {
                             throw new InvalidOperationException($"{name}: warm-up request of client {k} failed: {error}");
                         }
                     }
+                    warmupCounts[k] = next;
                     ready[k].SetResult();
                 }
                 catch (Exception e)
@@ -188,7 +238,7 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
                 var mine = new double[opsPerClient];
                 for (var i = 0; i < opsPerClient; i++)
                 {
-                    var message = request(k, warmupPerClient + i);
+                    var message = request(k, next++);
                     var (ms, error) = await TimeAsync(https[k], message);
                     mine[i] = ms;
                     if (error is not null)
@@ -201,7 +251,16 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
                 ends[k] = Stopwatch.GetTimestamp();
             })).ToArray();
 
-            await Task.WhenAll(ready.Select(r => r.Task));
+            try
+            {
+                await Task.WhenAll(ready.Select(r => r.Task));
+            }
+            catch
+            {
+                go.TrySetCanceled(); // releases the clients that did warm up
+                throw;
+            }
+            var warmupSeconds = Stopwatch.GetElapsedTime(warmupBegan).TotalSeconds;
             Settle();
             var sql = server.Sql.Count;
             var start = Stopwatch.GetTimestamp();
@@ -209,7 +268,7 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
             await Task.WhenAll(tasks);
             var elapsed = Stopwatch.GetElapsedTime(start, ends.Max()).TotalSeconds;
             return new ScenarioResult(server.Provider, name, clients, timings.SelectMany(t => t).ToArray(), elapsed, errors.Sum(),
-                firstErrors.FirstOrDefault(e => e is not null), server.Sql.Count - sql);
+                firstErrors.FirstOrDefault(e => e is not null), server.Sql.Count - sql, warmupCounts.Sum(), warmupSeconds);
         }
         finally
         {

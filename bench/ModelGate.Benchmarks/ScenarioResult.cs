@@ -6,8 +6,10 @@ internal sealed class ScenarioResult
     private readonly double[] _sortedMs;
 
     public ScenarioResult(string provider, string scenario, int clients, double[] latenciesMs, double elapsedSeconds, int errors,
-        string? firstError, long sqlCommands)
+        string? firstError, long sqlCommands, int warmupRequests, double warmupSeconds)
     {
+        WarmupRequests = warmupRequests;
+        WarmupSeconds = warmupSeconds;
         Provider = provider;
         Scenario = scenario;
         Clients = clients;
@@ -26,6 +28,8 @@ internal sealed class ScenarioResult
     public double ElapsedSeconds { get; }
     public int Errors { get; }
     public string? FirstError { get; }
+    public int WarmupRequests { get; }
+    public double WarmupSeconds { get; }
 
     /// <summary>SQL commands the server executed during the measured phase (EF Core command interceptor).</summary>
     public long SqlCommands { get; }

@@ -302,7 +302,8 @@ public static class VersionsApi
             return (null, Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.InvalidVersion, "The version is not valid.", error));
         }
         var canonical = semver!.ToString();
-        var entity = await db.ModelVersions.AsNoTracking().AsSplitQuery().Include(v => v.Artifacts)
+        // One row and its few artifacts: a single round trip beats a split query.
+        var entity = await db.ModelVersions.AsNoTracking().AsSingleQuery().Include(v => v.Artifacts)
             .FirstOrDefaultAsync(v => v.Model!.Name == model && v.Version == canonical, cancellationToken);
         if (entity is not null)
         {

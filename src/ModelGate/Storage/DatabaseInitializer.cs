@@ -14,7 +14,7 @@ internal sealed partial class DatabaseInitializer(IServiceProvider services, IOp
         var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
         if (database.Value.Provider == "sqlite")
         {
-            // WAL keeps readers off the writer's lock; synchronous=NORMAL is durable across a process kill in WAL mode.
+            // WAL keeps readers off the writer's lock and makes each commit atomic across a process kill.
             await db.Database.OpenConnectionAsync(cancellationToken);
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
             await db.Database.CloseConnectionAsync();

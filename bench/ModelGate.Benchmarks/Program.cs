@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using ModelGate.Benchmarks;
+
+// Reports; never passes or fails on speed. Exit code 0 unless the benchmark could not run (bad arguments, a broken server).
+var options = BenchOptions.Parse(args, Console.Error);
+if (options is null)
+{
+    return args.Contains("--help") || args.Contains("-h") ? 0 : 2;
+}
+
+var log = Console.Error;
+var started = DateTimeOffset.UtcNow;
+var clock = Stopwatch.StartNew();
+if (Report.ServerBuild != "Release")
+{
+    log.WriteLine("warning: the server assembly is a Debug build; run with -c Release for meaningful figures");
+}
+
+var results = new List<ScenarioResult>();
+var notes = new List<string>();
+foreach (var provider in options.Providers)
+{
+    log.WriteLine($"== {provider}");
+    BenchServer? server;
+    if (provider == "postgres")
+    {
+        (server, var skip) = await BenchServer.StartPostgresAsync(options.PostgresConnectionString, options.ServerArgs);
+        if (server is null)
+        {
+            var note = $"postgres: skipped — {skip}. Set {BenchOptions.PostgresEnvironmentVariable} to a reachable server's connection string.";
+            log.WriteLine($"  {note}");
+            notes.Add(note);
+            continue;
+        }
+    }
+    else
+    {
+        server = await BenchServer.StartSqliteAsync(options.ServerArgs);
+    }
+    await using (server)
+    {
+        log.WriteLine($"  server at {server.BaseAddress}");
+        var bench = new RegistryBenchmark(server, options, log);
+        var providerClock = Stopwatch.StartNew();
+        results.AddRange(await bench.RunAsync());
+        notes.AddRange(bench.Notes);
+        log.WriteLine($"  {provider} done in {providerClock.Elapsed.TotalSeconds:F0} s");
+    }
+}
+
+var report = Report.Markdown(options, started, clock.Elapsed, results, notes);
+Console.Out.WriteLine();
+Console.Out.Write(report);
+if (options.WriteFile)
+{
+    var directory = options.OutputDirectory ?? DefaultResultsDirectory();
+    Directory.CreateDirectory(directory);
+    var path = Path.Combine(directory, $"registry-{started:yyyyMMdd-HHmmss}.md");
+    await File.WriteAllTextAsync(path, report);
+    log.WriteLine();
+    log.WriteLine($"written to {Path.GetFullPath(path)}");
+}
+return 0;
+
+// bench/results of the repository this binary was built from (found by ModelGate.slnx above the output directory), else ./bench/results.
+static string DefaultResultsDirectory()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "ModelGate.slnx")))
+        {
+            return Path.Combine(dir.FullName, "bench", "results");
+        }
+    }
+    return Path.Combine(Environment.CurrentDirectory, "bench", "results");
+}
