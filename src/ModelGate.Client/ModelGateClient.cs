@@ -104,6 +104,19 @@ public sealed class ModelGateClient(HttpClient http)
         return done;
     }
 
+    // Evaluations
+    public Task<EvaluationDto> StartEvaluationAsync(string model, string version, StartEvaluationRequest request, CancellationToken ct = default) =>
+        SendAsync<EvaluationDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/evaluations", request, ct);
+
+    public Task<IReadOnlyList<EvaluationDto>> ListEvaluationsAsync(string model, string version, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<EvaluationDto>>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/evaluations", null, ct);
+
+    public Task<EvaluationDto> GetEvaluationAsync(string model, string version, string id, CancellationToken ct = default) =>
+        SendAsync<EvaluationDto>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/evaluations/{Esc(id)}", null, ct);
+
+    public Task<EvaluationDto> CancelEvaluationAsync(string model, string version, string id, CancellationToken ct = default) =>
+        SendAsync<EvaluationDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/evaluations/{Esc(id)}/cancel", null, ct);
+
     // Audit
     public Task<PageDto<AuditEventDto>> ListAuditAsync(string? subject = null, string? actor = null, DateTimeOffset? from = null, DateTimeOffset? to = null,
         int offset = 0, int limit = 100, CancellationToken ct = default)

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using ModelGate.Storage.Audit;
+using ModelGate.Storage.Evaluation;
 using ModelGate.Storage.Registry;
 using ModelGate.Storage.Security;
 
@@ -18,6 +19,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<ArtifactEntity> Artifacts => Set<ArtifactEntity>();
     public DbSet<AuditEventEntity> AuditEvents => Set<AuditEventEntity>();
     public DbSet<ApiKeyEntity> ApiKeys => Set<ApiKeyEntity>();
+    public DbSet<EvaluationEntity> Evaluations => Set<EvaluationEntity>();
 
     /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
     public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
@@ -109,6 +111,24 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.HasIndex(a => a.Subject);
             e.HasIndex(a => a.Actor);
             e.HasIndex(a => a.Time);
+        });
+
+        modelBuilder.Entity<EvaluationEntity>(e =>
+        {
+            e.ToTable("evaluations");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).HasMaxLength(32);
+            e.HasOne<ModelVersionEntity>().WithMany().HasForeignKey(x => x.VersionId).OnDelete(DeleteBehavior.Restrict);
+            e.HasIndex(x => x.VersionId);
+            e.Property(x => x.Model).HasMaxLength(64);
+            e.Property(x => x.Version).HasMaxLength(128);
+            e.Property(x => x.SuiteSha256).HasMaxLength(64);
+            e.Property(x => x.DatasetSha256).HasMaxLength(64);
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.Property(x => x.Evaluator).HasMaxLength(64);
+            e.Property(x => x.Trainer).HasMaxLength(200);
+            e.Property(x => x.ResultSha256).HasMaxLength(64);
+            e.Property(x => x.Error).HasMaxLength(4000);
         });
 
         modelBuilder.Entity<ApiKeyEntity>(e =>

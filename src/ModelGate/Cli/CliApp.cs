@@ -52,6 +52,7 @@ public static class CliApp
         root.Subcommands.Add(RegistryCommands.Version(context));
         root.Subcommands.Add(RegistryCommands.Artifact(context));
         root.Subcommands.Add(RegistryCommands.Lineage(context));
+        root.Subcommands.Add(EvalCommands.Create(context));
         root.Subcommands.Add(AdminCommands.Audit(context));
         root.Subcommands.Add(AdminCommands.Key(context));
 

@@ -11,6 +11,9 @@ public sealed class ProgressBar(TextWriter writer, string label, long? total, bo
     private long _done;
     private bool _completed;
 
+    /// <summary>What is counted: <c>bytes</c> (the default) or any other unit, shown as plain numbers.</summary>
+    public string Unit { get; init; } = "bytes";
+
     public void Report(long done, long? totalOverride = null)
     {
         _done = done;
@@ -37,7 +40,8 @@ public sealed class ProgressBar(TextWriter writer, string label, long? total, bo
     private void Draw(long? of)
     {
         var seconds = Math.Max(_clock.Elapsed.TotalSeconds, 0.001);
-        var rate = $"{Bytes(_done / seconds)}/s";
+        Func<double, string> format = Unit == "bytes" ? Bytes : n => string.Create(CultureInfo.InvariantCulture, $"{n:0} {Unit}");
+        var rate = $"{format(_done / seconds)}/s";
         string line;
         if (of is > 0)
         {
@@ -45,11 +49,11 @@ public sealed class ProgressBar(TextWriter writer, string label, long? total, bo
             var filled = (int)(fraction * 30);
             var eta = fraction > 0 ? TimeSpan.FromSeconds(seconds / fraction - seconds) : TimeSpan.Zero;
             line = string.Create(CultureInfo.InvariantCulture,
-                $"{label} [{new string('#', filled)}{new string('-', 30 - filled)}] {fraction * 100,5:0.0}% {Bytes(_done)}/{Bytes(of.Value)} {rate} ETA {eta:mm\\:ss}");
+                $"{label} [{new string('#', filled)}{new string('-', 30 - filled)}] {fraction * 100,5:0.0}% {format(_done)}/{format(of.Value)} {rate} ETA {eta:mm\\:ss}");
         }
         else
         {
-            line = $"{label} {Bytes(_done)} {rate}";
+            line = $"{label} {format(_done)} {rate}";
         }
         writer.Write("\r" + line.PadRight(100));
         writer.Flush();

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using ModelGate.Audit;
 using ModelGate.Client;
 using ModelGate.Errors;
+using ModelGate.Evaluation;
 using ModelGate.Registry;
 using ModelGate.Security;
 using ModelGate.Storage;
@@ -55,6 +56,7 @@ public static class ModelGateHost
         builder.Services.AddModelGateErrors();
         builder.Services.AddModelGateStorage();
         builder.Services.AddModelGateSecurity();
+        builder.Services.AddModelGateEvaluation();
         builder.Services.AddOpenApi("v1");
         configure?.Invoke(builder);
 
@@ -74,6 +76,7 @@ public static class ModelGateHost
             app.MapArtifactsApi();
             app.MapAuditApi();
             app.MapKeysApi();
+            app.MapEvaluationsApi();
         }
         return app;
     }

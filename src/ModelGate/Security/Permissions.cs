@@ -9,6 +9,7 @@ public static class Permissions
     public const string RegistryWrite = "registry.write";
     public const string ArtifactWrite = "artifact.write";
     public const string KeysManage = "keys.manage";
+    public const string EvaluationRun = "evaluation.run";
 
     public static readonly IReadOnlyDictionary<string, string[]> Policies = new Dictionary<string, string[]>
     {
@@ -16,5 +17,7 @@ public static class Permissions
         [RegistryWrite] = [Roles.Trainer, Roles.MlLead, Roles.Admin],
         [ArtifactWrite] = [Roles.Trainer, Roles.Evaluator, Roles.MlLead, Roles.Admin],
         [KeysManage] = [Roles.Admin],
+        // Trainers may run evaluations, but their runs are recorded as not independent.
+        [EvaluationRun] = [Roles.Evaluator, Roles.Trainer, Roles.MlLead, Roles.Admin],
     };
 }

@@ -20,7 +20,7 @@ public abstract class ServerFixture : IAsyncLifetime
 {
     public const string AdminKey = "mg_test-admin-key-0123456789abcdefghijklmnopqrstuv";
     public const long MaxRequestBodyBytes = 64 * 1024;
-    public const long MaxArtifactBytes = 4 * 1024 * 1024;
+    public const long MaxArtifactBytes = 24 * 1024 * 1024;
 
     private WebApplication? _app;
 

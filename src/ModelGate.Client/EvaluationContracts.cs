@@ -1,0 +1,63 @@
+using System.Text.Json;
+
+namespace ModelGate.Client;
+
+public static class EvaluationStatuses
+{
+    public const string Queued = "queued";
+    public const string Running = "running";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+
+    public static bool IsTerminal(string status) => status is Succeeded or Failed or Cancelled;
+}
+
+/// <summary>
+/// A declarative evaluation suite, stored as an artifact so that its digest is recorded with every result.
+/// <see cref="Inputs"/> maps a model input to a dataset column (default: the column of the same name).
+/// </summary>
+public sealed record EvaluationSuite(
+    string Name,
+    string Task,
+    SuiteDataset Dataset,
+    string Target,
+    string PositiveLabel = "1",
+    IReadOnlyDictionary<string, string>? Inputs = null,
+    IReadOnlyList<string>? Metrics = null,
+    double Threshold = 0.5,
+    IReadOnlyList<string>? Slices = null,
+    string? Sensitive = null,
+    IReadOnlyDictionary<string, MetricThreshold>? Thresholds = null,
+    int BatchSize = 1024,
+    BootstrapSpec? Bootstrap = null);
+
+public sealed record SuiteDataset(string Sha256, string Format = "csv");
+
+public sealed record MetricThreshold(double? Min = null, double? Max = null);
+
+public sealed record BootstrapSpec(int Resamples = 1000, double Confidence = 0.95, int Seed = 42);
+
+/// <summary>Starts a run of the suite stored as artifact <see cref="Suite"/>; with <see cref="External"/> it records results computed elsewhere instead.</summary>
+public sealed record StartEvaluationRequest(string Suite, bool External = false, IReadOnlyDictionary<string, double>? Metrics = null);
+
+public sealed record EvaluationProgressDto(long RowsTotal, long RowsDone, long RowsFailed, double RowsPerSecond, double? EtaSeconds);
+
+public sealed record EvaluationDto(
+    string Id,
+    string Model,
+    string Version,
+    string Suite,
+    string? Dataset,
+    string Status,
+    bool External,
+    string Evaluator,
+    string? Trainer,
+    bool Independent,
+    EvaluationProgressDto Progress,
+    DateTime CreatedAt,
+    DateTime? StartedAt,
+    DateTime? FinishedAt,
+    JsonElement? Result,
+    string? ResultSha256,
+    string? Error);

@@ -1,0 +1,153 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using ModelGate.Client;
+
+namespace ModelGate.Cli;
+
+internal static class EvalCommands
+{
+    public static Command Create(CliContext context)
+    {
+        var eval = new Command("eval", "Run, list and show evaluations");
+
+        var target = new Argument<string>("ref") { Description = "NAME@VERSION" };
+        var suite = new Option<string>("--suite") { Description = "Suite file (JSON); it is uploaded as an artifact so its digest is recorded", Required = true };
+        var dataset = new Option<string?>("--dataset") { Description = "Dataset file to upload first (its digest must be the suite's dataset.sha256)" };
+        var noWait = new Option<bool>("--no-wait") { Description = "Queue the run and return at once" };
+        var external = new Option<string?>("--external") { Description = "Record results computed elsewhere: a JSON file of {metric: value}; marked external" };
+        var run = new Command("run", "Evaluate a version with a suite; shows progress and waits for the result unless --no-wait")
+        {
+            target, suite, dataset, noWait, external,
+        };
+        run.SetAction((parse, ct) => WithRef(context, parse, target, async (client, model, version, c) =>
+        {
+            if (parse.GetValue(dataset) is { } datasetFile && await RegistryCommands.PushFileAsync(context, client, datasetFile, c) is null)
+            {
+                return ExitCodes.Usage;
+            }
+            var pushed = await RegistryCommands.PushFileAsync(context, client, parse.GetValue(suite)!, c);
+            if (pushed is null)
+            {
+                return ExitCodes.Usage;
+            }
+            IReadOnlyDictionary<string, double>? metrics = null;
+            if (parse.GetValue(external) is { } externalFile)
+            {
+                metrics = JsonSerializer.Deserialize<Dictionary<string, double>>(await File.ReadAllTextAsync(externalFile, c), ModelGateJson.Options);
+            }
+            var started = await client.StartEvaluationAsync(model, version, new StartEvaluationRequest(pushed.Sha256, metrics is not null, metrics), c);
+            if (parse.GetValue(noWait) || EvaluationStatuses.IsTerminal(started.Status))
+            {
+                await Write(context, parse, started);
+                return ExitCodes.Ok;
+            }
+            var bar = new ProgressBar(context.Err, $"eval {started.Id}", started.Progress.RowsTotal, context.Interactive) { Unit = "rows" };
+            var current = started;
+            try
+            {
+                while (!EvaluationStatuses.IsTerminal(current.Status))
+                {
+                    await Task.Delay(250, c);
+                    current = await client.GetEvaluationAsync(model, version, started.Id, c);
+                    bar.Report(current.Progress.RowsDone);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl+C stops waiting and cancels the run on the server, so nothing partial poses as complete.
+                current = await client.CancelEvaluationAsync(model, version, started.Id, CancellationToken.None);
+                await context.Err.WriteLineAsync($"cancelling {started.Id}");
+                return ExitCodes.Error;
+            }
+            bar.Complete();
+            await Write(context, parse, current);
+            return current.Status == EvaluationStatuses.Succeeded ? ExitCodes.Ok : ExitCodes.Error;
+        }, ct));
+        eval.Subcommands.Add(run);
+
+        var listRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
+        var list = new Command("list", "List a version's evaluations") { listRef };
+        list.SetAction((parse, ct) => WithRef(context, parse, listRef, async (client, model, version, c) =>
+        {
+            var items = await client.ListEvaluationsAsync(model, version, c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, items);
+            }
+            else
+            {
+                CliApp.WriteTable(context.Out, ["ID", "STATUS", "ROWS", "FAILED", "EVALUATOR", "INDEPENDENT", "EXTERNAL", "CREATED"],
+                    items.Select(e => new[] { e.Id, e.Status, $"{e.Progress.RowsDone}/{e.Progress.RowsTotal}", e.Progress.RowsFailed.ToString(CultureInfo.InvariantCulture),
+                        e.Evaluator, e.Independent ? "yes" : "no", e.External ? "yes" : "no", e.CreatedAt.ToString("u") }));
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        eval.Subcommands.Add(list);
+
+        var showRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
+        var id = new Argument<string>("id") { Description = "Evaluation id (eval_…)" };
+        var show = new Command("show", "Show one evaluation and its metrics") { showRef, id };
+        show.SetAction((parse, ct) => WithRef(context, parse, showRef, async (client, model, version, c) =>
+        {
+            await Write(context, parse, await client.GetEvaluationAsync(model, version, parse.GetValue(id)!, c));
+            return ExitCodes.Ok;
+        }, ct));
+        eval.Subcommands.Add(show);
+
+        var cancelRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
+        var cancelId = new Argument<string>("id") { Description = "Evaluation id (eval_…)" };
+        var cancel = new Command("cancel", "Cancel a queued or running evaluation") { cancelRef, cancelId };
+        cancel.SetAction((parse, ct) => WithRef(context, parse, cancelRef, async (client, model, version, c) =>
+        {
+            await Write(context, parse, await client.CancelEvaluationAsync(model, version, parse.GetValue(cancelId)!, c));
+            return ExitCodes.Ok;
+        }, ct));
+        eval.Subcommands.Add(cancel);
+        return eval;
+    }
+
+    private static Task<int> WithRef(CliContext context, ParseResult parse, Argument<string> reference,
+        Func<ModelGateClient, string, string, CancellationToken, Task<int>> action, CancellationToken ct)
+    {
+        if (!CliApp.TrySplitRef(parse.GetValue(reference)!, out var m, out var v))
+        {
+            context.Err.WriteLine($"error: '{parse.GetValue(reference)}' is not NAME@VERSION");
+            return Task.FromResult(ExitCodes.Usage);
+        }
+        return CliApp.Call(context, parse, (client, c) => action(client, m, v, c), ct);
+    }
+
+    private static async Task Write(CliContext context, ParseResult parse, EvaluationDto e)
+    {
+        if (CliApp.Json(parse))
+        {
+            await CliApp.WriteJsonAsync(context, e);
+            return;
+        }
+        await context.Out.WriteLineAsync($"{e.Id}  {e.Model}@{e.Version}  {e.Status}  rows {e.Progress.RowsDone}/{e.Progress.RowsTotal} (failed {e.Progress.RowsFailed})");
+        await context.Out.WriteLineAsync($"  evaluator {e.Evaluator}  independent: {(e.Independent ? "yes" : "no")}  external: {(e.External ? "yes" : "no")}  suite sha256:{e.Suite}");
+        if (e.Error is not null)
+        {
+            await context.Out.WriteLineAsync($"  {e.Error}");
+        }
+        if (e.Result is { } result && result.TryGetProperty("metrics", out var metrics))
+        {
+            foreach (var m in metrics.EnumerateObject())
+            {
+                var text = m.Value.ValueKind == JsonValueKind.Object && m.Value.TryGetProperty("value", out var v) ? Format(v, m.Value) : m.Value.ToString();
+                await context.Out.WriteLineAsync($"  {m.Name,-32} {text}");
+            }
+        }
+    }
+
+    private static string Format(JsonElement value, JsonElement metric)
+    {
+        var s = value.ValueKind == JsonValueKind.Number ? value.GetDouble().ToString("0.0000", CultureInfo.InvariantCulture) : value.ToString();
+        if (metric.TryGetProperty("ci", out var ci) && ci.ValueKind == JsonValueKind.Array && ci.GetArrayLength() == 2)
+        {
+            s += string.Create(CultureInfo.InvariantCulture, $"  [{ci[0].GetDouble():0.0000}, {ci[1].GetDouble():0.0000}]");
+        }
+        return s;
+    }
+}

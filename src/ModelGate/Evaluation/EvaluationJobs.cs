@@ -1,0 +1,65 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using ModelGate.Client;
+
+namespace ModelGate.Evaluation;
+
+/// <summary>A run waiting for or in the runner; its counters are read by the API while it runs.</summary>
+public sealed class EvaluationJob(string id, PreparedSuite suite, string evaluator)
+{
+    private long _rowsDone;
+    private long _rowsFailed;
+    private long _startedTimestamp;
+
+    public string Id { get; } = id;
+    public PreparedSuite Suite { get; } = suite;
+    public string Evaluator { get; } = evaluator;
+    public CancellationTokenSource Cancellation { get; } = new();
+    public long RowsTotal => Suite.Table.RowCount;
+    public long RowsDone => Interlocked.Read(ref _rowsDone);
+    public long RowsFailed => Interlocked.Read(ref _rowsFailed);
+
+    public void MarkStarted() => Interlocked.Exchange(ref _startedTimestamp, Stopwatch.GetTimestamp());
+
+    public void AddDone(long rows, long failed)
+    {
+        Interlocked.Add(ref _rowsDone, rows);
+        Interlocked.Add(ref _rowsFailed, failed);
+    }
+
+    public EvaluationProgressDto Progress()
+    {
+        var started = Interlocked.Read(ref _startedTimestamp);
+        var seconds = started == 0 ? 0 : Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var done = RowsDone;
+        var rate = seconds > 0 ? done / seconds : 0;
+        double? eta = rate > 0 ? (RowsTotal - done) / rate : null;
+        return new EvaluationProgressDto(RowsTotal, done, RowsFailed, Math.Round(rate, 1), eta is null ? null : Math.Round(eta.Value, 2));
+    }
+}
+
+/// <summary>The queue between the API and the runner, and the runs in flight.</summary>
+public sealed class EvaluationJobs
+{
+    private readonly Channel<EvaluationJob> _queue = Channel.CreateUnbounded<EvaluationJob>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ConcurrentDictionary<string, EvaluationJob> _active = new(StringComparer.Ordinal);
+
+    public ChannelReader<EvaluationJob> Reader => _queue.Reader;
+
+    public void Enqueue(EvaluationJob job)
+    {
+        _active[job.Id] = job;
+        _queue.Writer.TryWrite(job);
+    }
+
+    public EvaluationJob? Find(string id) => _active.GetValueOrDefault(id);
+
+    public void Complete(string id)
+    {
+        if (_active.TryRemove(id, out var job))
+        {
+            job.Cancellation.Dispose();
+        }
+    }
+}

@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Audit;
+using ModelGate.Client;
+using ModelGate.Registry;
+using ModelGate.Storage;
+
+namespace ModelGate.Evaluation;
+
+/// <summary>
+/// Scores queued runs in batches, one run at a time, reporting progress as it goes. A cancelled or failed run is
+/// recorded as such with no result; only a run that scored every row it could records metrics.
+/// </summary>
+public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeFactory scopes, ILogger<EvaluationRunner> logger) : BackgroundService
+{
+    public const string Interrupted = "interrupted: the server stopped before the run finished";
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await FailInterruptedAsync(stoppingToken);
+        await foreach (var job in jobs.Reader.ReadAllAsync(stoppingToken))
+        {
+            try
+            {
+                await RunAsync(job, stoppingToken);
+            }
+            finally
+            {
+                jobs.Complete(job.Id);
+            }
+        }
+    }
+
+    private async Task RunAsync(EvaluationJob job, CancellationToken stoppingToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, job.Cancellation.Token);
+        await UpdateAsync(job.Id, e => e.Status == EvaluationStatuses.Queued, (e, now) =>
+        {
+            e.Status = EvaluationStatuses.Running;
+            e.StartedAt = now;
+        }, null, CancellationToken.None);
+        job.MarkStarted();
+        try
+        {
+            var scored = await Task.Run(() => Score(job, linked.Token), linked.Token);
+            var result = EvaluationScoring.Compute(job.Suite, scored);
+            var json = System.Text.Json.JsonSerializer.Serialize(result, ModelGateJson.Options);
+            await UpdateAsync(job.Id, e => e.Status == EvaluationStatuses.Running, (e, now) =>
+            {
+                e.Status = EvaluationStatuses.Succeeded;
+                e.RowsDone = job.RowsDone;
+                e.RowsFailed = job.RowsFailed;
+                e.FinishedAt = now;
+                e.Result = json;
+                e.ResultSha256 = AuditChain.Hex(json);
+            }, "evaluation.succeeded", CancellationToken.None);
+        }
+        catch (OperationCanceledException) when (job.Cancellation.IsCancellationRequested)
+        {
+            await FinishAsync(job, EvaluationStatuses.Cancelled, "cancelled before every row was scored; no result is recorded");
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            await FinishAsync(job, EvaluationStatuses.Failed, Interrupted);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogRunFailed(logger, e, job.Id);
+            await FinishAsync(job, EvaluationStatuses.Failed, e.Message);
+        }
+    }
+
+    private Task FinishAsync(EvaluationJob job, string status, string error) =>
+        UpdateAsync(job.Id, e => !EvaluationStatuses.IsTerminal(e.Status), (e, now) =>
+        {
+            e.Status = status;
+            e.RowsDone = job.RowsDone;
+            e.RowsFailed = job.RowsFailed;
+            e.FinishedAt = now;
+            e.Error = error;
+        }, "evaluation." + status, CancellationToken.None);
+
+    /// <summary>Runs the model over the dataset in batches; a batch that fails is retried row by row so one bad row costs only itself.</summary>
+    internal static ScoredRows Score(EvaluationJob job, CancellationToken cancellationToken)
+    {
+        var prepared = job.Suite;
+        var suite = prepared.Suite;
+        var table = prepared.Table;
+        var n = table.RowCount;
+        var target = table.Strings(suite.Target);
+        var columns = prepared.Model.Inputs.ToDictionary(i => i.Name, i => i.Datatype == "FP32"
+            ? (Array)table.Floats(prepared.InputColumns[i.Name])
+            : table.Strings(prepared.InputColumns[i.Name]));
+        var probability = new double[n];
+        var ok = new bool[n];
+        var batchMsPerRow = new List<double>();
+        for (var start = 0; start < n; start += suite.BatchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var count = Math.Min(suite.BatchSize, n - start);
+            var clock = Stopwatch.StartNew();
+            var failed = 0;
+            try
+            {
+                var p = RunRows(prepared, columns, start, count);
+                for (var i = 0; i < count; i++)
+                {
+                    probability[start + i] = p[i];
+                    ok[start + i] = true;
+                }
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    try
+                    {
+                        probability[start + i] = RunRows(prepared, columns, start + i, 1)[0];
+                        ok[start + i] = true;
+                    }
+                    catch (Exception)
+                    {
+                        failed++;
+                    }
+                }
+            }
+            batchMsPerRow.Add(clock.Elapsed.TotalMilliseconds / count);
+            for (var i = start; i < start + count; i++)
+            {
+                if (ok[i] && target[i].Length == 0)
+                {
+                    ok[i] = false; // no label to score against
+                    failed++;
+                }
+            }
+            job.AddDone(count, failed);
+        }
+        return new ScoredRows(ok, probability, target.Select(t => t == suite.PositiveLabel ? 1 : 0).ToArray(), batchMsPerRow);
+    }
+
+    private static double[] RunRows(PreparedSuite prepared, Dictionary<string, Array> columns, int start, int count)
+    {
+        var slice = new Dictionary<string, Array>(columns.Count, StringComparer.Ordinal);
+        foreach (var (name, data) in columns)
+        {
+            var part = Array.CreateInstance(data.GetType().GetElementType()!, count);
+            Array.Copy(data, start, part, 0, count);
+            slice[name] = part;
+        }
+        var outputs = prepared.Model.Run(slice, count);
+        var probabilities = (float[])outputs["probabilities"].Data;
+        var width = outputs["probabilities"].Shape.Length == 2 ? outputs["probabilities"].Shape[1] : 1;
+        var result = new double[count];
+        for (var i = 0; i < count; i++)
+        {
+            result[i] = width == 1 ? probabilities[i] : probabilities[i * width + (width - 1)];
+        }
+        return result;
+    }
+
+    private async Task UpdateAsync(string id, Func<Storage.Evaluation.EvaluationEntity, bool> when,
+        Action<Storage.Evaluation.EvaluationEntity, DateTime> change, string? auditAction, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var entity = await tx.Db.Evaluations.FirstAsync(e => e.Id == id, cancellationToken);
+        if (!when(entity))
+        {
+            return;
+        }
+        change(entity, tx.Now);
+        if (auditAction is not null)
+        {
+            await tx.AppendAsync(entity.Evaluator, auditAction, RegistryMapping.VersionSubject(entity.Model, entity.Version) + "/evaluations/" + entity.Id,
+                new { entity.Status, entity.SuiteSha256, entity.RowsDone, entity.RowsFailed, entity.ResultSha256, entity.Error },
+                entity.Status == EvaluationStatuses.Succeeded ? AuditOutcomes.Success : entity.Status, cancellationToken);
+        }
+        await tx.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Runs left queued or running by a previous process can never finish: record them as failed.</summary>
+    private async Task FailInterruptedAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var stale = await db.Evaluations.Where(e => e.Status == EvaluationStatuses.Queued || e.Status == EvaluationStatuses.Running)
+            .Select(e => e.Id).ToListAsync(cancellationToken);
+        foreach (var id in stale)
+        {
+            await UpdateAsync(id, e => !EvaluationStatuses.IsTerminal(e.Status), (e, now) =>
+            {
+                e.Status = EvaluationStatuses.Failed;
+                e.FinishedAt = now;
+                e.Error = Interrupted;
+            }, "evaluation.failed", cancellationToken);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Evaluation {Id} failed")]
+    private static partial void LogRunFailed(ILogger logger, Exception exception, string id);
+}
+
+/// <summary>Per row: whether it was scored, P(positive), and the true label; and the scoring time per row of each batch.</summary>
+public sealed record ScoredRows(bool[] Scored, double[] Probability, int[] Truth, IReadOnlyList<double> BatchMsPerRow);

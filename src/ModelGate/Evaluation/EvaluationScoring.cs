@@ -1,0 +1,177 @@
+using ModelGate.Client;
+using ModelGate.Evaluation.Metrics;
+
+namespace ModelGate.Evaluation;
+
+public sealed record MetricValue(double Value, double[]? Ci = null);
+
+public sealed record ThresholdCheck(string Metric, double? Min, double? Max, double? Actual, bool Passed);
+
+public sealed record FairnessResult(
+    string Sensitive,
+    IReadOnlyDictionary<string, double> SelectionRateByGroup,
+    double DemographicParityDifference,
+    double DemographicParityRatio,
+    double EqualizedOddsDifference,
+    double EqualOpportunityDifference);
+
+public sealed record LatencyResult(double P50MsPerRow, double P95MsPerRow, double P99MsPerRow, int Batches);
+
+public sealed record EvaluationResult(
+    string Suite,
+    string SuiteSha256,
+    string DatasetSha256,
+    string ModelSha256,
+    double Threshold,
+    long Rows,
+    long RowsScored,
+    long RowsFailed,
+    IReadOnlyDictionary<string, MetricValue> Metrics,
+    BinaryConfusionMatrix? ConfusionMatrix,
+    FairnessResult? Fairness,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>> Slices,
+    LatencyResult Latency,
+    IReadOnlyList<ThresholdCheck> Thresholds,
+    bool Passed,
+    BootstrapSpec Bootstrap);
+
+/// <summary>Turns scored rows into the immutable result: headline metrics with bootstrap intervals, fairness, slices, latency and threshold checks.</summary>
+public static class EvaluationScoring
+{
+    private delegate double Metric(ReadOnlySpan<int> truth, ReadOnlySpan<double> probability, double threshold);
+
+    private static readonly IReadOnlyDictionary<string, Metric> Headline = new Dictionary<string, Metric>(StringComparer.Ordinal)
+    {
+        ["accuracy"] = (t, p, th) => ClassificationMetrics.Accuracy(t, p, th),
+        ["precision"] = (t, p, th) => ClassificationMetrics.Precision(t, p, th),
+        ["recall"] = (t, p, th) => ClassificationMetrics.Recall(t, p, th),
+        ["f1"] = (t, p, th) => ClassificationMetrics.F1(t, p, th),
+        ["roc_auc"] = (t, p, _) => RankingMetrics.RocAuc(t, p),
+        ["pr_auc"] = (t, p, _) => RankingMetrics.AveragePrecision(t, p),
+        ["log_loss"] = (t, p, _) => ProbabilityMetrics.LogLoss(t, p),
+        ["brier"] = (t, p, _) => ProbabilityMetrics.BrierScore(t, p),
+        ["positive_rate"] = (_, p, th) => ClassificationMetrics.PositiveRate(p, th),
+    };
+
+    public static EvaluationResult Compute(PreparedSuite prepared, ScoredRows rows)
+    {
+        var suite = prepared.Suite;
+        var bootstrap = suite.Bootstrap ?? new BootstrapSpec();
+        var kept = Enumerable.Range(0, rows.Scored.Length).Where(i => rows.Scored[i]).ToArray();
+        var truth = kept.Select(i => rows.Truth[i]).ToArray();
+        var probability = kept.Select(i => rows.Probability[i]).ToArray();
+
+        var metrics = new SortedDictionary<string, MetricValue>(StringComparer.Ordinal);
+        foreach (var name in suite.Metrics!.Where(Headline.ContainsKey))
+        {
+            var metric = Headline[name];
+            var value = Defined(truth, probability, suite.Threshold, metric);
+            double[]? ci = null;
+            if (bootstrap.Resamples > 0 && double.IsFinite(value))
+            {
+                ci = Interval(truth, probability, suite.Threshold, metric, bootstrap);
+            }
+            metrics[name] = new MetricValue(value, ci);
+        }
+        BinaryConfusionMatrix? confusion = suite.Metrics!.Contains("confusion_matrix")
+            ? ClassificationMetrics.ConfusionMatrix(truth, probability, suite.Threshold)
+            : null;
+
+        FairnessResult? fairness = null;
+        if (suite.Sensitive is { } sensitive)
+        {
+            var groups = prepared.Table.Strings(sensitive);
+            fairness = Fairness(sensitive, truth, ClassificationMetrics.Predict(probability, suite.Threshold), kept.Select(i => groups[i]).ToArray());
+        }
+
+        var slices = new SortedDictionary<string, IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>>(StringComparer.Ordinal);
+        foreach (var column in suite.Slices ?? [])
+        {
+            var values = prepared.Table.Strings(column);
+            var bySegment = new SortedDictionary<string, IReadOnlyDictionary<string, double>>(StringComparer.Ordinal);
+            foreach (var segment in kept.Select((row, k) => (Segment: values[row], k)).GroupBy(x => x.Segment))
+            {
+                var idx = segment.Select(x => x.k).ToArray();
+                var t = idx.Select(k => truth[k]).ToArray();
+                var p = idx.Select(k => probability[k]).ToArray();
+                var figures = new SortedDictionary<string, double>(StringComparer.Ordinal) { ["rows"] = idx.Length };
+                foreach (var name in suite.Metrics!.Where(Headline.ContainsKey))
+                {
+                    figures[name] = Defined(t, p, suite.Threshold, Headline[name]);
+                }
+                bySegment[segment.Key] = figures;
+            }
+            slices[column] = bySegment;
+        }
+
+        var checks = new List<ThresholdCheck>();
+        foreach (var (name, limit) in suite.Thresholds ?? new Dictionary<string, MetricThreshold>())
+        {
+            double? actual = metrics.TryGetValue(name, out var m) ? m.Value : FairnessValue(fairness, name);
+            var passed = actual is { } a && double.IsFinite(a) && (limit.Min is null || a >= limit.Min) && (limit.Max is null || a <= limit.Max);
+            checks.Add(new ThresholdCheck(name, limit.Min, limit.Max, actual, passed));
+        }
+
+        return new EvaluationResult(suite.Name, prepared.SuiteSha256, prepared.DatasetSha256, prepared.Model.Sha256, suite.Threshold,
+            rows.Scored.Length, kept.Length, rows.Scored.Length - kept.Length, metrics, confusion, fairness, slices,
+            Latency(rows.BatchMsPerRow), checks, checks.All(c => c.Passed), bootstrap);
+    }
+
+    /// <summary>A metric that is undefined on this data (e.g. ROC AUC with one class) is NaN rather than a failed run.</summary>
+    private static double Defined(int[] truth, double[] probability, double threshold, Metric metric)
+    {
+        try
+        {
+            return metric(truth, probability, threshold);
+        }
+        catch (ArgumentException)
+        {
+            return double.NaN;
+        }
+    }
+
+    private static double? FairnessValue(FairnessResult? f, string name) => (f, name) switch
+    {
+        (null, _) => null,
+        (_, "demographic_parity_difference") => f.DemographicParityDifference,
+        (_, "demographic_parity_ratio") => f.DemographicParityRatio,
+        (_, "equalized_odds_difference") => f.EqualizedOddsDifference,
+        (_, "equal_opportunity_difference") => f.EqualOpportunityDifference,
+        _ => null,
+    };
+
+    private static double[] Interval(int[] truth, double[] probability, double threshold, Metric metric, BootstrapSpec spec)
+    {
+        var t = new int[truth.Length];
+        var p = new double[probability.Length];
+        var ci = Bootstrap.Percentile(truth.Length, indices =>
+        {
+            Bootstrap.Gather<int>(truth, indices, t);
+            Bootstrap.Gather<double>(probability, indices, p);
+            return Defined(t, p, threshold, metric);
+        }, spec.Resamples, spec.Confidence, spec.Seed);
+        return [ci.Lower, ci.Upper];
+    }
+
+    private static FairnessResult Fairness(string sensitive, int[] truth, int[] predicted, string[] groups)
+    {
+        var rates = FairnessMetrics.ByGroup(truth, predicted, groups);
+        return new FairnessResult(sensitive,
+            new SortedDictionary<string, double>(rates.ToDictionary(r => r.Group, r => r.SelectionRate), StringComparer.Ordinal),
+            FairnessMetrics.DemographicParityDifference(rates),
+            FairnessMetrics.DemographicParityRatio(rates),
+            FairnessMetrics.EqualizedOddsDifference(rates),
+            FairnessMetrics.EqualOpportunityDifference(rates));
+    }
+
+    private static LatencyResult Latency(IReadOnlyList<double> msPerRow)
+    {
+        if (msPerRow.Count == 0)
+        {
+            return new LatencyResult(0, 0, 0, 0);
+        }
+        var sorted = msPerRow.Order().ToArray();
+        double At(double q) => sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
+        return new LatencyResult(Math.Round(At(0.50), 6), Math.Round(At(0.95), 6), Math.Round(At(0.99), 6), sorted.Length);
+    }
+}

@@ -1,0 +1,182 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Audit;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Gateway.Onnx;
+using ModelGate.Registry;
+using ModelGate.Security;
+using ModelGate.Storage;
+using ModelGate.Storage.Evaluation;
+
+namespace ModelGate.Evaluation;
+
+public static class EvaluationsApi
+{
+    public static IServiceCollection AddModelGateEvaluation(this IServiceCollection services)
+    {
+        services.AddSingleton<OnnxModelCache>();
+        services.AddSingleton<EvaluationJobs>();
+        services.AddHostedService<EvaluationRunner>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapEvaluationsApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/models/{model}/versions/{version}/evaluations").WithTags("Evaluations");
+        api.MapPost("/", StartEvaluation).WithName(nameof(StartEvaluation)).RequireAuthorization(Permissions.EvaluationRun);
+        api.MapGet("/", ListEvaluations).WithName(nameof(ListEvaluations)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/{id}", GetEvaluation).WithName(nameof(GetEvaluation)).RequireAuthorization(Permissions.Read);
+        api.MapPost("/{id}/cancel", CancelEvaluation).WithName(nameof(CancelEvaluation)).RequireAuthorization(Permissions.EvaluationRun);
+        return app;
+    }
+
+    /// <summary>
+    /// Checks the suite against its dataset and the model (refusing a bad suite before any row is scored) and queues
+    /// the run; 202 with the record, whose progress the caller polls. An external result is recorded at once, marked external.
+    /// </summary>
+    public static async Task<Results<Accepted<EvaluationDto>, Created<EvaluationDto>, ProblemHttpResult>> StartEvaluation(string model, string version,
+        StartEvaluationRequest request, ClaimsPrincipal user, ModelGateDbContext db, AuditedWrite write, IBlobStore blobs, OnnxModelCache models,
+        EvaluationJobs jobs, CancellationToken cancellationToken)
+    {
+        var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
+        if (entity is null)
+        {
+            return problem!;
+        }
+        var suiteSha = Digests.Normalize(request.Suite);
+        if (suiteSha is null)
+        {
+            return Problems.Validation("suite", $"'{request.Suite}' is not the SHA-256 digest of a stored suite artifact");
+        }
+        var actor = user.ActorId();
+        var actorName = user.FindFirstValue(ClaimTypes.Name);
+        var independent = actor != entity.CreatedBy && !string.Equals(actorName, entity.Trainer, StringComparison.OrdinalIgnoreCase);
+
+        PreparedSuite? prepared = null;
+        if (!request.External)
+        {
+            (prepared, problem) = await SuitePreparation.PrepareAsync(suiteSha, entity, blobs, models, cancellationToken);
+            if (prepared is null)
+            {
+                return problem!;
+            }
+        }
+        else
+        {
+            if (request.Metrics is null || request.Metrics.Count == 0 || request.Metrics.Values.Any(v => !double.IsFinite(v)))
+            {
+                return Problems.Validation("metrics", "an external result needs its metrics as finite numbers");
+            }
+            if (await blobs.GetSizeAsync(suiteSha, cancellationToken) is null)
+            {
+                return Problems.Unprocessable(ProblemCodes.UnknownArtifact, $"no artifact is stored with digest {suiteSha}: push the suite file first");
+            }
+        }
+
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var evaluation = new EvaluationEntity
+        {
+            Id = "eval_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
+            VersionId = entity.Id,
+            Model = model,
+            Version = entity.Version,
+            SuiteSha256 = suiteSha,
+            DatasetSha256 = prepared?.DatasetSha256,
+            Status = request.External ? EvaluationStatuses.Succeeded : EvaluationStatuses.Queued,
+            External = request.External,
+            Evaluator = actor,
+            Trainer = entity.Trainer,
+            Independent = independent,
+            RowsTotal = prepared?.Table.RowCount ?? 0,
+            CreatedAt = tx.Now,
+        };
+        if (request.External)
+        {
+            var json = JsonSerializer.Serialize(new { external = true, metrics = request.Metrics }, ModelGateJson.Options);
+            evaluation.StartedAt = evaluation.FinishedAt = tx.Now;
+            evaluation.Result = json;
+            evaluation.ResultSha256 = AuditChain.Hex(json);
+        }
+        tx.Db.Evaluations.Add(evaluation);
+        await tx.AppendAsync(actor, request.External ? "evaluation.recorded" : "evaluation.queued",
+            RegistryMapping.VersionSubject(model, entity.Version) + "/evaluations/" + evaluation.Id,
+            new { suite = suiteSha, dataset = evaluation.DatasetSha256, external = request.External, independent }, cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+
+        var location = $"/api/v1/models/{model}/versions/{entity.Version}/evaluations/{evaluation.Id}";
+        if (request.External)
+        {
+            return TypedResults.Created(location, ToDto(evaluation, null));
+        }
+        var job = new EvaluationJob(evaluation.Id, prepared!, actor);
+        jobs.Enqueue(job);
+        return TypedResults.Accepted(location, ToDto(evaluation, job));
+    }
+
+    public static async Task<Results<Ok<List<EvaluationDto>>, ProblemHttpResult>> ListEvaluations(string model, string version, ModelGateDbContext db,
+        EvaluationJobs jobs, CancellationToken cancellationToken)
+    {
+        var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
+        if (entity is null)
+        {
+            return problem!;
+        }
+        var rows = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == entity.Id).OrderBy(e => e.CreatedAt).ThenBy(e => e.Id).ToListAsync(cancellationToken);
+        return TypedResults.Ok(rows.Select(e => ToDto(e, jobs.Find(e.Id))).ToList());
+    }
+
+    public static async Task<Results<Ok<EvaluationDto>, ProblemHttpResult>> GetEvaluation(string model, string version, string id, ModelGateDbContext db,
+        EvaluationJobs jobs, CancellationToken cancellationToken)
+    {
+        var (evaluation, problem) = await FindAsync(db, model, version, id, cancellationToken);
+        return evaluation is null ? problem! : TypedResults.Ok(ToDto(evaluation, jobs.Find(id)));
+    }
+
+    public static async Task<Results<Accepted<EvaluationDto>, Ok<EvaluationDto>, ProblemHttpResult>> CancelEvaluation(string model, string version, string id,
+        ModelGateDbContext db, EvaluationJobs jobs, CancellationToken cancellationToken)
+    {
+        var (evaluation, problem) = await FindAsync(db, model, version, id, cancellationToken);
+        if (evaluation is null)
+        {
+            return problem!;
+        }
+        if (EvaluationStatuses.IsTerminal(evaluation.Status))
+        {
+            return Problems.Conflict("evaluation_finished", $"evaluation {id} already {evaluation.Status}; a finished record never changes");
+        }
+        var job = jobs.Find(id);
+        if (job is not null)
+        {
+            await job.Cancellation.CancelAsync();
+        }
+        return TypedResults.Accepted($"/api/v1/models/{model}/versions/{evaluation.Version}/evaluations/{id}", ToDto(evaluation, job));
+    }
+
+    private static async Task<(EvaluationEntity?, ProblemHttpResult?)> FindAsync(ModelGateDbContext db, string model, string version, string id,
+        CancellationToken cancellationToken)
+    {
+        var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
+        if (entity is null)
+        {
+            return (null, problem);
+        }
+        var evaluation = await db.Evaluations.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id && e.VersionId == entity.Id, cancellationToken);
+        return evaluation is null
+            ? (null, Problems.NotFound("evaluation_not_found", $"{model}@{entity.Version} has no evaluation '{id}'"))
+            : (evaluation, null);
+    }
+
+    internal static EvaluationDto ToDto(EvaluationEntity e, EvaluationJob? job)
+    {
+        var progress = job is not null && !EvaluationStatuses.IsTerminal(e.Status)
+            ? job.Progress()
+            : new EvaluationProgressDto(e.RowsTotal, e.RowsDone, e.RowsFailed, 0, null);
+        JsonElement? result = e.Result is null ? null : JsonDocument.Parse(e.Result).RootElement.Clone();
+        return new EvaluationDto(e.Id, e.Model, e.Version, e.SuiteSha256, e.DatasetSha256, e.Status, e.External, e.Evaluator, e.Trainer, e.Independent,
+            progress, e.CreatedAt, e.StartedAt, e.FinishedAt, result, e.ResultSha256, e.Error);
+    }
+}

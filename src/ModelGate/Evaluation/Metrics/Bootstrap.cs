@@ -1,0 +1,71 @@
+namespace ModelGate.Evaluation.Metrics;
+
+/// <summary>
+/// Percentile bootstrap over rows: draw the rows n times with replacement, evaluate the metric on the draw, repeat,
+/// and take the (1 − confidence)/2 and (1 + confidence)/2 quantiles of the values (numpy's default "linear"
+/// interpolation). The metric sees row indices, so any metric, including ones over several aligned columns, can be
+/// resampled without copying the data up front.
+/// </summary>
+public static class Bootstrap
+{
+    public const int DefaultResamples = 1000;
+    public const double DefaultConfidence = 0.95;
+
+    /// <summary>
+    /// The metric receives the indices of the rows in the resample (length <paramref name="rowCount"/>). The same
+    /// array is refilled for every resample, so the metric must not keep it. The seed makes the interval
+    /// reproducible: <see cref="Random(int)"/> with a seed is specified to give the same sequence on every run.
+    /// </summary>
+    public static ConfidenceInterval Percentile(
+        int rowCount,
+        Func<int[], double> metric,
+        int resamples = DefaultResamples,
+        double confidence = DefaultConfidence,
+        int seed = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowCount, 1);
+        ArgumentNullException.ThrowIfNull(metric);
+        ArgumentOutOfRangeException.ThrowIfLessThan(resamples, 1);
+        if (!(confidence > 0.0 && confidence < 1.0))
+            throw new ArgumentOutOfRangeException(nameof(confidence), confidence, "confidence must lie strictly between 0 and 1");
+
+        var indices = new int[rowCount];
+        for (var i = 0; i < rowCount; i++) indices[i] = i;
+        var estimate = metric(indices);
+
+        var random = new Random(seed);
+        var values = new double[resamples];
+        var valid = 0;
+        for (var r = 0; r < resamples; r++)
+        {
+            for (var i = 0; i < rowCount; i++) indices[i] = random.Next(rowCount);
+            var value = metric(indices);
+            if (!double.IsNaN(value)) values[valid++] = value;
+        }
+        if (valid == 0) return new ConfidenceInterval(estimate, double.NaN, double.NaN, confidence, 0);
+
+        var sorted = values.AsSpan(0, valid);
+        sorted.Sort();
+        var alpha = 1.0 - confidence;
+        return new ConfidenceInterval(estimate, Quantile(sorted, alpha / 2), Quantile(sorted, 1.0 - alpha / 2), confidence, valid);
+    }
+
+    /// <summary>Copies the rows at <paramref name="indices"/> into <paramref name="destination"/>, for metrics over spans.</summary>
+    public static void Gather<T>(ReadOnlySpan<T> source, ReadOnlySpan<int> indices, Span<T> destination)
+    {
+        if (destination.Length < indices.Length)
+            throw new ArgumentException("destination is shorter than indices", nameof(destination));
+        for (var i = 0; i < indices.Length; i++) destination[i] = source[indices[i]];
+    }
+
+    /// <summary>numpy's <c>quantile(method="linear")</c>, including its lerp that is exact at both ends.</summary>
+    private static double Quantile(ReadOnlySpan<double> sorted, double q)
+    {
+        var position = q * (sorted.Length - 1);
+        var below = (int)Math.Floor(position);
+        var above = Math.Min(below + 1, sorted.Length - 1);
+        var t = position - below;
+        double a = sorted[below], b = sorted[above];
+        return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
+    }
+}

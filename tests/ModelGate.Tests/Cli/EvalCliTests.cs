@@ -1,0 +1,46 @@
+using System.Text.Json;
+using ModelGate.Cli;
+using ModelGate.Client;
+using ModelGate.Tests.Infrastructure;
+
+namespace ModelGate.Tests.Cli;
+
+public sealed class EvalCliTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
+{
+    private async Task<(int Exit, string Out, string Err)> Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = ServerFixture.AdminKey };
+        var exit = await CliApp.RunAsync(args, new CliContext(output, error, false, server.Handler(), name => env.GetValueOrDefault(name)));
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task EvalRun_UploadsSuiteAndDataset_WaitsAndPrintsMetrics()
+    {
+        var model = ServerFixture.UniqueName("cli-eval");
+        await server.Api().CreateModelAsync(new CreateModelRequest(model, "o", "low", "classification"));
+        var sha = await server.UploadAsync(Fixtures.ModelBytes("v2-mlp"));
+        await server.Api().CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "v2-mlp.onnx")], Fixtures.Attestation()));
+
+        var suite = Path.Combine(AppContext.BaseDirectory, "fixtures", "suites", "adult-classification.json");
+        var dataset = Path.Combine(AppContext.BaseDirectory, "fixtures", "datasets", "adult", "test.csv");
+        var run = await Run("eval", "run", $"{model}@1.0.0", "--suite", suite, "--dataset", dataset, "-o", "json");
+        Assert.True(run.Exit == 0, run.Err + run.Out);
+        var result = JsonSerializer.Deserialize<EvaluationDto>(run.Out, ModelGateJson.Options)!;
+        Assert.Equal(EvaluationStatuses.Succeeded, result.Status);
+        Assert.Equal(16281, result.Progress.RowsDone);
+
+        using var reference = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures.ModelsDirectory, "reference-metrics.json")));
+        var rocAuc = reference.RootElement.GetProperty("models").GetProperty("v2-mlp").GetProperty("metrics").GetProperty("roc_auc").GetDouble();
+        Assert.Equal(rocAuc, result.Result!.Value.GetProperty("metrics").GetProperty("roc_auc").GetProperty("value").GetDouble(), 1e-4);
+
+        var list = await Run("eval", "list", $"{model}@1.0.0");
+        Assert.Contains(result.Id, list.Out);
+        Assert.Contains("succeeded", list.Out);
+        var show = await Run("eval", "show", $"{model}@1.0.0", result.Id);
+        Assert.Contains("roc_auc", show.Out);
+        Assert.Equal(ExitCodes.NotFound, (await Run("eval", "show", $"{model}@1.0.0", "eval_missing")).Exit);
+    }
+}
