@@ -38,8 +38,12 @@ public sealed record MetricThreshold(double? Min = null, double? Max = null);
 
 public sealed record BootstrapSpec(int Resamples = 1000, double Confidence = 0.95, int Seed = 42);
 
-/// <summary>Starts a run of the suite stored as artifact <see cref="Suite"/>; with <see cref="External"/> it records results computed elsewhere instead.</summary>
-public sealed record StartEvaluationRequest(string Suite, bool External = false, IReadOnlyDictionary<string, double>? Metrics = null);
+/// <summary>
+/// Starts a run of the suite stored as artifact <see cref="Suite"/>; with <see cref="External"/> it records results computed
+/// elsewhere instead. <see cref="Baseline"/> names a version to compare against on the same rows (default: the model's
+/// version in stage production, if there is one).
+/// </summary>
+public sealed record StartEvaluationRequest(string Suite, bool External = false, IReadOnlyDictionary<string, double>? Metrics = null, string? Baseline = null);
 
 public sealed record EvaluationProgressDto(long RowsTotal, long RowsDone, long RowsFailed, double RowsPerSecond, double? EtaSeconds);
 
@@ -60,4 +64,5 @@ public sealed record EvaluationDto(
     DateTime? FinishedAt,
     JsonElement? Result,
     string? ResultSha256,
-    string? Error);
+    string? Error,
+    string? Baseline = null);

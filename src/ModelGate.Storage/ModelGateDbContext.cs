@@ -123,6 +123,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(x => x.Model).HasMaxLength(64);
             e.Property(x => x.Version).HasMaxLength(128);
             e.Property(x => x.SuiteSha256).HasMaxLength(64);
+            e.Property(x => x.BaselineVersion).HasMaxLength(128);
             e.Property(x => x.DatasetSha256).HasMaxLength(64);
             e.Property(x => x.Status).HasMaxLength(16);
             e.Property(x => x.Evaluator).HasMaxLength(64);

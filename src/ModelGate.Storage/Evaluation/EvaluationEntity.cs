@@ -11,6 +11,8 @@ public sealed class EvaluationEntity
     public required string Model { get; set; }
     public required string Version { get; set; }
     public required string SuiteSha256 { get; set; }
+    /// <summary>The version compared against on the same rows, if any.</summary>
+    public string? BaselineVersion { get; set; }
     public string? DatasetSha256 { get; set; }
     public required string Status { get; set; }
     public bool External { get; set; }

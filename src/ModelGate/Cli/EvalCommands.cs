@@ -16,9 +16,10 @@ internal static class EvalCommands
         var dataset = new Option<string?>("--dataset") { Description = "Dataset file to upload first (its digest must be the suite's dataset.sha256)" };
         var noWait = new Option<bool>("--no-wait") { Description = "Queue the run and return at once" };
         var external = new Option<string?>("--external") { Description = "Record results computed elsewhere: a JSON file of {metric: value}; marked external" };
+        var baseline = new Option<string?>("--baseline") { Description = "Version to compare against on the same rows (default: the version in production, if any)" };
         var run = new Command("run", "Evaluate a version with a suite; shows progress and waits for the result unless --no-wait")
         {
-            target, suite, dataset, noWait, external,
+            target, suite, dataset, noWait, external, baseline,
         };
         run.SetAction((parse, ct) => WithRef(context, parse, target, async (client, model, version, c) =>
         {
@@ -36,7 +37,7 @@ internal static class EvalCommands
             {
                 metrics = JsonSerializer.Deserialize<Dictionary<string, double>>(await File.ReadAllTextAsync(externalFile, c), ModelGateJson.Options);
             }
-            var started = await client.StartEvaluationAsync(model, version, new StartEvaluationRequest(pushed.Sha256, metrics is not null, metrics), c);
+            var started = await client.StartEvaluationAsync(model, version, new StartEvaluationRequest(pushed.Sha256, metrics is not null, metrics, parse.GetValue(baseline)), c);
             if (parse.GetValue(noWait) || EvaluationStatuses.IsTerminal(started.Status))
             {
                 await Write(context, parse, started);
@@ -95,6 +96,41 @@ internal static class EvalCommands
         }, ct));
         eval.Subcommands.Add(show);
 
+        var refA = new Argument<string>("ref-a") { Description = "NAME@VERSION of the first evaluation" };
+        var idA = new Argument<string>("id-a") { Description = "First evaluation id" };
+        var refB = new Argument<string>("ref-b") { Description = "NAME@VERSION of the second evaluation" };
+        var idB = new Argument<string>("id-b") { Description = "Second evaluation id" };
+        var compare = new Command("compare", "Compare two evaluations' metrics (B − A); for paired intervals run one with --baseline") { refA, idA, refB, idB };
+        compare.SetAction((parse, ct) => WithRef(context, parse, refA, async (client, modelA, versionA, c) =>
+        {
+            if (!CliApp.TrySplitRef(parse.GetValue(refB)!, out var modelB, out var versionB))
+            {
+                await context.Err.WriteLineAsync($"error: '{parse.GetValue(refB)}' is not NAME@VERSION");
+                return ExitCodes.Usage;
+            }
+            var a = await client.GetEvaluationAsync(modelA, versionA, parse.GetValue(idA)!, c);
+            var b = await client.GetEvaluationAsync(modelB, versionB, parse.GetValue(idB)!, c);
+            var rows = Compare(a, b);
+            if (a.Suite != b.Suite)
+            {
+                await context.Err.WriteLineAsync($"warning: the evaluations used different suites ({a.Suite[..12]}… and {b.Suite[..12]}…)");
+            }
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, new { a = a.Id, b = b.Id, sameSuite = a.Suite == b.Suite, metrics = rows.ToDictionary(r => r.Metric, r => new { r.A, r.B, delta = r.B - r.A }) });
+            }
+            else
+            {
+                CliApp.WriteTable(context.Out, ["METRIC", $"A {a.Version}", $"B {b.Version}", "B − A"], rows.Select(r => new[]
+                {
+                    r.Metric, r.A.ToString("0.0000", CultureInfo.InvariantCulture), r.B.ToString("0.0000", CultureInfo.InvariantCulture),
+                    (r.B - r.A).ToString("+0.0000;-0.0000;0.0000", CultureInfo.InvariantCulture),
+                }));
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        eval.Subcommands.Add(compare);
+
         var cancelRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
         var cancelId = new Argument<string>("id") { Description = "Evaluation id (eval_…)" };
         var cancel = new Command("cancel", "Cancel a queued or running evaluation") { cancelRef, cancelId };
@@ -139,6 +175,32 @@ internal static class EvalCommands
                 await context.Out.WriteLineAsync($"  {m.Name,-32} {text}");
             }
         }
+    }
+
+    internal static List<(string Metric, double A, double B)> Compare(EvaluationDto a, EvaluationDto b)
+    {
+        static Dictionary<string, double> Values(EvaluationDto e)
+        {
+            var result = new Dictionary<string, double>(StringComparer.Ordinal);
+            if (e.Result is { } r && r.TryGetProperty("metrics", out var metrics))
+            {
+                foreach (var m in metrics.EnumerateObject())
+                {
+                    if (m.Value.ValueKind == JsonValueKind.Number)
+                    {
+                        result[m.Name] = m.Value.GetDouble();
+                    }
+                    else if (m.Value.ValueKind == JsonValueKind.Object && m.Value.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Number)
+                    {
+                        result[m.Name] = v.GetDouble();
+                    }
+                }
+            }
+            return result;
+        }
+        var va = Values(a);
+        var vb = Values(b);
+        return va.Keys.Intersect(vb.Keys).Order(StringComparer.Ordinal).Select(k => (k, va[k], vb[k])).ToList();
     }
 
     private static string Format(JsonElement value, JsonElement metric)

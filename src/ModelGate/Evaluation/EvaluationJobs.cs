@@ -6,7 +6,7 @@ using ModelGate.Client;
 namespace ModelGate.Evaluation;
 
 /// <summary>A run waiting for or in the runner; its counters are read by the API while it runs.</summary>
-public sealed class EvaluationJob(string id, PreparedSuite suite, string evaluator)
+public sealed class EvaluationJob(string id, PreparedSuite suite, string evaluator, BaselineModel? baseline = null)
 {
     private long _rowsDone;
     private long _rowsFailed;
@@ -14,6 +14,7 @@ public sealed class EvaluationJob(string id, PreparedSuite suite, string evaluat
 
     public string Id { get; } = id;
     public PreparedSuite Suite { get; } = suite;
+    public BaselineModel? Baseline { get; } = baseline;
     public string Evaluator { get; } = evaluator;
     public CancellationTokenSource Cancellation { get; } = new();
     public long RowsTotal => Suite.Table.RowCount;
@@ -38,6 +39,9 @@ public sealed class EvaluationJob(string id, PreparedSuite suite, string evaluat
         return new EvaluationProgressDto(RowsTotal, done, RowsFailed, Math.Round(rate, 1), eta is null ? null : Math.Round(eta.Value, 2));
     }
 }
+
+/// <summary>The version a run is compared against, scored on the same rows in the same batches.</summary>
+public sealed record BaselineModel(string Version, Gateway.Onnx.OnnxModel Model, IReadOnlyDictionary<string, string> InputColumns);
 
 /// <summary>The queue between the API and the runner, and the runs in flight.</summary>
 public sealed class EvaluationJobs

@@ -42,8 +42,8 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
         job.MarkStarted();
         try
         {
-            var scored = await Task.Run(() => Score(job, linked.Token), linked.Token);
-            var result = EvaluationScoring.Compute(job.Suite, scored);
+            var (scored, baseline) = await Task.Run(() => Score(job, linked.Token), linked.Token);
+            var result = EvaluationScoring.Compute(job.Suite, scored, job.Baseline, baseline);
             var json = System.Text.Json.JsonSerializer.Serialize(result, ModelGateJson.Options);
             await UpdateAsync(job.Id, e => e.Status == EvaluationStatuses.Running, (e, now) =>
             {
@@ -80,33 +80,54 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
             e.Error = error;
         }, "evaluation." + status, CancellationToken.None);
 
-    /// <summary>Runs the model over the dataset in batches; a batch that fails is retried row by row so one bad row costs only itself.</summary>
-    internal static ScoredRows Score(EvaluationJob job, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the model (and the baseline, batch for batch) over the dataset; a batch that fails is retried row by row so
+    /// one bad row costs only itself.
+    /// </summary>
+    internal static (ScoredRows Candidate, ScoredRows? Baseline) Score(EvaluationJob job, CancellationToken cancellationToken)
     {
         var prepared = job.Suite;
         var suite = prepared.Suite;
         var table = prepared.Table;
         var n = table.RowCount;
         var target = table.Strings(suite.Target);
-        var columns = prepared.Model.Inputs.ToDictionary(i => i.Name, i => i.Datatype == "FP32"
-            ? (Array)table.Floats(prepared.InputColumns[i.Name])
-            : table.Strings(prepared.InputColumns[i.Name]));
-        var probability = new double[n];
-        var ok = new bool[n];
-        var batchMsPerRow = new List<double>();
+        var truth = target.Select(t => t == suite.PositiveLabel ? 1 : 0).ToArray();
+        var candidate = new ModelScorer(prepared.Model, prepared.InputColumns, table);
+        var baseline = job.Baseline is { } b ? new ModelScorer(b.Model, b.InputColumns, table) : null;
         for (var start = 0; start < n; start += suite.BatchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var count = Math.Min(suite.BatchSize, n - start);
+            var failed = candidate.ScoreBatch(start, count, target, cancellationToken);
+            baseline?.ScoreBatch(start, count, target, cancellationToken);
+            job.AddDone(count, failed);
+        }
+        return (new ScoredRows(candidate.Ok, candidate.Probability, truth, candidate.BatchMsPerRow),
+            baseline is null ? null : new ScoredRows(baseline.Ok, baseline.Probability, truth, baseline.BatchMsPerRow));
+    }
+
+    private sealed class ModelScorer(Gateway.Onnx.OnnxModel model, IReadOnlyDictionary<string, string> inputColumns, Datasets.CsvTable table)
+    {
+        private readonly Dictionary<string, Array> _columns = model.Inputs.ToDictionary(i => i.Name, i => i.Datatype == "FP32"
+            ? (Array)table.Floats(inputColumns[i.Name])
+            : table.Strings(inputColumns[i.Name]));
+
+        public bool[] Ok { get; } = new bool[table.RowCount];
+        public double[] Probability { get; } = new double[table.RowCount];
+        public List<double> BatchMsPerRow { get; } = [];
+
+        /// <summary>Scores rows [start, start+count) and returns how many could not be scored.</summary>
+        public int ScoreBatch(int start, int count, string[] target, CancellationToken cancellationToken)
+        {
             var clock = Stopwatch.StartNew();
             var failed = 0;
             try
             {
-                var p = RunRows(prepared, columns, start, count);
+                var p = RunRows(model, _columns, start, count);
                 for (var i = 0; i < count; i++)
                 {
-                    probability[start + i] = p[i];
-                    ok[start + i] = true;
+                    Probability[start + i] = p[i];
+                    Ok[start + i] = true;
                 }
             }
             catch (Exception) when (!cancellationToken.IsCancellationRequested)
@@ -115,8 +136,8 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
                 {
                     try
                     {
-                        probability[start + i] = RunRows(prepared, columns, start + i, 1)[0];
-                        ok[start + i] = true;
+                        Probability[start + i] = RunRows(model, _columns, start + i, 1)[0];
+                        Ok[start + i] = true;
                     }
                     catch (Exception)
                     {
@@ -124,21 +145,20 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
                     }
                 }
             }
-            batchMsPerRow.Add(clock.Elapsed.TotalMilliseconds / count);
+            BatchMsPerRow.Add(clock.Elapsed.TotalMilliseconds / count);
             for (var i = start; i < start + count; i++)
             {
-                if (ok[i] && target[i].Length == 0)
+                if (Ok[i] && target[i].Length == 0)
                 {
-                    ok[i] = false; // no label to score against
+                    Ok[i] = false; // no label to score against
                     failed++;
                 }
             }
-            job.AddDone(count, failed);
+            return failed;
         }
-        return new ScoredRows(ok, probability, target.Select(t => t == suite.PositiveLabel ? 1 : 0).ToArray(), batchMsPerRow);
     }
 
-    private static double[] RunRows(PreparedSuite prepared, Dictionary<string, Array> columns, int start, int count)
+    private static double[] RunRows(Gateway.Onnx.OnnxModel model, Dictionary<string, Array> columns, int start, int count)
     {
         var slice = new Dictionary<string, Array>(columns.Count, StringComparer.Ordinal);
         foreach (var (name, data) in columns)
@@ -147,7 +167,7 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
             Array.Copy(data, start, part, 0, count);
             slice[name] = part;
         }
-        var outputs = prepared.Model.Run(slice, count);
+        var outputs = model.Run(slice, count);
         var probabilities = (float[])outputs["probabilities"].Data;
         var width = outputs["probabilities"].Shape.Length == 2 ? outputs["probabilities"].Shape[1] : 1;
         var result = new double[count];

@@ -33,7 +33,12 @@ public sealed record EvaluationResult(
     LatencyResult Latency,
     IReadOnlyList<ThresholdCheck> Thresholds,
     bool Passed,
-    BootstrapSpec Bootstrap);
+    BootstrapSpec Bootstrap,
+    BaselineComparison? Baseline = null);
+
+/// <summary>The baseline's metrics on the rows both scored, and candidate − baseline with paired bootstrap intervals.</summary>
+public sealed record BaselineComparison(string Version, string ModelSha256, long Rows, IReadOnlyDictionary<string, double> Metrics,
+    IReadOnlyDictionary<string, MetricValue> Deltas);
 
 /// <summary>Turns scored rows into the immutable result: headline metrics with bootstrap intervals, fairness, slices, latency and threshold checks.</summary>
 public static class EvaluationScoring
@@ -53,7 +58,7 @@ public static class EvaluationScoring
         ["positive_rate"] = (_, p, th) => ClassificationMetrics.PositiveRate(p, th),
     };
 
-    public static EvaluationResult Compute(PreparedSuite prepared, ScoredRows rows)
+    public static EvaluationResult Compute(PreparedSuite prepared, ScoredRows rows, BaselineModel? baselineModel = null, ScoredRows? baselineRows = null)
     {
         var suite = prepared.Suite;
         var bootstrap = suite.Bootstrap ?? new BootstrapSpec();
@@ -112,9 +117,48 @@ public static class EvaluationScoring
             checks.Add(new ThresholdCheck(name, limit.Min, limit.Max, actual, passed));
         }
 
+        BaselineComparison? comparison = baselineModel is null || baselineRows is null
+            ? null
+            : Compare(suite, bootstrap, rows, baselineModel, baselineRows);
+
         return new EvaluationResult(suite.Name, prepared.SuiteSha256, prepared.DatasetSha256, prepared.Model.Sha256, suite.Threshold,
             rows.Scored.Length, kept.Length, rows.Scored.Length - kept.Length, metrics, confusion, fairness, slices,
-            Latency(rows.BatchMsPerRow), checks, checks.All(c => c.Passed), bootstrap);
+            Latency(rows.BatchMsPerRow), checks, checks.All(c => c.Passed), bootstrap, comparison);
+    }
+
+    /// <summary>Both versions on exactly the rows both scored; each delta's interval resamples the same rows for both (paired).</summary>
+    private static BaselineComparison Compare(EvaluationSuite suite, BootstrapSpec bootstrap, ScoredRows candidate, BaselineModel baselineModel, ScoredRows baseline)
+    {
+        var both = Enumerable.Range(0, candidate.Scored.Length).Where(i => candidate.Scored[i] && baseline.Scored[i]).ToArray();
+        var truth = both.Select(i => candidate.Truth[i]).ToArray();
+        var pc = both.Select(i => candidate.Probability[i]).ToArray();
+        var pb = both.Select(i => baseline.Probability[i]).ToArray();
+        var baselineMetrics = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        var deltas = new SortedDictionary<string, MetricValue>(StringComparer.Ordinal);
+        foreach (var name in suite.Metrics!.Where(Headline.ContainsKey))
+        {
+            var metric = Headline[name];
+            var b = Defined(truth, pb, suite.Threshold, metric);
+            baselineMetrics[name] = b;
+            var delta = Defined(truth, pc, suite.Threshold, metric) - b;
+            double[]? ci = null;
+            if (bootstrap.Resamples > 0 && double.IsFinite(delta))
+            {
+                var t = new int[truth.Length];
+                var c = new double[truth.Length];
+                var p = new double[truth.Length];
+                var interval = Bootstrap.Percentile(truth.Length, indices =>
+                {
+                    Bootstrap.Gather<int>(truth, indices, t);
+                    Bootstrap.Gather<double>(pc, indices, c);
+                    Bootstrap.Gather<double>(pb, indices, p);
+                    return Defined(t, c, suite.Threshold, metric) - Defined(t, p, suite.Threshold, metric);
+                }, bootstrap.Resamples, bootstrap.Confidence, bootstrap.Seed);
+                ci = [interval.Lower, interval.Upper];
+            }
+            deltas[name] = new MetricValue(delta, ci);
+        }
+        return new BaselineComparison(baselineModel.Version, baselineModel.Model.Sha256, both.Length, baselineMetrics, deltas);
     }
 
     /// <summary>A metric that is undefined on this data (e.g. ROC AUC with one class) is NaN rather than a failed run.</summary>

@@ -57,12 +57,18 @@ public static class EvaluationsApi
         var independent = actor != entity.CreatedBy && !string.Equals(actorName, entity.Trainer, StringComparison.OrdinalIgnoreCase);
 
         PreparedSuite? prepared = null;
+        BaselineModel? baseline = null;
         if (!request.External)
         {
             (prepared, problem) = await SuitePreparation.PrepareAsync(suiteSha, entity, blobs, models, cancellationToken);
             if (prepared is null)
             {
                 return problem!;
+            }
+            (baseline, problem) = await ResolveBaselineAsync(db, model, entity, request.Baseline, prepared, models, cancellationToken);
+            if (problem is not null)
+            {
+                return problem;
             }
         }
         else
@@ -85,6 +91,7 @@ public static class EvaluationsApi
             Model = model,
             Version = entity.Version,
             SuiteSha256 = suiteSha,
+            BaselineVersion = baseline?.Version,
             DatasetSha256 = prepared?.DatasetSha256,
             Status = request.External ? EvaluationStatuses.Succeeded : EvaluationStatuses.Queued,
             External = request.External,
@@ -104,7 +111,8 @@ public static class EvaluationsApi
         tx.Db.Evaluations.Add(evaluation);
         await tx.AppendAsync(actor, request.External ? "evaluation.recorded" : "evaluation.queued",
             RegistryMapping.VersionSubject(model, entity.Version) + "/evaluations/" + evaluation.Id,
-            new { suite = suiteSha, dataset = evaluation.DatasetSha256, external = request.External, independent }, cancellationToken: cancellationToken);
+            new { suite = suiteSha, dataset = evaluation.DatasetSha256, baseline = baseline?.Version, external = request.External, independent },
+            cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
 
         var location = $"/api/v1/models/{model}/versions/{entity.Version}/evaluations/{evaluation.Id}";
@@ -112,7 +120,7 @@ public static class EvaluationsApi
         {
             return TypedResults.Created(location, ToDto(evaluation, null));
         }
-        var job = new EvaluationJob(evaluation.Id, prepared!, actor);
+        var job = new EvaluationJob(evaluation.Id, prepared!, actor, baseline);
         jobs.Enqueue(job);
         return TypedResults.Accepted(location, ToDto(evaluation, job));
     }
@@ -156,6 +164,42 @@ public static class EvaluationsApi
         return TypedResults.Accepted($"/api/v1/models/{model}/versions/{evaluation.Version}/evaluations/{id}", ToDto(evaluation, job));
     }
 
+    /// <summary>The named baseline, or by default the model's version in stage production (none when there is none, or it is this version).</summary>
+    private static async Task<(BaselineModel?, ProblemHttpResult?)> ResolveBaselineAsync(ModelGateDbContext db, string model,
+        Storage.Registry.ModelVersionEntity candidate, string? requested, PreparedSuite prepared, OnnxModelCache models, CancellationToken cancellationToken)
+    {
+        Storage.Registry.ModelVersionEntity? baseline;
+        if (requested is not null)
+        {
+            ProblemHttpResult? problem;
+            (baseline, problem) = await VersionsApi.FindAsync(db, model, requested, cancellationToken);
+            if (baseline is null)
+            {
+                return (null, problem);
+            }
+            if (baseline.Id == candidate.Id)
+            {
+                return (null, Problems.Validation("baseline", "a version cannot be its own baseline"));
+            }
+        }
+        else
+        {
+            baseline = await db.ModelVersions.AsNoTracking().Include(v => v.Artifacts)
+                .FirstOrDefaultAsync(v => v.ModelId == candidate.ModelId && v.Stage == Stages.Production && v.Id != candidate.Id, cancellationToken);
+            if (baseline is null)
+            {
+                return (null, null);
+            }
+        }
+        var errors = new ValidationErrors();
+        var (onnx, mapping, modelProblem) = await SuitePreparation.PrepareModelAsync(baseline, prepared.Suite, prepared.Table, models, errors, "baseline.inputs", cancellationToken);
+        if (modelProblem is not null)
+        {
+            return (null, modelProblem);
+        }
+        return errors.Any ? (null, errors.ToProblem()) : (new BaselineModel(baseline.Version, onnx!, mapping!), null);
+    }
+
     private static async Task<(EvaluationEntity?, ProblemHttpResult?)> FindAsync(ModelGateDbContext db, string model, string version, string id,
         CancellationToken cancellationToken)
     {
@@ -177,6 +221,6 @@ public static class EvaluationsApi
             : new EvaluationProgressDto(e.RowsTotal, e.RowsDone, e.RowsFailed, 0, null);
         JsonElement? result = e.Result is null ? null : JsonDocument.Parse(e.Result).RootElement.Clone();
         return new EvaluationDto(e.Id, e.Model, e.Version, e.SuiteSha256, e.DatasetSha256, e.Status, e.External, e.Evaluator, e.Trainer, e.Independent,
-            progress, e.CreatedAt, e.StartedAt, e.FinishedAt, result, e.ResultSha256, e.Error);
+            progress, e.CreatedAt, e.StartedAt, e.FinishedAt, result, e.ResultSha256, e.Error, e.BaselineVersion);
     }
 }

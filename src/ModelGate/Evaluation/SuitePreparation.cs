@@ -133,10 +133,26 @@ public static class SuitePreparation
             RequireColumn($"suite.slices[{i}]", suite.Slices![i]);
         }
 
+        var (model, mapping, modelProblem) = await PrepareModelAsync(version, suite, table, models, errors, "suite.inputs", cancellationToken);
+        if (modelProblem is not null)
+        {
+            return (null, modelProblem);
+        }
+        if (errors.Any)
+        {
+            return (null, errors.ToProblem());
+        }
+        return (new PreparedSuite(suite with { Metrics = metrics }, suiteSha256, datasetSha!, table, model!, mapping!), null);
+    }
+
+    /// <summary>Loads a version's ONNX artifact and maps each of its inputs to a dataset column; errors are named under <paramref name="field"/>.</summary>
+    public static async Task<(OnnxModel? Model, Dictionary<string, string>? Mapping, ProblemHttpResult? Problem)> PrepareModelAsync(ModelVersionEntity version,
+        EvaluationSuite suite, CsvTable table, OnnxModelCache models, ValidationErrors errors, string field, CancellationToken cancellationToken)
+    {
         var onnx = version.Artifacts.FirstOrDefault(a => a.MediaType == "application/onnx" || a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase));
         if (onnx is null)
         {
-            return (null, Problems.Unprocessable("no_onnx_artifact", $"{version.Version} has no ONNX artifact to evaluate in-process"));
+            return (null, null, Problems.Unprocessable("no_onnx_artifact", $"{version.Version} has no ONNX artifact to evaluate in-process"));
         }
         OnnxModel model;
         try
@@ -145,7 +161,7 @@ public static class SuitePreparation
         }
         catch (InvalidDataException e)
         {
-            return (null, Problems.Unprocessable("artifact_corrupt", e.Message));
+            return (null, null, Problems.Unprocessable("artifact_corrupt", e.Message));
         }
         var mapping = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var input in model.Inputs)
@@ -153,27 +169,23 @@ public static class SuitePreparation
             var column = suite.Inputs is not null && suite.Inputs.TryGetValue(input.Name, out var mapped) ? mapped : input.Name;
             if (!table.HasColumn(column))
             {
-                errors.Add($"suite.inputs.{input.Name}", $"the model input '{input.Name}' needs a column; the dataset has no column '{column}'");
+                errors.Add($"{field}.{input.Name}", $"the model input '{input.Name}' of {version.Version} needs a column; the dataset has no column '{column}'");
             }
             else if (input.Datatype is not ("FP32" or "BYTES"))
             {
-                errors.Add($"suite.inputs.{input.Name}", $"the model input '{input.Name}' is {input.Datatype}; CSV suites feed FP32 and BYTES inputs");
+                errors.Add($"{field}.{input.Name}", $"the model input '{input.Name}' is {input.Datatype}; CSV suites feed FP32 and BYTES inputs");
             }
             mapping[input.Name] = column;
         }
         foreach (var name in (suite.Inputs ?? new Dictionary<string, string>()).Keys.Where(k => model.Inputs.All(i => i.Name != k)))
         {
-            errors.Add($"suite.inputs.{name}", $"the model has no input '{name}'");
+            errors.Add($"{field}.{name}", $"the model of {version.Version} has no input '{name}'");
         }
         if (model.Outputs.All(o => o.Name != "probabilities") || model.Outputs.All(o => o.Name != "label"))
         {
-            errors.Add("suite.task", "a classification model must output 'label' and 'probabilities'");
+            errors.Add("suite.task", $"a classification model must output 'label' and 'probabilities'; {version.Version} does not");
         }
-        if (errors.Any)
-        {
-            return (null, errors.ToProblem());
-        }
-        return (new PreparedSuite(suite with { Metrics = metrics }, suiteSha256, datasetSha!, table, model, mapping), null);
+        return (model, mapping, null);
     }
 
     public static readonly IReadOnlySet<string> FairnessMetrics = new HashSet<string>(StringComparer.Ordinal)

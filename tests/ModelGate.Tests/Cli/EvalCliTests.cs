@@ -42,5 +42,15 @@ public sealed class EvalCliTests(SqliteServerFixture server) : IClassFixture<Sql
         var show = await Run("eval", "show", $"{model}@1.0.0", result.Id);
         Assert.Contains("roc_auc", show.Out);
         Assert.Equal(ExitCodes.NotFound, (await Run("eval", "show", $"{model}@1.0.0", "eval_missing")).Exit);
+
+        var v1 = await server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
+        await server.Api().CreateVersionAsync(model, new CreateVersionRequest("1.1.0", [new ArtifactRef(v1, "v1-logreg.onnx")], Fixtures.Attestation()));
+        var second = await Run("eval", "run", $"{model}@1.1.0", "--suite", suite, "-o", "json");
+        var secondId = JsonSerializer.Deserialize<EvaluationDto>(second.Out, ModelGateJson.Options)!.Id;
+        var compare = await Run("eval", "compare", $"{model}@1.0.0", result.Id, $"{model}@1.1.0", secondId, "-o", "json");
+        Assert.Equal(0, compare.Exit);
+        var accuracy = JsonDocument.Parse(compare.Out).RootElement.GetProperty("metrics").GetProperty("accuracy");
+        double Ref(string m) => reference.RootElement.GetProperty("models").GetProperty(m).GetProperty("metrics").GetProperty("accuracy").GetDouble();
+        Assert.Equal(Ref("v1-logreg") - Ref("v2-mlp"), accuracy.GetProperty("delta").GetDouble(), 1e-4);
     }
 }

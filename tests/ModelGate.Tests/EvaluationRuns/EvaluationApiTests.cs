@@ -242,6 +242,39 @@ public abstract class EvaluationApiTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Baseline_IsScoredOnTheSameRows_WithPairedDeltas()
+    {
+        var (model, evaluator) = await RegisterAsync("v1-logreg");
+        var sha = await Server.UploadAsync(Fixtures.ModelBytes("v2-mlp"));
+        await Server.Api().CreateVersionAsync(model, new CreateVersionRequest("1.1.0", [new ArtifactRef(sha, "v2-mlp.onnx")], Fixtures.Attestation()));
+        var api = Server.Api(evaluator);
+        var done = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.1.0", new StartEvaluationRequest(await UploadSuiteAsync(), Baseline: "1.0.0")));
+        Assert.True(done.Status == EvaluationStatuses.Succeeded, done.Error);
+        Assert.Equal("1.0.0", done.Baseline);
+
+        using var referenceDoc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures.ModelsDirectory, "reference-metrics.json")));
+        double Reference(string m, string name) => referenceDoc.RootElement.GetProperty("models").GetProperty(m).GetProperty("metrics").GetProperty(name).GetDouble();
+        var baseline = done.Result!.Value.GetProperty("baseline");
+        Assert.Equal("1.0.0", baseline.GetProperty("version").GetString());
+        Assert.Equal(16281, baseline.GetProperty("rows").GetInt64());
+        foreach (var name in new[] { "accuracy", "roc_auc", "f1" })
+        {
+            Assert.Equal(Reference("v1-logreg", name), baseline.GetProperty("metrics").GetProperty(name).GetDouble(), 1e-4);
+            var delta = baseline.GetProperty("deltas").GetProperty(name);
+            Assert.Equal(Reference("v2-mlp", name) - Reference("v1-logreg", name), delta.GetProperty("value").GetDouble(), 1e-4);
+            Assert.True(delta.GetProperty("ci")[0].GetDouble() <= delta.GetProperty("value").GetDouble()
+                        && delta.GetProperty("value").GetDouble() <= delta.GetProperty("ci")[1].GetDouble());
+        }
+
+        using var unknown = await Server.Client(evaluator).PostAsJsonAsync($"/api/v1/models/{model}/versions/1.1.0/evaluations",
+            new { suite = done.Suite, baseline = "0.9.0" });
+        await ProblemAssert.IsProblem(unknown, HttpStatusCode.NotFound, "version_not_found");
+        using var self = await Server.Client(evaluator).PostAsJsonAsync($"/api/v1/models/{model}/versions/1.1.0/evaluations",
+            new { suite = done.Suite, baseline = "1.1.0" });
+        await ProblemAssert.IsProblem(self, HttpStatusCode.BadRequest, "validation_failed");
+    }
+
+    [Fact]
     public async Task ExternalResult_IsStoredAndMarkedExternal()
     {
         var (model, evaluator) = await RegisterAsync("v1-logreg");
