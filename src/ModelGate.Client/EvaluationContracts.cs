@@ -17,11 +17,16 @@ public static class EvaluationStatuses
 /// A declarative evaluation suite, stored as an artifact so that its digest is recorded with every result.
 /// <see cref="Inputs"/> maps a model input to a dataset column (default: the column of the same name).
 /// </summary>
+/// <remarks>
+/// Tasks: <c>classification</c> (CSV, an ONNX version scored in-process), <c>llm-chat</c> (JSONL rows
+/// <c>{prompt?, variables?, reference}</c> sent through an OpenAI-compatible upstream with the version's prompt template applied)
+/// and <c>safety</c> (the shipped prompt-injection and jailbreak probe set, judged by refusal and secret-leak detectors; no dataset).
+/// </remarks>
 public sealed record EvaluationSuite(
     string Name,
     string Task,
-    SuiteDataset Dataset,
-    string Target,
+    SuiteDataset? Dataset = null,
+    string? Target = null,
     string PositiveLabel = "1",
     IReadOnlyDictionary<string, string>? Inputs = null,
     IReadOnlyList<string>? Metrics = null,
@@ -30,7 +35,10 @@ public sealed record EvaluationSuite(
     string? Sensitive = null,
     IReadOnlyDictionary<string, MetricThreshold>? Thresholds = null,
     int BatchSize = 1024,
-    BootstrapSpec? Bootstrap = null);
+    BootstrapSpec? Bootstrap = null,
+    bool UseStemmer = false,
+    int MaxTokens = 256,
+    int Concurrency = 4);
 
 public sealed record SuiteDataset(string Sha256, string Format = "csv");
 
@@ -43,7 +51,14 @@ public sealed record BootstrapSpec(int Resamples = 1000, double Confidence = 0.9
 /// elsewhere instead. <see cref="Baseline"/> names a version to compare against on the same rows (default: the model's
 /// version in stage production, if there is one).
 /// </summary>
-public sealed record StartEvaluationRequest(string Suite, bool External = false, IReadOnlyDictionary<string, double>? Metrics = null, string? Baseline = null);
+public sealed record StartEvaluationRequest(string Suite, bool External = false, IReadOnlyDictionary<string, double>? Metrics = null, string? Baseline = null,
+    UpstreamTarget? Upstream = null);
+
+/// <summary>
+/// The OpenAI-compatible server an LLM version is evaluated through: <see cref="Url"/> is its API base (…/v1).
+/// <see cref="ApiKey"/> is used for this run only: it is neither stored nor logged.
+/// </summary>
+public sealed record UpstreamTarget(string Url, string Model, string? ApiKey = null);
 
 public sealed record EvaluationProgressDto(long RowsTotal, long RowsDone, long RowsFailed, double RowsPerSecond, double? EtaSeconds);
 

@@ -17,9 +17,12 @@ internal static class EvalCommands
         var noWait = new Option<bool>("--no-wait") { Description = "Queue the run and return at once" };
         var external = new Option<string?>("--external") { Description = "Record results computed elsewhere: a JSON file of {metric: value}; marked external" };
         var baseline = new Option<string?>("--baseline") { Description = "Version to compare against on the same rows (default: the version in production, if any)" };
+        var upstreamUrl = new Option<string?>("--upstream") { Description = "LLM and safety suites: the OpenAI-compatible API base URL (…/v1)" };
+        var upstreamModel = new Option<string?>("--upstream-model") { Description = "LLM and safety suites: the upstream's model name" };
+        var upstreamKeyEnv = new Option<string?>("--upstream-key-env") { Description = "Name of the environment variable holding the upstream API key (used for this run only, never stored)" };
         var run = new Command("run", "Evaluate a version with a suite; shows progress and waits for the result unless --no-wait")
         {
-            target, suite, dataset, noWait, external, baseline,
+            target, suite, dataset, noWait, external, baseline, upstreamUrl, upstreamModel, upstreamKeyEnv,
         };
         run.SetAction((parse, ct) => WithRef(context, parse, target, async (client, model, version, c) =>
         {
@@ -37,7 +40,14 @@ internal static class EvalCommands
             {
                 metrics = JsonSerializer.Deserialize<Dictionary<string, double>>(await File.ReadAllTextAsync(externalFile, c), ModelGateJson.Options);
             }
-            var started = await client.StartEvaluationAsync(model, version, new StartEvaluationRequest(pushed.Sha256, metrics is not null, metrics, parse.GetValue(baseline)), c);
+            UpstreamTarget? upstream = null;
+            if (parse.GetValue(upstreamUrl) is { } url)
+            {
+                var key = parse.GetValue(upstreamKeyEnv) is { } env ? context.Environment(env) : null;
+                upstream = new UpstreamTarget(url, parse.GetValue(upstreamModel) ?? "", key);
+            }
+            var started = await client.StartEvaluationAsync(model, version,
+                new StartEvaluationRequest(pushed.Sha256, metrics is not null, metrics, parse.GetValue(baseline), upstream), c);
             if (parse.GetValue(noWait) || EvaluationStatuses.IsTerminal(started.Status))
             {
                 await Write(context, parse, started);

@@ -6,18 +6,21 @@ using ModelGate.Client;
 namespace ModelGate.Evaluation;
 
 /// <summary>A run waiting for or in the runner; its counters are read by the API while it runs.</summary>
-public sealed class EvaluationJob(string id, PreparedSuite suite, string evaluator, BaselineModel? baseline = null)
+public sealed class EvaluationJob(string id, string evaluator, long rowsTotal)
 {
     private long _rowsDone;
     private long _rowsFailed;
     private long _startedTimestamp;
 
     public string Id { get; } = id;
-    public PreparedSuite Suite { get; } = suite;
-    public BaselineModel? Baseline { get; } = baseline;
+    /// <summary>A classification run's suite; null for text runs.</summary>
+    public PreparedSuite? Suite { get; init; }
+    public BaselineModel? Baseline { get; init; }
+    /// <summary>An LLM or safety run's rendered prompts; null for classification runs.</summary>
+    public Text.PreparedTextSuite? Text { get; init; }
     public string Evaluator { get; } = evaluator;
     public CancellationTokenSource Cancellation { get; } = new();
-    public long RowsTotal => Suite.Table.RowCount;
+    public long RowsTotal => rowsTotal;
     public long RowsDone => Interlocked.Read(ref _rowsDone);
     public long RowsFailed => Interlocked.Read(ref _rowsFailed);
 

@@ -11,7 +11,8 @@ namespace ModelGate.Evaluation;
 /// Scores queued runs in batches, one run at a time, reporting progress as it goes. A cancelled or failed run is
 /// recorded as such with no result; only a run that scored every row it could records metrics.
 /// </summary>
-public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeFactory scopes, ILogger<EvaluationRunner> logger) : BackgroundService
+public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeFactory scopes, Text.UpstreamChatClient upstream,
+    ILogger<EvaluationRunner> logger) : BackgroundService
 {
     public const string Interrupted = "interrupted: the server stopped before the run finished";
 
@@ -42,9 +43,17 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
         job.MarkStarted();
         try
         {
-            var (scored, baseline) = await Task.Run(() => Score(job, linked.Token), linked.Token);
-            var result = EvaluationScoring.Compute(job.Suite, scored, job.Baseline, baseline);
-            var json = System.Text.Json.JsonSerializer.Serialize(result, ModelGateJson.Options);
+            string json;
+            if (job.Text is { } text)
+            {
+                var answers = await Text.TextRunner.AskAllAsync(job, text, upstream, linked.Token);
+                json = System.Text.Json.JsonSerializer.Serialize(Text.TextScoring.Compute(text, answers), ModelGateJson.Options);
+            }
+            else
+            {
+                var (scored, baseline) = await Task.Run(() => Score(job, linked.Token), linked.Token);
+                json = System.Text.Json.JsonSerializer.Serialize(EvaluationScoring.Compute(job.Suite!, scored, job.Baseline, baseline), ModelGateJson.Options);
+            }
             await UpdateAsync(job.Id, e => e.Status == EvaluationStatuses.Running, (e, now) =>
             {
                 e.Status = EvaluationStatuses.Succeeded;
@@ -86,11 +95,11 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
     /// </summary>
     internal static (ScoredRows Candidate, ScoredRows? Baseline) Score(EvaluationJob job, CancellationToken cancellationToken)
     {
-        var prepared = job.Suite;
+        var prepared = job.Suite!;
         var suite = prepared.Suite;
         var table = prepared.Table;
         var n = table.RowCount;
-        var target = table.Strings(suite.Target);
+        var target = table.Strings(suite.Target!);
         var truth = target.Select(t => t == suite.PositiveLabel ? 1 : 0).ToArray();
         var candidate = new ModelScorer(prepared.Model, prepared.InputColumns, table);
         var baseline = job.Baseline is { } b ? new ModelScorer(b.Model, b.InputColumns, table) : null;

@@ -20,6 +20,7 @@ public static class EvaluationsApi
     {
         services.AddSingleton<OnnxModelCache>();
         services.AddSingleton<EvaluationJobs>();
+        services.AddSingleton<Text.UpstreamChatClient>();
         services.AddHostedService<EvaluationRunner>();
         return services;
     }
@@ -58,17 +59,38 @@ public static class EvaluationsApi
 
         PreparedSuite? prepared = null;
         BaselineModel? baseline = null;
+        Text.PreparedTextSuite? text = null;
         if (!request.External)
         {
-            (prepared, problem) = await SuitePreparation.PrepareAsync(suiteSha, entity, blobs, models, cancellationToken);
-            if (prepared is null)
+            var (suite, suiteProblem) = await SuitePreparation.LoadAsync(suiteSha, blobs, cancellationToken);
+            if (suite is null)
             {
-                return problem!;
+                return suiteProblem!;
             }
-            (baseline, problem) = await ResolveBaselineAsync(db, model, entity, request.Baseline, prepared, models, cancellationToken);
-            if (problem is not null)
+            if (suite.Task == "classification")
             {
-                return problem;
+                (prepared, problem) = await SuitePreparation.PrepareAsync(suite, suiteSha, entity, blobs, models, cancellationToken);
+                if (prepared is null)
+                {
+                    return problem!;
+                }
+                (baseline, problem) = await ResolveBaselineAsync(db, model, entity, request.Baseline, prepared, models, cancellationToken);
+                if (problem is not null)
+                {
+                    return problem;
+                }
+            }
+            else
+            {
+                if (request.Baseline is not null)
+                {
+                    return Problems.Validation("baseline", "baselines are compared in classification runs; run the LLM suite on each version and use eval compare");
+                }
+                (text, problem) = await Text.TextSuitePreparation.PrepareAsync(suite, suiteSha, entity, request.Upstream, blobs, cancellationToken);
+                if (text is null)
+                {
+                    return problem!;
+                }
             }
         }
         else
@@ -92,13 +114,13 @@ public static class EvaluationsApi
             Version = entity.Version,
             SuiteSha256 = suiteSha,
             BaselineVersion = baseline?.Version,
-            DatasetSha256 = prepared?.DatasetSha256,
+            DatasetSha256 = prepared?.DatasetSha256 ?? text?.DatasetSha256,
             Status = request.External ? EvaluationStatuses.Succeeded : EvaluationStatuses.Queued,
             External = request.External,
             Evaluator = actor,
             Trainer = entity.Trainer,
             Independent = independent,
-            RowsTotal = prepared?.Table.RowCount ?? 0,
+            RowsTotal = prepared?.Table.RowCount ?? text?.Rows.Count ?? 0,
             CreatedAt = tx.Now,
         };
         if (request.External)
@@ -111,7 +133,11 @@ public static class EvaluationsApi
         tx.Db.Evaluations.Add(evaluation);
         await tx.AppendAsync(actor, request.External ? "evaluation.recorded" : "evaluation.queued",
             RegistryMapping.VersionSubject(model, entity.Version) + "/evaluations/" + evaluation.Id,
-            new { suite = suiteSha, dataset = evaluation.DatasetSha256, baseline = baseline?.Version, external = request.External, independent },
+            new
+            {
+                suite = suiteSha, dataset = evaluation.DatasetSha256, baseline = baseline?.Version, external = request.External, independent,
+                upstream = text is null ? null : new { text.Upstream.Url, text.Upstream.Model }, // never the key
+            },
             cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
 
@@ -120,7 +146,7 @@ public static class EvaluationsApi
         {
             return TypedResults.Created(location, ToDto(evaluation, null));
         }
-        var job = new EvaluationJob(evaluation.Id, prepared!, actor, baseline);
+        var job = new EvaluationJob(evaluation.Id, actor, evaluation.RowsTotal) { Suite = prepared, Baseline = baseline, Text = text };
         jobs.Enqueue(job);
         return TypedResults.Accepted(location, ToDto(evaluation, job));
     }

@@ -28,8 +28,10 @@ public static class SuitePreparation
     public static readonly IReadOnlyList<string> DefaultClassificationMetrics =
         ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier", "positive_rate", "confusion_matrix"];
 
-    public static async Task<(PreparedSuite? Suite, ProblemHttpResult? Problem)> PrepareAsync(string suiteSha256, ModelVersionEntity version,
-        IBlobStore blobs, OnnxModelCache models, CancellationToken cancellationToken)
+    public static readonly IReadOnlyList<string> Tasks = ["classification", "llm-chat", "safety"];
+
+    /// <summary>Reads and parses the suite artifact; checks what every task needs.</summary>
+    public static async Task<(EvaluationSuite? Suite, ProblemHttpResult? Problem)> LoadAsync(string suiteSha256, IBlobStore blobs, CancellationToken cancellationToken)
     {
         var suiteStream = await blobs.OpenReadAsync(suiteSha256, cancellationToken);
         if (suiteStream is null)
@@ -49,15 +51,25 @@ public static class SuitePreparation
                 return (null, Problems.Validation("suite", $"the suite is not a valid suite document: {e.Message}"));
             }
         }
-        var errors = new ValidationErrors();
-        if (suite is null || suite.Dataset is null || string.IsNullOrWhiteSpace(suite.Target) || string.IsNullOrWhiteSpace(suite.Name))
+        if (suite is null || string.IsNullOrWhiteSpace(suite.Name) || suite.Task is null)
         {
-            errors.Add("suite", "a suite needs name, task, dataset {sha256, format} and target");
-            return (null, errors.ToProblem());
+            return (null, Problems.Validation("suite", "a suite needs at least name and task"));
         }
-        if (suite.Task != "classification")
+        if (!Tasks.Contains(suite.Task))
         {
-            errors.Add("suite.task", $"'{suite.Task}' suites are not run by this server yet; 'classification' is");
+            return (null, Problems.Validation("suite.task", $"'{suite.Task}' is not a task; tasks are {string.Join(", ", Tasks)}"));
+        }
+        return (suite, null);
+    }
+
+    public static async Task<(PreparedSuite? Suite, ProblemHttpResult? Problem)> PrepareAsync(EvaluationSuite suite, string suiteSha256, ModelVersionEntity version,
+        IBlobStore blobs, OnnxModelCache models, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (suite.Dataset is null || string.IsNullOrWhiteSpace(suite.Target))
+        {
+            errors.Add("suite", "a classification suite needs dataset {sha256, format} and target");
+            return (null, errors.ToProblem());
         }
         if (suite.Dataset.Format != "csv")
         {
@@ -126,7 +138,7 @@ public static class SuitePreparation
                 errors.Add(field, $"the dataset has no column '{column}' (columns: {string.Join(", ", table.ColumnNames)})");
             }
         }
-        RequireColumn("suite.target", suite.Target);
+        RequireColumn("suite.target", suite.Target!);
         RequireColumn("suite.sensitive", suite.Sensitive);
         for (var i = 0; i < (suite.Slices?.Count ?? 0); i++)
         {

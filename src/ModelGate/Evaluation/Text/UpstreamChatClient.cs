@@ -1,0 +1,54 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ModelGate.Client;
+
+namespace ModelGate.Evaluation.Text;
+
+/// <summary>Calls an OpenAI-compatible <c>/chat/completions</c> endpoint for evaluation runs (not the gateway's hot path).</summary>
+public sealed class UpstreamChatClient : IDisposable
+{
+    private readonly HttpClient _http = new(new SocketsHttpHandler
+    {
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+        ConnectTimeout = TimeSpan.FromSeconds(10),
+    })
+    {
+        Timeout = TimeSpan.FromSeconds(120),
+    };
+
+    public async Task<string> CompleteAsync(UpstreamTarget upstream, string? system, string user, int maxTokens, CancellationToken cancellationToken)
+    {
+        var messages = new JsonArray();
+        if (!string.IsNullOrEmpty(system))
+        {
+            messages.Add(new JsonObject { ["role"] = "system", ["content"] = system });
+        }
+        messages.Add(new JsonObject { ["role"] = "user", ["content"] = user });
+        var body = new JsonObject { ["model"] = upstream.Model, ["messages"] = messages, ["temperature"] = 0, ["max_tokens"] = maxTokens };
+        using var request = new HttpRequestMessage(HttpMethod.Post, upstream.Url.TrimEnd('/') + "/chat/completions")
+        {
+            Content = JsonContent.Create(body),
+        };
+        if (!string.IsNullOrEmpty(upstream.ApiKey))
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", upstream.ApiKey);
+        }
+        using var response = await _http.SendAsync(request, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException($"the upstream answered {(int)response.StatusCode}", null, response.StatusCode);
+        }
+        using var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken), cancellationToken: cancellationToken);
+        if (doc.RootElement.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0 &&
+            choices[0].TryGetProperty("message", out var message) && message.TryGetProperty("content", out var content) &&
+            content.ValueKind == JsonValueKind.String)
+        {
+            return content.GetString()!;
+        }
+        throw new InvalidDataException("the upstream's answer has no choices[0].message.content");
+    }
+
+    public void Dispose() => _http.Dispose();
+}

@@ -1,0 +1,66 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace ModelGate.Tests.Infrastructure;
+
+/// <summary>
+/// Stands in for an upstream LLM server at the HTTP boundary: an OpenAI-compatible <c>/v1/chat/completions</c> on a
+/// loopback port whose answer to each request is decided by the test.
+/// </summary>
+public sealed class StubChatUpstream : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    public ConcurrentQueue<JsonObject> Requests { get; } = new();
+
+    /// <summary>Given (system, user), returns the answer, or null to fail the request with 500.</summary>
+    public Func<string?, string, string?> Answer { get; set; } = (_, user) => user;
+
+    private StubChatUpstream(WebApplication app) => _app = app;
+
+    public string BaseUrl { get; private set; } = "";
+
+    public static async Task<StubChatUpstream> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var stub = new StubChatUpstream(app);
+        app.MapPost("/v1/chat/completions", async (HttpContext context) =>
+        {
+            var body = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
+            stub.Requests.Enqueue(body);
+            var messages = body["messages"]!.AsArray();
+            var system = messages.FirstOrDefault(m => (string?)m!["role"] == "system")?["content"]?.GetValue<string>();
+            var user = messages.Last(m => (string?)m!["role"] == "user")!["content"]!.GetValue<string>();
+            var answer = stub.Answer(system, user);
+            if (answer is null)
+            {
+                return Results.StatusCode(500);
+            }
+            return Results.Json(new
+            {
+                id = "chatcmpl-stub",
+                @object = "chat.completion",
+                model = (string?)body["model"],
+                choices = new[] { new { index = 0, message = new { role = "assistant", content = answer }, finish_reason = "stop" } },
+                usage = new { prompt_tokens = user.Length / 4, completion_tokens = answer.Length / 4, total_tokens = (user.Length + answer.Length) / 4 },
+            });
+        });
+        await app.StartAsync();
+        stub.BaseUrl = app.Urls.First() + "/v1";
+        return stub;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
