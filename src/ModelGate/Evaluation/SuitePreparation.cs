@@ -44,11 +44,17 @@ public static class SuitePreparation
         {
             try
             {
-                suite = await JsonSerializer.DeserializeAsync<EvaluationSuite>(suiteStream, SuiteJson, cancellationToken);
+                using var reader = new StreamReader(suiteStream);
+                var text = await reader.ReadToEndAsync(cancellationToken);
+                suite = JsonSerializer.Deserialize<EvaluationSuite>(SuiteDocuments.ToJson(text), SuiteJson);
             }
             catch (JsonException e)
             {
                 return (null, Problems.Validation("suite", $"the suite is not a valid suite document: {e.Message}"));
+            }
+            catch (YamlDotNet.Core.YamlException e)
+            {
+                return (null, Problems.Validation("suite", $"the suite is not valid YAML: {e.Message}"));
             }
         }
         if (suite is null || string.IsNullOrWhiteSpace(suite.Name) || suite.Task is null)

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
 
@@ -272,6 +273,26 @@ public abstract class EvaluationApiTests(ServerFixture fixture)
         using var self = await Server.Client(evaluator).PostAsJsonAsync($"/api/v1/models/{model}/versions/1.1.0/evaluations",
             new { suite = done.Suite, baseline = "1.1.0" });
         await ProblemAssert.IsProblem(self, HttpStatusCode.BadRequest, "validation_failed");
+    }
+
+    [Fact]
+    public async Task DefaultBaseline_IsTheVersionInProduction()
+    {
+        var (model, evaluator) = await RegisterAsync("v1-logreg");
+        var sha = await Server.UploadAsync(Fixtures.ModelBytes("v2-mlp"));
+        await Server.Api().CreateVersionAsync(model, new CreateVersionRequest("2.0.0", [new ArtifactRef(sha, "v2-mlp.onnx")], Fixtures.Attestation()));
+        // Stage transitions belong to the lifecycle API; here the stage is set directly to stand for a promoted version.
+        await Server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == model && v.Version == "1.0.0")
+            .ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, Stages.Production)));
+        var api = Server.Api(evaluator);
+        var yaml = "name: quick\ntask: classification\ndataset: {sha256: " + TestCsvSha256 + ", format: csv}\ntarget: income\nmetrics: [accuracy]\nbootstrap: {resamples: 50}\n";
+        var suite = await Server.UploadAsync(Encoding.UTF8.GetBytes(yaml));
+        var done = await WaitAsync(api, await api.StartEvaluationAsync(model, "2.0.0", new StartEvaluationRequest(suite)));
+        Assert.True(done.Status == EvaluationStatuses.Succeeded, done.Error);
+        Assert.Equal("1.0.0", done.Baseline);
+        Assert.Equal("1.0.0", done.Result!.Value.GetProperty("baseline").GetProperty("version").GetString());
+        var production = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite)));
+        Assert.Null(production.Baseline);
     }
 
     [Fact]
