@@ -18,7 +18,9 @@ public static class EvaluationStatuses
 /// <see cref="Inputs"/> maps a model input to a dataset column (default: the column of the same name).
 /// </summary>
 /// <remarks>
-/// Tasks: <c>classification</c> (CSV, an ONNX version scored in-process), <c>llm-chat</c> (JSONL rows
+/// Tasks: <c>classification</c> (CSV, an ONNX version scored in-process; P(positive) is the last column of output
+/// <c>probabilities</c>), <c>regression</c> (CSV, ONNX; the prediction is column <see cref="OutputIndex"/> (−1: the last) of
+/// <see cref="Output"/>, by default the model's first output), <c>llm-chat</c> (JSONL rows
 /// <c>{prompt?, variables?, reference}</c> sent through an OpenAI-compatible upstream with the version's prompt template applied)
 /// and <c>safety</c> (the shipped prompt-injection and jailbreak probe set, judged by refusal and secret-leak detectors; no dataset).
 /// </remarks>
@@ -38,7 +40,9 @@ public sealed record EvaluationSuite(
     BootstrapSpec? Bootstrap = null,
     bool UseStemmer = false,
     int MaxTokens = 256,
-    int Concurrency = 4);
+    int Concurrency = 4,
+    string? Output = null,
+    int OutputIndex = -1);
 
 public sealed record SuiteDataset(string Sha256, string Format = "csv");
 

@@ -101,8 +101,18 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
         var n = table.RowCount;
         var target = table.Strings(suite.Target!);
         var truth = target.Select(t => t == suite.PositiveLabel ? 1 : 0).ToArray();
-        var candidate = new ModelScorer(prepared.Model, prepared.InputColumns, table);
-        var baseline = job.Baseline is { } b ? new ModelScorer(b.Model, b.InputColumns, table) : null;
+        double[]? numeric = null;
+        if (suite.Task == "regression")
+        {
+            numeric = target.Select(t => double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : double.NaN).ToArray();
+            // A missing or non-numeric target leaves nothing to score the row against.
+            target = numeric.Select((v, i) => double.IsFinite(v) ? target[i] : "").ToArray();
+        }
+        var output = suite.Task == "regression"
+            ? (suite.Output ?? prepared.Model.Outputs.First(o => o.Datatype is "FP32" or "FP64").Name, suite.OutputIndex)
+            : ("probabilities", -1);
+        var candidate = new ModelScorer(prepared.Model, prepared.InputColumns, table, output);
+        var baseline = job.Baseline is { } b ? new ModelScorer(b.Model, b.InputColumns, table, output) : null;
         for (var start = 0; start < n; start += suite.BatchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -111,11 +121,12 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
             baseline?.ScoreBatch(start, count, target, cancellationToken);
             job.AddDone(count, failed);
         }
-        return (new ScoredRows(candidate.Ok, candidate.Probability, truth, candidate.BatchMsPerRow),
-            baseline is null ? null : new ScoredRows(baseline.Ok, baseline.Probability, truth, baseline.BatchMsPerRow));
+        return (new ScoredRows(candidate.Ok, candidate.Probability, truth, candidate.BatchMsPerRow, numeric),
+            baseline is null ? null : new ScoredRows(baseline.Ok, baseline.Probability, truth, baseline.BatchMsPerRow, numeric));
     }
 
-    private sealed class ModelScorer(Gateway.Onnx.OnnxModel model, IReadOnlyDictionary<string, string> inputColumns, Datasets.CsvTable table)
+    private sealed class ModelScorer(Gateway.Onnx.OnnxModel model, IReadOnlyDictionary<string, string> inputColumns, Datasets.CsvTable table,
+        (string Name, int Index) output)
     {
         private readonly Dictionary<string, Array> _columns = model.Inputs.ToDictionary(i => i.Name, i => i.Datatype == "FP32"
             ? (Array)table.Floats(inputColumns[i.Name])
@@ -132,7 +143,7 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
             var failed = 0;
             try
             {
-                var p = RunRows(model, _columns, start, count);
+                var p = RunRows(model, _columns, start, count, output);
                 for (var i = 0; i < count; i++)
                 {
                     Probability[start + i] = p[i];
@@ -145,7 +156,7 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
                 {
                     try
                     {
-                        Probability[start + i] = RunRows(model, _columns, start + i, 1)[0];
+                        Probability[start + i] = RunRows(model, _columns, start + i, 1, output)[0];
                         Ok[start + i] = true;
                     }
                     catch (Exception)
@@ -167,7 +178,8 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
         }
     }
 
-    private static double[] RunRows(Gateway.Onnx.OnnxModel model, Dictionary<string, Array> columns, int start, int count)
+    /// <summary>Column <paramref name="output"/>.Index (−1: the last) of the named output, one value per row.</summary>
+    private static double[] RunRows(Gateway.Onnx.OnnxModel model, Dictionary<string, Array> columns, int start, int count, (string Name, int Index) output)
     {
         var slice = new Dictionary<string, Array>(columns.Count, StringComparer.Ordinal);
         foreach (var (name, data) in columns)
@@ -177,12 +189,18 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
             slice[name] = part;
         }
         var outputs = model.Run(slice, count);
-        var probabilities = (float[])outputs["probabilities"].Data;
-        var width = outputs["probabilities"].Shape.Length == 2 ? outputs["probabilities"].Shape[1] : 1;
+        var tensor = outputs[output.Name];
+        var width = tensor.Shape.Length == 2 ? tensor.Shape[1] : 1;
+        var column = output.Index < 0 ? width - 1 : Math.Min(output.Index, width - 1);
         var result = new double[count];
         for (var i = 0; i < count; i++)
         {
-            result[i] = width == 1 ? probabilities[i] : probabilities[i * width + (width - 1)];
+            result[i] = tensor.Data switch
+            {
+                float[] f => f[i * width + column],
+                double[] d => d[i * width + column],
+                _ => throw new InvalidDataException($"output '{output.Name}' is not floating-point"),
+            };
         }
         return result;
     }
@@ -231,4 +249,5 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
 }
 
 /// <summary>Per row: whether it was scored, P(positive), and the true label; and the scoring time per row of each batch.</summary>
-public sealed record ScoredRows(bool[] Scored, double[] Probability, int[] Truth, IReadOnlyList<double> BatchMsPerRow);
+/// <remarks>For regression runs <see cref="Probability"/> holds the prediction and <see cref="Numeric"/> the numeric target.</remarks>
+public sealed record ScoredRows(bool[] Scored, double[] Probability, int[] Truth, IReadOnlyList<double> BatchMsPerRow, double[]? Numeric = null);

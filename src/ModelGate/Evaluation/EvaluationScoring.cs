@@ -13,7 +13,8 @@ public sealed record FairnessResult(
     double DemographicParityDifference,
     double DemographicParityRatio,
     double EqualizedOddsDifference,
-    double EqualOpportunityDifference);
+    double EqualOpportunityDifference,
+    IReadOnlyDictionary<string, double[]>? Ci = null);
 
 public sealed record LatencyResult(double P50MsPerRow, double P95MsPerRow, double P99MsPerRow, int Batches);
 
@@ -60,6 +61,10 @@ public static class EvaluationScoring
 
     public static EvaluationResult Compute(PreparedSuite prepared, ScoredRows rows, BaselineModel? baselineModel = null, ScoredRows? baselineRows = null)
     {
+        if (prepared.Suite.Task == "regression")
+        {
+            return ComputeRegression(prepared, rows);
+        }
         var suite = prepared.Suite;
         var bootstrap = suite.Bootstrap ?? new BootstrapSpec();
         var kept = Enumerable.Range(0, rows.Scored.Length).Where(i => rows.Scored[i]).ToArray();
@@ -86,7 +91,7 @@ public static class EvaluationScoring
         if (suite.Sensitive is { } sensitive)
         {
             var groups = prepared.Table.Strings(sensitive);
-            fairness = Fairness(sensitive, truth, ClassificationMetrics.Predict(probability, suite.Threshold), kept.Select(i => groups[i]).ToArray());
+            fairness = Fairness(sensitive, truth, ClassificationMetrics.Predict(probability, suite.Threshold), kept.Select(i => groups[i]).ToArray(), bootstrap);
         }
 
         var slices = new SortedDictionary<string, IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>>(StringComparer.Ordinal);
@@ -197,15 +202,101 @@ public static class EvaluationScoring
         return [ci.Lower, ci.Upper];
     }
 
-    private static FairnessResult Fairness(string sensitive, int[] truth, int[] predicted, string[] groups)
+    private static FairnessResult Fairness(string sensitive, int[] truth, int[] predicted, string[] groups, BootstrapSpec spec)
     {
         var rates = FairnessMetrics.ByGroup(truth, predicted, groups);
+        var intervals = new SortedDictionary<string, double[]>(StringComparer.Ordinal);
+        if (spec.Resamples > 0)
+        {
+            var t = new int[truth.Length];
+            var p = new int[truth.Length];
+            var g = new string[truth.Length];
+            foreach (var (name, measure) in new (string, Func<IReadOnlyList<GroupRates>, double>)[]
+                     {
+                         ("demographic_parity_difference", FairnessMetrics.DemographicParityDifference),
+                         ("demographic_parity_ratio", FairnessMetrics.DemographicParityRatio),
+                         ("equalized_odds_difference", FairnessMetrics.EqualizedOddsDifference),
+                         ("equal_opportunity_difference", FairnessMetrics.EqualOpportunityDifference),
+                     })
+            {
+                var ci = Bootstrap.Percentile(truth.Length, indices =>
+                {
+                    Bootstrap.Gather<int>(truth, indices, t);
+                    Bootstrap.Gather<int>(predicted, indices, p);
+                    Bootstrap.Gather<string>(groups, indices, g);
+                    return measure(FairnessMetrics.ByGroup(t, p, g));
+                }, spec.Resamples, spec.Confidence, spec.Seed);
+                intervals[name] = [ci.Lower, ci.Upper];
+            }
+        }
         return new FairnessResult(sensitive,
             new SortedDictionary<string, double>(rates.ToDictionary(r => r.Group, r => r.SelectionRate), StringComparer.Ordinal),
             FairnessMetrics.DemographicParityDifference(rates),
             FairnessMetrics.DemographicParityRatio(rates),
             FairnessMetrics.EqualizedOddsDifference(rates),
-            FairnessMetrics.EqualOpportunityDifference(rates));
+            FairnessMetrics.EqualOpportunityDifference(rates),
+            intervals);
+    }
+
+    private static EvaluationResult ComputeRegression(PreparedSuite prepared, ScoredRows rows)
+    {
+        var suite = prepared.Suite;
+        var bootstrap = suite.Bootstrap ?? new BootstrapSpec();
+        var kept = Enumerable.Range(0, rows.Scored.Length).Where(i => rows.Scored[i]).ToArray();
+        var truth = kept.Select(i => rows.Numeric![i]).ToArray();
+        var prediction = kept.Select(i => rows.Probability[i]).ToArray();
+        var measures = new Dictionary<string, Func<double[], double[], double>>(StringComparer.Ordinal)
+        {
+            ["mae"] = (t, p) => RegressionMetrics.MeanAbsoluteError(t, p),
+            ["rmse"] = (t, p) => RegressionMetrics.RootMeanSquaredError(t, p),
+            ["r2"] = (t, p) => RegressionMetrics.R2(t, p),
+        };
+        var metrics = new SortedDictionary<string, MetricValue>(StringComparer.Ordinal);
+        foreach (var name in suite.Metrics!.Where(measures.ContainsKey))
+        {
+            var measure = measures[name];
+            var value = measure(truth, prediction);
+            double[]? ci = null;
+            if (bootstrap.Resamples > 0 && double.IsFinite(value))
+            {
+                var t = new double[truth.Length];
+                var p = new double[truth.Length];
+                var interval = Bootstrap.Percentile(truth.Length, indices =>
+                {
+                    Bootstrap.Gather<double>(truth, indices, t);
+                    Bootstrap.Gather<double>(prediction, indices, p);
+                    return measure(t, p);
+                }, bootstrap.Resamples, bootstrap.Confidence, bootstrap.Seed);
+                ci = [interval.Lower, interval.Upper];
+            }
+            metrics[name] = new MetricValue(value, ci);
+        }
+        var slices = new SortedDictionary<string, IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>>(StringComparer.Ordinal);
+        foreach (var column in suite.Slices ?? [])
+        {
+            var values = prepared.Table.Strings(column);
+            slices[column] = new SortedDictionary<string, IReadOnlyDictionary<string, double>>(
+                kept.Select((row, k) => (Segment: values[row], k)).GroupBy(x => x.Segment).ToDictionary(g => g.Key, g =>
+                {
+                    var t = g.Select(x => truth[x.k]).ToArray();
+                    var p = g.Select(x => prediction[x.k]).ToArray();
+                    var figures = new SortedDictionary<string, double>(StringComparer.Ordinal) { ["rows"] = t.Length };
+                    foreach (var name in suite.Metrics!.Where(measures.ContainsKey))
+                    {
+                        figures[name] = measures[name](t, p);
+                    }
+                    return (IReadOnlyDictionary<string, double>)figures;
+                }), StringComparer.Ordinal);
+        }
+        var checks = (suite.Thresholds ?? new Dictionary<string, MetricThreshold>()).Select(kv =>
+        {
+            double? actual = metrics.TryGetValue(kv.Key, out var m) ? m.Value : null;
+            var passed = actual is { } a && double.IsFinite(a) && (kv.Value.Min is null || a >= kv.Value.Min) && (kv.Value.Max is null || a <= kv.Value.Max);
+            return new ThresholdCheck(kv.Key, kv.Value.Min, kv.Value.Max, actual, passed);
+        }).ToList();
+        return new EvaluationResult(suite.Name, prepared.SuiteSha256, prepared.DatasetSha256, prepared.Model.Sha256, suite.Threshold,
+            rows.Scored.Length, kept.Length, rows.Scored.Length - kept.Length, metrics, null, null, slices,
+            Latency(rows.BatchMsPerRow), checks, checks.All(c => c.Passed), bootstrap);
     }
 
     private static LatencyResult Latency(IReadOnlyList<double> msPerRow)

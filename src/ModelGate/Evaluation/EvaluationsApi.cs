@@ -67,7 +67,7 @@ public static class EvaluationsApi
             {
                 return suiteProblem!;
             }
-            if (suite.Task == "classification")
+            if (suite.Task is "classification" or "regression")
             {
                 (prepared, problem) = await SuitePreparation.PrepareAsync(suite, suiteSha, entity, blobs, models, cancellationToken);
                 if (prepared is null)

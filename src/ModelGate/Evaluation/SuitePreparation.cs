@@ -28,7 +28,9 @@ public static class SuitePreparation
     public static readonly IReadOnlyList<string> DefaultClassificationMetrics =
         ["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier", "positive_rate", "confusion_matrix"];
 
-    public static readonly IReadOnlyList<string> Tasks = ["classification", "llm-chat", "safety"];
+    public static readonly IReadOnlyList<string> Tasks = ["classification", "regression", "llm-chat", "safety"];
+
+    public static readonly IReadOnlySet<string> RegressionMetrics = new HashSet<string>(StringComparer.Ordinal) { "mae", "rmse", "r2" };
 
     /// <summary>Reads and parses the suite artifact; checks what every task needs.</summary>
     public static async Task<(EvaluationSuite? Suite, ProblemHttpResult? Problem)> LoadAsync(string suiteSha256, IBlobStore blobs, CancellationToken cancellationToken)
@@ -74,24 +76,30 @@ public static class SuitePreparation
         var errors = new ValidationErrors();
         if (suite.Dataset is null || string.IsNullOrWhiteSpace(suite.Target))
         {
-            errors.Add("suite", "a classification suite needs dataset {sha256, format} and target");
+            errors.Add("suite", $"a {suite.Task} suite needs dataset {{sha256, format}} and target");
             return (null, errors.ToProblem());
         }
         if (suite.Dataset.Format != "csv")
         {
             errors.Add("suite.dataset.format", $"'{suite.Dataset.Format}' is not supported; use csv");
         }
-        var metrics = suite.Metrics ?? DefaultClassificationMetrics;
+        var regression = suite.Task == "regression";
+        var allowed = regression ? RegressionMetrics : ClassificationMetrics;
+        var metrics = suite.Metrics ?? (regression ? [.. RegressionMetrics.Order(StringComparer.Ordinal)] : DefaultClassificationMetrics);
         for (var i = 0; i < metrics.Count; i++)
         {
-            if (!ClassificationMetrics.Contains(metrics[i]))
+            if (!allowed.Contains(metrics[i]))
             {
-                errors.Add($"suite.metrics[{i}]", $"'{metrics[i]}' is not a metric; metrics are {string.Join(", ", ClassificationMetrics)}");
+                errors.Add($"suite.metrics[{i}]", $"'{metrics[i]}' is not a {suite.Task} metric; they are {string.Join(", ", allowed.Order(StringComparer.Ordinal))}");
             }
+        }
+        if (regression && suite.Sensitive is not null)
+        {
+            errors.Add("suite.sensitive", "fairness metrics are defined for classification suites");
         }
         foreach (var name in (suite.Thresholds ?? new Dictionary<string, MetricThreshold>()).Keys)
         {
-            if (!ClassificationMetrics.Contains(name) && !FairnessMetrics.Contains(name))
+            if (!allowed.Contains(name) && !(FairnessMetrics.Contains(name) && !regression))
             {
                 errors.Add($"suite.thresholds.{name}", $"'{name}' is not a metric");
             }
@@ -199,7 +207,15 @@ public static class SuitePreparation
         {
             errors.Add($"{field}.{name}", $"the model of {version.Version} has no input '{name}'");
         }
-        if (model.Outputs.All(o => o.Name != "probabilities") || model.Outputs.All(o => o.Name != "label"))
+        if (suite.Task == "regression")
+        {
+            var output = suite.Output is null ? model.Outputs.FirstOrDefault(o => o.Datatype is "FP32" or "FP64") : model.Outputs.FirstOrDefault(o => o.Name == suite.Output);
+            if (output is null || output.Datatype is not ("FP32" or "FP64"))
+            {
+                errors.Add("suite.output", $"{version.Version} has no floating-point output{(suite.Output is null ? "" : $" named '{suite.Output}'")}; outputs: {string.Join(", ", model.Outputs.Select(o => $"{o.Name} ({o.Datatype})"))}");
+            }
+        }
+        else if (model.Outputs.All(o => o.Name != "probabilities") || model.Outputs.All(o => o.Name != "label"))
         {
             errors.Add("suite.task", $"a classification model must output 'label' and 'probabilities'; {version.Version} does not");
         }

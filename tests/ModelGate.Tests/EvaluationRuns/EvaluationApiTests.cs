@@ -107,6 +107,8 @@ public abstract class EvaluationApiTests(ServerFixture fixture)
         Assert.Equal(reference.GetProperty("demographic_parity_ratio_sex").GetDouble(), fairness.GetProperty("demographicParityRatio").GetDouble(), 1e-4);
         Assert.Equal(reference.GetProperty("equalized_odds_difference_sex").GetDouble(), fairness.GetProperty("equalizedOddsDifference").GetDouble(), 1e-4);
 
+        var eod = fairness.GetProperty("ci").GetProperty("equalized_odds_difference");
+        Assert.True(eod[0].GetDouble() <= eod[1].GetDouble());
         var accuracy = metrics.GetProperty("accuracy");
         var ci = accuracy.GetProperty("ci");
         Assert.True(ci[0].GetDouble() <= accuracy.GetProperty("value").GetDouble() && accuracy.GetProperty("value").GetDouble() <= ci[1].GetDouble());
@@ -273,6 +275,38 @@ public abstract class EvaluationApiTests(ServerFixture fixture)
         using var self = await Server.Client(evaluator).PostAsJsonAsync($"/api/v1/models/{model}/versions/1.1.0/evaluations",
             new { suite = done.Suite, baseline = "1.1.0" });
         await ProblemAssert.IsProblem(self, HttpStatusCode.BadRequest, "validation_failed");
+    }
+
+    [Fact]
+    public async Task RegressionSuite_ScoresANumericOutput_AgainstTextbookFormulas()
+    {
+        // No regression model ships with the fixtures, so the served P(>50K) is scored as a prediction of the 0/1 label.
+        var (model, evaluator) = await RegisterAsync("v2-mlp");
+        var suite = await UploadSuiteAsync(s =>
+        {
+            s["task"] = "regression";
+            s["output"] = "probabilities";
+            s["outputIndex"] = 1;
+            s["metrics"] = new JsonArray("mae", "rmse", "r2");
+            s["sensitive"] = null;
+            s["thresholds"] = new JsonObject { ["rmse"] = new JsonObject { ["max"] = 0.5 } };
+        });
+        var api = Server.Api(evaluator);
+        var done = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite)));
+        Assert.True(done.Status == EvaluationStatuses.Succeeded, done.Error);
+
+        var (truth, p) = ServedProbabilities("v2-mlp");
+        var y = truth.Select(v => (double)v).ToArray();
+        var mae = y.Zip(p, (a, b) => Math.Abs(a - b)).Average();
+        var rmse = Math.Sqrt(y.Zip(p, (a, b) => (a - b) * (a - b)).Average());
+        var mean = y.Average();
+        var r2 = 1 - y.Zip(p, (a, b) => (a - b) * (a - b)).Sum() / y.Sum(v => (v - mean) * (v - mean));
+        var metrics = done.Result!.Value.GetProperty("metrics");
+        Assert.Equal(mae, metrics.GetProperty("mae").GetProperty("value").GetDouble(), 1e-9);
+        Assert.Equal(rmse, metrics.GetProperty("rmse").GetProperty("value").GetDouble(), 1e-9);
+        Assert.Equal(r2, metrics.GetProperty("r2").GetProperty("value").GetDouble(), 1e-9);
+        Assert.True(done.Result!.Value.GetProperty("passed").GetBoolean());
+        Assert.Equal(2, done.Result!.Value.GetProperty("slices").GetProperty("sex").EnumerateObject().Count());
     }
 
     [Fact]
