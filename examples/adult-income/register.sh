@@ -32,3 +32,7 @@ mg version attestation "$model@1.0.0" --format in-toto | head -n 12
 echo "== audit log"
 mg audit log --subject "models/$model*"
 mg audit verify
+
+echo "== eval run $model@1.0.0 (the default classification suite on the 16,281-row test set)"
+mg eval run "$model@1.0.0" --suite "$root/fixtures/suites/adult-classification.json" \
+   --dataset "$root/fixtures/datasets/adult/test.csv"

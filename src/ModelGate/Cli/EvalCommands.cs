@@ -184,6 +184,27 @@ internal static class EvalCommands
                 var text = m.Value.ValueKind == JsonValueKind.Object && m.Value.TryGetProperty("value", out var v) ? Format(v, m.Value) : m.Value.ToString();
                 await context.Out.WriteLineAsync($"  {m.Name,-32} {text}");
             }
+            if (result.TryGetProperty("fairness", out var fairness) && fairness.ValueKind == JsonValueKind.Object)
+            {
+                var groups = string.Join(", ", fairness.GetProperty("selectionRateByGroup").EnumerateObject()
+                    .Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Name} {g.Value.GetDouble():0.0000}")));
+                await context.Out.WriteLineAsync($"  fairness by {fairness.GetProperty("sensitive").GetString()}: selection rate {groups}");
+                foreach (var name in new[] { "demographicParityDifference", "demographicParityRatio", "equalizedOddsDifference", "equalOpportunityDifference" })
+                {
+                    await context.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"    {name,-30} {fairness.GetProperty(name).GetDouble():0.0000}"));
+                }
+            }
+            if (result.TryGetProperty("thresholds", out var checks) && checks.GetArrayLength() > 0)
+            {
+                foreach (var c in checks.EnumerateArray())
+                {
+                    var bound = (c.GetProperty("min").ValueKind == JsonValueKind.Number ? $"≥ {c.GetProperty("min").GetDouble()}" : "") +
+                                (c.GetProperty("max").ValueKind == JsonValueKind.Number ? $"≤ {c.GetProperty("max").GetDouble()}" : "");
+                    var actual = c.GetProperty("actual").ValueKind == JsonValueKind.Number ? c.GetProperty("actual").GetDouble().ToString("0.0000", CultureInfo.InvariantCulture) : "n/a";
+                    await context.Out.WriteLineAsync($"  check {c.GetProperty("metric").GetString()} {bound}: {actual} {(c.GetProperty("passed").GetBoolean() ? "pass" : "FAIL")}");
+                }
+                await context.Out.WriteLineAsync($"  suite thresholds: {(result.GetProperty("passed").GetBoolean() ? "passed" : "NOT passed")}");
+            }
         }
     }
 
