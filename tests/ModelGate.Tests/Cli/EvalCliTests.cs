@@ -41,6 +41,9 @@ public sealed class EvalCliTests(SqliteServerFixture server) : IClassFixture<Sql
         Assert.Contains("succeeded", list.Out);
         var show = await Run("eval", "show", $"{model}@1.0.0", result.Id);
         Assert.Contains("roc_auc", show.Out);
+        Assert.Contains("fairness by sex", show.Out);
+        Assert.Contains("check roc_auc ≥ 0.88", show.Out);
+        Assert.Contains("check equalized_odds_difference ≤ 0.1", show.Out);
         Assert.Equal(ExitCodes.NotFound, (await Run("eval", "show", $"{model}@1.0.0", "eval_missing")).Exit);
 
         var v1 = await server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
