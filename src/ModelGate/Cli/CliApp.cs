@@ -122,6 +122,18 @@ public static class CliApp
         }
     }
 
+    /// <summary>Runs a client call for a <c>NAME@VERSION</c> argument; a malformed one is a usage error.</summary>
+    internal static Task<int> WithRef(CliContext context, ParseResult parse, Argument<string> reference,
+        Func<ModelGateClient, string, string, CancellationToken, Task<int>> action, CancellationToken ct)
+    {
+        if (!TrySplitRef(parse.GetValue(reference)!, out var m, out var v))
+        {
+            context.Err.WriteLine($"error: '{parse.GetValue(reference)}' is not NAME@VERSION");
+            return Task.FromResult(ExitCodes.Usage);
+        }
+        return Call(context, parse, (client, c) => action(client, m, v, c), ct);
+    }
+
     internal static readonly JsonSerializerOptions Indented = new(ModelGateJson.Options) { WriteIndented = true };
 
     internal static bool Json(ParseResult parse) => parse.GetValue(OutputOption) == "json";

@@ -24,7 +24,7 @@ internal static class EvalCommands
         {
             target, suite, dataset, noWait, external, baseline, upstreamUrl, upstreamModel, upstreamKeyEnv,
         };
-        run.SetAction((parse, ct) => WithRef(context, parse, target, async (client, model, version, c) =>
+        run.SetAction((parse, ct) => CliApp.WithRef(context, parse, target, async (client, model, version, c) =>
         {
             if (parse.GetValue(dataset) is { } datasetFile && await RegistryCommands.PushFileAsync(context, client, datasetFile, c) is null)
             {
@@ -79,7 +79,7 @@ internal static class EvalCommands
 
         var listRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
         var list = new Command("list", "List a version's evaluations") { listRef };
-        list.SetAction((parse, ct) => WithRef(context, parse, listRef, async (client, model, version, c) =>
+        list.SetAction((parse, ct) => CliApp.WithRef(context, parse, listRef, async (client, model, version, c) =>
         {
             var items = await client.ListEvaluationsAsync(model, version, c);
             if (CliApp.Json(parse))
@@ -99,7 +99,7 @@ internal static class EvalCommands
         var showRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
         var id = new Argument<string>("id") { Description = "Evaluation id (eval_…)" };
         var show = new Command("show", "Show one evaluation and its metrics") { showRef, id };
-        show.SetAction((parse, ct) => WithRef(context, parse, showRef, async (client, model, version, c) =>
+        show.SetAction((parse, ct) => CliApp.WithRef(context, parse, showRef, async (client, model, version, c) =>
         {
             await Write(context, parse, await client.GetEvaluationAsync(model, version, parse.GetValue(id)!, c));
             return ExitCodes.Ok;
@@ -111,7 +111,7 @@ internal static class EvalCommands
         var refB = new Argument<string>("ref-b") { Description = "NAME@VERSION of the second evaluation" };
         var idB = new Argument<string>("id-b") { Description = "Second evaluation id" };
         var compare = new Command("compare", "Compare two evaluations' metrics (B − A); for paired intervals run one with --baseline") { refA, idA, refB, idB };
-        compare.SetAction((parse, ct) => WithRef(context, parse, refA, async (client, modelA, versionA, c) =>
+        compare.SetAction((parse, ct) => CliApp.WithRef(context, parse, refA, async (client, modelA, versionA, c) =>
         {
             if (!CliApp.TrySplitRef(parse.GetValue(refB)!, out var modelB, out var versionB))
             {
@@ -144,7 +144,7 @@ internal static class EvalCommands
         var cancelRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
         var cancelId = new Argument<string>("id") { Description = "Evaluation id (eval_…)" };
         var cancel = new Command("cancel", "Cancel a queued or running evaluation") { cancelRef, cancelId };
-        cancel.SetAction((parse, ct) => WithRef(context, parse, cancelRef, async (client, model, version, c) =>
+        cancel.SetAction((parse, ct) => CliApp.WithRef(context, parse, cancelRef, async (client, model, version, c) =>
         {
             await Write(context, parse, await client.CancelEvaluationAsync(model, version, parse.GetValue(cancelId)!, c));
             return ExitCodes.Ok;
@@ -153,16 +153,6 @@ internal static class EvalCommands
         return eval;
     }
 
-    private static Task<int> WithRef(CliContext context, ParseResult parse, Argument<string> reference,
-        Func<ModelGateClient, string, string, CancellationToken, Task<int>> action, CancellationToken ct)
-    {
-        if (!CliApp.TrySplitRef(parse.GetValue(reference)!, out var m, out var v))
-        {
-            context.Err.WriteLine($"error: '{parse.GetValue(reference)}' is not NAME@VERSION");
-            return Task.FromResult(ExitCodes.Usage);
-        }
-        return CliApp.Call(context, parse, (client, c) => action(client, m, v, c), ct);
-    }
 
     private static async Task Write(CliContext context, ParseResult parse, EvaluationDto e)
     {

@@ -135,7 +135,7 @@ internal static class RegistryCommands
 
         var reference = new Argument<string>("ref") { Description = "NAME@VERSION" };
         var show = new Command("show", "Show a version") { reference };
-        show.SetAction((parse, ct) => WithRef(context, parse, reference, async (client, m, v, c) =>
+        show.SetAction((parse, ct) => CliApp.WithRef(context, parse, reference, async (client, m, v, c) =>
         {
             await WriteVersion(context, parse, await client.GetVersionAsync(m, v, c));
             return ExitCodes.Ok;
@@ -146,7 +146,7 @@ internal static class RegistryCommands
         var format = new Option<string>("--format") { Description = "modelgate (as recorded) or in-toto (Statement v1, SLSA provenance v1)", DefaultValueFactory = _ => "modelgate" };
         format.AcceptOnlyFromAmong("modelgate", "in-toto");
         var att = new Command("attestation", "Print a version's attestation") { attRef, format };
-        att.SetAction((parse, ct) => WithRef(context, parse, attRef, async (client, m, v, c) =>
+        att.SetAction((parse, ct) => CliApp.WithRef(context, parse, attRef, async (client, m, v, c) =>
         {
             await CliApp.WriteJsonAsync(context, await client.GetAttestationAsync(m, v, parse.GetValue(format), c));
             return ExitCodes.Ok;
@@ -155,7 +155,7 @@ internal static class RegistryCommands
 
         var linRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
         var lineage = new Command("lineage", "What produced a version: datasets, code, base model") { linRef };
-        lineage.SetAction((parse, ct) => WithRef(context, parse, linRef, async (client, m, v, c) =>
+        lineage.SetAction((parse, ct) => CliApp.WithRef(context, parse, linRef, async (client, m, v, c) =>
         {
             var l = await client.GetLineageAsync(m, v, c);
             if (CliApp.Json(parse))
@@ -302,16 +302,6 @@ internal static class RegistryCommands
         (new Option<int>("--offset") { Description = "Skip this many", DefaultValueFactory = _ => 0 },
          new Option<int>("--limit") { Description = "At most this many (1–1000)", DefaultValueFactory = _ => 100 });
 
-    private static Task<int> WithRef(CliContext context, ParseResult parse, Argument<string> reference,
-        Func<ModelGateClient, string, string, CancellationToken, Task<int>> action, CancellationToken ct)
-    {
-        if (!CliApp.TrySplitRef(parse.GetValue(reference)!, out var m, out var v))
-        {
-            context.Err.WriteLine($"error: '{parse.GetValue(reference)}' is not NAME@VERSION");
-            return Task.FromResult(ExitCodes.Usage);
-        }
-        return CliApp.Call(context, parse, (client, c) => action(client, m, v, c), ct);
-    }
 
     private static async Task WriteModel(CliContext context, ParseResult parse, ModelDto m)
     {

@@ -8,17 +8,8 @@ using ModelGate.Tests.Infrastructure;
 
 namespace ModelGate.Tests.Audit;
 
-public abstract class AuditApiTests(ServerFixture fixture)
+public abstract class AuditApiTests(ServerFixture fixture) : ProviderTests(fixture)
 {
-    protected ServerFixture Server
-    {
-        get
-        {
-            fixture.SkipIfUnavailable();
-            return fixture;
-        }
-    }
-
     private async Task<string> CreateModelAsync(string? token = null)
     {
         var name = ServerFixture.UniqueName("audit");

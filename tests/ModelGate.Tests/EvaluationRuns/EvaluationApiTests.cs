@@ -11,18 +11,9 @@ using ModelGate.Tests.Infrastructure;
 namespace ModelGate.Tests.EvaluationRuns;
 
 /// <summary>Evaluation runs through the real host, on the real Adult test set and models.</summary>
-public abstract class EvaluationApiTests(ServerFixture fixture)
+public abstract class EvaluationApiTests(ServerFixture fixture) : ProviderTests(fixture)
 {
     public const string TestCsvSha256 = "215c804e56d913c87e462dec36172a041900690eb41cfa78fdb5577ba85de886";
-
-    protected ServerFixture Server
-    {
-        get
-        {
-            fixture.SkipIfUnavailable();
-            return fixture;
-        }
-    }
 
     private static string SuitePath => Path.Combine(AppContext.BaseDirectory, "fixtures", "suites", "adult-classification.json");
     private static byte[] TestCsv => File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "datasets", "adult", "test.csv"));

@@ -10,17 +10,8 @@ using ModelGate.Tests.Infrastructure;
 namespace ModelGate.Tests.Registry;
 
 /// <summary>The registry's REST contract, run once per database provider.</summary>
-public abstract class RegistryApiTests(ServerFixture fixture)
+public abstract class RegistryApiTests(ServerFixture fixture) : ProviderTests(fixture)
 {
-    protected ServerFixture Server
-    {
-        get
-        {
-            fixture.SkipIfUnavailable();
-            return fixture;
-        }
-    }
-
     private async Task<string> CreateModelAsync(string? name = null, string riskTier = "medium")
     {
         name ??= ServerFixture.UniqueName("adult");

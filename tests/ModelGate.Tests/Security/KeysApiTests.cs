@@ -8,17 +8,8 @@ using ModelGate.Tests.Infrastructure;
 
 namespace ModelGate.Tests.Security;
 
-public abstract class KeysApiTests(ServerFixture fixture)
+public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixture)
 {
-    protected ServerFixture Server
-    {
-        get
-        {
-            fixture.SkipIfUnavailable();
-            return fixture;
-        }
-    }
-
     [Fact]
     public async Task CreateKey_ShowsSecretOnce_StoresOnlyItsHash()
     {
