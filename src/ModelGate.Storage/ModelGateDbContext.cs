@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using ModelGate.Storage.Audit;
 using ModelGate.Storage.Evaluation;
+using ModelGate.Storage.Gateway;
 using ModelGate.Storage.Registry;
 using ModelGate.Storage.Security;
 
@@ -20,6 +21,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<AuditEventEntity> AuditEvents => Set<AuditEventEntity>();
     public DbSet<ApiKeyEntity> ApiKeys => Set<ApiKeyEntity>();
     public DbSet<EvaluationEntity> Evaluations => Set<EvaluationEntity>();
+    public DbSet<DeploymentEntity> Deployments => Set<DeploymentEntity>();
 
     /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
     public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
@@ -130,6 +132,20 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(x => x.Trainer).HasMaxLength(200);
             e.Property(x => x.ResultSha256).HasMaxLength(64);
             e.Property(x => x.Error).HasMaxLength(4000);
+        });
+
+        modelBuilder.Entity<DeploymentEntity>(e =>
+        {
+            e.ToTable("deployments");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Name).HasMaxLength(64);
+            e.HasIndex(x => x.Name).IsUnique();
+            e.Property(x => x.Environment).HasMaxLength(16);
+            e.HasOne<ModelEntity>().WithMany().HasForeignKey(x => x.ModelId).OnDelete(DeleteBehavior.Restrict);
+            e.Property(x => x.Model).HasMaxLength(64);
+            e.Property(x => x.CreatedBy).HasMaxLength(64);
+            e.Property(x => x.UpdatedBy).HasMaxLength(64);
+            e.HasIndex(x => x.UpdatedAt);
         });
 
         modelBuilder.Entity<ApiKeyEntity>(e =>

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using ModelGate.Audit;
 using ModelGate.Client;
 using ModelGate.Errors;
@@ -18,7 +19,7 @@ public static class EvaluationsApi
 {
     public static IServiceCollection AddModelGateEvaluation(this IServiceCollection services)
     {
-        services.AddSingleton<OnnxModelCache>();
+        services.TryAddSingleton<OnnxModelCache>();
         services.AddSingleton<EvaluationJobs>();
         services.AddSingleton<Text.UpstreamChatClient>();
         services.AddHostedService<EvaluationRunner>();

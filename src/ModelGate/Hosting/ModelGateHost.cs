@@ -7,6 +7,7 @@ using ModelGate.Audit;
 using ModelGate.Client;
 using ModelGate.Errors;
 using ModelGate.Evaluation;
+using ModelGate.Gateway;
 using ModelGate.Registry;
 using ModelGate.Security;
 using ModelGate.Storage;
@@ -56,6 +57,7 @@ public static class ModelGateHost
         builder.Services.AddModelGateErrors();
         builder.Services.AddModelGateStorage();
         builder.Services.AddModelGateSecurity();
+        builder.Services.AddModelGateGateway();
         builder.Services.AddModelGateEvaluation();
         builder.Services.AddOpenApi("v1");
         configure?.Invoke(builder);
@@ -77,7 +79,10 @@ public static class ModelGateHost
             app.MapAuditApi();
             app.MapKeysApi();
             app.MapEvaluationsApi();
+            app.MapDeploymentsApi();
         }
+        // The data plane: served by the all-in-one process and by gateway replicas.
+        app.MapInferenceProtocolApi();
         return app;
     }
 

@@ -10,6 +10,8 @@ public static class Permissions
     public const string ArtifactWrite = "artifact.write";
     public const string KeysManage = "keys.manage";
     public const string EvaluationRun = "evaluation.run";
+    public const string Deploy = "deploy";
+    public const string Infer = "infer";
 
     public static readonly IReadOnlyDictionary<string, string[]> Policies = new Dictionary<string, string[]>
     {
@@ -19,5 +21,8 @@ public static class Permissions
         [KeysManage] = [Roles.Admin],
         // Trainers may run evaluations, but their runs are recorded as not independent.
         [EvaluationRun] = [Roles.Evaluator, Roles.Trainer, Roles.MlLead, Roles.Admin],
+        [Deploy] = [Roles.Deployer, Roles.Admin],
+        // Until data-plane keys scoped to deployments exist, any valid key may call the data plane.
+        [Infer] = [.. Roles.All],
     };
 }

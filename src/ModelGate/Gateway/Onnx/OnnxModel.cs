@@ -99,6 +99,26 @@ public sealed class OnnxModel : IDisposable
         return outputs;
     }
 
+    /// <summary>Runs one row of neutral values (0, empty string) so that the first real request does not pay for lazy initialisation.</summary>
+    public void WarmUp()
+    {
+        var columns = Inputs.ToDictionary(i => i.Name, i => i.Datatype switch
+        {
+            "FP32" => (Array)new float[1],
+            "INT64" => new long[1],
+            "BYTES" => new[] { "" },
+            _ => Array.Empty<object>(),
+        });
+        try
+        {
+            Run(columns, 1);
+        }
+        catch (Exception e) when (e is TensorInputException or OnnxRuntimeException or NotSupportedException)
+        {
+            // A graph that cannot take neutral values still serves real requests; warming up is an optimisation only.
+        }
+    }
+
     public void Dispose() => _session.Dispose();
 
     private static TensorSpec Describe(string name, NodeMetadata metadata) =>

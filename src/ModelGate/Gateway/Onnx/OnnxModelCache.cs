@@ -10,7 +10,12 @@ public sealed class OnnxModelCache(IBlobStore blobs) : IDisposable
 
     public async Task<OnnxModel> GetAsync(string sha256, CancellationToken cancellationToken)
     {
-        var lazy = _models.GetOrAdd(sha256, digest => new Lazy<Task<OnnxModel>>(() => OnnxModel.LoadAsync(blobs, digest, CancellationToken.None)));
+        var lazy = _models.GetOrAdd(sha256, digest => new Lazy<Task<OnnxModel>>(async () =>
+        {
+            var model = await OnnxModel.LoadAsync(blobs, digest, CancellationToken.None);
+            model.WarmUp();
+            return model;
+        }));
         try
         {
             return await lazy.Value.WaitAsync(cancellationToken);

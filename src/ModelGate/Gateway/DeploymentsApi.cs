@@ -1,0 +1,223 @@
+using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Registry;
+using ModelGate.Security;
+using ModelGate.Storage;
+using ModelGate.Storage.Gateway;
+
+namespace ModelGate.Gateway;
+
+public static class DeploymentsApi
+{
+    public static IServiceCollection AddModelGateGateway(this IServiceCollection services)
+    {
+        services.TryAddSingleton<Onnx.OnnxModelCache>();
+        services.AddSingleton<RoutingSnapshots>();
+        services.AddHostedService(sp => sp.GetRequiredService<RoutingSnapshots>());
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapDeploymentsApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/deployments").WithTags("Deployments");
+        api.MapPost("/", CreateDeployment).WithName(nameof(CreateDeployment)).RequireAuthorization(Permissions.Deploy);
+        api.MapGet("/", ListDeployments).WithName(nameof(ListDeployments)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/{name}", GetDeployment).WithName(nameof(GetDeployment)).RequireAuthorization(Permissions.Read);
+        api.MapPut("/{name}/routing", SetRouting).WithName(nameof(SetRouting)).RequireAuthorization(Permissions.Deploy);
+        return app;
+    }
+
+    public static async Task<Results<Created<DeploymentDto>, ProblemHttpResult>> CreateDeployment(CreateDeploymentRequest request, ClaimsPrincipal user,
+        AuditedWrite write, RoutingSnapshots routes, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (!Names.IsValidModelName(request.Name))
+        {
+            errors.Add("name", $"'{request.Name}' is not a valid name: {Names.ModelNameRule.Replace("a model name", "a deployment name")}");
+        }
+        if (!DeploymentEnvironments.All.Contains(request.Environment))
+        {
+            errors.Add("environment", $"environment is one of {string.Join(", ", DeploymentEnvironments.All)}");
+        }
+        if (!Names.IsValidModelName(request.Model))
+        {
+            errors.Add("model", $"'{request.Model}' is not a model name");
+        }
+        if (errors.Any)
+        {
+            return errors.ToProblem();
+        }
+        await using var tx = await write.BeginAsync(cancellationToken);
+        if (await tx.Db.Deployments.AnyAsync(d => d.Name == request.Name, cancellationToken))
+        {
+            return Problems.Conflict("deployment_exists", $"a deployment named '{request.Name}' already exists");
+        }
+        var model = await tx.Db.Models.FirstOrDefaultAsync(m => m.Name == request.Model, cancellationToken);
+        if (model is null)
+        {
+            return ModelsApi.ModelNotFound(request.Model);
+        }
+        var (routing, problem) = await ValidateRoutingAsync(tx.Db, model.Id, request.Environment, request.Routing, cancellationToken);
+        if (routing is null)
+        {
+            return problem!;
+        }
+        var entity = new DeploymentEntity
+        {
+            Name = request.Name,
+            Environment = request.Environment,
+            ModelId = model.Id,
+            Model = model.Name,
+            Routing = JsonSerializer.Serialize(routing, ModelGateJson.Options),
+            Revision = 1,
+            CreatedAt = tx.Now,
+            CreatedBy = user.ActorId(),
+            UpdatedAt = tx.Now,
+            UpdatedBy = user.ActorId(),
+        };
+        tx.Db.Deployments.Add(entity);
+        await tx.AppendAsync(user.ActorId(), "deployment.created", $"deployments/{entity.Name}",
+            new { entity.Environment, entity.Model, routing }, cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        await routes.ReloadAsync(cancellationToken);
+        return TypedResults.Created($"/api/v1/deployments/{entity.Name}", ToDto(entity));
+    }
+
+    public static async Task<Ok<List<DeploymentDto>>> ListDeployments(ModelGateDbContext db, CancellationToken cancellationToken) =>
+        TypedResults.Ok((await db.Deployments.AsNoTracking().OrderBy(d => d.Name).ToListAsync(cancellationToken)).Select(ToDto).ToList());
+
+    public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> GetDeployment(string name, ModelGateDbContext db, CancellationToken cancellationToken)
+    {
+        var entity = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
+        return entity is null ? NotFound(name) : TypedResults.Ok(ToDto(entity));
+    }
+
+    /// <summary>Replaces the routing table; the data plane switches to it atomically, within a second on every replica.</summary>
+    public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> SetRouting(string name, RoutingTable routing, ClaimsPrincipal user,
+        AuditedWrite write, RoutingSnapshots routes, CancellationToken cancellationToken)
+    {
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var entity = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
+        if (entity is null)
+        {
+            return NotFound(name);
+        }
+        var (valid, problem) = await ValidateRoutingAsync(tx.Db, entity.ModelId, entity.Environment, routing, cancellationToken);
+        if (valid is null)
+        {
+            return problem!;
+        }
+        var previous = JsonSerializer.Deserialize<RoutingTable>(entity.Routing, ModelGateJson.Options);
+        entity.Routing = JsonSerializer.Serialize(valid, ModelGateJson.Options);
+        entity.Revision++;
+        entity.UpdatedAt = tx.Now;
+        entity.UpdatedBy = user.ActorId();
+        await tx.AppendAsync(user.ActorId(), "deployment.routing_changed", $"deployments/{entity.Name}",
+            new { entity.Revision, previous, routing = valid }, cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        await routes.ReloadAsync(cancellationToken);
+        return TypedResults.Ok(ToDto(entity));
+    }
+
+    /// <summary>
+    /// Every routed version must exist, be servable by the backend, and be in a stage the environment accepts:
+    /// production only production versions, staging staging or later, development any version not retired.
+    /// </summary>
+    private static async Task<(RoutingTable? Routing, ProblemHttpResult? Problem)> ValidateRoutingAsync(ModelGateDbContext db, long modelId, string environment,
+        RoutingTable? routing, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (routing is null || string.IsNullOrWhiteSpace(routing.Stable))
+        {
+            errors.Add("routing.stable", "a routing table needs a stable version");
+            return (null, errors.ToProblem());
+        }
+        if (routing.Backend != "onnx")
+        {
+            errors.Add("routing.backend", $"'{routing.Backend}' is not served yet; 'onnx' (the version's ONNX artifact, in-process) is");
+        }
+        var candidates = routing.Candidates ?? [];
+        var total = 0.0;
+        var named = new List<(string Field, string Version)> { ("routing.stable", routing.Stable) };
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            if (candidates[i] is null || candidates[i].Weight is < 0 or > 100 || !double.IsFinite(candidates[i].Weight))
+            {
+                errors.Add($"routing.candidates[{i}].weight", "a weight is a percentage from 0 to 100");
+                continue;
+            }
+            total += candidates[i].Weight;
+            named.Add(($"routing.candidates[{i}].version", candidates[i].Version));
+        }
+        if (total > 100)
+        {
+            errors.Add("routing.candidates", $"the candidates' weights add up to {total}, more than 100");
+        }
+        if (routing.Stickiness?.Header is { } header && (header.Length is 0 or > 100 || !header.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
+        {
+            errors.Add("routing.stickiness.header", $"'{header}' is not a header name");
+        }
+        var canonical = new List<string>();
+        foreach (var (field, version) in named)
+        {
+            if (!SemVersion.TryParse(version, out var v, out var error))
+            {
+                errors.Add(field, error!);
+                continue;
+            }
+            if (canonical.Contains(v!.ToString()))
+            {
+                errors.Add(field, $"{v} is routed twice");
+            }
+            canonical.Add(v.ToString());
+        }
+        if (errors.Any)
+        {
+            return (null, errors.ToProblem());
+        }
+        var versions = await db.ModelVersions.AsNoTracking().Include(v => v.Artifacts)
+            .Where(v => v.ModelId == modelId && canonical.Contains(v.Version)).ToDictionaryAsync(v => v.Version, cancellationToken);
+        for (var i = 0; i < named.Count; i++)
+        {
+            var (field, _) = named[i];
+            if (!versions.TryGetValue(canonical[i], out var version))
+            {
+                errors.Add(field, $"the model has no version {canonical[i]}");
+                continue;
+            }
+            var allowed = environment switch
+            {
+                DeploymentEnvironments.Production => version.Stage == Stages.Production,
+                DeploymentEnvironments.Staging => version.Stage is Stages.Staging or Stages.Production,
+                _ => version.Stage is not Stages.Retired,
+            };
+            if (!allowed)
+            {
+                errors.Add(field, $"{version.Version} is in stage '{version.Stage}', which a {environment} deployment does not serve");
+            }
+            if (!version.Artifacts.Any(a => a.MediaType == "application/onnx" || a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)))
+            {
+                errors.Add(field, $"{version.Version} has no ONNX artifact for the onnx backend");
+            }
+        }
+        if (errors.Any)
+        {
+            return (null, errors.ToProblem());
+        }
+        return (routing with
+        {
+            Stable = canonical[0],
+            Candidates = candidates.Select((c, i) => c with { Version = canonical[i + 1] }).ToList(),
+        }, null);
+    }
+
+    private static ProblemHttpResult NotFound(string name) => Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
+
+    private static DeploymentDto ToDto(DeploymentEntity d) => new(d.Name, d.Environment, d.Model,
+        JsonSerializer.Deserialize<RoutingTable>(d.Routing, ModelGateJson.Options)!, d.Revision, d.CreatedAt, d.CreatedBy, d.UpdatedAt, d.UpdatedBy);
+}

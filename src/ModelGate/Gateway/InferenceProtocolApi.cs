@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.HttpResults;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Gateway.Onnx;
+using ModelGate.Security;
+
+namespace ModelGate.Gateway;
+
+/// <summary>
+/// Open Inference Protocol v2 (the KServe/Triton REST protocol) over deployments: <c>{name}</c> is a deployment; the
+/// routing table picks the version unless the path pins one.
+/// </summary>
+public static class InferenceProtocolApi
+{
+    public const string RequestIdHeader = "x-modelgate-request-id";
+    public const string VersionHeader = "x-modelgate-version";
+    public const string RouteHeader = "x-modelgate-route";
+    public const string InvalidInput = "invalid_inference_input";
+
+    public static IEndpointRouteBuilder MapInferenceProtocolApi(this IEndpointRouteBuilder app)
+    {
+        var v2 = app.MapGroup("/v2").WithTags("Open Inference Protocol v2");
+        v2.MapGet("/health/live", () => TypedResults.Ok(new { live = true })).AllowAnonymous();
+        v2.MapGet("/health/ready", (RoutingSnapshots routes) => routes.Loaded
+            ? Results.Ok(new { ready = true })
+            : Results.Problem(Problems.Create(503, "not_ready", "The routing tables are not loaded yet."))).AllowAnonymous();
+        v2.MapGet("/models/{name}", ModelMetadata).RequireAuthorization(Permissions.Infer);
+        v2.MapGet("/models/{name}/versions/{version}", ModelMetadata).RequireAuthorization(Permissions.Infer);
+        v2.MapGet("/models/{name}/ready", ModelReady).RequireAuthorization(Permissions.Infer);
+        v2.MapPost("/models/{name}/infer", Infer).RequireAuthorization(Permissions.Infer);
+        v2.MapPost("/models/{name}/versions/{version}/infer", Infer).RequireAuthorization(Permissions.Infer);
+        return app;
+    }
+
+    public static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> ModelMetadata(string name, string? version, RoutingSnapshots routes,
+        OnnxModelCache models, CancellationToken cancellationToken)
+    {
+        var (route, _, problem) = Resolve(routes, name, version, null);
+        if (route is null)
+        {
+            return problem!;
+        }
+        var model = await models.GetAsync(route.OnnxSha256, cancellationToken);
+        var deployment = routes.Find(name)!;
+        return TypedResults.Ok(new JsonObject
+        {
+            ["name"] = name,
+            ["versions"] = new JsonArray(deployment.Versions.Select(v => (JsonNode)v.Version).ToArray()),
+            ["platform"] = "onnxruntime_onnx",
+            ["inputs"] = Describe(model.Inputs),
+            ["outputs"] = Describe(model.Outputs),
+        });
+    }
+
+    public static Results<Ok<JsonObject>, ProblemHttpResult> ModelReady(string name, RoutingSnapshots routes) =>
+        routes.Find(name) is null ? UnknownDeployment(name) : TypedResults.Ok(new JsonObject { ["name"] = name, ["ready"] = true });
+
+    public static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> Infer(string name, string? version, HttpContext context, RoutingSnapshots routes,
+        OnnxModelCache models, CancellationToken cancellationToken)
+    {
+        var requestId = Activity.Current?.TraceId.ToString() ?? Guid.NewGuid().ToString("N");
+        context.Response.Headers[RequestIdHeader] = requestId;
+        var sticky = routes.Find(name)?.Stickiness?.Header is { } header ? (string?)context.Request.Headers[header] : null;
+        var (route, kind, problem) = Resolve(routes, name, version, sticky);
+        if (route is null)
+        {
+            return problem!;
+        }
+        context.Response.Headers[VersionHeader] = route.Version;
+        context.Response.Headers[RouteHeader] = kind;
+
+        JsonDocument body;
+        try
+        {
+            body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: cancellationToken);
+        }
+        catch (JsonException e)
+        {
+            return Problems.Result(400, ProblemCodes.MalformedJson, "The request body is not well-formed JSON.", e.Message);
+        }
+        using (body)
+        {
+            var model = await models.GetAsync(route.OnnxSha256, cancellationToken);
+            var (columns, rows, error) = InferenceRequest.Read(body.RootElement, model);
+            if (columns is null)
+            {
+                return error!;
+            }
+            IReadOnlyDictionary<string, OnnxOutput> outputs;
+            try
+            {
+                outputs = model.Run(columns, rows);
+            }
+            catch (TensorInputException e)
+            {
+                return Problems.Result(400, InvalidInput, "An input does not fit the model.", e.Message, new Dictionary<string, object?> { ["input"] = e.Input });
+            }
+            var requested = InferenceRequest.RequestedOutputs(body.RootElement);
+            var response = new JsonObject
+            {
+                ["model_name"] = name,
+                ["model_version"] = route.Version,
+                ["id"] = body.RootElement.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : requestId,
+                ["outputs"] = new JsonArray(outputs.Where(o => requested is null || requested.Contains(o.Key)).Select(o => (JsonNode)new JsonObject
+                {
+                    ["name"] = o.Key,
+                    ["datatype"] = o.Value.Datatype,
+                    ["shape"] = new JsonArray(o.Value.Shape.Select(d => (JsonNode)d).ToArray()),
+                    ["data"] = JsonSerializer.SerializeToNode(o.Value.Data),
+                }).ToArray()),
+            };
+            return TypedResults.Ok(response);
+        }
+    }
+
+    private static (VersionRoute? Route, string Kind, ProblemHttpResult? Problem) Resolve(RoutingSnapshots routes, string name, string? version, string? sticky)
+    {
+        var deployment = routes.Find(name);
+        if (deployment is null)
+        {
+            return (null, "", UnknownDeployment(name));
+        }
+        if (version is null)
+        {
+            var (route, kind) = deployment.Choose(sticky);
+            return (route, kind, null);
+        }
+        var pinned = deployment.Versions.FirstOrDefault(v => v.Version == version);
+        return pinned is null
+            ? (null, "", Problems.NotFound("version_not_routed", $"deployment '{name}' does not route version '{version}' (it routes {string.Join(", ", deployment.Versions.Select(v => v.Version))})"))
+            : (pinned, RouteKinds.Pinned, null);
+    }
+
+    private static ProblemHttpResult UnknownDeployment(string name) =>
+        Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
+
+    private static JsonArray Describe(IEnumerable<TensorSpec> specs) =>
+        new(specs.Select(s => (JsonNode)new JsonObject
+        {
+            ["name"] = s.Name,
+            ["datatype"] = s.Datatype,
+            ["shape"] = new JsonArray(s.Shape.Select(d => (JsonNode)d).ToArray()),
+        }).ToArray());
+}

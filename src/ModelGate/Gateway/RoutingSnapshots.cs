@@ -1,0 +1,149 @@
+using System.Collections.Frozen;
+using System.IO.Hashing;
+using System.Text;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Storage;
+
+namespace ModelGate.Gateway;
+
+/// <summary>One version a deployment can route to, with what it takes to serve it.</summary>
+public sealed record VersionRoute(string Version, string OnnxSha256);
+
+/// <summary>An immutable view of one deployment's routing table, as the data plane reads it.</summary>
+public sealed class DeploymentRoute(string name, string environment, string model, int revision, VersionRoute stable,
+    IReadOnlyList<(VersionRoute Route, double Weight)> candidates, StickinessSpec? stickiness)
+{
+    private readonly (VersionRoute Route, double UpTo)[] _cumulative = Cumulative(candidates);
+
+    public string Name { get; } = name;
+    public string Environment { get; } = environment;
+    public string Model { get; } = model;
+    public int Revision { get; } = revision;
+    public VersionRoute Stable { get; } = stable;
+    public IReadOnlyList<(VersionRoute Route, double Weight)> Candidates { get; } = candidates;
+    public StickinessSpec? Stickiness { get; } = stickiness;
+
+    public IEnumerable<VersionRoute> Versions => [Stable, .. Candidates.Select(c => c.Route)];
+
+    /// <summary>
+    /// Picks the version for one request: a point in [0, 100) from the sticky key's hash (always the same for the same
+    /// key) or at random, against the candidates' cumulative weights; the stable version takes the rest.
+    /// </summary>
+    public (VersionRoute Route, string Kind) Choose(string? stickyKey)
+    {
+        if (_cumulative.Length == 0)
+        {
+            return (Stable, RouteKinds.Stable);
+        }
+        var point = stickyKey is null
+            ? Random.Shared.NextDouble() * 100
+            : XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(stickyKey)) % 10_000 / 100.0;
+        foreach (var (route, upTo) in _cumulative)
+        {
+            if (point < upTo)
+            {
+                return (route, RouteKinds.Canary);
+            }
+        }
+        return (Stable, RouteKinds.Stable);
+    }
+
+    private static (VersionRoute, double)[] Cumulative(IReadOnlyList<(VersionRoute Route, double Weight)> candidates)
+    {
+        var sum = 0.0;
+        return candidates.Where(c => c.Weight > 0).Select(c => (c.Route, sum += c.Weight)).ToArray();
+    }
+}
+
+/// <summary>
+/// The data plane's routing tables: an immutable map replaced as a whole, so a request sees one consistent table and a
+/// route change never blocks or drops a request. Reloaded at once after a change in this process, and polled so that
+/// other replicas' changes arrive within <see cref="PollInterval"/>.
+/// </summary>
+public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.OnnxModelCache models, ILogger<RoutingSnapshots> logger) : BackgroundService
+{
+    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+    private FrozenDictionary<string, DeploymentRoute> _routes = FrozenDictionary<string, DeploymentRoute>.Empty;
+    private (int Count, DateTime Latest) _seen;
+    private readonly SemaphoreSlim _reload = new(1, 1);
+
+    public DeploymentRoute? Find(string name) => Volatile.Read(ref _routes).GetValueOrDefault(name);
+
+    public bool Loaded { get; private set; }
+
+    public async Task ReloadAsync(CancellationToken cancellationToken)
+    {
+        await _reload.WaitAsync(cancellationToken);
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+            var deployments = await db.Deployments.AsNoTracking().ToListAsync(cancellationToken);
+            var modelIds = deployments.Select(d => d.ModelId).Distinct().ToList();
+            var artifacts = await db.ModelVersions.AsNoTracking().Where(v => modelIds.Contains(v.ModelId))
+                .SelectMany(v => v.Artifacts.Where(a => a.MediaType == "application/onnx" || a.FileName.EndsWith(".onnx")),
+                    (v, a) => new { v.ModelId, v.Version, a.Sha256 })
+                .ToListAsync(cancellationToken);
+            var onnx = artifacts.GroupBy(a => (a.ModelId, a.Version)).ToDictionary(g => g.Key, g => g.First().Sha256);
+            var routes = new Dictionary<string, DeploymentRoute>(StringComparer.Ordinal);
+            foreach (var d in deployments)
+            {
+                var table = JsonSerializer.Deserialize<RoutingTable>(d.Routing, ModelGateJson.Options)!;
+                VersionRoute Route(string version) => new(version, onnx.GetValueOrDefault((d.ModelId, version), ""));
+                routes[d.Name] = new DeploymentRoute(d.Name, d.Environment, d.Model, d.Revision, Route(table.Stable),
+                    (table.Candidates ?? []).Select(c => (Route(c.Version), c.Weight)).ToList(), table.Stickiness);
+            }
+            // Load and warm every routed model before the new table is visible, so no request waits for a load.
+            foreach (var sha in routes.Values.SelectMany(r => r.Versions).Select(v => v.OnnxSha256).Where(s => s.Length > 0).Distinct())
+            {
+                try
+                {
+                    await models.GetAsync(sha, cancellationToken);
+                }
+                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+                {
+                    LogLoadFailed(logger, e, sha);
+                }
+            }
+            Volatile.Write(ref _routes, routes.ToFrozenDictionary(StringComparer.Ordinal));
+            _seen = (deployments.Count, deployments.Count == 0 ? default : deployments.Max(d => d.UpdatedAt));
+            Loaded = true;
+        }
+        finally
+        {
+            _reload.Release();
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(PollInterval);
+        do
+        {
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+                var count = await db.Deployments.CountAsync(stoppingToken);
+                var latest = count == 0 ? default : await db.Deployments.MaxAsync(d => d.UpdatedAt, stoppingToken);
+                if (!Loaded || (count, latest) != _seen)
+                {
+                    await ReloadAsync(stoppingToken);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogReloadFailed(logger, e);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Model artifact {Sha256} could not be loaded for serving")]
+    private static partial void LogLoadFailed(ILogger logger, Exception exception, string sha256);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reloading routing tables failed; the previous tables stay in force")]
+    private static partial void LogReloadFailed(ILogger logger, Exception exception);
+}

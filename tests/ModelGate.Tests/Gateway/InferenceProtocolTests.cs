@@ -1,0 +1,246 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Evaluation.Datasets;
+using ModelGate.Tests.Infrastructure;
+
+namespace ModelGate.Tests.Gateway;
+
+/// <summary>Deployments and Open Inference Protocol v2 on the real Adult models, through the real host.</summary>
+public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
+{
+    private static readonly Lazy<CsvTable> TestSet = new(() =>
+        CsvTable.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "fixtures", "datasets", "adult", "test.csv"))));
+
+    private static readonly string[] Numeric = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"];
+
+    private async Task<string> RegisterAsync()
+    {
+        var model = ServerFixture.UniqueName("served");
+        var api = server.Api();
+        await api.CreateModelAsync(new CreateModelRequest(model, "o", "low", "classification"));
+        foreach (var (version, onnx) in new[] { ("1.0.0", "v1-logreg"), ("1.1.0", "v2-mlp") })
+        {
+            var sha = await server.UploadAsync(Fixtures.ModelBytes(onnx));
+            await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(sha, onnx + ".onnx")], Fixtures.Attestation()));
+        }
+        return model;
+    }
+
+    private async Task<string> DeployAsync(string model, object routing, string environment = "development")
+    {
+        var name = ServerFixture.UniqueName("dep");
+        using var response = await server.Client().PostAsJsonAsync("/api/v1/deployments", new { name, environment, model, routing });
+        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        return name;
+    }
+
+    private static JsonObject Request(int first, int count)
+    {
+        var table = TestSet.Value;
+        var inputs = new JsonArray();
+        foreach (var column in table.ColumnNames.Where(c => c != "income"))
+        {
+            var numeric = Numeric.Contains(column);
+            var values = Enumerable.Range(first, count).Select(i => numeric
+                ? (JsonNode)JsonValue.Create(float.Parse(table.Strings(column)[i], System.Globalization.CultureInfo.InvariantCulture))
+                : JsonValue.Create(table.Strings(column)[i])).ToArray();
+            inputs.Add(new JsonObject
+            {
+                ["name"] = column,
+                ["shape"] = new JsonArray(count, 1),
+                ["datatype"] = numeric ? "FP32" : "BYTES",
+                ["data"] = new JsonArray(values),
+            });
+        }
+        return new JsonObject { ["id"] = $"rows-{first}", ["inputs"] = inputs };
+    }
+
+    [Fact]
+    public async Task Infer_OnV1Logreg_ReturnsTheReferenceProbabilitiesForTheFirstFiveRows()
+    {
+        var model = await RegisterAsync();
+        var deployment = await DeployAsync(model, new { stable = "1.0.0" });
+        using var response = await server.Client().PostAsJsonAsync($"/v2/models/{deployment}/infer", Request(0, 5));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("1.0.0", response.Headers.GetValues("x-modelgate-version").Single());
+        Assert.Equal("stable", response.Headers.GetValues("x-modelgate-route").Single());
+        Assert.False(string.IsNullOrEmpty(response.Headers.GetValues("x-modelgate-request-id").Single()));
+
+        var body = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal("rows-0", (string?)body["id"]);
+        var probabilities = body["outputs"]!.AsArray().Single(o => (string?)o!["name"] == "probabilities")!;
+        Assert.Equal([5, 2], probabilities["shape"]!.AsArray().Select(d => (int)d!));
+        var data = probabilities["data"]!.AsArray().Select(d => (double)d!).ToArray();
+        using var reference = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures.ModelsDirectory, "reference-metrics.json")));
+        var expected = reference.RootElement.GetProperty("models").GetProperty("v1-logreg").GetProperty("first5_probability_of_gt50k").EnumerateArray().ToArray();
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(expected[i].GetDouble(), data[i * 2 + 1], 1e-5);
+        }
+        var labels = body["outputs"]!.AsArray().Single(o => (string?)o!["name"] == "label")!;
+        Assert.Equal("INT64", (string?)labels["datatype"]);
+    }
+
+    [Fact]
+    public async Task Metadata_DescribesTheGraphsInputsAndOutputs()
+    {
+        var deployment = await DeployAsync(await RegisterAsync(), new { stable = "1.0.0", candidates = new[] { new { version = "1.1.0", weight = 10 } } });
+        var metadata = (await server.Client().GetFromJsonAsync<JsonObject>($"/v2/models/{deployment}"))!;
+        Assert.Equal(["1.0.0", "1.1.0"], metadata["versions"]!.AsArray().Select(v => (string)v!));
+        var inputs = metadata["inputs"]!.AsArray();
+        Assert.Equal(14, inputs.Count);
+        Assert.Equal("BYTES", (string?)inputs.Single(i => (string?)i!["name"] == "sex")!["datatype"]);
+        Assert.Equal([-1, 1], inputs.Single(i => (string?)i!["name"] == "age")!["shape"]!.AsArray().Select(d => (int)d!));
+        Assert.True((await server.Client().GetFromJsonAsync<JsonObject>("/v2/health/live"))!["live"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task WeightedSplit_NinetyTen_LandsWithinThreePoints_AndStickyKeysStayPut()
+    {
+        var model = await RegisterAsync();
+        var deployment = await DeployAsync(model, new { stable = "1.0.0", candidates = new[] { new { version = "1.1.0", weight = 10 } }, stickiness = new { header = "x-user" } });
+        var client = server.Client();
+        var body = Request(0, 1).ToJsonString();
+        var canary = 0;
+        for (var i = 0; i < 2000; i++)
+        {
+            using var response = await client.PostAsync($"/v2/models/{deployment}/infer", new StringContent(body, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            if (response.Headers.GetValues("x-modelgate-version").Single() == "1.1.0")
+            {
+                canary++;
+                Assert.Equal("canary", response.Headers.GetValues("x-modelgate-route").Single());
+            }
+        }
+        Assert.InRange(canary / 2000.0 * 100, 7, 13);
+
+        var seen = new Dictionary<string, HashSet<string>>();
+        for (var user = 0; user < 200; user++)
+        {
+            for (var repeat = 0; repeat < 3; repeat++)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{deployment}/infer") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+                request.Headers.Add("x-user", $"user-{user}");
+                using var response = await client.SendAsync(request);
+                var version = response.Headers.GetValues("x-modelgate-version").Single();
+                (seen.TryGetValue($"user-{user}", out var set) ? set : seen[$"user-{user}"] = []).Add(version);
+            }
+        }
+        Assert.All(seen.Values, versions => Assert.Single(versions));
+        Assert.Equal(2, seen.Values.SelectMany(v => v).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task PinnedVersion_IsServed_AndAnUnroutedOneIsRefused()
+    {
+        var deployment = await DeployAsync(await RegisterAsync(), new { stable = "1.0.0", candidates = new[] { new { version = "1.1.0", weight = 0 } } });
+        using var pinned = await server.Client().PostAsJsonAsync($"/v2/models/{deployment}/versions/1.1.0/infer", Request(0, 1));
+        Assert.Equal(HttpStatusCode.OK, pinned.StatusCode);
+        Assert.Equal("pinned", pinned.Headers.GetValues("x-modelgate-route").Single());
+        Assert.Equal("1.1.0", pinned.Headers.GetValues("x-modelgate-version").Single());
+        using var unrouted = await server.Client().PostAsJsonAsync($"/v2/models/{deployment}/versions/9.9.9/infer", Request(0, 1));
+        await ProblemAssert.IsProblem(unrouted, HttpStatusCode.NotFound, "version_not_routed");
+    }
+
+    [Fact]
+    public async Task RouteChange_UnderLoad_DropsNoRequest()
+    {
+        var model = await RegisterAsync();
+        var deployment = await DeployAsync(model, new { stable = "1.0.0" });
+        var body = Request(0, 2).ToJsonString();
+        using var stop = new CancellationTokenSource();
+        var versions = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var failures = 0;
+        var load = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            var client = server.Client();
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await client.PostAsync($"/v2/models/{deployment}/infer", new StringContent(body, Encoding.UTF8, "application/json"));
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+                versions.Add(response.Headers.GetValues("x-modelgate-version").Single());
+            }
+        })).ToList();
+        foreach (var routing in new object[] { new { stable = "1.1.0" }, new { stable = "1.0.0", candidates = new[] { new { version = "1.1.0", weight = 50 } } }, new { stable = "1.1.0" } })
+        {
+            await Task.Delay(150);
+            using var changed = await server.Client().PutAsJsonAsync($"/api/v1/deployments/{deployment}/routing", routing);
+            Assert.Equal(HttpStatusCode.OK, changed.StatusCode);
+        }
+        await Task.Delay(150);
+        await stop.CancelAsync();
+        await Task.WhenAll(load);
+        Assert.Equal(0, failures);
+        Assert.Contains("1.0.0", versions);
+        Assert.Contains("1.1.0", versions);
+        var shown = await server.Client().GetFromJsonAsync<DeploymentDto>($"/api/v1/deployments/{deployment}", ModelGateJson.Options);
+        Assert.Equal(4, shown!.Revision);
+        var events = await server.Api().ListAuditAsync(subject: $"deployments/{deployment}");
+        Assert.Equal(["deployment.created", "deployment.routing_changed", "deployment.routing_changed", "deployment.routing_changed"], events.Items.Select(e => e.Action));
+    }
+
+    [Fact]
+    public async Task EnvironmentRule_ProductionServesOnlyProductionVersions()
+    {
+        var model = await RegisterAsync();
+        using var refused = await server.Client().PostAsJsonAsync("/api/v1/deployments",
+            new { name = ServerFixture.UniqueName("prod"), environment = "production", model, routing = new { stable = "1.0.0" } });
+        var problem = await ProblemAssert.IsProblem(refused, HttpStatusCode.BadRequest, "validation_failed");
+        Assert.Contains("stage 'trained'", problem.GetProperty("errors").GetProperty("routing.stable")[0].GetString());
+        using var staging = await server.Client().PostAsJsonAsync("/api/v1/deployments",
+            new { name = ServerFixture.UniqueName("stg"), environment = "staging", model, routing = new { stable = "1.0.0" } });
+        await ProblemAssert.IsProblem(staging, HttpStatusCode.BadRequest, "validation_failed");
+
+        await server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == model && v.Version == "1.0.0")
+            .ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, Stages.Production)));
+        await DeployAsync(model, new { stable = "1.0.0" }, "production");
+    }
+
+    [Fact]
+    public async Task BadRequests_AreAnsweredWithProblemsNamingTheInput()
+    {
+        var deployment = await DeployAsync(await RegisterAsync(), new { stable = "1.0.0" });
+        var client = server.Client();
+
+        async Task<JsonElement> Refused(JsonObject body, string code, HttpStatusCode status = HttpStatusCode.BadRequest)
+        {
+            using var response = await client.PostAsync($"/v2/models/{deployment}/infer", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
+            return await ProblemAssert.IsProblem(response, status, code);
+        }
+
+        JsonObject Edit(Action<JsonArray> edit)
+        {
+            var request = Request(0, 2);
+            edit(request["inputs"]!.AsArray());
+            return request;
+        }
+
+        JsonObject Input(JsonArray inputs, string name) => inputs.Single(i => (string?)i!["name"] == name)!.AsObject();
+
+        Assert.Equal("agee", (await Refused(Edit(i => Input(i, "age")["name"] = "agee"), "invalid_inference_input")).GetProperty("input").GetString());
+        Assert.Equal("age", (await Refused(Edit(i => Input(i, "age")["datatype"] = "INT64"), "invalid_inference_input")).GetProperty("input").GetString());
+        Assert.Equal("age", (await Refused(Edit(i => Input(i, "age")["shape"] = new JsonArray(2, 3)), "invalid_inference_input")).GetProperty("input").GetString());
+        Assert.Equal("sex", (await Refused(Edit(i => Input(i, "sex")["data"] = new JsonArray("Male")), "invalid_inference_input")).GetProperty("input").GetString());
+        Assert.Equal("sex", (await Refused(Edit(i => Input(i, "sex")["data"] = new JsonArray(1, 2)), "invalid_inference_input")).GetProperty("input").GetString());
+        Assert.Equal("race", (await Refused(Edit(i => i.Remove(Input(i, "race"))), "invalid_inference_input")).GetProperty("input").GetString());
+        await Refused(new JsonObject { ["nothing"] = 1 }, "invalid_inference_input");
+
+        using var malformed = await client.PostAsync($"/v2/models/{deployment}/infer", new StringContent("{\"inputs\": [", Encoding.UTF8, "application/json"));
+        await ProblemAssert.IsProblem(malformed, HttpStatusCode.BadRequest, "malformed_json");
+        using var unknown = await client.PostAsJsonAsync("/v2/models/no-such-deployment/infer", Request(0, 1));
+        await ProblemAssert.IsProblem(unknown, HttpStatusCode.NotFound, "deployment_not_found");
+        using var anonymous = await server.Client(token: null).PostAsJsonAsync($"/v2/models/{deployment}/infer", Request(0, 1));
+        await ProblemAssert.IsProblem(anonymous, HttpStatusCode.Unauthorized, "unauthenticated");
+        using var tooLarge = await client.PostAsync($"/v2/models/{deployment}/infer",
+            new StringContent(new string(' ', (int)ServerFixture.MaxRequestBodyBytes + 1) + "{}", Encoding.UTF8, "application/json"));
+        await ProblemAssert.IsProblem(tooLarge, HttpStatusCode.RequestEntityTooLarge, "body_too_large");
+    }
+}
