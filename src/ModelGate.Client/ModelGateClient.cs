@@ -117,6 +117,37 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<EvaluationDto> CancelEvaluationAsync(string model, string version, string id, CancellationToken ct = default) =>
         SendAsync<EvaluationDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/evaluations/{Esc(id)}/cancel", null, ct);
 
+    // Deployments and the data plane
+    public Task<DeploymentDto> CreateDeploymentAsync(CreateDeploymentRequest request, CancellationToken ct = default) =>
+        SendAsync<DeploymentDto>(HttpMethod.Post, "api/v1/deployments", request, ct);
+
+    public Task<IReadOnlyList<DeploymentDto>> ListDeploymentsAsync(CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<DeploymentDto>>(HttpMethod.Get, "api/v1/deployments", null, ct);
+
+    public Task<DeploymentDto> GetDeploymentAsync(string name, CancellationToken ct = default) =>
+        SendAsync<DeploymentDto>(HttpMethod.Get, $"api/v1/deployments/{Esc(name)}", null, ct);
+
+    public Task<DeploymentDto> SetRoutingAsync(string name, RoutingTable routing, CancellationToken ct = default) =>
+        SendAsync<DeploymentDto>(HttpMethod.Put, $"api/v1/deployments/{Esc(name)}/routing", routing, ct);
+
+    /// <summary>Open Inference Protocol v2 model metadata of a deployment: its versions, inputs and outputs.</summary>
+    public Task<JsonElement> GetInferenceMetadataAsync(string deployment, CancellationToken ct = default) =>
+        SendAsync<JsonElement>(HttpMethod.Get, $"v2/models/{Esc(deployment)}", null, ct);
+
+    /// <summary>Open Inference Protocol v2 infer; returns the response body and the version and route that served it.</summary>
+    public async Task<(JsonElement Body, string? Version, string? Route)> InferAsync(string deployment, JsonElement request, string? version = null,
+        CancellationToken ct = default)
+    {
+        var path = version is null ? $"v2/models/{Esc(deployment)}/infer" : $"v2/models/{Esc(deployment)}/versions/{Esc(version)}/infer";
+        using var message = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(request, options: Json) };
+        using var response = await Http.SendAsync(message, ct).ConfigureAwait(false);
+        var body = await ReadAsync<JsonElement>(response, ct).ConfigureAwait(false);
+        return (body, Header(response, "x-modelgate-version"), Header(response, "x-modelgate-route"));
+    }
+
+    private static string? Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
+
     // Audit
     public Task<PageDto<AuditEventDto>> ListAuditAsync(string? subject = null, string? actor = null, DateTimeOffset? from = null, DateTimeOffset? to = null,
         int offset = 0, int limit = 100, CancellationToken ct = default)

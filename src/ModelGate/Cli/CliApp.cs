@@ -53,6 +53,8 @@ public static class CliApp
         root.Subcommands.Add(RegistryCommands.Artifact(context));
         root.Subcommands.Add(RegistryCommands.Lineage(context));
         root.Subcommands.Add(EvalCommands.Create(context));
+        root.Subcommands.Add(DeploymentCommands.Deployment(context));
+        root.Subcommands.Add(DeploymentCommands.Infer(context));
         root.Subcommands.Add(AdminCommands.Audit(context));
         root.Subcommands.Add(AdminCommands.Key(context));
 

@@ -1,0 +1,202 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ModelGate.Client;
+using ModelGate.Evaluation.Datasets;
+
+namespace ModelGate.Cli;
+
+internal static class DeploymentCommands
+{
+    public static Command Deployment(CliContext context)
+    {
+        var deployment = new Command("deployment", "Create, list, show deployments and change their routing");
+
+        var name = new Argument<string>("name") { Description = "Deployment name (lower-case slug)" };
+        var environment = new Option<string>("--environment") { Description = "development, staging or production", DefaultValueFactory = _ => "development" };
+        environment.AcceptOnlyFromAmong([.. DeploymentEnvironments.All]);
+        var model = new Option<string>("--model") { Description = "The model whose versions it serves", Required = true };
+        var (stable, candidates, sticky) = RoutingOptions();
+        var create = new Command("create", "Create a deployment") { name, environment, model, stable, candidates, sticky };
+        create.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var routing = Routing(parse, stable, candidates, sticky);
+            if (routing is null)
+            {
+                await context.Err.WriteLineAsync("error: --candidate is VERSION=WEIGHT, e.g. 1.1.0=10");
+                return ExitCodes.Usage;
+            }
+            await Write(context, parse, await client.CreateDeploymentAsync(
+                new CreateDeploymentRequest(parse.GetValue(name)!, parse.GetValue(environment)!, parse.GetValue(model)!, routing), c));
+            return ExitCodes.Ok;
+        }, ct));
+        deployment.Subcommands.Add(create);
+
+        var list = new Command("list", "List deployments");
+        list.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var items = await client.ListDeploymentsAsync(c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, items);
+            }
+            else
+            {
+                CliApp.WriteTable(context.Out, ["NAME", "ENVIRONMENT", "MODEL", "STABLE", "CANDIDATES", "REVISION"], items.Select(d => new[]
+                {
+                    d.Name, d.Environment, d.Model, d.Routing.Stable, Candidates(d.Routing), d.Revision.ToString(CultureInfo.InvariantCulture),
+                }));
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        deployment.Subcommands.Add(list);
+
+        var showName = new Argument<string>("name") { Description = "Deployment name" };
+        var show = new Command("show", "Show a deployment and its routing table") { showName };
+        show.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            await Write(context, parse, await client.GetDeploymentAsync(parse.GetValue(showName)!, c));
+            return ExitCodes.Ok;
+        }, ct));
+        deployment.Subcommands.Add(show);
+
+        var routeName = new Argument<string>("name") { Description = "Deployment name" };
+        var (routeStable, routeCandidates, routeSticky) = RoutingOptions();
+        var setRoute = new Command("set-route", "Replace the routing table (takes effect atomically, within a second everywhere)")
+        {
+            routeName, routeStable, routeCandidates, routeSticky,
+        };
+        setRoute.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var routing = Routing(parse, routeStable, routeCandidates, routeSticky);
+            if (routing is null)
+            {
+                await context.Err.WriteLineAsync("error: --candidate is VERSION=WEIGHT, e.g. 1.1.0=10");
+                return ExitCodes.Usage;
+            }
+            await Write(context, parse, await client.SetRoutingAsync(parse.GetValue(routeName)!, routing, c));
+            return ExitCodes.Ok;
+        }, ct));
+        deployment.Subcommands.Add(setRoute);
+        return deployment;
+    }
+
+    public static Command Infer(CliContext context)
+    {
+        var deployment = new Argument<string>("deployment") { Description = "Deployment name, or DEPLOYMENT@VERSION to pin a version" };
+        var csv = new Option<FileInfo>("--csv") { Description = "CSV file whose rows are sent (header names the inputs)", Required = true };
+        var rows = new Option<int>("--rows") { Description = "Send the first N rows (default: all)", DefaultValueFactory = _ => 0 };
+        var command = new Command("infer", "Send CSV rows to a deployment through Open Inference Protocol v2 and print the outputs") { deployment, csv, rows };
+        command.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var target = parse.GetValue(deployment)!;
+            string? version = null;
+            if (CliApp.TrySplitRef(target, out var d, out var v))
+            {
+                (target, version) = (d, v);
+            }
+            var file = parse.GetValue(csv)!;
+            if (!file.Exists)
+            {
+                await context.Err.WriteLineAsync($"error: '{file.FullName}' does not exist");
+                return ExitCodes.Usage;
+            }
+            CsvTable table;
+            try
+            {
+                await using var stream = file.OpenRead();
+                table = await CsvTable.ReadAsync(stream, c);
+            }
+            catch (FormatException e)
+            {
+                await context.Err.WriteLineAsync($"error: {file.Name}: {e.Message}");
+                return ExitCodes.Usage;
+            }
+            var metadata = JsonNode.Parse((await client.GetInferenceMetadataAsync(target, c)).GetRawText())!.AsObject();
+            var count = parse.GetValue(rows) is > 0 and var n ? Math.Min(n, table.RowCount) : table.RowCount;
+            var request = BuildRequest(metadata, table, count);
+            var (body, served, route) = await client.InferAsync(target, JsonSerializer.SerializeToElement(request), version, c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, body);
+                return ExitCodes.Ok;
+            }
+            await context.Out.WriteLineAsync($"{target}: version {served} ({route}), {count} row(s)");
+            foreach (var output in body.GetProperty("outputs").EnumerateArray())
+            {
+                var values = output.GetProperty("data").EnumerateArray().Select(e => e.ToString()).ToList();
+                var width = output.GetProperty("shape").GetArrayLength() == 2 ? output.GetProperty("shape")[1].GetInt32() : 1;
+                await context.Out.WriteLineAsync($"  {output.GetProperty("name").GetString()} ({output.GetProperty("datatype").GetString()}):");
+                for (var r = 0; r < Math.Min(count, 20); r++)
+                {
+                    await context.Out.WriteLineAsync("    " + string.Join(", ", values.Skip(r * width).Take(width)));
+                }
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        return command;
+    }
+
+    private static JsonObject BuildRequest(JsonObject metadata, CsvTable table, int count)
+    {
+        var inputs = new JsonArray();
+        foreach (var input in metadata["inputs"]!.AsArray())
+        {
+            var name = (string)input!["name"]!;
+            var datatype = (string)input["datatype"]!;
+            if (!table.HasColumn(name))
+            {
+                throw new IOException($"the CSV has no column '{name}', which the model needs");
+            }
+            var values = table.Strings(name).Take(count);
+            var data = datatype == "BYTES"
+                ? new JsonArray(values.Select(s => (JsonNode)JsonValue.Create(s)).ToArray())
+                : new JsonArray(values.Select(s => (JsonNode)JsonValue.Create(double.Parse(s, CultureInfo.InvariantCulture))).ToArray());
+            var rank = input["shape"]!.AsArray().Count;
+            inputs.Add(new JsonObject
+            {
+                ["name"] = name,
+                ["datatype"] = datatype,
+                ["shape"] = rank == 1 ? new JsonArray(count) : new JsonArray(count, 1),
+                ["data"] = data,
+            });
+        }
+        return new JsonObject { ["inputs"] = inputs };
+    }
+
+    private static (Option<string> Stable, Option<string[]> Candidates, Option<string?> Sticky) RoutingOptions() =>
+        (new Option<string>("--stable") { Description = "The stable version", Required = true },
+         new Option<string[]>("--candidate") { Description = "VERSION=WEIGHT: a candidate and its percentage of traffic (repeatable)" },
+         new Option<string?>("--sticky-header") { Description = "Route requests with the same value of this header to the same version" });
+
+    private static RoutingTable? Routing(ParseResult parse, Option<string> stable, Option<string[]> candidates, Option<string?> sticky)
+    {
+        var list = new List<CandidateRoute>();
+        foreach (var c in parse.GetValue(candidates) ?? [])
+        {
+            var parts = c.Split('=', 2);
+            if (parts.Length != 2 || !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var weight))
+            {
+                return null;
+            }
+            list.Add(new CandidateRoute(parts[0], weight));
+        }
+        return new RoutingTable(parse.GetValue(stable)!, list, parse.GetValue(sticky) is { } h ? new StickinessSpec(h) : null);
+    }
+
+    private static string Candidates(RoutingTable r) =>
+        r.Candidates is { Count: > 0 } c ? string.Join(", ", c.Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Version}={x.Weight}%"))) : "-";
+
+    private static async Task Write(CliContext context, ParseResult parse, DeploymentDto d)
+    {
+        if (CliApp.Json(parse))
+        {
+            await CliApp.WriteJsonAsync(context, d);
+            return;
+        }
+        await context.Out.WriteLineAsync($"{d.Name}  {d.Environment}  model {d.Model}  revision {d.Revision}");
+        await context.Out.WriteLineAsync($"  stable {d.Routing.Stable}  candidates {Candidates(d.Routing)}  backend {d.Routing.Backend}" +
+                                         (d.Routing.Stickiness?.Header is { } h ? $"  sticky by {h}" : ""));
+    }
+}
