@@ -23,10 +23,19 @@ public sealed record CandidateRoute(string Version, double Weight);
 public sealed record StickinessSpec(string? Header = null, bool User = false);
 
 /// <summary>
-/// A deployment's routing table. Every version is served by its backend; <c>onnx</c> (the version's ONNX artifact,
-/// in-process) is the one this server runs today.
+/// How an <c>upstream</c> version is reached: an OpenAI-compatible API base (…/v1) and the model name there.
+/// <see cref="ApiKey"/> is write-only: it is stored encrypted and never returned (<see cref="HasApiKey"/> says whether one is set).
 /// </summary>
-public sealed record RoutingTable(string Stable, IReadOnlyList<CandidateRoute>? Candidates = null, StickinessSpec? Stickiness = null, string Backend = "onnx");
+public sealed record UpstreamBackend(string Url, string Model, string? ApiKey = null, bool HasApiKey = false, double FirstByteTimeoutSeconds = 60,
+    double IdleTimeoutSeconds = 60, int Retries = 1);
+
+/// <summary>
+/// A deployment's routing table. <see cref="Backend"/> is <c>onnx</c> (each version's ONNX artifact, in-process, served by
+/// Open Inference Protocol v2) or <c>upstream</c> (each version forwarded to its entry in <see cref="Upstreams"/>, keyed
+/// by version, through the OpenAI-compatible API).
+/// </summary>
+public sealed record RoutingTable(string Stable, IReadOnlyList<CandidateRoute>? Candidates = null, StickinessSpec? Stickiness = null, string Backend = "onnx",
+    IReadOnlyDictionary<string, UpstreamBackend>? Upstreams = null);
 
 public sealed record CreateDeploymentRequest(string Name, string Environment, string Model, RoutingTable Routing);
 

@@ -18,6 +18,7 @@ public static class DeploymentsApi
     {
         services.TryAddSingleton<Onnx.OnnxModelCache>();
         services.AddSingleton<RoutingSnapshots>();
+        services.AddSingleton<UpstreamForwarder>();
         services.AddHostedService(sp => sp.GetRequiredService<RoutingSnapshots>());
         return services;
     }
@@ -33,7 +34,7 @@ public static class DeploymentsApi
     }
 
     public static async Task<Results<Created<DeploymentDto>, ProblemHttpResult>> CreateDeployment(CreateDeploymentRequest request, ClaimsPrincipal user,
-        AuditedWrite write, RoutingSnapshots routes, CancellationToken cancellationToken)
+        AuditedWrite write, RoutingSnapshots routes, SecretProtector secrets, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (!Names.IsValidModelName(request.Name))
@@ -62,7 +63,7 @@ public static class DeploymentsApi
         {
             return ModelsApi.ModelNotFound(request.Model);
         }
-        var (routing, problem) = await ValidateRoutingAsync(tx.Db, model.Id, request.Environment, request.Routing, cancellationToken);
+        var (routing, problem) = await ValidateRoutingAsync(tx.Db, model.Id, request.Environment, request.Routing, null, secrets, cancellationToken);
         if (routing is null)
         {
             return problem!;
@@ -82,7 +83,7 @@ public static class DeploymentsApi
         };
         tx.Db.Deployments.Add(entity);
         await tx.AppendAsync(user.ActorId(), "deployment.created", $"deployments/{entity.Name}",
-            new { entity.Environment, entity.Model, routing }, cancellationToken: cancellationToken);
+            new { entity.Environment, entity.Model, routing = Redact(routing) }, cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         await routes.ReloadAsync(cancellationToken);
         return TypedResults.Created($"/api/v1/deployments/{entity.Name}", ToDto(entity));
@@ -99,7 +100,7 @@ public static class DeploymentsApi
 
     /// <summary>Replaces the routing table; the data plane switches to it atomically, within a second on every replica.</summary>
     public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> SetRouting(string name, RoutingTable routing, ClaimsPrincipal user,
-        AuditedWrite write, RoutingSnapshots routes, CancellationToken cancellationToken)
+        AuditedWrite write, RoutingSnapshots routes, SecretProtector secrets, CancellationToken cancellationToken)
     {
         await using var tx = await write.BeginAsync(cancellationToken);
         var entity = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
@@ -107,18 +108,18 @@ public static class DeploymentsApi
         {
             return NotFound(name);
         }
-        var (valid, problem) = await ValidateRoutingAsync(tx.Db, entity.ModelId, entity.Environment, routing, cancellationToken);
+        var previous = JsonSerializer.Deserialize<RoutingTable>(entity.Routing, ModelGateJson.Options);
+        var (valid, problem) = await ValidateRoutingAsync(tx.Db, entity.ModelId, entity.Environment, routing, previous, secrets, cancellationToken);
         if (valid is null)
         {
             return problem!;
         }
-        var previous = JsonSerializer.Deserialize<RoutingTable>(entity.Routing, ModelGateJson.Options);
         entity.Routing = JsonSerializer.Serialize(valid, ModelGateJson.Options);
         entity.Revision++;
         entity.UpdatedAt = tx.Now;
         entity.UpdatedBy = user.ActorId();
         await tx.AppendAsync(user.ActorId(), "deployment.routing_changed", $"deployments/{entity.Name}",
-            new { entity.Revision, previous, routing = valid }, cancellationToken: cancellationToken);
+            new { entity.Revision, previous = previous is null ? null : Redact(previous), routing = Redact(valid) }, cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         await routes.ReloadAsync(cancellationToken);
         return TypedResults.Ok(ToDto(entity));
@@ -128,8 +129,12 @@ public static class DeploymentsApi
     /// Every routed version must exist, be servable by the backend, and be in a stage the environment accepts:
     /// production only production versions, staging staging or later, development any version not retired.
     /// </summary>
+    /// <remarks>
+    /// Returns the table as stored: version numbers canonical, and upstream API keys encrypted (a key left out keeps the
+    /// version's previous one).
+    /// </remarks>
     private static async Task<(RoutingTable? Routing, ProblemHttpResult? Problem)> ValidateRoutingAsync(ModelGateDbContext db, long modelId, string environment,
-        RoutingTable? routing, CancellationToken cancellationToken)
+        RoutingTable? routing, RoutingTable? previous, SecretProtector secrets, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (routing is null || string.IsNullOrWhiteSpace(routing.Stable))
@@ -137,9 +142,9 @@ public static class DeploymentsApi
             errors.Add("routing.stable", "a routing table needs a stable version");
             return (null, errors.ToProblem());
         }
-        if (routing.Backend != "onnx")
+        if (routing.Backend is not ("onnx" or "upstream"))
         {
-            errors.Add("routing.backend", $"'{routing.Backend}' is not served yet; 'onnx' (the version's ONNX artifact, in-process) is");
+            errors.Add("routing.backend", $"'{routing.Backend}' is not a backend: 'onnx' (the version's ONNX artifact, in-process) or 'upstream' (an OpenAI-compatible server)");
         }
         var candidates = routing.Candidates ?? [];
         var total = 0.0;
@@ -200,10 +205,47 @@ public static class DeploymentsApi
             {
                 errors.Add(field, $"{version.Version} is in stage '{version.Stage}', which a {environment} deployment does not serve");
             }
-            if (!version.Artifacts.Any(a => a.MediaType == "application/onnx" || a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)))
+            if (routing.Backend == "onnx" &&
+                !version.Artifacts.Any(a => a.MediaType == "application/onnx" || a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)))
             {
                 errors.Add(field, $"{version.Version} has no ONNX artifact for the onnx backend");
             }
+        }
+        Dictionary<string, UpstreamBackend>? upstreams = null;
+        if (routing.Backend == "upstream")
+        {
+            upstreams = new Dictionary<string, UpstreamBackend>(StringComparer.Ordinal);
+            var given = (routing.Upstreams ?? new Dictionary<string, UpstreamBackend>())
+                .ToDictionary(kv => SemVersion.TryParse(kv.Key, out var v, out _) ? v!.ToString() : kv.Key, kv => kv.Value, StringComparer.Ordinal);
+            foreach (var version in canonical)
+            {
+                var field = $"routing.upstreams.{version}";
+                if (!given.TryGetValue(version, out var upstream) || upstream is null)
+                {
+                    errors.Add(field, $"an upstream backend needs {{url, model}} for every routed version; {version} has none");
+                    continue;
+                }
+                if (!Uri.TryCreate(upstream.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+                {
+                    errors.Add(field + ".url", $"'{upstream.Url}' is not an http(s) URL");
+                }
+                if (string.IsNullOrWhiteSpace(upstream.Model))
+                {
+                    errors.Add(field + ".model", "the upstream's model name is required");
+                }
+                if (upstream.FirstByteTimeoutSeconds is <= 0 or > 600 || upstream.IdleTimeoutSeconds is <= 0 or > 600 || upstream.Retries is < 0 or > 3)
+                {
+                    errors.Add(field, "timeouts are 0–600 s and retries 0–3");
+                }
+                var stored = upstream.ApiKey is { Length: > 0 } key
+                    ? secrets.Protect(key)
+                    : previous?.Upstreams?.GetValueOrDefault(version)?.ApiKey;
+                upstreams[version] = upstream with { ApiKey = stored, HasApiKey = stored is not null };
+            }
+        }
+        else if (routing.Upstreams is { Count: > 0 })
+        {
+            errors.Add("routing.upstreams", "upstreams are given only with backend 'upstream'");
         }
         if (errors.Any)
         {
@@ -213,11 +255,17 @@ public static class DeploymentsApi
         {
             Stable = canonical[0],
             Candidates = candidates.Select((c, i) => c with { Version = canonical[i + 1] }).ToList(),
+            Upstreams = upstreams,
         }, null);
     }
+
+    /// <summary>The table as shown to people: upstream keys (even encrypted) never leave the server.</summary>
+    internal static RoutingTable Redact(RoutingTable table) => table.Upstreams is null
+        ? table
+        : table with { Upstreams = table.Upstreams.ToDictionary(kv => kv.Key, kv => kv.Value with { ApiKey = null }) };
 
     private static ProblemHttpResult NotFound(string name) => Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
 
     private static DeploymentDto ToDto(DeploymentEntity d) => new(d.Name, d.Environment, d.Model,
-        JsonSerializer.Deserialize<RoutingTable>(d.Routing, ModelGateJson.Options)!, d.Revision, d.CreatedAt, d.CreatedBy, d.UpdatedAt, d.UpdatedBy);
+        Redact(JsonSerializer.Deserialize<RoutingTable>(d.Routing, ModelGateJson.Options)!), d.Revision, d.CreatedAt, d.CreatedBy, d.UpdatedAt, d.UpdatedBy);
 }

@@ -43,6 +43,10 @@ public static class InferenceProtocolApi
         {
             return problem!;
         }
+        if (route.Upstream is not null || route.OnnxSha256.Length == 0)
+        {
+            return WrongProtocol(name);
+        }
         var model = await models.GetAsync(route.OnnxSha256, cancellationToken);
         var deployment = routes.Find(name)!;
         return TypedResults.Ok(new JsonObject
@@ -68,6 +72,10 @@ public static class InferenceProtocolApi
         if (route is null)
         {
             return problem!;
+        }
+        if (route.Upstream is not null || route.OnnxSha256.Length == 0)
+        {
+            return WrongProtocol(name);
         }
         context.Response.Headers[VersionHeader] = route.Version;
         context.Response.Headers[RouteHeader] = kind;
@@ -133,6 +141,10 @@ public static class InferenceProtocolApi
             ? (null, "", Problems.NotFound("version_not_routed", $"deployment '{name}' does not route version '{version}' (it routes {string.Join(", ", deployment.Versions.Select(v => v.Version))})"))
             : (pinned, RouteKinds.Pinned, null);
     }
+
+    private static ProblemHttpResult WrongProtocol(string name) =>
+        Problems.Result(400, "wrong_protocol", "This deployment serves through an upstream.",
+            $"'{name}' is served by the OpenAI-compatible API: POST /v1/chat/completions with model '{name}'");
 
     private static ProblemHttpResult UnknownDeployment(string name) =>
         Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");

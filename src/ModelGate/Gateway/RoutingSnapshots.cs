@@ -8,8 +8,13 @@ using ModelGate.Storage;
 
 namespace ModelGate.Gateway;
 
-/// <summary>One version a deployment can route to, with what it takes to serve it.</summary>
-public sealed record VersionRoute(string Version, string OnnxSha256);
+/// <summary>
+/// One version a deployment can route to, with what it takes to serve it: its ONNX artifact, or its upstream (the API
+/// key decrypted, in memory only) and the system prompt of its prompt template.
+/// </summary>
+public sealed record VersionRoute(string Version, string OnnxSha256, UpstreamRoute? Upstream = null, string? SystemPrompt = null);
+
+public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, TimeSpan FirstByteTimeout, TimeSpan IdleTimeout, int Retries);
 
 /// <summary>An immutable view of one deployment's routing table, as the data plane reads it.</summary>
 public sealed class DeploymentRoute(string name, string environment, string model, int revision, VersionRoute stable,
@@ -62,7 +67,8 @@ public sealed class DeploymentRoute(string name, string environment, string mode
 /// route change never blocks or drops a request. Reloaded at once after a change in this process, and polled so that
 /// other replicas' changes arrive within <see cref="PollInterval"/>.
 /// </summary>
-public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.OnnxModelCache models, ILogger<RoutingSnapshots> logger) : BackgroundService
+public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.OnnxModelCache models, Security.SecretProtector secrets,
+    ILogger<RoutingSnapshots> logger) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
     private FrozenDictionary<string, DeploymentRoute> _routes = FrozenDictionary<string, DeploymentRoute>.Empty;
@@ -70,6 +76,8 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
     private readonly SemaphoreSlim _reload = new(1, 1);
 
     public DeploymentRoute? Find(string name) => Volatile.Read(ref _routes).GetValueOrDefault(name);
+
+    public IEnumerable<DeploymentRoute> All => Volatile.Read(ref _routes).Values;
 
     public bool Loaded { get; private set; }
 
@@ -87,16 +95,24 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
                     (v, a) => new { v.ModelId, v.Version, a.Sha256 })
                 .ToListAsync(cancellationToken);
             var onnx = artifacts.GroupBy(a => (a.ModelId, a.Version)).ToDictionary(g => g.Key, g => g.First().Sha256);
+            var prompts = (await db.ModelVersions.AsNoTracking().Where(v => modelIds.Contains(v.ModelId))
+                    .Select(v => new { v.ModelId, v.Version, v.Attestation }).ToListAsync(cancellationToken))
+                .ToDictionary(v => (v.ModelId, v.Version), v => Registry.RegistryMapping.ReadAttestation(v.Attestation).PromptTemplate?.System);
             var routes = new Dictionary<string, DeploymentRoute>(StringComparer.Ordinal);
             foreach (var d in deployments)
             {
                 var table = JsonSerializer.Deserialize<RoutingTable>(d.Routing, ModelGateJson.Options)!;
-                VersionRoute Route(string version) => new(version, onnx.GetValueOrDefault((d.ModelId, version), ""));
+                VersionRoute Route(string version) => new(version, onnx.GetValueOrDefault((d.ModelId, version), ""),
+                    table.Backend == "upstream" && table.Upstreams?.GetValueOrDefault(version) is { } u
+                        ? new UpstreamRoute(new Uri(u.Url.TrimEnd('/') + "/"), u.Model, u.ApiKey is null ? null : secrets.Unprotect(u.ApiKey),
+                            TimeSpan.FromSeconds(u.FirstByteTimeoutSeconds), TimeSpan.FromSeconds(u.IdleTimeoutSeconds), u.Retries)
+                        : null,
+                    prompts.GetValueOrDefault((d.ModelId, version)));
                 routes[d.Name] = new DeploymentRoute(d.Name, d.Environment, d.Model, d.Revision, Route(table.Stable),
                     (table.Candidates ?? []).Select(c => (Route(c.Version), c.Weight)).ToList(), table.Stickiness);
             }
             // Load and warm every routed model before the new table is visible, so no request waits for a load.
-            foreach (var sha in routes.Values.SelectMany(r => r.Versions).Select(v => v.OnnxSha256).Where(s => s.Length > 0).Distinct())
+            foreach (var sha in routes.Values.SelectMany(r => r.Versions).Where(v => v.Upstream is null).Select(v => v.OnnxSha256).Where(s => s.Length > 0).Distinct())
             {
                 try
                 {

@@ -83,6 +83,7 @@ public static class ModelGateHost
         }
         // The data plane: served by the all-in-one process and by gateway replicas.
         app.MapInferenceProtocolApi();
+        app.MapOpenAiApi();
         return app;
     }
 

@@ -13,4 +13,7 @@ public sealed class SecurityOptions
 
     /// <summary>How long a validated key is trusted before the database is asked again (revocations by another replica take this long).</summary>
     public TimeSpan KeyCacheDuration { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Base64 of the 32-byte key that encrypts secrets at rest; by default one is created in the data directory.</summary>
+    public string? SecretKey { get; set; }
 }

@@ -12,6 +12,7 @@ public static class SecurityServiceCollectionExtensions
                 $"Security:BootstrapAdminKey must start with '{ApiKeyService.KeyPrefix}' and be 32–256 characters long")
             .ValidateOnStart();
         services.AddSingleton<ApiKeyService>();
+        services.AddSingleton<SecretProtector>();
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorization(o =>

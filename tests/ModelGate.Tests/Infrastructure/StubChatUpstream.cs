@@ -17,6 +17,10 @@ public sealed class StubChatUpstream : IAsyncDisposable
     private readonly WebApplication _app;
 
     public ConcurrentQueue<JsonObject> Requests { get; } = new();
+    public ConcurrentQueue<string?> Authorizations { get; } = new();
+
+    /// <summary>When set, every request fails with 500 (a crashed or overloaded upstream).</summary>
+    public bool Broken { get; set; }
 
     /// <summary>Given (system, user), returns the answer, or null to fail the request with 500.</summary>
     public Func<string?, string, string?> Answer { get; set; } = (_, user) => user;
@@ -36,6 +40,11 @@ public sealed class StubChatUpstream : IAsyncDisposable
         {
             var body = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
             stub.Requests.Enqueue(body);
+            stub.Authorizations.Enqueue(context.Request.Headers.Authorization);
+            if (stub.Broken)
+            {
+                return Results.StatusCode(500);
+            }
             var messages = body["messages"]!.AsArray();
             var system = messages.FirstOrDefault(m => (string?)m!["role"] == "system")?["content"]?.GetValue<string>();
             var user = messages.Last(m => (string?)m!["role"] == "user")!["content"]!.GetValue<string>();
@@ -44,6 +53,30 @@ public sealed class StubChatUpstream : IAsyncDisposable
             {
                 return Results.StatusCode(500);
             }
+            if (body["stream"]?.GetValue<bool>() == true)
+            {
+                context.Response.ContentType = "text/event-stream";
+                var words = answer.Split(' ');
+                for (var i = 0; i < words.Length; i++)
+                {
+                    var chunk = new JsonObject
+                    {
+                        ["id"] = "chatcmpl-stub", ["object"] = "chat.completion.chunk", ["created"] = 1, ["model"] = (string?)body["model"],
+                        ["choices"] = new JsonArray(new JsonObject
+                        {
+                            ["index"] = 0, ["delta"] = new JsonObject { ["content"] = (i == 0 ? "" : " ") + words[i] }, ["finish_reason"] = null,
+                        }),
+                    };
+                    await context.Response.WriteAsync($"data: {chunk.ToJsonString()}\n\n");
+                    await context.Response.Body.FlushAsync();
+                }
+                if (body["stream_options"]?["include_usage"]?.GetValue<bool>() == true)
+                {
+                    await context.Response.WriteAsync("data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":" + words.Length + ",\"total_tokens\":" + (3 + words.Length) + "}}\n\n");
+                }
+                await context.Response.WriteAsync("data: [DONE]\n\n");
+                return Results.Empty;
+            }
             return Results.Json(new
             {
                 id = "chatcmpl-stub",
@@ -51,6 +84,21 @@ public sealed class StubChatUpstream : IAsyncDisposable
                 model = (string?)body["model"],
                 choices = new[] { new { index = 0, message = new { role = "assistant", content = answer }, finish_reason = "stop" } },
                 usage = new { prompt_tokens = user.Length / 4, completion_tokens = answer.Length / 4, total_tokens = (user.Length + answer.Length) / 4 },
+            });
+        });
+        app.MapPost("/v1/embeddings", async (HttpContext context) =>
+        {
+            var body = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
+            stub.Requests.Enqueue(body);
+            stub.Authorizations.Enqueue(context.Request.Headers.Authorization);
+            var text = body["input"]!.GetValue<string>();
+            // A deterministic toy embedding: length and vowel count, so a test can check what it got back.
+            return Results.Json(new
+            {
+                @object = "list",
+                model = (string?)body["model"],
+                data = new[] { new { @object = "embedding", index = 0, embedding = new[] { (float)text.Length, text.Count(c => "aeiou".Contains(c)) } } },
+                usage = new { prompt_tokens = 1, total_tokens = 1 },
             });
         });
         await app.StartAsync();

@@ -1,0 +1,179 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.Features;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Security;
+
+namespace ModelGate.Gateway;
+
+/// <summary>
+/// The OpenAI-compatible API over <c>upstream</c> deployments: <c>model</c> names a deployment (or
+/// <c>deployment@version</c>); the routing table picks the version, the gateway applies its prompt template and forwards
+/// the request, passing unknown fields through and streaming server-sent events through as they arrive.
+/// </summary>
+public static class OpenAiApi
+{
+    public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").RequireAuthorization(Permissions.Infer);
+        v1.MapPost("/chat/completions", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f) => ForwardAsync(c, "chat/completions", r, f));
+        v1.MapPost("/completions", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f) => ForwardAsync(c, "completions", r, f));
+        v1.MapPost("/embeddings", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f) => ForwardAsync(c, "embeddings", r, f));
+        v1.MapGet("/models", ListModels);
+        return app;
+    }
+
+    public static IResult ListModels(RoutingSnapshots routes) => Results.Json(new
+    {
+        @object = "list",
+        data = routes.All.Where(r => r.Stable.Upstream is not null).OrderBy(r => r.Name, StringComparer.Ordinal)
+            .Select(r => new { id = r.Name, @object = "model", created = 0, owned_by = "modelgate" }),
+    });
+
+    private static async Task ForwardAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder)
+    {
+        var ct = context.RequestAborted;
+        context.Response.Headers[InferenceProtocolApi.RequestIdHeader] = context.TraceIdentifier;
+        JsonObject body;
+        try
+        {
+            body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: ct) as JsonObject
+                   ?? throw new JsonException("the body must be a JSON object");
+        }
+        catch (JsonException e)
+        {
+            await Problems.Result(400, ProblemCodes.MalformedJson, "The request body is not a JSON object.", e.Message).ExecuteAsync(context);
+            return;
+        }
+        if (body["model"] is not JsonValue modelValue || !modelValue.TryGetValue<string>(out var model) || model.Length == 0)
+        {
+            await Problems.Validation("model", "'model' names a deployment (or deployment@version)").ExecuteAsync(context);
+            return;
+        }
+        var at = model.IndexOf('@');
+        var (name, pinnedVersion) = at > 0 ? (model[..at], model[(at + 1)..]) : (model, null);
+        var deployment = routes.Find(name);
+        if (deployment is null)
+        {
+            await Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'").ExecuteAsync(context);
+            return;
+        }
+        VersionRoute route;
+        string kind;
+        if (pinnedVersion is not null)
+        {
+            var pinned = deployment.Versions.FirstOrDefault(v => v.Version == pinnedVersion);
+            if (pinned is null)
+            {
+                await Problems.NotFound("version_not_routed", $"deployment '{name}' does not route version '{pinnedVersion}'").ExecuteAsync(context);
+                return;
+            }
+            (route, kind) = (pinned, RouteKinds.Pinned);
+        }
+        else
+        {
+            string? sticky = deployment.Stickiness switch
+            {
+                { Header: { } h } => context.Request.Headers[h],
+                { User: true } => body["user"]?.GetValue<string>(),
+                _ => null,
+            };
+            (route, kind) = deployment.Choose(sticky);
+        }
+        if (route.Upstream is null)
+        {
+            await Problems.Result(400, "wrong_protocol", "This deployment serves an ONNX model.",
+                $"'{name}' is served by Open Inference Protocol v2: POST /v2/models/{name}/infer").ExecuteAsync(context);
+            return;
+        }
+
+        var stream = body["stream"] is JsonValue s && s.TryGetValue<bool>(out var streaming) && streaming;
+        var (response, served, servedKind) = await SendWithFallbackAsync(forwarder, deployment, route, kind, path, body, stream, ct);
+        if (response is null)
+        {
+            await Problems.Result(502, "upstream_unavailable", "The upstream did not answer.",
+                $"{name}@{route.Version}: the upstream failed or timed out before answering, after retries").ExecuteAsync(context);
+            return;
+        }
+        using (response)
+        {
+            context.Response.StatusCode = (int)response.StatusCode;
+            context.Response.Headers[InferenceProtocolApi.VersionHeader] = served.Version;
+            context.Response.Headers[InferenceProtocolApi.RouteHeader] = servedKind;
+            if (response.Content.Headers.ContentType is { } contentType)
+            {
+                context.Response.ContentType = contentType.ToString();
+            }
+            // Server-sent events go out chunk by chunk; nothing in between may hold them back.
+            context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+            await using var upstreamBody = await response.Content.ReadAsStreamAsync(ct);
+            var buffer = new byte[16 * 1024];
+            while (true)
+            {
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                idle.CancelAfter(served.Upstream!.IdleTimeout);
+                int read;
+                try
+                {
+                    read = await upstreamBody.ReadAsync(buffer, idle.Token);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    break; // the upstream went idle: end the response rather than hang the client
+                }
+                if (read == 0)
+                {
+                    break;
+                }
+                await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), ct);
+                if (stream)
+                {
+                    await context.Response.Body.FlushAsync(ct);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Tries the chosen version within its retry budget; when a canary (or pinned) version cannot answer, the stable
+    /// version answers instead and the response says <c>fallback</c>.
+    /// </summary>
+    private static async Task<(HttpResponseMessage? Response, VersionRoute Served, string Kind)> SendWithFallbackAsync(UpstreamForwarder forwarder,
+        DeploymentRoute deployment, VersionRoute route, string kind, string path, JsonObject body, bool stream, CancellationToken ct)
+    {
+        var response = await SendAsync(forwarder, route, path, body, stream, ct);
+        if (response is not null || route == deployment.Stable || deployment.Stable.Upstream is null)
+        {
+            return (response, route, kind);
+        }
+        return (await SendAsync(forwarder, deployment.Stable, path, body, stream, ct), deployment.Stable, RouteKinds.Fallback);
+    }
+
+    private static async Task<HttpResponseMessage?> SendAsync(UpstreamForwarder forwarder, VersionRoute route, string path, JsonObject original, bool stream,
+        CancellationToken ct)
+    {
+        var body = (JsonObject)original.DeepClone();
+        body["model"] = route.Upstream!.Model;
+        if (stream)
+        {
+            // Ask for usage on streams too, so that streamed requests are accounted like plain ones.
+            var options = body["stream_options"] as JsonObject ?? new JsonObject();
+            options["include_usage"] = true;
+            body["stream_options"] = options;
+        }
+        if (route.SystemPrompt is { Length: > 0 } system && body["messages"] is JsonArray messages)
+        {
+            messages.Insert(0, new JsonObject { ["role"] = "system", ["content"] = system });
+        }
+        for (var attempt = 0; attempt <= route.Upstream.Retries; attempt++)
+        {
+            var response = await forwarder.TrySendAsync(route.Upstream, path, body, ct);
+            if (response is not null)
+            {
+                return response;
+            }
+        }
+        return null;
+    }
+}

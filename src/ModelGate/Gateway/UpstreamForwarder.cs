@@ -1,0 +1,57 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace ModelGate.Gateway;
+
+/// <summary>
+/// Sends data-plane requests to upstream servers over one long-lived <see cref="HttpMessageInvoker"/> (no buffering
+/// HttpClient, no total timeout: a first-byte timeout per attempt and an idle timeout while streaming).
+/// </summary>
+public sealed class UpstreamForwarder : IDisposable
+{
+    private readonly HttpMessageInvoker _invoker = new(new SocketsHttpHandler
+    {
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+        AutomaticDecompression = DecompressionMethods.None,
+        UseCookies = false,
+        UseProxy = false,
+        EnableMultipleHttp2Connections = true,
+    }, disposeHandler: true);
+
+    /// <summary>
+    /// One attempt: the response once its headers arrived within the first-byte timeout, or null when the upstream could
+    /// not be reached or answered 5xx (both safe to retry: nothing was streamed to the client yet).
+    /// </summary>
+    public async Task<HttpResponseMessage?> TrySendAsync(UpstreamRoute upstream, string path, JsonObject body, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(upstream.BaseUrl, path))
+        {
+            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        if (upstream.ApiKey is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", upstream.ApiKey);
+        }
+        using var firstByte = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        firstByte.CancelAfter(upstream.FirstByteTimeout);
+        try
+        {
+            var response = await _invoker.SendAsync(request, firstByte.Token);
+            if ((int)response.StatusCode >= 500)
+            {
+                response.Dispose();
+                return null;
+            }
+            return response;
+        }
+        catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return null;
+        }
+    }
+
+    public void Dispose() => _invoker.Dispose();
+}

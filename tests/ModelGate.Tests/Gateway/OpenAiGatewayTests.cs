@@ -1,0 +1,178 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using ModelGate.Client;
+using ModelGate.Tests.Infrastructure;
+using OpenAI;
+using OpenAI.Chat;
+using OpenAI.Embeddings;
+
+namespace ModelGate.Tests.Gateway;
+
+/// <summary>The official OpenAI .NET SDK, unchanged, against ModelGate in front of a stand-in upstream.</summary>
+public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
+{
+    private async Task<(string Deployment, string Model)> DeployAsync(StubChatUpstream upstream, StubChatUpstream? candidate = null, double weight = 0)
+    {
+        var model = ServerFixture.UniqueName("chat");
+        var api = server.Api();
+        await api.CreateModelAsync(new CreateModelRequest(model, "assistants", "medium", "llm-chat"));
+        foreach (var version in new[] { "1.0.0", "1.1.0" })
+        {
+            var config = await server.UploadAsync(Encoding.UTF8.GetBytes($"serving config {model} {version}"));
+            await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(config, "serving.json")],
+                Fixtures.Attestation() with { Architecture = "upstream", PromptTemplate = new PromptTemplate($"You are assistant {version}.") }));
+        }
+        var name = ServerFixture.UniqueName("chat");
+        var upstreams = new Dictionary<string, UpstreamBackend>
+        {
+            ["1.0.0"] = new(upstream.BaseUrl, "stub-large", "sk-stable-secret"),
+            ["1.1.0"] = new((candidate ?? upstream).BaseUrl, "stub-small", "sk-candidate-secret", Retries: 0),
+        };
+        await api.CreateDeploymentAsync(new CreateDeploymentRequest(name, "development", model,
+            new RoutingTable("1.0.0", weight > 0 ? [new CandidateRoute("1.1.0", weight)] : [new CandidateRoute("1.1.0", 0)], Backend: "upstream", Upstreams: upstreams)));
+        return (name, model);
+    }
+
+    private OpenAIClient Sdk() => new(new ApiKeyCredential(ServerFixture.AdminKey), new OpenAIClientOptions
+    {
+        Endpoint = new Uri("http://localhost/v1"),
+        Transport = new HttpClientPipelineTransport(new HttpClient(server.Handler())),
+    });
+
+    [Fact]
+    public async Task Sdk_ChatPlainAndStreaming_AndEmbeddings_WorkUnchanged()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, user) => $"you said {user}";
+        var (deployment, _) = await DeployAsync(upstream);
+        var chat = Sdk().GetChatClient(deployment);
+
+        ChatCompletion completion = await chat.CompleteChatAsync([new UserChatMessage("hello there")]);
+        Assert.Equal("you said hello there", completion.Content[0].Text);
+        var sent = upstream.Requests.Last();
+        Assert.Equal("stub-large", (string?)sent["model"]);
+        Assert.Equal("system", (string?)sent["messages"]![0]!["role"]);
+        Assert.Equal("You are assistant 1.0.0.", (string?)sent["messages"]![0]!["content"]);
+        Assert.Equal("Bearer sk-stable-secret", upstream.Authorizations.Last());
+
+        var streamed = new StringBuilder();
+        var updates = 0;
+        ChatTokenUsage? usage = null;
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("stream this please")]))
+        {
+            updates++;
+            foreach (var part in update.ContentUpdate)
+            {
+                streamed.Append(part.Text);
+            }
+            usage ??= update.Usage;
+        }
+        Assert.Equal("you said stream this please", streamed.ToString());
+        Assert.True(updates >= 5, $"{updates} updates: the stream was not passed through chunk by chunk");
+        Assert.Equal(5, usage!.OutputTokenCount);
+        Assert.Equal(true, (bool?)upstream.Requests.Last()["stream_options"]!["include_usage"]);
+
+        var embeddings = Sdk().GetEmbeddingClient(deployment);
+        OpenAIEmbedding embedding = await embeddings.GenerateEmbeddingAsync("banana");
+        Assert.Equal([6f, 3f], embedding.ToFloats().ToArray());
+    }
+
+    [Fact]
+    public async Task UnknownFields_ArePassedThrough_AndPinningAndModelsWork()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, _) => "ok";
+        var (deployment, _) = await DeployAsync(upstream);
+        using var response = await server.Client().PostAsJsonAsync("/v1/chat/completions", new
+        {
+            model = $"{deployment}@1.1.0",
+            messages = new[] { new { role = "user", content = "hi" } },
+            logit_bias = new Dictionary<string, int> { ["50256"] = -100 },
+            x_vendor_extension = new { keep = "me" },
+        });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("pinned", response.Headers.GetValues("x-modelgate-route").Single());
+        Assert.Equal("1.1.0", response.Headers.GetValues("x-modelgate-version").Single());
+        var sent = upstream.Requests.Last();
+        Assert.Equal("me", (string?)sent["x_vendor_extension"]!["keep"]);
+        Assert.Equal(-100, (int)sent["logit_bias"]!["50256"]!);
+        Assert.Equal("stub-small", (string?)sent["model"]);
+
+        var models = await server.Client().GetFromJsonAsync<System.Text.Json.Nodes.JsonObject>("/v1/models");
+        Assert.Contains(models!["data"]!.AsArray(), m => (string?)m!["id"] == deployment);
+    }
+
+    [Fact]
+    public async Task FailingCandidate_FallsBackToStable_WithoutFailingTheClient()
+    {
+        await using var stable = await StubChatUpstream.StartAsync();
+        await using var candidate = await StubChatUpstream.StartAsync();
+        stable.Answer = (_, _) => "from stable";
+        candidate.Answer = (_, _) => "from candidate";
+        var (deployment, _) = await DeployAsync(stable, candidate, weight: 50);
+        candidate.Broken = true;
+        var routes = new List<string>();
+        for (var i = 0; i < 40; i++)
+        {
+            using var response = await server.Client().PostAsJsonAsync("/v1/chat/completions",
+                new { model = deployment, messages = new[] { new { role = "user", content = "hi" } } });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Contains("from stable", await response.Content.ReadAsStringAsync());
+            routes.Add(response.Headers.GetValues("x-modelgate-route").Single());
+        }
+        Assert.Contains("fallback", routes);
+        Assert.Contains("stable", routes);
+        Assert.NotEmpty(candidate.Requests);
+    }
+
+    [Fact]
+    public async Task UpstreamKeys_AreEncryptedAtRest_AndNeverReturned()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        var (deployment, _) = await DeployAsync(upstream);
+        var stored = await server.WithDbAsync(db => Task.FromResult(db.Deployments.Single(d => d.Name == deployment).Routing));
+        Assert.DoesNotContain("sk-stable-secret", stored);
+        Assert.DoesNotContain("sk-candidate-secret", stored);
+        Assert.Contains("v1:", stored);
+
+        using var shown = await server.Client().GetAsync($"/api/v1/deployments/{deployment}");
+        var text = await shown.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("sk-", text);
+        Assert.DoesNotContain("v1:", text);
+        Assert.Contains("\"hasApiKey\":true", text);
+        var audit = System.Text.Json.JsonSerializer.Serialize(await server.Api().ListAuditAsync(subject: $"deployments/{deployment}"));
+        Assert.DoesNotContain("sk-", audit);
+        Assert.DoesNotContain("v1:", audit);
+
+        // Changing the route without re-sending the key keeps it.
+        var current = await server.Api().GetDeploymentAsync(deployment);
+        await server.Api().SetRoutingAsync(deployment, current.Routing with { Candidates = [new CandidateRoute("1.1.0", 5)] });
+        upstream.Answer = (_, _) => "still authorised";
+        using var response = await server.Client().PostAsJsonAsync("/v1/chat/completions",
+            new { model = $"{deployment}@1.0.0", messages = new[] { new { role = "user", content = "hi" } } });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Bearer sk-stable-secret", upstream.Authorizations.Last());
+    }
+
+    [Fact]
+    public async Task BadRequests_AreProblems()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        var (deployment, _) = await DeployAsync(upstream);
+        var client = server.Client();
+        await ProblemAssert.IsProblem(await client.PostAsync("/v1/chat/completions", new StringContent("{\"model\":", Encoding.UTF8, "application/json")),
+            HttpStatusCode.BadRequest, "malformed_json");
+        await ProblemAssert.IsProblem(await client.PostAsJsonAsync("/v1/chat/completions", new { messages = Array.Empty<object>() }),
+            HttpStatusCode.BadRequest, "validation_failed");
+        await ProblemAssert.IsProblem(await client.PostAsJsonAsync("/v1/chat/completions", new { model = "nowhere", messages = Array.Empty<object>() }),
+            HttpStatusCode.NotFound, "deployment_not_found");
+        await ProblemAssert.IsProblem(await server.Client("mg_wrong-key-000000000000000000000000000").PostAsJsonAsync("/v1/chat/completions",
+            new { model = deployment }), HttpStatusCode.Unauthorized, "unauthenticated");
+        upstream.Broken = true;
+        await ProblemAssert.IsProblem(await client.PostAsJsonAsync("/v1/chat/completions",
+            new { model = $"{deployment}@1.0.0", messages = new[] { new { role = "user", content = "hi" } } }), HttpStatusCode.BadGateway, "upstream_unavailable");
+    }
+}
