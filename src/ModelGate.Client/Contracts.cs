@@ -135,7 +135,11 @@ public sealed record AuditEventDto(
 
 public sealed record AuditVerifyDto(bool Valid, long Checked, long? FirstBrokenSequence, string? Reason, string? HeadHash);
 
-public sealed record CreateKeyRequest(string Name, IReadOnlyList<string> Roles, DateTimeOffset? ExpiresAt = null);
+/// <param name="Deployments">Data-plane scope: the deployments the key may call (null: all).</param>
+/// <param name="RequestsPerMinute">Data-plane rate limit (null: none); past it, 429 with Retry-After.</param>
+/// <param name="AllowPinning">Whether the key may pin versions (<c>deployment@version</c>).</param>
+public sealed record CreateKeyRequest(string Name, IReadOnlyList<string> Roles, DateTimeOffset? ExpiresAt = null,
+    IReadOnlyList<string>? Deployments = null, int? RequestsPerMinute = null, bool AllowPinning = true);
 
 public sealed record ApiKeyDto(
     string Id,
@@ -146,7 +150,10 @@ public sealed record ApiKeyDto(
     string CreatedBy,
     DateTime? ExpiresAt,
     DateTime? RevokedAt,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key = null,
+    IReadOnlyList<string>? Deployments = null,
+    int? RequestsPerMinute = null,
+    bool AllowPinning = true);
 
 /// <summary>An RFC 9457 problem as ModelGate writes it.</summary>
 public sealed record ProblemDto(

@@ -160,6 +160,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(k => k.Roles).HasMaxLength(400);
             e.Property(k => k.CreatedBy).HasMaxLength(64);
             e.Property(k => k.RevokedBy).HasMaxLength(64);
+            e.Property(k => k.Deployments).HasMaxLength(4000);
         });
     }
 }

@@ -14,5 +14,11 @@ public sealed class ApiKeyEntity
     public required string CreatedBy { get; set; }
     public DateTime? ExpiresAt { get; set; }
     public DateTime? RevokedAt { get; set; }
+    /// <summary>Space-separated deployment names the key may call on the data plane; null: every deployment.</summary>
+    public string? Deployments { get; set; }
+    /// <summary>Data-plane requests per minute (token bucket); null: unlimited.</summary>
+    public int? RequestsPerMinute { get; set; }
+    /// <summary>Whether the key may pin a version (<c>deployment@version</c>) instead of following the routing table.</summary>
+    public bool AllowPinning { get; set; } = true;
     public string? RevokedBy { get; set; }
 }

@@ -19,6 +19,7 @@ public static class DeploymentsApi
         services.TryAddSingleton<Onnx.OnnxModelCache>();
         services.AddSingleton<RoutingSnapshots>();
         services.AddSingleton<UpstreamForwarder>();
+        services.AddSingleton<DataPlaneGuard>();
         services.AddHostedService(sp => sp.GetRequiredService<RoutingSnapshots>());
         return services;
     }

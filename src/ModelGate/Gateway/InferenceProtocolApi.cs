@@ -63,10 +63,14 @@ public static class InferenceProtocolApi
         routes.Find(name) is null ? UnknownDeployment(name) : TypedResults.Ok(new JsonObject { ["name"] = name, ["ready"] = true });
 
     public static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> Infer(string name, string? version, HttpContext context, RoutingSnapshots routes,
-        OnnxModelCache models, CancellationToken cancellationToken)
+        OnnxModelCache models, DataPlaneGuard guard, CancellationToken cancellationToken)
     {
         var requestId = Activity.Current?.TraceId.ToString() ?? Guid.NewGuid().ToString("N");
         context.Response.Headers[RequestIdHeader] = requestId;
+        if (guard.Check(context, name, version is not null) is { } refused)
+        {
+            return refused;
+        }
         var sticky = routes.Find(name)?.Stickiness?.Header is { } header ? (string?)context.Request.Headers[header] : null;
         var (route, kind, problem) = Resolve(routes, name, version, sticky);
         if (route is null)

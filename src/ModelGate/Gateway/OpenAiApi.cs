@@ -17,9 +17,9 @@ public static class OpenAiApi
     public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").RequireAuthorization(Permissions.Infer);
-        v1.MapPost("/chat/completions", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f) => ForwardAsync(c, "chat/completions", r, f));
-        v1.MapPost("/completions", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f) => ForwardAsync(c, "completions", r, f));
-        v1.MapPost("/embeddings", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f) => ForwardAsync(c, "embeddings", r, f));
+        v1.MapPost("/chat/completions", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f, DataPlaneGuard g) => ForwardAsync(c, "chat/completions", r, f, g));
+        v1.MapPost("/completions", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f, DataPlaneGuard g) => ForwardAsync(c, "completions", r, f, g));
+        v1.MapPost("/embeddings", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f, DataPlaneGuard g) => ForwardAsync(c, "embeddings", r, f, g));
         v1.MapGet("/models", ListModels);
         return app;
     }
@@ -31,7 +31,7 @@ public static class OpenAiApi
             .Select(r => new { id = r.Name, @object = "model", created = 0, owned_by = "modelgate" }),
     });
 
-    private static async Task ForwardAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder)
+    private static async Task ForwardAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder, DataPlaneGuard guard)
     {
         var ct = context.RequestAborted;
         context.Response.Headers[InferenceProtocolApi.RequestIdHeader] = context.TraceIdentifier;
@@ -53,6 +53,11 @@ public static class OpenAiApi
         }
         var at = model.IndexOf('@');
         var (name, pinnedVersion) = at > 0 ? (model[..at], model[(at + 1)..]) : (model, null);
+        if (guard.Check(context, name, pinnedVersion is not null) is { } refused)
+        {
+            await refused.ExecuteAsync(context);
+            return;
+        }
         var deployment = routes.Find(name);
         if (deployment is null)
         {

@@ -28,6 +28,7 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         {
             return Fail("the API key is not valid: unknown, revoked or expired");
         }
+        Context.Items[typeof(AuthenticatedKey)] = key;
         var identity = new ClaimsIdentity(SchemeName, ClaimTypes.NameIdentifier, ClaimTypes.Role);
         identity.AddClaim(new Claim(ClaimTypes.NameIdentifier, key.Id));
         identity.AddClaim(new Claim(ClaimTypes.Name, key.Name));

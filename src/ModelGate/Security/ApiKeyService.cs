@@ -8,7 +8,8 @@ using ModelGate.Storage.Security;
 
 namespace ModelGate.Security;
 
-public sealed record AuthenticatedKey(string Id, string Name, IReadOnlyList<string> Roles, DateTime? ExpiresAt);
+public sealed record AuthenticatedKey(string Id, string Name, IReadOnlyList<string> Roles, DateTime? ExpiresAt,
+    IReadOnlySet<string>? Deployments = null, int? RequestsPerMinute = null, bool AllowPinning = true);
 
 /// <summary>Issues and checks API keys. Keys are random 256-bit secrets; only their SHA-256 is stored.</summary>
 public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time, IOptions<SecurityOptions> options)
@@ -25,8 +26,12 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
 
     public static bool LooksLikeKey(string key) => key.StartsWith(KeyPrefix, StringComparison.Ordinal) && key.Length is >= 32 and <= 256;
 
-    public static ApiKeyEntity NewEntity(string id, string name, string secret, IEnumerable<string> roles, DateTime now, string createdBy, DateTime? expiresAt) => new()
+    public static ApiKeyEntity NewEntity(string id, string name, string secret, IEnumerable<string> roles, DateTime now, string createdBy, DateTime? expiresAt,
+        IEnumerable<string>? deployments = null, int? requestsPerMinute = null, bool allowPinning = true) => new()
     {
+        Deployments = deployments is null ? null : string.Join(' ', deployments.Distinct()),
+        RequestsPerMinute = requestsPerMinute,
+        AllowPinning = allowPinning,
         Id = id,
         Name = name,
         Prefix = secret[..PrefixShown],
@@ -58,7 +63,9 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
             var entity = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.KeyHash == hash, cancellationToken);
             found = entity is null || entity.RevokedAt is not null
                 ? null
-                : new AuthenticatedKey(entity.Id, entity.Name, entity.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), entity.ExpiresAt);
+                : new AuthenticatedKey(entity.Id, entity.Name, entity.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), entity.ExpiresAt,
+                    entity.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal),
+                    entity.RequestsPerMinute, entity.AllowPinning);
             _cache[hash] = (found, now);
         }
         if (found?.ExpiresAt is { } expires && expires <= time.GetUtcNow().UtcDateTime)

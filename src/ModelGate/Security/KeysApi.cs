@@ -42,6 +42,14 @@ public static class KeysApi
         {
             errors.Add("expiresAt", "must be in the future");
         }
+        foreach (var d in (request.Deployments ?? []).Where(d => !Registry.Names.IsValidModelName(d)))
+        {
+            errors.Add("deployments", $"'{d}' is not a deployment name");
+        }
+        if (request.RequestsPerMinute is < 1 or > 1_000_000)
+        {
+            errors.Add("requestsPerMinute", "between 1 and 1,000,000");
+        }
         if (errors.Any)
         {
             return errors.ToProblem();
@@ -50,10 +58,11 @@ public static class KeysApi
         var secret = ApiKeyService.NewSecret();
         await using var tx = await write.BeginAsync(cancellationToken);
         var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), request.Name.Trim(), secret, request.Roles!, tx.Now, user.ActorId(),
-            request.ExpiresAt?.UtcDateTime);
+            request.ExpiresAt?.UtcDateTime, request.Deployments, request.RequestsPerMinute, request.AllowPinning);
         tx.Db.ApiKeys.Add(entity);
         await tx.AppendAsync(user.ActorId(), "key.created", $"keys/{entity.Id}",
-            new { entity.Name, roles = request.Roles, entity.Prefix, entity.ExpiresAt }, cancellationToken: cancellationToken);
+            new { entity.Name, roles = request.Roles, entity.Prefix, entity.ExpiresAt, deployments = request.Deployments, request.RequestsPerMinute, request.AllowPinning },
+            cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Created($"/api/v1/keys/{entity.Id}", ToDto(entity) with { Key = secret });
     }
@@ -85,5 +94,6 @@ public static class KeysApi
     }
 
     private static ApiKeyDto ToDto(ApiKeyEntity k) =>
-        new(k.Id, k.Name, k.Prefix, k.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.CreatedAt, k.CreatedBy, k.ExpiresAt, k.RevokedAt);
+        new(k.Id, k.Name, k.Prefix, k.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.CreatedAt, k.CreatedBy, k.ExpiresAt, k.RevokedAt, null,
+            k.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.RequestsPerMinute, k.AllowPinning);
 }

@@ -188,6 +188,44 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
     }
 
     [Fact]
+    public async Task DataPlaneKey_IsScopedAndRateLimited_With429AndRetryAfter()
+    {
+        var model = await RegisterAsync();
+        var deployment = await DeployAsync(model, new { stable = "1.0.0", candidates = new[] { new { version = "1.1.0", weight = 0 } } });
+        var other = await DeployAsync(model, new { stable = "1.0.0" });
+        var key = await server.Api().CreateKeyAsync(new CreateKeyRequest("app", ["viewer"], Deployments: [deployment], RequestsPerMinute: 3, AllowPinning: false));
+        var client = server.Client(key.Key);
+        var body = Request(0, 1).ToJsonString();
+        Task<HttpResponseMessage> Call(string path) => client.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var ok = await Call($"/v2/models/{deployment}/infer");
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+        using (var limited = await Call($"/v2/models/{deployment}/infer"))
+        {
+            await ProblemAssert.IsProblem(limited, HttpStatusCode.TooManyRequests, "rate_limited");
+            Assert.Equal(TimeSpan.FromSeconds(20), limited.Headers.RetryAfter!.Delta); // 3 per minute: one every 20 s
+        }
+        server.Time.Advance(TimeSpan.FromSeconds(20));
+        using (var again = await Call($"/v2/models/{deployment}/infer"))
+        {
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        }
+
+        server.Time.Advance(TimeSpan.FromMinutes(1));
+        await ProblemAssert.IsProblem(await Call($"/v2/models/{other}/infer"), HttpStatusCode.Forbidden, "forbidden");
+        await ProblemAssert.IsProblem(await Call($"/v2/models/{deployment}/versions/1.1.0/infer"), HttpStatusCode.Forbidden, "forbidden");
+        using var openAi = await client.PostAsJsonAsync("/v1/chat/completions", new { model = other, messages = Array.Empty<object>() });
+        await ProblemAssert.IsProblem(openAi, HttpStatusCode.Forbidden, "forbidden");
+        var listed = (await server.Api().ListKeysAsync()).Single(k => k.Id == key.Id);
+        Assert.Equal([deployment], listed.Deployments);
+        Assert.Equal(3, listed.RequestsPerMinute);
+        Assert.False(listed.AllowPinning);
+    }
+
+    [Fact]
     public async Task EnvironmentRule_ProductionServesOnlyProductionVersions()
     {
         var model = await RegisterAsync();
