@@ -26,8 +26,16 @@ public sealed record StickinessSpec(string? Header = null, bool User = false);
 /// How an <c>upstream</c> version is reached: an OpenAI-compatible API base (…/v1) and the model name there.
 /// <see cref="ApiKey"/> is write-only: it is stored encrypted and never returned (<see cref="HasApiKey"/> says whether one is set).
 /// </summary>
+/// <param name="InputPricePer1K">Price per 1,000 prompt tokens (any currency, used consistently); null: not priced.</param>
+/// <param name="OutputPricePer1K">Price per 1,000 completion tokens.</param>
 public sealed record UpstreamBackend(string Url, string Model, string? ApiKey = null, bool HasApiKey = false, double FirstByteTimeoutSeconds = 60,
-    double IdleTimeoutSeconds = 60, int Retries = 1);
+    double IdleTimeoutSeconds = 60, int Retries = 1, double? InputPricePer1K = null, double? OutputPricePer1K = null);
+
+/// <summary>Totals over the request log, grouped as asked.</summary>
+public sealed record UsageRowDto(string? Key, string? Deployment, string? Version, long Requests, long Errors, long PromptTokens, long CompletionTokens,
+    double Cost, double MeanLatencyMs);
+
+public sealed record UsageDto(IReadOnlyList<UsageRowDto> Rows, long DroppedRecords);
 
 /// <summary>
 /// A deployment's routing table. <see cref="Backend"/> is <c>onnx</c> (each version's ONNX artifact, in-process, served by

@@ -22,6 +22,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<ApiKeyEntity> ApiKeys => Set<ApiKeyEntity>();
     public DbSet<EvaluationEntity> Evaluations => Set<EvaluationEntity>();
     public DbSet<DeploymentEntity> Deployments => Set<DeploymentEntity>();
+    public DbSet<RequestLogEntity> RequestLogs => Set<RequestLogEntity>();
 
     /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
     public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
@@ -146,6 +147,21 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(x => x.CreatedBy).HasMaxLength(64);
             e.Property(x => x.UpdatedBy).HasMaxLength(64);
             e.HasIndex(x => x.UpdatedAt);
+        });
+
+        modelBuilder.Entity<RequestLogEntity>(e =>
+        {
+            e.ToTable("request_logs");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.RequestId).HasMaxLength(64);
+            e.Property(x => x.KeyId).HasMaxLength(32);
+            e.Property(x => x.Deployment).HasMaxLength(64);
+            e.Property(x => x.Version).HasMaxLength(128);
+            e.Property(x => x.Route).HasMaxLength(16);
+            e.Property(x => x.Protocol).HasMaxLength(16);
+            e.HasIndex(x => x.Time);
+            e.HasIndex(x => new { x.Deployment, x.Time });
+            e.HasIndex(x => x.RequestId);
         });
 
         modelBuilder.Entity<ApiKeyEntity>(e =>

@@ -224,6 +224,76 @@ namespace ModelGate.Storage.Postgres.Migrations
                     b.ToTable("deployments", (string)null);
                 });
 
+            modelBuilder.Entity("ModelGate.Storage.Gateway.RequestLogEntity", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<long?>("CompletionTokens")
+                        .HasColumnType("bigint");
+
+                    b.Property<double?>("Cost")
+                        .HasColumnType("double precision");
+
+                    b.Property<string>("Deployment")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("KeyId")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<double>("LatencyMs")
+                        .HasColumnType("double precision");
+
+                    b.Property<string>("Payload")
+                        .HasColumnType("text");
+
+                    b.Property<long?>("PromptTokens")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("Protocol")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("RequestId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("Route")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<int>("Status")
+                        .HasColumnType("integer");
+
+                    b.Property<DateTime>("Time")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<double?>("UpstreamLatencyMs")
+                        .HasColumnType("double precision");
+
+                    b.Property<string>("Version")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RequestId");
+
+                    b.HasIndex("Time");
+
+                    b.HasIndex("Deployment", "Time");
+
+                    b.ToTable("request_logs", (string)null);
+                });
+
             modelBuilder.Entity("ModelGate.Storage.Registry.ArtifactEntity", b =>
                 {
                     b.Property<string>("Sha256")

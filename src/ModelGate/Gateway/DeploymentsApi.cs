@@ -20,6 +20,9 @@ public static class DeploymentsApi
         services.AddSingleton<RoutingSnapshots>();
         services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<DataPlaneGuard>();
+        services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<RequestLog>();
+        services.AddHostedService(sp => sp.GetRequiredService<RequestLog>());
         services.AddHostedService(sp => sp.GetRequiredService<RoutingSnapshots>());
         return services;
     }

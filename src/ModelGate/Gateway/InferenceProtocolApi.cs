@@ -30,8 +30,8 @@ public static class InferenceProtocolApi
         v2.MapGet("/models/{name}", ModelMetadata).RequireAuthorization(Permissions.Infer);
         v2.MapGet("/models/{name}/versions/{version}", ModelMetadata).RequireAuthorization(Permissions.Infer);
         v2.MapGet("/models/{name}/ready", ModelReady).RequireAuthorization(Permissions.Infer);
-        v2.MapPost("/models/{name}/infer", Infer).RequireAuthorization(Permissions.Infer);
-        v2.MapPost("/models/{name}/versions/{version}/infer", Infer).RequireAuthorization(Permissions.Infer);
+        v2.MapPost("/models/{name}/infer", Infer).RequireAuthorization(Permissions.Infer).AddEndpointFilter(LogRequest);
+        v2.MapPost("/models/{name}/versions/{version}/infer", Infer).RequireAuthorization(Permissions.Infer).AddEndpointFilter(LogRequest);
         return app;
     }
 
@@ -144,6 +144,30 @@ public static class InferenceProtocolApi
         return pinned is null
             ? (null, "", Problems.NotFound("version_not_routed", $"deployment '{name}' does not route version '{version}' (it routes {string.Join(", ", deployment.Versions.Select(v => v.Version))})"))
             : (pinned, RouteKinds.Pinned, null);
+    }
+
+    /// <summary>Writes one request-log record per infer call, whatever its outcome.</summary>
+    private static async ValueTask<object?> LogRequest(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        var context = invocation.HttpContext;
+        var time = context.RequestServices.GetRequiredService<TimeProvider>();
+        var started = time.GetTimestamp();
+        var result = await next(invocation);
+        var outcome = result is INestedHttpResult nested ? nested.Result : result;
+        var status = outcome is IStatusCodeHttpResult { StatusCode: { } code } ? code : context.Response.StatusCode;
+        context.RequestServices.GetRequiredService<RequestLog>().Add(new Storage.Gateway.RequestLogEntity
+        {
+            RequestId = context.Response.Headers[RequestIdHeader].ToString() is { Length: > 0 } id ? id : context.TraceIdentifier,
+            Time = time.GetUtcNow().UtcDateTime,
+            KeyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id,
+            Deployment = invocation.HttpContext.GetRouteValue("name") as string ?? "-",
+            Version = context.Response.Headers[VersionHeader].ToString() is { Length: > 0 } v ? v : null,
+            Route = context.Response.Headers[RouteHeader].ToString() is { Length: > 0 } r ? r : null,
+            Protocol = "oip-v2",
+            Status = status,
+            LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
+        });
+        return result;
     }
 
     private static ProblemHttpResult WrongProtocol(string name) =>

@@ -17,9 +17,11 @@ public static class OpenAiApi
     public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").RequireAuthorization(Permissions.Infer);
-        v1.MapPost("/chat/completions", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f, DataPlaneGuard g) => ForwardAsync(c, "chat/completions", r, f, g));
-        v1.MapPost("/completions", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f, DataPlaneGuard g) => ForwardAsync(c, "completions", r, f, g));
-        v1.MapPost("/embeddings", (HttpContext c, RoutingSnapshots r, UpstreamForwarder f, DataPlaneGuard g) => ForwardAsync(c, "embeddings", r, f, g));
+        foreach (var path in new[] { "chat/completions", "completions", "embeddings" })
+        {
+            v1.MapPost("/" + path, (HttpContext c, RoutingSnapshots r, UpstreamForwarder f, DataPlaneGuard g, RequestLog log, TimeProvider time) =>
+                LoggedAsync(c, path, r, f, g, log, time));
+        }
         v1.MapGet("/models", ListModels);
         return app;
     }
@@ -31,7 +33,64 @@ public static class OpenAiApi
             .Select(r => new { id = r.Name, @object = "model", created = 0, owned_by = "modelgate" }),
     });
 
-    private static async Task ForwardAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder, DataPlaneGuard guard)
+    /// <summary>What one request did, filled in as it goes and written to the request log at the end.</summary>
+    private sealed class Exchange
+    {
+        public string Deployment = "-";
+        public VersionRoute? Served;
+        public string? Route;
+        public double? UpstreamMs;
+        public JsonObject? RequestBody;
+        public CaptureBuffer? Response;
+    }
+
+    private static async Task LoggedAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder, DataPlaneGuard guard,
+        RequestLog log, TimeProvider time)
+    {
+        var started = time.GetTimestamp();
+        var exchange = new Exchange();
+        try
+        {
+            await ForwardAsync(context, path, routes, forwarder, guard, exchange);
+        }
+        finally
+        {
+            var (prompt, completion) = exchange.Response is { } r ? Usage.Read(r.Text(), r.Streamed) : (null, null);
+            var upstream = exchange.Served?.Upstream;
+            double? cost = upstream?.InputPricePer1K is null && upstream?.OutputPricePer1K is null
+                ? null
+                : (prompt ?? 0) / 1000.0 * (upstream.InputPricePer1K ?? 0) + (completion ?? 0) / 1000.0 * (upstream.OutputPricePer1K ?? 0);
+            string? payload = null;
+            if (exchange.RequestBody is not null && log.ShouldCapturePayload())
+            {
+                payload = PersonalDataRedactor.Redact(new JsonObject
+                {
+                    ["request"] = exchange.RequestBody.DeepClone(),
+                    ["response"] = exchange.Response?.Text(),
+                }.ToJsonString());
+            }
+            log.Add(new Storage.Gateway.RequestLogEntity
+            {
+                RequestId = context.TraceIdentifier,
+                Time = time.GetUtcNow().UtcDateTime,
+                KeyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id,
+                Deployment = exchange.Deployment,
+                Version = exchange.Served?.Version,
+                Route = exchange.Route,
+                Protocol = "openai",
+                Status = context.Response.StatusCode,
+                LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
+                UpstreamLatencyMs = exchange.UpstreamMs,
+                PromptTokens = prompt,
+                CompletionTokens = completion,
+                Cost = cost,
+                Payload = payload,
+            });
+        }
+    }
+
+    private static async Task ForwardAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder, DataPlaneGuard guard,
+        Exchange exchange)
     {
         var ct = context.RequestAborted;
         context.Response.Headers[InferenceProtocolApi.RequestIdHeader] = context.TraceIdentifier;
@@ -53,6 +112,8 @@ public static class OpenAiApi
         }
         var at = model.IndexOf('@');
         var (name, pinnedVersion) = at > 0 ? (model[..at], model[(at + 1)..]) : (model, null);
+        exchange.Deployment = name;
+        exchange.RequestBody = body;
         if (guard.Check(context, name, pinnedVersion is not null) is { } refused)
         {
             await refused.ExecuteAsync(context);
@@ -94,7 +155,10 @@ public static class OpenAiApi
         }
 
         var stream = body["stream"] is JsonValue s && s.TryGetValue<bool>(out var streaming) && streaming;
+        var upstreamClock = System.Diagnostics.Stopwatch.StartNew();
         var (response, served, servedKind) = await SendWithFallbackAsync(forwarder, deployment, route, kind, path, body, stream, ct);
+        exchange.UpstreamMs = upstreamClock.Elapsed.TotalMilliseconds;
+        (exchange.Served, exchange.Route) = (served, servedKind);
         if (response is null)
         {
             await Problems.Result(502, "upstream_unavailable", "The upstream did not answer.",
@@ -113,6 +177,7 @@ public static class OpenAiApi
             // Server-sent events go out chunk by chunk; nothing in between may hold them back.
             context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
             await using var upstreamBody = await response.Content.ReadAsStreamAsync(ct);
+            exchange.Response = new CaptureBuffer(stream);
             var buffer = new byte[16 * 1024];
             while (true)
             {
@@ -132,6 +197,7 @@ public static class OpenAiApi
                     break;
                 }
                 await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), ct);
+                exchange.Response.Append(buffer.AsSpan(0, read));
                 if (stream)
                 {
                     await context.Response.Body.FlushAsync(ct);

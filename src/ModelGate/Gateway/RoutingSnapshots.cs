@@ -14,7 +14,8 @@ namespace ModelGate.Gateway;
 /// </summary>
 public sealed record VersionRoute(string Version, string OnnxSha256, UpstreamRoute? Upstream = null, string? SystemPrompt = null);
 
-public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, TimeSpan FirstByteTimeout, TimeSpan IdleTimeout, int Retries);
+public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, TimeSpan FirstByteTimeout, TimeSpan IdleTimeout, int Retries,
+    double? InputPricePer1K = null, double? OutputPricePer1K = null);
 
 /// <summary>An immutable view of one deployment's routing table, as the data plane reads it.</summary>
 public sealed class DeploymentRoute(string name, string environment, string model, int revision, VersionRoute stable,
@@ -105,7 +106,8 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
                 VersionRoute Route(string version) => new(version, onnx.GetValueOrDefault((d.ModelId, version), ""),
                     table.Backend == "upstream" && table.Upstreams?.GetValueOrDefault(version) is { } u
                         ? new UpstreamRoute(new Uri(u.Url.TrimEnd('/') + "/"), u.Model, u.ApiKey is null ? null : secrets.Unprotect(u.ApiKey),
-                            TimeSpan.FromSeconds(u.FirstByteTimeoutSeconds), TimeSpan.FromSeconds(u.IdleTimeoutSeconds), u.Retries)
+                            TimeSpan.FromSeconds(u.FirstByteTimeoutSeconds), TimeSpan.FromSeconds(u.IdleTimeoutSeconds), u.Retries,
+                            u.InputPricePer1K, u.OutputPricePer1K)
                         : null,
                     prompts.GetValueOrDefault((d.ModelId, version)));
                 routes[d.Name] = new DeploymentRoute(d.Name, d.Environment, d.Model, d.Revision, Route(table.Stable),

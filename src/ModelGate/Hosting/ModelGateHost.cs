@@ -80,6 +80,7 @@ public static class ModelGateHost
             app.MapKeysApi();
             app.MapEvaluationsApi();
             app.MapDeploymentsApi();
+            app.MapUsageApi();
         }
         // The data plane: served by the all-in-one process and by gateway replicas.
         app.MapInferenceProtocolApi();

@@ -219,6 +219,17 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
         await ProblemAssert.IsProblem(await Call($"/v2/models/{deployment}/versions/1.1.0/infer"), HttpStatusCode.Forbidden, "forbidden");
         using var openAi = await client.PostAsJsonAsync("/v1/chat/completions", new { model = other, messages = Array.Empty<object>() });
         await ProblemAssert.IsProblem(openAi, HttpStatusCode.Forbidden, "forbidden");
+        // Every call is in the request log, refused ones included: 4 served, one 429, one 403 (pinned).
+        UsageRowDto? row = null;
+        for (var i = 0; i < 100 && row?.Requests != 6; i++)
+        {
+            await Task.Delay(50);
+            row = (await server.Client().GetFromJsonAsync<UsageDto>($"/api/v1/usage?deployment={deployment}&key={key.Id}&groupBy=key", ModelGateJson.Options))!.Rows.SingleOrDefault();
+        }
+        Assert.Equal(6, row!.Requests);
+        Assert.Equal(2, row.Errors);
+        Assert.Equal(key.Id, row.Key);
+
         var listed = (await server.Api().ListKeysAsync()).Single(k => k.Id == key.Id);
         Assert.Equal([deployment], listed.Deployments);
         Assert.Equal(3, listed.RequestsPerMinute);

@@ -14,7 +14,8 @@ namespace ModelGate.Tests.Gateway;
 /// <summary>The official OpenAI .NET SDK, unchanged, against ModelGate in front of a stand-in upstream.</summary>
 public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
 {
-    private async Task<(string Deployment, string Model)> DeployAsync(StubChatUpstream upstream, StubChatUpstream? candidate = null, double weight = 0)
+    private async Task<(string Deployment, string Model)> DeployAsync(StubChatUpstream upstream, StubChatUpstream? candidate = null, double weight = 0,
+        double? inputPrice = null, double? outputPrice = null)
     {
         var model = ServerFixture.UniqueName("chat");
         var api = server.Api();
@@ -28,7 +29,7 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
         var name = ServerFixture.UniqueName("chat");
         var upstreams = new Dictionary<string, UpstreamBackend>
         {
-            ["1.0.0"] = new(upstream.BaseUrl, "stub-large", "sk-stable-secret"),
+            ["1.0.0"] = new(upstream.BaseUrl, "stub-large", "sk-stable-secret", InputPricePer1K: inputPrice, OutputPricePer1K: outputPrice),
             ["1.1.0"] = new((candidate ?? upstream).BaseUrl, "stub-small", "sk-candidate-secret", Retries: 0),
         };
         await api.CreateDeploymentAsync(new CreateDeploymentRequest(name, "development", model,
@@ -155,6 +156,42 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
             new { model = $"{deployment}@1.0.0", messages = new[] { new { role = "user", content = "hi" } } });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("Bearer sk-stable-secret", upstream.Authorizations.Last());
+    }
+
+    [Fact]
+    public async Task Accounting_CountsTokensFromUsage_PlainAndStreamed_AndPricesThem()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, user) => "one two three four";
+        var (deployment, _) = await DeployAsync(upstream, inputPrice: 0.5, outputPrice: 1.5);
+        var chat = Sdk().GetChatClient(deployment);
+        var prompt = "contact me at someone@example.com about card 4111 1111 1111 1111";
+        await chat.CompleteChatAsync([new UserChatMessage(prompt)]);
+        await foreach (var _ in chat.CompleteChatStreamingAsync([new UserChatMessage("stream")]))
+        {
+        }
+
+        // The stand-in reports prompt_tokens = len(user)/4 and completion_tokens = len(answer)/4 when plain; 3 and one per word when streamed.
+        long plainPrompt = prompt.Length / 4, plainCompletion = "one two three four".Length / 4, streamPrompt = 3, streamCompletion = 4;
+        var expectedCost = (plainPrompt + streamPrompt) / 1000.0 * 0.5 + (plainCompletion + streamCompletion) / 1000.0 * 1.5;
+        UsageRowDto? row = null;
+        for (var i = 0; i < 100 && row?.Requests != 2; i++)
+        {
+            await Task.Delay(50);
+            var usage = await server.Client().GetFromJsonAsync<UsageDto>($"/api/v1/usage?deployment={deployment}&groupBy=deployment,version", ModelGateJson.Options);
+            row = usage!.Rows.SingleOrDefault();
+        }
+        Assert.NotNull(row);
+        Assert.Equal(2, row.Requests);
+        Assert.Equal("1.0.0", row.Version);
+        Assert.Equal(plainPrompt + streamPrompt, row.PromptTokens);
+        Assert.Equal(plainCompletion + streamCompletion, row.CompletionTokens);
+        Assert.Equal(expectedCost, row.Cost, 9);
+
+        var payloads = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Where(r => r.Deployment == deployment).Select(r => r.Payload).ToList()));
+        Assert.All(payloads, p => Assert.NotNull(p));
+        Assert.Contains(payloads, p => p!.Contains("[EMAIL]") && p.Contains("[CARD]"));
+        Assert.DoesNotContain(payloads, p => p!.Contains("someone@example.com") || p.Contains("4111 1111"));
     }
 
     [Fact]

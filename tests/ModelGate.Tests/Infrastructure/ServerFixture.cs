@@ -47,6 +47,7 @@ public abstract class ServerFixture : IAsyncLifetime
             $"--Limits:MaxRequestBodyBytes={MaxRequestBodyBytes}",
             $"--Limits:MaxArtifactBytes={MaxArtifactBytes}",
             "--Logging:LogLevel:Default=Warning",
+            "--Gateway:PayloadSampleRate=1",
             .. databaseArgs,
         ];
         _app = ModelGateHost.Build(args, builder =>

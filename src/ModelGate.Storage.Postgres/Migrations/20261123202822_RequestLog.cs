@@ -1,0 +1,64 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
+
+#nullable disable
+
+namespace ModelGate.Storage.Postgres.Migrations
+{
+    /// <inheritdoc />
+    public partial class RequestLog : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.CreateTable(
+                name: "request_logs",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "bigint", nullable: false)
+                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
+                    RequestId = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    Time = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    KeyId = table.Column<string>(type: "character varying(32)", maxLength: 32, nullable: true),
+                    Deployment = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    Version = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
+                    Route = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: true),
+                    Protocol = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    Status = table.Column<int>(type: "integer", nullable: false),
+                    LatencyMs = table.Column<double>(type: "double precision", nullable: false),
+                    UpstreamLatencyMs = table.Column<double>(type: "double precision", nullable: true),
+                    PromptTokens = table.Column<long>(type: "bigint", nullable: true),
+                    CompletionTokens = table.Column<long>(type: "bigint", nullable: true),
+                    Cost = table.Column<double>(type: "double precision", nullable: true),
+                    Payload = table.Column<string>(type: "text", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_request_logs", x => x.Id);
+                });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_request_logs_Deployment_Time",
+                table: "request_logs",
+                columns: new[] { "Deployment", "Time" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_request_logs_RequestId",
+                table: "request_logs",
+                column: "RequestId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_request_logs_Time",
+                table: "request_logs",
+                column: "Time");
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "request_logs");
+        }
+    }
+}

@@ -1,0 +1,22 @@
+namespace ModelGate.Storage.Gateway;
+
+/// <summary>One data-plane request, written after the fact in batches.</summary>
+public sealed class RequestLogEntity
+{
+    public long Id { get; set; }
+    public required string RequestId { get; set; }
+    public DateTime Time { get; set; }
+    public string? KeyId { get; set; }
+    public required string Deployment { get; set; }
+    public string? Version { get; set; }
+    public string? Route { get; set; }
+    public required string Protocol { get; set; }
+    public int Status { get; set; }
+    public double LatencyMs { get; set; }
+    public double? UpstreamLatencyMs { get; set; }
+    public long? PromptTokens { get; set; }
+    public long? CompletionTokens { get; set; }
+    public double? Cost { get; set; }
+    /// <summary>The request and response bodies with personal data redacted, for the sampled share of requests.</summary>
+    public string? Payload { get; set; }
+}

@@ -1,0 +1,23 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace ModelGate.Gateway;
+
+/// <summary>Section <c>Gateway</c>.</summary>
+public sealed class GatewayOptions
+{
+    public const string Section = "Gateway";
+
+    /// <summary>Request-log records held in memory before the writer takes them; past it, records are dropped and counted.</summary>
+    [Range(1, 10_000_000)]
+    public int RequestLogCapacity { get; set; } = 50_000;
+
+    [Range(1, 100_000)]
+    public int RequestLogBatchSize { get; set; } = 1_000;
+
+    /// <summary>Share of requests whose (redacted) payloads are kept, 0–1.</summary>
+    [Range(0.0, 1.0)]
+    public double PayloadSampleRate { get; set; }
+
+    /// <summary>How long request-log records are kept.</summary>
+    public TimeSpan RequestLogRetention { get; set; } = TimeSpan.FromDays(30);
+}

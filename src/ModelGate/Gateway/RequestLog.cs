@@ -1,0 +1,98 @@
+using System.Threading.Channels;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using ModelGate.Storage;
+using ModelGate.Storage.Gateway;
+
+namespace ModelGate.Gateway;
+
+/// <summary>
+/// The request log's buffer and writer. <see cref="Add"/> never blocks a request: it enqueues into a bounded channel
+/// and, when the channel is full, drops the record and counts it. A background loop writes batches and deletes records
+/// past their retention.
+/// </summary>
+public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServiceScopeFactory scopes, TimeProvider time, ILogger<RequestLog> logger)
+    : BackgroundService
+{
+    private readonly Channel<RequestLogEntity> _channel = Channel.CreateBounded<RequestLogEntity>(
+        new BoundedChannelOptions(options.Value.RequestLogCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
+    private long _dropped;
+    private long _written;
+
+    public long Dropped => Interlocked.Read(ref _dropped);
+    public long Written => Interlocked.Read(ref _written);
+
+    public void Add(RequestLogEntity record)
+    {
+        if (!_channel.Writer.TryWrite(record))
+        {
+            Interlocked.Increment(ref _dropped);
+        }
+    }
+
+    public bool ShouldCapturePayload() => options.Value.PayloadSampleRate > 0 && Random.Shared.NextDouble() < options.Value.PayloadSampleRate;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<RequestLogEntity>(options.Value.RequestLogBatchSize);
+        var nextCleanup = time.GetUtcNow();
+        try
+        {
+            while (await _channel.Reader.WaitToReadAsync(stoppingToken))
+            {
+                while (batch.Count < options.Value.RequestLogBatchSize && _channel.Reader.TryRead(out var record))
+                {
+                    batch.Add(record);
+                }
+                await WriteAsync(batch, stoppingToken);
+                batch.Clear();
+                if (time.GetUtcNow() >= nextCleanup)
+                {
+                    await DeleteExpiredAsync(stoppingToken);
+                    nextCleanup = time.GetUtcNow().AddHours(1);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down: write what is still buffered, without waiting for more.
+            while (_channel.Reader.TryRead(out var record))
+            {
+                batch.Add(record);
+            }
+            await WriteAsync(batch, CancellationToken.None);
+        }
+    }
+
+    private async Task WriteAsync(List<RequestLogEntity> batch, CancellationToken cancellationToken)
+    {
+        if (batch.Count == 0)
+        {
+            return;
+        }
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+            db.RequestLogs.AddRange(batch);
+            await db.SaveChangesAsync(cancellationToken);
+            Interlocked.Add(ref _written, batch.Count);
+        }
+        catch (Exception e) when (e is DbUpdateException or InvalidOperationException or TimeoutException)
+        {
+            Interlocked.Add(ref _dropped, batch.Count);
+            LogWriteFailed(logger, e, batch.Count);
+        }
+    }
+
+    private async Task DeleteExpiredAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var cutoff = time.GetUtcNow().UtcDateTime - options.Value.RequestLogRetention;
+        await db.RequestLogs.Where(r => r.Time < cutoff).ExecuteDeleteAsync(cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} request-log records failed; they are counted as dropped")]
+    private static partial void LogWriteFailed(ILogger logger, Exception exception, int count);
+}

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using ModelGate.Gateway;
+using ModelGate.Storage.Gateway;
+
+namespace ModelGate.Tests.Gateway;
+
+public sealed class RequestLogTests
+{
+    [Fact]
+    public void Add_WhenTheBufferIsFull_DropsAndCountsInsteadOfBlocking()
+    {
+        var log = new RequestLog(Options.Create(new GatewayOptions { RequestLogCapacity = 2 }), null!, TimeProvider.System, NullLogger<RequestLog>.Instance);
+        for (var i = 0; i < 5; i++)
+        {
+            log.Add(new RequestLogEntity { RequestId = $"r{i}", Deployment = "d", Protocol = "oip-v2" });
+        }
+        Assert.Equal(3, log.Dropped);
+    }
+
+    [Theory]
+    [InlineData("mail me at jane.doe+ml@example.co.uk today", "mail me at [EMAIL] today")]
+    [InlineData("card 4111 1111 1111 1111 exp 12/29", "card [CARD] exp 12/29")]
+    [InlineData("card 5500-0000-0000-0004", "card [CARD]")]
+    [InlineData("call +1 (555) 123-4567 or +44 20 7946 0958", "call [PHONE] or [PHONE]")]
+    [InlineData("ssn 123-45-6789", "ssn [SSN]")]
+    [InlineData("iban DE89 3704 0044 0532 0130 00 please", "iban [IBAN] please")]
+    [InlineData("from 192.168.10.42", "from [IP]")]
+    [InlineData("order 12345 shipped in 2024, version 1.2.3", "order 12345 shipped in 2024, version 1.2.3")]
+    [InlineData("{\"age\": 39, \"hours\": 40}", "{\"age\": 39, \"hours\": 40}")]
+    public void Redact_RemovesPersonalData_AndLeavesTheRest(string input, string expected) =>
+        Assert.Equal(expected, PersonalDataRedactor.Redact(input));
+}
