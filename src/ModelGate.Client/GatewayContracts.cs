@@ -14,6 +14,7 @@ public static class RouteKinds
     public const string Canary = "canary";
     public const string Pinned = "pinned";
     public const string Fallback = "fallback";
+    public const string Shadow = "shadow";
 }
 
 /// <summary>A candidate version and the percentage of traffic (0–100) it receives; the stable version gets the rest.</summary>
@@ -43,7 +44,10 @@ public sealed record UsageDto(IReadOnlyList<UsageRowDto> Rows, long DroppedRecor
 /// by version, through the OpenAI-compatible API).
 /// </summary>
 public sealed record RoutingTable(string Stable, IReadOnlyList<CandidateRoute>? Candidates = null, StickinessSpec? Stickiness = null, string Backend = "onnx",
-    IReadOnlyDictionary<string, UpstreamBackend>? Upstreams = null);
+    IReadOnlyDictionary<string, UpstreamBackend>? Upstreams = null, ShadowRoute? Shadow = null);
+
+/// <summary>A version that receives a copy of <see cref="Percent"/> % of requests; its answers are compared offline, never served.</summary>
+public sealed record ShadowRoute(string Version, double Percent);
 
 public sealed record CreateDeploymentRequest(string Name, string Environment, string Model, RoutingTable Routing);
 

@@ -153,6 +153,10 @@ public static class DeploymentsApi
         var candidates = routing.Candidates ?? [];
         var total = 0.0;
         var named = new List<(string Field, string Version)> { ("routing.stable", routing.Stable) };
+        if (routing.Shadow is { } shadow && (shadow.Percent is < 0 or > 100 || !double.IsFinite(shadow.Percent)))
+        {
+            errors.Add("routing.shadow.percent", "a percentage from 0 to 100");
+        }
         for (var i = 0; i < candidates.Count; i++)
         {
             if (candidates[i] is null || candidates[i].Weight is < 0 or > 100 || !double.IsFinite(candidates[i].Weight))
@@ -170,6 +174,10 @@ public static class DeploymentsApi
         if (routing.Stickiness?.Header is { } header && (header.Length is 0 or > 100 || !header.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
         {
             errors.Add("routing.stickiness.header", $"'{header}' is not a header name");
+        }
+        if (routing.Shadow is { } s)
+        {
+            named.Add(("routing.shadow.version", s.Version));
         }
         var canonical = new List<string>();
         foreach (var (field, version) in named)
@@ -260,6 +268,7 @@ public static class DeploymentsApi
             Stable = canonical[0],
             Candidates = candidates.Select((c, i) => c with { Version = canonical[i + 1] }).ToList(),
             Upstreams = upstreams,
+            Shadow = routing.Shadow is null ? null : routing.Shadow with { Version = canonical[^1] },
         }, null);
     }
 

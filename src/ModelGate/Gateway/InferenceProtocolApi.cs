@@ -101,6 +101,33 @@ public static class InferenceProtocolApi
             {
                 return error!;
             }
+            if (version is null && routes.Find(name)?.ShadowFor() is { Upstream: null, OnnxSha256.Length: > 0 } shadow)
+            {
+                // The shadow scores the same rows in the background; the client neither waits for it nor sees its answer.
+                // Everything the background work needs is taken now: the HttpContext is recycled once the response is sent.
+                var log = context.RequestServices.GetRequiredService<RequestLog>();
+                var time = context.RequestServices.GetRequiredService<TimeProvider>();
+                var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
+                _ = Task.Run(async () =>
+                {
+                    var started = time.GetTimestamp();
+                    var status = 200;
+                    try
+                    {
+                        (await models.GetAsync(shadow.OnnxSha256, CancellationToken.None)).Run(columns, rows);
+                    }
+                    catch (Exception e) when (e is TensorInputException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException)
+                    {
+                        status = 500;
+                    }
+                    log.Add(new Storage.Gateway.RequestLogEntity
+                    {
+                        RequestId = requestId, Time = time.GetUtcNow().UtcDateTime, Deployment = name, Version = shadow.Version, Route = RouteKinds.Shadow,
+                        Protocol = "oip-v2", Status = status, LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
+                        KeyId = keyId,
+                    });
+                });
+            }
             IReadOnlyDictionary<string, OnnxOutput> outputs;
             try
             {

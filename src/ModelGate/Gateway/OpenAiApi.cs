@@ -155,6 +155,16 @@ public static class OpenAiApi
         }
 
         var stream = body["stream"] is JsonValue s && s.TryGetValue<bool>(out var streaming) && streaming;
+        if (pinnedVersion is null && deployment.ShadowFor() is { Upstream: not null } shadow)
+        {
+            // Mirrored after the fact and never awaited: the shadow's answer and its latency stay out of the client's request.
+            // Everything the mirror needs is taken now: the HttpContext is recycled once the response is sent.
+            var copy = (JsonObject)body.DeepClone();
+            var log = context.RequestServices.GetRequiredService<RequestLog>();
+            var time = context.RequestServices.GetRequiredService<TimeProvider>();
+            var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
+            _ = Task.Run(() => MirrorAsync(forwarder, shadow, path, copy, stream, log, time, name, keyId));
+        }
         var upstreamClock = System.Diagnostics.Stopwatch.StartNew();
         var (response, served, servedKind) = await SendWithFallbackAsync(forwarder, deployment, route, kind, path, body, stream, ct);
         exchange.UpstreamMs = upstreamClock.Elapsed.TotalMilliseconds;
@@ -204,6 +214,38 @@ public static class OpenAiApi
                 }
             }
         }
+    }
+
+    private static async Task MirrorAsync(UpstreamForwarder forwarder, VersionRoute shadow, string path, JsonObject body, bool stream, RequestLog log,
+        TimeProvider time, string deployment, string? keyId)
+    {
+        var started = time.GetTimestamp();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var status = 502;
+        try
+        {
+            using var response = await SendAsync(forwarder, shadow, path, body, stream, timeout.Token);
+            if (response is not null)
+            {
+                status = (int)response.StatusCode;
+                await response.Content.CopyToAsync(Stream.Null, timeout.Token);
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
+        {
+        }
+        log.Add(new Storage.Gateway.RequestLogEntity
+        {
+            RequestId = Guid.NewGuid().ToString("N"),
+            Time = time.GetUtcNow().UtcDateTime,
+            KeyId = keyId,
+            Deployment = deployment,
+            Version = shadow.Version,
+            Route = RouteKinds.Shadow,
+            Protocol = "openai",
+            Status = status,
+            LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
+        });
     }
 
     /// <summary>

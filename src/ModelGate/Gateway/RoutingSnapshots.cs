@@ -19,7 +19,7 @@ public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, Ti
 
 /// <summary>An immutable view of one deployment's routing table, as the data plane reads it.</summary>
 public sealed class DeploymentRoute(string name, string environment, string model, int revision, VersionRoute stable,
-    IReadOnlyList<(VersionRoute Route, double Weight)> candidates, StickinessSpec? stickiness)
+    IReadOnlyList<(VersionRoute Route, double Weight)> candidates, StickinessSpec? stickiness, (VersionRoute Route, double Percent)? shadow = null)
 {
     private readonly (VersionRoute Route, double UpTo)[] _cumulative = Cumulative(candidates);
 
@@ -30,8 +30,13 @@ public sealed class DeploymentRoute(string name, string environment, string mode
     public VersionRoute Stable { get; } = stable;
     public IReadOnlyList<(VersionRoute Route, double Weight)> Candidates { get; } = candidates;
     public StickinessSpec? Stickiness { get; } = stickiness;
+    public (VersionRoute Route, double Percent)? Shadow { get; } = shadow;
 
+    /// <summary>The versions requests may be served by (the shadow version never serves).</summary>
     public IEnumerable<VersionRoute> Versions => [Stable, .. Candidates.Select(c => c.Route)];
+
+    /// <summary>The shadow version, for the share of requests that are mirrored to it.</summary>
+    public VersionRoute? ShadowFor() => Shadow is { } s && Random.Shared.NextDouble() * 100 < s.Percent ? s.Route : null;
 
     /// <summary>
     /// Picks the version for one request: a point in [0, 100) from the sticky key's hash (always the same for the same
@@ -111,10 +116,12 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
                         : null,
                     prompts.GetValueOrDefault((d.ModelId, version)));
                 routes[d.Name] = new DeploymentRoute(d.Name, d.Environment, d.Model, d.Revision, Route(table.Stable),
-                    (table.Candidates ?? []).Select(c => (Route(c.Version), c.Weight)).ToList(), table.Stickiness);
+                    (table.Candidates ?? []).Select(c => (Route(c.Version), c.Weight)).ToList(), table.Stickiness,
+                    table.Shadow is { } shadow ? (Route(shadow.Version), shadow.Percent) : null);
             }
             // Load and warm every routed model before the new table is visible, so no request waits for a load.
-            foreach (var sha in routes.Values.SelectMany(r => r.Versions).Where(v => v.Upstream is null).Select(v => v.OnnxSha256).Where(s => s.Length > 0).Distinct())
+            foreach (var sha in routes.Values.SelectMany(r => r.Shadow is { } sh ? r.Versions.Append(sh.Route) : r.Versions)
+                         .Where(v => v.Upstream is null).Select(v => v.OnnxSha256).Where(s => s.Length > 0).Distinct())
             {
                 try
                 {

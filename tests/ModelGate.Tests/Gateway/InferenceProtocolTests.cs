@@ -237,6 +237,26 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
     }
 
     [Fact]
+    public async Task Shadow_ScoresTheSameRowsInTheBackground_WithoutChangingTheAnswer()
+    {
+        var deployment = await DeployAsync(await RegisterAsync(), new { stable = "1.0.0", shadow = new { version = "1.1.0", percent = 100 } });
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await server.Client().PostAsJsonAsync($"/v2/models/{deployment}/infer", Request(i, 1));
+            Assert.Equal("1.0.0", response.Headers.GetValues("x-modelgate-version").Single());
+        }
+        var shadowed = 0;
+        for (var i = 0; i < 100 && shadowed < 3; i++)
+        {
+            await Task.Delay(50);
+            shadowed = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Count(r => r.Deployment == deployment && r.Route == "shadow" && r.Version == "1.1.0" && r.Status == 200)));
+        }
+        Assert.Equal(3, shadowed);
+        var metadata = (await server.Client().GetFromJsonAsync<JsonObject>($"/v2/models/{deployment}"))!;
+        Assert.Equal(["1.0.0"], metadata["versions"]!.AsArray().Select(v => (string)v!));
+    }
+
+    [Fact]
     public async Task EnvironmentRule_ProductionServesOnlyProductionVersions()
     {
         var model = await RegisterAsync();

@@ -15,7 +15,7 @@ namespace ModelGate.Tests.Gateway;
 public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
 {
     private async Task<(string Deployment, string Model)> DeployAsync(StubChatUpstream upstream, StubChatUpstream? candidate = null, double weight = 0,
-        double? inputPrice = null, double? outputPrice = null)
+        double? inputPrice = null, double? outputPrice = null, double shadowPercent = 0)
     {
         var model = ServerFixture.UniqueName("chat");
         var api = server.Api();
@@ -33,7 +33,9 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
             ["1.1.0"] = new((candidate ?? upstream).BaseUrl, "stub-small", "sk-candidate-secret", Retries: 0),
         };
         await api.CreateDeploymentAsync(new CreateDeploymentRequest(name, "development", model,
-            new RoutingTable("1.0.0", weight > 0 ? [new CandidateRoute("1.1.0", weight)] : [new CandidateRoute("1.1.0", 0)], Backend: "upstream", Upstreams: upstreams)));
+            shadowPercent > 0
+                ? new RoutingTable("1.0.0", Backend: "upstream", Upstreams: upstreams, Shadow: new ShadowRoute("1.1.0", shadowPercent))
+                : new RoutingTable("1.0.0", weight > 0 ? [new CandidateRoute("1.1.0", weight)] : [new CandidateRoute("1.1.0", 0)], Backend: "upstream", Upstreams: upstreams)));
         return (name, model);
     }
 
@@ -127,6 +129,82 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
         Assert.Contains("fallback", routes);
         Assert.Contains("stable", routes);
         Assert.NotEmpty(candidate.Requests);
+    }
+
+    [Fact]
+    public async Task Shadow_GetsACopy_ButNeitherChangesTheAnswerNorHoldsTheClient()
+    {
+        await using var stable = await StubChatUpstream.StartAsync();
+        await using var shadow = await StubChatUpstream.StartAsync();
+        using var release = new SemaphoreSlim(0);
+        stable.Answer = (_, _) => "from stable";
+        shadow.Answer = (_, _) =>
+        {
+            release.Wait(TimeSpan.FromSeconds(30)); // the shadow hangs until the test lets it go
+            return "from shadow";
+        };
+        var (deployment, _) = await DeployAsync(stable, shadow, shadowPercent: 100);
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await server.Client().PostAsJsonAsync("/v1/chat/completions",
+                new { model = deployment, messages = new[] { new { role = "user", content = $"q{i}" } } });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Contains("from stable", await response.Content.ReadAsStringAsync());
+            Assert.Equal("stable", response.Headers.GetValues("x-modelgate-route").Single());
+        }
+        // All five answered while every shadow call was still held: the client never waited for the shadow.
+        for (var i = 0; i < 100 && shadow.Requests.Count < 5; i++)
+        {
+            await Task.Delay(20);
+        }
+        Assert.Equal(5, shadow.Requests.Count);
+        release.Release(5);
+        var shadowed = 0;
+        for (var i = 0; i < 100 && shadowed < 5; i++)
+        {
+            await Task.Delay(50);
+            shadowed = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Count(r => r.Deployment == deployment && r.Route == "shadow" && r.Status == 200)));
+        }
+        Assert.Equal(5, shadowed);
+    }
+
+    [Fact]
+    public async Task KillingTheCandidatesUpstream_UnderLoad_FailsNoClientRequest()
+    {
+        await using var stable = await StubChatUpstream.StartAsync();
+        var candidate = await StubChatUpstream.StartAsync();
+        stable.Answer = (_, _) => "from stable";
+        candidate.Answer = (_, _) => "from candidate";
+        var (deployment, _) = await DeployAsync(stable, candidate, weight: 50);
+        var statuses = new System.Collections.Concurrent.ConcurrentBag<(HttpStatusCode Status, string Route, bool AfterKill)>();
+        var killed = false;
+        using var stop = new CancellationTokenSource();
+        var load = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            var client = server.Client();
+            while (!stop.IsCancellationRequested)
+            {
+                var afterKill = Volatile.Read(ref killed);
+                using var response = await client.PostAsJsonAsync("/v1/chat/completions",
+                    new { model = deployment, messages = new[] { new { role = "user", content = "hi" } } });
+                statuses.Add((response.StatusCode, response.Headers.GetValues("x-modelgate-route").Single(), afterKill));
+            }
+        })).ToList();
+        while (statuses.Count(s => s.Route == "canary") < 10)
+        {
+            await Task.Delay(10);
+        }
+        await candidate.DisposeAsync();
+        Volatile.Write(ref killed, true);
+        var atKill = statuses.Count;
+        while (statuses.Count < atKill + 60)
+        {
+            await Task.Delay(10);
+        }
+        await stop.CancelAsync();
+        await Task.WhenAll(load);
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s.Status));
+        Assert.Contains(statuses, s => s.AfterKill && s.Route == "fallback");
     }
 
     [Fact]
