@@ -71,28 +71,13 @@ public static class EvaluationScoring
         var truth = kept.Select(i => rows.Truth[i]).ToArray();
         var probability = kept.Select(i => rows.Probability[i]).ToArray();
 
-        var metrics = new SortedDictionary<string, MetricValue>(StringComparer.Ordinal);
-        foreach (var name in suite.Metrics!.Where(Headline.ContainsKey))
-        {
-            var metric = Headline[name];
-            var value = Defined(truth, probability, suite.Threshold, metric);
-            double[]? ci = null;
-            if (bootstrap.Resamples > 0 && double.IsFinite(value))
-            {
-                ci = Interval(truth, probability, suite.Threshold, metric, bootstrap);
-            }
-            metrics[name] = new MetricValue(value, ci);
-        }
         BinaryConfusionMatrix? confusion = suite.Metrics!.Contains("confusion_matrix")
             ? ClassificationMetrics.ConfusionMatrix(truth, probability, suite.Threshold)
             : null;
-
-        FairnessResult? fairness = null;
-        if (suite.Sensitive is { } sensitive)
-        {
-            var groups = prepared.Table.Strings(sensitive);
-            fairness = Fairness(sensitive, truth, ClassificationMetrics.Predict(probability, suite.Threshold), kept.Select(i => groups[i]).ToArray(), bootstrap);
-        }
+        var names = suite.Metrics!.Where(Headline.ContainsKey).ToArray();
+        var sensitiveColumn = suite.Sensitive is { } sensitive ? prepared.Table.Strings(sensitive) : null;
+        var groups = sensitiveColumn is null ? null : kept.Select(i => sensitiveColumn[i]).ToArray();
+        var (metrics, fairness) = HeadlineWithIntervals(names, truth, probability, groups, suite, bootstrap);
 
         var slices = new SortedDictionary<string, IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>>(StringComparer.Ordinal);
         foreach (var column in suite.Slices ?? [])
@@ -189,53 +174,83 @@ public static class EvaluationScoring
         _ => null,
     };
 
-    private static double[] Interval(int[] truth, double[] probability, double threshold, Metric metric, BootstrapSpec spec)
-    {
-        var t = new int[truth.Length];
-        var p = new double[probability.Length];
-        var ci = Bootstrap.Percentile(truth.Length, indices =>
-        {
-            Bootstrap.Gather<int>(truth, indices, t);
-            Bootstrap.Gather<double>(probability, indices, p);
-            return Defined(t, p, threshold, metric);
-        }, spec.Resamples, spec.Confidence, spec.Seed);
-        return [ci.Lower, ci.Upper];
-    }
+    private static readonly (string Name, Func<IReadOnlyList<GroupRates>, double> Measure)[] FairnessMeasures =
+    [
+        ("demographic_parity_difference", FairnessMetrics.DemographicParityDifference),
+        ("demographic_parity_ratio", FairnessMetrics.DemographicParityRatio),
+        ("equalized_odds_difference", FairnessMetrics.EqualizedOddsDifference),
+        ("equal_opportunity_difference", FairnessMetrics.EqualOpportunityDifference),
+    ];
 
-    private static FairnessResult Fairness(string sensitive, int[] truth, int[] predicted, string[] groups, BootstrapSpec spec)
+    /// <summary>
+    /// The headline metrics and fairness figures with their bootstrap intervals, all from one set of resamples: each
+    /// resample gathers its rows once and groups them by the sensitive column once.
+    /// </summary>
+    private static (SortedDictionary<string, MetricValue> Metrics, FairnessResult? Fairness) HeadlineWithIntervals(string[] names, int[] truth,
+        double[] probability, string[]? groups, EvaluationSuite suite, BootstrapSpec bootstrap)
     {
-        var rates = FairnessMetrics.ByGroup(truth, predicted, groups);
-        var intervals = new SortedDictionary<string, double[]>(StringComparer.Ordinal);
-        if (spec.Resamples > 0)
+        var statistics = names.Length + (groups is null ? 0 : FairnessMeasures.Length);
+        double[] Evaluate(int[] truthRows, double[] probabilityRows, string[]? groupRows)
         {
-            var t = new int[truth.Length];
-            var p = new int[truth.Length];
-            var g = new string[truth.Length];
-            foreach (var (name, measure) in new (string, Func<IReadOnlyList<GroupRates>, double>)[]
-                     {
-                         ("demographic_parity_difference", FairnessMetrics.DemographicParityDifference),
-                         ("demographic_parity_ratio", FairnessMetrics.DemographicParityRatio),
-                         ("equalized_odds_difference", FairnessMetrics.EqualizedOddsDifference),
-                         ("equal_opportunity_difference", FairnessMetrics.EqualOpportunityDifference),
-                     })
+            var values = new double[statistics];
+            for (var m = 0; m < names.Length; m++)
             {
-                var ci = Bootstrap.Percentile(truth.Length, indices =>
-                {
-                    Bootstrap.Gather<int>(truth, indices, t);
-                    Bootstrap.Gather<int>(predicted, indices, p);
-                    Bootstrap.Gather<string>(groups, indices, g);
-                    return measure(FairnessMetrics.ByGroup(t, p, g));
-                }, spec.Resamples, spec.Confidence, spec.Seed);
-                intervals[name] = [ci.Lower, ci.Upper];
+                values[m] = Defined(truthRows, probabilityRows, suite.Threshold, Headline[names[m]]);
             }
+            if (groupRows is not null)
+            {
+                var rates = FairnessMetrics.ByGroup(truthRows, ClassificationMetrics.Predict(probabilityRows, suite.Threshold), groupRows);
+                for (var f = 0; f < FairnessMeasures.Length; f++)
+                {
+                    values[names.Length + f] = FairnessMeasures[f].Measure(rates);
+                }
+            }
+            return values;
         }
-        return new FairnessResult(sensitive,
-            new SortedDictionary<string, double>(rates.ToDictionary(r => r.Group, r => r.SelectionRate), StringComparer.Ordinal),
-            FairnessMetrics.DemographicParityDifference(rates),
-            FairnessMetrics.DemographicParityRatio(rates),
-            FairnessMetrics.EqualizedOddsDifference(rates),
-            FairnessMetrics.EqualOpportunityDifference(rates),
-            intervals);
+
+        var point = Evaluate(truth, probability, groups);
+        ConfidenceInterval[]? intervals = null;
+        if (bootstrap.Resamples > 0 && truth.Length > 0)
+        {
+            intervals = Bootstrap.PercentileMany(truth.Length, statistics, indices =>
+            {
+                var t = new int[indices.Length];
+                var p = new double[indices.Length];
+                Bootstrap.Gather<int>(truth, indices, t);
+                Bootstrap.Gather<double>(probability, indices, p);
+                string[]? g = null;
+                if (groups is not null)
+                {
+                    g = new string[indices.Length];
+                    Bootstrap.Gather<string>(groups, indices, g);
+                }
+                return Evaluate(t, p, g);
+            }, bootstrap.Resamples, bootstrap.Confidence, bootstrap.Seed);
+        }
+        double[]? Ci(int m) => intervals is null || !double.IsFinite(point[m]) ? null : [intervals[m].Lower, intervals[m].Upper];
+
+        var metrics = new SortedDictionary<string, MetricValue>(StringComparer.Ordinal);
+        for (var m = 0; m < names.Length; m++)
+        {
+            metrics[names[m]] = new MetricValue(point[m], Ci(m));
+        }
+        FairnessResult? fairness = null;
+        if (groups is not null)
+        {
+            var rates = FairnessMetrics.ByGroup(truth, ClassificationMetrics.Predict(probability, suite.Threshold), groups);
+            var cis = new SortedDictionary<string, double[]>(StringComparer.Ordinal);
+            for (var f = 0; f < FairnessMeasures.Length; f++)
+            {
+                if (Ci(names.Length + f) is { } ci)
+                {
+                    cis[FairnessMeasures[f].Name] = ci;
+                }
+            }
+            fairness = new FairnessResult(suite.Sensitive!,
+                new SortedDictionary<string, double>(rates.ToDictionary(r => r.Group, r => r.SelectionRate), StringComparer.Ordinal),
+                point[names.Length], point[names.Length + 1], point[names.Length + 2], point[names.Length + 3], cis);
+        }
+        return (metrics, fairness);
     }
 
     private static EvaluationResult ComputeRegression(PreparedSuite prepared, ScoredRows rows)

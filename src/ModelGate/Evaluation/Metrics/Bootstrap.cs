@@ -51,6 +51,48 @@ public static class Bootstrap
     }
 
     /// <summary>Copies the rows at <paramref name="indices"/> into <paramref name="destination"/>, for metrics over spans.</summary>
+    /// <summary>
+    /// Percentile intervals for several statistics over the same resamples: <paramref name="metrics"/> turns one resample's
+    /// row indices into one value per statistic, so shared work (gathering rows, grouping) happens once per resample.
+    /// Resample <c>r</c> draws from its own generator seeded by (<paramref name="seed"/>, r), so the result is the same
+    /// however many cores run it; <paramref name="metrics"/> is called concurrently and gets a fresh index array each time.
+    /// </summary>
+    public static ConfidenceInterval[] PercentileMany(int rowCount, int statistics, Func<int[], double[]> metrics,
+        int resamples = DefaultResamples, double confidence = DefaultConfidence, int seed = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowCount, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(resamples, 1);
+        if (!(confidence > 0.0 && confidence < 1.0))
+            throw new ArgumentOutOfRangeException(nameof(confidence), confidence, "confidence must lie strictly between 0 and 1");
+
+        var all = new int[rowCount];
+        for (var i = 0; i < rowCount; i++) all[i] = i;
+        var estimates = metrics(all);
+        var values = new double[resamples][];
+        Parallel.For(0, resamples, () => new int[rowCount], (r, _, indices) =>
+        {
+            var random = new Random(HashCode.Combine(seed, r));
+            for (var i = 0; i < rowCount; i++) indices[i] = random.Next(rowCount);
+            values[r] = metrics(indices);
+            return indices;
+        }, _ => { });
+
+        var alpha = 1.0 - confidence;
+        var result = new ConfidenceInterval[statistics];
+        for (var m = 0; m < statistics; m++)
+        {
+            var column = values.Select(v => v[m]).Where(v => !double.IsNaN(v)).ToArray();
+            if (column.Length == 0)
+            {
+                result[m] = new ConfidenceInterval(estimates[m], double.NaN, double.NaN, confidence, 0);
+                continue;
+            }
+            Array.Sort(column);
+            result[m] = new ConfidenceInterval(estimates[m], Quantile(column, alpha / 2), Quantile(column, 1.0 - alpha / 2), confidence, column.Length);
+        }
+        return result;
+    }
+
     public static void Gather<T>(ReadOnlySpan<T> source, ReadOnlySpan<int> indices, Span<T> destination)
     {
         if (destination.Length < indices.Length)
