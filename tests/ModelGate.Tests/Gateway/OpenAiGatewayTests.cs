@@ -273,6 +273,27 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task ChatCli_StreamsTheAnswer_AndReportsTheVersion()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, user) => $"echo {user}";
+        var (deployment, _) = await DeployAsync(upstream);
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = ServerFixture.AdminKey };
+        var exit = await ModelGate.Cli.CliApp.RunAsync(["chat", deployment, "hello gateway"],
+            new ModelGate.Cli.CliContext(output, error, false, server.Handler(), name => env.GetValueOrDefault(name)));
+        Assert.True(exit == 0, error.ToString());
+        Assert.Equal("echo hello gateway", output.ToString().Trim());
+        Assert.Contains("(1.0.0, stable)", error.ToString());
+        Assert.True((bool)upstream.Requests.Last()["stream"]!);
+
+        var missing = await ModelGate.Cli.CliApp.RunAsync(["chat", "no-such-deployment", "hi"],
+            new ModelGate.Cli.CliContext(new StringWriter(), new StringWriter(), false, server.Handler(), name => env.GetValueOrDefault(name)));
+        Assert.Equal(ModelGate.Cli.ExitCodes.NotFound, missing);
+    }
+
+    [Fact]
     public async Task BadRequests_AreProblems()
     {
         await using var upstream = await StubChatUpstream.StartAsync();
