@@ -5,7 +5,13 @@ namespace ModelGate.Evaluation;
 
 public sealed record MetricValue(double Value, double[]? Ci = null);
 
-public sealed record ThresholdCheck(string Metric, double? Min, double? Max, double? Actual, bool Passed);
+public sealed record ThresholdCheck(string Metric, double? Min, double? Max, double? Actual, bool Passed)
+{
+    /// <summary>A metric passes when it was measured, is finite, and lies within the suite's bounds.</summary>
+    public static ThresholdCheck Judge(string metric, MetricThreshold limit, double? actual) =>
+        new(metric, limit.Min, limit.Max, actual,
+            actual is { } a && double.IsFinite(a) && (limit.Min is null || a >= limit.Min) && (limit.Max is null || a <= limit.Max));
+}
 
 public sealed record FairnessResult(
     string Sensitive,
@@ -102,9 +108,7 @@ public static class EvaluationScoring
         var checks = new List<ThresholdCheck>();
         foreach (var (name, limit) in suite.Thresholds ?? new Dictionary<string, MetricThreshold>())
         {
-            double? actual = metrics.TryGetValue(name, out var m) ? m.Value : FairnessValue(fairness, name);
-            var passed = actual is { } a && double.IsFinite(a) && (limit.Min is null || a >= limit.Min) && (limit.Max is null || a <= limit.Max);
-            checks.Add(new ThresholdCheck(name, limit.Min, limit.Max, actual, passed));
+            checks.Add(ThresholdCheck.Judge(name, limit, metrics.TryGetValue(name, out var m) ? m.Value : FairnessValue(fairness, name)));
         }
 
         BaselineComparison? comparison = baselineModel is null || baselineRows is null
@@ -303,12 +307,8 @@ public static class EvaluationScoring
                     return (IReadOnlyDictionary<string, double>)figures;
                 }), StringComparer.Ordinal);
         }
-        var checks = (suite.Thresholds ?? new Dictionary<string, MetricThreshold>()).Select(kv =>
-        {
-            double? actual = metrics.TryGetValue(kv.Key, out var m) ? m.Value : null;
-            var passed = actual is { } a && double.IsFinite(a) && (kv.Value.Min is null || a >= kv.Value.Min) && (kv.Value.Max is null || a <= kv.Value.Max);
-            return new ThresholdCheck(kv.Key, kv.Value.Min, kv.Value.Max, actual, passed);
-        }).ToList();
+        var checks = (suite.Thresholds ?? new Dictionary<string, MetricThreshold>())
+            .Select(kv => ThresholdCheck.Judge(kv.Key, kv.Value, metrics.TryGetValue(kv.Key, out var m) ? m.Value : null)).ToList();
         return new EvaluationResult(suite.Name, prepared.SuiteSha256, prepared.DatasetSha256, prepared.Model.Sha256, suite.Threshold,
             rows.Scored.Length, kept.Length, rows.Scored.Length - kept.Length, metrics, null, null, slices,
             Latency(rows.BatchMsPerRow), checks, checks.All(c => c.Passed), bootstrap);

@@ -77,9 +77,7 @@ public static class TextScoring
         var checks = new List<ThresholdCheck>();
         foreach (var (name, limit) in suite.Thresholds ?? new Dictionary<string, MetricThreshold>())
         {
-            double? actual = metrics.TryGetValue(name, out var m) ? m.Value : null;
-            var passed = actual is { } a && double.IsFinite(a) && (limit.Min is null || a >= limit.Min) && (limit.Max is null || a <= limit.Max);
-            checks.Add(new ThresholdCheck(name, limit.Min, limit.Max, actual, passed));
+            checks.Add(ThresholdCheck.Judge(name, limit, metrics.TryGetValue(name, out var m) ? m.Value : null));
         }
         var latencies = answers.Select(a => a.LatencyMs).Order().ToArray();
         double At(double q) => latencies.Length == 0 ? 0 : latencies[Math.Clamp((int)Math.Ceiling(q * latencies.Length) - 1, 0, latencies.Length - 1)];
