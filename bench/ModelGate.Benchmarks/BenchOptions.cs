@@ -2,13 +2,22 @@ using System.Globalization;
 
 namespace ModelGate.Benchmarks;
 
-/// <summary>Command-line options. Every count is a number of measured requests; warm-up requests come on top and are not recorded.</summary>
+/// <summary>
+/// Command-line options. Registry counts are numbers of measured requests, evaluation counts numbers of measured runs or
+/// passes; warm-up comes on top and is not recorded.
+/// </summary>
 internal sealed class BenchOptions
 {
     public const string PostgresEnvironmentVariable = "MODELGATE_BENCH_POSTGRES";
     public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres";
 
+    public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation"];
+
     public bool Quick { get; private set; }
+    /// <summary>Which parts run, in this order: registry (REST API load) and/or evaluation (evaluation throughput).</summary>
+    public IReadOnlyList<string> Suites { get; private set; } = AllSuites;
+    public bool RunsRegistry => Suites.Contains("registry");
+    public bool RunsEvaluation => Suites.Contains("evaluation");
     public IReadOnlyList<string> Providers { get; private set; } = ["sqlite", "postgres"];
     public int HealthOps { get; private set; } = 5000;
     public int CreateOps { get; private set; } = 500;
@@ -21,6 +30,14 @@ internal sealed class BenchOptions
     public int Warmup { get; private set; } = 100;
     public double WarmupSeconds { get; private set; } = 1.0;
     public double MaxWarmupSeconds { get; private set; } = 15.0;
+    // Evaluation suite: runs per ONNX model through the server, passes of ONNX Runtime alone, batch size, poll period.
+    public int EvalWarmupRuns { get; private set; } = 1;
+    public int EvalRuns { get; private set; } = 3;
+    public int OrtWarmupPasses { get; private set; } = 1;
+    public int OrtPasses { get; private set; } = 5;
+    public int OrtBatch { get; private set; } = 1024;
+    public int PollMs { get; private set; } = 20;
+    public string? FixturesDirectory { get; private set; }
     public string? OutputDirectory { get; private set; }
     public List<string> ServerArgs { get; } = [];
     public bool WriteFile { get; private set; } = true;
@@ -34,12 +51,21 @@ internal sealed class BenchOptions
     public int ConcurrentWarmupPerClient => Math.Max(1, Warmup / 5);
 
     public const string Usage = """
-        ModelGate registry load benchmark: starts the real host on Kestrel (127.0.0.1, random port) in-process for each
-        database provider and drives the REST API over loopback with its own HTTP clients.
+        ModelGate benchmarks. Both suites start the real host on Kestrel (127.0.0.1, random port) in-process and drive it
+        over loopback with their own HTTP clients.
+          registry    REST API load, for each database provider
+          evaluation  evaluation throughput (SQLite): the adult-income ONNX models scored on fixtures/datasets/adult/test.csv
+                      through POST .../evaluations, and ONNX Runtime alone on the same rows as the baseline
 
         usage: dotnet run -c Release --project bench/ModelGate.Benchmarks -- [options]
 
-          --quick                     short smoke run (small counts; list model of 200 versions)
+          --suite <list>              registry, evaluation or all (default all); a comma-separated list also works
+          --quick                     short smoke run (registry: small counts, list model of 200 versions;
+                                      evaluation: 1 run per model, 2 ONNX Runtime passes)
+          --server-arg <arg>          one more configuration argument for the host, repeatable, e.g.
+                                      --server-arg=--Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command=Information
+
+        registry:
           --providers <list>          sqlite,postgres (default both; postgres is skipped with a note when unreachable)
           --health-ops <n>            GET /healthz, sequential (default 5000)
           --create-ops <n>            create version, sequential, one client (default 500)
@@ -54,10 +80,19 @@ internal sealed class BenchOptions
                                       stops improving (the JIT tiering up), each concurrent client for this long (default 1;
                                       --quick 0.2)
           --max-warmup-seconds <s>    but a sequential scenario for at most this long (default 15; --quick 2)
-          --out <dir>                 where registry-<timestamp>.md goes (default bench/results)
+
+        evaluation:
+          --eval-warmup <n>           unrecorded runs per model through the server before the measured ones (default 1)
+          --eval-runs <n>             measured runs per model and suite variant through the server (default 3; --quick 1)
+          --ort-warmup <n>            unrecorded passes over the test set with ONNX Runtime alone (default 1)
+          --ort-passes <n>            measured passes with ONNX Runtime alone (default 5; --quick 2)
+          --ort-batch <n>             rows per ONNX Runtime call in the baseline (default 1024, the suites' default batch)
+          --poll-ms <n>               period of GET .../evaluations/{id} while a run is in progress (default 20)
+          --fixtures <dir>            the repository's fixtures directory (default: found above the binary)
+
+        output:
+          --out <dir>                 where registry-<timestamp>.md and evaluation-<timestamp>.md go (default bench/results)
           --no-file                   print only, write no results file
-          --server-arg <arg>          one more configuration argument for the host, repeatable, e.g.
-                                      --server-arg=--Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command=Information
 
         PostgreSQL: the connection string comes from MODELGATE_BENCH_POSTGRES (default
         Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres). Its database is only used to
@@ -81,6 +116,8 @@ internal sealed class BenchOptions
             o.Warmup = 20;
             o.WarmupSeconds = 0.2;
             o.MaxWarmupSeconds = 2.0;
+            o.EvalRuns = 1;
+            o.OrtPasses = 2;
         }
         for (var i = 0; i < args.Length; i++)
         {
@@ -131,6 +168,15 @@ internal sealed class BenchOptions
                     case "-h" or "--help":
                         error.WriteLine(Usage);
                         return null;
+                    case "--suite" or "--suites":
+                        var suites = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                            .Select(p => p.ToLowerInvariant()).ToList();
+                        if (suites.Count == 0 || suites.Any(p => p is not ("registry" or "evaluation" or "all")))
+                        {
+                            throw new ArgumentException("--suite is registry, evaluation or all");
+                        }
+                        o.Suites = suites.Contains("all") ? AllSuites : AllSuites.Where(suites.Contains).ToList();
+                        break;
                     case "--providers":
                         var providers = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                             .Select(p => p.ToLowerInvariant()).Distinct().ToList();
@@ -151,6 +197,13 @@ internal sealed class BenchOptions
                     case "--warmup": o.Warmup = Count(min: 0); break;
                     case "--warmup-seconds": o.WarmupSeconds = Seconds(); break;
                     case "--max-warmup-seconds": o.MaxWarmupSeconds = Seconds(); break;
+                    case "--eval-warmup": o.EvalWarmupRuns = Count(min: 0); break;
+                    case "--eval-runs": o.EvalRuns = Count(); break;
+                    case "--ort-warmup": o.OrtWarmupPasses = Count(min: 0); break;
+                    case "--ort-passes": o.OrtPasses = Count(); break;
+                    case "--ort-batch": o.OrtBatch = Count(); break;
+                    case "--poll-ms": o.PollMs = Count(); break;
+                    case "--fixtures": o.FixturesDirectory = Value(); break;
                     case "--out": o.OutputDirectory = Value(); break;
                     case "--no-file": o.WriteFile = false; break;
                     case "--server-arg": o.ServerArgs.Add(Value()); break;

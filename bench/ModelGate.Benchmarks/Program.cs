@@ -16,51 +16,80 @@ if (Report.ServerBuild != "Release")
     log.WriteLine("warning: the server assembly is a Debug build; run with -c Release for meaningful figures");
 }
 
-var results = new List<ScenarioResult>();
-var notes = new List<string>();
-foreach (var provider in options.Providers)
+if (options.RunsRegistry)
 {
-    log.WriteLine($"== {provider}");
-    BenchServer? server;
-    if (provider == "postgres")
+    var registryStarted = DateTimeOffset.UtcNow;
+    var registryClock = Stopwatch.StartNew();
+    var results = new List<ScenarioResult>();
+    var notes = new List<string>();
+    foreach (var provider in options.Providers)
     {
-        (server, var skip) = await BenchServer.StartPostgresAsync(options.PostgresConnectionString, options.ServerArgs);
-        if (server is null)
+        log.WriteLine($"== registry: {provider}");
+        BenchServer? server;
+        if (provider == "postgres")
         {
-            var note = $"postgres: skipped — {skip}. Set {BenchOptions.PostgresEnvironmentVariable} to a reachable server's connection string.";
-            log.WriteLine($"  {note}");
-            notes.Add(note);
-            continue;
+            (server, var skip) = await BenchServer.StartPostgresAsync(options.PostgresConnectionString, options.ServerArgs);
+            if (server is null)
+            {
+                var note = $"postgres: skipped — {skip}. Set {BenchOptions.PostgresEnvironmentVariable} to a reachable server's connection string.";
+                log.WriteLine($"  {note}");
+                notes.Add(note);
+                continue;
+            }
+        }
+        else
+        {
+            server = await BenchServer.StartSqliteAsync(options.ServerArgs);
+        }
+        await using (server)
+        {
+            log.WriteLine($"  server at {server.BaseAddress}");
+            var bench = new RegistryBenchmark(server, options, log);
+            var providerClock = Stopwatch.StartNew();
+            results.AddRange(await bench.RunAsync());
+            notes.AddRange(bench.Notes);
+            log.WriteLine($"  {provider} done in {providerClock.Elapsed.TotalSeconds:F0} s");
         }
     }
-    else
-    {
-        server = await BenchServer.StartSqliteAsync(options.ServerArgs);
-    }
-    await using (server)
-    {
-        log.WriteLine($"  server at {server.BaseAddress}");
-        var bench = new RegistryBenchmark(server, options, log);
-        var providerClock = Stopwatch.StartNew();
-        results.AddRange(await bench.RunAsync());
-        notes.AddRange(bench.Notes);
-        log.WriteLine($"  {provider} done in {providerClock.Elapsed.TotalSeconds:F0} s");
-    }
+    await EmitAsync("registry", registryStarted, Report.Markdown(options, registryStarted, registryClock.Elapsed, results, notes));
 }
 
-var report = Report.Markdown(options, started, clock.Elapsed, results, notes);
-Console.Out.WriteLine();
-Console.Out.Write(report);
-if (options.WriteFile)
+if (options.RunsEvaluation)
 {
-    var directory = options.OutputDirectory ?? DefaultResultsDirectory();
-    Directory.CreateDirectory(directory);
-    var path = Path.Combine(directory, $"registry-{started:yyyyMMdd-HHmmss}.md");
-    await File.WriteAllTextAsync(path, report);
-    log.WriteLine();
-    log.WriteLine($"written to {Path.GetFullPath(path)}");
+    log.WriteLine("== evaluation");
+    var evaluationStarted = DateTimeOffset.UtcNow;
+    var evaluationClock = Stopwatch.StartNew();
+    var loadAtStart = MachineActivity.LoadAverage();
+    var activity = MachineActivity.Start();
+    var evaluation = await new EvaluationBenchmark(options, log).RunAsync();
+    var busy = activity.Describe();
+    var loadAtEnd = MachineActivity.LoadAverage();
+    if (busy is not null)
+    {
+        log.WriteLine($"  {busy}");
+    }
+    log.WriteLine($"  evaluation done in {evaluationClock.Elapsed.TotalSeconds:F0} s");
+    await EmitAsync("evaluation", evaluationStarted,
+        EvaluationReport.Markdown(options, evaluationStarted, evaluationClock.Elapsed, evaluation, loadAtStart, loadAtEnd, busy));
 }
+log.WriteLine($"done in {clock.Elapsed.TotalSeconds:F0} s (started {started:HH:mm:ss} UTC)");
 return 0;
+
+// Prints the report and writes it to <out>/<suite>-<UTC timestamp>.md.
+async Task EmitAsync(string suite, DateTimeOffset suiteStarted, string report)
+{
+    Console.Out.WriteLine();
+    Console.Out.Write(report);
+    if (options.WriteFile)
+    {
+        var directory = options.OutputDirectory ?? DefaultResultsDirectory();
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, $"{suite}-{suiteStarted:yyyyMMdd-HHmmss}.md");
+        await File.WriteAllTextAsync(path, report);
+        log.WriteLine();
+        log.WriteLine($"written to {Path.GetFullPath(path)}");
+    }
+}
 
 // bench/results of the repository this binary was built from (found by ModelGate.slnx above the output directory), else ./bench/results.
 static string DefaultResultsDirectory()

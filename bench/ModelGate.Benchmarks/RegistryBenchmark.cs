@@ -297,7 +297,7 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
     }
 
     /// <summary>Collects garbage left by setup or the previous scenario, so that the next one does not pay for it.</summary>
-    private static void Settle()
+    internal static void Settle()
     {
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();

@@ -71,7 +71,7 @@ public static class Bootstrap
         var values = new double[resamples][];
         Parallel.For(0, resamples, () => new int[rowCount], (r, _, indices) =>
         {
-            var random = new Random(HashCode.Combine(seed, r));
+            var random = new Random(ResampleSeed(seed, r));
             for (var i = 0; i < rowCount; i++) indices[i] = random.Next(rowCount);
             values[r] = metrics(indices);
             return indices;
@@ -91,6 +91,19 @@ public static class Bootstrap
             result[m] = new ConfidenceInterval(estimates[m], Quantile(column, alpha / 2), Quantile(column, 1.0 - alpha / 2), confidence, column.Length);
         }
         return result;
+    }
+
+    /// <summary>
+    /// The seed of resample <paramref name="resample"/>: SplitMix64's finaliser over (seed, resample). Not HashCode,
+    /// which .NET randomises per process: intervals must be the same after a restart.
+    /// </summary>
+    public static int ResampleSeed(int seed, int resample)
+    {
+        var z = ((ulong)(uint)seed << 32 | (uint)resample) + 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (int)(z & 0x7FFFFFFF);
     }
 
     public static void Gather<T>(ReadOnlySpan<T> source, ReadOnlySpan<int> indices, Span<T> destination)
