@@ -18,6 +18,7 @@ public static class DeploymentsApi
     {
         services.TryAddSingleton<Onnx.OnnxModelCache>();
         services.AddSingleton<RoutingSnapshots>();
+        services.AddSingleton<CircuitBreakers>();
         services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<DataPlaneGuard>();
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateDataAnnotations().ValidateOnStart();

@@ -9,7 +9,7 @@ namespace ModelGate.Gateway;
 /// Sends data-plane requests to upstream servers over one long-lived <see cref="HttpMessageInvoker"/> (no buffering
 /// HttpClient, no total timeout: a first-byte timeout per attempt and an idle timeout while streaming).
 /// </summary>
-public sealed class UpstreamForwarder : IDisposable
+public sealed class UpstreamForwarder(CircuitBreakers breakers) : IDisposable
 {
     private readonly HttpMessageInvoker _invoker = new(new SocketsHttpHandler
     {
@@ -26,6 +26,28 @@ public sealed class UpstreamForwarder : IDisposable
     /// not be reached or answered 5xx (both safe to retry: nothing was streamed to the client yet).
     /// </summary>
     public async Task<HttpResponseMessage?> TrySendAsync(UpstreamRoute upstream, string path, JsonObject body, CancellationToken cancellationToken)
+    {
+        var backend = CircuitBreakers.KeyOf(upstream);
+        if (!breakers.TryEnter(backend))
+        {
+            return null; // the circuit is open: fail fast so the caller falls back without waiting on a dead backend
+        }
+        var response = await SendOnceAsync(upstream, path, body, cancellationToken);
+        if (response is null)
+        {
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                breakers.Failed(backend);
+            }
+        }
+        else
+        {
+            breakers.Succeeded(backend);
+        }
+        return response;
+    }
+
+    private async Task<HttpResponseMessage?> SendOnceAsync(UpstreamRoute upstream, string path, JsonObject body, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(upstream.BaseUrl, path))
         {

@@ -208,6 +208,43 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task CircuitBreaker_StopsTryingAFailingCandidate_ThenTriesItAgainAfterTheCooldown()
+    {
+        await using var stable = await StubChatUpstream.StartAsync();
+        await using var candidate = await StubChatUpstream.StartAsync();
+        stable.Answer = (_, _) => "from stable";
+        candidate.Answer = (_, _) => "from candidate";
+        var (deployment, _) = await DeployAsync(stable, candidate, weight: 100);
+        candidate.Broken = true;
+
+        async Task<string> Call()
+        {
+            using var response = await server.Client().PostAsJsonAsync("/v1/chat/completions",
+                new { model = deployment, messages = new[] { new { role = "user", content = "hi" } } });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return response.Headers.GetValues("x-modelgate-route").Single();
+        }
+
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal("fallback", await Call());
+        }
+        // Five failures open the circuit; the other fifteen requests never reach the dead candidate.
+        Assert.Equal(ModelGate.Gateway.CircuitBreakers.FailureThreshold, candidate.Requests.Count);
+
+        server.Time.Advance(ModelGate.Gateway.CircuitBreakers.OpenFor + TimeSpan.FromSeconds(1));
+        Assert.Equal("fallback", await Call()); // the half-open trial fails and reopens the circuit
+        Assert.Equal(ModelGate.Gateway.CircuitBreakers.FailureThreshold + 1, candidate.Requests.Count);
+        Assert.Equal("fallback", await Call());
+        Assert.Equal(ModelGate.Gateway.CircuitBreakers.FailureThreshold + 1, candidate.Requests.Count);
+
+        candidate.Broken = false;
+        server.Time.Advance(ModelGate.Gateway.CircuitBreakers.OpenFor + TimeSpan.FromSeconds(1));
+        Assert.Equal("canary", await Call()); // the trial succeeds and closes the circuit
+        Assert.Equal("canary", await Call());
+    }
+
+    [Fact]
     public async Task UpstreamKeys_AreEncryptedAtRest_AndNeverReturned()
     {
         await using var upstream = await StubChatUpstream.StartAsync();
