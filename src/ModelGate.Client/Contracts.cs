@@ -138,8 +138,11 @@ public sealed record AuditVerifyDto(bool Valid, long Checked, long? FirstBrokenS
 /// <param name="Deployments">Data-plane scope: the deployments the key may call (null: all).</param>
 /// <param name="RequestsPerMinute">Data-plane rate limit (null: none); past it, 429 with Retry-After.</param>
 /// <param name="AllowPinning">Whether the key may pin versions (<c>deployment@version</c>).</param>
+/// <param name="TokensPerMinute">Data-plane tokens per minute, counted from the upstream's usage (null: none).</param>
+/// <param name="CostBudget">The most the key may spend in total, priced by the versions' price tables (null: none).</param>
 public sealed record CreateKeyRequest(string Name, IReadOnlyList<string> Roles, DateTimeOffset? ExpiresAt = null,
-    IReadOnlyList<string>? Deployments = null, int? RequestsPerMinute = null, bool AllowPinning = true);
+    IReadOnlyList<string>? Deployments = null, int? RequestsPerMinute = null, bool AllowPinning = true, int? TokensPerMinute = null,
+    double? CostBudget = null);
 
 public sealed record ApiKeyDto(
     string Id,
@@ -153,7 +156,9 @@ public sealed record ApiKeyDto(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key = null,
     IReadOnlyList<string>? Deployments = null,
     int? RequestsPerMinute = null,
-    bool AllowPinning = true);
+    bool AllowPinning = true,
+    int? TokensPerMinute = null,
+    double? CostBudget = null);
 
 /// <summary>An RFC 9457 problem as ModelGate writes it.</summary>
 public sealed record ProblemDto(

@@ -545,6 +545,9 @@ namespace ModelGate.Storage.Postgres.Migrations
                     b.Property<bool>("AllowPinning")
                         .HasColumnType("boolean");
 
+                    b.Property<double?>("CostBudget")
+                        .HasColumnType("double precision");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -589,6 +592,9 @@ namespace ModelGate.Storage.Postgres.Migrations
                         .IsRequired()
                         .HasMaxLength(400)
                         .HasColumnType("character varying(400)");
+
+                    b.Property<int?>("TokensPerMinute")
+                        .HasColumnType("integer");
 
                     b.HasKey("Id");
 

@@ -528,6 +528,9 @@ namespace ModelGate.Storage.Sqlite.Migrations
                     b.Property<bool>("AllowPinning")
                         .HasColumnType("INTEGER");
 
+                    b.Property<double?>("CostBudget")
+                        .HasColumnType("REAL");
+
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT");
 
@@ -572,6 +575,9 @@ namespace ModelGate.Storage.Sqlite.Migrations
                         .IsRequired()
                         .HasMaxLength(400)
                         .HasColumnType("TEXT");
+
+                    b.Property<int?>("TokensPerMinute")
+                        .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
 

@@ -20,5 +20,9 @@ public sealed class ApiKeyEntity
     public int? RequestsPerMinute { get; set; }
     /// <summary>Whether the key may pin a version (<c>deployment@version</c>) instead of following the routing table.</summary>
     public bool AllowPinning { get; set; } = true;
+    /// <summary>Data-plane tokens (prompt + completion) per minute; null: unlimited.</summary>
+    public int? TokensPerMinute { get; set; }
+    /// <summary>The most this key may spend (in the price tables' currency) over its lifetime; null: unlimited.</summary>
+    public double? CostBudget { get; set; }
     public string? RevokedBy { get; set; }
 }

@@ -67,7 +67,7 @@ public static class InferenceProtocolApi
     {
         var requestId = Activity.Current?.TraceId.ToString() ?? Guid.NewGuid().ToString("N");
         context.Response.Headers[RequestIdHeader] = requestId;
-        if (guard.Check(context, name, version is not null) is { } refused)
+        if (await guard.CheckAsync(context, name, version is not null) is { } refused)
         {
             return refused;
         }

@@ -69,6 +69,7 @@ public static class OpenAiApi
                     ["response"] = exchange.Response?.Text(),
                 }.ToJsonString());
             }
+            await guard.ChargeAsync(context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey, (prompt ?? 0) + (completion ?? 0), cost ?? 0);
             log.Add(new Storage.Gateway.RequestLogEntity
             {
                 RequestId = context.TraceIdentifier,
@@ -114,7 +115,7 @@ public static class OpenAiApi
         var (name, pinnedVersion) = at > 0 ? (model[..at], model[(at + 1)..]) : (model, null);
         exchange.Deployment = name;
         exchange.RequestBody = body;
-        if (guard.Check(context, name, pinnedVersion is not null) is { } refused)
+        if (await guard.CheckAsync(context, name, pinnedVersion is not null) is { } refused)
         {
             await refused.ExecuteAsync(context);
             return;

@@ -9,7 +9,8 @@ using ModelGate.Storage.Security;
 namespace ModelGate.Security;
 
 public sealed record AuthenticatedKey(string Id, string Name, IReadOnlyList<string> Roles, DateTime? ExpiresAt,
-    IReadOnlySet<string>? Deployments = null, int? RequestsPerMinute = null, bool AllowPinning = true);
+    IReadOnlySet<string>? Deployments = null, int? RequestsPerMinute = null, bool AllowPinning = true, int? TokensPerMinute = null,
+    double? CostBudget = null);
 
 /// <summary>Issues and checks API keys. Keys are random 256-bit secrets; only their SHA-256 is stored.</summary>
 public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time, IOptions<SecurityOptions> options)
@@ -27,8 +28,11 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
     public static bool LooksLikeKey(string key) => key.StartsWith(KeyPrefix, StringComparison.Ordinal) && key.Length is >= 32 and <= 256;
 
     public static ApiKeyEntity NewEntity(string id, string name, string secret, IEnumerable<string> roles, DateTime now, string createdBy, DateTime? expiresAt,
-        IEnumerable<string>? deployments = null, int? requestsPerMinute = null, bool allowPinning = true) => new()
+        IEnumerable<string>? deployments = null, int? requestsPerMinute = null, bool allowPinning = true, int? tokensPerMinute = null,
+        double? costBudget = null) => new()
     {
+        TokensPerMinute = tokensPerMinute,
+        CostBudget = costBudget,
         Deployments = deployments is null ? null : string.Join(' ', deployments.Distinct()),
         RequestsPerMinute = requestsPerMinute,
         AllowPinning = allowPinning,
@@ -65,7 +69,7 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
                 ? null
                 : new AuthenticatedKey(entity.Id, entity.Name, entity.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), entity.ExpiresAt,
                     entity.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal),
-                    entity.RequestsPerMinute, entity.AllowPinning);
+                    entity.RequestsPerMinute, entity.AllowPinning, entity.TokensPerMinute, entity.CostBudget);
             _cache[hash] = (found, now);
         }
         if (found?.ExpiresAt is { } expires && expires <= time.GetUtcNow().UtcDateTime)

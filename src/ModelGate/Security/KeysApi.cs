@@ -50,6 +50,14 @@ public static class KeysApi
         {
             errors.Add("requestsPerMinute", "between 1 and 1,000,000");
         }
+        if (request.TokensPerMinute is < 1)
+        {
+            errors.Add("tokensPerMinute", "at least 1");
+        }
+        if (request.CostBudget is { } budget && (budget <= 0 || !double.IsFinite(budget)))
+        {
+            errors.Add("costBudget", "a positive amount");
+        }
         if (errors.Any)
         {
             return errors.ToProblem();
@@ -58,10 +66,11 @@ public static class KeysApi
         var secret = ApiKeyService.NewSecret();
         await using var tx = await write.BeginAsync(cancellationToken);
         var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), request.Name.Trim(), secret, request.Roles!, tx.Now, user.ActorId(),
-            request.ExpiresAt?.UtcDateTime, request.Deployments, request.RequestsPerMinute, request.AllowPinning);
+            request.ExpiresAt?.UtcDateTime, request.Deployments, request.RequestsPerMinute, request.AllowPinning, request.TokensPerMinute, request.CostBudget);
         tx.Db.ApiKeys.Add(entity);
         await tx.AppendAsync(user.ActorId(), "key.created", $"keys/{entity.Id}",
-            new { entity.Name, roles = request.Roles, entity.Prefix, entity.ExpiresAt, deployments = request.Deployments, request.RequestsPerMinute, request.AllowPinning },
+            new { entity.Name, roles = request.Roles, entity.Prefix, entity.ExpiresAt, deployments = request.Deployments, request.RequestsPerMinute, request.AllowPinning,
+                request.TokensPerMinute, request.CostBudget },
             cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Created($"/api/v1/keys/{entity.Id}", ToDto(entity) with { Key = secret });
@@ -95,5 +104,5 @@ public static class KeysApi
 
     private static ApiKeyDto ToDto(ApiKeyEntity k) =>
         new(k.Id, k.Name, k.Prefix, k.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.CreatedAt, k.CreatedBy, k.ExpiresAt, k.RevokedAt, null,
-            k.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.RequestsPerMinute, k.AllowPinning);
+            k.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.RequestsPerMinute, k.AllowPinning, k.TokensPerMinute, k.CostBudget);
 }

@@ -245,6 +245,49 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task TokenAndCostLimits_AreChargedFromUsage_AndAnsweredWith429()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, _) => "one two three four";
+        var (deployment, _) = await DeployAsync(upstream, inputPrice: 1.0, outputPrice: 1.0);
+        // The stand-in reports prompt_tokens = len(user)/4 = 33/4 = 8 and completion_tokens = 18/4 = 4: 12 tokens, cost 0.012 a request.
+        const string prompt = "hello there my friend how are you";
+        var tokenKey = await server.Api().CreateKeyAsync(new CreateKeyRequest("tpm", ["viewer"], TokensPerMinute: 10));
+        var budgetKey = await server.Api().CreateKeyAsync(new CreateKeyRequest("budget", ["viewer"], CostBudget: 0.015));
+
+        async Task<HttpResponseMessage> Call(string key) => await server.Client(key).PostAsJsonAsync("/v1/chat/completions",
+            new { model = $"{deployment}@1.0.0", messages = new[] { new { role = "user", content = prompt } } });
+
+        using (var first = await Call(tokenKey.Key!))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+        using (var limited = await Call(tokenKey.Key!))
+        {
+            await ProblemAssert.IsProblem(limited, HttpStatusCode.TooManyRequests, "rate_limited");
+            // 10 − 12 = −2 tokens left; one token needs (1 + 2) ÷ (10/60 per s) = 18 s.
+            Assert.Equal(TimeSpan.FromSeconds(18), limited.Headers.RetryAfter!.Delta);
+        }
+        server.Time.Advance(TimeSpan.FromSeconds(18));
+        using (var again = await Call(tokenKey.Key!))
+        {
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        }
+
+        using (var one = await Call(budgetKey.Key!))
+        {
+            Assert.Equal(HttpStatusCode.OK, one.StatusCode); // spent 0 < 0.015
+        }
+        using (var two = await Call(budgetKey.Key!))
+        {
+            Assert.Equal(HttpStatusCode.OK, two.StatusCode); // spent 0.012 < 0.015
+        }
+        using var three = await Call(budgetKey.Key!);
+        var problem = await ProblemAssert.IsProblem(three, HttpStatusCode.TooManyRequests, "budget_exhausted"); // spent 0.024
+        Assert.Equal(0.024, problem.GetProperty("spent").GetDouble(), 9);
+    }
+
+    [Fact]
     public async Task UpstreamKeys_AreEncryptedAtRest_AndNeverReturned()
     {
         await using var upstream = await StubChatUpstream.StartAsync();
