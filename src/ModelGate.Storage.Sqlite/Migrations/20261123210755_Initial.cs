@@ -24,6 +24,11 @@ namespace ModelGate.Storage.Sqlite.Migrations
                     CreatedBy = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
                     ExpiresAt = table.Column<DateTime>(type: "TEXT", nullable: true),
                     RevokedAt = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    Deployments = table.Column<string>(type: "TEXT", maxLength: 4000, nullable: true),
+                    RequestsPerMinute = table.Column<int>(type: "INTEGER", nullable: true),
+                    AllowPinning = table.Column<bool>(type: "INTEGER", nullable: false),
+                    TokensPerMinute = table.Column<int>(type: "INTEGER", nullable: true),
+                    CostBudget = table.Column<double>(type: "REAL", nullable: true),
                     RevokedBy = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true)
                 },
                 constraints: table =>
@@ -87,6 +92,60 @@ namespace ModelGate.Storage.Sqlite.Migrations
                 });
 
             migrationBuilder.CreateTable(
+                name: "request_logs",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    RequestId = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    Time = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    KeyId = table.Column<string>(type: "TEXT", maxLength: 32, nullable: true),
+                    Deployment = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    Version = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    Route = table.Column<string>(type: "TEXT", maxLength: 16, nullable: true),
+                    Protocol = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    Status = table.Column<int>(type: "INTEGER", nullable: false),
+                    LatencyMs = table.Column<double>(type: "REAL", nullable: false),
+                    UpstreamLatencyMs = table.Column<double>(type: "REAL", nullable: true),
+                    PromptTokens = table.Column<long>(type: "INTEGER", nullable: true),
+                    CompletionTokens = table.Column<long>(type: "INTEGER", nullable: true),
+                    Cost = table.Column<double>(type: "REAL", nullable: true),
+                    Payload = table.Column<string>(type: "TEXT", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_request_logs", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "deployments",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    Name = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    Environment = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    ModelId = table.Column<long>(type: "INTEGER", nullable: false),
+                    Model = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    Routing = table.Column<string>(type: "TEXT", nullable: false),
+                    Revision = table.Column<int>(type: "INTEGER", nullable: false),
+                    CreatedAt = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    CreatedBy = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    UpdatedAt = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    UpdatedBy = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_deployments", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_deployments_models_ModelId",
+                        column: x => x.ModelId,
+                        principalTable: "models",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Restrict);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "model_versions",
                 columns: table => new
                 {
@@ -118,6 +177,43 @@ namespace ModelGate.Storage.Sqlite.Migrations
                         name: "FK_model_versions_models_ModelId",
                         column: x => x.ModelId,
                         principalTable: "models",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Restrict);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "evaluations",
+                columns: table => new
+                {
+                    Id = table.Column<string>(type: "TEXT", maxLength: 32, nullable: false),
+                    VersionId = table.Column<long>(type: "INTEGER", nullable: false),
+                    Model = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    Version = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    SuiteSha256 = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    BaselineVersion = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    DatasetSha256 = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    Status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    External = table.Column<bool>(type: "INTEGER", nullable: false),
+                    Evaluator = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    Trainer = table.Column<string>(type: "TEXT", maxLength: 200, nullable: true),
+                    Independent = table.Column<bool>(type: "INTEGER", nullable: false),
+                    RowsTotal = table.Column<long>(type: "INTEGER", nullable: false),
+                    RowsDone = table.Column<long>(type: "INTEGER", nullable: false),
+                    RowsFailed = table.Column<long>(type: "INTEGER", nullable: false),
+                    CreatedAt = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    StartedAt = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    FinishedAt = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    Result = table.Column<string>(type: "TEXT", nullable: true),
+                    ResultSha256 = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    Error = table.Column<string>(type: "TEXT", maxLength: 4000, nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_evaluations", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_evaluations_model_versions_VersionId",
+                        column: x => x.VersionId,
+                        principalTable: "model_versions",
                         principalColumn: "Id",
                         onDelete: ReferentialAction.Restrict);
                 });
@@ -189,6 +285,27 @@ namespace ModelGate.Storage.Sqlite.Migrations
                 column: "Time");
 
             migrationBuilder.CreateIndex(
+                name: "IX_deployments_ModelId",
+                table: "deployments",
+                column: "ModelId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_deployments_Name",
+                table: "deployments",
+                column: "Name",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_deployments_UpdatedAt",
+                table: "deployments",
+                column: "UpdatedAt");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_evaluations_VersionId",
+                table: "evaluations",
+                column: "VersionId");
+
+            migrationBuilder.CreateIndex(
                 name: "IX_model_versions_BaseModel",
                 table: "model_versions",
                 column: "BaseModel");
@@ -204,6 +321,21 @@ namespace ModelGate.Storage.Sqlite.Migrations
                 table: "models",
                 column: "Name",
                 unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_request_logs_Deployment_Time",
+                table: "request_logs",
+                columns: new[] { "Deployment", "Time" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_request_logs_RequestId",
+                table: "request_logs",
+                column: "RequestId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_request_logs_Time",
+                table: "request_logs",
+                column: "Time");
 
             migrationBuilder.CreateIndex(
                 name: "IX_version_artifacts_Sha256",
@@ -237,6 +369,15 @@ namespace ModelGate.Storage.Sqlite.Migrations
 
             migrationBuilder.DropTable(
                 name: "audit_events");
+
+            migrationBuilder.DropTable(
+                name: "deployments");
+
+            migrationBuilder.DropTable(
+                name: "evaluations");
+
+            migrationBuilder.DropTable(
+                name: "request_logs");
 
             migrationBuilder.DropTable(
                 name: "version_artifacts");

@@ -25,6 +25,11 @@ namespace ModelGate.Storage.Postgres.Migrations
                     CreatedBy = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
                     ExpiresAt = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
                     RevokedAt = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
+                    Deployments = table.Column<string>(type: "character varying(4000)", maxLength: 4000, nullable: true),
+                    RequestsPerMinute = table.Column<int>(type: "integer", nullable: true),
+                    AllowPinning = table.Column<bool>(type: "boolean", nullable: false),
+                    TokensPerMinute = table.Column<int>(type: "integer", nullable: true),
+                    CostBudget = table.Column<double>(type: "double precision", nullable: true),
                     RevokedBy = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true)
                 },
                 constraints: table =>
@@ -88,6 +93,60 @@ namespace ModelGate.Storage.Postgres.Migrations
                 });
 
             migrationBuilder.CreateTable(
+                name: "request_logs",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "bigint", nullable: false)
+                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
+                    RequestId = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    Time = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    KeyId = table.Column<string>(type: "character varying(32)", maxLength: 32, nullable: true),
+                    Deployment = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    Version = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
+                    Route = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: true),
+                    Protocol = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    Status = table.Column<int>(type: "integer", nullable: false),
+                    LatencyMs = table.Column<double>(type: "double precision", nullable: false),
+                    UpstreamLatencyMs = table.Column<double>(type: "double precision", nullable: true),
+                    PromptTokens = table.Column<long>(type: "bigint", nullable: true),
+                    CompletionTokens = table.Column<long>(type: "bigint", nullable: true),
+                    Cost = table.Column<double>(type: "double precision", nullable: true),
+                    Payload = table.Column<string>(type: "text", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_request_logs", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "deployments",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "bigint", nullable: false)
+                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
+                    Name = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    Environment = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    ModelId = table.Column<long>(type: "bigint", nullable: false),
+                    Model = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    Routing = table.Column<string>(type: "text", nullable: false),
+                    Revision = table.Column<int>(type: "integer", nullable: false),
+                    CreatedAt = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    CreatedBy = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    UpdatedAt = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    UpdatedBy = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_deployments", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_deployments_models_ModelId",
+                        column: x => x.ModelId,
+                        principalTable: "models",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Restrict);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "model_versions",
                 columns: table => new
                 {
@@ -119,6 +178,43 @@ namespace ModelGate.Storage.Postgres.Migrations
                         name: "FK_model_versions_models_ModelId",
                         column: x => x.ModelId,
                         principalTable: "models",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Restrict);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "evaluations",
+                columns: table => new
+                {
+                    Id = table.Column<string>(type: "character varying(32)", maxLength: 32, nullable: false),
+                    VersionId = table.Column<long>(type: "bigint", nullable: false),
+                    Model = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    Version = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    SuiteSha256 = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    BaselineVersion = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
+                    DatasetSha256 = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
+                    Status = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    External = table.Column<bool>(type: "boolean", nullable: false),
+                    Evaluator = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    Trainer = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
+                    Independent = table.Column<bool>(type: "boolean", nullable: false),
+                    RowsTotal = table.Column<long>(type: "bigint", nullable: false),
+                    RowsDone = table.Column<long>(type: "bigint", nullable: false),
+                    RowsFailed = table.Column<long>(type: "bigint", nullable: false),
+                    CreatedAt = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    StartedAt = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
+                    FinishedAt = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
+                    Result = table.Column<string>(type: "text", nullable: true),
+                    ResultSha256 = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
+                    Error = table.Column<string>(type: "character varying(4000)", maxLength: 4000, nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_evaluations", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_evaluations_model_versions_VersionId",
+                        column: x => x.VersionId,
+                        principalTable: "model_versions",
                         principalColumn: "Id",
                         onDelete: ReferentialAction.Restrict);
                 });
@@ -190,6 +286,27 @@ namespace ModelGate.Storage.Postgres.Migrations
                 column: "Time");
 
             migrationBuilder.CreateIndex(
+                name: "IX_deployments_ModelId",
+                table: "deployments",
+                column: "ModelId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_deployments_Name",
+                table: "deployments",
+                column: "Name",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_deployments_UpdatedAt",
+                table: "deployments",
+                column: "UpdatedAt");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_evaluations_VersionId",
+                table: "evaluations",
+                column: "VersionId");
+
+            migrationBuilder.CreateIndex(
                 name: "IX_model_versions_BaseModel",
                 table: "model_versions",
                 column: "BaseModel");
@@ -205,6 +322,21 @@ namespace ModelGate.Storage.Postgres.Migrations
                 table: "models",
                 column: "Name",
                 unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_request_logs_Deployment_Time",
+                table: "request_logs",
+                columns: new[] { "Deployment", "Time" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_request_logs_RequestId",
+                table: "request_logs",
+                column: "RequestId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_request_logs_Time",
+                table: "request_logs",
+                column: "Time");
 
             migrationBuilder.CreateIndex(
                 name: "IX_version_artifacts_Sha256",
@@ -238,6 +370,15 @@ namespace ModelGate.Storage.Postgres.Migrations
 
             migrationBuilder.DropTable(
                 name: "audit_events");
+
+            migrationBuilder.DropTable(
+                name: "deployments");
+
+            migrationBuilder.DropTable(
+                name: "evaluations");
+
+            migrationBuilder.DropTable(
+                name: "request_logs");
 
             migrationBuilder.DropTable(
                 name: "version_artifacts");
