@@ -193,7 +193,8 @@ public sealed class ModelGateClient(HttpClient http)
         return value ?? throw new ModelGateApiException(response.StatusCode, null, "the server sent an empty body");
     }
 
-    private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken ct)
+    /// <summary>Throws <see cref="ModelGateApiException"/> carrying the problem document when the response is not a success.</summary>
+    public static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken ct)
     {
         if (response.IsSuccessStatusCode)
         {

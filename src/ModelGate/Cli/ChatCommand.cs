@@ -27,12 +27,7 @@ internal static class ChatCommand
             var body = new JsonObject { ["model"] = parse.GetValue(deployment), ["messages"] = messages, ["stream"] = stream };
             using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = JsonContent.Create(body) };
             using var response = await client.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, c);
-            if (!response.IsSuccessStatusCode)
-            {
-                var text = await response.Content.ReadAsStringAsync(c);
-                var problem = JsonSerializer.Deserialize<ProblemDto>(text, ModelGateJson.Options);
-                throw new ModelGateApiException(response.StatusCode, problem, $"{(int)response.StatusCode} {problem?.Title}: {problem?.Detail}");
-            }
+            await ModelGateClient.EnsureSuccessAsync(response, c);
             var version = response.Headers.TryGetValues("x-modelgate-version", out var v) ? v.First() : "?";
             var route = response.Headers.TryGetValues("x-modelgate-route", out var r) ? r.First() : "?";
             if (!stream)
