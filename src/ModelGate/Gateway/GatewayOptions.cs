@@ -18,6 +18,12 @@ public sealed class GatewayOptions
     [Range(0.0, 1.0)]
     public double PayloadSampleRate { get; set; }
 
+    /// <summary>
+    /// Whether the data plane records what it serves: the request log, per-version telemetry and sampled inputs for drift.
+    /// Off only to measure what monitoring costs on the hot path; accounting, limits and routing stay on.
+    /// </summary>
+    public bool Monitoring { get; set; } = true;
+
     /// <summary>How long request-log records are kept.</summary>
     public TimeSpan RequestLogRetention { get; set; } = TimeSpan.FromDays(30);
 }

@@ -24,6 +24,10 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
 
     public void Add(RequestLogEntity record)
     {
+        if (!options.Value.Monitoring)
+        {
+            return;
+        }
         if (!_channel.Writer.TryWrite(record))
         {
             Interlocked.Increment(ref _dropped);
