@@ -53,3 +53,24 @@ public sealed record CreateDeploymentRequest(string Name, string Environment, st
 
 public sealed record DeploymentDto(string Name, string Environment, string Model, RoutingTable Routing, int Revision,
     DateTime CreatedAt, string CreatedBy, DateTime UpdatedAt, string UpdatedBy);
+
+/// <summary>What one deployment × version × route series did over a window. Error rate counts 5xx (server-side) only.</summary>
+public sealed record SeriesMetrics(
+    string Deployment,
+    string Version,
+    string Route,
+    long Requests,
+    IReadOnlyDictionary<string, long> Errors,
+    double? ErrorRate,
+    double? LatencyP50Ms,
+    double? LatencyP95Ms,
+    double? LatencyP99Ms,
+    double? LatencyMeanMs,
+    long PromptTokens,
+    long CompletionTokens,
+    double Cost,
+    double RequestsPerSecond,
+    long FeedbackCount,
+    double? FeedbackMean);
+
+public sealed record DeploymentMetricsDto(string Deployment, string Window, DateTime From, DateTime To, IReadOnlyList<SeriesMetrics> Series);

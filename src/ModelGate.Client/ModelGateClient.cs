@@ -130,6 +130,10 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<DeploymentDto> SetRoutingAsync(string name, RoutingTable routing, CancellationToken ct = default) =>
         SendAsync<DeploymentDto>(HttpMethod.Put, $"api/v1/deployments/{Esc(name)}/routing", routing, ct);
 
+    /// <summary>The deployment's telemetry per version and route over the last <paramref name="window"/> (such as 5m; at most 1h).</summary>
+    public Task<DeploymentMetricsDto> GetDeploymentMetricsAsync(string name, string? window = null, CancellationToken ct = default) =>
+        SendAsync<DeploymentMetricsDto>(HttpMethod.Get, $"api/v1/deployments/{Esc(name)}/metrics" + (window is null ? "" : $"?window={Uri.EscapeDataString(window)}"), null, ct);
+
     /// <summary>Open Inference Protocol v2 model metadata of a deployment: its versions, inputs and outputs.</summary>
     public Task<JsonElement> GetInferenceMetadataAsync(string deployment, CancellationToken ct = default) =>
         SendAsync<JsonElement>(HttpMethod.Get, $"v2/models/{Esc(deployment)}", null, ct);

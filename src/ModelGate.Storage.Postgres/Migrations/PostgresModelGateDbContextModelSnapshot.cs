@@ -279,6 +279,9 @@ namespace ModelGate.Storage.Postgres.Migrations
                     b.Property<double?>("UpstreamLatencyMs")
                         .HasColumnType("double precision");
 
+                    b.Property<string>("UsageSource")
+                        .HasColumnType("text");
+
                     b.Property<string>("Version")
                         .HasMaxLength(128)
                         .HasColumnType("character varying(128)");

@@ -270,6 +270,9 @@ namespace ModelGate.Storage.Sqlite.Migrations
                     b.Property<double?>("UpstreamLatencyMs")
                         .HasColumnType("REAL");
 
+                    b.Property<string>("UsageSource")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Version")
                         .HasMaxLength(128)
                         .HasColumnType("TEXT");

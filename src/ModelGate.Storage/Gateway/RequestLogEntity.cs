@@ -16,6 +16,8 @@ public sealed class RequestLogEntity
     public double? UpstreamLatencyMs { get; set; }
     public long? PromptTokens { get; set; }
     public long? CompletionTokens { get; set; }
+    /// <summary>Where the token counts come from: <c>upstream</c> (its usage) or <c>tokenizer</c> (counted by the gateway).</summary>
+    public string? UsageSource { get; set; }
     public double? Cost { get; set; }
     /// <summary>The request and response bodies with personal data redacted, for the sampled share of requests.</summary>
     public string? Payload { get; set; }

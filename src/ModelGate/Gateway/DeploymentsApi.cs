@@ -22,6 +22,8 @@ public static class DeploymentsApi
         services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<DataPlaneGuard>();
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Telemetry.GatewayTelemetry>();
+        services.AddSingleton<Telemetry.InputSamples>();
         services.AddSingleton<RequestLog>();
         services.AddHostedService(sp => sp.GetRequiredService<RequestLog>());
         services.AddHostedService(sp => sp.GetRequiredService<RoutingSnapshots>());
@@ -34,6 +36,7 @@ public static class DeploymentsApi
         api.MapPost("/", CreateDeployment).WithName(nameof(CreateDeployment)).RequireAuthorization(Permissions.Deploy);
         api.MapGet("/", ListDeployments).WithName(nameof(ListDeployments)).RequireAuthorization(Permissions.Read);
         api.MapGet("/{name}", GetDeployment).WithName(nameof(GetDeployment)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/{name}/metrics", GetMetrics).WithName(nameof(GetMetrics)).RequireAuthorization(Permissions.Read);
         api.MapPut("/{name}/routing", SetRouting).WithName(nameof(SetRouting)).RequireAuthorization(Permissions.Deploy);
         return app;
     }
@@ -101,6 +104,23 @@ public static class DeploymentsApi
     {
         var entity = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
         return entity is null ? NotFound(name) : TypedResults.Ok(ToDto(entity));
+    }
+
+    /// <summary>The deployment's telemetry per version and route over the last <c>window</c> (default 5m, at most 1h), from memory.</summary>
+    public static async Task<Results<Ok<DeploymentMetricsDto>, ProblemHttpResult>> GetMetrics(string name, string? window, ModelGateDbContext db,
+        Telemetry.GatewayTelemetry telemetry, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var span = TimeSpan.FromMinutes(5);
+        if (window is not null && (!Durations.TryParse(window, out span) || span > Telemetry.GatewayTelemetry.Horizon || span < Telemetry.GatewayTelemetry.SlotLength))
+        {
+            return Problems.Validation("window", $"'{window}' is not a window: a duration from 10s to 1h, such as 30s, 5m or 1h");
+        }
+        if (!await db.Deployments.AnyAsync(d => d.Name == name, cancellationToken))
+        {
+            return NotFound(name);
+        }
+        var now = time.GetUtcNow().UtcDateTime;
+        return TypedResults.Ok(new DeploymentMetricsDto(name, Durations.Format(span), now - span, now, telemetry.Summarize(name, span)));
     }
 
     /// <summary>Replaces the routing table; the data plane switches to it atomically, within a second on every replica.</summary>

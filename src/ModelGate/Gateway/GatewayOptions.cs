@@ -24,6 +24,18 @@ public sealed class GatewayOptions
     /// </summary>
     public bool Monitoring { get; set; } = true;
 
+    /// <summary>Telemetry series (deployment × version × route) kept in memory; past it, new series are not recorded but counted.</summary>
+    [Range(1, 100_000)]
+    public int TelemetryMaxSeries { get; set; } = 1_000;
+
+    /// <summary>Share of inference requests whose inputs are kept for the drift monitor, 0–1.</summary>
+    [Range(0.0, 1.0)]
+    public double InputSampleRate { get; set; } = 1.0;
+
+    /// <summary>Sampled input rows kept per deployment version (the most recent ones).</summary>
+    [Range(1, 10_000_000)]
+    public int InputSampleCapacity { get; set; } = 10_000;
+
     /// <summary>How long request-log records are kept.</summary>
     public TimeSpan RequestLogRetention { get; set; } = TimeSpan.FromDays(30);
 }

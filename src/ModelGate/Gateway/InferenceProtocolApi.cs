@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using ModelGate.Client;
 using ModelGate.Errors;
 using ModelGate.Gateway.Onnx;
+using ModelGate.Gateway.Telemetry;
 using ModelGate.Security;
 
 namespace ModelGate.Gateway;
@@ -136,6 +137,11 @@ public static class InferenceProtocolApi
             catch (TensorInputException e)
             {
                 return Problems.Result(400, InvalidInput, "An input does not fit the model.", e.Message, new Dictionary<string, object?> { ["input"] = e.Input });
+            }
+            var samples = context.RequestServices.GetRequiredService<InputSamples>();
+            if (samples.ShouldSample())
+            {
+                samples.AddTensorRows(name, route.Version, context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime, columns, rows);
             }
             var requested = InferenceRequest.RequestedOutputs(body.RootElement);
             var response = new JsonObject

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
 using ModelGate.Client;
 using ModelGate.Errors;
+using ModelGate.Gateway.Telemetry;
 using ModelGate.Security;
 
 namespace ModelGate.Gateway;
@@ -19,8 +20,8 @@ public static class OpenAiApi
         var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").RequireAuthorization(Permissions.Infer);
         foreach (var path in new[] { "chat/completions", "completions", "embeddings" })
         {
-            v1.MapPost("/" + path, (HttpContext c, RoutingSnapshots r, UpstreamForwarder f, DataPlaneGuard g, RequestLog log, TimeProvider time) =>
-                LoggedAsync(c, path, r, f, g, log, time));
+            v1.MapPost("/" + path, (HttpContext c, RoutingSnapshots r, UpstreamForwarder f, DataPlaneGuard g, RequestLog log, InputSamples samples,
+                TimeProvider time) => LoggedAsync(c, path, r, f, g, log, samples, time));
         }
         v1.MapGet("/models", ListModels);
         return app;
@@ -45,7 +46,7 @@ public static class OpenAiApi
     }
 
     private static async Task LoggedAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder, DataPlaneGuard guard,
-        RequestLog log, TimeProvider time)
+        RequestLog log, InputSamples samples, TimeProvider time)
     {
         var started = time.GetTimestamp();
         var exchange = new Exchange();
@@ -55,7 +56,21 @@ public static class OpenAiApi
         }
         finally
         {
-            var (prompt, completion) = exchange.Response is { } r ? Usage.Read(r.Text(), r.Streamed) : (null, null);
+            var captured = exchange.Response?.Text();
+            var (prompt, completion) = captured is not null ? Usage.Read(captured, exchange.Response!.Streamed) : (null, null);
+            string? usageSource = prompt is null ? null : UsageSources.Upstream;
+            string? completionText = null;
+            if (captured is not null && context.Response.StatusCode is >= 200 and < 300)
+            {
+                completionText = ChatText.Completion(captured, exchange.Response!.Streamed);
+                if (prompt is null && exchange.RequestBody is not null)
+                {
+                    // The upstream reported no usage: count it ourselves, so that limits, budgets and costs still hold.
+                    prompt = TokenCounter.CountPrompt(exchange.RequestBody, exchange.Served?.SystemPrompt);
+                    completion = path == "embeddings" ? 0 : TokenCounter.Count(completionText);
+                    usageSource = UsageSources.Tokenizer;
+                }
+            }
             var upstream = exchange.Served?.Upstream;
             double? cost = upstream?.InputPricePer1K is null && upstream?.OutputPricePer1K is null
                 ? null
@@ -86,7 +101,13 @@ public static class OpenAiApi
                 CompletionTokens = completion,
                 Cost = cost,
                 Payload = payload,
+                UsageSource = usageSource,
             });
+            if (exchange.Served is { } served && exchange.RequestBody is not null && samples.ShouldSample())
+            {
+                samples.AddChat(exchange.Deployment, served.Version, time.GetUtcNow().UtcDateTime, ChatText.PromptLength(exchange.RequestBody),
+                    completionText?.Length ?? 0, prompt, completion);
+            }
         }
     }
 

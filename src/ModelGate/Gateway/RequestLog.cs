@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using ModelGate.Gateway.Telemetry;
 using ModelGate.Storage;
 using ModelGate.Storage.Gateway;
 
@@ -11,7 +12,8 @@ namespace ModelGate.Gateway;
 /// and, when the channel is full, drops the record and counts it. A background loop writes batches and deletes records
 /// past their retention.
 /// </summary>
-public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServiceScopeFactory scopes, TimeProvider time, ILogger<RequestLog> logger)
+public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServiceScopeFactory scopes, TimeProvider time, GatewayTelemetry telemetry,
+    ILogger<RequestLog> logger)
     : BackgroundService
 {
     private readonly Channel<RequestLogEntity> _channel = Channel.CreateBounded<RequestLogEntity>(
@@ -22,12 +24,14 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
     public long Dropped => Interlocked.Read(ref _dropped);
     public long Written => Interlocked.Read(ref _written);
 
+    /// <summary>The one place a served request is recorded: the in-memory telemetry, then the log's buffer.</summary>
     public void Add(RequestLogEntity record)
     {
         if (!options.Value.Monitoring)
         {
             return;
         }
+        telemetry.Record(record);
         if (!_channel.Writer.TryWrite(record))
         {
             Interlocked.Increment(ref _dropped);

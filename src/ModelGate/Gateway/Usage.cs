@@ -1,32 +1,39 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.ML.Tokenizers;
 
 namespace ModelGate.Gateway;
 
 /// <summary>
-/// Keeps what accounting needs of a response while it streams to the client: the whole body up to 1 MiB for a plain
-/// response, the last 64 KiB for a stream (where the usage chunk comes last).
+/// Keeps what accounting needs of a response while it streams to the client: the whole body up to 1 MiB; past that, a
+/// plain response keeps its first MiB and a stream its last 64 KiB (where the usage chunk comes last).
 /// </summary>
 public sealed class CaptureBuffer(bool streamed)
 {
-    private const int PlainLimit = 1 << 20;
+    private const int Limit = 1 << 20;
     private const int StreamTail = 64 << 10;
     private readonly MemoryStream _bytes = new();
 
     public bool Streamed { get; } = streamed;
 
+    /// <summary>Whether part of the body was not kept (token counts from it are then a lower bound).</summary>
+    public bool Truncated { get; private set; }
+
     public void Append(ReadOnlySpan<byte> chunk)
     {
+        if (_bytes.Length + chunk.Length <= Limit)
+        {
+            _bytes.Write(chunk);
+            return;
+        }
+        Truncated = true;
         if (!Streamed)
         {
-            if (_bytes.Length + chunk.Length <= PlainLimit)
-            {
-                _bytes.Write(chunk);
-            }
             return;
         }
         _bytes.Write(chunk);
-        if (_bytes.Length > 2 * StreamTail)
+        if (_bytes.Length > Limit)
         {
             var tail = _bytes.ToArray().AsSpan((int)_bytes.Length - StreamTail);
             _bytes.SetLength(0);
@@ -35,6 +42,12 @@ public sealed class CaptureBuffer(bool streamed)
     }
 
     public string Text() => Encoding.UTF8.GetString(_bytes.GetBuffer(), 0, (int)_bytes.Length);
+}
+
+public static class UsageSources
+{
+    public const string Upstream = "upstream";
+    public const string Tokenizer = "tokenizer";
 }
 
 /// <summary>Reads OpenAI <c>usage</c> (prompt and completion tokens) from a response body or the last usage event of a stream.</summary>
@@ -78,5 +91,124 @@ public static class Usage
         {
         }
         return (null, null);
+    }
+}
+
+/// <summary>
+/// Counts tokens when the upstream reports none, with the o200k_base BPE (the GPT-4o family's tokenizer). For other
+/// model families it is an estimate, recorded as such (<c>usage_source = tokenizer</c>). Chat messages are counted as
+/// OpenAI's cookbook does: 3 tokens of framing per message, its role and content (and name, plus one), and 3 that prime
+/// the reply.
+/// </summary>
+public static class TokenCounter
+{
+    private static readonly Lazy<Tokenizer> Bpe = new(() => TiktokenTokenizer.CreateForEncoding("o200k_base"));
+
+    public static int Count(string text) => text.Length == 0 ? 0 : Bpe.Value.CountTokens(text);
+
+    /// <summary>
+    /// Prompt tokens of an OpenAI request body as the upstream receives it: chat messages (with the system prompt the gateway
+    /// puts first, if any), a completion prompt or embedding input.
+    /// </summary>
+    public static long CountPrompt(JsonObject body, string? systemPrompt = null)
+    {
+        if (body["messages"] is JsonArray messages)
+        {
+            long total = 3;
+            if (systemPrompt is { Length: > 0 })
+            {
+                total += 3 + Count("system") + Count(systemPrompt);
+            }
+            foreach (var message in messages.OfType<JsonObject>())
+            {
+                total += 3 + Count(ChatText.Content(message["content"]));
+                if (message["role"] is JsonValue role && role.TryGetValue<string>(out var r))
+                {
+                    total += Count(r);
+                }
+                if (message["name"] is JsonValue name && name.TryGetValue<string>(out var n))
+                {
+                    total += 1 + Count(n);
+                }
+            }
+            return total;
+        }
+        return ChatText.Strings(body["prompt"] ?? body["input"]).Sum(s => (long)Count(s));
+    }
+}
+
+/// <summary>The text of OpenAI requests and responses, for token counting and input sampling.</summary>
+public static class ChatText
+{
+    /// <summary>The characters of a request's prompt (messages, prompt or input).</summary>
+    public static long PromptLength(JsonObject body) => body["messages"] is JsonArray messages
+        ? messages.OfType<JsonObject>().Sum(m => (long)Content(m["content"]).Length)
+        : Strings(body["prompt"] ?? body["input"]).Sum(s => (long)s.Length);
+
+    /// <summary>A message's content: a string, or the text parts of a content array.</summary>
+    public static string Content(JsonNode? content) => content switch
+    {
+        JsonValue v when v.TryGetValue<string>(out var text) => text,
+        JsonArray parts => string.Concat(parts.OfType<JsonObject>().Select(p => p["text"] is JsonValue t && t.TryGetValue<string>(out var x) ? x : "")),
+        _ => "",
+    };
+
+    public static IEnumerable<string> Strings(JsonNode? node) => node switch
+    {
+        JsonValue v when v.TryGetValue<string>(out var text) => [text],
+        JsonArray a => a.OfType<JsonValue>().Select(x => x.TryGetValue<string>(out var t) ? t : null).OfType<string>(),
+        _ => [],
+    };
+
+    /// <summary>The generated text of a response: choices' message content or text, or for a stream the concatenated deltas.</summary>
+    public static string Completion(string body, bool streamed)
+    {
+        var text = new StringBuilder();
+        if (!streamed)
+        {
+            Append(body, text, delta: false);
+            return text.ToString();
+        }
+        foreach (var line in body.Split('\n'))
+        {
+            var data = line.Trim();
+            if (data.StartsWith("data:", StringComparison.Ordinal) && data.Length > 5 && !data.EndsWith("[DONE]", StringComparison.Ordinal))
+            {
+                Append(data[5..].Trim(), text, delta: true);
+            }
+        }
+        return text.ToString();
+    }
+
+    private static void Append(string json, StringBuilder into, bool delta)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("choices", out var choices) ||
+                choices.ValueKind != JsonValueKind.Array)
+            {
+                return;
+            }
+            foreach (var choice in choices.EnumerateArray())
+            {
+                if (choice.ValueKind != JsonValueKind.Object)
+                {
+                    continue;
+                }
+                if (choice.TryGetProperty(delta ? "delta" : "message", out var message) && message.ValueKind == JsonValueKind.Object &&
+                    message.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String)
+                {
+                    into.Append(content.GetString());
+                }
+                else if (choice.TryGetProperty("text", out var text) && text.ValueKind == JsonValueKind.String)
+                {
+                    into.Append(text.GetString());
+                }
+            }
+        }
+        catch (JsonException)
+        {
+        }
     }
 }

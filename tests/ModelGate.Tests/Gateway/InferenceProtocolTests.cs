@@ -13,52 +13,14 @@ namespace ModelGate.Tests.Gateway;
 /// <summary>Deployments and Open Inference Protocol v2 on the real Adult models, through the real host.</summary>
 public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
 {
-    private static readonly Lazy<CsvTable> TestSet = new(() =>
-        CsvTable.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "fixtures", "datasets", "adult", "test.csv"))));
+    private static Lazy<CsvTable> TestSet => AdultServing.TestSet;
 
-    private static readonly string[] Numeric = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"];
+    private Task<string> RegisterAsync() => AdultServing.RegisterAsync(server);
 
-    private async Task<string> RegisterAsync()
-    {
-        var model = ServerFixture.UniqueName("served");
-        var api = server.Api();
-        await api.CreateModelAsync(new CreateModelRequest(model, "o", "low", "classification"));
-        foreach (var (version, onnx) in new[] { ("1.0.0", "v1-logreg"), ("1.1.0", "v2-mlp") })
-        {
-            var sha = await server.UploadAsync(Fixtures.ModelBytes(onnx));
-            await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(sha, onnx + ".onnx")], Fixtures.Attestation()));
-        }
-        return model;
-    }
+    private Task<string> DeployAsync(string model, object routing, string environment = "development") =>
+        AdultServing.DeployAsync(server, model, routing, environment);
 
-    private async Task<string> DeployAsync(string model, object routing, string environment = "development")
-    {
-        var name = ServerFixture.UniqueName("dep");
-        using var response = await server.Client().PostAsJsonAsync("/api/v1/deployments", new { name, environment, model, routing });
-        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-        return name;
-    }
-
-    private static JsonObject Request(int first, int count)
-    {
-        var table = TestSet.Value;
-        var inputs = new JsonArray();
-        foreach (var column in table.ColumnNames.Where(c => c != "income"))
-        {
-            var numeric = Numeric.Contains(column);
-            var values = Enumerable.Range(first, count).Select(i => numeric
-                ? (JsonNode)JsonValue.Create(float.Parse(table.Strings(column)[i], System.Globalization.CultureInfo.InvariantCulture))
-                : JsonValue.Create(table.Strings(column)[i])).ToArray();
-            inputs.Add(new JsonObject
-            {
-                ["name"] = column,
-                ["shape"] = new JsonArray(count, 1),
-                ["datatype"] = numeric ? "FP32" : "BYTES",
-                ["data"] = new JsonArray(values),
-            });
-        }
-        return new JsonObject { ["id"] = $"rows-{first}", ["inputs"] = inputs };
-    }
+    private static JsonObject Request(int first, int count) => AdultServing.Request(first, count);
 
     [Fact]
     public async Task Infer_OnV1Logreg_ReturnsTheReferenceProbabilitiesForTheFirstFiveRows()

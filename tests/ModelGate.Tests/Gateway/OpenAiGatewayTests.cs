@@ -353,6 +353,55 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task Accounting_WithoutUpstreamUsage_CountsTokensWithTheTokenizer_PlainAndStreamed()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.ReportsUsage = false;
+        upstream.Answer = (_, user) => $"you said {user}";
+        var model = ServerFixture.UniqueName("chat");
+        var api = server.Api();
+        await api.CreateModelAsync(new CreateModelRequest(model, "assistants", "low", "llm-chat"));
+        var config = await server.UploadAsync(Encoding.UTF8.GetBytes($"serving config {model}"));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [new ArtifactRef(config, "serving.json")], Fixtures.Attestation() with { Architecture = "upstream" }));
+        var deployment = ServerFixture.UniqueName("chat");
+        await api.CreateDeploymentAsync(new CreateDeploymentRequest(deployment, "development", model, new RoutingTable("1.0.0", Backend: "upstream",
+            Upstreams: new Dictionary<string, UpstreamBackend> { ["1.0.0"] = new(upstream.BaseUrl, "stub", "sk-x", InputPricePer1K: 1, OutputPricePer1K: 2) })));
+        var chat = Sdk().GetChatClient(deployment);
+
+        ChatCompletion plain = await chat.CompleteChatAsync([new UserChatMessage("hello world")]);
+        Assert.Equal("you said hello world", plain.Content[0].Text);
+        var streamed = new StringBuilder();
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("hello world")]))
+        {
+            streamed.Append(string.Concat(update.ContentUpdate.Select(p => p.Text)));
+        }
+        Assert.Equal("you said hello world", streamed.ToString());
+
+        // o200k_base: "hello world" is 2 tokens ("hello", " world"), "user" 1; a chat prompt adds 3 per message and 3 for
+        // the reply (OpenAI cookbook): 3 + (3 + 1 + 2) = 9. The answer "you said hello world" is 4 tokens.
+        var rows = await WaitForLogAsync(deployment, 2);
+        Assert.All(rows, r =>
+        {
+            Assert.Equal("tokenizer", r.UsageSource);
+            Assert.Equal(9, r.PromptTokens);
+            Assert.Equal(4, r.CompletionTokens);
+            Assert.Equal(9 / 1000.0 * 1 + 4 / 1000.0 * 2, r.Cost!.Value, 12);
+        });
+    }
+
+    private async Task<List<ModelGate.Storage.Gateway.RequestLogEntity>> WaitForLogAsync(string deployment, int count)
+    {
+        var rows = new List<ModelGate.Storage.Gateway.RequestLogEntity>();
+        for (var i = 0; i < 100 && rows.Count < count; i++)
+        {
+            await Task.Delay(50);
+            rows = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Where(r => r.Deployment == deployment).ToList()));
+        }
+        Assert.Equal(count, rows.Count);
+        return rows;
+    }
+
+    [Fact]
     public async Task ChatCli_StreamsTheAnswer_AndReportsTheVersion()
     {
         await using var upstream = await StubChatUpstream.StartAsync();

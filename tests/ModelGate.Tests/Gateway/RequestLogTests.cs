@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using ModelGate.Gateway;
+using ModelGate.Gateway.Telemetry;
 using ModelGate.Storage.Gateway;
 
 namespace ModelGate.Tests.Gateway;
@@ -10,7 +11,9 @@ public sealed class RequestLogTests
     [Fact]
     public void Add_WhenTheBufferIsFull_DropsAndCountsInsteadOfBlocking()
     {
-        var log = new RequestLog(Options.Create(new GatewayOptions { RequestLogCapacity = 2 }), null!, TimeProvider.System, NullLogger<RequestLog>.Instance);
+        var options = Options.Create(new GatewayOptions { RequestLogCapacity = 2 });
+        var routes = new RoutingSnapshots(null!, null!, null!, NullLogger<RoutingSnapshots>.Instance);
+        var log = new RequestLog(options, null!, TimeProvider.System, new GatewayTelemetry(TimeProvider.System, routes, options), NullLogger<RequestLog>.Instance);
         for (var i = 0; i < 5; i++)
         {
             log.Add(new RequestLogEntity { RequestId = $"r{i}", Deployment = "d", Protocol = "oip-v2" });

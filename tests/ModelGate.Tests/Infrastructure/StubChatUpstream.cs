@@ -22,6 +22,9 @@ public sealed class StubChatUpstream : IAsyncDisposable
     /// <summary>When set, every request fails with 500 (a crashed or overloaded upstream).</summary>
     public bool Broken { get; set; }
 
+    /// <summary>When false, answers carry no <c>usage</c> (as some self-hosted servers do), plain or streamed.</summary>
+    public bool ReportsUsage { get; set; } = true;
+
     /// <summary>Given (system, user), returns the answer, or null to fail the request with 500.</summary>
     public Func<string?, string, string?> Answer { get; set; } = (_, user) => user;
 
@@ -70,21 +73,24 @@ public sealed class StubChatUpstream : IAsyncDisposable
                     await context.Response.WriteAsync($"data: {chunk.ToJsonString()}\n\n");
                     await context.Response.Body.FlushAsync();
                 }
-                if (body["stream_options"]?["include_usage"]?.GetValue<bool>() == true)
+                if (stub.ReportsUsage && body["stream_options"]?["include_usage"]?.GetValue<bool>() == true)
                 {
                     await context.Response.WriteAsync("data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":" + words.Length + ",\"total_tokens\":" + (3 + words.Length) + "}}\n\n");
                 }
                 await context.Response.WriteAsync("data: [DONE]\n\n");
                 return Results.Empty;
             }
-            return Results.Json(new
-            {
-                id = "chatcmpl-stub",
-                @object = "chat.completion",
-                model = (string?)body["model"],
-                choices = new[] { new { index = 0, message = new { role = "assistant", content = answer }, finish_reason = "stop" } },
-                usage = new { prompt_tokens = user.Length / 4, completion_tokens = answer.Length / 4, total_tokens = (user.Length + answer.Length) / 4 },
-            });
+            var choices = new[] { new { index = 0, message = new { role = "assistant", content = answer }, finish_reason = "stop" } };
+            return stub.ReportsUsage
+                ? Results.Json(new
+                {
+                    id = "chatcmpl-stub",
+                    @object = "chat.completion",
+                    model = (string?)body["model"],
+                    choices,
+                    usage = new { prompt_tokens = user.Length / 4, completion_tokens = answer.Length / 4, total_tokens = (user.Length + answer.Length) / 4 },
+                })
+                : Results.Json(new { id = "chatcmpl-stub", @object = "chat.completion", model = (string?)body["model"], choices });
         });
         app.MapPost("/v1/embeddings", async (HttpContext context) =>
         {

@@ -1,0 +1,279 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using ModelGate.Client;
+using ModelGate.Storage.Gateway;
+
+namespace ModelGate.Gateway.Telemetry;
+
+/// <summary>How a failed request failed, as counted per series.</summary>
+public enum ErrorClass
+{
+    /// <summary>4xx other than 429: the caller's mistake.</summary>
+    Client,
+    /// <summary>429: a limit refused it.</summary>
+    Throttled,
+    /// <summary>502, 503, 504: the backend failed or did not answer.</summary>
+    Upstream,
+    /// <summary>Any other 5xx.</summary>
+    Server,
+}
+
+/// <summary>
+/// In-memory telemetry of the data plane, per deployment, version and route: totals since start (for Prometheus) and a
+/// ring of 10-second slots covering the last hour (for windows, the canary judge and the metrics API). Recording takes
+/// one short lock on its series and allocates nothing once the slot exists; no database work happens here.
+/// </summary>
+public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes, IOptions<GatewayOptions> options)
+{
+    public static readonly TimeSpan SlotLength = TimeSpan.FromSeconds(10);
+    public const int SlotCount = 360;
+    public static readonly TimeSpan Horizon = SlotLength * SlotCount;
+
+    /// <summary>Series key used for requests that named no known deployment, so that callers cannot grow the label set.</summary>
+    public const string Unrouted = "-";
+
+    private readonly ConcurrentDictionary<(string Deployment, string Version, string Route), TelemetrySeries> _series = new();
+    private long _overflowed;
+
+    /// <summary>Records that found no room because <see cref="GatewayOptions.TelemetryMaxSeries"/> series already exist.</summary>
+    public long Overflowed => Interlocked.Read(ref _overflowed);
+
+    public IEnumerable<TelemetrySeries> Series => _series.Values;
+
+    public static ErrorClass? Classify(int status) => status switch
+    {
+        < 400 => null,
+        429 => ErrorClass.Throttled,
+        < 500 => ErrorClass.Client,
+        502 or 503 or 504 => ErrorClass.Upstream,
+        _ => ErrorClass.Server,
+    };
+
+    public void Record(RequestLogEntity record)
+    {
+        var deployment = routes.Find(record.Deployment) is null ? Unrouted : record.Deployment;
+        var key = (deployment, record.Version ?? Unrouted, record.Route ?? Unrouted);
+        if (!_series.TryGetValue(key, out var series))
+        {
+            if (_series.Count >= options.Value.TelemetryMaxSeries)
+            {
+                Interlocked.Increment(ref _overflowed);
+                return;
+            }
+            series = _series.GetOrAdd(key, k => new TelemetrySeries(k.Deployment, k.Version, k.Route));
+        }
+        series.Record(SlotOf(record.Time), record.Status, record.LatencyMs, record.PromptTokens, record.CompletionTokens, record.Cost);
+    }
+
+    /// <summary>Adds a feedback score (1/0 for a right/wrong label) to the series that served the request.</summary>
+    public void RecordFeedback(string deployment, string version, string route, DateTime time, double score)
+    {
+        if (_series.TryGetValue((deployment, version, route), out var series))
+        {
+            series.RecordFeedback(SlotOf(time), score);
+        }
+    }
+
+    /// <summary>Sums each of the deployment's series over the last <paramref name="window"/> (at most one hour).</summary>
+    public IReadOnlyList<SeriesMetrics> Summarize(string deployment, TimeSpan window)
+    {
+        var now = SlotOf(time.GetUtcNow().UtcDateTime);
+        var slots = (int)Math.Clamp(Math.Ceiling(window / SlotLength), 1, SlotCount);
+        return _series.Values
+            .Where(s => s.Deployment == deployment)
+            .Select(s => s.Summarize(now - slots + 1, now, window))
+            .OrderBy(s => s.Version, StringComparer.Ordinal).ThenBy(s => s.Route, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    /// <summary>Per 10-second slot between <paramref name="from"/> and now: the slot aggregates of one version (all routes merged).</summary>
+    public IReadOnlyList<SlotAggregate> Slots(string deployment, string version, DateTime from)
+    {
+        var now = SlotOf(time.GetUtcNow().UtcDateTime);
+        var first = Math.Max(SlotOf(from), now - SlotCount + 1);
+        var result = new List<SlotAggregate>();
+        foreach (var series in _series.Values.Where(s => s.Deployment == deployment && s.Version == version && s.Route != RouteKinds.Shadow))
+        {
+            series.CollectSlots(first, now, result);
+        }
+        return result.GroupBy(a => a.Slot).Select(g => SlotAggregate.Merge(g.Key, g)).OrderBy(a => a.Slot).ToList();
+    }
+
+    public static long SlotOf(DateTime utc) => utc.Ticks / SlotLength.Ticks;
+}
+
+/// <summary>Counts of one series in one slot (or in total).</summary>
+public sealed class SlotAggregate
+{
+    public long Slot { get; set; }
+    public long Requests { get; set; }
+    public long[] Errors { get; } = new long[4];
+    public long PromptTokens { get; set; }
+    public long CompletionTokens { get; set; }
+    public double Cost { get; set; }
+    public long[] Latency { get; } = new long[LatencyHistogram.BucketCount];
+    public double LatencySumMs { get; set; }
+    public long FeedbackCount { get; set; }
+    public double FeedbackSum { get; set; }
+
+    public long ServerErrors => Errors[(int)ErrorClass.Upstream] + Errors[(int)ErrorClass.Server];
+
+    internal void Reset(long slot)
+    {
+        Slot = slot;
+        Requests = PromptTokens = CompletionTokens = FeedbackCount = 0;
+        Cost = LatencySumMs = FeedbackSum = 0;
+        Array.Clear(Errors);
+        Array.Clear(Latency);
+    }
+
+    internal void Add(SlotAggregate other)
+    {
+        Requests += other.Requests;
+        PromptTokens += other.PromptTokens;
+        CompletionTokens += other.CompletionTokens;
+        Cost += other.Cost;
+        LatencySumMs += other.LatencySumMs;
+        FeedbackCount += other.FeedbackCount;
+        FeedbackSum += other.FeedbackSum;
+        for (var i = 0; i < Errors.Length; i++)
+        {
+            Errors[i] += other.Errors[i];
+        }
+        for (var i = 0; i < Latency.Length; i++)
+        {
+            Latency[i] += other.Latency[i];
+        }
+    }
+
+    internal SlotAggregate Copy()
+    {
+        var copy = new SlotAggregate();
+        copy.Reset(Slot);
+        copy.Add(this);
+        return copy;
+    }
+
+    public static SlotAggregate Merge(long slot, IEnumerable<SlotAggregate> parts)
+    {
+        var merged = new SlotAggregate { Slot = slot };
+        foreach (var part in parts)
+        {
+            merged.Add(part);
+        }
+        return merged;
+    }
+}
+
+/// <summary>One deployment × version × route series.</summary>
+public sealed class TelemetrySeries(string deployment, string version, string route)
+{
+    private readonly Lock _gate = new();
+    private readonly SlotAggregate _total = new();
+    private readonly SlotAggregate?[] _ring = new SlotAggregate?[GatewayTelemetry.SlotCount];
+
+    public string Deployment { get; } = deployment;
+    public string Version { get; } = version;
+    public string Route { get; } = route;
+
+    internal void Record(long slot, int status, double latencyMs, long? promptTokens, long? completionTokens, double? cost)
+    {
+        var bucket = LatencyHistogram.BucketOf(latencyMs);
+        var error = GatewayTelemetry.Classify(status);
+        lock (_gate)
+        {
+            foreach (var aggregate in (ReadOnlySpan<SlotAggregate>)[_total, SlotFor(slot)])
+            {
+                aggregate.Requests++;
+                aggregate.Latency[bucket]++;
+                aggregate.LatencySumMs += latencyMs;
+                aggregate.PromptTokens += promptTokens ?? 0;
+                aggregate.CompletionTokens += completionTokens ?? 0;
+                aggregate.Cost += cost ?? 0;
+                if (error is { } e)
+                {
+                    aggregate.Errors[(int)e]++;
+                }
+            }
+        }
+    }
+
+    internal void RecordFeedback(long slot, double score)
+    {
+        lock (_gate)
+        {
+            foreach (var aggregate in (ReadOnlySpan<SlotAggregate>)[_total, SlotFor(slot)])
+            {
+                aggregate.FeedbackCount++;
+                aggregate.FeedbackSum += score;
+            }
+        }
+    }
+
+    /// <summary>A consistent copy of the totals since start.</summary>
+    public SlotAggregate Totals()
+    {
+        lock (_gate)
+        {
+            return _total.Copy();
+        }
+    }
+
+    internal SeriesMetrics Summarize(long firstSlot, long lastSlot, TimeSpan window)
+    {
+        var sum = new SlotAggregate();
+        lock (_gate)
+        {
+            foreach (var aggregate in _ring)
+            {
+                if (aggregate is not null && aggregate.Slot >= firstSlot && aggregate.Slot <= lastSlot)
+                {
+                    sum.Add(aggregate);
+                }
+            }
+        }
+        return SeriesSummary.From(Deployment, Version, Route, sum, window);
+    }
+
+    internal void CollectSlots(long firstSlot, long lastSlot, List<SlotAggregate> into)
+    {
+        lock (_gate)
+        {
+            foreach (var aggregate in _ring)
+            {
+                if (aggregate is not null && aggregate.Slot >= firstSlot && aggregate.Slot <= lastSlot && aggregate.Requests + aggregate.FeedbackCount > 0)
+                {
+                    into.Add(aggregate.Copy());
+                }
+            }
+        }
+    }
+
+    private SlotAggregate SlotFor(long slot)
+    {
+        var index = (int)(slot % GatewayTelemetry.SlotCount);
+        var aggregate = _ring[index] ??= new SlotAggregate { Slot = slot };
+        if (aggregate.Slot != slot)
+        {
+            aggregate.Reset(slot);
+        }
+        return aggregate;
+    }
+}
+
+/// <summary>Turns counts into the API's figures.</summary>
+public static class SeriesSummary
+{
+    public static SeriesMetrics From(string deployment, string version, string route, SlotAggregate a, TimeSpan window) => new(
+        deployment, version, route, a.Requests,
+        Enum.GetValues<ErrorClass>().ToDictionary(e => e.ToString().ToLowerInvariant(), e => a.Errors[(int)e]),
+        a.Requests == 0 ? null : (double)a.ServerErrors / a.Requests,
+        LatencyHistogram.Quantile(a.Latency, 0.50),
+        LatencyHistogram.Quantile(a.Latency, 0.95),
+        LatencyHistogram.Quantile(a.Latency, 0.99),
+        a.Requests == 0 ? null : a.LatencySumMs / a.Requests,
+        a.PromptTokens, a.CompletionTokens, Math.Round(a.Cost, 9),
+        a.Requests / Math.Max(window.TotalSeconds, 1e-9),
+        a.FeedbackCount,
+        a.FeedbackCount == 0 ? null : a.FeedbackSum / a.FeedbackCount);
+}
