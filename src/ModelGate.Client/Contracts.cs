@@ -167,7 +167,8 @@ public sealed record ProblemDto(
     int? Status,
     string? Detail,
     string? Code,
-    IReadOnlyDictionary<string, string[]>? Errors = null);
+    IReadOnlyDictionary<string, string[]>? Errors = null,
+    IReadOnlyList<GateCheck>? Checks = null);
 
 public static class ModelGateJson
 {

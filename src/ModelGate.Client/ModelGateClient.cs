@@ -179,6 +179,50 @@ public sealed class ModelGateClient(HttpClient http)
 
     private static string Esc(string value) => Uri.EscapeDataString(value);
 
+    // Lifecycle
+    /// <summary>Moves a version to another stage through its gate; with <paramref name="dryRun"/> only reports what the gate finds.</summary>
+    public Task<TransitionDto> TransitionAsync(string model, string version, TransitionRequest request, CancellationToken ct = default) =>
+        SendAsync<TransitionDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/transitions", request, ct);
+
+    public Task<GateReport> DryRunTransitionAsync(string model, string version, TransitionRequest request, CancellationToken ct = default) =>
+        SendAsync<GateReport>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/transitions?dryRun=true", request, ct);
+
+    public Task<IReadOnlyList<TransitionDto>> ListTransitionsAsync(string model, string version, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<TransitionDto>>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/transitions", null, ct);
+
+    public Task<ApprovalDto> ApproveAsync(string model, string version, ApprovalRequest request, CancellationToken ct = default) =>
+        SendAsync<ApprovalDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/approvals", request, ct);
+
+    public Task<IReadOnlyList<ApprovalDto>> ListApprovalsAsync(string model, string version, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<ApprovalDto>>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/approvals", null, ct);
+
+    public Task<JsonElement> PutCardAsync(string model, string version, object card, CancellationToken ct = default) =>
+        SendAsync<JsonElement>(HttpMethod.Put, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/card", card, ct);
+
+    public Task<JsonElement> GetCardAsync(string model, string version, CancellationToken ct = default) =>
+        SendAsync<JsonElement>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/card", null, ct);
+
+    public Task<StagingVerificationDto> VerifyStagingAsync(string model, string version, StagingVerificationRequest? request = null, CancellationToken ct = default) =>
+        SendAsync<StagingVerificationDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/staging-verifications",
+            request ?? new StagingVerificationRequest(), ct);
+
+    public Task<PolicyDto> GetPolicyAsync(string scope, CancellationToken ct = default) =>
+        SendAsync<PolicyDto>(HttpMethod.Get, $"api/v1/policies/{Esc(scope)}", null, ct);
+
+    /// <summary>Writes a policy given as JSON or YAML text.</summary>
+    public async Task<PolicyDto> PutPolicyAsync(string scope, string document, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Put, $"api/v1/policies/{Esc(scope)}")
+        {
+            Content = new StringContent(document, System.Text.Encoding.UTF8, document.TrimStart().StartsWith('{') ? "application/json" : "application/yaml"),
+        };
+        using var response = await Http.SendAsync(request, ct).ConfigureAwait(false);
+        return await ReadAsync<PolicyDto>(response, ct).ConfigureAwait(false);
+    }
+
+    public Task<IReadOnlyList<ReviewDueDto>> ReviewsDueAsync(CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<ReviewDueDto>>(HttpMethod.Get, "api/v1/reviews/due", null, ct);
+
     private async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path);

@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using ModelGate.Storage.Audit;
 using ModelGate.Storage.Evaluation;
 using ModelGate.Storage.Gateway;
+using ModelGate.Storage.Lifecycle;
 using ModelGate.Storage.Registry;
 using ModelGate.Storage.Security;
 
@@ -23,6 +24,11 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<EvaluationEntity> Evaluations => Set<EvaluationEntity>();
     public DbSet<DeploymentEntity> Deployments => Set<DeploymentEntity>();
     public DbSet<RequestLogEntity> RequestLogs => Set<RequestLogEntity>();
+    public DbSet<PolicyEntity> Policies => Set<PolicyEntity>();
+    public DbSet<TransitionEntity> Transitions => Set<TransitionEntity>();
+    public DbSet<ApprovalEntity> Approvals => Set<ApprovalEntity>();
+    public DbSet<StagingVerificationEntity> StagingVerifications => Set<StagingVerificationEntity>();
+    public DbSet<ModelCardEntity> ModelCards => Set<ModelCardEntity>();
 
     /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
     public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
@@ -68,6 +74,9 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(v => v.Architecture).HasMaxLength(400);
             e.Property(v => v.Description).HasMaxLength(4000);
             e.Property(v => v.CreatedBy).HasMaxLength(64);
+            e.Property(v => v.RetirementTrigger).HasMaxLength(32);
+            e.Property(v => v.ArchiveSha256).HasMaxLength(64);
+            e.HasIndex(v => new { v.Stage, v.NextReviewAt });
             e.HasMany(v => v.Artifacts).WithOne().HasForeignKey(a => a.VersionId).OnDelete(DeleteBehavior.Restrict);
             e.HasMany(v => v.Datasets).WithOne().HasForeignKey(d => d.VersionId).OnDelete(DeleteBehavior.Restrict);
         });
@@ -177,6 +186,64 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(k => k.CreatedBy).HasMaxLength(64);
             e.Property(k => k.RevokedBy).HasMaxLength(64);
             e.Property(k => k.Deployments).HasMaxLength(4000);
+        });
+
+        modelBuilder.Entity<PolicyEntity>(e =>
+        {
+            e.ToTable("policies");
+            e.HasKey(p => p.Id);
+            e.Property(p => p.Scope).HasMaxLength(64);
+            e.HasIndex(p => new { p.Scope, p.Revision }).IsUnique();
+            e.Property(p => p.DocumentSha256).HasMaxLength(64);
+            e.Property(p => p.CreatedBy).HasMaxLength(64);
+        });
+
+        modelBuilder.Entity<TransitionEntity>(e =>
+        {
+            e.ToTable("transitions");
+            e.HasKey(t => t.Id);
+            e.HasIndex(t => t.VersionId);
+            e.Property(t => t.From).HasMaxLength(16);
+            e.Property(t => t.To).HasMaxLength(16);
+            e.Property(t => t.Reason).HasMaxLength(2000);
+            e.Property(t => t.Trigger).HasMaxLength(32);
+            e.Property(t => t.Actor).HasMaxLength(64);
+            e.HasOne<ModelVersionEntity>().WithMany().HasForeignKey(t => t.VersionId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        modelBuilder.Entity<ApprovalEntity>(e =>
+        {
+            e.ToTable("approvals");
+            e.HasKey(a => a.Id);
+            e.Property(a => a.Id).HasMaxLength(32);
+            e.HasIndex(a => a.VersionId);
+            e.Property(a => a.Decision).HasMaxLength(16);
+            e.Property(a => a.Approver).HasMaxLength(64);
+            e.Property(a => a.Role).HasMaxLength(32);
+            e.Property(a => a.RisksAccepted).HasMaxLength(4000);
+            e.Property(a => a.MonitoringPlan).HasMaxLength(4000);
+            e.Property(a => a.RollbackPlan).HasMaxLength(4000);
+            e.Property(a => a.Comment).HasMaxLength(4000);
+            e.HasOne<ModelVersionEntity>().WithMany().HasForeignKey(a => a.VersionId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        modelBuilder.Entity<StagingVerificationEntity>(e =>
+        {
+            e.ToTable("staging_verifications");
+            e.HasKey(s => s.Id);
+            e.Property(s => s.Id).HasMaxLength(32);
+            e.HasIndex(s => s.VersionId);
+            e.Property(s => s.Deployment).HasMaxLength(64);
+            e.Property(s => s.CreatedBy).HasMaxLength(64);
+            e.HasOne<ModelVersionEntity>().WithMany().HasForeignKey(s => s.VersionId).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        modelBuilder.Entity<ModelCardEntity>(e =>
+        {
+            e.ToTable("model_cards");
+            e.HasKey(c => c.VersionId);
+            e.Property(c => c.UpdatedBy).HasMaxLength(64);
+            e.HasOne<ModelVersionEntity>().WithOne().HasForeignKey<ModelCardEntity>(c => c.VersionId).OnDelete(DeleteBehavior.Restrict);
         });
     }
 }

@@ -1,7 +1,7 @@
 namespace ModelGate.Storage.Registry;
 
 /// <summary>
-/// One immutable version of a model. Only <see cref="Stage"/> and <see cref="StageChangedAt"/> change after creation;
+/// One immutable version of a model. Only the lifecycle columns (stage, review date, retirement) change after creation;
 /// everything else (attestation, artifacts, lineage columns) is written once.
 /// </summary>
 public sealed class ModelVersionEntity
@@ -25,6 +25,12 @@ public sealed class ModelVersionEntity
     public string? BaseModel { get; set; }
     public string? Architecture { get; set; }
     public string? Description { get; set; }
+    /// <summary>When the approvals of its production release ask for the next review (the earliest of them).</summary>
+    public DateTime? NextReviewAt { get; set; }
+    /// <summary>Why it was retired: replaced, discontinued, vulnerability, regulation or degraded.</summary>
+    public string? RetirementTrigger { get; set; }
+    /// <summary>The SHA-256 of its retirement archive, an artifact in the blob store.</summary>
+    public string? ArchiveSha256 { get; set; }
     public DateTime CreatedAt { get; set; }
     public required string CreatedBy { get; set; }
 

@@ -152,7 +152,7 @@ public static class DeploymentsApi
 
     /// <summary>
     /// Every routed version must exist, be servable by the backend, and be in a stage the environment accepts:
-    /// production only production versions, staging staging or later, development any version not retired.
+    /// production only production versions, staging registered or later, development any version not retired.
     /// </summary>
     /// <remarks>
     /// Returns the table as stored: version numbers canonical, and upstream API keys encrypted (a key left out keeps the
@@ -231,7 +231,8 @@ public static class DeploymentsApi
             var allowed = environment switch
             {
                 DeploymentEnvironments.Production => version.Stage == Stages.Production,
-                DeploymentEnvironments.Staging => version.Stage is Stages.Staging or Stages.Production,
+                // A registered version may be deployed to staging: being served there is what the staging gate checks.
+                DeploymentEnvironments.Staging => version.Stage is Stages.Registered or Stages.Staging or Stages.Production,
                 _ => version.Stage is not Stages.Retired,
             };
             if (!allowed)

@@ -8,6 +8,7 @@ using ModelGate.Client;
 using ModelGate.Errors;
 using ModelGate.Evaluation;
 using ModelGate.Gateway;
+using ModelGate.Lifecycle;
 using ModelGate.Registry;
 using ModelGate.Security;
 using ModelGate.Storage;
@@ -59,6 +60,7 @@ public static class ModelGateHost
         builder.Services.AddModelGateSecurity();
         builder.Services.AddModelGateGateway();
         builder.Services.AddModelGateEvaluation();
+        builder.Services.AddModelGateLifecycle();
         builder.Services.AddOpenApi("v1");
         configure?.Invoke(builder);
 
@@ -81,6 +83,7 @@ public static class ModelGateHost
             app.MapEvaluationsApi();
             app.MapDeploymentsApi();
             app.MapUsageApi();
+            app.MapLifecycleApi();
         }
         // The data plane: served by the all-in-one process and by gateway replicas.
         app.MapInferenceProtocolApi();

@@ -12,6 +12,11 @@ public static class Permissions
     public const string EvaluationRun = "evaluation.run";
     public const string Deploy = "deploy";
     public const string Infer = "infer";
+    public const string PolicyManage = "policy.manage";
+    public const string Transition = "lifecycle.transition";
+    public const string Approve = "lifecycle.approve";
+    public const string CardWrite = "card.write";
+    public const string StagingVerify = "staging.verify";
 
     public static readonly IReadOnlyDictionary<string, string[]> Policies = new Dictionary<string, string[]>
     {
@@ -22,6 +27,13 @@ public static class Permissions
         // Trainers may run evaluations, but their runs are recorded as not independent.
         [EvaluationRun] = [Roles.Evaluator, Roles.Trainer, Roles.MlLead, Roles.Admin],
         [Deploy] = [Roles.Deployer, Roles.Admin],
+        [PolicyManage] = [Roles.MlLead, Roles.RiskCommittee, Roles.Admin],
+        // Who may ask for a stage change; the gates decide whether it happens.
+        [Transition] = [Roles.Trainer, Roles.MlLead, Roles.Deployer, Roles.Admin],
+        // An approval is recorded in one of the approver's own approving roles; admin alone does not approve.
+        [Approve] = [Roles.MlLead, Roles.ProductOwner, Roles.RiskCommittee],
+        [CardWrite] = [Roles.Trainer, Roles.MlLead, Roles.ProductOwner, Roles.Admin],
+        [StagingVerify] = [Roles.Deployer, Roles.MlLead, Roles.Admin],
         // Until data-plane keys scoped to deployments exist, any valid key may call the data plane.
         [Infer] = [.. Roles.All],
     };

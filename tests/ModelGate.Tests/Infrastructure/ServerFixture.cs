@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Hosting.Server;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
@@ -54,6 +55,9 @@ public abstract class ServerFixture : IAsyncLifetime
         {
             builder.WebHost.UseTestServer();
             builder.Services.AddSingleton<TimeProvider>(Time);
+            // ModelGate's calls to its own data plane (staging verification) go through the in-memory test server.
+            builder.Services.AddSingleton(sp => new ModelGate.Lifecycle.LoopbackClient(sp.GetRequiredService<IServer>(),
+                () => ((TestServer)sp.GetRequiredService<IServer>()).CreateHandler()));
         });
         await _app.StartAsync();
     }

@@ -27,6 +27,27 @@ public sealed class OnnxModelCache(IBlobStore blobs) : IDisposable
         }
     }
 
+    public bool IsLoaded(string sha256) => _models.TryGetValue(sha256, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully;
+
+    /// <summary>
+    /// Takes a model out of serving: later requests would load it again, so callers first route traffic elsewhere. Requests
+    /// already running keep their session; it is disposed after a grace period.
+    /// </summary>
+    public void Unload(string sha256, TimeSpan grace)
+    {
+        if (_models.TryRemove(sha256, out var lazy) && lazy.IsValueCreated)
+        {
+            _ = lazy.Value.ContinueWith(async loaded =>
+            {
+                if (loaded.IsCompletedSuccessfully)
+                {
+                    await Task.Delay(grace);
+                    loaded.Result.Dispose();
+                }
+            }, TaskScheduler.Default);
+        }
+    }
+
     public void Dispose()
     {
         foreach (var lazy in _models.Values)

@@ -1,0 +1,343 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Storage;
+using ModelGate.Storage.Evaluation;
+using ModelGate.Storage.Gateway;
+using ModelGate.Storage.Lifecycle;
+using ModelGate.Storage.Registry;
+
+namespace ModelGate.Lifecycle;
+
+/// <summary>The stage machine: trained → evaluated → registered → staging → production → retired; rejected before production.</summary>
+public static class StageMachine
+{
+    private static readonly Dictionary<string, string[]> Next = new(StringComparer.Ordinal)
+    {
+        [Stages.Trained] = [Stages.Evaluated, Stages.Rejected, Stages.Retired],
+        [Stages.Evaluated] = [Stages.Registered, Stages.Rejected, Stages.Retired],
+        [Stages.Registered] = [Stages.Staging, Stages.Rejected, Stages.Retired],
+        [Stages.Staging] = [Stages.Production, Stages.Rejected, Stages.Retired],
+        [Stages.Production] = [Stages.Retired],
+        [Stages.Rejected] = [Stages.Retired],
+        [Stages.Retired] = [],
+    };
+
+    public static readonly IReadOnlyList<string> All =
+        [Stages.Trained, Stages.Evaluated, Stages.Registered, Stages.Staging, Stages.Production, Stages.Retired, Stages.Rejected];
+
+    public static IReadOnlyList<string> From(string stage) => Next.GetValueOrDefault(stage) ?? [];
+
+    public static bool Allows(string from, string to) => From(from).Contains(to);
+}
+
+/// <summary>Everything a gate looks at for one version, loaded once.</summary>
+public sealed record GateInputs(
+    ModelEntity Model,
+    ModelVersionEntity Version,
+    PolicyDocument Policy,
+    string PolicySource,
+    IReadOnlyList<EvaluationEntity> Evaluations,
+    ModelVersionEntity? Production,
+    JsonElement? Card,
+    IReadOnlyList<DeploymentEntity> StagingDeployments,
+    StagingVerificationEntity? LatestVerification,
+    IReadOnlyList<ApprovalEntity> Approvals,
+    IReadOnlyList<string> Requesters,
+    string Actor,
+    string ActorName)
+{
+    public static async Task<GateInputs> LoadAsync(ModelGateDbContext db, ModelEntity model, ModelVersionEntity version, string actor, string actorName,
+        CancellationToken cancellationToken)
+    {
+        var (policy, source) = await PoliciesApi.EffectiveAsync(db, model.Name, cancellationToken);
+        var evaluations = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == version.Id && e.Status == EvaluationStatuses.Succeeded)
+            .OrderBy(e => e.CreatedAt).ToListAsync(cancellationToken);
+        var production = await db.ModelVersions.AsNoTracking()
+            .Where(v => v.ModelId == model.Id && v.Stage == Stages.Production && v.Id != version.Id)
+            .OrderByDescending(v => v.StageChangedAt).FirstOrDefaultAsync(cancellationToken);
+        var card = await db.ModelCards.AsNoTracking().FirstOrDefaultAsync(c => c.VersionId == version.Id, cancellationToken);
+        var deployments = await db.Deployments.AsNoTracking().Where(d => d.ModelId == model.Id && d.Environment == DeploymentEnvironments.Staging)
+            .OrderBy(d => d.Name).ToListAsync(cancellationToken);
+        var verification = await db.StagingVerifications.AsNoTracking().Where(s => s.VersionId == version.Id)
+            .OrderByDescending(s => s.CreatedAt).FirstOrDefaultAsync(cancellationToken);
+        var approvals = await db.Approvals.AsNoTracking().Where(a => a.VersionId == version.Id).OrderBy(a => a.Time).ToListAsync(cancellationToken);
+        var requesters = await db.Transitions.AsNoTracking().Where(t => t.VersionId == version.Id).Select(t => t.Actor).Distinct().ToListAsync(cancellationToken);
+        return new GateInputs(model, version, policy, source, evaluations, production,
+            card is null ? null : JsonDocument.Parse(card.Card).RootElement.Clone(), deployments, verification, approvals, requesters, actor, actorName);
+    }
+}
+
+/// <summary>
+/// The gates: for a transition, every check the policy asks for, each with what was expected and what was found. A
+/// transition happens only when all pass; a refused one answers with the whole list.
+/// </summary>
+public static class Gates
+{
+    /// <summary>Metrics where lower is better: a regression is a rise.</summary>
+    private static readonly HashSet<string> LowerIsBetter = new(StringComparer.Ordinal)
+    {
+        "log_loss", "brier", "mae", "mse", "rmse", "leak_rate", "demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference",
+    };
+
+    public static GateReport Evaluate(GateInputs inputs, string to)
+    {
+        var checks = new List<GateCheck>();
+        var from = inputs.Version.Stage;
+        checks.Add(new GateCheck("stage_transition", $"{from} → one of {string.Join(", ", StageMachine.From(from).DefaultIfEmpty("(none)"))}",
+            $"{from} → {to}", StageMachine.Allows(from, to)));
+        switch (to)
+        {
+            case Stages.Evaluated:
+                EvaluatedChecks(inputs, checks);
+                break;
+            case Stages.Registered:
+                RegisteredChecks(inputs, checks);
+                break;
+            case Stages.Staging:
+                StagingChecks(inputs, checks);
+                break;
+            case Stages.Production:
+                ProductionChecks(inputs, checks);
+                break;
+        }
+        return new GateReport(inputs.Model.Name, inputs.Version.Version, from, to, checks.All(c => c.Passed), checks, inputs.PolicySource);
+    }
+
+    private static void EvaluatedChecks(GateInputs inputs, List<GateCheck> checks)
+    {
+        var gate = inputs.Policy.Evaluated ?? new EvaluatedGate();
+        var evaluations = inputs.Evaluations.Select(e => new ScoredEvaluation(e)).ToList();
+        if (evaluations.Count == 0)
+        {
+            checks.Add(new GateCheck("evaluation", "at least one succeeded evaluation", "none", false));
+            return;
+        }
+        // For each suite, the latest succeeded run is the one that counts.
+        var latest = evaluations.GroupBy(e => e.Entity.SuiteSha256).Select(g => g.Last()).ToList();
+        foreach (var suite in gate.RequiredSuites ?? [])
+        {
+            var found = latest.FirstOrDefault(e => e.Matches(suite));
+            checks.Add(new GateCheck($"required_suite:{suite}", "a succeeded evaluation", found is null ? "none" : found.Entity.Id, found is not null));
+        }
+        var counted = gate.RequiredSuites is { Count: > 0 } required ? latest.Where(e => required.Any(e.Matches)).ToList() : latest;
+        foreach (var e in counted)
+        {
+            if (gate.RequirePlatformRun)
+            {
+                checks.Add(new GateCheck($"platform_run:{e.SuiteLabel}", "run by ModelGate", e.Entity.External ? "external result" : "run by ModelGate",
+                    !e.Entity.External));
+            }
+            if (gate.RequireIndependent)
+            {
+                checks.Add(new GateCheck($"independent_evaluator:{e.SuiteLabel}", "evaluator is not the trainer",
+                    e.Entity.Independent ? $"{e.Entity.Evaluator} (independent)" : $"{e.Entity.Evaluator} (trainer)", e.Entity.Independent));
+            }
+            if (e.SuitePassed is { } passed)
+            {
+                checks.Add(new GateCheck($"suite_thresholds:{e.SuiteLabel}", "the suite's own thresholds pass", passed ? "passed" : $"failed: {e.FailedThresholds}",
+                    passed));
+            }
+        }
+        foreach (var rule in gate.Thresholds ?? [])
+        {
+            var source = counted.Where(e => rule.Suite is null || e.Matches(rule.Suite)).LastOrDefault(e => e.Metric(rule.Metric) is not null);
+            var actual = source?.Metric(rule.Metric);
+            var expected = (rule.Min, rule.Max) switch
+            {
+                ({ } min, { } max) => $"{F(min)} ≤ {rule.Metric} ≤ {F(max)}",
+                ({ } min, null) => $"{rule.Metric} ≥ {F(min)}",
+                (null, { } max) => $"{rule.Metric} ≤ {F(max)}",
+                _ => rule.Metric,
+            };
+            var ok = actual is { } a && double.IsFinite(a) && (rule.Min is null || a >= rule.Min) && (rule.Max is null || a <= rule.Max);
+            checks.Add(new GateCheck($"metric:{rule.Metric}", expected, actual is null ? "not measured" : F(actual.Value), ok));
+        }
+        if (inputs.Production is { } production && gate.RegressionTolerance is { } tolerance)
+        {
+            var compared = counted.LastOrDefault(e => e.BaselineVersion == production.Version);
+            if (compared is null)
+            {
+                checks.Add(new GateCheck("regression", $"an evaluation compared with production {production.Version}", "none", false));
+                return;
+            }
+            foreach (var metric in gate.RegressionMetrics ?? ["roc_auc", "accuracy"])
+            {
+                if (compared.Delta(metric) is not { } delta)
+                {
+                    continue;
+                }
+                var worse = LowerIsBetter.Contains(metric) ? delta : -delta;
+                checks.Add(new GateCheck($"regression:{metric}", $"at most {F(tolerance)} worse than {production.Version}",
+                    $"{(delta >= 0 ? "+" : "")}{F(delta)}", worse <= tolerance));
+            }
+        }
+    }
+
+    private static void RegisteredChecks(GateInputs inputs, List<GateCheck> checks)
+    {
+        var gate = inputs.Policy.Registered ?? new RegisteredGate();
+        foreach (var field in gate.CardFields ?? ModelCardFields.Required)
+        {
+            var present = inputs.Card is { ValueKind: JsonValueKind.Object } card && card.TryGetProperty(field, out var value) && HasContent(value);
+            checks.Add(new GateCheck($"card:{field}", "filled in", present ? "present" : "missing", present));
+        }
+        if (gate.RequireLicense)
+        {
+            checks.Add(new GateCheck("licence", "the model names its licence", string.IsNullOrWhiteSpace(inputs.Model.License) ? "missing" : inputs.Model.License!,
+                !string.IsNullOrWhiteSpace(inputs.Model.License)));
+        }
+        if (gate.RequireOwner)
+        {
+            checks.Add(new GateCheck("owner", "the model names its owner", string.IsNullOrWhiteSpace(inputs.Model.Owner) ? "missing" : inputs.Model.Owner,
+                !string.IsNullOrWhiteSpace(inputs.Model.Owner)));
+        }
+    }
+
+    private static void StagingChecks(GateInputs inputs, List<GateCheck> checks)
+    {
+        var gate = inputs.Policy.Staging ?? new StagingGate();
+        var onnx = inputs.Version.Artifacts.Any(a => a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase));
+        var upstream = inputs.StagingDeployments.Any(d => Routing(d)?.Upstreams?.ContainsKey(inputs.Version.Version) == true);
+        checks.Add(new GateCheck("backend", "an ONNX artifact, or an upstream backend on the staging deployment",
+            onnx ? "onnx" : upstream ? "upstream" : "none", onnx || upstream));
+        if (gate.RequireDeployment)
+        {
+            var serving = inputs.StagingDeployments.Where(d => Routing(d) is { } r &&
+                                                             (r.Stable == inputs.Version.Version || r.Candidates?.Any(c => c.Version == inputs.Version.Version) == true))
+                .Select(d => d.Name).ToList();
+            checks.Add(new GateCheck("staging_deployment", $"a staging deployment of {inputs.Model.Name} that routes {inputs.Version.Version}",
+                serving.Count > 0 ? string.Join(", ", serving)
+                : inputs.StagingDeployments.Count == 0 ? "no staging deployment"
+                : $"{string.Join(", ", inputs.StagingDeployments.Select(d => d.Name))} do not route it",
+                serving.Count > 0));
+        }
+    }
+
+    private static void ProductionChecks(GateInputs inputs, List<GateCheck> checks)
+    {
+        var gate = inputs.Policy.Production ?? new ProductionGate();
+        if (gate.RequireStagingVerification)
+        {
+            var v = inputs.LatestVerification;
+            checks.Add(new GateCheck("staging_verification", "a passed staging verification",
+                v is null ? "none" : $"{v.Id} {(v.Passed ? "passed" : "failed")}", v?.Passed == true));
+        }
+        var tiers = gate.Approvals ?? PoliciesApi.Builtin.Production!.Approvals!;
+        var roles = tiers.GetValueOrDefault(inputs.Model.RiskTier) ?? [];
+        var approvals = inputs.Approvals;
+        var rejection = approvals.FirstOrDefault(a => a.Decision == ApprovalDecisions.Reject);
+        checks.Add(new GateCheck("no_rejection", "no approver rejected this version",
+            rejection is null ? "none" : $"rejected by {rejection.Approver} ({rejection.Role}) {rejection.Id}", rejection is null));
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var role in roles)
+        {
+            // Each role needs its own approver: one person's approval fills at most one role.
+            var approval = approvals.FirstOrDefault(a => a.Decision == ApprovalDecisions.Approve && a.Role == role && a.Approver != inputs.Actor &&
+                                                         !used.Contains(a.Approver));
+            if (approval is not null)
+            {
+                used.Add(approval.Approver);
+            }
+            var seen = approvals.Where(a => a.Decision == ApprovalDecisions.Approve && a.Role == role).ToList();
+            var actual = approval is not null ? $"{approval.Approver} ({approval.Id})"
+                : seen.Count == 0 ? "none"
+                : seen.All(a => a.Approver == inputs.Actor) ? $"only by the requester {inputs.Actor}"
+                : "only by an approver who already fills another role";
+            checks.Add(new GateCheck($"approval:{role}", $"an approval by a {role} (risk tier {inputs.Model.RiskTier})", actual, approval is not null));
+        }
+    }
+
+    public static DeploymentRoutingView? Routing(DeploymentEntity d)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<DeploymentRoutingView>(d.Routing, ModelGateJson.Options);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static bool HasContent(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => !string.IsNullOrWhiteSpace(value.GetString()),
+        JsonValueKind.Array => value.GetArrayLength() > 0,
+        JsonValueKind.Object => value.EnumerateObject().Any(p => HasContent(p.Value)),
+        JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => true,
+        _ => false,
+    };
+
+    private static string F(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
+
+    /// <summary>An evaluation's stored result, read for the figures gates look at.</summary>
+    private sealed class ScoredEvaluation
+    {
+        private readonly JsonElement _result;
+
+        public ScoredEvaluation(EvaluationEntity entity)
+        {
+            Entity = entity;
+            _result = entity.Result is null ? default : JsonDocument.Parse(entity.Result).RootElement.Clone();
+            SuiteName = _result.ValueKind == JsonValueKind.Object && _result.TryGetProperty("suite", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+        }
+
+        public EvaluationEntity Entity { get; }
+        public string? SuiteName { get; }
+        public string SuiteLabel => SuiteName ?? Entity.SuiteSha256[..12];
+        public string? BaselineVersion => Entity.BaselineVersion;
+
+        public bool Matches(string suite) => suite == SuiteName || string.Equals(suite, Entity.SuiteSha256, StringComparison.OrdinalIgnoreCase);
+
+        public bool? SuitePassed => _result.ValueKind == JsonValueKind.Object && _result.TryGetProperty("passed", out var p) &&
+                                    p.ValueKind is JsonValueKind.True or JsonValueKind.False && Get(_result, "thresholds") is { ValueKind: JsonValueKind.Array } t && t.GetArrayLength() > 0
+            ? p.GetBoolean()
+            : null;
+
+        public string FailedThresholds => Get(_result, "thresholds") is { ValueKind: JsonValueKind.Array } t
+            ? string.Join(", ", t.EnumerateArray().Where(c => c.TryGetProperty("passed", out var p) && p.ValueKind == JsonValueKind.False)
+                .Select(c => c.GetProperty("metric").GetString()))
+            : "";
+
+        public double? Metric(string name)
+        {
+            if (Get(_result, "metrics") is { ValueKind: JsonValueKind.Object } metrics && metrics.TryGetProperty(name, out var m))
+            {
+                return Number(m);
+            }
+            if (Get(_result, "fairness") is { ValueKind: JsonValueKind.Object } fairness && fairness.TryGetProperty(CamelCase(name), out var f))
+            {
+                return Number(f);
+            }
+            return null;
+        }
+
+        public double? Delta(string name) =>
+            Get(_result, "baseline") is { ValueKind: JsonValueKind.Object } b && Get(b, "deltas") is { ValueKind: JsonValueKind.Object } deltas &&
+            deltas.TryGetProperty(name, out var d)
+                ? Number(d)
+                : null;
+
+        private static JsonElement? Get(JsonElement e, string name) =>
+            e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) ? v : null;
+
+        private static double? Number(JsonElement e) => e.ValueKind switch
+        {
+            JsonValueKind.Number => e.GetDouble(),
+            JsonValueKind.Object when e.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Number => v.GetDouble(),
+            _ => null,
+        };
+
+        private static string CamelCase(string snake)
+        {
+            var parts = snake.Split('_');
+            return parts[0] + string.Concat(parts.Skip(1).Select(p => p.Length == 0 ? p : char.ToUpperInvariant(p[0]) + p[1..]));
+        }
+    }
+}
+
+/// <summary>The part of a stored routing table the gates read.</summary>
+public sealed record DeploymentRoutingView(string Stable, IReadOnlyList<CandidateRoute>? Candidates = null, ShadowRoute? Shadow = null,
+    IReadOnlyDictionary<string, JsonElement>? Upstreams = null);

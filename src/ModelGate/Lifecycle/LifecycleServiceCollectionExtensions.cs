@@ -1,0 +1,25 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace ModelGate.Lifecycle;
+
+public static class LifecycleServiceCollectionExtensions
+{
+    public static IServiceCollection AddModelGateLifecycle(this IServiceCollection services)
+    {
+        services.TryAddSingleton(sp => new LoopbackClient(sp.GetRequiredService<IServer>()));
+        services.AddSingleton<StagingVerifier>();
+        services.AddSingleton<Retirement>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapLifecycleApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPoliciesApi();
+        app.MapTransitionsApi();
+        app.MapApprovalsApi();
+        app.MapCardsApi();
+        app.MapStagingVerificationApi();
+        return app;
+    }
+}

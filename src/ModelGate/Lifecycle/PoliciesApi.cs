@@ -1,0 +1,219 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Evaluation;
+using ModelGate.Registry;
+using ModelGate.Security;
+using ModelGate.Storage;
+using ModelGate.Storage.Lifecycle;
+
+namespace ModelGate.Lifecycle;
+
+/// <summary>
+/// Gate policies: <c>/api/v1/policies/default</c> and <c>/api/v1/policies/{model}</c>, written in JSON or YAML. Every change
+/// is a new revision, audited; the latest revision is in force. A model's policy replaces the default gate by gate.
+/// </summary>
+public static class PoliciesApi
+{
+    public const string DefaultScope = "default";
+    public const int MaxDocumentBytes = 64 * 1024;
+
+    private static readonly JsonSerializerOptions Strict = new(ModelGateJson.Options) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
+
+    /// <summary>The policy ModelGate enforces until someone writes one: every gate on, approvals as the design's risk tiers.</summary>
+    public static readonly PolicyDocument Builtin = new(
+        new EvaluatedGate(RequiredSuites: null, Thresholds: [], RegressionTolerance: 0.01, RegressionMetrics: ["roc_auc", "accuracy"]),
+        new RegisteredGate(CardFields: ModelCardFields.Required),
+        new StagingGate(),
+        new ProductionGate(Approvals: new Dictionary<string, IReadOnlyList<string>>
+        {
+            ["low"] = [Roles.MlLead],
+            ["medium"] = [Roles.ProductOwner, Roles.MlLead],
+            ["high"] = [Roles.RiskCommittee],
+        }));
+
+    public static IEndpointRouteBuilder MapPoliciesApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/policies").WithTags("Policies");
+        api.MapGet("/{scope}", GetPolicy).WithName(nameof(GetPolicy)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/{scope}/revisions", ListRevisions).WithName(nameof(ListRevisions)).RequireAuthorization(Permissions.Read);
+        api.MapPut("/{scope}", PutPolicy).WithName(nameof(PutPolicy)).RequireAuthorization(Permissions.PolicyManage)
+            .Accepts<PolicyDocument>("application/json", "application/yaml");
+        return app;
+    }
+
+    public static async Task<Results<Ok<PolicyDto>, ProblemHttpResult>> GetPolicy(string scope, ModelGateDbContext db, CancellationToken cancellationToken)
+    {
+        if (await CheckScopeAsync(db, scope, cancellationToken) is { } problem)
+        {
+            return problem;
+        }
+        var latest = await db.Policies.AsNoTracking().Where(p => p.Scope == scope).OrderByDescending(p => p.Revision).FirstOrDefaultAsync(cancellationToken);
+        if (latest is not null)
+        {
+            return TypedResults.Ok(ToDto(latest));
+        }
+        if (scope != DefaultScope)
+        {
+            return Problems.NotFound("policy_not_found", $"model '{scope}' has no policy of its own: the default policy applies (GET /api/v1/policies/default)");
+        }
+        var json = JsonSerializer.Serialize(Builtin, ModelGateJson.Options);
+        return TypedResults.Ok(new PolicyDto(DefaultScope, 0, Builtin, Sha256(json), DateTime.UnixEpoch, "modelgate", Builtin: true));
+    }
+
+    public static async Task<Results<Ok<List<PolicyDto>>, ProblemHttpResult>> ListRevisions(string scope, ModelGateDbContext db, CancellationToken cancellationToken)
+    {
+        if (await CheckScopeAsync(db, scope, cancellationToken) is { } problem)
+        {
+            return problem;
+        }
+        var revisions = await db.Policies.AsNoTracking().Where(p => p.Scope == scope).OrderBy(p => p.Revision).ToListAsync(cancellationToken);
+        return TypedResults.Ok(revisions.Select(ToDto).ToList());
+    }
+
+    public static async Task<Results<Ok<PolicyDto>, ProblemHttpResult>> PutPolicy(string scope, HttpRequest request, ClaimsPrincipal user, AuditedWrite write,
+        CancellationToken cancellationToken)
+    {
+        using var reader = new StreamReader(request.Body, Encoding.UTF8);
+        var buffer = new char[MaxDocumentBytes + 1];
+        var read = await reader.ReadBlockAsync(buffer, cancellationToken);
+        if (read > MaxDocumentBytes)
+        {
+            return Problems.TooLarge(MaxDocumentBytes);
+        }
+        PolicyDocument? document;
+        try
+        {
+            document = JsonSerializer.Deserialize<PolicyDocument>(SuiteDocuments.ToJson(new string(buffer, 0, read)), Strict);
+        }
+        catch (Exception e) when (e is JsonException or YamlDotNet.Core.YamlException)
+        {
+            return Problems.Result(400, ProblemCodes.MalformedJson, "The policy is not a valid JSON or YAML policy document.", e.Message);
+        }
+        if (document is null)
+        {
+            return Problems.Validation("policy", "the body must be a policy document");
+        }
+        var errors = Validate(document);
+        if (errors.Any)
+        {
+            return errors.ToProblem();
+        }
+        await using var tx = await write.BeginAsync(cancellationToken);
+        if (await CheckScopeAsync(tx.Db, scope, cancellationToken) is { } problem)
+        {
+            return problem;
+        }
+        var revision = (await tx.Db.Policies.Where(p => p.Scope == scope).MaxAsync(p => (int?)p.Revision, cancellationToken) ?? 0) + 1;
+        var json = JsonSerializer.Serialize(document, ModelGateJson.Options);
+        var entity = new PolicyEntity
+        {
+            Scope = scope, Revision = revision, Document = json, DocumentSha256 = Sha256(json), CreatedAt = tx.Now, CreatedBy = user.ActorId(),
+        };
+        tx.Db.Policies.Add(entity);
+        await tx.AppendAsync(user.ActorId(), "policy.changed", $"policies/{scope}", new { revision, sha256 = entity.DocumentSha256, policy = document },
+            cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return TypedResults.Ok(ToDto(entity));
+    }
+
+    /// <summary>The policy in force for a model: its own gates where it has them, the default's (stored or built in) otherwise.</summary>
+    public static async Task<(PolicyDocument Policy, string Source)> EffectiveAsync(ModelGateDbContext db, string model, CancellationToken cancellationToken)
+    {
+        var latest = await db.Policies.AsNoTracking().Where(p => p.Scope == model || p.Scope == DefaultScope)
+            .GroupBy(p => p.Scope).Select(g => g.OrderByDescending(p => p.Revision).First()).ToListAsync(cancellationToken);
+        var stored = latest.FirstOrDefault(p => p.Scope == DefaultScope);
+        var fallback = stored is null ? Builtin : JsonSerializer.Deserialize<PolicyDocument>(stored.Document, ModelGateJson.Options)!;
+        var source = stored is null ? "default (built in)" : $"default r{stored.Revision}";
+        if (latest.FirstOrDefault(p => p.Scope == model) is not { } own)
+        {
+            return (fallback, source);
+        }
+        var mine = JsonSerializer.Deserialize<PolicyDocument>(own.Document, ModelGateJson.Options)!;
+        return (new PolicyDocument(mine.Evaluated ?? fallback.Evaluated, mine.Registered ?? fallback.Registered, mine.Staging ?? fallback.Staging,
+            mine.Production ?? fallback.Production), $"{model} r{own.Revision} over {source}");
+    }
+
+    private static ValidationErrors Validate(PolicyDocument document)
+    {
+        var errors = new ValidationErrors();
+        var rules = document.Evaluated?.Thresholds ?? [];
+        for (var i = 0; i < rules.Count; i++)
+        {
+            var rule = rules[i];
+            if (rule is null || string.IsNullOrWhiteSpace(rule.Metric))
+            {
+                errors.Add($"evaluated.thresholds[{i}].metric", "names a metric");
+            }
+            else if (rule.Min is null && rule.Max is null)
+            {
+                errors.Add($"evaluated.thresholds[{i}]", $"'{rule.Metric}' needs min or max");
+            }
+            else if (rule.Min is { } min && rule.Max is { } max && min > max)
+            {
+                errors.Add($"evaluated.thresholds[{i}]", "min is above max");
+            }
+        }
+        if (document.Evaluated?.RegressionTolerance is < 0 or > 1)
+        {
+            errors.Add("evaluated.regressionTolerance", "a tolerance from 0 to 1");
+        }
+        foreach (var field in document.Registered?.CardFields ?? [])
+        {
+            if (!ModelCardFields.Required.Contains(field))
+            {
+                errors.Add("registered.cardFields", $"'{field}' is not a model-card field; the fields are {string.Join(", ", ModelCardFields.Required)}");
+            }
+        }
+        foreach (var (tier, roles) in document.Production?.Approvals ?? new Dictionary<string, IReadOnlyList<string>>())
+        {
+            if (!RiskTiers.All.Contains(tier))
+            {
+                errors.Add("production.approvals", $"'{tier}' is not a risk tier ({string.Join(", ", RiskTiers.All)})");
+            }
+            foreach (var role in roles ?? [])
+            {
+                if (!ApprovalRoles.All.Contains(role))
+                {
+                    errors.Add($"production.approvals.{tier}", $"'{role}' cannot approve; approver roles are {string.Join(", ", ApprovalRoles.All)}");
+                }
+            }
+        }
+        return errors;
+    }
+
+    private static async Task<ProblemHttpResult?> CheckScopeAsync(ModelGateDbContext db, string scope, CancellationToken cancellationToken)
+    {
+        if (scope == DefaultScope)
+        {
+            return null;
+        }
+        if (!Names.IsValidModelName(scope))
+        {
+            return ModelsApi.InvalidName(scope);
+        }
+        return await db.Models.AnyAsync(m => m.Name == scope, cancellationToken) ? null : ModelsApi.ModelNotFound(scope);
+    }
+
+    private static PolicyDto ToDto(PolicyEntity p) =>
+        new(p.Scope, p.Revision, JsonSerializer.Deserialize<PolicyDocument>(p.Document, ModelGateJson.Options)!, p.DocumentSha256, p.CreatedAt, p.CreatedBy);
+
+    private static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+}
+
+/// <summary>The roles that approve production releases.</summary>
+public static class ApprovalRoles
+{
+    public static readonly IReadOnlyList<string> All = [Roles.MlLead, Roles.ProductOwner, Roles.RiskCommittee];
+}
+
+/// <summary>The model-card fields the registered gate can require (JSON property names of the card).</summary>
+public static class ModelCardFields
+{
+    public static readonly IReadOnlyList<string> Required = ["intendedUse", "outOfScopeUse", "limitations", "trainingData", "evaluation", "ethicalConsiderations"];
+}

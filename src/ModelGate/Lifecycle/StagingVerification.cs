@@ -1,0 +1,359 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Evaluation;
+using ModelGate.Gateway;
+using ModelGate.Gateway.Onnx;
+using ModelGate.Gateway.Telemetry;
+using ModelGate.Registry;
+using ModelGate.Security;
+using ModelGate.Storage;
+using ModelGate.Storage.Lifecycle;
+
+namespace ModelGate.Lifecycle;
+
+/// <summary>
+/// <c>modelgate staging verify</c>: ModelGate checks a staging version itself, through its own data plane with a
+/// short-lived key scoped to the staging deployment — it loads; it answers smoke requests built from the rows of its
+/// evaluation suite's dataset; a short load measures latency and throughput; the request log and telemetry recorded the
+/// traffic; and a rollback drill routes staging to the previous version, checks it answers, and routes back. The result
+/// is stored as evidence that approvals cite.
+/// </summary>
+public static class StagingVerificationApi
+{
+    public static IEndpointRouteBuilder MapStagingVerificationApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/models/{model}/versions/{version}/staging-verifications").WithTags("Lifecycle");
+        api.MapPost("/", Verify).WithName(nameof(Verify)).RequireAuthorization(Permissions.StagingVerify);
+        api.MapGet("/", ListVerifications).WithName(nameof(ListVerifications)).RequireAuthorization(Permissions.Read);
+        return app;
+    }
+
+    public static async Task<Results<Created<StagingVerificationDto>, ProblemHttpResult>> Verify(string model, string version, StagingVerificationRequest? request,
+        ClaimsPrincipal user, ModelGateDbContext db, StagingVerifier verifier, CancellationToken cancellationToken)
+    {
+        request ??= new StagingVerificationRequest();
+        var errors = new ValidationErrors();
+        if (request.SmokeRows is < 1 or > 1000)
+        {
+            errors.Add("smokeRows", "1–1000");
+        }
+        if (request.LoadRequests is < 1 or > 100_000)
+        {
+            errors.Add("loadRequests", "1–100000");
+        }
+        if (request.Concurrency is < 1 or > 64)
+        {
+            errors.Add("concurrency", "1–64");
+        }
+        if (errors.Any)
+        {
+            return errors.ToProblem();
+        }
+        var (entity, problem) = await VersionLookup.FindAsync(db, model, version, cancellationToken);
+        if (entity is null)
+        {
+            return problem!;
+        }
+        if (entity.Stage != Stages.Staging)
+        {
+            return Problems.Conflict("wrong_stage", $"{model}@{entity.Version} is in stage {entity.Stage}: staging verification checks a version in staging");
+        }
+        var deployments = await db.Deployments.AsNoTracking().Where(d => d.ModelId == entity.ModelId && d.Environment == DeploymentEnvironments.Staging)
+            .ToListAsync(cancellationToken);
+        var deployment = request.Deployment is null
+            ? deployments.FirstOrDefault(d => Gates.Routing(d)?.Stable == entity.Version)
+            : deployments.FirstOrDefault(d => d.Name == request.Deployment);
+        if (deployment is null)
+        {
+            return Problems.Unprocessable("no_staging_deployment", request.Deployment is null
+                ? $"no staging deployment of {model} routes {entity.Version} as its stable version"
+                : $"'{request.Deployment}' is not a staging deployment of {model}");
+        }
+        return await verifier.RunAsync(entity, deployment, request, user, cancellationToken);
+    }
+
+    public static async Task<Results<Ok<List<StagingVerificationDto>>, ProblemHttpResult>> ListVerifications(string model, string version, ModelGateDbContext db,
+        CancellationToken cancellationToken)
+    {
+        var (entity, problem) = await VersionLookup.FindAsync(db, model, version, cancellationToken);
+        if (entity is null)
+        {
+            return problem!;
+        }
+        var list = await db.StagingVerifications.AsNoTracking().Where(s => s.VersionId == entity.Id).OrderBy(s => s.CreatedAt).ToListAsync(cancellationToken);
+        return TypedResults.Ok(list.Select(s => ToDto(model, entity.Version, s)).ToList());
+    }
+
+    public static StagingVerificationDto ToDto(string model, string version, StagingVerificationEntity s) => new(s.Id, model, version, s.Deployment, s.Passed,
+        JsonSerializer.Deserialize<List<StagingCheckResult>>(s.Checks, ModelGateJson.Options)!, s.CreatedAt, s.CreatedBy);
+}
+
+public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blobs, OnnxModelCache models, RoutingSnapshots routes, GatewayTelemetry telemetry,
+    LoopbackClient loopback, SecretProtector secrets, ApiKeyService keys)
+{
+    public async Task<Results<Created<StagingVerificationDto>, ProblemHttpResult>> RunAsync(Storage.Registry.ModelVersionEntity version,
+        Storage.Gateway.DeploymentEntity deployment, StagingVerificationRequest request, ClaimsPrincipal user, CancellationToken cancellationToken)
+    {
+        var model = version.Model!.Name;
+        var rows = await SmokeRowsAsync(version, request.SmokeRows, cancellationToken);
+        if (rows.Problem is not null)
+        {
+            return rows.Problem;
+        }
+        var checks = new List<StagingCheckResult>();
+        var actor = user.ActorId();
+
+        // 1. It loads, from a digest-verified artifact.
+        var onnx = version.Artifacts.First(a => a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase));
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            await models.GetAsync(onnx.Sha256, cancellationToken);
+            checks.Add(Check("loads", true, $"{onnx.FileName} ({onnx.Sha256[..12]}) loaded, digest verified", new { loadMs = clock.Elapsed.TotalMilliseconds }));
+        }
+        catch (Exception e) when (e is InvalidDataException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            checks.Add(Check("loads", false, e.Message));
+            return await SaveAsync(version, deployment.Name, checks, actor, cancellationToken);
+        }
+
+        await routes.ReloadAsync(cancellationToken);
+        var (secret, keyId) = await CreateKeyAsync(deployment.Name, actor, cancellationToken);
+        try
+        {
+            using var client = loopback.Create(secret);
+            var pinned = $"v2/models/{deployment.Name}/versions/{version.Version}/infer";
+
+            // 2. Smoke: every row answered, with the model's outputs.
+            var smokeIds = new List<string>();
+            var smokeFailures = new List<string>();
+            foreach (var body in rows.Bodies!)
+            {
+                using var response = await client.PostAsync(pinned, Json(body), cancellationToken);
+                if (response.Headers.TryGetValues(InferenceProtocolApi.RequestIdHeader, out var ids))
+                {
+                    smokeIds.Add(ids.First());
+                }
+                var text = await response.Content.ReadAsStringAsync(cancellationToken);
+                if (response.StatusCode != HttpStatusCode.OK || !text.Contains("\"outputs\"", StringComparison.Ordinal))
+                {
+                    smokeFailures.Add($"{(int)response.StatusCode}: {Truncate(text)}");
+                }
+            }
+            checks.Add(Check("smoke", smokeFailures.Count == 0,
+                smokeFailures.Count == 0 ? $"{rows.Bodies!.Count} rows from the suite's dataset answered" : $"{smokeFailures.Count} of {rows.Bodies!.Count} failed: {smokeFailures[0]}",
+                new { requests = rows.Bodies.Count, failures = smokeFailures.Count }));
+
+            // 3. A short load: latency and throughput as a client sees them.
+            var latencies = new double[request.LoadRequests];
+            var failures = 0;
+            var next = -1;
+            var wall = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, request.Concurrency).Select(async _ =>
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < request.LoadRequests)
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    using var response = await client.PostAsync(pinned, Json(rows.Bodies[i % rows.Bodies.Count]), cancellationToken);
+                    await response.Content.CopyToAsync(Stream.Null, cancellationToken);
+                    latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        Interlocked.Increment(ref failures);
+                    }
+                }
+            }));
+            var seconds = wall.Elapsed.TotalSeconds;
+            Array.Sort(latencies);
+            double P(double q) => latencies[Math.Clamp((int)Math.Ceiling(q * latencies.Length) - 1, 0, latencies.Length - 1)];
+            checks.Add(Check("latency_throughput", failures == 0,
+                $"{request.LoadRequests} requests at concurrency {request.Concurrency}: p50 {P(0.5):0.###} ms, p99 {P(0.99):0.###} ms, {request.LoadRequests / seconds:0} req/s, {failures} errors",
+                new { requests = request.LoadRequests, request.Concurrency, p50Ms = P(0.5), p95Ms = P(0.95), p99Ms = P(0.99), requestsPerSecond = request.LoadRequests / seconds, errors = failures }));
+
+            // 4. The request log wrote the smoke requests (asynchronously, in batches: wait for it a little).
+            var logged = 0;
+            for (var attempt = 0; attempt < 100 && logged < smokeIds.Count; attempt++)
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+                logged = await db.RequestLogs.CountAsync(r => smokeIds.Contains(r.RequestId) && r.Version == version.Version, cancellationToken);
+                if (logged < smokeIds.Count)
+                {
+                    await Task.Delay(100, cancellationToken);
+                }
+            }
+            checks.Add(Check("request_log", smokeIds.Count > 0 && logged == smokeIds.Count, $"{logged} of {smokeIds.Count} smoke requests in the request log",
+                new { expected = smokeIds.Count, logged }));
+
+            // 5. Telemetry counted them for this version.
+            var counted = telemetry.Series.Where(s => s.Deployment == deployment.Name && s.Version == version.Version).Sum(s => s.Totals().Requests);
+            var sent = rows.Bodies.Count + request.LoadRequests;
+            checks.Add(Check("telemetry", counted >= sent, $"{counted} requests counted for {deployment.Name}@{version.Version} (sent {sent})",
+                new { sent, counted }));
+
+            // 6. Rollback drill: staging to the previous version, it answers; then back.
+            checks.Add(await RollbackDrillAsync(client, deployment.Name, version.Version, rows.Bodies[0], user, cancellationToken));
+        }
+        finally
+        {
+            await RevokeKeyAsync(keyId, cancellationToken);
+        }
+        return await SaveAsync(version, deployment.Name, checks, actor, cancellationToken);
+    }
+
+    private async Task<StagingCheckResult> RollbackDrillAsync(HttpClient client, string deployment, string version, JsonObject body, ClaimsPrincipal user,
+        CancellationToken cancellationToken)
+    {
+        RoutingTable current;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+            var entity = await db.Deployments.AsNoTracking().FirstAsync(d => d.Name == deployment, cancellationToken);
+            current = JsonSerializer.Deserialize<RoutingTable>(entity.Routing, ModelGateJson.Options)!;
+        }
+        var previous = current.Candidates?.Select(c => c.Version).FirstOrDefault(v => v != version);
+        if (previous is null)
+        {
+            return Check("rollback_drill", true, $"{version} is the first version served by {deployment}: there is no earlier version to roll back to");
+        }
+        var steps = new List<string>();
+        async Task<string?> RouteAndAsk(RoutingTable table)
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var result = await DeploymentsApi.SetRouting(deployment, table, user, scope.ServiceProvider.GetRequiredService<AuditedWrite>(), routes, secrets,
+                cancellationToken);
+            if (result.Result is not Ok<DeploymentDto>)
+            {
+                return null;
+            }
+            using var response = await client.PostAsync($"v2/models/{deployment}/infer", Json(body), cancellationToken);
+            return response.StatusCode == HttpStatusCode.OK && response.Headers.TryGetValues(InferenceProtocolApi.VersionHeader, out var v) ? v.First() : null;
+        }
+        var clock = Stopwatch.StartNew();
+        var rolledBack = await RouteAndAsk(current with { Stable = previous, Candidates = [new CandidateRoute(version, 0)] });
+        var rollbackMs = clock.Elapsed.TotalMilliseconds;
+        steps.Add($"routed to {previous}: answered by {rolledBack ?? "nothing"}");
+        var restored = await RouteAndAsk(current);
+        steps.Add($"routed back to {version}: answered by {restored ?? "nothing"}");
+        return Check("rollback_drill", rolledBack == previous && restored == version, string.Join("; ", steps),
+            new { previous, rollbackMs, answeredAfterRollback = rolledBack, answeredAfterRestore = restored });
+    }
+
+    /// <summary>OIP v2 bodies, one row each, from the dataset of the version's latest succeeded platform evaluation.</summary>
+    private async Task<(List<JsonObject>? Bodies, ProblemHttpResult? Problem)> SmokeRowsAsync(Storage.Registry.ModelVersionEntity version, int count,
+        CancellationToken cancellationToken)
+    {
+        if (!version.Artifacts.Any(a => a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)))
+        {
+            return (null, Problems.Unprocessable("no_onnx_artifact", $"{version.Version} has no ONNX artifact: staging verification serves ONNX versions"));
+        }
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var evaluation = await db.Evaluations.AsNoTracking()
+            .Where(e => e.VersionId == version.Id && e.Status == EvaluationStatuses.Succeeded && !e.External && e.DatasetSha256 != null)
+            .OrderByDescending(e => e.CreatedAt).FirstOrDefaultAsync(cancellationToken);
+        if (evaluation is null)
+        {
+            return (null, Problems.Unprocessable("no_smoke_data", $"{version.Version} has no succeeded evaluation with a dataset: its rows are the smoke requests"));
+        }
+        var (suite, problem) = await SuitePreparation.LoadAsync(evaluation.SuiteSha256, blobs, cancellationToken);
+        if (suite is null)
+        {
+            return (null, problem);
+        }
+        var (prepared, preparedProblem) = await SuitePreparation.PrepareAsync(suite, evaluation.SuiteSha256, version, blobs, models, cancellationToken);
+        if (prepared is null)
+        {
+            return (null, preparedProblem);
+        }
+        var bodies = new List<JsonObject>();
+        for (var row = 0; row < Math.Min(count, prepared.Table.RowCount); row++)
+        {
+            var inputs = new JsonArray();
+            foreach (var input in prepared.Model.Inputs)
+            {
+                var text = prepared.Table.Strings(prepared.InputColumns[input.Name])[row];
+                JsonNode? value = input.Datatype == "FP32"
+                    ? JsonValue.Create(float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) ? f : float.NaN)
+                    : JsonValue.Create(text);
+                inputs.Add(new JsonObject
+                {
+                    ["name"] = input.Name, ["datatype"] = input.Datatype, ["shape"] = new JsonArray(1, 1), ["data"] = new JsonArray(value),
+                });
+            }
+            bodies.Add(new JsonObject { ["id"] = $"staging-smoke-{row}", ["inputs"] = inputs });
+        }
+        return (bodies, null);
+    }
+
+    private async Task<(string Secret, string Id)> CreateKeyAsync(string deployment, string actor, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var secret = ApiKeyService.NewSecret();
+        var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), $"staging verification of {deployment}", secret, [Roles.Viewer], tx.Now, actor,
+            tx.Now.AddMinutes(30), deployments: [deployment]);
+        tx.Db.ApiKeys.Add(entity);
+        await tx.AppendAsync(actor, "key.created", $"keys/{entity.Id}", new { entity.Name, roles = entity.Roles, deployments = entity.Deployments, entity.ExpiresAt },
+            cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return (secret, entity.Id);
+    }
+
+    private async Task RevokeKeyAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
+        await using var tx = await write.BeginAsync(CancellationToken.None);
+        var entity = await tx.Db.ApiKeys.FirstAsync(k => k.Id == id, CancellationToken.None);
+        entity.RevokedAt = tx.Now;
+        entity.RevokedBy = "modelgate";
+        await tx.AppendAsync("modelgate", "key.revoked", $"keys/{id}", new { reason = "staging verification finished" }, cancellationToken: CancellationToken.None);
+        await tx.CommitAsync(CancellationToken.None);
+        keys.Invalidate();
+    }
+
+    private async Task<Results<Created<StagingVerificationDto>, ProblemHttpResult>> SaveAsync(Storage.Registry.ModelVersionEntity version, string deployment,
+        List<StagingCheckResult> checks, string actor, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var entity = new StagingVerificationEntity
+        {
+            Id = "stg_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
+            VersionId = version.Id,
+            Deployment = deployment,
+            Passed = checks.All(c => c.Passed),
+            Checks = JsonSerializer.Serialize(checks, ModelGateJson.Options),
+            CreatedAt = tx.Now,
+            CreatedBy = actor,
+        };
+        tx.Db.StagingVerifications.Add(entity);
+        await tx.AppendAsync(actor, "version.staging_verified", RegistryMapping.VersionSubject(version.Model!.Name, version.Version),
+            new { entity.Id, deployment, entity.Passed, checks = checks.Select(c => new { c.Check, c.Passed }) }, cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        var dto = StagingVerificationApi.ToDto(version.Model!.Name, version.Version, entity);
+        return TypedResults.Created($"/api/v1/models/{dto.Model}/versions/{dto.Version}/staging-verifications", dto);
+    }
+
+    private static StagingCheckResult Check(string name, bool passed, string detail, object? figures = null) =>
+        new(name, passed, detail, figures is null ? null : JsonSerializer.SerializeToElement(figures, ModelGateJson.Options));
+
+    private static StringContent Json(JsonObject body) => new(body.ToJsonString(), Encoding.UTF8, "application/json");
+
+    private static string Truncate(string text) => text.Length <= 300 ? text : text[..300] + "…";
+
+}
