@@ -58,6 +58,10 @@ public static class CliApp
         root.Subcommands.Add(ChatCommand.Create(context));
         root.Subcommands.Add(AdminCommands.Audit(context));
         root.Subcommands.Add(AdminCommands.Key(context));
+        foreach (var command in LifecycleCommands.Create(context))
+        {
+            root.Subcommands.Add(command);
+        }
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -26,4 +26,62 @@ public static class RetirementArchive
         }
         return output.ToArray();
     }
+
+    /// <summary>Checks every entry of an archive against its manifest: missing, extra and altered entries are each named.</summary>
+    public static IReadOnlyList<string> Verify(Stream archive)
+    {
+        var problems = new List<string>();
+        var entries = new Dictionary<string, string>(StringComparer.Ordinal);
+        byte[]? manifest = null;
+        try
+        {
+            using var gzip = new GZipStream(archive, CompressionMode.Decompress, leaveOpen: true);
+            using var tar = new TarReader(gzip);
+            while (tar.GetNextEntry() is { } entry)
+            {
+                using var content = new MemoryStream();
+                entry.DataStream?.CopyTo(content);
+                if (entry.Name == "manifest.json")
+                {
+                    manifest = content.ToArray();
+                }
+                else if (!entries.TryAdd(entry.Name, Convert.ToHexStringLower(SHA256.HashData(content.ToArray()))))
+                {
+                    problems.Add($"{entry.Name}: appears twice");
+                }
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
+        {
+            return [$"not a readable archive: {e.Message}"];
+        }
+        if (manifest is null)
+        {
+            return [.. problems, "manifest.json: missing"];
+        }
+        Dictionary<string, string> listed;
+        try
+        {
+            using var doc = JsonDocument.Parse(manifest);
+            listed = doc.RootElement.GetProperty("entries").EnumerateArray()
+                .ToDictionary(e => e.GetProperty("path").GetString()!, e => e.GetProperty("sha256").GetString()!, StringComparer.Ordinal);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or ArgumentException)
+        {
+            return [.. problems, $"manifest.json: unreadable ({e.Message})"];
+        }
+        foreach (var (path, sha) in listed)
+        {
+            if (!entries.TryGetValue(path, out var actual))
+            {
+                problems.Add($"{path}: listed in the manifest but missing");
+            }
+            else if (actual != sha)
+            {
+                problems.Add($"{path}: sha256 {actual}, the manifest says {sha}");
+            }
+        }
+        problems.AddRange(entries.Keys.Where(p => !listed.ContainsKey(p)).Select(p => $"{p}: not in the manifest"));
+        return problems;
+    }
 }
