@@ -8,6 +8,7 @@ using ModelGate.Client;
 using ModelGate.Errors;
 using ModelGate.Evaluation;
 using ModelGate.Gateway;
+using ModelGate.Gateway.Telemetry;
 using ModelGate.Lifecycle;
 using ModelGate.Registry;
 using ModelGate.Security;
@@ -88,6 +89,7 @@ public static class ModelGateHost
         // The data plane: served by the all-in-one process and by gateway replicas.
         app.MapInferenceProtocolApi();
         app.MapOpenAiApi();
+        app.MapPrometheusMetrics();
         return app;
     }
 

@@ -1,0 +1,102 @@
+using System.Globalization;
+using System.Text;
+using ModelGate.Security;
+
+namespace ModelGate.Gateway.Telemetry;
+
+/// <summary>
+/// <c>GET /metrics</c> in the Prometheus text format (0.0.4): the data plane's per deployment × version × route series.
+/// Label values are deployment names, versions and route kinds that ModelGate itself validated, and the number of series
+/// is capped (<see cref="GatewayOptions.TelemetryMaxSeries"/>), so the cardinality stays bounded whatever clients send.
+/// Scraping needs a key with read access (Prometheus' <c>authorization</c> setting).
+/// </summary>
+public static class PrometheusExporter
+{
+    public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+    public static IEndpointRouteBuilder MapPrometheusMetrics(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/metrics", (GatewayTelemetry telemetry, RequestLog log) => Results.Text(Render(telemetry, log), ContentType))
+            .WithTags("Monitoring").RequireAuthorization(Permissions.Read).ExcludeFromDescription();
+        return app;
+    }
+
+    public static string Render(GatewayTelemetry telemetry, RequestLog log)
+    {
+        var series = telemetry.Series.Select(s => (s, Totals: s.Totals())).OrderBy(x => x.s.Deployment, StringComparer.Ordinal)
+            .ThenBy(x => x.s.Version, StringComparer.Ordinal).ThenBy(x => x.s.Route, StringComparer.Ordinal).ToList();
+        var text = new StringBuilder(4096);
+
+        Header(text, "modelgate_gateway_requests_total", "counter", "Data-plane requests served, by deployment, version and route.");
+        foreach (var (s, t) in series)
+        {
+            Sample(text, "modelgate_gateway_requests_total", Labels(s), t.Requests);
+        }
+        Header(text, "modelgate_gateway_errors_total", "counter", "Failed data-plane requests by class: client (4xx), throttled (429), upstream (502-504), server (other 5xx).");
+        foreach (var (s, t) in series)
+        {
+            foreach (var e in Enum.GetValues<ErrorClass>())
+            {
+                Sample(text, "modelgate_gateway_errors_total", Labels(s) + $",class=\"{e.ToString().ToLowerInvariant()}\"", t.Errors[(int)e]);
+            }
+        }
+        Header(text, "modelgate_gateway_request_duration_seconds", "histogram", "Data-plane request latency as the gateway measured it.");
+        foreach (var (s, t) in series)
+        {
+            long cumulative = 0;
+            var next = 0;
+            foreach (var index in LatencyHistogram.PrometheusBuckets)
+            {
+                for (; next <= index; next++)
+                {
+                    cumulative += t.Latency[next];
+                }
+                var le = (LatencyHistogram.UpperBoundsMs[index] / 1000).ToString("G6", CultureInfo.InvariantCulture);
+                Sample(text, "modelgate_gateway_request_duration_seconds_bucket", Labels(s) + $",le=\"{le}\"", cumulative);
+            }
+            Sample(text, "modelgate_gateway_request_duration_seconds_bucket", Labels(s) + ",le=\"+Inf\"", t.Requests);
+            Sample(text, "modelgate_gateway_request_duration_seconds_sum", Labels(s), t.LatencySumMs / 1000);
+            Sample(text, "modelgate_gateway_request_duration_seconds_count", Labels(s), t.Requests);
+        }
+        Header(text, "modelgate_gateway_tokens_total", "counter", "Tokens accounted, by kind (prompt, completion).");
+        foreach (var (s, t) in series.Where(x => x.Totals.PromptTokens + x.Totals.CompletionTokens > 0))
+        {
+            Sample(text, "modelgate_gateway_tokens_total", Labels(s) + ",kind=\"prompt\"", t.PromptTokens);
+            Sample(text, "modelgate_gateway_tokens_total", Labels(s) + ",kind=\"completion\"", t.CompletionTokens);
+        }
+        Header(text, "modelgate_gateway_cost_total", "counter", "Cost accounted from the versions' price tables.");
+        foreach (var (s, t) in series.Where(x => x.Totals.Cost > 0))
+        {
+            Sample(text, "modelgate_gateway_cost_total", Labels(s), t.Cost);
+        }
+        Header(text, "modelgate_gateway_feedback_total", "counter", "Feedback records joined to served requests.");
+        foreach (var (s, t) in series.Where(x => x.Totals.FeedbackCount > 0))
+        {
+            Sample(text, "modelgate_gateway_feedback_total", Labels(s), t.FeedbackCount);
+            Sample(text, "modelgate_gateway_feedback_score_sum", Labels(s), t.FeedbackSum);
+        }
+        Header(text, "modelgate_request_log_dropped_total", "counter", "Request-log records dropped because the buffer was full or the database failed.");
+        Sample(text, "modelgate_request_log_dropped_total", null, log.Dropped);
+        Header(text, "modelgate_telemetry_series_overflow_total", "counter", "Requests not recorded because the series limit was reached.");
+        Sample(text, "modelgate_telemetry_series_overflow_total", null, telemetry.Overflowed);
+        return text.ToString();
+    }
+
+    private static string Labels(TelemetrySeries s) => $"deployment=\"{Escape(s.Deployment)}\",version=\"{Escape(s.Version)}\",route=\"{Escape(s.Route)}\"";
+
+    private static void Header(StringBuilder text, string name, string type, string help) =>
+        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n').Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+
+    private static void Sample(StringBuilder text, string name, string? labels, double value)
+    {
+        text.Append(name);
+        if (labels is not null)
+        {
+            text.Append('{').Append(labels).Append('}');
+        }
+        text.Append(' ').Append(value.ToString("G17", CultureInfo.InvariantCulture)).Append('\n');
+    }
+
+    private static string Escape(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)
+        .Replace("\n", "\\n", StringComparison.Ordinal);
+}
