@@ -74,3 +74,11 @@ public sealed record SeriesMetrics(
     double? FeedbackMean);
 
 public sealed record DeploymentMetricsDto(string Deployment, string Window, DateTime From, DateTime To, IReadOnlyList<SeriesMetrics> Series);
+
+public sealed record RollbackRequest(string? Reason = null);
+
+/// <summary>Feedback on a served request (by its <c>x-modelgate-request-id</c>): a true label, a score in [0, 1], and/or a comment.</summary>
+public sealed record FeedbackRequest(string RequestId, string? Label = null, double? Score = null, string? Comment = null);
+
+public sealed record FeedbackDto(long Id, string RequestId, string Deployment, string? Version, string? Route, string? Label, string? Prediction, double? Score,
+    string? Comment, DateTime Time);

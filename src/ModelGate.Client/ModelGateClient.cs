@@ -134,6 +134,13 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<DeploymentMetricsDto> GetDeploymentMetricsAsync(string name, string? window = null, CancellationToken ct = default) =>
         SendAsync<DeploymentMetricsDto>(HttpMethod.Get, $"api/v1/deployments/{Esc(name)}/metrics" + (window is null ? "" : $"?window={Uri.EscapeDataString(window)}"), null, ct);
 
+    /// <summary>Sends all of a deployment's traffic to its last-known-good version.</summary>
+    public Task<DeploymentDto> RollbackAsync(string name, string? reason = null, CancellationToken ct = default) =>
+        SendAsync<DeploymentDto>(HttpMethod.Post, $"api/v1/deployments/{Esc(name)}/rollback", new RollbackRequest(reason), ct);
+
+    public Task<FeedbackDto> SendFeedbackAsync(FeedbackRequest request, CancellationToken ct = default) =>
+        SendAsync<FeedbackDto>(HttpMethod.Post, "api/v1/feedback", request, ct);
+
     /// <summary>Open Inference Protocol v2 model metadata of a deployment: its versions, inputs and outputs.</summary>
     public Task<JsonElement> GetInferenceMetadataAsync(string deployment, CancellationToken ct = default) =>
         SendAsync<JsonElement>(HttpMethod.Get, $"v2/models/{Esc(deployment)}", null, ct);

@@ -29,6 +29,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<ApprovalEntity> Approvals => Set<ApprovalEntity>();
     public DbSet<StagingVerificationEntity> StagingVerifications => Set<StagingVerificationEntity>();
     public DbSet<ModelCardEntity> ModelCards => Set<ModelCardEntity>();
+    public DbSet<FeedbackEntity> Feedback => Set<FeedbackEntity>();
 
     /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
     public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
@@ -153,9 +154,25 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(x => x.Environment).HasMaxLength(16);
             e.HasOne<ModelEntity>().WithMany().HasForeignKey(x => x.ModelId).OnDelete(DeleteBehavior.Restrict);
             e.Property(x => x.Model).HasMaxLength(64);
+            e.Property(x => x.LastKnownGood).HasMaxLength(128);
             e.Property(x => x.CreatedBy).HasMaxLength(64);
             e.Property(x => x.UpdatedBy).HasMaxLength(64);
             e.HasIndex(x => x.UpdatedAt);
+        });
+
+        modelBuilder.Entity<FeedbackEntity>(e =>
+        {
+            e.ToTable("feedback");
+            e.HasKey(f => f.Id);
+            e.HasIndex(f => f.RequestId);
+            e.HasIndex(f => new { f.Deployment, f.Version, f.RequestTime });
+            e.Property(f => f.RequestId).HasMaxLength(64);
+            e.Property(f => f.Deployment).HasMaxLength(64);
+            e.Property(f => f.Version).HasMaxLength(128);
+            e.Property(f => f.Route).HasMaxLength(16);
+            e.Property(f => f.Label).HasMaxLength(200);
+            e.Property(f => f.Comment).HasMaxLength(4000);
+            e.Property(f => f.Actor).HasMaxLength(64);
         });
 
         modelBuilder.Entity<RequestLogEntity>(e =>
@@ -168,6 +185,8 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(x => x.Version).HasMaxLength(128);
             e.Property(x => x.Route).HasMaxLength(16);
             e.Property(x => x.Protocol).HasMaxLength(16);
+            e.Property(x => x.UsageSource).HasMaxLength(16);
+            e.Property(x => x.Prediction).HasMaxLength(200);
             e.HasIndex(x => x.Time);
             e.HasIndex(x => new { x.Deployment, x.Time });
             e.HasIndex(x => x.RequestId);

@@ -177,6 +177,10 @@ namespace ModelGate.Storage.Sqlite.Migrations
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("LastKnownGood")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Model")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -217,6 +221,61 @@ namespace ModelGate.Storage.Sqlite.Migrations
                     b.ToTable("deployments", (string)null);
                 });
 
+            modelBuilder.Entity("ModelGate.Storage.Gateway.FeedbackEntity", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Actor")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Comment")
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Deployment")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Label")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RequestId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("RequestTime")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Route")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("Score")
+                        .HasColumnType("REAL");
+
+                    b.Property<DateTime>("Time")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Version")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RequestId");
+
+                    b.HasIndex("Deployment", "Version", "RequestTime");
+
+                    b.ToTable("feedback", (string)null);
+                });
+
             modelBuilder.Entity("ModelGate.Storage.Gateway.RequestLogEntity", b =>
                 {
                     b.Property<long>("Id")
@@ -242,6 +301,10 @@ namespace ModelGate.Storage.Sqlite.Migrations
                         .HasColumnType("REAL");
 
                     b.Property<string>("Payload")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Prediction")
+                        .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("PromptTokens")
@@ -271,6 +334,7 @@ namespace ModelGate.Storage.Sqlite.Migrations
                         .HasColumnType("REAL");
 
                     b.Property<string>("UsageSource")
+                        .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Version")

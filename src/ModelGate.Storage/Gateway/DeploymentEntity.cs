@@ -11,6 +11,8 @@ public sealed class DeploymentEntity
     /// <summary>The routing table as canonical JSON; every change is a new revision and an audit event.</summary>
     public required string Routing { get; set; }
     public int Revision { get; set; }
+    /// <summary>The stable version before the current one: where <c>rollback</c> sends traffic.</summary>
+    public string? LastKnownGood { get; set; }
     public DateTime CreatedAt { get; set; }
     public required string CreatedBy { get; set; }
     public DateTime UpdatedAt { get; set; }

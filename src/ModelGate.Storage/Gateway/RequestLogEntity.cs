@@ -18,6 +18,8 @@ public sealed class RequestLogEntity
     public long? CompletionTokens { get; set; }
     /// <summary>Where the token counts come from: <c>upstream</c> (its usage) or <c>tokenizer</c> (counted by the gateway).</summary>
     public string? UsageSource { get; set; }
+    /// <summary>For a one-row OIP v2 request to a classifier: the predicted label, which feedback is judged against.</summary>
+    public string? Prediction { get; set; }
     public double? Cost { get; set; }
     /// <summary>The request and response bodies with personal data redacted, for the sampled share of requests.</summary>
     public string? Payload { get; set; }

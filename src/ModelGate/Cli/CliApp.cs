@@ -55,6 +55,7 @@ public static class CliApp
         root.Subcommands.Add(EvalCommands.Create(context));
         root.Subcommands.Add(DeploymentCommands.Deployment(context));
         root.Subcommands.Add(DeploymentCommands.Infer(context));
+        root.Subcommands.Add(DeploymentCommands.Rollback(context));
         root.Subcommands.Add(ChatCommand.Create(context));
         root.Subcommands.Add(AdminCommands.Audit(context));
         root.Subcommands.Add(AdminCommands.Key(context));

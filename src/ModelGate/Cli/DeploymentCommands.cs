@@ -82,6 +82,27 @@ internal static class DeploymentCommands
         return deployment;
     }
 
+    public static Command Rollback(CliContext context)
+    {
+        var name = new Argument<string>("deployment") { Description = "The deployment to roll back" };
+        var reason = new Option<string?>("--reason") { Description = "Why (recorded in the audit log)" };
+        var command = new Command("rollback", "Send all of a deployment's traffic to its last-known-good version, now") { name, reason };
+        command.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var done = await client.RollbackAsync(parse.GetValue(name)!, parse.GetValue(reason), c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, done);
+            }
+            else
+            {
+                await context.Out.WriteLineAsync($"{done.Name}: all traffic to {done.Routing.Stable} (revision {done.Revision})");
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        return command;
+    }
+
     public static Command Infer(CliContext context)
     {
         var deployment = new Argument<string>("deployment") { Description = "Deployment name, or DEPLOYMENT@VERSION to pin a version" };

@@ -37,6 +37,7 @@ public static class DeploymentsApi
         api.MapGet("/", ListDeployments).WithName(nameof(ListDeployments)).RequireAuthorization(Permissions.Read);
         api.MapGet("/{name}", GetDeployment).WithName(nameof(GetDeployment)).RequireAuthorization(Permissions.Read);
         api.MapGet("/{name}/metrics", GetMetrics).WithName(nameof(GetMetrics)).RequireAuthorization(Permissions.Read);
+        api.MapPost("/{name}/rollback", Rollback).WithName(nameof(Rollback)).RequireAuthorization(Permissions.Deploy);
         api.MapPut("/{name}/routing", SetRouting).WithName(nameof(SetRouting)).RequireAuthorization(Permissions.Deploy);
         return app;
     }
@@ -123,6 +124,53 @@ public static class DeploymentsApi
         return TypedResults.Ok(new DeploymentMetricsDto(name, Durations.Format(span), now - span, now, telemetry.Summarize(name, span)));
     }
 
+    /// <summary>
+    /// Sends all traffic to the last-known-good version at once: with candidates or a shadow in play, that is the stable
+    /// version (they are dropped); otherwise it is the stable version before the current one. Any deployer may do it.
+    /// </summary>
+    public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> Rollback(string name, RollbackRequest? request, ClaimsPrincipal user,
+        AuditedWrite write, RoutingSnapshots routes, CancellationToken cancellationToken)
+    {
+        var reason = request?.Reason is { Length: > 0 } r ? r : "rollback";
+        if (reason.Length > 2000)
+        {
+            return Problems.Validation("reason", "at most 2000 characters");
+        }
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var entity = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
+        if (entity is null)
+        {
+            return NotFound(name);
+        }
+        var routing = JsonSerializer.Deserialize<RoutingTable>(entity.Routing, ModelGateJson.Options)!;
+        RoutingTable target;
+        if (routing.Candidates?.Any(c => c.Weight > 0) == true || routing.Shadow is not null)
+        {
+            target = routing with { Candidates = [], Shadow = null };
+        }
+        else if (entity.LastKnownGood is { } good && good != routing.Stable &&
+                 await tx.Db.ModelVersions.AnyAsync(v => v.ModelId == entity.ModelId && v.Version == good && v.Stage != Stages.Retired && v.Stage != Stages.Rejected,
+                     cancellationToken))
+        {
+            target = routing with { Stable = good, Candidates = [], Shadow = null };
+        }
+        else
+        {
+            return Problems.Conflict("nothing_to_roll_back", $"'{name}' routes only {routing.Stable} and has no earlier version that can serve");
+        }
+        entity.Routing = JsonSerializer.Serialize(target, ModelGateJson.Options);
+        // The version rolled away from is not good: a second rollback does not bring it back.
+        entity.LastKnownGood = target.Stable == routing.Stable ? entity.LastKnownGood : null;
+        entity.Revision++;
+        entity.UpdatedAt = tx.Now;
+        entity.UpdatedBy = user.ActorId();
+        await tx.AppendAsync(user.ActorId(), "deployment.rolled_back", $"deployments/{entity.Name}",
+            new { entity.Revision, reason, from = Redact(routing), to = Redact(target) }, cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        await routes.ReloadAsync(cancellationToken);
+        return TypedResults.Ok(ToDto(entity));
+    }
+
     /// <summary>Replaces the routing table; the data plane switches to it atomically, within a second on every replica.</summary>
     public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> SetRouting(string name, RoutingTable routing, ClaimsPrincipal user,
         AuditedWrite write, RoutingSnapshots routes, SecretProtector secrets, CancellationToken cancellationToken)
@@ -140,6 +188,10 @@ public static class DeploymentsApi
             return problem!;
         }
         entity.Routing = JsonSerializer.Serialize(valid, ModelGateJson.Options);
+        if (previous is not null && previous.Stable != valid.Stable)
+        {
+            entity.LastKnownGood = previous.Stable;
+        }
         entity.Revision++;
         entity.UpdatedAt = tx.Now;
         entity.UpdatedBy = user.ActorId();

@@ -20,6 +20,7 @@ public static class InferenceProtocolApi
     public const string VersionHeader = "x-modelgate-version";
     public const string RouteHeader = "x-modelgate-route";
     public const string InvalidInput = "invalid_inference_input";
+    private const string PredictionItem = "modelgate.prediction";
 
     public static IEndpointRouteBuilder MapInferenceProtocolApi(this IEndpointRouteBuilder app)
     {
@@ -143,6 +144,11 @@ public static class InferenceProtocolApi
             {
                 samples.AddTensorRows(name, route.Version, context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime, columns, rows);
             }
+            if (rows == 1 && outputs.TryGetValue("label", out var label) && label.Data is Array { Length: > 0 } predicted)
+            {
+                // Kept with the request-log record so that feedback with the true label can be judged against it.
+                context.Items[PredictionItem] = Convert.ToString(predicted.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
+            }
             var requested = InferenceRequest.RequestedOutputs(body.RootElement);
             var response = new JsonObject
             {
@@ -199,6 +205,7 @@ public static class InferenceProtocolApi
             Protocol = "oip-v2",
             Status = status,
             LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
+            Prediction = context.Items[PredictionItem] as string,
         });
         return result;
     }

@@ -10,6 +10,7 @@ using ModelGate.Evaluation;
 using ModelGate.Gateway;
 using ModelGate.Gateway.Telemetry;
 using ModelGate.Lifecycle;
+using ModelGate.Monitoring;
 using ModelGate.Registry;
 using ModelGate.Security;
 using ModelGate.Storage;
@@ -85,6 +86,7 @@ public static class ModelGateHost
             app.MapDeploymentsApi();
             app.MapUsageApi();
             app.MapLifecycleApi();
+            app.MapFeedbackApi();
         }
         // The data plane: served by the all-in-one process and by gateway replicas.
         app.MapInferenceProtocolApi();

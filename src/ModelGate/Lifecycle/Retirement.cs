@@ -60,6 +60,10 @@ public sealed class Retirement(IBlobStore blobs, OnnxModelCache models)
                 Shadow = routing.Shadow?.Version == version.Version ? null : routing.Shadow,
             };
             entity.Routing = JsonSerializer.Serialize(moved, ModelGateJson.Options);
+            if (entity.LastKnownGood == version.Version)
+            {
+                entity.LastKnownGood = null;
+            }
             entity.Revision++;
             entity.UpdatedAt = tx.Now;
             entity.UpdatedBy = actor;
