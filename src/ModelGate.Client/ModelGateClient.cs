@@ -138,6 +138,24 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<DeploymentDto> RollbackAsync(string name, string? reason = null, CancellationToken ct = default) =>
         SendAsync<DeploymentDto>(HttpMethod.Post, $"api/v1/deployments/{Esc(name)}/rollback", new RollbackRequest(reason), ct);
 
+    public Task<IReadOnlyList<AlertDto>> ListAlertsAsync(string? status = null, string? group = null, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<AlertDto>>(HttpMethod.Get, "api/v1/alerts" + Query(("status", status), ("group", group)), null, ct);
+
+    public Task<SilenceDto> SilenceAsync(SilenceRequest request, CancellationToken ct = default) =>
+        SendAsync<SilenceDto>(HttpMethod.Post, "api/v1/alerts/silences", request, ct);
+
+    public Task<SloStatusDto> SetSloAsync(string deployment, SloSpec spec, CancellationToken ct = default) =>
+        SendAsync<SloStatusDto>(HttpMethod.Put, $"api/v1/deployments/{Esc(deployment)}/slo", spec, ct);
+
+    public Task<SloStatusDto> GetSloAsync(string deployment, CancellationToken ct = default) =>
+        SendAsync<SloStatusDto>(HttpMethod.Get, $"api/v1/deployments/{Esc(deployment)}/slo", null, ct);
+
+    private static string Query(params (string Name, string? Value)[] parts)
+    {
+        var present = parts.Where(p => p.Value is not null).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}").ToList();
+        return present.Count == 0 ? "" : "?" + string.Join('&', present);
+    }
+
     public Task<FeedbackDto> SendFeedbackAsync(FeedbackRequest request, CancellationToken ct = default) =>
         SendAsync<FeedbackDto>(HttpMethod.Post, "api/v1/feedback", request, ct);
 

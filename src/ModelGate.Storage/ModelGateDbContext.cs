@@ -4,6 +4,7 @@ using ModelGate.Storage.Audit;
 using ModelGate.Storage.Evaluation;
 using ModelGate.Storage.Gateway;
 using ModelGate.Storage.Lifecycle;
+using ModelGate.Storage.Monitoring;
 using ModelGate.Storage.Registry;
 using ModelGate.Storage.Security;
 
@@ -30,6 +31,8 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<StagingVerificationEntity> StagingVerifications => Set<StagingVerificationEntity>();
     public DbSet<ModelCardEntity> ModelCards => Set<ModelCardEntity>();
     public DbSet<FeedbackEntity> Feedback => Set<FeedbackEntity>();
+    public DbSet<AlertEntity> Alerts => Set<AlertEntity>();
+    public DbSet<SilenceEntity> Silences => Set<SilenceEntity>();
 
     /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
     public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
@@ -158,6 +161,30 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(x => x.CreatedBy).HasMaxLength(64);
             e.Property(x => x.UpdatedBy).HasMaxLength(64);
             e.HasIndex(x => x.UpdatedAt);
+        });
+
+        modelBuilder.Entity<AlertEntity>(e =>
+        {
+            e.ToTable("alerts");
+            e.HasKey(a => a.Id);
+            e.Property(a => a.Key).HasMaxLength(200);
+            e.HasIndex(a => new { a.Key, a.Status });
+            e.HasIndex(a => a.FiredAt);
+            e.Property(a => a.Group).HasMaxLength(64);
+            e.Property(a => a.Kind).HasMaxLength(32);
+            e.Property(a => a.Severity).HasMaxLength(16);
+            e.Property(a => a.Status).HasMaxLength(16);
+            e.Property(a => a.Summary).HasMaxLength(2000);
+            e.Property(a => a.Delivery).HasMaxLength(16);
+        });
+
+        modelBuilder.Entity<SilenceEntity>(e =>
+        {
+            e.ToTable("silences");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.KeyPrefix).HasMaxLength(200);
+            e.Property(x => x.Reason).HasMaxLength(2000);
+            e.Property(x => x.CreatedBy).HasMaxLength(64);
         });
 
         modelBuilder.Entity<FeedbackEntity>(e =>

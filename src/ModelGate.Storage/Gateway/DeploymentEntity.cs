@@ -13,6 +13,8 @@ public sealed class DeploymentEntity
     public int Revision { get; set; }
     /// <summary>The stable version before the current one: where <c>rollback</c> sends traffic.</summary>
     public string? LastKnownGood { get; set; }
+    /// <summary>The service-level objectives (JSON), or null for none.</summary>
+    public string? Slo { get; set; }
     public DateTime CreatedAt { get; set; }
     public required string CreatedBy { get; set; }
     public DateTime UpdatedAt { get; set; }

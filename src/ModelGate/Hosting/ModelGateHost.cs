@@ -63,6 +63,7 @@ public static class ModelGateHost
         builder.Services.AddModelGateGateway();
         builder.Services.AddModelGateEvaluation();
         builder.Services.AddModelGateLifecycle();
+        builder.Services.AddModelGateMonitoring();
         builder.Services.AddOpenApi("v1");
         configure?.Invoke(builder);
 
@@ -87,6 +88,7 @@ public static class ModelGateHost
             app.MapUsageApi();
             app.MapLifecycleApi();
             app.MapFeedbackApi();
+            app.MapAlertsApi();
         }
         // The data plane: served by the all-in-one process and by gateway replicas.
         app.MapInferenceProtocolApi();

@@ -17,6 +17,7 @@ public static class Permissions
     public const string Approve = "lifecycle.approve";
     public const string CardWrite = "card.write";
     public const string StagingVerify = "staging.verify";
+    public const string AlertsManage = "alerts.manage";
 
     public static readonly IReadOnlyDictionary<string, string[]> Policies = new Dictionary<string, string[]>
     {
@@ -34,6 +35,7 @@ public static class Permissions
         [Approve] = [Roles.MlLead, Roles.ProductOwner, Roles.RiskCommittee],
         [CardWrite] = [Roles.Trainer, Roles.MlLead, Roles.ProductOwner, Roles.Admin],
         [StagingVerify] = [Roles.Deployer, Roles.MlLead, Roles.Admin],
+        [AlertsManage] = [Roles.Deployer, Roles.MlLead, Roles.Admin],
         // Until data-plane keys scoped to deployments exist, any valid key may call the data plane.
         [Infer] = [.. Roles.All],
     };

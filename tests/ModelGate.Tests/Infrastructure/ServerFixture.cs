@@ -34,6 +34,9 @@ public abstract class ServerFixture : IAsyncLifetime
 
     protected abstract Task<IEnumerable<string>?> DatabaseArgumentsAsync();
 
+    /// <summary>More configuration for a fixture that needs it (e.g. the webhook receivers it started).</summary>
+    protected virtual Task<IEnumerable<string>> ExtraArgumentsAsync() => Task.FromResult<IEnumerable<string>>([]);
+
     public async ValueTask InitializeAsync()
     {
         var databaseArgs = await DatabaseArgumentsAsync();
@@ -49,7 +52,11 @@ public abstract class ServerFixture : IAsyncLifetime
             $"--Limits:MaxArtifactBytes={MaxArtifactBytes}",
             "--Logging:LogLevel:Default=Warning",
             "--Gateway:PayloadSampleRate=1",
+            "--Alerts:RetryDelay=00:00:00",
+            // Tests evaluate the monitors explicitly; a fake clock moved by days would otherwise queue thousands of runs.
+            "--Alerts:EvaluationInterval=1.00:00:00",
             .. databaseArgs,
+            .. await ExtraArgumentsAsync(),
         ];
         _app = ModelGateHost.Build(args, builder =>
         {
@@ -126,7 +133,7 @@ public abstract class ServerFixture : IAsyncLifetime
     public static string UniqueName(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
 }
 
-public sealed class SqliteServerFixture : ServerFixture
+public class SqliteServerFixture : ServerFixture
 {
     public override string Provider => "sqlite";
 

@@ -1,0 +1,165 @@
+using System.ComponentModel.DataAnnotations;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using ModelGate.Client;
+using ModelGate.Storage;
+using ModelGate.Storage.Monitoring;
+
+namespace ModelGate.Monitoring;
+
+/// <summary>Section <c>Alerts</c>.</summary>
+public sealed class AlertOptions
+{
+    public const string Section = "Alerts";
+
+    /// <summary>Webhooks every alert is delivered to (JSON POST, signed with <see cref="WebhookSecret"/>).</summary>
+    public List<string> Webhooks { get; set; } = [];
+
+    /// <summary>Key of the <c>x-modelgate-signature: sha256=…</c> HMAC over the body; empty: unsigned.</summary>
+    public string WebhookSecret { get; set; } = "";
+
+    [Range(0, 20)]
+    public int DeliveryRetries { get; set; } = 5;
+
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often the monitors (SLO burn, error spikes, reviews) are evaluated.</summary>
+    public TimeSpan EvaluationInterval { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// Raises and resolves alerts, de-duplicated by key and grouped by deployment or model; silenced ones are recorded but
+/// not delivered. Delivery to the webhooks runs in the background with retries, so raising never waits on a receiver.
+/// </summary>
+public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvider time, IOptions<AlertOptions> options, IHttpClientFactory http,
+    ILogger<AlertManager> logger) : BackgroundService
+{
+    private readonly Channel<long> _deliveries = Channel.CreateUnbounded<long>();
+
+    /// <summary>Fires (or refreshes) the alert with this key; returns it.</summary>
+    public async Task<AlertEntity> RaiseAsync(string key, string group, string kind, string severity, string summary, object details,
+        CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var now = time.GetUtcNow().UtcDateTime;
+        var json = JsonSerializer.Serialize(details, ModelGateJson.Options);
+        var firing = await db.Alerts.FirstOrDefaultAsync(a => a.Key == key && a.Status == "firing", cancellationToken);
+        if (firing is not null)
+        {
+            firing.LastSeenAt = now;
+            firing.Occurrences++;
+            firing.Details = json;
+            firing.Summary = summary;
+            await db.SaveChangesAsync(cancellationToken);
+            return firing;
+        }
+        var silenced = await db.Silences.AnyAsync(s => s.Until > now && key.StartsWith(s.KeyPrefix), cancellationToken);
+        var alert = new AlertEntity
+        {
+            Key = key, Group = group, Kind = kind, Severity = severity, Status = "firing", Summary = summary, Details = json, FiredAt = now, LastSeenAt = now,
+            Occurrences = 1, Silenced = silenced, Delivery = silenced || options.Value.Webhooks.Count == 0 ? "none" : "pending",
+        };
+        db.Alerts.Add(alert);
+        await db.SaveChangesAsync(cancellationToken);
+        if (alert.Delivery == "pending")
+        {
+            _deliveries.Writer.TryWrite(alert.Id);
+        }
+        return alert;
+    }
+
+    /// <summary>Resolves the firing alert with this key, if there is one; the resolution is delivered too.</summary>
+    public async Task ResolveAsync(string key, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var firing = await db.Alerts.FirstOrDefaultAsync(a => a.Key == key && a.Status == "firing", cancellationToken);
+        if (firing is null)
+        {
+            return;
+        }
+        firing.Status = "resolved";
+        firing.ResolvedAt = time.GetUtcNow().UtcDateTime;
+        if (!firing.Silenced && options.Value.Webhooks.Count > 0)
+        {
+            firing.Delivery = "pending";
+        }
+        await db.SaveChangesAsync(cancellationToken);
+        if (firing.Delivery == "pending")
+        {
+            _deliveries.Writer.TryWrite(firing.Id);
+        }
+    }
+
+    public static string Sign(string secret, byte[] body) => "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var id in _deliveries.Reader.ReadAllAsync(stoppingToken))
+            {
+                await DeliverAsync(id, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task DeliverAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var alert = await db.Alerts.FirstAsync(a => a.Id == id, cancellationToken);
+        var body = JsonSerializer.SerializeToUtf8Bytes(ToDto(alert), ModelGateJson.Options);
+        var client = http.CreateClient(nameof(AlertManager));
+        var delivered = true;
+        foreach (var url in options.Value.Webhooks)
+        {
+            var ok = false;
+            for (var attempt = 0; attempt <= options.Value.DeliveryRetries && !ok; attempt++)
+            {
+                if (attempt > 0)
+                {
+                    await Task.Delay(options.Value.RetryDelay * Math.Pow(2, attempt - 1), time, cancellationToken);
+                }
+                alert.DeliveryAttempts++;
+                try
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+                    request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+                    request.Headers.Add("x-modelgate-event", "alert." + alert.Status);
+                    if (options.Value.WebhookSecret.Length > 0)
+                    {
+                        request.Headers.Add("x-modelgate-signature", Sign(options.Value.WebhookSecret, body));
+                    }
+                    using var response = await client.SendAsync(request, cancellationToken);
+                    ok = response.IsSuccessStatusCode;
+                }
+                catch (HttpRequestException e)
+                {
+                    LogDeliveryFailed(logger, e, alert.Key, url);
+                }
+                catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    LogDeliveryFailed(logger, e, alert.Key, url);
+                }
+            }
+            delivered &= ok;
+        }
+        alert.Delivery = delivered ? "delivered" : "failed";
+        await db.SaveChangesAsync(CancellationToken.None);
+    }
+
+    public static AlertDto ToDto(AlertEntity a) => new(a.Id, a.Key, a.Group, a.Kind, a.Severity, a.Status, a.Summary, JsonDocument.Parse(a.Details).RootElement.Clone(),
+        a.FiredAt, a.LastSeenAt, a.ResolvedAt, a.Occurrences, a.Silenced, a.Delivery, a.DeliveryAttempts);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Delivering alert {Key} to {Url} failed")]
+    private static partial void LogDeliveryFailed(ILogger logger, Exception exception, string key, string url);
+}

@@ -1,0 +1,143 @@
+using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Security;
+using ModelGate.Storage;
+using ModelGate.Storage.Monitoring;
+
+namespace ModelGate.Monitoring;
+
+/// <summary><c>/api/v1/alerts</c> (and silences) and the deployments' SLOs (<c>/api/v1/deployments/{name}/slo</c>).</summary>
+public static class AlertsApi
+{
+    public static IServiceCollection AddModelGateMonitoring(this IServiceCollection services)
+    {
+        services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddHttpClient(nameof(AlertManager), c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddSingleton<AlertManager>();
+        services.AddHostedService(sp => sp.GetRequiredService<AlertManager>());
+        services.AddSingleton<Monitors>();
+        services.AddHostedService(sp => sp.GetRequiredService<Monitors>());
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapAlertsApi(this IEndpointRouteBuilder app)
+    {
+        var alerts = app.MapGroup("/api/v1/alerts").WithTags("Monitoring");
+        alerts.MapGet("/", ListAlerts).WithName(nameof(ListAlerts)).RequireAuthorization(Permissions.Read);
+        alerts.MapPost("/silences", CreateSilence).WithName(nameof(CreateSilence)).RequireAuthorization(Permissions.AlertsManage);
+        alerts.MapGet("/silences", ListSilences).WithName(nameof(ListSilences)).RequireAuthorization(Permissions.Read);
+        var slo = app.MapGroup("/api/v1/deployments/{name}/slo").WithTags("Monitoring");
+        slo.MapPut("/", SetSlo).WithName(nameof(SetSlo)).RequireAuthorization(Permissions.Deploy);
+        slo.MapGet("/", GetSlo).WithName(nameof(GetSlo)).RequireAuthorization(Permissions.Read);
+        return app;
+    }
+
+    public static async Task<Results<Ok<List<AlertDto>>, ProblemHttpResult>> ListAlerts(string? status, string? group, ModelGateDbContext db,
+        CancellationToken cancellationToken)
+    {
+        if (status is not (null or "firing" or "resolved"))
+        {
+            return Problems.Validation("status", "firing or resolved");
+        }
+        var query = db.Alerts.AsNoTracking();
+        if (status is not null)
+        {
+            query = query.Where(a => a.Status == status);
+        }
+        if (group is not null)
+        {
+            query = query.Where(a => a.Group == group);
+        }
+        var list = await query.OrderByDescending(a => a.FiredAt).ThenByDescending(a => a.Id).Take(1000).ToListAsync(cancellationToken);
+        return TypedResults.Ok(list.Select(AlertManager.ToDto).ToList());
+    }
+
+    public static async Task<Results<Created<SilenceDto>, ProblemHttpResult>> CreateSilence(SilenceRequest request, ClaimsPrincipal user, AuditedWrite write,
+        CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (string.IsNullOrWhiteSpace(request.KeyPrefix) || request.KeyPrefix.Length > 200)
+        {
+            errors.Add("keyPrefix", "the start of the alert keys to mute (1–200 characters), e.g. slo:checkout");
+        }
+        if (!Durations.TryParse(request.Duration, out var duration) || duration > TimeSpan.FromDays(30))
+        {
+            errors.Add("duration", "how long, up to 30d (e.g. 2h)");
+        }
+        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 2000)
+        {
+            errors.Add("reason", "required (1–2000 characters)");
+        }
+        if (errors.Any)
+        {
+            return errors.ToProblem();
+        }
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var silence = new SilenceEntity { KeyPrefix = request.KeyPrefix, Until = tx.Now + duration, Reason = request.Reason, CreatedAt = tx.Now, CreatedBy = user.ActorId() };
+        tx.Db.Silences.Add(silence);
+        await tx.AppendAsync(user.ActorId(), "alert.silenced", $"alerts/{request.KeyPrefix}", new { request.KeyPrefix, silence.Until, request.Reason },
+            cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return TypedResults.Created("/api/v1/alerts/silences", ToDto(silence));
+    }
+
+    public static async Task<Ok<List<SilenceDto>>> ListSilences(ModelGateDbContext db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        return TypedResults.Ok((await db.Silences.AsNoTracking().Where(s => s.Until > now).OrderBy(s => s.Until).ToListAsync(cancellationToken)).Select(ToDto).ToList());
+    }
+
+    public static async Task<Results<Ok<SloStatusDto>, ProblemHttpResult>> SetSlo(string name, SloSpec spec, ClaimsPrincipal user, AuditedWrite write,
+        Monitors monitors, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (spec.Availability is <= 0 or >= 1)
+        {
+            errors.Add("availability", "an objective strictly between 0 and 1, e.g. 0.999");
+        }
+        if (spec.LatencyObjective is <= 0 or >= 1)
+        {
+            errors.Add("latencyObjective", "an objective strictly between 0 and 1, e.g. 0.99");
+        }
+        if (spec.LatencyThresholdMs is <= 0 or > 600_000)
+        {
+            errors.Add("latencyThresholdMs", "a threshold in milliseconds (0–600000]");
+        }
+        if (spec.PeriodDays is < 1 or > 90)
+        {
+            errors.Add("periodDays", "1–90 days");
+        }
+        if (errors.Any)
+        {
+            return errors.ToProblem();
+        }
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var deployment = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
+        if (deployment is null)
+        {
+            return Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
+        }
+        deployment.Slo = JsonSerializer.Serialize(spec, ModelGateJson.Options);
+        await tx.AppendAsync(user.ActorId(), "deployment.slo_changed", $"deployments/{name}", spec, cancellationToken: cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return TypedResults.Ok(await monitors.StatusAsync(tx.Db, deployment, spec, cancellationToken));
+    }
+
+    public static async Task<Results<Ok<SloStatusDto>, ProblemHttpResult>> GetSlo(string name, ModelGateDbContext db, Monitors monitors, CancellationToken cancellationToken)
+    {
+        var deployment = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
+        if (deployment is null)
+        {
+            return Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
+        }
+        return Monitors.Spec(deployment) is { } spec
+            ? TypedResults.Ok(await monitors.StatusAsync(db, deployment, spec, cancellationToken))
+            : Problems.NotFound("slo_not_found", $"'{name}' has no SLO: PUT /api/v1/deployments/{name}/slo");
+    }
+
+    private static SilenceDto ToDto(SilenceEntity s) => new(s.Id, s.KeyPrefix, s.Until, s.Reason, s.CreatedAt, s.CreatedBy);
+}

@@ -1,0 +1,170 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using ModelGate.Client;
+using ModelGate.Storage;
+using ModelGate.Storage.Gateway;
+
+namespace ModelGate.Monitoring;
+
+/// <summary>
+/// SLO arithmetic as in the Google SRE workbook: the burn rate over a window is the window's bad-request ratio divided
+/// by the error budget (1 − objective). Multi-window alerts: page when both 1 h and 5 min burn above 14.4, or both 6 h
+/// and 30 min above 6; ticket when both 3 d and 6 h burn above 1.
+/// </summary>
+public static class Slo
+{
+    public sealed record Rule(string Name, string Severity, TimeSpan Long, TimeSpan Short, double Factor);
+
+    public static readonly IReadOnlyList<Rule> Rules =
+    [
+        new("fast", AlertSeverities.Page, TimeSpan.FromHours(1), TimeSpan.FromMinutes(5), 14.4),
+        new("medium", AlertSeverities.Page, TimeSpan.FromHours(6), TimeSpan.FromMinutes(30), 6),
+        new("slow", AlertSeverities.Ticket, TimeSpan.FromDays(3), TimeSpan.FromHours(6), 1),
+    ];
+
+    public static readonly IReadOnlyList<TimeSpan> Windows =
+        [TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(30), TimeSpan.FromHours(1), TimeSpan.FromHours(6), TimeSpan.FromDays(3)];
+
+    public static double? BurnRate(long total, long bad, double objective) =>
+        total == 0 ? null : (double)bad / total / Math.Max(1 - objective, 1e-9);
+
+    public static string WindowName(TimeSpan window) => Durations.Format(window);
+}
+
+/// <summary>
+/// The background monitors: SLO burn rates per deployment, 5xx spikes, overdue reviews. Each evaluation raises or
+/// resolves alerts by key, so a condition that holds keeps one alert firing and one that clears resolves it.
+/// </summary>
+public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, TimeProvider time, IOptions<AlertOptions> options) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.EvaluationInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                try
+                {
+                    await EvaluateAsync(stoppingToken);
+                }
+                catch (Exception e) when (e is DbUpdateException or InvalidOperationException or TimeoutException)
+                {
+                    // A failed evaluation is retried at the next tick.
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private readonly SemaphoreSlim _one = new(1, 1);
+
+    /// <summary>One evaluation of every monitor; evaluations never overlap (the timer's and an explicit one).</summary>
+    public async Task EvaluateAsync(CancellationToken cancellationToken)
+    {
+        await _one.WaitAsync(cancellationToken);
+        try
+        {
+            await EvaluateOnceAsync(cancellationToken);
+        }
+        finally
+        {
+            _one.Release();
+        }
+    }
+
+    private async Task EvaluateOnceAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var deployments = await db.Deployments.AsNoTracking().ToListAsync(cancellationToken);
+        foreach (var deployment in deployments)
+        {
+            if (Spec(deployment) is { } spec)
+            {
+                var status = await StatusAsync(db, deployment, spec, cancellationToken);
+                foreach (var objective in status.Objectives)
+                {
+                    foreach (var rule in Slo.Rules)
+                    {
+                        var key = $"slo:{deployment.Name}:{objective.Objective}:{rule.Name}";
+                        var longBurn = objective.BurnRates[Slo.WindowName(rule.Long)];
+                        var shortBurn = objective.BurnRates[Slo.WindowName(rule.Short)];
+                        if (longBurn > rule.Factor && shortBurn > rule.Factor)
+                        {
+                            await alerts.RaiseAsync(key, deployment.Name, AlertKinds.BurnRate, rule.Severity,
+                                $"{deployment.Name}: {objective.Objective} error budget burning at {longBurn:0.#}× over {Slo.WindowName(rule.Long)} and {shortBurn:0.#}× over {Slo.WindowName(rule.Short)} (threshold {rule.Factor}×)",
+                                new { objective.Objective, objective.Target, rule = rule.Name, longWindow = Slo.WindowName(rule.Long), longBurn,
+                                    shortWindow = Slo.WindowName(rule.Short), shortBurn, objective.BudgetRemaining }, cancellationToken);
+                        }
+                        else
+                        {
+                            await alerts.ResolveAsync(key, cancellationToken);
+                        }
+                    }
+                }
+            }
+        }
+        await ReviewsAsync(db, cancellationToken);
+    }
+
+    private async Task ReviewsAsync(ModelGateDbContext db, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var production = await db.ModelVersions.AsNoTracking().Include(v => v.Model).Where(v => v.Stage == Stages.Production && v.NextReviewAt != null)
+            .ToListAsync(cancellationToken);
+        foreach (var version in production)
+        {
+            var key = $"review:{version.Model!.Name}@{version.Version}";
+            if (version.NextReviewAt <= now)
+            {
+                await alerts.RaiseAsync(key, version.Model.Name, AlertKinds.ReviewOverdue, AlertSeverities.Ticket,
+                    $"{version.Model.Name}@{version.Version}: review was due {version.NextReviewAt:yyyy-MM-dd} (owner {version.Model.Owner})",
+                    new { model = version.Model.Name, version = version.Version, due = version.NextReviewAt, owner = version.Model.Owner }, cancellationToken);
+            }
+            else
+            {
+                await alerts.ResolveAsync(key, cancellationToken);
+            }
+        }
+    }
+
+    public static SloSpec? Spec(DeploymentEntity deployment) =>
+        deployment.Slo is null ? null : JsonSerializer.Deserialize<SloSpec>(deployment.Slo, ModelGateJson.Options);
+
+    /// <summary>Burn rates over every window, and the budget left in the period, from the request log.</summary>
+    public async Task<SloStatusDto> StatusAsync(ModelGateDbContext db, DeploymentEntity deployment, SloSpec spec, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var objectives = new List<(string Name, double Target)> { ("availability", spec.Availability) };
+        if (spec.LatencyObjective is { } latency)
+        {
+            objectives.Add(("latency", latency));
+        }
+        async Task<(long Total, long Errors, long Slow)> Count(TimeSpan window)
+        {
+            var from = now - window;
+            var rows = db.RequestLogs.AsNoTracking().Where(r => r.Deployment == deployment.Name && r.Time > from && r.Time <= now && r.Route != RouteKinds.Shadow);
+            var total = await rows.LongCountAsync(cancellationToken);
+            var errors = await rows.LongCountAsync(r => r.Status >= 500, cancellationToken);
+            var slow = await rows.LongCountAsync(r => r.LatencyMs > spec.LatencyThresholdMs, cancellationToken);
+            return (total, errors, slow);
+        }
+        var counts = new Dictionary<TimeSpan, (long Total, long Errors, long Slow)>();
+        foreach (var window in Slo.Windows.Append(TimeSpan.FromDays(spec.PeriodDays)).Distinct())
+        {
+            counts[window] = await Count(window);
+        }
+        var period = counts[TimeSpan.FromDays(spec.PeriodDays)];
+        return new SloStatusDto(deployment.Name, spec, objectives.Select(o =>
+        {
+            long Bad((long Total, long Errors, long Slow) c) => o.Name == "availability" ? c.Errors : c.Slow;
+            var badShare = period.Total == 0 ? 0 : (double)Bad(period) / period.Total;
+            return new SloObjectiveStatus(o.Name, o.Target, period.Total == 0 ? null : 1 - badShare, 1 - badShare / Math.Max(1 - o.Target, 1e-9),
+                Slo.Windows.ToDictionary(Slo.WindowName, w => Slo.BurnRate(counts[w].Total, Bad(counts[w]), o.Target)));
+        }).ToList());
+    }
+}
