@@ -64,6 +64,7 @@ public static class ModelGateHost
         builder.Services.AddModelGateEvaluation();
         builder.Services.AddModelGateLifecycle();
         builder.Services.AddModelGateMonitoring();
+        builder.Services.AddModelGateOpenTelemetry(builder.Configuration);
         builder.Services.AddOpenApi("v1");
         configure?.Invoke(builder);
 

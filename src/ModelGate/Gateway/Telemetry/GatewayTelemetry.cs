@@ -32,6 +32,17 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
     /// <summary>Series key used for requests that named no known deployment, so that callers cannot grow the label set.</summary>
     public const string Unrouted = "-";
 
+    /// <summary>The <see cref="System.Diagnostics.Metrics.Meter"/> OpenTelemetry exports when configured.</summary>
+    public const string MeterName = "ModelGate.Gateway";
+
+    private static readonly System.Diagnostics.Metrics.Meter Meter = new(MeterName);
+    private static readonly System.Diagnostics.Metrics.Counter<long> RequestCounter =
+        Meter.CreateCounter<long>("modelgate.gateway.requests", "{request}", "Data-plane requests by deployment, version, route and outcome");
+    private static readonly System.Diagnostics.Metrics.Histogram<double> DurationHistogram =
+        Meter.CreateHistogram<double>("modelgate.gateway.request.duration", "s", "Data-plane request latency");
+    private static readonly System.Diagnostics.Metrics.Counter<long> TokenCounter =
+        Meter.CreateCounter<long>("modelgate.gateway.tokens", "{token}", "Tokens accounted");
+
     private readonly ConcurrentDictionary<(string Deployment, string Version, string Route), TelemetrySeries> _series = new();
     private long _overflowed;
 
@@ -63,6 +74,20 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
             series = _series.GetOrAdd(key, k => new TelemetrySeries(k.Deployment, k.Version, k.Route));
         }
         series.Record(SlotOf(record.Time), record.Status, record.LatencyMs, record.PromptTokens, record.CompletionTokens, record.Cost);
+        if (RequestCounter.Enabled || DurationHistogram.Enabled)
+        {
+            var tags = new System.Diagnostics.TagList
+            {
+                { "deployment", key.deployment }, { "version", key.Item2 }, { "route", key.Item3 },
+                { "outcome", Classify(record.Status)?.ToString().ToLowerInvariant() ?? "ok" },
+            };
+            RequestCounter.Add(1, tags);
+            DurationHistogram.Record(record.LatencyMs / 1000, tags);
+            if (record.PromptTokens + record.CompletionTokens is > 0 and var tokens)
+            {
+                TokenCounter.Add(tokens, tags);
+            }
+        }
     }
 
     /// <summary>Adds a feedback score (1/0 for a right/wrong label) to the series that served the request.</summary>
