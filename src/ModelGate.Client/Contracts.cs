@@ -75,6 +75,8 @@ public sealed record PromptTemplate(string? System = null, string? Template = nu
 public sealed record LogSummary(int Errors = 0, int Warnings = 0, IReadOnlyList<string>? Lines = null);
 
 /// <summary>The training-run record of a version.</summary>
+/// <param name="ServingConfig">How the version is served (batching, temperature, thresholds…): a change is a patch.</param>
+/// <param name="Derivation">Set when the version is a quantised or distilled build of another version of the same model.</param>
 public sealed record Attestation(
     IReadOnlyList<DatasetRef>? Datasets = null,
     CodeRef? Code = null,
@@ -87,7 +89,23 @@ public sealed record Attestation(
     LogSummary? LogSummary = null,
     string? Trainer = null,
     DateTimeOffset? StartedAt = null,
-    DateTimeOffset? FinishedAt = null);
+    DateTimeOffset? FinishedAt = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyDictionary<string, JsonElement>? ServingConfig = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Derivation? Derivation = null);
+
+/// <summary>
+/// A version made from another version of the same model without retraining it: <see cref="Kind"/> is
+/// <c>quantization</c> or <c>distillation</c>, <see cref="From"/> the source version, <see cref="Method"/> how (<c>q4</c>, <c>int8</c>…).
+/// Such a version needs only a qualifier (<c>1.0.0-q4</c> from <c>1.0.0</c>).
+/// </summary>
+public sealed record Derivation(string Kind, string From, string? Method = null);
+
+public static class DerivationKinds
+{
+    public const string Quantization = "quantization";
+    public const string Distillation = "distillation";
+    public static readonly IReadOnlyList<string> All = [Quantization, Distillation];
+}
 
 public sealed record CreateVersionRequest(
     string Version,

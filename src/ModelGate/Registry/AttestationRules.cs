@@ -56,9 +56,41 @@ public static class AttestationRules
         {
             errors.Add("attestation.metrics", "metrics must be finite numbers");
         }
+        if (a.ServingConfig is { } serving)
+        {
+            if (serving.Count > MaxServingConfigEntries)
+            {
+                errors.Add("attestation.servingConfig", $"at most {MaxServingConfigEntries} settings");
+            }
+            if (serving.Keys.Any(k => string.IsNullOrWhiteSpace(k) || k.Length > 200))
+            {
+                errors.Add("attestation.servingConfig", "setting names are 1–200 characters");
+            }
+        }
+        if (a.Derivation is { } derivation)
+        {
+            if (!DerivationKinds.All.Contains(derivation.Kind))
+            {
+                errors.Add("attestation.derivation.kind", $"'{derivation.Kind}' is not a derivation kind: {string.Join(" or ", DerivationKinds.All)}");
+            }
+            if (!SemVersion.TryParse(derivation.From, out _, out var fromError))
+            {
+                errors.Add("attestation.derivation.from", $"the version it was derived from: {fromError}");
+            }
+            if (derivation.Method is not null && (string.IsNullOrWhiteSpace(derivation.Method) || derivation.Method.Length > 100))
+            {
+                errors.Add("attestation.derivation.method", "the method (e.g. q4, int8) is 1–100 characters");
+            }
+        }
     }
 
-    /// <summary>The attestation with digests lower-cased, serialised in the contract's property order.</summary>
+    public const int MaxServingConfigEntries = 1000;
+
+    /// <summary>
+    /// The attestation with digests lower-cased, serialised in the contract's property order. Absent serving
+    /// configuration and derivation are left out, so that an attestation without them keeps the form (and digest) it
+    /// had before they existed.
+    /// </summary>
     public static (Attestation Normalized, string Json) Canonicalize(Attestation a)
     {
         var normalized = a with

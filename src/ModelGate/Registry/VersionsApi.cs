@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using ModelGate.Audit;
 using ModelGate.Client;
 using ModelGate.Errors;
+using ModelGate.Lifecycle.Versioning;
 using ModelGate.Security;
 using ModelGate.Storage;
 using ModelGate.Storage.Registry;
@@ -88,6 +89,12 @@ public static class VersionsApi
         }
 
         var (attestation, attestationJson) = AttestationRules.Canonicalize(request.Attestation);
+        var (verdict, versioningProblem) = await VersionCreationCheck.CheckAsync(db, modelEntity.Id, model,
+            new VersionFacts(semver!, attestation, digests), existing, cancellationToken);
+        if (versioningProblem is not null)
+        {
+            return versioningProblem;
+        }
         var entity = new ModelVersionEntity
         {
             ModelId = modelEntity.Id,
@@ -124,6 +131,13 @@ public static class VersionsApi
             stage = entity.Stage,
             artifacts = entity.Artifacts.Select(a => new { a.Sha256, a.FileName }),
             attestationSha256 = entity.AttestationSha256,
+            versioning = new
+            {
+                comparedWith = verdict!.ComparedWith?.ToString(),
+                required = VersioningVerdict.Name(verdict.Required),
+                actual = VersioningVerdict.Name(verdict.Actual),
+                differences = VersionCreationCheck.Describe(verdict.Changes),
+            },
         }, cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Created($"/api/v1/models/{model}/versions/{entity.Version}", RegistryMapping.ToDto(model, entity));

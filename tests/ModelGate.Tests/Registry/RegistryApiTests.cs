@@ -303,8 +303,10 @@ public abstract class RegistryApiTests(ServerFixture fixture) : ProviderTests(fi
         {
             await CreateVersionAsync(model, v);
         }
-        await CreateVersionAsync(model, "1.0.0-q4");   // quantised build of an existing release
-        var refused = await Assert.ThrowsAsync<ModelGateApiException>(() => CreateVersionAsync(model, "1.5.0-q4"));
+        // A quantised build of an existing release, declared as such (the versioning rules accept a qualifier only for a derivation).
+        var quantised = Fixtures.Attestation() with { Derivation = new Derivation(DerivationKinds.Quantization, "1.0.0", "q4") };
+        await CreateVersionAsync(model, "1.0.0-q4", attestation: quantised);
+        var refused = await Assert.ThrowsAsync<ModelGateApiException>(() => CreateVersionAsync(model, "1.5.0-q4", attestation: quantised));
         Assert.Equal("version_not_greater", refused.Code);
 
         var page = await Server.Api().ListVersionsAsync(model);
