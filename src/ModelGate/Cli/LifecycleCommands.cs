@@ -185,7 +185,7 @@ internal static class LifecycleCommands
 
         async Task<int> Report(Stream stream)
         {
-            var problems = RetirementArchive.Verify(stream);
+            var problems = await RetirementArchive.VerifyAsync(stream, CancellationToken.None);
             foreach (var problem in problems)
             {
                 await context.Err.WriteLineAsync($"mismatch: {problem}");

@@ -1,10 +1,10 @@
 using System.Security.Claims;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using ModelGate.Client;
 using ModelGate.Errors;
+using ModelGate.Lifecycle.Cards;
 using ModelGate.Registry;
 using ModelGate.Security;
 using ModelGate.Storage;
@@ -14,7 +14,8 @@ namespace ModelGate.Lifecycle;
 
 /// <summary>
 /// A version's model card (<c>…/versions/{version}/card</c>): structured fields (intended use, out-of-scope use,
-/// limitations, training data, evaluation, ethical considerations) plus markdown. It can be edited until the version is
+/// limitations, training data, evaluation, ethical considerations) plus markdown; <c>?format=markdown</c> renders it and
+/// <c>?format=cyclonedx</c> exports it as a CycloneDX 1.6 ML-BOM. It can be edited until the version is
 /// registered; from then on it is part of what was registered and stays as it is.
 /// </summary>
 public static class CardsApi
@@ -29,38 +30,71 @@ public static class CardsApi
         return app;
     }
 
-    public static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> GetCard(string model, string version, ModelGateDbContext db, CancellationToken cancellationToken)
+    public static async Task<IResult> GetCard(string model, string version, string? format, ModelGateDbContext db, CancellationToken cancellationToken)
     {
+        if (format is not (null or "json" or "markdown" or "cyclonedx"))
+        {
+            return Problems.Validation("format", "json (default), markdown or cyclonedx");
+        }
         var (entity, problem) = await VersionLookup.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
         {
             return problem!;
         }
-        var card = await db.ModelCards.AsNoTracking().FirstOrDefaultAsync(c => c.VersionId == entity.Id, cancellationToken);
-        return card is null
-            ? Problems.NotFound("card_not_found", $"{model}@{entity.Version} has no model card yet")
-            : TypedResults.Ok(JsonNode.Parse(card.Card)!.AsObject());
+        var stored = await db.ModelCards.AsNoTracking().FirstOrDefaultAsync(c => c.VersionId == entity.Id, cancellationToken);
+        var card = stored is null ? null : JsonSerializer.Deserialize<ModelCard>(stored.Card, ModelGateJson.Options);
+        if (format is null or "json")
+        {
+            return card is null ? Problems.NotFound("card_not_found", $"{model}@{entity.Version} has no model card yet") : TypedResults.Ok(card);
+        }
+        var subject = new CardSubject(model, entity.Version, entity.Model!.Owner, entity.Model.Task, entity.Model.RiskTier, entity.Model.License, entity.Stage,
+            entity.Artifacts.Select(a => new ArtifactRef(a.Sha256, a.FileName, a.MediaType, a.Size)).ToList(),
+            JsonSerializer.Deserialize<Attestation>(entity.Attestation, ModelGateJson.Options)!, entity.Description ?? entity.Model.Description);
+        var evaluations = await EvaluationSummariesAsync(db, entity.Id, cancellationToken);
+        return format == "markdown"
+            ? TypedResults.Text(ModelCardMarkdown.Render(subject, card, evaluations), "text/markdown; charset=utf-8")
+            : TypedResults.Text(CycloneDxExporter.ExportJson(subject, card, evaluations), CycloneDxExporter.MediaType);
     }
 
-    public static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> PutCard(string model, string version, JsonObject card, ClaimsPrincipal user,
+    /// <summary>The headline metrics (with intervals) of the version's succeeded evaluations, for the card's renderings.</summary>
+    public static async Task<List<CardEvaluationSummary>> EvaluationSummariesAsync(ModelGateDbContext db, long versionId, CancellationToken cancellationToken)
+    {
+        var runs = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == versionId && e.Status == EvaluationStatuses.Succeeded && e.Result != null)
+            .OrderBy(e => e.CreatedAt).ToListAsync(cancellationToken);
+        var summaries = new List<CardEvaluationSummary>();
+        foreach (var run in runs)
+        {
+            using var result = JsonDocument.Parse(run.Result!);
+            var metrics = new Dictionary<string, CardMetricValue>(StringComparer.Ordinal);
+            if (result.RootElement.TryGetProperty("metrics", out var m) && m.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var metric in m.EnumerateObject())
+                {
+                    if (metric.Value.ValueKind == JsonValueKind.Number)
+                    {
+                        metrics[metric.Name] = new CardMetricValue(metric.Value.GetDouble());
+                    }
+                    else if (metric.Value.ValueKind == JsonValueKind.Object && metric.Value.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Number)
+                    {
+                        var ci = metric.Value.TryGetProperty("ci", out var c) && c.ValueKind == JsonValueKind.Array && c.GetArrayLength() == 2 ? c : default;
+                        metrics[metric.Name] = new CardMetricValue(v.GetDouble(), ci.ValueKind == JsonValueKind.Array ? ci[0].GetDouble() : null,
+                            ci.ValueKind == JsonValueKind.Array ? ci[1].GetDouble() : null);
+                    }
+                }
+            }
+            var suite = result.RootElement.TryGetProperty("suite", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()! : run.SuiteSha256[..12];
+            bool? passed = result.RootElement.TryGetProperty("passed", out var p) && p.ValueKind is JsonValueKind.True or JsonValueKind.False ? p.GetBoolean() : null;
+            summaries.Add(new CardEvaluationSummary(run.Id, suite, metrics, DatasetSha256: run.DatasetSha256, Passed: passed));
+        }
+        return summaries;
+    }
+
+    public static async Task<Results<Ok<ModelCard>, ProblemHttpResult>> PutCard(string model, string version, ModelCard card, ClaimsPrincipal user,
         AuditedWrite write, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
-        foreach (var (name, value) in card)
-        {
-            if (name == "markdown" || ModelCardFields.Required.Contains(name))
-            {
-                if (value is not JsonValue v || !v.TryGetValue<string>(out _))
-                {
-                    errors.Add(name, "must be text");
-                }
-            }
-            else if (name is not ("evaluationIds" or "references"))
-            {
-                errors.Add(name, $"not a model-card field; fields are {string.Join(", ", ModelCardFields.Required)}, markdown, evaluationIds, references");
-            }
-        }
-        var json = card.ToJsonString(ModelGateJson.Options);
+        ModelCardRules.Validate(card, errors);
+        var json = JsonSerializer.Serialize(card, ModelGateJson.Options);
         if (json.Length > MaxCardBytes)
         {
             errors.Add("card", $"at most {MaxCardBytes} bytes");
@@ -90,8 +124,9 @@ public static class CardsApi
             existing.UpdatedAt = tx.Now;
             existing.UpdatedBy = user.ActorId();
         }
+        var completeness = ModelCardRules.Check(card, entity.Model!.License, entity.Model.Owner);
         await tx.AppendAsync(user.ActorId(), "version.card_changed", RegistryMapping.VersionSubject(model, entity.Version),
-            new { sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json))), fields = card.Select(p => p.Key) },
+            new { sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json))), completeness.Missing },
             cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Ok(card);

@@ -178,10 +178,12 @@ public static class Gates
     private static void RegisteredChecks(GateInputs inputs, List<GateCheck> checks)
     {
         var gate = inputs.Policy.Registered ?? new RegisteredGate();
+        var card = inputs.Card is { ValueKind: JsonValueKind.Object } c ? c.Deserialize<ModelCard>(ModelGateJson.Options) : null;
+        var completeness = Cards.ModelCardRules.Check(card, inputs.Model.License, inputs.Model.Owner);
         foreach (var field in gate.CardFields ?? ModelCardFields.Required)
         {
-            var present = inputs.Card is { ValueKind: JsonValueKind.Object } card && card.TryGetProperty(field, out var value) && HasContent(value);
-            checks.Add(new GateCheck($"card:{field}", "filled in", present ? "present" : "missing", present));
+            var present = !completeness.Missing.Contains(field);
+            checks.Add(new GateCheck($"card:{field}", $"{Cards.ModelCardRules.Label(field)} filled in", present ? "present" : "missing", present));
         }
         if (gate.RequireLicense)
         {
@@ -260,15 +262,6 @@ public static class Gates
             return null;
         }
     }
-
-    private static bool HasContent(JsonElement value) => value.ValueKind switch
-    {
-        JsonValueKind.String => !string.IsNullOrWhiteSpace(value.GetString()),
-        JsonValueKind.Array => value.GetArrayLength() > 0,
-        JsonValueKind.Object => value.EnumerateObject().Any(p => HasContent(p.Value)),
-        JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => true,
-        _ => false,
-    };
 
     private static string F(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
 

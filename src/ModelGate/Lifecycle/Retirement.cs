@@ -3,6 +3,8 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using ModelGate.Client;
 using ModelGate.Gateway.Onnx;
+using ModelGate.Lifecycle.Archives;
+using ModelGate.Lifecycle.Cards;
 using ModelGate.Registry;
 using ModelGate.Storage;
 using ModelGate.Storage.Registry;
@@ -74,8 +76,11 @@ public sealed class Retirement(IBlobStore blobs, OnnxModelCache models)
 
         version.RetirementTrigger = request.Trigger;
         var entries = await CollectAsync(tx.Db, version, request, actor, tx.Now, cancellationToken);
-        var archive = RetirementArchive.Write(entries);
-        var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(archive));
+        var (archive, result) = await RetirementArchive.WriteAsync(entries, new Dictionary<string, string>
+        {
+            ["model"] = model, ["version"] = version.Version, ["trigger"] = request.Trigger!, ["retiredAt"] = tx.Now.ToString("O"), ["retiredBy"] = actor,
+        }, cancellationToken);
+        var sha = result.Sha256;
         var stored = await blobs.WriteAsync(new MemoryStream(archive), sha, long.MaxValue, cancellationToken);
         if (stored.Status is not (BlobWriteStatus.Created or BlobWriteStatus.AlreadyExists))
         {
@@ -111,7 +116,7 @@ public sealed class Retirement(IBlobStore blobs, OnnxModelCache models)
         DateTime now, CancellationToken cancellationToken)
     {
         var model = version.Model!;
-        var subject = RegistryMapping.VersionSubject(model.Name, version.Version);
+        var subject0 = RegistryMapping.VersionSubject(model.Name, version.Version);
         var entries = new List<RetirementArchive.Entry>();
         void Add(string path, object value) => entries.Add(new(path, JsonSerializer.SerializeToUtf8Bytes(value, Indented)));
         void AddLines<T>(string path, IEnumerable<T> rows) =>
@@ -123,26 +128,50 @@ public sealed class Retirement(IBlobStore blobs, OnnxModelCache models)
             version.CreatedBy, artifacts = version.Artifacts.Select(a => new { a.FileName, a.Sha256, a.Size }),
             retired = new { at = now, by = actor, request.Trigger, request.Reason, request.Replacement },
         });
-        entries.Add(new("attestation.json", Encoding.UTF8.GetBytes(version.Attestation)));
-        var attestation = JsonSerializer.Deserialize<Attestation>(version.Attestation, ModelGateJson.Options);
-        if (attestation?.PromptTemplate is { } prompt)
+        entries.Add(new(RetirementArchiveLayout.Attestation, Encoding.UTF8.GetBytes(version.Attestation)));
+        var attestation = JsonSerializer.Deserialize<Attestation>(version.Attestation, ModelGateJson.Options)!;
+        if (attestation.PromptTemplate is { } prompt)
         {
-            Add("prompt-template.json", prompt);
+            Add(RetirementArchiveLayout.PromptTemplate, prompt);
         }
-        if (await db.ModelCards.AsNoTracking().FirstOrDefaultAsync(c => c.VersionId == version.Id, cancellationToken) is { } card)
+        var stored = await db.ModelCards.AsNoTracking().FirstOrDefaultAsync(c => c.VersionId == version.Id, cancellationToken);
+        var card = stored is null ? null : JsonSerializer.Deserialize<ModelCard>(stored.Card, ModelGateJson.Options);
+        var subject = new CardSubject(model.Name, version.Version, model.Owner, model.Task, model.RiskTier, model.License, version.Stage,
+            version.Artifacts.Select(a => new ArtifactRef(a.Sha256, a.FileName, a.MediaType, a.Size)).ToList(), attestation, version.Description ?? model.Description);
+        var summaries = await CardsApi.EvaluationSummariesAsync(db, version.Id, cancellationToken);
+        if (card is not null)
         {
-            entries.Add(new("model-card.json", Encoding.UTF8.GetBytes(card.Card)));
+            Add(RetirementArchiveLayout.CardJson, card);
         }
-        AddLines("evaluations.jsonl", await db.Evaluations.AsNoTracking().Where(e => e.VersionId == version.Id).OrderBy(e => e.CreatedAt).ToListAsync(cancellationToken));
-        AddLines("approvals.jsonl", await db.Approvals.AsNoTracking().Where(a => a.VersionId == version.Id).OrderBy(a => a.Time).ToListAsync(cancellationToken));
-        AddLines("staging-verifications.jsonl",
-            await db.StagingVerifications.AsNoTracking().Where(s => s.VersionId == version.Id).OrderBy(s => s.CreatedAt).ToListAsync(cancellationToken));
+        entries.Add(new(RetirementArchiveLayout.CardMarkdown, Encoding.UTF8.GetBytes(ModelCardMarkdown.Render(subject, card, summaries))));
+        entries.Add(new(RetirementArchiveLayout.CardCycloneDx, Encoding.UTF8.GetBytes(CycloneDxExporter.ExportJson(subject, card, summaries,
+            new CycloneDxOptions(Timestamp: now, SerialNumber: DeterministicGuid($"{model.Name}@{version.Version}"))))));
+        foreach (var e in await db.Evaluations.AsNoTracking().Where(e => e.VersionId == version.Id).OrderBy(e => e.CreatedAt).ToListAsync(cancellationToken))
+        {
+            Add(RetirementArchiveLayout.Evaluation(e.Id), e);
+        }
+        foreach (var a in await db.Approvals.AsNoTracking().Where(a => a.VersionId == version.Id).OrderBy(a => a.Time).ToListAsync(cancellationToken))
+        {
+            Add(RetirementArchiveLayout.Approval(a.Id), a);
+        }
+        foreach (var v in await db.StagingVerifications.AsNoTracking().Where(v => v.VersionId == version.Id).OrderBy(v => v.CreatedAt).ToListAsync(cancellationToken))
+        {
+            Add(RetirementArchiveLayout.StagingCheck(v.Id), v);
+        }
         AddLines("transitions.jsonl", await db.Transitions.AsNoTracking().Where(t => t.VersionId == version.Id).OrderBy(t => t.Id).ToListAsync(cancellationToken));
         var deployments = await db.Deployments.AsNoTracking().Where(d => d.ModelId == version.ModelId).Select(d => d.Name).ToListAsync(cancellationToken);
-        AddLines("request-logs.jsonl", await db.RequestLogs.AsNoTracking().Where(r => deployments.Contains(r.Deployment) && r.Version == version.Version)
+        AddLines(RetirementArchiveLayout.RequestLogs, await db.RequestLogs.AsNoTracking().Where(r => deployments.Contains(r.Deployment) && r.Version == version.Version)
             .OrderBy(r => r.Time).ToListAsync(cancellationToken));
-        AddLines("audit-events.jsonl", await db.AuditEvents.AsNoTracking().Where(a => a.Subject == subject).OrderBy(a => a.Sequence).ToListAsync(cancellationToken));
+        AddLines(RetirementArchiveLayout.AuditEvents, await db.AuditEvents.AsNoTracking().Where(a => a.Subject == subject0).OrderBy(a => a.Sequence).ToListAsync(cancellationToken));
         return entries;
+    }
+
+    private static Guid DeterministicGuid(string text)
+    {
+        var bytes = System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text))[..16];
+        bytes[6] = (byte)((bytes[6] & 0x0F) | 0x50);
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
+        return new Guid(bytes, bigEndian: true);
     }
 
     private static readonly JsonSerializerOptions Indented = new(ModelGateJson.Options) { WriteIndented = true };

@@ -44,7 +44,8 @@ public sealed class LifecycleCliTests(SqliteServerFixture server) : IClassFixtur
     [Fact]
     public async Task ArchiveVerify_AcceptsAnIntactArchive_AndNamesATamperedEntry()
     {
-        var archive = RetirementArchive.Write([new("a.json", "{\"a\":1}"u8.ToArray()), new("logs.jsonl", "{}\n{}\n"u8.ToArray())]);
+        var (archive, _) = await RetirementArchive.WriteAsync([new("a.json", "{\"a\":1}"u8.ToArray()), new("logs.jsonl", "{}\n{}\n"u8.ToArray())],
+            new Dictionary<string, string>(), CancellationToken.None);
         var good = Path.Combine(_work, "good.tar.gz");
         await File.WriteAllBytesAsync(good, archive);
         var ok = await Run("archive", "verify", good);
@@ -70,7 +71,7 @@ public sealed class LifecycleCliTests(SqliteServerFixture server) : IClassFixtur
         }
         var tampered = await Run("archive", "verify", bad);
         Assert.Equal(ExitCodes.VerificationFailed, tampered.Exit);
-        Assert.Contains("logs.jsonl: sha256", tampered.Err);
+        Assert.Contains("logs.jsonl: mismatched", tampered.Err);
         Assert.DoesNotContain("a.json", tampered.Err);
     }
 }

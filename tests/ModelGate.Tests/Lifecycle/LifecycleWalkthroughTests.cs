@@ -4,7 +4,6 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
 
@@ -22,16 +21,14 @@ public sealed class LifecycleWalkthroughTests(SqliteServerFixture server) : ICla
               max: 0.1
         """;
 
-    private static readonly JsonObject Card = new()
-    {
-        ["intendedUse"] = "Screening census records for income above 50K in aggregate statistics.",
-        ["outOfScopeUse"] = "Decisions about individuals (credit, hiring, housing).",
-        ["limitations"] = "Trained on 1994 US census data; does not generalise to other years or countries.",
-        ["trainingData"] = "UCI Adult train split, 32,561 rows.",
-        ["evaluation"] = "Adult test split, 16,281 rows; ROC AUC and fairness by sex.",
-        ["ethicalConsiderations"] = "Sex and race are inputs; equalized odds by sex is gated.",
-        ["markdown"] = "# Adult income\nA census-income classifier.",
-    };
+    private static readonly ModelCard Card = new(
+        IntendedUse: "Screening census records for income above 50K in aggregate statistics.",
+        OutOfScopeUse: "Decisions about individuals (credit, hiring, housing).",
+        Limitations: ["Trained on 1994 US census data; does not generalise to other years or countries."],
+        TrainingData: "UCI Adult train split, 32,561 rows.",
+        Evaluation: new CardEvaluation("Adult test split, 16,281 rows; ROC AUC and fairness by sex."),
+        EthicalConsiderations: [new EthicalConsideration("Sex and race are inputs", "equalized odds by sex is gated")],
+        Markdown: "# Adult income\nA census-income classifier.");
 
     private sealed record People(ModelGateClient Admin, ModelGateClient Alice, ModelGateClient Eve, ModelGateClient Lee, ModelGateClient Mo, ModelGateClient Dan,
         string LeeId, string EveId);
@@ -119,7 +116,7 @@ public sealed class LifecycleWalkthroughTests(SqliteServerFixture server) : ICla
         await p.Lee.TransitionAsync(model, "1.0.0", new TransitionRequest(Stages.Evaluated, "passes the evaluation gate"));
 
         // Registered: the card is incomplete until it is written.
-        await p.Alice.PutCardAsync(model, "1.0.0", new { intendedUse = "census statistics" });
+        await p.Alice.PutCardAsync(model, "1.0.0", new ModelCard(IntendedUse: "census statistics"));
         var card = await RefusedAsync(p.Lee, model, "1.0.0", Stages.Registered);
         Assert.Equal(["card:outOfScopeUse", "card:limitations", "card:trainingData", "card:evaluation", "card:ethicalConsiderations"], card.Select(c => c.Check));
         await p.Alice.PutCardAsync(model, "1.0.0", Card);
@@ -193,14 +190,33 @@ public sealed class LifecycleWalkthroughTests(SqliteServerFixture server) : ICla
         var entries = ReadTar(archive.ToArray());
         using var manifest = JsonDocument.Parse(entries["manifest.json"]);
         var listed = manifest.RootElement.GetProperty("entries").EnumerateArray().ToDictionary(e => e.GetProperty("path").GetString()!, e => e.GetProperty("sha256").GetString());
-        Assert.Superset(new HashSet<string> { "attestation.json", "model-card.json", "evaluations.jsonl", "approvals.jsonl", "staging-verifications.jsonl",
-            "request-logs.jsonl", "audit-events.jsonl", "transitions.jsonl" }, listed.Keys.ToHashSet());
+        Assert.Superset(new HashSet<string> { "attestation.json", "card/model-card.json", "card/model-card.md", "card/model-card.cdx.json",
+            $"evaluations/{v1Eval.Id}.json", $"approvals/{approval.Id}.json", $"staging-checks/{verification.Id}.json", "request-logs.jsonl",
+            "audit-events.jsonl", "transitions.jsonl" }, listed.Keys.ToHashSet());
         foreach (var (path, sha) in listed)
         {
             Assert.Equal(sha, Convert.ToHexStringLower(SHA256.HashData(entries[path])));
         }
-        Assert.Contains(approval.Id, Encoding.UTF8.GetString(entries["approvals.jsonl"]), StringComparison.Ordinal);
         Assert.Contains("\"version.transition_refused\"", Encoding.UTF8.GetString(entries["audit-events.jsonl"]), StringComparison.Ordinal);
+        using (var bom = JsonDocument.Parse(entries["card/model-card.cdx.json"]))
+        {
+            Assert.Equal("1.6", bom.RootElement.GetProperty("specVersion").GetString());
+        }
+        var cli = new StringWriter();
+        var archivePath = Path.Combine(Path.GetTempPath(), $"{model}-archive.tar.gz");
+        await File.WriteAllBytesAsync(archivePath, archive.ToArray());
+        try
+        {
+            Assert.Equal(0, await ModelGate.Cli.CliApp.RunAsync(["archive", "verify", archivePath], new ModelGate.Cli.CliContext(cli, new StringWriter(), false, null, _ => null)));
+            Assert.Contains("archive verified", cli.ToString());
+        }
+        finally
+        {
+            File.Delete(archivePath);
+        }
+        // The card renders as markdown and exports as a CycloneDX ML-BOM through the API too.
+        var markdown = await server.Client().GetStringAsync($"/api/v1/models/{model}/versions/2.0.0/card?format=markdown");
+        Assert.Contains("Decisions about individuals", markdown);
 
         // Every step is in the audit log, and the chain verifies.
         var audit = await p.Admin.ListAuditAsync(subject: $"models/{model}/versions/1.0.0", limit: 1000);
