@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
@@ -90,6 +91,10 @@ public sealed class ApprovalTierTests(SqliteServerFixture server) : IClassFixtur
         var due = Assert.Single(await server.Api().ReviewsDueAsync(), r => r.Model == model);
         Assert.Equal("1.0.0", due.Version);
         Assert.InRange(due.DaysOverdue, 0.9, 1.1);
+        // …and the monitors raise a ticket for it.
+        await server.App.Services.GetRequiredService<ModelGate.Monitoring.Monitors>().EvaluateAsync(CancellationToken.None);
+        var alert = Assert.Single(await server.Api().ListAlertsAsync("firing", model));
+        Assert.Equal((AlertKinds.ReviewOverdue, AlertSeverities.Ticket, $"review:{model}@1.0.0"), (alert.Kind, alert.Severity, alert.Key));
     }
 
     [Fact]
