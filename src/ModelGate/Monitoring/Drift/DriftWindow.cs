@@ -19,8 +19,8 @@ public sealed class DriftWindow
 
     public IEnumerable<string> ColumnNames => _columns.Keys;
 
-    /// <summary>Adds a column of strings; numeric profile columns parse them with the invariant culture.</summary>
-    public DriftWindow Add(string name, ReadOnlyMemory<string?> values)
+    /// <summary>Adds a column of strings ("" or null = missing); numeric profile columns parse them with the invariant culture.</summary>
+    public DriftWindow Add(string name, ReadOnlyMemory<string> values)
     {
         Check(name, values.Length);
         _columns[name] = new WindowColumn(values, default);
@@ -43,14 +43,14 @@ public sealed class DriftWindow
         var window = new DriftWindow(rows.Count);
         for (var c = 0; c < header.Count; c++)
         {
-            var values = new string?[rows.Count];
+            var values = new string[rows.Count];
             for (var r = 0; r < rows.Count; r++)
             {
                 if (rows[r].Count != header.Count)
                 {
                     throw new ArgumentException($"row {r + 1} has {rows[r].Count} values, the header has {header.Count}", nameof(rows));
                 }
-                values[r] = rows[r][c];
+                values[r] = rows[r][c]!;
             }
             window.Add(header[c], values);
         }
@@ -65,7 +65,7 @@ public sealed class DriftWindow
         if (length != RowCount) throw new ArgumentException($"the column '{name}' has {length} values, the window {RowCount} rows");
     }
 
-    internal readonly record struct WindowColumn(ReadOnlyMemory<string?> Strings, ReadOnlyMemory<double> Numbers)
+    internal readonly record struct WindowColumn(ReadOnlyMemory<string> Strings, ReadOnlyMemory<double> Numbers)
     {
         public bool IsNumeric => Strings.IsEmpty && !Numbers.IsEmpty;
     }
