@@ -5,7 +5,10 @@ public enum MannWhitneyMethod
 {
     /// <summary>R's default: exact when both samples have fewer than 50 values and there are no ties, else normal.</summary>
     Auto,
-    /// <summary>The exact distribution of U; R falls back to the normal approximation when there are ties, and so does this.</summary>
+    /// <summary>
+    /// The exact distribution of U (for m + n ≤ 125); R falls back to the normal approximation when there are ties,
+    /// and so does this.
+    /// </summary>
     Exact,
     /// <summary>The normal approximation with the tie-corrected variance (and the continuity correction unless switched off).</summary>
     Asymptotic,
