@@ -150,6 +150,10 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<SloStatusDto> GetSloAsync(string deployment, CancellationToken ct = default) =>
         SendAsync<SloStatusDto>(HttpMethod.Get, $"api/v1/deployments/{Esc(deployment)}/slo", null, ct);
 
+    /// <summary>The current drift report of a deployment's version (default: its stable version), per column.</summary>
+    public Task<JsonElement> GetDriftAsync(string deployment, string? window = null, string? version = null, CancellationToken ct = default) =>
+        SendAsync<JsonElement>(HttpMethod.Get, $"api/v1/deployments/{Esc(deployment)}/drift" + Query(("window", window), ("version", version)), null, ct);
+
     private static string Query(params (string Name, string? Value)[] parts)
     {
         var present = parts.Where(p => p.Value is not null).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}").ToList();

@@ -33,6 +33,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<FeedbackEntity> Feedback => Set<FeedbackEntity>();
     public DbSet<AlertEntity> Alerts => Set<AlertEntity>();
     public DbSet<SilenceEntity> Silences => Set<SilenceEntity>();
+    public DbSet<DriftBaselineEntity> DriftBaselines => Set<DriftBaselineEntity>();
 
     /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
     public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
@@ -176,6 +177,15 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(a => a.Status).HasMaxLength(16);
             e.Property(a => a.Summary).HasMaxLength(2000);
             e.Property(a => a.Delivery).HasMaxLength(16);
+        });
+
+        modelBuilder.Entity<DriftBaselineEntity>(e =>
+        {
+            e.ToTable("drift_baselines");
+            e.HasKey(b => b.VersionId);
+            e.Property(b => b.DatasetSha256).HasMaxLength(64);
+            e.Property(b => b.CreatedBy).HasMaxLength(64);
+            e.HasOne<ModelVersionEntity>().WithOne().HasForeignKey<DriftBaselineEntity>(b => b.VersionId).OnDelete(DeleteBehavior.Restrict);
         });
 
         modelBuilder.Entity<SilenceEntity>(e =>

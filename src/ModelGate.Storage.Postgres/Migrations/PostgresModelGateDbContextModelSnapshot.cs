@@ -648,6 +648,36 @@ namespace ModelGate.Storage.Postgres.Migrations
                     b.ToTable("alerts", (string)null);
                 });
 
+            modelBuilder.Entity("ModelGate.Storage.Monitoring.DriftBaselineEntity", b =>
+                {
+                    b.Property<long>("VersionId")
+                        .HasColumnType("bigint");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("DatasetSha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("Profile")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<int>("Rows")
+                        .HasColumnType("integer");
+
+                    b.HasKey("VersionId");
+
+                    b.ToTable("drift_baselines", (string)null);
+                });
+
             modelBuilder.Entity("ModelGate.Storage.Monitoring.SilenceEntity", b =>
                 {
                     b.Property<long>("Id")
@@ -1055,6 +1085,15 @@ namespace ModelGate.Storage.Postgres.Migrations
                     b.HasOne("ModelGate.Storage.Registry.ModelVersionEntity", null)
                         .WithMany()
                         .HasForeignKey("VersionId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ModelGate.Storage.Monitoring.DriftBaselineEntity", b =>
+                {
+                    b.HasOne("ModelGate.Storage.Registry.ModelVersionEntity", null)
+                        .WithOne()
+                        .HasForeignKey("ModelGate.Storage.Monitoring.DriftBaselineEntity", "VersionId")
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired();
                 });

@@ -631,6 +631,36 @@ namespace ModelGate.Storage.Sqlite.Migrations
                     b.ToTable("alerts", (string)null);
                 });
 
+            modelBuilder.Entity("ModelGate.Storage.Monitoring.DriftBaselineEntity", b =>
+                {
+                    b.Property<long>("VersionId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("DatasetSha256")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Profile")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Rows")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("VersionId");
+
+                    b.ToTable("drift_baselines", (string)null);
+                });
+
             modelBuilder.Entity("ModelGate.Storage.Monitoring.SilenceEntity", b =>
                 {
                     b.Property<long>("Id")
@@ -1028,6 +1058,15 @@ namespace ModelGate.Storage.Sqlite.Migrations
                     b.HasOne("ModelGate.Storage.Registry.ModelVersionEntity", null)
                         .WithMany()
                         .HasForeignKey("VersionId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ModelGate.Storage.Monitoring.DriftBaselineEntity", b =>
+                {
+                    b.HasOne("ModelGate.Storage.Registry.ModelVersionEntity", null)
+                        .WithOne()
+                        .HasForeignKey("ModelGate.Storage.Monitoring.DriftBaselineEntity", "VersionId")
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired();
                 });

@@ -90,6 +90,7 @@ public static class ModelGateHost
             app.MapLifecycleApi();
             app.MapFeedbackApi();
             app.MapAlertsApi();
+            app.MapDriftApi();
         }
         // The data plane: served by the all-in-one process and by gateway replicas.
         app.MapInferenceProtocolApi();

@@ -22,6 +22,12 @@ public sealed class AlertOptions
     /// <summary>Key of the <c>x-modelgate-signature: sha256=…</c> HMAC over the body; empty: unsigned.</summary>
     public string WebhookSecret { get; set; } = "";
 
+    /// <summary>Called with the drift report when a drift alert fires (e.g. a retraining pipeline), signed like the alert webhooks.</summary>
+    public List<string> RetrainWebhooks { get; set; } = [];
+
+    /// <summary>The window of sampled inputs the drift monitor compares with each version's baseline.</summary>
+    public TimeSpan DriftWindow { get; set; } = TimeSpan.FromHours(1);
+
     [Range(0, 20)]
     public int DeliveryRetries { get; set; } = 5;
 
@@ -62,7 +68,7 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
         var alert = new AlertEntity
         {
             Key = key, Group = group, Kind = kind, Severity = severity, Status = "firing", Summary = summary, Details = json, FiredAt = now, LastSeenAt = now,
-            Occurrences = 1, Silenced = silenced, Delivery = silenced || options.Value.Webhooks.Count == 0 ? "none" : "pending",
+            Occurrences = 1, Silenced = silenced, Delivery = silenced || Targets(kind, "firing").Count == 0 ? "none" : "pending",
         };
         db.Alerts.Add(alert);
         await db.SaveChangesAsync(cancellationToken);
@@ -85,7 +91,7 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
         }
         firing.Status = "resolved";
         firing.ResolvedAt = time.GetUtcNow().UtcDateTime;
-        if (!firing.Silenced && options.Value.Webhooks.Count > 0)
+        if (!firing.Silenced && Targets(firing.Kind, firing.Status).Count > 0)
         {
             firing.Delivery = "pending";
         }
@@ -95,6 +101,10 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
             _deliveries.Writer.TryWrite(firing.Id);
         }
     }
+
+    /// <summary>Where an alert goes: the alert webhooks, and for a firing drift alert the retrain webhooks too.</summary>
+    private List<string> Targets(string kind, string status) =>
+        kind == AlertKinds.Drift && status == "firing" ? [.. options.Value.Webhooks, .. options.Value.RetrainWebhooks] : options.Value.Webhooks;
 
     public static string Sign(string secret, byte[] body) => "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
 
@@ -120,7 +130,7 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
         var body = JsonSerializer.SerializeToUtf8Bytes(ToDto(alert), ModelGateJson.Options);
         var client = http.CreateClient(nameof(AlertManager));
         var delivered = true;
-        foreach (var url in options.Value.Webhooks)
+        foreach (var url in Targets(alert.Kind, alert.Status))
         {
             var ok = false;
             for (var attempt = 0; attempt <= options.Value.DeliveryRetries && !ok; attempt++)

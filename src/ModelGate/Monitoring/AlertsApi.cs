@@ -19,6 +19,7 @@ public static class AlertsApi
         services.AddHttpClient(nameof(AlertManager), c => c.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton<AlertManager>();
         services.AddHostedService(sp => sp.GetRequiredService<AlertManager>());
+        services.AddSingleton<DriftChecker>();
         services.AddSingleton<Monitors>();
         services.AddHostedService(sp => sp.GetRequiredService<Monitors>());
         return services;

@@ -36,7 +36,8 @@ public static class Slo
 /// The background monitors: SLO burn rates per deployment, 5xx spikes, overdue reviews. Each evaluation raises or
 /// resolves alerts by key, so a condition that holds keeps one alert firing and one that clears resolves it.
 /// </summary>
-public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, TimeProvider time, IOptions<AlertOptions> options) : BackgroundService
+public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, DriftChecker drift, TimeProvider time, IOptions<AlertOptions> options)
+    : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -108,7 +109,42 @@ public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, T
                 }
             }
         }
+        foreach (var deployment in deployments)
+        {
+            await DriftAsync(db, deployment, cancellationToken);
+        }
         await ReviewsAsync(db, cancellationToken);
+    }
+
+    /// <summary>Each routed version with a baseline and enough sampled inputs: a drift report; flagged columns raise (or keep) its alert.</summary>
+    private async Task DriftAsync(ModelGateDbContext db, DeploymentEntity deployment, CancellationToken cancellationToken)
+    {
+        var routing = Lifecycle.Gates.Routing(deployment);
+        if (routing is null)
+        {
+            return;
+        }
+        foreach (var version in routing.Candidates?.Select(c => c.Version).Prepend(routing.Stable).Distinct() ?? [routing.Stable])
+        {
+            var (check, _) = await drift.CheckAsync(db, deployment, version, options.Value.DriftWindow, cancellationToken);
+            if (check is null)
+            {
+                continue; // no baseline, or too few samples: nothing can be said
+            }
+            var key = $"drift:{deployment.Name}@{version}";
+            var report = check.Report;
+            if (report.FlaggedColumns.Count > 0 || report.DatasetDrift)
+            {
+                await alerts.RaiseAsync(key, deployment.Name, AlertKinds.Drift, report.DatasetDrift ? AlertSeverities.Page : AlertSeverities.Ticket,
+                    $"{deployment.Name}@{version}: inputs drifted from the baseline in {string.Join(", ", report.FlaggedColumns)}" +
+                    (report.DatasetDrift ? $" (dataset drift: {report.DriftShare:P0} of columns)" : ""),
+                    new { deployment = deployment.Name, version, window = check.Window, flagged = report.FlaggedColumns, report }, cancellationToken);
+            }
+            else
+            {
+                await alerts.ResolveAsync(key, cancellationToken);
+            }
+        }
     }
 
     private async Task ReviewsAsync(ModelGateDbContext db, CancellationToken cancellationToken)

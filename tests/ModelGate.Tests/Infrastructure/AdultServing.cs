@@ -37,16 +37,20 @@ public static class AdultServing
     }
 
     /// <summary>An OIP v2 infer body of <paramref name="count"/> rows of test.csv from <paramref name="first"/>, one input per column.</summary>
-    public static JsonObject Request(int first, int count)
+    public static JsonObject Request(int first, int count) => Request(first, count, null);
+
+    /// <summary>As <see cref="Request(int, int)"/>, with each value passed through <paramref name="shift"/> (column, row, value) first.</summary>
+    public static JsonObject Request(int first, int count, Func<string, int, string, string>? shift)
     {
         var table = TestSet.Value;
         var inputs = new JsonArray();
         foreach (var column in table.ColumnNames.Where(c => c != "income"))
         {
             var numeric = Numeric.Contains(column);
+            string Value(int i) => shift is null ? table.Strings(column)[i] : shift(column, i, table.Strings(column)[i]);
             var values = Enumerable.Range(first, count).Select(i => numeric
-                ? (JsonNode)JsonValue.Create(float.Parse(table.Strings(column)[i], System.Globalization.CultureInfo.InvariantCulture))
-                : JsonValue.Create(table.Strings(column)[i])).ToArray();
+                ? (JsonNode)JsonValue.Create(float.Parse(Value(i), System.Globalization.CultureInfo.InvariantCulture))
+                : JsonValue.Create(Value(i))).ToArray();
             inputs.Add(new JsonObject
             {
                 ["name"] = column,

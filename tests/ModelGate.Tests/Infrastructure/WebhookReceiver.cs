@@ -57,10 +57,13 @@ public sealed class AlertingServerFixture : SqliteServerFixture
 
     public WebhookReceiver Receiver { get; private set; } = null!;
 
+    /// <summary>The retrain webhook: the same receiver, another path.</summary>
+    public string RetrainUrl => Receiver.Url.Replace("/hooks/alerts", "/hooks/retrain", StringComparison.Ordinal);
+
     protected override async Task<IEnumerable<string>> ExtraArgumentsAsync()
     {
         Receiver = await WebhookReceiver.StartAsync();
-        return [$"--Alerts:Webhooks:0={Receiver.Url}", $"--Alerts:WebhookSecret={Secret}"];
+        return [$"--Alerts:Webhooks:0={Receiver.Url}", $"--Alerts:RetrainWebhooks:0={RetrainUrl}", $"--Alerts:WebhookSecret={Secret}"];
     }
 
     public override async ValueTask DisposeAsync()
