@@ -154,6 +154,19 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<JsonElement> GetDriftAsync(string deployment, string? window = null, string? version = null, CancellationToken ct = default) =>
         SendAsync<JsonElement>(HttpMethod.Get, $"api/v1/deployments/{Esc(deployment)}/drift" + Query(("window", window), ("version", version)), null, ct);
 
+    public Task<RolloutDto> StartRolloutAsync(string deployment, StartRolloutRequest request, CancellationToken ct = default) =>
+        SendAsync<RolloutDto>(HttpMethod.Post, $"api/v1/deployments/{Esc(deployment)}/rollouts", request, ct);
+
+    public Task<IReadOnlyList<RolloutDto>> ListRolloutsAsync(string deployment, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<RolloutDto>>(HttpMethod.Get, $"api/v1/deployments/{Esc(deployment)}/rollouts", null, ct);
+
+    public Task<RolloutDto> GetRolloutAsync(string deployment, string id, CancellationToken ct = default) =>
+        SendAsync<RolloutDto>(HttpMethod.Get, $"api/v1/deployments/{Esc(deployment)}/rollouts/{Esc(id)}", null, ct);
+
+    /// <summary><paramref name="action"/>: pause, resume, abort or promote.</summary>
+    public Task<RolloutDto> RolloutActionAsync(string deployment, string id, string action, string? reason = null, CancellationToken ct = default) =>
+        SendAsync<RolloutDto>(HttpMethod.Post, $"api/v1/deployments/{Esc(deployment)}/rollouts/{Esc(id)}/{Esc(action)}", new RolloutActionRequest(reason), ct);
+
     private static string Query(params (string Name, string? Value)[] parts)
     {
         var present = parts.Where(p => p.Value is not null).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}").ToList();

@@ -5,6 +5,7 @@ using ModelGate.Storage.Evaluation;
 using ModelGate.Storage.Gateway;
 using ModelGate.Storage.Lifecycle;
 using ModelGate.Storage.Monitoring;
+using ModelGate.Storage.Rollouts;
 using ModelGate.Storage.Registry;
 using ModelGate.Storage.Security;
 
@@ -34,6 +35,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<AlertEntity> Alerts => Set<AlertEntity>();
     public DbSet<SilenceEntity> Silences => Set<SilenceEntity>();
     public DbSet<DriftBaselineEntity> DriftBaselines => Set<DriftBaselineEntity>();
+    public DbSet<RolloutEntity> Rollouts => Set<RolloutEntity>();
 
     /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
     public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
@@ -177,6 +179,22 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(a => a.Status).HasMaxLength(16);
             e.Property(a => a.Summary).HasMaxLength(2000);
             e.Property(a => a.Delivery).HasMaxLength(16);
+        });
+
+        modelBuilder.Entity<RolloutEntity>(e =>
+        {
+            e.ToTable("rollouts");
+            e.HasKey(r => r.Id);
+            e.Property(r => r.Id).HasMaxLength(32);
+            e.Property(r => r.Deployment).HasMaxLength(64);
+            e.HasIndex(r => new { r.Deployment, r.Status });
+            e.HasIndex(r => new { r.Status, r.NextCheckAt });
+            e.Property(r => r.Stable).HasMaxLength(128);
+            e.Property(r => r.Candidate).HasMaxLength(128);
+            e.Property(r => r.Strategy).HasMaxLength(16);
+            e.Property(r => r.Status).HasMaxLength(16);
+            e.Property(r => r.Reason).HasMaxLength(2000);
+            e.Property(r => r.CreatedBy).HasMaxLength(64);
         });
 
         modelBuilder.Entity<DriftBaselineEntity>(e =>

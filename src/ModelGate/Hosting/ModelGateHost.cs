@@ -11,6 +11,7 @@ using ModelGate.Gateway;
 using ModelGate.Gateway.Telemetry;
 using ModelGate.Lifecycle;
 using ModelGate.Monitoring;
+using ModelGate.Rollouts;
 using ModelGate.Registry;
 using ModelGate.Security;
 using ModelGate.Storage;
@@ -64,6 +65,7 @@ public static class ModelGateHost
         builder.Services.AddModelGateEvaluation();
         builder.Services.AddModelGateLifecycle();
         builder.Services.AddModelGateMonitoring();
+        builder.Services.AddModelGateRollouts();
         builder.Services.AddModelGateOpenTelemetry(builder.Configuration);
         builder.Services.AddOpenApi("v1");
         configure?.Invoke(builder);
@@ -91,6 +93,7 @@ public static class ModelGateHost
             app.MapFeedbackApi();
             app.MapAlertsApi();
             app.MapDriftApi();
+            app.MapRolloutsApi();
         }
         // The data plane: served by the all-in-one process and by gateway replicas.
         app.MapInferenceProtocolApi();

@@ -55,6 +55,7 @@ public abstract class ServerFixture : IAsyncLifetime
             "--Alerts:RetryDelay=00:00:00",
             // Tests evaluate the monitors explicitly; a fake clock moved by days would otherwise queue thousands of runs.
             "--Alerts:EvaluationInterval=1.00:00:00",
+            "--Rollouts:TickInterval=1.00:00:00",
             .. databaseArgs,
             .. await ExtraArgumentsAsync(),
         ];

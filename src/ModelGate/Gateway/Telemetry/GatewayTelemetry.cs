@@ -111,13 +111,16 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
             .ToList();
     }
 
-    /// <summary>Per 10-second slot between <paramref name="from"/> and now: the slot aggregates of one version (all routes merged).</summary>
-    public IReadOnlyList<SlotAggregate> Slots(string deployment, string version, DateTime from)
+    /// <summary>
+    /// Per 10-second slot between <paramref name="from"/> and now: the slot aggregates of one version, its served routes
+    /// merged (or, with <paramref name="shadow"/>, only its mirrored traffic).
+    /// </summary>
+    public IReadOnlyList<SlotAggregate> Slots(string deployment, string version, DateTime from, bool shadow = false)
     {
         var now = SlotOf(time.GetUtcNow().UtcDateTime);
         var first = Math.Max(SlotOf(from), now - SlotCount + 1);
         var result = new List<SlotAggregate>();
-        foreach (var series in _series.Values.Where(s => s.Deployment == deployment && s.Version == version && s.Route != RouteKinds.Shadow))
+        foreach (var series in _series.Values.Where(s => s.Deployment == deployment && s.Version == version && (s.Route == RouteKinds.Shadow) == shadow))
         {
             series.CollectSlots(first, now, result);
         }

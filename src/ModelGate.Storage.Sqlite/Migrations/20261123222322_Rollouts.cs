@@ -1,0 +1,60 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace ModelGate.Storage.Sqlite.Migrations
+{
+    /// <inheritdoc />
+    public partial class Rollouts : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.CreateTable(
+                name: "rollouts",
+                columns: table => new
+                {
+                    Id = table.Column<string>(type: "TEXT", maxLength: 32, nullable: false),
+                    Deployment = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    Stable = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    Candidate = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    Strategy = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    Status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    Spec = table.Column<string>(type: "TEXT", nullable: false),
+                    Step = table.Column<int>(type: "INTEGER", nullable: false),
+                    Weight = table.Column<double>(type: "REAL", nullable: false),
+                    Checks = table.Column<int>(type: "INTEGER", nullable: false),
+                    FailedChecks = table.Column<int>(type: "INTEGER", nullable: false),
+                    StartedAt = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    StepStartedAt = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    NextCheckAt = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    EndedAt = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    Reason = table.Column<string>(type: "TEXT", maxLength: 2000, nullable: true),
+                    History = table.Column<string>(type: "TEXT", nullable: false),
+                    CreatedBy = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_rollouts", x => x.Id);
+                });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_rollouts_Deployment_Status",
+                table: "rollouts",
+                columns: new[] { "Deployment", "Status" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_rollouts_Status_NextCheckAt",
+                table: "rollouts",
+                columns: new[] { "Status", "NextCheckAt" });
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "rollouts");
+        }
+    }
+}

@@ -1,0 +1,271 @@
+using System.ComponentModel.DataAnnotations;
+using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using ModelGate.Client;
+using ModelGate.Gateway;
+using ModelGate.Gateway.Telemetry;
+using ModelGate.Monitoring;
+using ModelGate.Security;
+using ModelGate.Storage;
+using ModelGate.Storage.Rollouts;
+
+namespace ModelGate.Rollouts;
+
+/// <summary>Section <c>Rollouts</c>.</summary>
+public sealed class RolloutOptions
+{
+    public const string Section = "Rollouts";
+
+    /// <summary>How often the controller looks for rollouts whose next analysis is due.</summary>
+    public TimeSpan TickInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    [Range(0, 20)]
+    public int HookRetries { get; set; } = 3;
+}
+
+/// <summary>
+/// The rollout controller (a <see cref="BackgroundService"/> on <see cref="TimeProvider"/>): for every running rollout
+/// whose interval has passed it judges the candidate against the stable version, then advances, holds, promotes or rolls
+/// back, changing the deployment's routing through the same audited path as a human would. Humans pause, resume, abort
+/// or promote through the API.
+/// </summary>
+public sealed partial class RolloutController(IServiceScopeFactory scopes, GatewayTelemetry telemetry, RoutingSnapshots routes, SecretProtector secrets,
+    IHttpClientFactory http, IOptions<RolloutOptions> options, IOptions<AlertOptions> alertOptions, TimeProvider time, ILogger<RolloutController> logger)
+    : BackgroundService
+{
+    public const string Actor = "modelgate:rollouts";
+    public static readonly IReadOnlyList<double> DefaultSteps = [5, 10, 25, 50];
+
+    private readonly SemaphoreSlim _one = new(1, 1);
+
+    private static readonly ClaimsPrincipal System = new(new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, Actor), new Claim(ClaimTypes.Name, Actor)], "system"));
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.TickInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                try
+                {
+                    await TickAsync(stoppingToken);
+                }
+                catch (Exception e) when (e is DbUpdateException or InvalidOperationException or HttpRequestException)
+                {
+                    LogTickFailed(logger, e);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Runs every analysis that is due; ticks never overlap.</summary>
+    public async Task TickAsync(CancellationToken cancellationToken)
+    {
+        await _one.WaitAsync(cancellationToken);
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+            var now = time.GetUtcNow().UtcDateTime;
+            var due = await db.Rollouts.Where(r => r.Status == RolloutStatuses.Running && r.NextCheckAt <= now).ToListAsync(cancellationToken);
+            foreach (var rollout in due)
+            {
+                await CheckAsync(db, rollout, now, cancellationToken);
+            }
+        }
+        finally
+        {
+            _one.Release();
+        }
+    }
+
+    private async Task CheckAsync(ModelGateDbContext db, RolloutEntity rollout, DateTime now, CancellationToken cancellationToken)
+    {
+        var spec = Spec(rollout);
+        var deployment = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == rollout.Deployment, cancellationToken);
+        var routing = deployment is null ? null : JsonSerializer.Deserialize<RoutingTable>(deployment.Routing, ModelGateJson.Options);
+        var candidateRouted = routing is not null && routing.Stable == rollout.Stable &&
+                              (routing.Candidates?.Any(c => c.Version == rollout.Candidate) == true || routing.Shadow?.Version == rollout.Candidate);
+        if (!candidateRouted)
+        {
+            await EndAsync(db, rollout, RolloutStatuses.Aborted, "the deployment's routing was changed outside the rollout (a rollback or a manual change)", null,
+                System, cancellationToken);
+            return;
+        }
+        var judgement = RolloutAnalysis.Analyze(telemetry, rollout.Deployment, rollout.Stable, rollout.Candidate, now - TimeSpan.FromSeconds(spec.IntervalSeconds),
+            rollout.Strategy == RolloutStrategies.Shadow, spec.MinimumSamples);
+        rollout.Checks++;
+        var hasData = RolloutAnalysis.HasData(judgement);
+        var outcome = !hasData ? "no_data" : judgement.Verdict.ToString().ToLowerInvariant();
+        Append(rollout, new { type = "check", at = now, weight = rollout.Weight, outcome, score = judgement.Score, judgement });
+        rollout.NextCheckAt = now + TimeSpan.FromSeconds(spec.IntervalSeconds);
+
+        if (hasData && judgement.Verdict == Judge.CanaryVerdict.Fail)
+        {
+            rollout.FailedChecks++;
+            if (rollout.FailedChecks >= spec.FailedCheckLimit)
+            {
+                await RollBackAsync(db, rollout, $"the canary judge failed {rollout.FailedChecks} check(s): score {judgement.Score:0.#} ({judgement.Reason})", System,
+                    cancellationToken);
+                return;
+            }
+        }
+        else if (hasData && judgement.Verdict == Judge.CanaryVerdict.Pass)
+        {
+            var passes = rollout.Strategy == RolloutStrategies.Canary ? rollout.Step + 1 : rollout.Checks;
+            var needed = rollout.Strategy == RolloutStrategies.Canary ? Steps(spec).Count : spec.Intervals;
+            if (passes >= needed)
+            {
+                await FinishAsync(db, rollout, System, "every analysis passed", cancellationToken);
+                return;
+            }
+            if (rollout.Strategy == RolloutStrategies.Canary)
+            {
+                rollout.Step++;
+                rollout.Weight = Steps(spec)[rollout.Step];
+                rollout.StepStartedAt = now;
+                await RouteAsync(rollout.Deployment, routing! with { Candidates = [new CandidateRoute(rollout.Candidate, rollout.Weight)] }, System, cancellationToken);
+                Append(rollout, new { type = "step", at = now, weight = rollout.Weight });
+                await HookAsync(spec.Hooks?.Event, rollout, "step", cancellationToken);
+            }
+        }
+        if (now - rollout.StepStartedAt > TimeSpan.FromSeconds(spec.ProgressDeadlineSeconds))
+        {
+            await RollBackAsync(db, rollout, $"no progress for {spec.ProgressDeadlineSeconds} s (the progress deadline)", System, cancellationToken);
+            return;
+        }
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>Promotes (canary, A/B) or completes (shadow), after the confirm-promotion hook agrees.</summary>
+    public async Task FinishAsync(ModelGateDbContext db, RolloutEntity rollout, ClaimsPrincipal user, string reason, CancellationToken cancellationToken)
+    {
+        var spec = Spec(rollout);
+        if (rollout.Strategy != RolloutStrategies.Shadow && spec.Hooks?.ConfirmPromotion is { } confirm && !await PostAsync(confirm, rollout, "confirm-promotion", cancellationToken))
+        {
+            Append(rollout, new { type = "promotion_held", at = time.GetUtcNow().UtcDateTime, reason = "the confirm-promotion hook did not agree" });
+            await db.SaveChangesAsync(cancellationToken);
+            return;
+        }
+        var routing = await RoutingOfAsync(db, rollout.Deployment, cancellationToken);
+        var promoted = rollout.Strategy == RolloutStrategies.Shadow
+            ? routing with { Shadow = null }
+            : routing with { Stable = rollout.Candidate, Candidates = [], Shadow = null };
+        await RouteAsync(rollout.Deployment, promoted, user, cancellationToken);
+        await EndAsync(db, rollout, rollout.Strategy == RolloutStrategies.Shadow ? RolloutStatuses.Completed : RolloutStatuses.Promoted, reason,
+            spec.Hooks?.Event, user, cancellationToken);
+    }
+
+    /// <summary>All traffic back to the stable version; the rollback hook is told.</summary>
+    public async Task RollBackAsync(ModelGateDbContext db, RolloutEntity rollout, string reason, ClaimsPrincipal user, CancellationToken cancellationToken,
+        string status = RolloutStatuses.RolledBack)
+    {
+        var routing = await RoutingOfAsync(db, rollout.Deployment, cancellationToken);
+        await RouteAsync(rollout.Deployment, routing with { Stable = rollout.Stable, Candidates = [], Shadow = null }, user, cancellationToken);
+        await HookAsync(Spec(rollout).Hooks?.Rollback, rollout, "rollback", cancellationToken, reason);
+        await EndAsync(db, rollout, status, reason, Spec(rollout).Hooks?.Event, user, cancellationToken);
+    }
+
+    private async Task EndAsync(ModelGateDbContext db, RolloutEntity rollout, string status, string reason, string? eventHook, ClaimsPrincipal user,
+        CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        rollout.Status = status;
+        rollout.Reason = reason;
+        rollout.EndedAt = now;
+        Append(rollout, new { type = status, at = now, reason, by = user.ActorId() });
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
+            await using var tx = await write.BeginAsync(cancellationToken);
+            await tx.AppendAsync(user.ActorId(), $"rollout.{status}", $"deployments/{rollout.Deployment}/rollouts/{rollout.Id}",
+                new { rollout.Stable, rollout.Candidate, rollout.Weight, rollout.Checks, rollout.FailedChecks, reason }, cancellationToken: cancellationToken);
+            await tx.CommitAsync(cancellationToken);
+        }
+        await db.SaveChangesAsync(cancellationToken);
+        await HookAsync(eventHook, rollout, status, cancellationToken, reason);
+    }
+
+    public async Task RouteAsync(string deployment, RoutingTable routing, ClaimsPrincipal user, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var result = await DeploymentsApi.SetRouting(deployment, routing, user, scope.ServiceProvider.GetRequiredService<AuditedWrite>(), routes, secrets,
+            cancellationToken);
+        if (result.Result is ProblemHttpResult problem)
+        {
+            throw new InvalidOperationException($"routing {deployment} failed: {problem.ProblemDetails.Detail}");
+        }
+    }
+
+    public static async Task<RoutingTable> RoutingOfAsync(ModelGateDbContext db, string deployment, CancellationToken cancellationToken)
+    {
+        var entity = await db.Deployments.AsNoTracking().FirstAsync(d => d.Name == deployment, cancellationToken);
+        return JsonSerializer.Deserialize<RoutingTable>(entity.Routing, ModelGateJson.Options)!;
+    }
+
+    public Task HookAsync(string? url, RolloutEntity rollout, string type, CancellationToken cancellationToken, string? reason = null) =>
+        url is null ? Task.CompletedTask : PostAsync(url, rollout, type, cancellationToken, reason);
+
+    /// <summary>POSTs the rollout event, signed (<c>x-modelgate-signature</c>), with retries; true when the hook answered 2xx.</summary>
+    public async Task<bool> PostAsync(string url, RolloutEntity rollout, string type, CancellationToken cancellationToken, string? reason = null)
+    {
+        var body = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            type, rollout = rollout.Id, deployment = rollout.Deployment, stable = rollout.Stable, candidate = rollout.Candidate, strategy = rollout.Strategy,
+            status = rollout.Status, weight = rollout.Weight, reason,
+        }, ModelGateJson.Options);
+        var client = http.CreateClient(nameof(RolloutController));
+        for (var attempt = 0; attempt <= options.Value.HookRetries; attempt++)
+        {
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+                request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+                request.Headers.Add("x-modelgate-event", "rollout." + type);
+                if (alertOptions.Value.WebhookSecret.Length > 0)
+                {
+                    request.Headers.Add("x-modelgate-signature", AlertManager.Sign(alertOptions.Value.WebhookSecret, body));
+                }
+                using var response = await client.SendAsync(request, cancellationToken);
+                if (response.IsSuccessStatusCode)
+                {
+                    return true;
+                }
+                if ((int)response.StatusCode < 500)
+                {
+                    return false; // the hook said no; asking again will not change its mind
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                LogHookFailed(logger, e, type, url);
+            }
+        }
+        return false;
+    }
+
+    public static StartRolloutRequest Spec(RolloutEntity rollout) => JsonSerializer.Deserialize<StartRolloutRequest>(rollout.Spec, ModelGateJson.Options)!;
+
+    public static IReadOnlyList<double> Steps(StartRolloutRequest spec) => spec.Steps is { Count: > 0 } steps ? steps : DefaultSteps;
+
+    public static void Append(RolloutEntity rollout, object entry)
+    {
+        var history = JsonNode.Parse(rollout.History)!.AsArray();
+        history.Add(JsonSerializer.SerializeToNode(entry, ModelGateJson.Options));
+        rollout.History = history.ToJsonString();
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A rollout tick failed; it is retried at the next tick")]
+    private static partial void LogTickFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Rollout hook {Type} at {Url} failed")]
+    private static partial void LogHookFailed(ILogger logger, Exception exception, string type, string url);
+}

@@ -1,0 +1,193 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Errors;
+using ModelGate.Security;
+using ModelGate.Storage;
+using ModelGate.Storage.Rollouts;
+
+namespace ModelGate.Rollouts;
+
+/// <summary><c>/api/v1/deployments/{name}/rollouts</c>: start one, follow it, pause, resume, abort or promote it.</summary>
+public static class RolloutsApi
+{
+    public static IServiceCollection AddModelGateRollouts(this IServiceCollection services)
+    {
+        services.AddOptions<RolloutOptions>().BindConfiguration(RolloutOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddHttpClient(nameof(RolloutController), c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddSingleton<RolloutController>();
+        services.AddHostedService(sp => sp.GetRequiredService<RolloutController>());
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapRolloutsApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/deployments/{name}/rollouts").WithTags("Rollouts");
+        api.MapPost("/", StartRollout).WithName(nameof(StartRollout)).RequireAuthorization(Permissions.Deploy);
+        api.MapGet("/", ListRollouts).WithName(nameof(ListRollouts)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/{id}", GetRollout).WithName(nameof(GetRollout)).RequireAuthorization(Permissions.Read);
+        foreach (var action in new[] { "pause", "resume", "abort", "promote" })
+        {
+            api.MapPost("/{id}/" + action, (string name, string id, RolloutActionRequest? request, ClaimsPrincipal user, ModelGateDbContext db,
+                    RolloutController controller, TimeProvider time, CancellationToken ct) => Act(action, name, id, request, user, db, controller, time, ct))
+                .WithName("Rollout" + char.ToUpperInvariant(action[0]) + action[1..]).RequireAuthorization(Permissions.Deploy);
+        }
+        return app;
+    }
+
+    public static async Task<Results<Created<RolloutDto>, ProblemHttpResult>> StartRollout(string name, StartRolloutRequest request, ClaimsPrincipal user,
+        ModelGateDbContext db, RolloutController controller, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (!RolloutStrategies.All.Contains(request.Strategy))
+        {
+            errors.Add("strategy", $"one of {string.Join(", ", RolloutStrategies.All)}");
+        }
+        var steps = RolloutController.Steps(request);
+        if (steps.Any(w => w is <= 0 or >= 100) || steps.Zip(steps.Skip(1)).Any(p => p.Second <= p.First))
+        {
+            errors.Add("steps", "rising weights between 0 and 100 (exclusive), e.g. [5, 10, 25, 50]");
+        }
+        if (request.IntervalSeconds is < 10 or > 86_400)
+        {
+            errors.Add("intervalSeconds", "10 s to 1 day (telemetry has 10-second resolution)");
+        }
+        if (request.MinimumSamples is < 1 or > 1000)
+        {
+            errors.Add("minimumSamples", "1–1000");
+        }
+        if (request.FailedCheckLimit is < 1 or > 100)
+        {
+            errors.Add("failedCheckLimit", "1–100");
+        }
+        if (request.Intervals is < 1 or > 1000)
+        {
+            errors.Add("intervals", "1–1000");
+        }
+        if (request.ProgressDeadlineSeconds < request.IntervalSeconds)
+        {
+            errors.Add("progressDeadlineSeconds", "at least one interval");
+        }
+        foreach (var (field, url) in new[] { ("preRollout", request.Hooks?.PreRollout), ("confirmPromotion", request.Hooks?.ConfirmPromotion),
+                     ("rollback", request.Hooks?.Rollback), ("event", request.Hooks?.Event) })
+        {
+            if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+            {
+                errors.Add($"hooks.{field}", "an http(s) URL");
+            }
+        }
+        if (errors.Any)
+        {
+            return errors.ToProblem();
+        }
+        var deployment = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
+        if (deployment is null)
+        {
+            return Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
+        }
+        if (await db.Rollouts.AnyAsync(r => r.Deployment == name && (r.Status == RolloutStatuses.Running || r.Status == RolloutStatuses.Paused), cancellationToken))
+        {
+            return Problems.Conflict("rollout_in_progress", $"'{name}' already has a rollout in progress: abort or finish it first");
+        }
+        var routing = JsonSerializer.Deserialize<RoutingTable>(deployment.Routing, ModelGateJson.Options)!;
+        if (request.Candidate == routing.Stable)
+        {
+            return Problems.Validation("candidate", $"{request.Candidate} is already the stable version of '{name}'");
+        }
+        var now = time.GetUtcNow().UtcDateTime;
+        var rollout = new RolloutEntity
+        {
+            Id = "ro_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
+            Deployment = name, Stable = routing.Stable, Candidate = request.Candidate, Strategy = request.Strategy, Status = RolloutStatuses.Running,
+            Spec = JsonSerializer.Serialize(request, ModelGateJson.Options), Weight = request.Strategy switch
+            {
+                RolloutStrategies.Canary => steps[0],
+                RolloutStrategies.AB => 50,
+                _ => 0,
+            },
+            StartedAt = now, StepStartedAt = now, NextCheckAt = now + TimeSpan.FromSeconds(request.IntervalSeconds), History = "[]", CreatedBy = user.ActorId(),
+        };
+        if (request.Hooks?.PreRollout is { } pre && !await controller.PostAsync(pre, rollout, "pre-rollout", cancellationToken))
+        {
+            return Problems.Conflict("pre_rollout_hook_refused", $"the pre-rollout hook {pre} did not agree (or could not be reached): the rollout did not start");
+        }
+        var start = request.Strategy switch
+        {
+            RolloutStrategies.Shadow => routing with { Candidates = [], Shadow = new ShadowRoute(request.Candidate, 100) },
+            RolloutStrategies.AB => routing with
+            {
+                Candidates = [new CandidateRoute(request.Candidate, 50)], Shadow = null,
+                Stickiness = routing.Stickiness ?? new StickinessSpec(Header: "x-modelgate-user", User: true),
+            },
+            _ => routing with { Candidates = [new CandidateRoute(request.Candidate, rollout.Weight)], Shadow = null },
+        };
+        try
+        {
+            await controller.RouteAsync(name, start, user, cancellationToken);
+        }
+        catch (InvalidOperationException e)
+        {
+            return Problems.Unprocessable("candidate_not_routable", e.Message);
+        }
+        RolloutController.Append(rollout, new { type = "started", at = now, weight = rollout.Weight, by = user.ActorId() });
+        db.Rollouts.Add(rollout);
+        await db.SaveChangesAsync(cancellationToken);
+        await controller.HookAsync(request.Hooks?.Event, rollout, "started", cancellationToken);
+        return TypedResults.Created($"/api/v1/deployments/{name}/rollouts/{rollout.Id}", ToDto(rollout));
+    }
+
+    public static async Task<Ok<List<RolloutDto>>> ListRollouts(string name, ModelGateDbContext db, CancellationToken cancellationToken) =>
+        TypedResults.Ok((await db.Rollouts.AsNoTracking().Where(r => r.Deployment == name).OrderByDescending(r => r.StartedAt).ToListAsync(cancellationToken))
+            .Select(ToDto).ToList());
+
+    public static async Task<Results<Ok<RolloutDto>, ProblemHttpResult>> GetRollout(string name, string id, ModelGateDbContext db, CancellationToken cancellationToken)
+    {
+        var rollout = await db.Rollouts.AsNoTracking().FirstOrDefaultAsync(r => r.Deployment == name && r.Id == id, cancellationToken);
+        return rollout is null ? NotFound(name, id) : TypedResults.Ok(ToDto(rollout));
+    }
+
+    private static async Task<Results<Ok<RolloutDto>, ProblemHttpResult>> Act(string action, string name, string id, RolloutActionRequest? request,
+        ClaimsPrincipal user, ModelGateDbContext db, RolloutController controller, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var rollout = await db.Rollouts.FirstOrDefaultAsync(r => r.Deployment == name && r.Id == id, cancellationToken);
+        if (rollout is null)
+        {
+            return NotFound(name, id);
+        }
+        if (!RolloutStatuses.IsActive(rollout.Status))
+        {
+            return Problems.Conflict("rollout_ended", $"rollout {id} has ended ({rollout.Status})");
+        }
+        var reason = request?.Reason is { Length: > 0 and <= 2000 } r ? r : $"{action} by {user.ActorId()}";
+        var now = time.GetUtcNow().UtcDateTime;
+        switch (action)
+        {
+            case "pause":
+                rollout.Status = RolloutStatuses.Paused;
+                RolloutController.Append(rollout, new { type = "paused", at = now, reason, by = user.ActorId() });
+                break;
+            case "resume":
+                rollout.Status = RolloutStatuses.Running;
+                rollout.StepStartedAt = now;
+                rollout.NextCheckAt = now + TimeSpan.FromSeconds(RolloutController.Spec(rollout).IntervalSeconds);
+                RolloutController.Append(rollout, new { type = "resumed", at = now, reason, by = user.ActorId() });
+                break;
+            case "abort":
+                await controller.RollBackAsync(db, rollout, reason, user, cancellationToken, RolloutStatuses.Aborted);
+                return TypedResults.Ok(ToDto(rollout));
+            default:
+                await controller.FinishAsync(db, rollout, user, reason, cancellationToken);
+                return TypedResults.Ok(ToDto(rollout));
+        }
+        await db.SaveChangesAsync(cancellationToken);
+        return TypedResults.Ok(ToDto(rollout));
+    }
+
+    public static RolloutDto ToDto(RolloutEntity r) => new(r.Id, r.Deployment, r.Stable, r.Candidate, r.Strategy, r.Status, r.Step, r.Weight, r.Checks,
+        r.FailedChecks, r.StartedAt, r.NextCheckAt, r.EndedAt, r.Reason, RolloutController.Spec(r), JsonDocument.Parse(r.History).RootElement.Clone(), r.CreatedBy);
+
+    private static ProblemHttpResult NotFound(string name, string id) => Problems.NotFound("rollout_not_found", $"deployment '{name}' has no rollout '{id}'");
+}
