@@ -56,6 +56,7 @@ public static class CliApp
         root.Subcommands.Add(DeploymentCommands.Deployment(context));
         root.Subcommands.Add(DeploymentCommands.Infer(context));
         root.Subcommands.Add(DeploymentCommands.Rollback(context));
+        root.Subcommands.Add(RolloutCommands.Create(context));
         root.Subcommands.Add(ChatCommand.Create(context));
         root.Subcommands.Add(AdminCommands.Audit(context));
         root.Subcommands.Add(AdminCommands.Key(context));

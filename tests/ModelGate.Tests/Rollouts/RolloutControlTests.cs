@@ -1,0 +1,73 @@
+using System.Text;
+using System.Text.Json;
+using ModelGate.Cli;
+using ModelGate.Client;
+using ModelGate.Monitoring;
+using ModelGate.Tests.Infrastructure;
+
+namespace ModelGate.Tests.Rollouts;
+
+/// <summary>Human control of rollouts and their hooks: a refusing pre-rollout hook, pause, abort with the rollback hook, shadow, the CLI.</summary>
+public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFixture<AlertingServerFixture>
+{
+    private async Task<(int Exit, string Out)> Cli(params string[] args)
+    {
+        var output = new StringWriter();
+        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = ServerFixture.AdminKey };
+        var exit = await CliApp.RunAsync(args, new CliContext(output, new StringWriter(), false, server.Handler(), n => env.GetValueOrDefault(n)));
+        return (exit, output.ToString());
+    }
+
+    [Fact]
+    public async Task Hooks_Pause_Abort_Shadow_AndTheCli()
+    {
+        var model = await AdultServing.RegisterAsync(server);
+        var deployment = await AdultServing.DeployAsync(server, model, new { stable = "1.0.0" });
+        var api = server.Api();
+        var hooks = new RolloutHooks(PreRollout: server.Receiver.Url + "/pre", Rollback: server.Receiver.Url + "/rollback", Event: server.Receiver.Url + "/event");
+
+        server.Receiver.FailNext(10);
+        var refused = await Assert.ThrowsAsync<ModelGateApiException>(() => api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", Hooks: hooks)));
+        Assert.Equal("pre_rollout_hook_refused", refused.Code);
+        Assert.Empty((await api.GetDeploymentAsync(deployment)).Routing.Candidates ?? []);
+        server.Receiver.FailNext(0);
+
+        var (exit, output) = await Cli("rollout", "start", deployment, "--candidate", "1.1.0", "--steps", "20", "40");
+        Assert.Equal(ExitCodes.Ok, exit);
+        var id = output.Split(' ')[0];
+        Assert.Equal(20, (await api.GetDeploymentAsync(deployment)).Routing.Candidates!.Single().Weight);
+        Assert.Equal("rollout_in_progress", (await Assert.ThrowsAsync<ModelGateApiException>(() => api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0")))).Code);
+        Assert.Equal(ExitCodes.Ok, (await Cli("rollout", "pause", deployment, id, "--reason", "holiday")).Exit);
+        Assert.Equal(RolloutStatuses.Paused, (await api.GetRolloutAsync(deployment, id)).Status);
+        Assert.Equal(ExitCodes.Ok, (await Cli("rollout", "abort", deployment, id)).Exit);
+        var aborted = await api.GetRolloutAsync(deployment, id);
+        Assert.Equal(RolloutStatuses.Aborted, aborted.Status);
+        Assert.Empty((await api.GetDeploymentAsync(deployment)).Routing.Candidates ?? []);
+        Assert.Equal("rollout_ended", (await Assert.ThrowsAsync<ModelGateApiException>(() => api.RolloutActionAsync(deployment, id, "resume"))).Code);
+        var status = await Cli("rollout", "status", deployment);
+        Assert.Contains("aborted", status.Out);
+
+        // With hooks: abort calls the rollback hook, signed.
+        var hooked = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", Hooks: hooks));
+        await api.RolloutActionAsync(deployment, hooked.Id, "abort", "changed our minds");
+        var rollbackCall = server.Receiver.Requests.Single(r => r.Path.EndsWith("/rollback", StringComparison.Ordinal));
+        Assert.Equal(AlertManager.Sign(AlertingServerFixture.Secret, rollbackCall.Body), rollbackCall.Headers["x-modelgate-signature"]);
+        Assert.Equal("changed our minds", JsonDocument.Parse(rollbackCall.Body).RootElement.GetProperty("reason").GetString());
+        Assert.Contains(server.Receiver.Requests, r => r.Path.EndsWith("/event", StringComparison.Ordinal) && r.Headers["x-modelgate-event"] == "rollout.aborted");
+
+        // Shadow: mirrored, never served; promotion of a shadow rollout completes it and removes the mirror.
+        var shadow = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", RolloutStrategies.Shadow));
+        Assert.Equal(new ShadowRoute("1.1.0", 100), (await api.GetDeploymentAsync(deployment)).Routing.Shadow);
+        var client = server.Client();
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = await client.PostAsync($"/v2/models/{deployment}/infer", new StringContent(AdultServing.Request(i, 1).ToJsonString(), Encoding.UTF8, "application/json"));
+            Assert.Equal("1.0.0", response.Headers.GetValues("x-modelgate-version").Single());
+        }
+        var done = await api.RolloutActionAsync(deployment, shadow.Id, "promote");
+        Assert.Equal(RolloutStatuses.Completed, done.Status);
+        var routing = (await api.GetDeploymentAsync(deployment)).Routing;
+        Assert.Null(routing.Shadow);
+        Assert.Equal("1.0.0", routing.Stable);
+    }
+}
