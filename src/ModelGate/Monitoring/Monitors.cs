@@ -112,8 +112,67 @@ public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, D
         foreach (var deployment in deployments)
         {
             await DriftAsync(db, deployment, cancellationToken);
+            await SpikesAsync(db, deployment, cancellationToken);
         }
         await ReviewsAsync(db, cancellationToken);
+    }
+
+    /// <summary>
+    /// A 5xx spike: over the last 5 minutes at least 20 requests, 5 % of them 5xx, and three times the rate of the hour
+    /// before (page). A cost-per-token spike: the last 15 minutes' cost per token at least twice the previous day's, over at
+    /// least 1,000 tokens (ticket).
+    /// </summary>
+    private async Task SpikesAsync(ModelGateDbContext db, DeploymentEntity deployment, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var logs = db.RequestLogs.AsNoTracking().Where(r => r.Deployment == deployment.Name && r.Route != RouteKinds.Shadow);
+        var recentFrom = now - TimeSpan.FromMinutes(5);
+        var baselineFrom = recentFrom - TimeSpan.FromHours(1);
+        async Task<(long Total, long Errors)> CountAsync(DateTime from, DateTime to)
+        {
+            var window = logs.Where(r => r.Time > from && r.Time <= to);
+            return (await window.LongCountAsync(cancellationToken), await window.LongCountAsync(r => r.Status >= 500, cancellationToken));
+        }
+        var recent = await CountAsync(recentFrom, now);
+        var before = await CountAsync(baselineFrom, recentFrom);
+        var recentRate = recent.Total > 0 ? (double)recent.Errors / recent.Total : 0;
+        var beforeRate = before.Total > 0 ? (double)before.Errors / before.Total : 0;
+        var errorKey = $"errors:{deployment.Name}";
+        if (recent.Total >= 20 && recentRate >= 0.05 && recentRate >= 3 * beforeRate)
+        {
+            await alerts.RaiseAsync(errorKey, deployment.Name, AlertKinds.ErrorSpike, AlertSeverities.Page,
+                $"{deployment.Name}: {recentRate:P1} of requests failed (5xx) in the last 5 min, against {beforeRate:P1} the hour before",
+                new { recentRate, beforeRate, recent = recent.Total, recentErrors = recent.Errors }, cancellationToken);
+        }
+        else
+        {
+            await alerts.ResolveAsync(errorKey, cancellationToken);
+        }
+
+        var costFrom = now - TimeSpan.FromMinutes(15);
+        var dayFrom = costFrom - TimeSpan.FromDays(1);
+        async Task<(double Cost, long Tokens)> CostAsync(DateTime from, DateTime to)
+        {
+            var priced = logs.Where(r => r.Time > from && r.Time <= to && r.Cost != null);
+            var cost = await priced.SumAsync(r => r.Cost ?? 0, cancellationToken);
+            var tokens = await priced.SumAsync(r => (r.PromptTokens ?? 0) + (r.CompletionTokens ?? 0), cancellationToken);
+            return (cost, tokens);
+        }
+        var (recentCost, recentTokens) = await CostAsync(costFrom, now);
+        var (dayCost, dayTokens) = await CostAsync(dayFrom, costFrom);
+        var costKey = $"cost:{deployment.Name}";
+        if (recentTokens >= 1000 && dayTokens > 0 && dayCost > 0 && recentCost / recentTokens >= 2 * (dayCost / dayTokens))
+        {
+            var perToken = recentCost / recentTokens;
+            var usual = dayCost / dayTokens;
+            await alerts.RaiseAsync(costKey, deployment.Name, AlertKinds.CostSpike, AlertSeverities.Ticket,
+                $"{deployment.Name}: cost per 1K tokens {perToken * 1000:0.####} in the last 15 min, {perToken / usual:0.#}× the previous day's {usual * 1000:0.####}",
+                new { perToken, usual, recentTokens, recentCost }, cancellationToken);
+        }
+        else
+        {
+            await alerts.ResolveAsync(costKey, cancellationToken);
+        }
     }
 
     /// <summary>Each routed version with a baseline and enough sampled inputs: a drift report; flagged columns raise (or keep) its alert.</summary>

@@ -83,7 +83,7 @@ public sealed class BurnRateAlertTests(AlertingServerFixture server) : IClassFix
         var slo = await api.GetSloAsync(deployment);
         Assert.Equal(40, slo.Objectives.Single().BurnRates["1h"]!.Value, 9);
         Assert.Equal(1 - 0.4 / 0.01, slo.Objectives.Single().BudgetRemaining, 9);
-        var firing = (await api.ListAlertsAsync("firing", deployment)).ToDictionary(a => a.Key);
+        var firing = (await api.ListAlertsAsync("firing", deployment)).Where(a => a.Kind == AlertKinds.BurnRate).ToDictionary(a => a.Key);
         Assert.Equal(AlertSeverities.Page, firing[$"slo:{deployment}:availability:fast"].Severity);
         Assert.Equal(AlertSeverities.Ticket, firing[$"slo:{deployment}:availability:slow"].Severity);
         Assert.Equal(2, firing[$"slo:{deployment}:availability:fast"].Occurrences); // de-duplicated: one alert, seen twice
@@ -114,5 +114,46 @@ public sealed class BurnRateAlertTests(AlertingServerFixture server) : IClassFix
         Assert.True(received.Count(r => JsonDocument.Parse(r.Body).RootElement.GetProperty("key").GetString() == $"slo:{deployment}:availability:fast") >= 2);
         Assert.Contains(received, r => r.Headers["x-modelgate-event"] == "alert.resolved");
         Assert.DoesNotContain(bodies, b => b.GetProperty("key").GetString() == $"slo:{deployment}:availability:medium");
+    }
+
+    [Fact]
+    public async Task ErrorSpike_Pages_AndACostPerTokenSpike_RaisesATicket()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, user) => "a fairly long answer with several words in it";
+        var deployment = await ChatDeploymentAsync(upstream);
+        var api = server.Api();
+        var monitors = server.App.Services.GetRequiredService<Monitors>();
+        // A price table, then a day of normal traffic.
+        var routing = (await api.GetDeploymentAsync(deployment)).Routing;
+        UpstreamBackend Priced(double input, double output) => routing.Upstreams!["1.0.0"] with { ApiKey = null, InputPricePer1K = input, OutputPricePer1K = output };
+        await api.SetRoutingAsync(deployment, routing with { Upstreams = new Dictionary<string, UpstreamBackend> { ["1.0.0"] = Priced(1, 2) } });
+        await SendAsync(deployment, 100);
+        await WaitForLogAsync(deployment, 100);
+        server.Time.Advance(TimeSpan.FromMinutes(30));
+
+        // Errors: 30 % of the next 50 fail, where none did before.
+        await SendAsync(deployment, 35);
+        upstream.Broken = true;
+        await SendAsync(deployment, 15);
+        upstream.Broken = false;
+        await WaitForLogAsync(deployment, 150);
+        await monitors.EvaluateAsync(CancellationToken.None);
+        var spike = Assert.Single(await api.ListAlertsAsync("firing", deployment), a => a.Kind == AlertKinds.ErrorSpike);
+        Assert.Equal(AlertSeverities.Page, spike.Severity);
+        Assert.Equal(0.3, spike.Details.GetProperty("recentRate").GetDouble(), 9);
+        Assert.DoesNotContain(await api.ListAlertsAsync("firing", deployment), a => a.Kind == AlertKinds.CostSpike);
+
+        // Prices triple: cost per token triples against the previous day.
+        server.Time.Advance(TimeSpan.FromMinutes(30));
+        await api.SetRoutingAsync(deployment, routing with { Upstreams = new Dictionary<string, UpstreamBackend> { ["1.0.0"] = Priced(3, 6) } });
+        await SendAsync(deployment, 100);
+        await WaitForLogAsync(deployment, 250);
+        await monitors.EvaluateAsync(CancellationToken.None);
+        var alerts = await api.ListAlertsAsync(group: deployment);
+        var cost = Assert.Single(alerts, a => a.Kind == AlertKinds.CostSpike && a.Status == "firing");
+        Assert.Equal(AlertSeverities.Ticket, cost.Severity);
+        Assert.Equal(3, cost.Details.GetProperty("perToken").GetDouble() / cost.Details.GetProperty("usual").GetDouble(), 6);
+        Assert.Equal("resolved", alerts.Single(a => a.Kind == AlertKinds.ErrorSpike).Status); // the clean traffic since cleared the spike
     }
 }
