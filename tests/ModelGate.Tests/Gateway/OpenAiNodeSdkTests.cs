@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
 
@@ -35,7 +34,7 @@ public sealed class OpenAiNodeSdkTests : IDisposable
         await using var upstream = await StubChatUpstream.StartAsync();
         upstream.Answer = (system, user) => $"[{system}] you said {user}";
         await using var server = await ServerProcess.StartAsync(_data);
-        var key = server.Output.Select(l => Regex.Match(l, @"^admin key: (mg_\S+)$")).First(m => m.Success).Groups[1].Value;
+        var key = server.AdminKey!;
         var api = ModelGateClient.Create(server.BaseAddress, key);
         await api.CreateModelAsync(new CreateModelRequest("assistant", "apps", "low", "llm-chat"), ct);
         var config = Encoding.UTF8.GetBytes("serving config for node");

@@ -4,7 +4,6 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
 
@@ -33,7 +32,7 @@ public sealed class PrometheusScrapeTests : IDisposable
             Assert.Skip(reason);
         }
         await using var server = await ServerProcess.StartAsync(Path.Combine(_data, "mg"));
-        var key = server.Output.Select(l => Regex.Match(l, @"^admin key: (mg_\S+)$")).First(m => m.Success).Groups[1].Value;
+        var key = server.AdminKey!;
         var api = ModelGateClient.Create(server.BaseAddress, key);
         await api.CreateModelAsync(new CreateModelRequest("scraped", "o", "low", "classification"), ct);
         foreach (var (version, onnx) in new[] { ("1.0.0", "v1-logreg"), ("1.1.0", "v2-mlp") })

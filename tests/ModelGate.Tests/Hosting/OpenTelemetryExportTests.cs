@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text;
-using System.Text.RegularExpressions;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
 
@@ -20,7 +19,7 @@ public sealed class OpenTelemetryExportTests : IDisposable
         await using var collector = await WebhookReceiver.StartAsync();
         var endpoint = collector.Url.Replace("/hooks/alerts", "", StringComparison.Ordinal);
         await using var server = await ServerProcess.StartAsync(_data, $"--OpenTelemetry:Endpoint={endpoint}", "--OpenTelemetry:ExportIntervalMilliseconds=300");
-        var key = server.Output.Select(l => Regex.Match(l, @"^admin key: (mg_\S+)$")).First(m => m.Success).Groups[1].Value;
+        var key = server.AdminKey!;
         var api = ModelGateClient.Create(server.BaseAddress, key);
         await api.CreateModelAsync(new CreateModelRequest("otel", "o", "low", "classification"), ct);
         var bytes = Fixtures.ModelBytes("v1-logreg");

@@ -17,6 +17,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public IReadOnlyList<string> Output => [.. _lines];
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The admin key printed on an empty data directory (null when none was printed).</summary>
+    public string? AdminKey => Output.Select(l => AdminKeyLine().Match(l)).FirstOrDefault(m => m.Success)?.Groups[1].Value;
+
+    [GeneratedRegex(@"^admin key: (mg_\S+)$")]
+    private static partial Regex AdminKeyLine();
+
     [GeneratedRegex(@"ModelGate listening on (http://[^\s,]+)")]
     private static partial Regex ListeningLine();
 

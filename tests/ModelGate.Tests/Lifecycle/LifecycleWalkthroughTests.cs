@@ -202,13 +202,13 @@ public sealed class LifecycleWalkthroughTests(SqliteServerFixture server) : ICla
         {
             Assert.Equal("1.6", bom.RootElement.GetProperty("specVersion").GetString());
         }
-        var cli = new StringWriter();
         var archivePath = Path.Combine(Path.GetTempPath(), $"{model}-archive.tar.gz");
         await File.WriteAllBytesAsync(archivePath, archive.ToArray());
         try
         {
-            Assert.Equal(0, await ModelGate.Cli.CliApp.RunAsync(["archive", "verify", archivePath], new ModelGate.Cli.CliContext(cli, new StringWriter(), false, null, _ => null)));
-            Assert.Contains("archive verified", cli.ToString());
+            var verified = await server.CliAsync(["archive", "verify", archivePath]);
+            Assert.Equal(0, verified.Exit);
+            Assert.Contains("archive verified", verified.Out);
         }
         finally
         {

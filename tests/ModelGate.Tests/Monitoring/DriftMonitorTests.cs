@@ -57,12 +57,10 @@ public sealed class DriftMonitorTests(AlertingServerFixture server) : IClassFixt
         Assert.Equal(2000, report.GetProperty("report").GetProperty("windowRows").GetInt32());
         Assert.Empty(report.GetProperty("report").GetProperty("flaggedColumns").EnumerateArray());
 
-        var output = new StringWriter();
-        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = ServerFixture.AdminKey };
-        var exit = await ModelGate.Cli.CliApp.RunAsync(["drift", "check", shifted], new ModelGate.Cli.CliContext(output, new StringWriter(), false, server.Handler(), n => env.GetValueOrDefault(n)));
+        var (exit, output, _) = await server.CliAsync(["drift", "check", shifted]);
         Assert.Equal(ModelGate.Cli.ExitCodes.VerificationFailed, exit);
-        Assert.Contains("flagged: age", output.ToString());
-        Assert.Matches(@"workclass\s+JensenShannon", output.ToString());
+        Assert.Contains("flagged: age", output);
+        Assert.Matches(@"workclass\s+JensenShannon", output);
 
         await server.App.Services.GetRequiredService<Monitors>().EvaluateAsync(CancellationToken.None);
         Assert.Empty(await server.Api().ListAlertsAsync(group: natural));

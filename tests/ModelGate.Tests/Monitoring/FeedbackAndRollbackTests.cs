@@ -77,12 +77,9 @@ public sealed class FeedbackAndRollbackTests(SqliteServerFixture server) : IClas
         await api.SetRoutingAsync(deployment, new RoutingTable("1.1.0"));
         // A deployer who did not make the change rolls it back, with the CLI.
         var deployer = await server.Api().CreateKeyAsync(new CreateKeyRequest("night-shift", [Roles.Deployer]));
-        var output = new StringWriter();
-        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = deployer.Key };
-        var exit = await CliApp.RunAsync(["rollback", deployment, "--reason", "bad release"],
-            new CliContext(output, new StringWriter(), false, server.Handler(), name => env.GetValueOrDefault(name)));
+        var (exit, output, _) = await server.CliAsync(["rollback", deployment, "--reason", "bad release"], deployer.Key);
         Assert.Equal(ExitCodes.Ok, exit);
-        Assert.Contains("all traffic to 1.0.0", output.ToString());
+        Assert.Contains("all traffic to 1.0.0", output);
         using var response = await server.Client().PostAsync($"/v2/models/{deployment}/infer",
             new StringContent(AdultServing.Request(0, 1).ToJsonString(), Encoding.UTF8, "application/json"));
         Assert.Equal("1.0.0", response.Headers.GetValues("x-modelgate-version").Single());

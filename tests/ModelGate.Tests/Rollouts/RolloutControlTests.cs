@@ -12,10 +12,8 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
 {
     private async Task<(int Exit, string Out)> Cli(params string[] args)
     {
-        var output = new StringWriter();
-        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = ServerFixture.AdminKey };
-        var exit = await CliApp.RunAsync(args, new CliContext(output, new StringWriter(), false, server.Handler(), n => env.GetValueOrDefault(n)));
-        return (exit, output.ToString());
+        var (exit, output, _) = await server.CliAsync(args);
+        return (exit, output);
     }
 
     [Fact]
