@@ -36,3 +36,11 @@ mg audit verify
 echo "== eval run $model@1.0.0 (the default classification suite on the 16,281-row test set)"
 mg eval run "$model@1.0.0" --suite "$root/fixtures/suites/adult-classification.json" \
    --dataset "$root/fixtures/datasets/adult/test.csv"
+
+echo "== lifecycle gate (dry run): the same admin key trained and evaluated it, so the independence check fails"
+mg promote "$model@1.0.0" --to evaluated --dry-run || true
+
+echo "== deployment and inference: OIP v2 on ONNX Runtime, the first rows of test.csv"
+mg deployment show adult-dev >/dev/null 2>&1 || mg deployment create adult-dev --model "$model" --stable 1.0.0
+mg infer adult-dev --csv "$root/fixtures/datasets/adult/test.csv" --rows 5
+mg metrics adult-dev --window 5m
