@@ -18,6 +18,7 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
 {
     private readonly Channel<RequestLogEntity> _channel = Channel.CreateBounded<RequestLogEntity>(
         new BoundedChannelOptions(options.Value.RequestLogCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
+    private BulkInsert<RequestLogEntity>? _insert;
     private long _dropped;
     private long _written;
 
@@ -82,11 +83,11 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-            db.RequestLogs.AddRange(batch);
-            await db.SaveChangesAsync(cancellationToken);
+            _insert ??= new BulkInsert<RequestLogEntity>(db);
+            await _insert.InsertAsync(db, batch, cancellationToken);
             Interlocked.Add(ref _written, batch.Count);
         }
-        catch (Exception e) when (e is DbUpdateException or InvalidOperationException or TimeoutException)
+        catch (Exception e) when (e is DbUpdateException or System.Data.Common.DbException or InvalidOperationException or TimeoutException)
         {
             Interlocked.Add(ref _dropped, batch.Count);
             LogWriteFailed(logger, e, batch.Count);

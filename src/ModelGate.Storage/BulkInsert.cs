@@ -1,0 +1,76 @@
+using System.Data.Common;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
+
+namespace ModelGate.Storage;
+
+/// <summary>
+/// Appends many rows of one entity type with a single prepared <c>INSERT</c> re-executed per row in one transaction:
+/// the request log's write path, where EF Core's change tracking cost more CPU than the database did. Columns, value
+/// conversions and parameter types come from the EF model, so the rows are exactly what <c>SaveChanges</c> would write.
+/// Store-generated keys are left to the database.
+/// </summary>
+public sealed class BulkInsert<T> where T : class
+{
+    private readonly (IProperty Property, RelationalTypeMapping Mapping)[] _columns;
+    private readonly string _sql;
+
+    public BulkInsert(ModelGateDbContext db)
+    {
+        var entity = db.Model.FindEntityType(typeof(T)) ?? throw new InvalidOperationException($"{typeof(T).Name} is not in the model");
+        var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
+        _columns = entity.GetProperties()
+            .Where(p => p.ValueGenerated == ValueGenerated.Never || !p.IsPrimaryKey())
+            .Select(p => (p, (RelationalTypeMapping)p.GetTypeMapping()))
+            .ToArray();
+        var helper = db.GetService<ISqlGenerationHelper>();
+        var names = string.Join(", ", _columns.Select(c => helper.DelimitIdentifier(c.Property.GetColumnName(table)!)));
+        var values = string.Join(", ", _columns.Select((_, i) => "@p" + i));
+        _sql = $"INSERT INTO {helper.DelimitIdentifier(table.Name, table.Schema)} ({names}) VALUES ({values})";
+    }
+
+    public async Task InsertAsync(ModelGateDbContext db, IReadOnlyList<T> rows, CancellationToken cancellationToken)
+    {
+        if (rows.Count == 0)
+        {
+            return;
+        }
+        await db.Database.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            var connection = db.Database.GetDbConnection();
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = _sql;
+            var parameters = new DbParameter[_columns.Length];
+            for (var i = 0; i < _columns.Length; i++)
+            {
+                parameters[i] = _columns[i].Mapping.CreateParameter(command, "@p" + i, null, _columns[i].Property.IsNullable);
+                command.Parameters.Add(parameters[i]);
+            }
+            await command.PrepareAsync(cancellationToken);
+            foreach (var row in rows)
+            {
+                for (var i = 0; i < _columns.Length; i++)
+                {
+                    var (property, mapping) = _columns[i];
+                    var value = property.GetGetter().GetClrValue(row);
+                    if (value is not null && (mapping.Converter ?? property.GetValueConverter()) is { } converter)
+                    {
+                        value = converter.ConvertToProvider(value);
+                    }
+                    parameters[i].Value = value ?? DBNull.Value;
+                }
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+            await transaction.CommitAsync(cancellationToken);
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+}
