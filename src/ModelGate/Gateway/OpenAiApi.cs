@@ -59,17 +59,15 @@ public static class OpenAiApi
             var captured = exchange.Response?.Text();
             var (prompt, completion) = captured is not null ? Usage.Read(captured, exchange.Response!.Streamed) : (null, null);
             string? usageSource = prompt is null ? null : UsageSources.Upstream;
+            var succeeded = captured is not null && context.Response.StatusCode is >= 200 and < 300;
             string? completionText = null;
-            if (captured is not null && context.Response.StatusCode is >= 200 and < 300)
+            if (succeeded && prompt is null && exchange.RequestBody is not null)
             {
-                completionText = ChatText.Completion(captured, exchange.Response!.Streamed);
-                if (prompt is null && exchange.RequestBody is not null)
-                {
-                    // The upstream reported no usage: count it ourselves, so that limits, budgets and costs still hold.
-                    prompt = TokenCounter.CountPrompt(exchange.RequestBody, exchange.Served?.SystemPrompt);
-                    completion = path == "embeddings" ? 0 : TokenCounter.Count(completionText);
-                    usageSource = UsageSources.Tokenizer;
-                }
+                // The upstream reported no usage: count it ourselves, so that limits, budgets and costs still hold.
+                completionText = ChatText.Completion(captured!, exchange.Response!.Streamed);
+                prompt = TokenCounter.CountPrompt(exchange.RequestBody, exchange.Served?.SystemPrompt);
+                completion = path == "embeddings" ? 0 : TokenCounter.Count(completionText);
+                usageSource = UsageSources.Tokenizer;
             }
             var upstream = exchange.Served?.Upstream;
             double? cost = upstream?.InputPricePer1K is null && upstream?.OutputPricePer1K is null
@@ -105,8 +103,9 @@ public static class OpenAiApi
             });
             if (exchange.Served is { } served && exchange.RequestBody is not null && samples.ShouldSample())
             {
+                completionText ??= succeeded ? ChatText.Completion(captured!, exchange.Response!.Streamed) : "";
                 samples.AddChat(exchange.Deployment, served.Version, time.GetUtcNow().UtcDateTime, ChatText.PromptLength(exchange.RequestBody),
-                    completionText?.Length ?? 0, prompt, completion);
+                    completionText.Length, prompt, completion);
             }
         }
     }
