@@ -13,6 +13,8 @@ internal sealed class BenchOptions
 
     public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation", "gateway"];
     public static readonly IReadOnlyList<string> AllGatewayPaths = ["direct", "bare", "full", "yarp", "portkey", "oip"];
+    /// <summary>Every gateway path in run order, with the optional ones (not run unless named).</summary>
+    public static readonly IReadOnlyList<string> KnownGatewayPaths = ["direct", "bare", "full", "nomon", "yarp", "portkey", "oip"];
     public const string DefaultPortkey = "@portkey-ai/gateway@1.15.2";
 
     public bool Quick { get; private set; }
@@ -45,7 +47,7 @@ internal sealed class BenchOptions
     public IReadOnlyList<string> GatewayPaths { get; private set; } = AllGatewayPaths;
     public int LoadSeconds { get; private set; } = 4;
     public int Rounds { get; private set; } = 3;
-    public int GatewayWarmupSeconds { get; private set; } = 6;
+    public int GatewayWarmupSeconds { get; private set; } = 8;
     public int Connections { get; private set; } = 32;
     public int Streams { get; private set; } = 200;
     public int StreamTokens { get; private set; } = 8;
@@ -112,11 +114,14 @@ internal sealed class BenchOptions
           --fixtures <dir>            the repository's fixtures directory (default: found above the binary)
 
         gateway:
-          --paths <list>              direct,bare,full,yarp,portkey,oip (default all; direct always runs: it is the baseline)
+          --paths <list>              direct,bare,full,yarp,portkey,oip (default: all of them; direct always runs, it is the
+                                      baseline); nomon adds the full path's configuration with Gateway:Monitoring=false,
+                                      e.g. --paths all,nomon
           --load-seconds <n>          length of each measured wrk run (default 4; --quick 2)
-          --rounds <n>                how often every path is measured at 1 and at --connections connections, interleaved
+          --rounds <n>                how often every path is measured at 1 connection (closed-loop HttpClient, raw
+                                      percentiles) and at --connections connections (wrk), paths interleaved
                                       (default 3; --quick 1); the report gives the median over rounds
-          --gw-warmup-seconds <n>     wrk warm-up of each path at --connections connections (default 6; --quick 2), then
+          --gw-warmup-seconds <n>     wrk warm-up of each path at --connections connections (default 8; --quick 2), then
                                       a quarter of it at 1 connection
           --connections <n>           the loaded case (default 32)
           --streams <n>               measured streaming requests per path, one connection (default 200; --quick 40)
@@ -250,11 +255,11 @@ internal sealed class BenchOptions
                     case "--paths":
                         var paths = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                             .Select(p => p.ToLowerInvariant()).ToList();
-                        if (paths.Count == 0 || paths.Any(p => !AllGatewayPaths.Contains(p) && p != "all"))
+                        if (paths.Count == 0 || paths.Any(p => !KnownGatewayPaths.Contains(p) && p != "all"))
                         {
-                            throw new ArgumentException($"--paths is a comma-separated list of {string.Join(", ", AllGatewayPaths)}");
+                            throw new ArgumentException($"--paths is a comma-separated list of {string.Join(", ", KnownGatewayPaths)} or all");
                         }
-                        o.GatewayPaths = paths.Contains("all") ? AllGatewayPaths : AllGatewayPaths.Where(p => p == "direct" || paths.Contains(p)).ToList();
+                        o.GatewayPaths = KnownGatewayPaths.Where(p => p == "direct" || paths.Contains(p) || (paths.Contains("all") && AllGatewayPaths.Contains(p))).ToList();
                         break;
                     case "--load-seconds": o.LoadSeconds = Count(); break;
                     case "--rounds": o.Rounds = Count(); break;

@@ -55,6 +55,11 @@ internal sealed class InferPath(string model, string deployment)
     public string Deployment { get; } = deployment;
     public List<LoadRun> Runs { get; } = [];
     public double[] OrtRawUs { get; set; } = [];
+    /// <summary>Process CPU time per call of the timed single-thread loop: above the wall time when ONNX Runtime's own threads spin.</summary>
+    public double OrtRawCpuUs { get; set; }
+    /// <summary>The same loop with a session of one intra-op thread (the server's options otherwise).</summary>
+    public double[] OrtOneThreadUs { get; set; } = [];
+    public double OrtOneThreadCpuUs { get; set; }
     public double[] OrtModelUs { get; set; } = [];
     public double OrtTwoThreadsPerSecond { get; set; }
     public int InputCount { get; set; }
@@ -138,12 +143,13 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
             };
             WriteBodies(direct, GatewayServers.Model);
             paths.Add(direct);
-            foreach (var key in options.GatewayPaths.Where(p => p is "bare" or "full" or "yarp" or "portkey"))
+            foreach (var key in options.GatewayPaths.Where(p => p is "bare" or "full" or "nomon" or "yarp" or "portkey"))
             {
                 var path = key switch
                 {
                     "bare" => new HttpPath(key, "ModelGate bare"),
                     "full" => new HttpPath(key, "ModelGate full path"),
+                    "nomon" => new HttpPath(key, "ModelGate full path, monitoring off"),
                     "yarp" => new HttpPath(key, "YARP (minimal)"),
                     _ => new HttpPath(key, "Portkey gateway"),
                 };
@@ -152,8 +158,9 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
                 {
                     await (key switch
                     {
-                        "bare" => SetUpModelGateAsync(path, binary, upstreamBase, full: false),
-                        "full" => SetUpModelGateAsync(path, binary, upstreamBase, full: true),
+                        "bare" => SetUpModelGateAsync(path, binary, upstreamBase, full: false, monitoring: false),
+                        "full" => SetUpModelGateAsync(path, binary, upstreamBase, full: true, monitoring: true),
+                        "nomon" => SetUpModelGateAsync(path, binary, upstreamBase, full: true, monitoring: false),
                         "yarp" => SetUpYarpAsync(path, upstreamBase),
                         _ => SetUpPortkeyAsync(path, upstreamBase),
                     });
@@ -177,7 +184,7 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
                 if (options.GatewayWarmupSeconds > 0)
                 {
                     var w = await wrk.RunAsync(path.Url!, options.Connections, options.GatewayWarmupSeconds, path.BodyFile, path.HeadersFile);
-                    var w1 = await wrk.RunAsync(path.Url!, 1, WarmupAtOne, path.BodyFile, path.HeadersFile);
+                    var w1 = await ClosedLoopClient.RunAsync(path.Url!, File.ReadAllBytes(path.BodyFile), path.Headers, WarmupAtOne);
                     log.WriteLine($"    {path.Key,-8} {w.RequestsPerSecond,8:N0} req/s at {options.Connections}, {w1.RequestsPerSecond,7:N0} at 1" +
                                   (w.Errors + w1.Errors > 0 ? $"; errors: {w.ErrorDetail} / {w1.ErrorDetail}" : ""));
                 }
@@ -190,7 +197,7 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
                 {
                     foreach (var path in live)
                     {
-                        var run = await MeasureAsync(wrk, path.Key, path.Url!, path.BodyFile, path.HeadersFile, path.Pid, connections, round);
+                        var run = await MeasureAsync(wrk, path.Key, path.Url!, path.BodyFile, path.Headers, path.HeadersFile, path.Pid, connections, round);
                         path.Runs.Add(run);
                         log.WriteLine($"  round {round} c{connections,-3} {path.Key,-8} p50 {run.Wrk.P50Us,7:N0} µs  p99 {run.Wrk.P99Us,7:N0} µs  " +
                                       $"{run.Wrk.RequestsPerSecond,8:N0} req/s  errors {run.Wrk.Errors}  cpu/req {run.ProxyCpuUs,5:N0} µs  others {run.OtherCores:F2} cores");
@@ -293,12 +300,17 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
     private int WarmupAtOne => Math.Max(1, options.GatewayWarmupSeconds / 4);
     private int StreamWarmup => Math.Max(5, options.Streams / 10);
 
-    private async Task<LoadRun> MeasureAsync(Wrk wrk, string key, Uri url, string bodyFile, string? headersFile, int? pid, int connections, int round)
+    /// <summary>One measured run: at 1 connection with the closed-loop client, at more with wrk.</summary>
+    private async Task<LoadRun> MeasureAsync(Wrk wrk, string key, Uri url, string bodyFile, IReadOnlyList<(string Name, string Value)> headers,
+        string? headersFile, int? pid, int connections, int round)
     {
+        var body = await File.ReadAllBytesAsync(bodyFile);
         await Task.Delay(200); // let the previous run's connections close
         var cpuBefore = pid is { } p1 ? ProcFs.CpuSeconds(p1) : null;
         var before = CpuSnapshot.Take();
-        var result = await wrk.RunAsync(url, connections, options.LoadSeconds, bodyFile, headersFile);
+        var result = connections == 1
+            ? await ClosedLoopClient.RunAsync(url, body, headers, options.LoadSeconds)
+            : await wrk.RunAsync(url, connections, options.LoadSeconds, bodyFile, headersFile);
         var after = CpuSnapshot.Take();
         var cpuAfter = pid is { } p2 ? ProcFs.CpuSeconds(p2) : null;
         double? cpuUs = cpuBefore is { } b && cpuAfter is { } a && result.Requests > 0 ? (a - b) / result.Requests * 1e6 : null;
@@ -353,9 +365,9 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
     /// deployment <c>chat</c>. Bare: stable 1.0.0 only, a key without scope or limits, monitoring off. Full: a 90/10 split
     /// between 1.0.0 and 1.1.0, prices on both, a key scoped to the deployment with RPM and TPM limits, monitoring on.
     /// </summary>
-    private async Task SetUpModelGateAsync(HttpPath path, string binary, Uri upstreamBase, bool full)
+    private async Task SetUpModelGateAsync(HttpPath path, string binary, Uri upstreamBase, bool full, bool monitoring)
     {
-        var (server, baseUrl, admin) = await StartModelGateAsync(path.Key, binary, $"--Gateway:Monitoring={(full ? "true" : "false")}");
+        var (server, baseUrl, admin) = await StartModelGateAsync(path.Key, binary, $"--Gateway:Monitoring={(monitoring ? "true" : "false")}");
         using var http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(60) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", admin);
         var api = new ModelGateClient(http);
@@ -399,12 +411,12 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
         path.Pid = server.Pid;
         path.ProcessName = "`modelgate serve`";
         path.Detail = full
-            ? $"`Gateway:Monitoring=true` (request log, telemetry); key scoped to `{ChatDeployment}`, {FullRequestsPerMinute:N0} RPM and {FullTokensPerMinute:N0} TPM; " +
+            ? $"`Gateway:Monitoring={(monitoring ? "true` (request log, telemetry)" : "false` (the full path's configuration without the request log: to isolate what monitoring costs)")}; key scoped to `{ChatDeployment}`, {FullRequestsPerMinute:N0} RPM and {FullTokensPerMinute:N0} TPM; " +
               "canary 90/10 between 1.0.0 and 1.1.0 (both the static upstream, each with its own upstream key); prices on both versions"
             : "`Gateway:Monitoring=false`; one deployment, stable 1.0.0 only, `upstream` backend; a key with no scope and no limits";
         path.Headers.Add(("Authorization", "Bearer " + dataKey));
         WriteBodies(path, ChatDeployment);
-        path.Notes.Add($"{binary} serve --data <temp> --urls http://127.0.0.1:0 --Gateway:Monitoring={(full ? "true" : "false")}");
+        path.Notes.Add($"{binary} serve --data <temp> --urls http://127.0.0.1:0 --Gateway:Monitoring={(monitoring ? "true" : "false")}");
     }
 
     private const int FullRequestsPerMinute = 1_000_000; // the most a key may be given
@@ -532,7 +544,7 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
     private async Task ReportUsageAsync(HttpPath full)
     {
         var server = full.Url!.GetLeftPart(UriPartial.Authority);
-        var admin = _children.FirstOrDefault(c => c.Label == "modelgate full")?.Output
+        var admin = _children.FirstOrDefault(c => c.Label == "modelgate " + full.Key)?.Output
             .Select(l => AdminKey().Match(l)).FirstOrDefault(m => m.Success)?.Groups[1].Value;
         if (admin is null)
         {
@@ -598,6 +610,7 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
             RequestsPerMinute: FullRequestsPerMinute, TokensPerMinute: FullTokensPerMinute))).Key!;
         var headersFile = Path.Combine(_work, "oip-headers.txt");
         await File.WriteAllTextAsync(headersFile, $"Authorization: Bearer {dataKey}\n");
+        List<(string Name, string Value)> inferHeaders = [("Authorization", "Bearer " + dataKey)];
 
         var paths = new List<InferPath>();
         foreach (var (name, deployment, _) in InferModels)
@@ -640,7 +653,7 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
             if (options.GatewayWarmupSeconds > 0)
             {
                 var w = await wrk.RunAsync(url, options.Connections, options.GatewayWarmupSeconds, bodyFile, headersFile);
-                var w1 = await wrk.RunAsync(url, 1, WarmupAtOne, bodyFile, headersFile);
+                var w1 = await ClosedLoopClient.RunAsync(url, await File.ReadAllBytesAsync(bodyFile), inferHeaders, WarmupAtOne);
                 log.WriteLine($"  {deployment} warm-up: {w.RequestsPerSecond:N0} req/s at {options.Connections}, {w1.RequestsPerSecond:N0} at 1" +
                               (w.Errors + w1.Errors > 0 ? $"; errors: {w.ErrorDetail} / {w1.ErrorDetail}" : ""));
             }
@@ -648,7 +661,7 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
             {
                 foreach (var connections in new[] { 1, options.Connections })
                 {
-                    var run = await MeasureAsync(wrk, deployment, url, bodyFile, headersFile, server.Pid, connections, round);
+                    var run = await MeasureAsync(wrk, deployment, url, bodyFile, inferHeaders, headersFile, server.Pid, connections, round);
                     path.Runs.Add(run);
                     log.WriteLine($"  round {round} c{connections,-3} {deployment,-13} p50 {run.Wrk.P50Us,7:N0} µs  p99 {run.Wrk.P99Us,7:N0} µs  " +
                                   $"{run.Wrk.RequestsPerSecond,8:N0} req/s  errors {run.Wrk.Errors}  cpu/req {run.ProxyCpuUs,5:N0} µs  others {run.OtherCores:F2} cores");
@@ -668,10 +681,12 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
             var columns = model.Inputs.ToDictionary(i => i.Name, i => i.Datatype == "FP32"
                 ? (Array)new[] { table.Floats(i.Name)[0] }
                 : new[] { table.Strings(i.Name)[0] }, StringComparer.Ordinal);
-            (path.OrtRawUs, path.OrtTwoThreadsPerSecond) = OrtAlone(onnx, model.Inputs, columns);
+            (path.OrtRawUs, path.OrtRawCpuUs, path.OrtTwoThreadsPerSecond) = OrtAlone(onnx, model.Inputs, columns, intraOpThreads: null);
+            (path.OrtOneThreadUs, path.OrtOneThreadCpuUs, _) = OrtAlone(onnx, model.Inputs, columns, intraOpThreads: 1);
             path.OrtModelUs = Time(() => model.Run(columns, 1), options.OrtCalls);
             log.WriteLine($"  {path.Model}: InferenceSession.Run p50 {Stats.Percentile(path.OrtRawUs, 50):F1} µs, p99 {Stats.Percentile(path.OrtRawUs, 99):F1} µs, " +
-                          $"{path.OrtTwoThreadsPerSecond:N0} calls/s on 2 threads; OnnxModel.Run p50 {Stats.Percentile(path.OrtModelUs, 50):F1} µs");
+                          $"CPU {path.OrtRawCpuUs:F1} µs/call, {path.OrtTwoThreadsPerSecond:N0} calls/s on 2 threads; 1 intra-op thread: p50 " +
+                          $"{Stats.Percentile(path.OrtOneThreadUs, 50):F1} µs, CPU {path.OrtOneThreadCpuUs:F1} µs/call; OnnxModel.Run p50 {Stats.Percentile(path.OrtModelUs, 50):F1} µs");
         }
         return (paths, rss);
     }
@@ -681,9 +696,14 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
     /// on input tensors made once, with the session options the server uses: per-call µs on one thread, and calls per
     /// second with two threads sharing the session.
     /// </summary>
-    private (double[] Us, double TwoThreads) OrtAlone(byte[] onnx, IReadOnlyList<TensorSpec> inputs, Dictionary<string, Array> columns)
+    private (double[] Us, double CpuUs, double TwoThreads) OrtAlone(byte[] onnx, IReadOnlyList<TensorSpec> inputs, Dictionary<string, Array> columns,
+        int? intraOpThreads)
     {
         using var sessionOptions = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, InterOpNumThreads = 1 };
+        if (intraOpThreads is { } n)
+        {
+            sessionOptions.IntraOpNumThreads = n;
+        }
         using var session = new InferenceSession(onnx, sessionOptions);
         var names = inputs.Select(i => i.Name).ToArray();
         var values = inputs.Select(i =>
@@ -702,6 +722,17 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
                 using var result = session.Run(runOptions, names, values, outputs);
             }
             var us = Time(Once, options.OrtCalls);
+            // CPU of the whole process over the same number of calls, timed as a block: ONNX Runtime's pool threads included.
+            var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            for (var i = 0; i < options.OrtCalls; i++)
+            {
+                Once();
+            }
+            var cpuUs = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / options.OrtCalls;
+            if (intraOpThreads is not null)
+            {
+                return (us, cpuUs, 0);
+            }
             var perThread = options.OrtCalls / 2;
             RegistryBenchmark.Settle();
             var start = Stopwatch.GetTimestamp();
@@ -712,7 +743,7 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
                     Once();
                 }
             });
-            return (us, 2.0 * perThread / Stopwatch.GetElapsedTime(start).TotalSeconds);
+            return (us, cpuUs, 2.0 * perThread / Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
         finally
         {

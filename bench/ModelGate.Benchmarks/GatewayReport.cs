@@ -36,9 +36,10 @@ internal static class GatewayReport
         sb.AppendLine();
         sb.AppendLine(Inv, $"- Machine: {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription} ({RuntimeInformation.OSArchitecture}); " +
                            $"{RuntimeInformation.FrameworkDescription}; benchmark build: {Report.ServerBuild}; GC: {(GCSettings.IsServerGC ? "server" : "workstation")}");
-        sb.AppendLine(Inv, $"- Load generator: {r.WrkVersion}, its own process, closed loop, keep-alive; 1 connection (1 thread) and " +
-                           $"{options.Connections} connections (2 threads); each measured run {options.LoadSeconds} s; {options.Rounds} round(s), " +
-                           $"every path measured once per round at each connection count, paths interleaved; figures are medians over the rounds");
+        sb.AppendLine(Inv, $"- Load: at 1 connection a closed-loop `HttpMessageInvoker` client in the benchmark's own process (one request at a time, " +
+                           $"raw per-request timings); at {options.Connections} connections {r.WrkVersion}, its own process, 2 threads, keep-alive. " +
+                           $"Each measured run {options.LoadSeconds} s; {options.Rounds} round(s), every path measured once per round at each connection count, " +
+                           $"paths interleaved; figures are medians over the rounds");
         sb.AppendLine(Inv, $"- Warm-up per path (not recorded): {options.GatewayWarmupSeconds} s at {options.Connections} connections, then " +
                            $"{Math.Max(1, options.GatewayWarmupSeconds / 4)} s at 1; run: {(options.Quick ? "--quick" : "full")}, {r.Duration.TotalSeconds:F0} s");
         sb.AppendLine(Inv, $"- ModelGate: `{r.ModelGateBinary}` (`modelgate serve`, SQLite on a fresh temp data directory, each configuration its own process)");
@@ -73,9 +74,9 @@ internal static class GatewayReport
         sb.AppendLine();
         sb.AppendLine("## `POST /v1/chat/completions`, 1 connection");
         sb.AppendLine();
-        sb.AppendLine("Latency: wrk's per-request time from writing the request to reading the whole response, µs. *Added* = the path's " +
-                      "figure minus the direct path's in the same run. CPU/req: CPU time of the path's process (the proxy; for direct, the " +
-                      "upstream) per request.");
+        sb.AppendLine("Latency: per request, `SendAsync` → last byte of the body read, µs, nearest-rank percentiles of the raw timings (the " +
+                      "client's own HTTP stack is in every path's figure alike). *Added* = the path's figure minus the direct path's in the same " +
+                      "run. CPU/req: CPU time of the path's process (the proxy; for direct, the upstream) per request.");
         sb.AppendLine();
         sb.AppendLine("| Path | p50 (µs) | p99 (µs) | added p50 (µs) | added p99 (µs) | req/s | errors | CPU/req (µs) | peak RSS (MB) |");
         sb.AppendLine("|---|--:|--:|--:|--:|--:|--:|--:|--:|");
@@ -94,7 +95,8 @@ internal static class GatewayReport
         sb.AppendLine(Inv, $"## `POST /v1/chat/completions`, {options.Connections} connections");
         sb.AppendLine();
         sb.AppendLine("Throughput is requests ÷ wrk's run time; the range is min–max over the rounds. Every process shares the same two cores " +
-                      "with wrk and the upstream, so this is the throughput of the whole loopback set-up with that proxy in it.");
+                      "with wrk and the upstream, so this is the throughput of the whole loopback set-up with that proxy in it. wrk's latency " +
+                      "percentiles are corrected for coordinated omission (wrk's `stats_correct`), so its p99 reflects stalls more than a raw p99 would.");
         sb.AppendLine();
         sb.AppendLine("| Path | req/s | range | vs YARP | vs Portkey | p50 (ms) | p99 (ms) | errors | CPU/req (µs) |");
         sb.AppendLine("|---|--:|--:|--:|--:|--:|--:|--:|--:|");
@@ -194,11 +196,13 @@ internal static class GatewayReport
                                    $"`POST /v2/models/{{deployment}}/infer` with a data-plane key scoped to the deployments (high RPM/TPM limits), " +
                                    $"`Gateway:Monitoring=true`, one `onnx` deployment per model, wrk as above ({options.InferRounds} round(s)); peak RSS of that " +
                                    $"process {Mb(r.InferRssKiB)} MB. In-process: `InferenceSession.Run` on `OrtValue` inputs made once, with the server's session " +
-                                   $"options (`ORT_ENABLE_ALL`, 1 inter-op thread), {options.OrtCalls:N0} timed calls after a tenth as many unrecorded; and " +
-                                   $"ModelGate's own `OnnxModel.Run` (the wrapper the server calls: tensors from arrays, outputs copied), the same way.");
+                                   $"options (`ORT_ENABLE_ALL`, 1 inter-op thread, intra-op threads left at ONNX Runtime's default), {options.OrtCalls:N0} timed " +
+                                   $"calls after a tenth as many unrecorded; the same with `IntraOpNumThreads = 1`; and ModelGate's own `OnnxModel.Run` (the " +
+                                   $"wrapper the server calls: tensors from arrays, outputs copied), the same way. *CPU/req* in-process: CPU time of the whole " +
+                                   $"benchmark process per call over another {options.OrtCalls:N0} calls (ONNX Runtime's pool threads included).");
                 sb.AppendLine();
-                sb.AppendLine(Inv, $"| Model | Path | p50 (µs) | p99 (µs) | req/s at 1 | req/s at {options.Connections} | p99 at {options.Connections} (ms) | errors |");
-                sb.AppendLine("|---|---|--:|--:|--:|--:|--:|--:|");
+                sb.AppendLine(Inv, $"| Model | Path | p50 (µs) | p99 (µs) | req/s at 1 | req/s at {options.Connections} | p99 at {options.Connections} (ms) | CPU/req (µs) | errors |");
+                sb.AppendLine("|---|---|--:|--:|--:|--:|--:|--:|--:|");
                 foreach (var p in r.Infer)
                 {
                     var s1 = PathSummary.Of(p.Runs.Where(x => x.Connections == 1));
@@ -206,13 +210,15 @@ internal static class GatewayReport
                     if (s1 is not null && sn is not null)
                     {
                         sb.AppendLine(Inv, $"| {p.Model} | ModelGate `/v2/models/{p.Deployment}/infer` | {Us(s1.P50Us)} | {Us(s1.P99Us)} | {s1.Rps:N0} | {sn.Rps:N0} | " +
-                                           $"{Ms(sn.P99Us / 1000)} | {s1.Errors + sn.Errors} |");
+                                           $"{Ms(sn.P99Us / 1000)} | {Cpu(s1.CpuUs)} at 1, {Cpu(sn.CpuUs)} at {options.Connections} | {s1.Errors + sn.Errors} |");
                     }
                     var raw50 = Stats.Percentile(p.OrtRawUs, 50);
                     sb.AppendLine(Inv, $"| {p.Model} | `InferenceSession.Run`, in-process | {raw50:F1} | {Stats.Percentile(p.OrtRawUs, 99):F1} | " +
-                                       $"{1e6 / Stats.Median(p.OrtRawUs):N0} | {p.OrtTwoThreadsPerSecond:N0} (2 threads) | — | — |");
+                                       $"{1e6 / Stats.Median(p.OrtRawUs):N0} | {p.OrtTwoThreadsPerSecond:N0} (2 threads) | — | {p.OrtRawCpuUs:F1} | — |");
+                    sb.AppendLine(Inv, $"| {p.Model} | `InferenceSession.Run`, 1 intra-op thread | {Stats.Percentile(p.OrtOneThreadUs, 50):F1} | " +
+                                       $"{Stats.Percentile(p.OrtOneThreadUs, 99):F1} | {1e6 / Stats.Median(p.OrtOneThreadUs):N0} | — | — | {p.OrtOneThreadCpuUs:F1} | — |");
                     sb.AppendLine(Inv, $"| {p.Model} | `OnnxModel.Run`, in-process | {Stats.Percentile(p.OrtModelUs, 50):F1} | {Stats.Percentile(p.OrtModelUs, 99):F1} | " +
-                                       $"{1e6 / Stats.Median(p.OrtModelUs):N0} | — | — | — |");
+                                       $"{1e6 / Stats.Median(p.OrtModelUs):N0} | — | — | — | — |");
                 }
                 sb.AppendLine();
                 foreach (var p in r.Infer)
@@ -233,12 +239,12 @@ internal static class GatewayReport
         sb.AppendLine();
         sb.AppendLine("## Every run");
         sb.AppendLine();
-        sb.AppendLine("| Round | Connections | Path | p50 (µs) | p90 (µs) | p99 (µs) | p99.9 (µs) | max (µs) | req/s | errors | CPU/req (µs) | other processes (cores) |");
-        sb.AppendLine("|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        sb.AppendLine("| Round | Connections | Path | measured by | p50 (µs) | p90 (µs) | p99 (µs) | p99.9 (µs) | max (µs) | req/s | errors | CPU/req (µs) | other processes (cores) |");
+        sb.AppendLine("|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         foreach (var run in paths.SelectMany(p => p.Runs).Concat(r.Infer.SelectMany(p => p.Runs)).OrderBy(x => x.Round).ThenBy(x => x.Connections))
         {
             var w = run.Wrk;
-            sb.AppendLine(Inv, $"| {run.Round} | {run.Connections} | {run.Path} | {Us(w.P50Us)} | {Us(w.P90Us)} | {Us(w.P99Us)} | {Us(w.P999Us)} | {Us(w.MaxUs)} | " +
+            sb.AppendLine(Inv, $"| {run.Round} | {run.Connections} | {run.Path} | {w.Tool} | {Us(w.P50Us)} | {Us(w.P90Us)} | {Us(w.P99Us)} | {Us(w.P999Us)} | {Us(w.MaxUs)} | " +
                                $"{w.RequestsPerSecond:N0} | {(w.Errors == 0 ? "0" : w.ErrorDetail)} | {Cpu(run.ProxyCpuUs)} | {Cores(run.OtherCores)} |");
         }
 

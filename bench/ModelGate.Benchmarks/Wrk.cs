@@ -19,6 +19,9 @@ internal sealed record WrkResult(
     double MaxUs,
     double MeanUs)
 {
+    /// <summary>Who measured: wrk (latency percentiles corrected for coordinated omission) or the closed-loop client (raw).</summary>
+    public string Tool { get; init; } = "wrk";
+
     public double RequestsPerSecond => Seconds > 0 ? Requests / Seconds : 0;
 
     /// <summary>Answers with status ≥ 400 and socket errors (connect, read, write, timeout).</summary>
