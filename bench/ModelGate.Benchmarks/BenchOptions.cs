@@ -53,6 +53,7 @@ internal sealed class BenchOptions
     public int StreamTokens { get; private set; } = 8;
     public int TokenDelayMs { get; private set; } = 2;
     public int InferRounds { get; private set; } = 1;
+    public int QuietWaitSeconds { get; private set; } = 30;
     public int OrtCalls { get; private set; } = 20_000;
     public string Portkey { get; private set; } = DefaultPortkey;
     public string? ModelGateBinary { get; private set; }
@@ -128,6 +129,8 @@ internal sealed class BenchOptions
           --stream-tokens <n>         content chunks per streamed answer (default 8)
           --token-delay-ms <n>        the upstream's pause between chunks (default 2)
           --infer-rounds <n>          rounds of the OIP v2 measurements (default 1)
+          --quiet-wait <s>            before the warm-up and each round, wait up to this long for other processes to use
+                                      less than a quarter of a core (default 30; 0: do not wait)
           --ort-calls <n>             one-row InferenceSession.Run calls timed in-process per model (default 20000; --quick 5000)
           --portkey <spec|off>        the npm package npx runs (default @portkey-ai/gateway@1.15.2); off skips it
           --modelgate <path>          the built modelgate binary (default src/ModelGate/bin/Release/net10.0/modelgate of
@@ -269,6 +272,7 @@ internal sealed class BenchOptions
                     case "--stream-tokens": o.StreamTokens = Count(); break;
                     case "--token-delay-ms": o.TokenDelayMs = Count(min: 0); break;
                     case "--infer-rounds": o.InferRounds = Count(); break;
+                    case "--quiet-wait": o.QuietWaitSeconds = Count(min: 0); break;
                     case "--ort-calls": o.OrtCalls = Count(); break;
                     case "--portkey": o.Portkey = Value(); break;
                     case "--modelgate": o.ModelGateBinary = Value(); break;

@@ -265,14 +265,15 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
     }
 
     /// <summary>
-    /// Waits (up to <see cref="QuietWait"/>) until other processes keep less than <see cref="QuietCores"/> cores busy over
+    /// Waits (up to --quiet-wait seconds) until other processes keep less than <see cref="QuietCores"/> cores busy over
     /// one second: this machine is shared, and a build next door moves every figure. Each run's report still states how
     /// busy the others were.
     /// </summary>
     private async Task WaitForQuietAsync()
     {
         var waited = Stopwatch.StartNew();
-        while (true)
+        var limit = TimeSpan.FromSeconds(options.QuietWaitSeconds);
+        while (options.QuietWaitSeconds > 0)
         {
             var before = CpuSnapshot.Take();
             await Task.Delay(1000);
@@ -285,17 +286,16 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
                 }
                 return;
             }
-            if (waited.Elapsed > QuietWait)
+            if (waited.Elapsed > limit)
             {
-                log.WriteLine($"  other processes still keep {others:F2} cores busy after {QuietWait.TotalSeconds:F0} s; measuring anyway");
-                _notes.Add($"a round started while other processes kept {others:F2} cores busy (after waiting {QuietWait.TotalSeconds:F0} s)");
+                log.WriteLine($"  other processes still keep {others:F2} cores busy after {limit.TotalSeconds:F0} s; measuring anyway");
+                _notes.Add($"a round started while other processes kept {others:F2} cores busy (after waiting {limit.TotalSeconds:F0} s)");
                 return;
             }
         }
     }
 
     private const double QuietCores = 0.25;
-    private static readonly TimeSpan QuietWait = TimeSpan.FromSeconds(30);
 
     private int WarmupAtOne => Math.Max(1, options.GatewayWarmupSeconds / 4);
     private int StreamWarmup => Math.Max(5, options.Streams / 10);

@@ -194,7 +194,7 @@ internal static class GatewayReport
             {
                 sb.AppendLine(Inv, $"One row (the first of `test.csv`, {r.Infer[0].InputCount} inputs, FP32 and BYTES) per request. Through ModelGate: " +
                                    $"`POST /v2/models/{{deployment}}/infer` with a data-plane key scoped to the deployments (high RPM/TPM limits), " +
-                                   $"`Gateway:Monitoring=true`, one `onnx` deployment per model, wrk as above ({options.InferRounds} round(s)); peak RSS of that " +
+                                   $"`Gateway:Monitoring=true`, one `onnx` deployment per model, measured as above ({options.InferRounds} round(s)); peak RSS of that " +
                                    $"process {Mb(r.InferRssKiB)} MB. In-process: `InferenceSession.Run` on `OrtValue` inputs made once, with the server's session " +
                                    $"options (`ORT_ENABLE_ALL`, 1 inter-op thread, intra-op threads left at ONNX Runtime's default), {options.OrtCalls:N0} timed " +
                                    $"calls after a tenth as many unrecorded; the same with `IntraOpNumThreads = 1`; and ModelGate's own `OnnxModel.Run` (the " +
@@ -213,11 +213,11 @@ internal static class GatewayReport
                                            $"{Ms(sn.P99Us / 1000)} | {Cpu(s1.CpuUs)} at 1, {Cpu(sn.CpuUs)} at {options.Connections} | {s1.Errors + sn.Errors} |");
                     }
                     var raw50 = Stats.Percentile(p.OrtRawUs, 50);
-                    sb.AppendLine(Inv, $"| {p.Model} | `InferenceSession.Run`, in-process | {raw50:F1} | {Stats.Percentile(p.OrtRawUs, 99):F1} | " +
+                    sb.AppendLine(Inv, $"| {p.Model} | `InferenceSession.Run`, in-process | {Us(raw50)} | {Us(Stats.Percentile(p.OrtRawUs, 99))} | " +
                                        $"{1e6 / Stats.Median(p.OrtRawUs):N0} | {p.OrtTwoThreadsPerSecond:N0} (2 threads) | — | {p.OrtRawCpuUs:F1} | — |");
-                    sb.AppendLine(Inv, $"| {p.Model} | `InferenceSession.Run`, 1 intra-op thread | {Stats.Percentile(p.OrtOneThreadUs, 50):F1} | " +
-                                       $"{Stats.Percentile(p.OrtOneThreadUs, 99):F1} | {1e6 / Stats.Median(p.OrtOneThreadUs):N0} | — | — | {p.OrtOneThreadCpuUs:F1} | — |");
-                    sb.AppendLine(Inv, $"| {p.Model} | `OnnxModel.Run`, in-process | {Stats.Percentile(p.OrtModelUs, 50):F1} | {Stats.Percentile(p.OrtModelUs, 99):F1} | " +
+                    sb.AppendLine(Inv, $"| {p.Model} | `InferenceSession.Run`, 1 intra-op thread | {Us(Stats.Percentile(p.OrtOneThreadUs, 50))} | " +
+                                       $"{Us(Stats.Percentile(p.OrtOneThreadUs, 99))} | {1e6 / Stats.Median(p.OrtOneThreadUs):N0} | — | — | {p.OrtOneThreadCpuUs:F1} | — |");
+                    sb.AppendLine(Inv, $"| {p.Model} | `OnnxModel.Run`, in-process | {Us(Stats.Percentile(p.OrtModelUs, 50))} | {Us(Stats.Percentile(p.OrtModelUs, 99))} | " +
                                        $"{1e6 / Stats.Median(p.OrtModelUs):N0} | — | — | — | — |");
                 }
                 sb.AppendLine();
