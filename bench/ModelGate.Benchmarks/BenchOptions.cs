@@ -84,8 +84,8 @@ internal sealed class BenchOptions
 
           --suite <list>              registry, evaluation, gateway or all (default all); a comma-separated list also works
           --quick                     short smoke run (registry: small counts, list model of 200 versions;
-                                      evaluation: 1 run per model, 2 ONNX Runtime passes; gateway: 1 round of 2 s runs,
-                                      2 s warm-up, 40 streams)
+                                      evaluation: 1 run per model, 2 ONNX Runtime passes; gateway: 1 round of 1 s runs,
+                                      1 s warm-up, 20 streams: a smoke test, its figures are not warmed up)
           --server-arg <arg>          one more configuration argument for the host, repeatable, e.g.
                                       --server-arg=--Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command=Information
 
@@ -118,14 +118,14 @@ internal sealed class BenchOptions
           --paths <list>              direct,bare,full,yarp,portkey,oip (default: all of them; direct always runs, it is the
                                       baseline); nomon adds the full path's configuration with Gateway:Monitoring=false,
                                       e.g. --paths all,nomon
-          --load-seconds <n>          length of each measured wrk run (default 4; --quick 2)
+          --load-seconds <n>          length of each measured run (default 4; --quick 1)
           --rounds <n>                how often every path is measured at 1 connection (closed-loop HttpClient, raw
                                       percentiles) and at --connections connections (wrk), paths interleaved
                                       (default 3; --quick 1); the report gives the median over rounds
-          --gw-warmup-seconds <n>     wrk warm-up of each path at --connections connections (default 8; --quick 2), then
+          --gw-warmup-seconds <n>     wrk warm-up of each path at --connections connections (default 8; --quick 1), then
                                       a quarter of it at 1 connection
           --connections <n>           the loaded case (default 32)
-          --streams <n>               measured streaming requests per path, one connection (default 200; --quick 40)
+          --streams <n>               measured streaming requests per path, one connection (default 200; --quick 20)
           --stream-tokens <n>         content chunks per streamed answer (default 8)
           --token-delay-ms <n>        the upstream's pause between chunks (default 2)
           --infer-rounds <n>          rounds of the OIP v2 measurements (default 1)
@@ -164,10 +164,10 @@ internal sealed class BenchOptions
             o.MaxWarmupSeconds = 2.0;
             o.EvalRuns = 1;
             o.OrtPasses = 2;
-            o.LoadSeconds = 2;
+            o.LoadSeconds = 1;
             o.Rounds = 1;
-            o.GatewayWarmupSeconds = 2;
-            o.Streams = 40;
+            o.GatewayWarmupSeconds = 1;
+            o.Streams = 20;
             o.OrtCalls = 5_000;
         }
         for (var i = 0; i < args.Length; i++)
