@@ -354,7 +354,7 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
         path.Pid = yarp.Pid;
         path.ProcessName = "YARP (this program, `serve yarp`)";
         path.Detail = $"`IHttpForwarder.SendAsync` with `HttpTransformer.Default` (YARP {typeof(Yarp.ReverseProxy.Forwarder.IHttpForwarder).Assembly.GetName().Version}), " +
-                      "Kestrel, one `HttpMessageInvoker`; no routes config, no transforms";
+                      "Kestrel, one `HttpMessageInvoker` (no activity-header propagation); no routes config, no transforms, logging off";
         WriteBodies(path, GatewayServers.Model);
         log.WriteLine($"  yarp (pid {yarp.Pid}) at {url}");
     }
