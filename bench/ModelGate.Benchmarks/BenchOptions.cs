@@ -11,13 +11,18 @@ internal sealed class BenchOptions
     public const string PostgresEnvironmentVariable = "MODELGATE_BENCH_POSTGRES";
     public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres";
 
-    public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation"];
+    public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation", "gateway"];
+    public static readonly IReadOnlyList<string> AllGatewayPaths = ["direct", "bare", "full", "yarp", "portkey", "oip"];
+    /// <summary>Every gateway path in run order, with the optional ones (not run unless named).</summary>
+    public static readonly IReadOnlyList<string> KnownGatewayPaths = ["direct", "bare", "full", "nomon", "yarp", "portkey", "oip"];
+    public const string DefaultPortkey = "@portkey-ai/gateway@1.15.2";
 
     public bool Quick { get; private set; }
-    /// <summary>Which parts run, in this order: registry (REST API load) and/or evaluation (evaluation throughput).</summary>
+    /// <summary>Which parts run, in this order: registry (REST API load), evaluation (evaluation throughput), gateway (data-plane overhead).</summary>
     public IReadOnlyList<string> Suites { get; private set; } = AllSuites;
     public bool RunsRegistry => Suites.Contains("registry");
     public bool RunsEvaluation => Suites.Contains("evaluation");
+    public bool RunsGateway => Suites.Contains("gateway");
     public IReadOnlyList<string> Providers { get; private set; } = ["sqlite", "postgres"];
     public int HealthOps { get; private set; } = 5000;
     public int CreateOps { get; private set; } = 500;
@@ -38,6 +43,20 @@ internal sealed class BenchOptions
     public int OrtBatch { get; private set; } = 1024;
     public int PollMs { get; private set; } = 20;
     public string? FixturesDirectory { get; private set; }
+    // Gateway suite: what runs, how long each wrk run lasts, how often the whole set is repeated, warm-up, streams.
+    public IReadOnlyList<string> GatewayPaths { get; private set; } = AllGatewayPaths;
+    public int LoadSeconds { get; private set; } = 4;
+    public int Rounds { get; private set; } = 3;
+    public int GatewayWarmupSeconds { get; private set; } = 8;
+    public int Connections { get; private set; } = 32;
+    public int Streams { get; private set; } = 200;
+    public int StreamTokens { get; private set; } = 8;
+    public int TokenDelayMs { get; private set; } = 2;
+    public int InferRounds { get; private set; } = 1;
+    public int QuietWaitSeconds { get; private set; } = 30;
+    public int OrtCalls { get; private set; } = 20_000;
+    public string Portkey { get; private set; } = DefaultPortkey;
+    public string? ModelGateBinary { get; private set; }
     public string? OutputDirectory { get; private set; }
     public List<string> ServerArgs { get; } = [];
     public bool WriteFile { get; private set; } = true;
@@ -56,12 +75,17 @@ internal sealed class BenchOptions
           registry    REST API load, for each database provider
           evaluation  evaluation throughput (SQLite): the adult-income ONNX models scored on fixtures/datasets/adult/test.csv
                       through POST .../evaluations, and ONNX Runtime alone on the same rows as the baseline
+          gateway     data-plane overhead: a static OpenAI-compatible upstream reached directly, through `modelgate serve`
+                      (bare and full path), a minimal YARP proxy and Portkey's gateway, each its own process, loaded with
+                      wrk; streaming time to first byte; OIP v2 infer against ONNX Runtime in-process (needs wrk; see
+                      bench/gateway/run.sh)
 
         usage: dotnet run -c Release --project bench/ModelGate.Benchmarks -- [options]
 
-          --suite <list>              registry, evaluation or all (default all); a comma-separated list also works
+          --suite <list>              registry, evaluation, gateway or all (default all); a comma-separated list also works
           --quick                     short smoke run (registry: small counts, list model of 200 versions;
-                                      evaluation: 1 run per model, 2 ONNX Runtime passes)
+                                      evaluation: 1 run per model, 2 ONNX Runtime passes; gateway: 1 round of 1 s runs,
+                                      1 s warm-up, 20 streams: a smoke test, its figures are not warmed up)
           --server-arg <arg>          one more configuration argument for the host, repeatable, e.g.
                                       --server-arg=--Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command=Information
 
@@ -90,8 +114,30 @@ internal sealed class BenchOptions
           --poll-ms <n>               period of GET .../evaluations/{id} while a run is in progress (default 20)
           --fixtures <dir>            the repository's fixtures directory (default: found above the binary)
 
+        gateway:
+          --paths <list>              direct,bare,full,yarp,portkey,oip (default: all of them; direct always runs, it is the
+                                      baseline); nomon adds the full path's configuration with Gateway:Monitoring=false,
+                                      e.g. --paths all,nomon
+          --load-seconds <n>          length of each measured run (default 4; --quick 1)
+          --rounds <n>                how often every path is measured at 1 connection (closed-loop HttpClient, raw
+                                      percentiles) and at --connections connections (wrk), paths interleaved
+                                      (default 3; --quick 1); the report gives the median over rounds
+          --gw-warmup-seconds <n>     wrk warm-up of each path at --connections connections (default 8; --quick 1), then
+                                      a quarter of it at 1 connection
+          --connections <n>           the loaded case (default 32)
+          --streams <n>               measured streaming requests per path, one connection (default 200; --quick 20)
+          --stream-tokens <n>         content chunks per streamed answer (default 8)
+          --token-delay-ms <n>        the upstream's pause between chunks (default 2)
+          --infer-rounds <n>          rounds of the OIP v2 measurements (default 1)
+          --quiet-wait <s>            before the warm-up and each round, wait up to this long for other processes to use
+                                      less than a quarter of a core (default 30; 0: do not wait)
+          --ort-calls <n>             one-row InferenceSession.Run calls timed in-process per model (default 20000; --quick 5000)
+          --portkey <spec|off>        the npm package npx runs (default @portkey-ai/gateway@1.15.2); off skips it
+          --modelgate <path>          the built modelgate binary (default src/ModelGate/bin/Release/net10.0/modelgate of
+                                      this repository)
+
         output:
-          --out <dir>                 where registry-<timestamp>.md and evaluation-<timestamp>.md go (default bench/results)
+          --out <dir>                 where <suite>-<timestamp>.md goes (default bench/results)
           --no-file                   print only, write no results file
 
         PostgreSQL: the connection string comes from MODELGATE_BENCH_POSTGRES (default
@@ -118,6 +164,11 @@ internal sealed class BenchOptions
             o.MaxWarmupSeconds = 2.0;
             o.EvalRuns = 1;
             o.OrtPasses = 2;
+            o.LoadSeconds = 1;
+            o.Rounds = 1;
+            o.GatewayWarmupSeconds = 1;
+            o.Streams = 20;
+            o.OrtCalls = 5_000;
         }
         for (var i = 0; i < args.Length; i++)
         {
@@ -171,9 +222,9 @@ internal sealed class BenchOptions
                     case "--suite" or "--suites":
                         var suites = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                             .Select(p => p.ToLowerInvariant()).ToList();
-                        if (suites.Count == 0 || suites.Any(p => p is not ("registry" or "evaluation" or "all")))
+                        if (suites.Count == 0 || suites.Any(p => p is not ("registry" or "evaluation" or "gateway" or "all")))
                         {
-                            throw new ArgumentException("--suite is registry, evaluation or all");
+                            throw new ArgumentException("--suite is registry, evaluation, gateway or all");
                         }
                         o.Suites = suites.Contains("all") ? AllSuites : AllSuites.Where(suites.Contains).ToList();
                         break;
@@ -204,6 +255,27 @@ internal sealed class BenchOptions
                     case "--ort-batch": o.OrtBatch = Count(); break;
                     case "--poll-ms": o.PollMs = Count(); break;
                     case "--fixtures": o.FixturesDirectory = Value(); break;
+                    case "--paths":
+                        var paths = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                            .Select(p => p.ToLowerInvariant()).ToList();
+                        if (paths.Count == 0 || paths.Any(p => !KnownGatewayPaths.Contains(p) && p != "all"))
+                        {
+                            throw new ArgumentException($"--paths is a comma-separated list of {string.Join(", ", KnownGatewayPaths)} or all");
+                        }
+                        o.GatewayPaths = KnownGatewayPaths.Where(p => p == "direct" || paths.Contains(p) || (paths.Contains("all") && AllGatewayPaths.Contains(p))).ToList();
+                        break;
+                    case "--load-seconds": o.LoadSeconds = Count(); break;
+                    case "--rounds": o.Rounds = Count(); break;
+                    case "--gw-warmup-seconds": o.GatewayWarmupSeconds = Count(min: 0); break;
+                    case "--connections": o.Connections = Count(min: 2); break;
+                    case "--streams": o.Streams = Count(); break;
+                    case "--stream-tokens": o.StreamTokens = Count(); break;
+                    case "--token-delay-ms": o.TokenDelayMs = Count(min: 0); break;
+                    case "--infer-rounds": o.InferRounds = Count(); break;
+                    case "--quiet-wait": o.QuietWaitSeconds = Count(min: 0); break;
+                    case "--ort-calls": o.OrtCalls = Count(); break;
+                    case "--portkey": o.Portkey = Value(); break;
+                    case "--modelgate": o.ModelGateBinary = Value(); break;
                     case "--out": o.OutputDirectory = Value(); break;
                     case "--no-file": o.WriteFile = false; break;
                     case "--server-arg": o.ServerArgs.Add(Value()); break;

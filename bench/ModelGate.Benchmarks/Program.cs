@@ -2,6 +2,12 @@ using System.Diagnostics;
 using ModelGate.Benchmarks;
 
 // Reports; never passes or fails on speed. Exit code 0 unless the benchmark could not run (bad arguments, a broken server).
+// `serve upstream|yarp`: the gateway suite's helper servers, each started by the suite as a process of its own.
+if (args is ["serve", ..])
+{
+    return await GatewayServers.RunAsync(args[1..]);
+}
+
 var options = BenchOptions.Parse(args, Console.Error);
 if (options is null)
 {
@@ -71,6 +77,16 @@ if (options.RunsEvaluation)
     log.WriteLine($"  evaluation done in {evaluationClock.Elapsed.TotalSeconds:F0} s");
     await EmitAsync("evaluation", evaluationStarted,
         EvaluationReport.Markdown(options, evaluationStarted, evaluationClock.Elapsed, evaluation, loadAtStart, loadAtEnd, busy));
+}
+if (options.RunsGateway)
+{
+    log.WriteLine("== gateway");
+    var gatewayStarted = DateTimeOffset.UtcNow;
+    var loadAtStart = MachineActivity.LoadAverage();
+    var gateway = await new GatewayBenchmark(options, log).RunAsync();
+    var activity = $"load average {loadAtStart} at the start, {MachineActivity.LoadAverage()} at the end";
+    log.WriteLine($"  gateway done in {gateway.Duration.TotalSeconds:F0} s");
+    await EmitAsync("gateway", gatewayStarted, GatewayReport.Markdown(options, gatewayStarted, gateway, activity));
 }
 log.WriteLine($"done in {clock.Elapsed.TotalSeconds:F0} s (started {started:HH:mm:ss} UTC)");
 return 0;
