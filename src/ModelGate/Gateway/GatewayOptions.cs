@@ -14,6 +14,9 @@ public sealed class GatewayOptions
     [Range(1, 100_000)]
     public int RequestLogBatchSize { get; set; } = 1_000;
 
+    /// <summary>How long the writer lets records gather before it writes a batch (shorter than a full batch takes to fill).</summary>
+    public TimeSpan RequestLogFlushInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Share of requests whose (redacted) payloads are kept, 0–1.</summary>
     [Range(0.0, 1.0)]
     public double PayloadSampleRate { get; set; }

@@ -209,30 +209,38 @@ public static class OpenAiApi
             context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
             await using var upstreamBody = await response.Content.ReadAsStreamAsync(ct);
             exchange.Response = new CaptureBuffer(stream);
-            var buffer = new byte[16 * 1024];
-            while (true)
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
+            // One idle timer for the whole response, re-armed before every read.
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            try
             {
-                using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                idle.CancelAfter(served.Upstream!.IdleTimeout);
-                int read;
-                try
+                while (true)
                 {
-                    read = await upstreamBody.ReadAsync(buffer, idle.Token);
+                    idle.CancelAfter(served.Upstream!.IdleTimeout);
+                    int read;
+                    try
+                    {
+                        read = await upstreamBody.ReadAsync(buffer, idle.Token);
+                    }
+                    catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                    {
+                        break; // the upstream went idle: end the response rather than hang the client
+                    }
+                    if (read == 0)
+                    {
+                        break;
+                    }
+                    await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), ct);
+                    exchange.Response.Append(buffer.AsSpan(0, read));
+                    if (stream)
+                    {
+                        await context.Response.Body.FlushAsync(ct);
+                    }
                 }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                {
-                    break; // the upstream went idle: end the response rather than hang the client
-                }
-                if (read == 0)
-                {
-                    break;
-                }
-                await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), ct);
-                exchange.Response.Append(buffer.AsSpan(0, read));
-                if (stream)
-                {
-                    await context.Response.Body.FlushAsync(ct);
-                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
             }
         }
     }

@@ -49,6 +49,11 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         {
             while (await _channel.Reader.WaitToReadAsync(stoppingToken))
             {
+                // Let a batch gather (wall-clock time, not the business clock): one commit per interval instead of one per trickle.
+                if (_channel.Reader.Count < options.Value.RequestLogBatchSize && options.Value.RequestLogFlushInterval > TimeSpan.Zero)
+                {
+                    await Task.Delay(options.Value.RequestLogFlushInterval, stoppingToken);
+                }
                 while (batch.Count < options.Value.RequestLogBatchSize && _channel.Reader.TryRead(out var record))
                 {
                     batch.Add(record);
