@@ -11,7 +11,7 @@ internal sealed class BenchOptions
     public const string PostgresEnvironmentVariable = "MODELGATE_BENCH_POSTGRES";
     public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres";
 
-    public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation", "gateway"];
+    public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation", "gateway", "drift"];
     public static readonly IReadOnlyList<string> AllGatewayPaths = ["direct", "bare", "full", "yarp", "portkey", "oip"];
     /// <summary>Every gateway path in run order, with the optional ones (not run unless named).</summary>
     public static readonly IReadOnlyList<string> KnownGatewayPaths = ["direct", "bare", "full", "nomon", "yarp", "portkey", "oip"];
@@ -23,6 +23,7 @@ internal sealed class BenchOptions
     public bool RunsRegistry => Suites.Contains("registry");
     public bool RunsEvaluation => Suites.Contains("evaluation");
     public bool RunsGateway => Suites.Contains("gateway");
+    public bool RunsDrift => Suites.Contains("drift");
     public IReadOnlyList<string> Providers { get; private set; } = ["sqlite", "postgres"];
     public int HealthOps { get; private set; } = 5000;
     public int CreateOps { get; private set; } = 500;
@@ -82,7 +83,7 @@ internal sealed class BenchOptions
 
         usage: dotnet run -c Release --project bench/ModelGate.Benchmarks -- [options]
 
-          --suite <list>              registry, evaluation, gateway or all (default all); a comma-separated list also works
+          --suite <list>              registry, evaluation, gateway, drift or all (default all); a comma-separated list also works
           --quick                     short smoke run (registry: small counts, list model of 200 versions;
                                       evaluation: 1 run per model, 2 ONNX Runtime passes; gateway: 1 round of 1 s runs,
                                       1 s warm-up, 20 streams: a smoke test, its figures are not warmed up)
@@ -222,9 +223,9 @@ internal sealed class BenchOptions
                     case "--suite" or "--suites":
                         var suites = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                             .Select(p => p.ToLowerInvariant()).ToList();
-                        if (suites.Count == 0 || suites.Any(p => p is not ("registry" or "evaluation" or "gateway" or "all")))
+                        if (suites.Count == 0 || suites.Any(p => p is not ("registry" or "evaluation" or "gateway" or "drift" or "all")))
                         {
-                            throw new ArgumentException("--suite is registry, evaluation, gateway or all");
+                            throw new ArgumentException("--suite is registry, evaluation, gateway, drift or all");
                         }
                         o.Suites = suites.Contains("all") ? AllSuites : AllSuites.Where(suites.Contains).ToList();
                         break;

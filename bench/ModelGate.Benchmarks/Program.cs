@@ -88,6 +88,14 @@ if (options.RunsGateway)
     log.WriteLine($"  gateway done in {gateway.Duration.TotalSeconds:F0} s");
     await EmitAsync("gateway", gatewayStarted, GatewayReport.Markdown(options, gatewayStarted, gateway, activity));
 }
+if (options.RunsDrift)
+{
+    log.WriteLine("== drift");
+    var driftStarted = DateTimeOffset.UtcNow;
+    var driftClock = Stopwatch.StartNew();
+    var drift = new DriftBenchmark(options, log).Run();
+    await EmitAsync("drift", driftStarted, DriftBenchmark.Markdown(options, driftStarted, driftClock.Elapsed, drift));
+}
 log.WriteLine($"done in {clock.Elapsed.TotalSeconds:F0} s (started {started:HH:mm:ss} UTC)");
 return 0;
 

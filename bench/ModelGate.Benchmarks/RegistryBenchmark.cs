@@ -327,7 +327,10 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
     private HttpRequestMessage CreateVersionRequest(string model, string version)
     {
         var body = JsonSerializer.SerializeToUtf8Bytes(new CreateVersionRequest(version,
-            [new ArtifactRef(_artifactSha256, "model.onnx", "application/onnx")], Attestation, $"{model} {version}"), ModelGateJson.Options);
+            [new ArtifactRef(_artifactSha256, "model.onnx", "application/onnx")],
+            // Each version serves the same artifact with its own serving configuration: a patch, as the versioning rules require.
+            Attestation with { ServingConfig = new Dictionary<string, JsonElement> { ["replica"] = JsonSerializer.SerializeToElement(version) } },
+            $"{model} {version}"), ModelGateJson.Options);
         var content = new ByteArrayContent(body);
         content.Headers.ContentType = JsonMediaType;
         return new HttpRequestMessage(HttpMethod.Post, $"api/v1/models/{model}/versions") { Content = content };
