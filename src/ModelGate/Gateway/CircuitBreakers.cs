@@ -14,7 +14,7 @@ public sealed class CircuitBreakers(TimeProvider time)
 
     private readonly ConcurrentDictionary<string, Circuit> _circuits = new(StringComparer.Ordinal);
 
-    public static string KeyOf(UpstreamRoute upstream) => upstream.BaseUrl + "#" + upstream.Model;
+    public static string KeyOf(UpstreamRoute upstream) => upstream.BreakerKey;
 
     public bool TryEnter(string backend) => _circuits.GetOrAdd(backend, _ => new Circuit()).TryEnter(time);
 

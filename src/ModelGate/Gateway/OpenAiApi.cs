@@ -56,15 +56,14 @@ public static class OpenAiApi
         }
         finally
         {
-            var captured = exchange.Response?.Text();
-            var (prompt, completion) = captured is not null ? Usage.Read(captured, exchange.Response!.Streamed) : (null, null);
+            var (prompt, completion) = exchange.Response is { } response ? Usage.Read(response) : (null, null);
             string? usageSource = prompt is null ? null : UsageSources.Upstream;
-            var succeeded = captured is not null && context.Response.StatusCode is >= 200 and < 300;
+            var succeeded = exchange.Response is not null && context.Response.StatusCode is >= 200 and < 300;
             string? completionText = null;
             if (succeeded && prompt is null && exchange.RequestBody is not null)
             {
                 // The upstream reported no usage: count it ourselves, so that limits, budgets and costs still hold.
-                completionText = ChatText.Completion(captured!, exchange.Response!.Streamed);
+                completionText = ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed);
                 prompt = TokenCounter.CountPrompt(exchange.RequestBody, exchange.Served?.SystemPrompt);
                 completion = path == "embeddings" ? 0 : TokenCounter.Count(completionText);
                 usageSource = UsageSources.Tokenizer;
@@ -103,7 +102,7 @@ public static class OpenAiApi
             });
             if (exchange.Served is { } served && exchange.RequestBody is not null && samples.ShouldSample())
             {
-                completionText ??= succeeded ? ChatText.Completion(captured!, exchange.Response!.Streamed) : "";
+                completionText ??= succeeded ? ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed) : "";
                 samples.AddChat(exchange.Deployment, served.Version, time.GetUtcNow().UtcDateTime, ChatText.PromptLength(exchange.RequestBody),
                     completionText.Length, prompt, completion);
             }

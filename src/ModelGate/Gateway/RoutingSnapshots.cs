@@ -15,7 +15,19 @@ namespace ModelGate.Gateway;
 public sealed record VersionRoute(string Version, string OnnxSha256, UpstreamRoute? Upstream = null, string? SystemPrompt = null);
 
 public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, TimeSpan FirstByteTimeout, TimeSpan IdleTimeout, int Retries,
-    double? InputPricePer1K = null, double? OutputPricePer1K = null);
+    double? InputPricePer1K = null, double? OutputPricePer1K = null)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Uri> _uris = new(StringComparer.Ordinal);
+
+    /// <summary>The upstream URL of an OpenAI path, built once per snapshot rather than per request.</summary>
+    public Uri UriFor(string path) => _uris.GetOrAdd(path, p => new Uri(BaseUrl, p));
+
+    /// <summary>The <c>Authorization</c> header value, formatted once.</summary>
+    public string? Authorization { get; } = ApiKey is null ? null : "Bearer " + ApiKey;
+
+    /// <summary>Which circuit breaker guards this backend (one per URL and model).</summary>
+    public string BreakerKey { get; } = BaseUrl + "#" + Model;
+}
 
 /// <summary>An immutable view of one deployment's routing table, as the data plane reads it.</summary>
 public sealed class DeploymentRoute(string name, string environment, string model, int revision, VersionRoute stable,

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json.Nodes;
 
 namespace ModelGate.Gateway;
@@ -49,13 +48,12 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers) : IDisposable
 
     private async Task<HttpResponseMessage?> SendOnceAsync(UpstreamRoute upstream, string path, JsonObject body, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(upstream.BaseUrl, path))
+        var content = new ByteArrayContent(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body));
+        content.Headers.ContentType = JsonType;
+        using var request = new HttpRequestMessage(HttpMethod.Post, upstream.UriFor(path)) { Content = content };
+        if (upstream.Authorization is { } authorization)
         {
-            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
-        };
-        if (upstream.ApiKey is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", upstream.ApiKey);
+            request.Headers.TryAddWithoutValidation("Authorization", authorization);
         }
         using var firstByte = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         firstByte.CancelAfter(upstream.FirstByteTimeout);
@@ -74,6 +72,8 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers) : IDisposable
             return null;
         }
     }
+
+    private static readonly MediaTypeHeaderValue JsonType = new("application/json") { CharSet = "utf-8" };
 
     public void Dispose() => _invoker.Dispose();
 }

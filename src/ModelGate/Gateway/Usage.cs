@@ -42,6 +42,8 @@ public sealed class CaptureBuffer(bool streamed)
     }
 
     public string Text() => Encoding.UTF8.GetString(_bytes.GetBuffer(), 0, (int)_bytes.Length);
+
+    public ReadOnlyMemory<byte> Bytes => _bytes.GetBuffer().AsMemory(0, (int)_bytes.Length);
 }
 
 public static class UsageSources
@@ -53,6 +55,10 @@ public static class UsageSources
 /// <summary>Reads OpenAI <c>usage</c> (prompt and completion tokens) from a response body or the last usage event of a stream.</summary>
 public static class Usage
 {
+    /// <summary>From the captured response: a plain body is parsed as it is (UTF-8), a stream's text is searched for its last usage event.</summary>
+    public static (long? Prompt, long? Completion) Read(CaptureBuffer captured) =>
+        captured.Streamed ? Read(captured.Text(), streamed: true) : Parse(captured.Bytes);
+
     public static (long? Prompt, long? Completion) Read(string body, bool streamed)
     {
         if (!streamed)
@@ -74,7 +80,9 @@ public static class Usage
         return (null, null);
     }
 
-    private static (long? Prompt, long? Completion) Parse(string json)
+    private static (long? Prompt, long? Completion) Parse(string json) => Parse(Encoding.UTF8.GetBytes(json));
+
+    private static (long? Prompt, long? Completion) Parse(ReadOnlyMemory<byte> json)
     {
         try
         {
