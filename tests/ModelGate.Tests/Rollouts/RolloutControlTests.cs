@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Text;
 using System.Text.Json;
 using ModelGate.Cli;
@@ -67,5 +68,41 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
         var routing = (await api.GetDeploymentAsync(deployment)).Routing;
         Assert.Null(routing.Shadow);
         Assert.Equal("1.0.0", routing.Stable);
+    }
+
+    [Fact]
+    public async Task AB_SplitsStickily_AndIsPromotedAfterItsIntervals()
+    {
+        var model = await AdultServing.RegisterAsync(server);
+        var deployment = await AdultServing.DeployAsync(server, model, new { stable = "1.0.0" });
+        var api = server.Api();
+        var ab = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", RolloutStrategies.AB, IntervalSeconds: 30, Intervals: 1));
+        var routing = (await api.GetDeploymentAsync(deployment)).Routing;
+        Assert.Equal(50, routing.Candidates!.Single().Weight);
+        Assert.Equal("x-modelgate-user", routing.Stickiness!.Header);
+
+        var client = server.Client();
+        var seen = new Dictionary<string, HashSet<string>>();
+        for (var slot = 0; slot < 4; slot++)
+        {
+            for (var user = 0; user < 20; user++)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{deployment}/infer")
+                {
+                    Content = new StringContent(AdultServing.Request(user, 1).ToJsonString(), Encoding.UTF8, "application/json"),
+                };
+                request.Headers.Add("x-modelgate-user", $"user-{user}");
+                using var response = await client.SendAsync(request);
+                (seen.TryGetValue($"user-{user}", out var set) ? set : seen[$"user-{user}"] = []).Add(response.Headers.GetValues("x-modelgate-version").Single());
+            }
+            server.Time.Advance(TimeSpan.FromSeconds(10));
+        }
+        Assert.All(seen.Values, versions => Assert.Single(versions)); // sticky: each user stays on one version
+        Assert.Equal(2, seen.Values.SelectMany(v => v).Distinct().Count());
+
+        await server.App.Services.GetRequiredService<ModelGate.Rollouts.RolloutController>().TickAsync(CancellationToken.None);
+        var done = await api.GetRolloutAsync(deployment, ab.Id);
+        Assert.True(done.Status == RolloutStatuses.Promoted, $"{done.Status}: {done.Reason} {done.History}");
+        Assert.Equal("1.1.0", (await api.GetDeploymentAsync(deployment)).Routing.Stable);
     }
 }
