@@ -35,6 +35,13 @@ public sealed class GatewayOptions
     [Range(0.0, 1.0)]
     public double InputSampleRate { get; set; } = 1.0;
 
+    /// <summary>
+    /// Share of OpenAI-compatible exchanges whose prompt and completion lengths are sampled, 0–1. Lower than the tensor
+    /// rate by default: measuring a completion means parsing the response once more, and lengths need few samples.
+    /// </summary>
+    [Range(0.0, 1.0)]
+    public double ChatSampleRate { get; set; } = 0.1;
+
     /// <summary>Sampled input rows kept per deployment version (the most recent ones).</summary>
     [Range(1, 10_000_000)]
     public int InputSampleCapacity { get; set; } = 10_000;

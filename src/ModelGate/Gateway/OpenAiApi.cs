@@ -100,7 +100,7 @@ public static class OpenAiApi
                 Payload = payload,
                 UsageSource = usageSource,
             });
-            if (exchange.Served is { } served && exchange.RequestBody is not null && samples.ShouldSample())
+            if (exchange.Served is { } served && exchange.RequestBody is not null && samples.ShouldSample(chat: true))
             {
                 completionText ??= succeeded ? ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed) : "";
                 samples.AddChat(exchange.Deployment, served.Version, time.GetUtcNow().UtcDateTime, ChatText.PromptLength(exchange.RequestBody),

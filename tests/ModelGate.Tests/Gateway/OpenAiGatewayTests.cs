@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Net;
@@ -387,6 +388,11 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
             Assert.Equal(4, r.CompletionTokens);
             Assert.Equal(9 / 1000.0 * 1 + 4 / 1000.0 * 2, r.Cost!.Value, 12);
         });
+        // The drift monitor's view of LLM traffic: prompt and completion lengths and token counts, per exchange.
+        var (columns, samples) = server.App.Services.GetRequiredService<ModelGate.Gateway.Telemetry.InputSamples>().Read(deployment, "1.0.0", DateTime.MinValue);
+        Assert.Equal(["prompt_chars", "completion_chars", "prompt_tokens", "completion_tokens"], columns);
+        Assert.All(samples, row => Assert.Equal(["11", "20", "9", "4"], row.Values));
+        Assert.Equal(2, samples.Count);
     }
 
     private async Task<List<ModelGate.Storage.Gateway.RequestLogEntity>> WaitForLogAsync(string deployment, int count)

@@ -52,6 +52,7 @@ public abstract class ServerFixture : IAsyncLifetime
             $"--Limits:MaxArtifactBytes={MaxArtifactBytes}",
             "--Logging:LogLevel:Default=Warning",
             "--Gateway:PayloadSampleRate=1",
+            "--Gateway:ChatSampleRate=1",
             "--Alerts:RetryDelay=00:00:00",
             // Tests evaluate the monitors explicitly; a fake clock moved by days would otherwise queue thousands of runs.
             "--Alerts:EvaluationInterval=1.00:00:00",

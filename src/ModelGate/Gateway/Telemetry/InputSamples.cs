@@ -19,9 +19,11 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
     private readonly ConcurrentDictionary<(string Deployment, string Version), Ring> _rings = new();
 
     /// <summary>Whether this request's inputs should be kept (the sample rate, and monitoring on).</summary>
-    public bool ShouldSample() =>
-        options.Value.Monitoring && options.Value.InputSampleRate > 0 &&
-        (options.Value.InputSampleRate >= 1 || Random.Shared.NextDouble() < options.Value.InputSampleRate);
+    public bool ShouldSample(bool chat = false)
+    {
+        var rate = chat ? options.Value.ChatSampleRate : options.Value.InputSampleRate;
+        return options.Value.Monitoring && rate > 0 && (rate >= 1 || Random.Shared.NextDouble() < rate);
+    }
 
     /// <summary>Adds the rows of an OIP v2 request (column arrays as the model takes them, first dimension = rows).</summary>
     public void AddTensorRows(string deployment, string version, DateTime time, IReadOnlyDictionary<string, Array> columns, int rows)
