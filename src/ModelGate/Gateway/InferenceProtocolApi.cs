@@ -215,7 +215,7 @@ public static class InferenceProtocolApi
             $"'{name}' is served by the OpenAI-compatible API: POST /v1/chat/completions with model '{name}'");
 
     private static ProblemHttpResult UnknownDeployment(string name) =>
-        Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
+        DeploymentsApi.NotFound(name);
 
     private static JsonArray Describe(IEnumerable<TensorSpec> specs) =>
         new(specs.Select(s => (JsonNode)new JsonObject

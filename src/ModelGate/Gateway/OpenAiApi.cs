@@ -142,7 +142,7 @@ public static class OpenAiApi
         var deployment = routes.Find(name);
         if (deployment is null)
         {
-            await Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'").ExecuteAsync(context);
+            await DeploymentsApi.NotFound(name).ExecuteAsync(context);
             return;
         }
         VersionRoute route;

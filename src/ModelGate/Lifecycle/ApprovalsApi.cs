@@ -64,7 +64,7 @@ public static class ApprovalsApi
         var actor = user.ActorId();
         var actorName = user.Identity?.Name ?? actor;
         await using var tx = await write.BeginAsync(cancellationToken);
-        var (entity, problem) = await VersionLookup.FindAsync(tx.Db, model, version, cancellationToken);
+        var (entity, problem) = await VersionsApi.FindAsync(tx.Db, model, version, cancellationToken, tracked: true);
         if (entity is null)
         {
             return problem!;
@@ -134,7 +134,7 @@ public static class ApprovalsApi
     public static async Task<Results<Ok<List<ApprovalDto>>, ProblemHttpResult>> ListApprovals(string model, string version, ModelGateDbContext db,
         CancellationToken cancellationToken)
     {
-        var (entity, problem) = await VersionLookup.FindAsync(db, model, version, cancellationToken);
+        var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
         {
             return problem!;

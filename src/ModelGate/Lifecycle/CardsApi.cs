@@ -36,7 +36,7 @@ public static class CardsApi
         {
             return Problems.Validation("format", "json (default), markdown or cyclonedx");
         }
-        var (entity, problem) = await VersionLookup.FindAsync(db, model, version, cancellationToken);
+        var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
         {
             return problem!;
@@ -104,7 +104,7 @@ public static class CardsApi
             return errors.ToProblem();
         }
         await using var tx = await write.BeginAsync(cancellationToken);
-        var (entity, problem) = await VersionLookup.FindAsync(tx.Db, model, version, cancellationToken);
+        var (entity, problem) = await VersionsApi.FindAsync(tx.Db, model, version, cancellationToken, tracked: true);
         if (entity is null)
         {
             return problem!;

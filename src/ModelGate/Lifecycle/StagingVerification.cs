@@ -59,7 +59,7 @@ public static class StagingVerificationApi
         {
             return errors.ToProblem();
         }
-        var (entity, problem) = await VersionLookup.FindAsync(db, model, version, cancellationToken);
+        var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
         {
             return problem!;
@@ -85,7 +85,7 @@ public static class StagingVerificationApi
     public static async Task<Results<Ok<List<StagingVerificationDto>>, ProblemHttpResult>> ListVerifications(string model, string version, ModelGateDbContext db,
         CancellationToken cancellationToken)
     {
-        var (entity, problem) = await VersionLookup.FindAsync(db, model, version, cancellationToken);
+        var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
         {
             return problem!;

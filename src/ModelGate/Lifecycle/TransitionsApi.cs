@@ -57,7 +57,7 @@ public static class TransitionsApi
         }
         var actor = user.ActorId();
         await using var tx = await write.BeginAsync(cancellationToken);
-        var (entity, problem) = await VersionLookup.FindAsync(tx.Db, model, version, cancellationToken);
+        var (entity, problem) = await VersionsApi.FindAsync(tx.Db, model, version, cancellationToken, tracked: true);
         if (entity is null)
         {
             return problem!;
@@ -119,7 +119,7 @@ public static class TransitionsApi
     public static async Task<Results<Ok<List<TransitionDto>>, ProblemHttpResult>> ListTransitions(string model, string version, ModelGateDbContext db,
         CancellationToken cancellationToken)
     {
-        var (entity, problem) = await VersionLookup.FindAsync(db, model, version, cancellationToken);
+        var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
         {
             return problem!;
@@ -149,30 +149,4 @@ public static class TransitionsApi
 
     private static TransitionDto ToDto(string model, string version, TransitionEntity t, GateReport report, string? archive) =>
         new(model, version, t.From, t.To, t.Reason, t.Trigger, t.Time, t.Actor, report, archive);
-}
-
-/// <summary>Finds a version by model name and version text, with the problems a caller should see.</summary>
-public static class VersionLookup
-{
-    public static async Task<(Storage.Registry.ModelVersionEntity? Version, ProblemHttpResult? Problem)> FindAsync(ModelGateDbContext db, string model,
-        string version, CancellationToken cancellationToken)
-    {
-        if (!Names.IsValidModelName(model))
-        {
-            return (null, ModelsApi.InvalidName(model));
-        }
-        if (!SemVersion.TryParse(version, out var parsed, out var error))
-        {
-            return (null, Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.InvalidVersion, "The version is not valid.", error));
-        }
-        var entity = await db.ModelVersions.Include(v => v.Model).Include(v => v.Artifacts)
-            .FirstOrDefaultAsync(v => v.Model!.Name == model && v.Version == parsed!.ToString(), cancellationToken);
-        if (entity is null)
-        {
-            return (null, await db.Models.AnyAsync(m => m.Name == model, cancellationToken)
-                ? Problems.NotFound(ProblemCodes.VersionNotFound, $"model '{model}' has no version '{version}'")
-                : ModelsApi.ModelNotFound(model));
-        }
-        return (entity, null);
-    }
 }

@@ -120,7 +120,7 @@ public static class AlertsApi
         var deployment = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
         if (deployment is null)
         {
-            return Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
+            return Gateway.DeploymentsApi.NotFound(name);
         }
         deployment.Slo = JsonSerializer.Serialize(spec, ModelGateJson.Options);
         await tx.AppendAsync(user.ActorId(), "deployment.slo_changed", $"deployments/{name}", spec, cancellationToken: cancellationToken);
@@ -133,7 +133,7 @@ public static class AlertsApi
         var deployment = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
         if (deployment is null)
         {
-            return Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
+            return Gateway.DeploymentsApi.NotFound(name);
         }
         return Monitors.Spec(deployment) is { } spec
             ? TypedResults.Ok(await monitors.StatusAsync(db, deployment, spec, cancellationToken))

@@ -70,7 +70,7 @@ public static class DriftApi
         }
         var profile = DatasetProfile.FromColumns(columns.Select(c => KeyValuePair.Create(c, (IReadOnlyList<string?>)table.Strings(c))).ToList());
         await using var tx = await write.BeginAsync(cancellationToken);
-        var (entity, problem) = await VersionLookup.FindAsync(tx.Db, model, version, cancellationToken);
+        var (entity, problem) = await VersionsApi.FindAsync(tx.Db, model, version, cancellationToken, tracked: true);
         if (entity is null)
         {
             return problem!;
@@ -103,7 +103,7 @@ public static class DriftApi
         var deployment = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
         if (deployment is null)
         {
-            return Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
+            return Gateway.DeploymentsApi.NotFound(name);
         }
         var target = version ?? Gates.Routing(deployment)?.Stable ?? "";
         var (check, problem) = await checker.CheckAsync(db, deployment, target, span, cancellationToken);

@@ -304,8 +304,12 @@ public static class VersionsApi
             .Select(r => new VersionRefDto(r.Model, r.Version, r.Stage)).ToList());
     }
 
+    /// <summary>
+    /// A version by model name and version text (with its model and artifacts), or the problem a caller should see.
+    /// <paramref name="tracked"/>: loaded for a change within the caller's write.
+    /// </summary>
     internal static async Task<(ModelVersionEntity? Entity, ProblemHttpResult? Problem)> FindAsync(ModelGateDbContext db, string model, string version,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool tracked = false)
     {
         if (!Names.IsValidModelName(model))
         {
@@ -317,7 +321,8 @@ public static class VersionsApi
         }
         var canonical = semver!.ToString();
         // One row and its few artifacts: a single round trip beats a split query.
-        var entity = await db.ModelVersions.AsNoTracking().AsSingleQuery().Include(v => v.Artifacts)
+        var versions = tracked ? db.ModelVersions : db.ModelVersions.AsNoTracking();
+        var entity = await versions.AsSingleQuery().Include(v => v.Model).Include(v => v.Artifacts)
             .FirstOrDefaultAsync(v => v.Model!.Name == model && v.Version == canonical, cancellationToken);
         if (entity is not null)
         {

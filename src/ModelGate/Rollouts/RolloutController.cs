@@ -42,7 +42,7 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
 
     private readonly SemaphoreSlim _one = new(1, 1);
 
-    private static readonly ClaimsPrincipal System = new(new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, Actor), new Claim(ClaimTypes.Name, Actor)], "system"));
+    private static readonly ClaimsPrincipal Controller = new(new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, Actor), new Claim(ClaimTypes.Name, Actor)], "system"));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -97,7 +97,7 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
         if (!candidateRouted)
         {
             await EndAsync(db, rollout, RolloutStatuses.Aborted, "the deployment's routing was changed outside the rollout (a rollback or a manual change)", null,
-                System, cancellationToken);
+                Controller, cancellationToken);
             return;
         }
         var judgement = RolloutAnalysis.Analyze(telemetry, rollout.Deployment, rollout.Stable, rollout.Candidate, now - TimeSpan.FromSeconds(spec.IntervalSeconds),
@@ -113,7 +113,7 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
             rollout.FailedChecks++;
             if (rollout.FailedChecks >= spec.FailedCheckLimit)
             {
-                await RollBackAsync(db, rollout, $"the canary judge failed {rollout.FailedChecks} check(s): score {judgement.Score:0.#} ({judgement.Reason})", System,
+                await RollBackAsync(db, rollout, $"the canary judge failed {rollout.FailedChecks} check(s): score {judgement.Score:0.#} ({judgement.Reason})", Controller,
                     cancellationToken);
                 return;
             }
@@ -124,7 +124,7 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
             var needed = rollout.Strategy == RolloutStrategies.Canary ? Steps(spec).Count : spec.Intervals;
             if (passes >= needed)
             {
-                await FinishAsync(db, rollout, System, "every analysis passed", cancellationToken);
+                await FinishAsync(db, rollout, Controller, "every analysis passed", cancellationToken);
                 return;
             }
             if (rollout.Strategy == RolloutStrategies.Canary)
@@ -132,14 +132,14 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
                 rollout.Step++;
                 rollout.Weight = Steps(spec)[rollout.Step];
                 rollout.StepStartedAt = now;
-                await RouteAsync(rollout.Deployment, routing! with { Candidates = [new CandidateRoute(rollout.Candidate, rollout.Weight)] }, System, cancellationToken);
+                await RouteAsync(rollout.Deployment, routing! with { Candidates = [new CandidateRoute(rollout.Candidate, rollout.Weight)] }, Controller, cancellationToken);
                 Append(rollout, new { type = "step", at = now, weight = rollout.Weight });
                 await HookAsync(spec.Hooks?.Event, rollout, "step", cancellationToken);
             }
         }
         if (now - rollout.StepStartedAt > TimeSpan.FromSeconds(spec.ProgressDeadlineSeconds))
         {
-            await RollBackAsync(db, rollout, $"no progress for {spec.ProgressDeadlineSeconds} s (the progress deadline)", System, cancellationToken);
+            await RollBackAsync(db, rollout, $"no progress for {spec.ProgressDeadlineSeconds} s (the progress deadline)", Controller, cancellationToken);
             return;
         }
         await db.SaveChangesAsync(cancellationToken);

@@ -86,7 +86,7 @@ public static class RolloutsApi
         var deployment = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
         if (deployment is null)
         {
-            return Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
+            return Gateway.DeploymentsApi.NotFound(name);
         }
         if (await db.Rollouts.AnyAsync(r => r.Deployment == name && (r.Status == RolloutStatuses.Running || r.Status == RolloutStatuses.Paused), cancellationToken))
         {

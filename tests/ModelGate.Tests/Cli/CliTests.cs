@@ -15,14 +15,7 @@ public sealed class CliTests(SqliteServerFixture server) : IClassFixture<SqliteS
 
     private async Task<(int Exit, string Out, string Err)> Run(params string[] args) => await RunAs(ServerFixture.AdminKey, args);
 
-    private async Task<(int Exit, string Out, string Err)> RunAs(string? token, params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = token };
-        var exit = await CliApp.RunAsync(args, new CliContext(output, error, false, server.Handler(), name => env.GetValueOrDefault(name)));
-        return (exit, output.ToString(), error.ToString());
-    }
+    private Task<(int Exit, string Out, string Err)> RunAs(string? token, params string[] args) => server.CliAsync(args, token);
 
     private string WriteAttestation()
     {

@@ -11,14 +11,7 @@ public sealed class DeploymentCliTests(SqliteServerFixture server) : IClassFixtu
 
     public void Dispose() => Directory.Delete(_work, recursive: true);
 
-    private async Task<(int Exit, string Out, string Err)> Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = ServerFixture.AdminKey };
-        var exit = await CliApp.RunAsync(args, new CliContext(output, error, false, server.Handler(), name => env.GetValueOrDefault(name)));
-        return (exit, output.ToString(), error.ToString());
-    }
+    private Task<(int Exit, string Out, string Err)> Run(params string[] args) => server.CliAsync(args);
 
     [Fact]
     public async Task DeploymentAndInfer_ServeV1Logreg_WithTheReferenceProbabilities()

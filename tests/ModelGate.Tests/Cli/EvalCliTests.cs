@@ -7,14 +7,7 @@ namespace ModelGate.Tests.Cli;
 
 public sealed class EvalCliTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
 {
-    private async Task<(int Exit, string Out, string Err)> Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = ServerFixture.AdminKey };
-        var exit = await CliApp.RunAsync(args, new CliContext(output, error, false, server.Handler(), name => env.GetValueOrDefault(name)));
-        return (exit, output.ToString(), error.ToString());
-    }
+    private Task<(int Exit, string Out, string Err)> Run(params string[] args) => server.CliAsync(args);
 
     [Fact]
     public async Task EvalRun_UploadsSuiteAndDataset_WaitsAndPrintsMetrics()

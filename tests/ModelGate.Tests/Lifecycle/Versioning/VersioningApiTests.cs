@@ -195,13 +195,7 @@ public abstract class VersioningApiTests(ServerFixture fixture) : ProviderTests(
         }
     }
 
-    private async Task<(int Exit, string Out, string Err)> RunCli(params string[] args)
-    {
-        var (output, error) = (new StringWriter(), new StringWriter());
-        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = ServerFixture.AdminKey };
-        var exit = await CliApp.RunAsync(args, new CliContext(output, error, false, Server.Handler(), name => env.GetValueOrDefault(name)));
-        return (exit, output.ToString(), error.ToString());
-    }
+    private Task<(int Exit, string Out, string Err)> RunCli(params string[] args) => Server.CliAsync(args);
 }
 
 public sealed class VersioningApiTests_Sqlite(SqliteServerFixture fixture) : VersioningApiTests(fixture), IClassFixture<SqliteServerFixture>;
