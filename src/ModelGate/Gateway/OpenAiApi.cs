@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
@@ -41,7 +42,7 @@ public static class OpenAiApi
         public VersionRoute? Served;
         public string? Route;
         public double? UpstreamMs;
-        public JsonObject? RequestBody;
+        public OpenAiRequest? Request;
         public CaptureBuffer? Response;
     }
 
@@ -50,100 +51,142 @@ public static class OpenAiApi
     {
         var started = time.GetTimestamp();
         var exchange = new Exchange();
+        byte[]? body = null;
         try
         {
-            await ForwardAsync(context, path, routes, forwarder, guard, exchange);
+            body = await ForwardAsync(context, path, routes, forwarder, guard, exchange);
         }
         finally
         {
-            var (prompt, completion) = exchange.Response is { } response ? Usage.Read(response) : (null, null);
-            string? usageSource = prompt is null ? null : UsageSources.Upstream;
-            var succeeded = exchange.Response is not null && context.Response.StatusCode is >= 200 and < 300;
-            string? completionText = null;
-            if (succeeded && prompt is null && exchange.RequestBody is not null)
+            try
             {
-                // The upstream reported no usage: count it ourselves, so that limits, budgets and costs still hold.
-                completionText = ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed);
-                prompt = TokenCounter.CountPrompt(exchange.RequestBody, exchange.Served?.SystemPrompt);
-                completion = path == "embeddings" ? 0 : TokenCounter.Count(completionText);
-                usageSource = UsageSources.Tokenizer;
+                await RecordAsync(context, path, guard, log, samples, time, started, exchange);
             }
-            var upstream = exchange.Served?.Upstream;
-            double? cost = upstream?.InputPricePer1K is null && upstream?.OutputPricePer1K is null
-                ? null
-                : (prompt ?? 0) / 1000.0 * (upstream.InputPricePer1K ?? 0) + (completion ?? 0) / 1000.0 * (upstream.OutputPricePer1K ?? 0);
-            string? payload = null;
-            if (exchange.RequestBody is not null && log.ShouldCapturePayload())
+            finally
             {
-                payload = PersonalDataRedactor.Redact(new JsonObject
+                if (body is not null)
                 {
-                    ["request"] = exchange.RequestBody.DeepClone(),
-                    ["response"] = exchange.Response?.Text(),
-                }.ToJsonString());
-            }
-            await guard.ChargeAsync(context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey, (prompt ?? 0) + (completion ?? 0), cost ?? 0);
-            log.Add(new Storage.Gateway.RequestLogEntity
-            {
-                RequestId = context.TraceIdentifier,
-                Time = time.GetUtcNow().UtcDateTime,
-                KeyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id,
-                Deployment = exchange.Deployment,
-                Version = exchange.Served?.Version,
-                Route = exchange.Route,
-                Protocol = "openai",
-                Status = context.Response.StatusCode,
-                LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
-                UpstreamLatencyMs = exchange.UpstreamMs,
-                PromptTokens = prompt,
-                CompletionTokens = completion,
-                Cost = cost,
-                Payload = payload,
-                UsageSource = usageSource,
-            });
-            if (exchange.Served is { } served && exchange.RequestBody is not null && samples.ShouldSample(chat: true))
-            {
-                completionText ??= succeeded ? ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed) : "";
-                samples.AddChat(exchange.Deployment, served.Version, time.GetUtcNow().UtcDateTime, ChatText.PromptLength(exchange.RequestBody),
-                    completionText.Length, prompt, completion);
+                    ArrayPool<byte>.Shared.Return(body);
+                }
             }
         }
     }
 
-    private static async Task ForwardAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder, DataPlaneGuard guard,
-        Exchange exchange)
+    /// <summary>Accounting and monitoring of a finished request: usage (from the upstream or counted), cost, the key's limits, the request log.</summary>
+    private static async Task RecordAsync(HttpContext context, string path, DataPlaneGuard guard, RequestLog log, InputSamples samples, TimeProvider time,
+        long started, Exchange exchange)
+    {
+        var (prompt, completion) = exchange.Response is { } response ? Usage.Read(response) : (null, null);
+        string? usageSource = prompt is null ? null : UsageSources.Upstream;
+        var succeeded = exchange.Response is not null && context.Response.StatusCode is >= 200 and < 300;
+        string? completionText = null;
+        if (succeeded && prompt is null && exchange.Request is not null)
+        {
+            // The upstream reported no usage: count it ourselves, so that limits, budgets and costs still hold.
+            completionText = ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed);
+            prompt = TokenCounter.CountPrompt(exchange.Request.Json, exchange.Served?.SystemPrompt);
+            completion = path == "embeddings" ? 0 : TokenCounter.Count(completionText);
+            usageSource = UsageSources.Tokenizer;
+        }
+        var upstream = exchange.Served?.Upstream;
+        double? cost = upstream?.InputPricePer1K is null && upstream?.OutputPricePer1K is null
+            ? null
+            : (prompt ?? 0) / 1000.0 * (upstream.InputPricePer1K ?? 0) + (completion ?? 0) / 1000.0 * (upstream.OutputPricePer1K ?? 0);
+        string? payload = null;
+        if (exchange.Request is not null && log.ShouldCapturePayload())
+        {
+            payload = PersonalDataRedactor.Redact(new JsonObject
+            {
+                ["request"] = exchange.Request.Json.DeepClone(),
+                ["response"] = exchange.Response?.Text(),
+            }.ToJsonString());
+        }
+        var key = context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey;
+        await guard.ChargeAsync(key, (prompt ?? 0) + (completion ?? 0), cost ?? 0);
+        log.Add(new Storage.Gateway.RequestLogEntity
+        {
+            RequestId = context.TraceIdentifier,
+            Time = time.GetUtcNow().UtcDateTime,
+            KeyId = key?.Id,
+            Deployment = exchange.Deployment,
+            Version = exchange.Served?.Version,
+            Route = exchange.Route,
+            Protocol = "openai",
+            Status = context.Response.StatusCode,
+            LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
+            UpstreamLatencyMs = exchange.UpstreamMs,
+            PromptTokens = prompt,
+            CompletionTokens = completion,
+            Cost = cost,
+            Payload = payload,
+            UsageSource = usageSource,
+        });
+        if (exchange.Served is { } served && exchange.Request is not null && samples.ShouldSample(chat: true))
+        {
+            completionText ??= succeeded ? ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed) : "";
+            samples.AddChat(exchange.Deployment, served.Version, time.GetUtcNow().UtcDateTime, ChatText.PromptLength(exchange.Request.Json),
+                completionText.Length, prompt, completion);
+        }
+    }
+
+    /// <summary>
+    /// The whole body in one pooled buffer (the caller returns it). Kestrel enforces the body limit while it is read and
+    /// fails the read with 413, which the exception handler answers as a problem.
+    /// </summary>
+    private static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    {
+        var reader = request.BodyReader;
+        while (true)
+        {
+            var result = await reader.ReadAsync(ct);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                var length = checked((int)result.Buffer.Length);
+                var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+                result.Buffer.CopyTo(buffer);
+                reader.AdvanceTo(result.Buffer.End);
+                return (buffer, length);
+            }
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+
+    /// <summary>Answers the request; returns the pooled buffer holding the request body (for the caller to return), if one was read.</summary>
+    private static async Task<byte[]?> ForwardAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder,
+        DataPlaneGuard guard, Exchange exchange)
     {
         var ct = context.RequestAborted;
         context.Response.Headers[InferenceProtocolApi.RequestIdHeader] = context.TraceIdentifier;
-        JsonObject body;
+        var (buffer, length) = await ReadBodyAsync(context.Request, ct);
+        OpenAiRequest request;
         try
         {
-            body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: ct) as JsonObject
-                   ?? throw new JsonException("the body must be a JSON object");
+            request = OpenAiRequest.Parse(buffer, length);
         }
         catch (JsonException e)
         {
             await Problems.Result(400, ProblemCodes.MalformedJson, "The request body is not a JSON object.", e.Message).ExecuteAsync(context);
-            return;
+            return buffer;
         }
-        if (body["model"] is not JsonValue modelValue || !modelValue.TryGetValue<string>(out var model) || model.Length == 0)
+        if (request.Model is not { Length: > 0 } model)
         {
             await Problems.Validation("model", "'model' names a deployment (or deployment@version)").ExecuteAsync(context);
-            return;
+            return buffer;
         }
         var at = model.IndexOf('@');
         var (name, pinnedVersion) = at > 0 ? (model[..at], model[(at + 1)..]) : (model, null);
         exchange.Deployment = name;
-        exchange.RequestBody = body;
+        exchange.Request = request;
         if (await guard.CheckAsync(context, name, pinnedVersion is not null) is { } refused)
         {
             await refused.ExecuteAsync(context);
-            return;
+            return buffer;
         }
         var deployment = routes.Find(name);
         if (deployment is null)
         {
             await DeploymentsApi.NotFound(name).ExecuteAsync(context);
-            return;
+            return buffer;
         }
         VersionRoute route;
         string kind;
@@ -153,7 +196,7 @@ public static class OpenAiApi
             if (pinned is null)
             {
                 await Problems.NotFound("version_not_routed", $"deployment '{name}' does not route version '{pinnedVersion}'").ExecuteAsync(context);
-                return;
+                return buffer;
             }
             (route, kind) = (pinned, RouteKinds.Pinned);
         }
@@ -162,7 +205,7 @@ public static class OpenAiApi
             string? sticky = deployment.Stickiness switch
             {
                 { Header: { } h } => context.Request.Headers[h],
-                { User: true } => body["user"]?.GetValue<string>(),
+                { User: true } => request.User,
                 _ => null,
             };
             (route, kind) = deployment.Choose(sticky);
@@ -171,29 +214,29 @@ public static class OpenAiApi
         {
             await Problems.Result(400, "wrong_protocol", "This deployment serves an ONNX model.",
                 $"'{name}' is served by Open Inference Protocol v2: POST /v2/models/{name}/infer").ExecuteAsync(context);
-            return;
+            return buffer;
         }
 
-        var stream = body["stream"] is JsonValue s && s.TryGetValue<bool>(out var streaming) && streaming;
+        var stream = request.Stream;
         if (pinnedVersion is null && deployment.ShadowFor() is { Upstream: not null } shadow)
         {
             // Mirrored after the fact and never awaited: the shadow's answer and its latency stay out of the client's request.
             // Everything the mirror needs is taken now: the HttpContext is recycled once the response is sent.
-            var copy = (JsonObject)body.DeepClone();
+            var shadowBody = request.UpstreamBody(shadow);
             var log = context.RequestServices.GetRequiredService<RequestLog>();
             var time = context.RequestServices.GetRequiredService<TimeProvider>();
             var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
-            _ = Task.Run(() => MirrorAsync(forwarder, shadow, path, copy, stream, log, time, name, keyId));
+            _ = Task.Run(() => MirrorAsync(forwarder, shadow, path, shadowBody, log, time, name, keyId));
         }
         var upstreamClock = System.Diagnostics.Stopwatch.StartNew();
-        var (response, served, servedKind) = await SendWithFallbackAsync(forwarder, deployment, route, kind, path, body, stream, ct);
+        var (response, served, servedKind) = await SendWithFallbackAsync(forwarder, deployment, route, kind, path, request, ct);
         exchange.UpstreamMs = upstreamClock.Elapsed.TotalMilliseconds;
         (exchange.Served, exchange.Route) = (served, servedKind);
         if (response is null)
         {
             await Problems.Result(502, "upstream_unavailable", "The upstream did not answer.",
                 $"{name}@{route.Version}: the upstream failed or timed out before answering, after retries").ExecuteAsync(context);
-            return;
+            return buffer;
         }
         using (response)
         {
@@ -208,7 +251,7 @@ public static class OpenAiApi
             context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
             await using var upstreamBody = await response.Content.ReadAsStreamAsync(ct);
             exchange.Response = new CaptureBuffer(stream);
-            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
+            var copy = ArrayPool<byte>.Shared.Rent(16 * 1024);
             // One idle timer for the whole response, re-armed before every read.
             using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
             try
@@ -219,7 +262,7 @@ public static class OpenAiApi
                     int read;
                     try
                     {
-                        read = await upstreamBody.ReadAsync(buffer, idle.Token);
+                        read = await upstreamBody.ReadAsync(copy, idle.Token);
                     }
                     catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                     {
@@ -229,8 +272,8 @@ public static class OpenAiApi
                     {
                         break;
                     }
-                    await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), ct);
-                    exchange.Response.Append(buffer.AsSpan(0, read));
+                    await context.Response.Body.WriteAsync(copy.AsMemory(0, read), ct);
+                    exchange.Response.Append(copy.AsSpan(0, read));
                     if (stream)
                     {
                         await context.Response.Body.FlushAsync(ct);
@@ -239,12 +282,13 @@ public static class OpenAiApi
             }
             finally
             {
-                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                ArrayPool<byte>.Shared.Return(copy);
             }
         }
+        return buffer;
     }
 
-    private static async Task MirrorAsync(UpstreamForwarder forwarder, VersionRoute shadow, string path, JsonObject body, bool stream, RequestLog log,
+    private static async Task MirrorAsync(UpstreamForwarder forwarder, VersionRoute shadow, string path, byte[] body, RequestLog log,
         TimeProvider time, string deployment, string? keyId)
     {
         var started = time.GetTimestamp();
@@ -252,7 +296,7 @@ public static class OpenAiApi
         var status = 502;
         try
         {
-            using var response = await SendAsync(forwarder, shadow, path, body, stream, timeout.Token);
+            using var response = await SendAsync(forwarder, shadow.Upstream!, path, body, timeout.Token);
             if (response is not null)
             {
                 status = (int)response.StatusCode;
@@ -281,35 +325,23 @@ public static class OpenAiApi
     /// version answers instead and the response says <c>fallback</c>.
     /// </summary>
     private static async Task<(HttpResponseMessage? Response, VersionRoute Served, string Kind)> SendWithFallbackAsync(UpstreamForwarder forwarder,
-        DeploymentRoute deployment, VersionRoute route, string kind, string path, JsonObject body, bool stream, CancellationToken ct)
+        DeploymentRoute deployment, VersionRoute route, string kind, string path, OpenAiRequest request, CancellationToken ct)
     {
-        var response = await SendAsync(forwarder, route, path, body, stream, ct);
+        var response = await SendAsync(forwarder, route.Upstream!, path, request.UpstreamBody(route), ct);
         if (response is not null || route == deployment.Stable || deployment.Stable.Upstream is null)
         {
             return (response, route, kind);
         }
-        return (await SendAsync(forwarder, deployment.Stable, path, body, stream, ct), deployment.Stable, RouteKinds.Fallback);
+        return (await SendAsync(forwarder, deployment.Stable.Upstream, path, request.UpstreamBody(deployment.Stable), ct), deployment.Stable,
+            RouteKinds.Fallback);
     }
 
-    private static async Task<HttpResponseMessage?> SendAsync(UpstreamForwarder forwarder, VersionRoute route, string path, JsonObject original, bool stream,
+    private static async Task<HttpResponseMessage?> SendAsync(UpstreamForwarder forwarder, UpstreamRoute upstream, string path, byte[] body,
         CancellationToken ct)
     {
-        var body = (JsonObject)original.DeepClone();
-        body["model"] = route.Upstream!.Model;
-        if (stream)
+        for (var attempt = 0; attempt <= upstream.Retries; attempt++)
         {
-            // Ask for usage on streams too, so that streamed requests are accounted like plain ones.
-            var options = body["stream_options"] as JsonObject ?? new JsonObject();
-            options["include_usage"] = true;
-            body["stream_options"] = options;
-        }
-        if (route.SystemPrompt is { Length: > 0 } system && body["messages"] is JsonArray messages)
-        {
-            messages.Insert(0, new JsonObject { ["role"] = "system", ["content"] = system });
-        }
-        for (var attempt = 0; attempt <= route.Upstream.Retries; attempt++)
-        {
-            var response = await forwarder.TrySendAsync(route.Upstream, path, body, ct);
+            var response = await forwarder.TrySendAsync(upstream, path, body, ct);
             if (response is not null)
             {
                 return response;

@@ -12,7 +12,18 @@ namespace ModelGate.Gateway;
 /// One version a deployment can route to, with what it takes to serve it: its ONNX artifact, or its upstream (the API
 /// key decrypted, in memory only) and the system prompt of its prompt template.
 /// </summary>
-public sealed record VersionRoute(string Version, string OnnxSha256, UpstreamRoute? Upstream = null, string? SystemPrompt = null);
+public sealed record VersionRoute(string Version, string OnnxSha256, UpstreamRoute? Upstream = null, string? SystemPrompt = null)
+{
+    /// <summary>The system message the gateway puts first in <c>messages</c>, as JSON, when the version has a system prompt.</summary>
+    public ReadOnlyMemory<byte>? EncodedSystemMessage { get; } = SystemPrompt is { Length: > 0 }
+        ? JsonSerializer.SerializeToUtf8Bytes(new System.Text.Json.Nodes.JsonObject { ["role"] = "system", ["content"] = SystemPrompt })
+        : null;
+
+    /// <summary><see cref="EncodedSystemMessage"/> followed by a comma, to go before other messages.</summary>
+    public ReadOnlyMemory<byte>? EncodedSystemMessageAndComma { get; } = SystemPrompt is { Length: > 0 }
+        ? (byte[])[.. JsonSerializer.SerializeToUtf8Bytes(new System.Text.Json.Nodes.JsonObject { ["role"] = "system", ["content"] = SystemPrompt }), (byte)',']
+        : null;
+}
 
 public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, TimeSpan FirstByteTimeout, TimeSpan IdleTimeout, int Retries,
     double? InputPricePer1K = null, double? OutputPricePer1K = null)
@@ -27,6 +38,9 @@ public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, Ti
 
     /// <summary>Which circuit breaker guards this backend (one per URL and model).</summary>
     public string BreakerKey { get; } = BaseUrl + "#" + Model;
+
+    /// <summary><see cref="Model"/> as a JSON string, as it replaces the client's <c>model</c>.</summary>
+    public ReadOnlyMemory<byte> EncodedModel { get; } = JsonSerializer.SerializeToUtf8Bytes(Model);
 }
 
 /// <summary>An immutable view of one deployment's routing table, as the data plane reads it.</summary>

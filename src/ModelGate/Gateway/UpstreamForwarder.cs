@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Text.Json.Nodes;
 
 namespace ModelGate.Gateway;
 
@@ -24,7 +23,7 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers) : IDisposable
     /// One attempt: the response once its headers arrived within the first-byte timeout, or null when the upstream could
     /// not be reached or answered 5xx (both safe to retry: nothing was streamed to the client yet).
     /// </summary>
-    public async Task<HttpResponseMessage?> TrySendAsync(UpstreamRoute upstream, string path, JsonObject body, CancellationToken cancellationToken)
+    public async Task<HttpResponseMessage?> TrySendAsync(UpstreamRoute upstream, string path, byte[] body, CancellationToken cancellationToken)
     {
         var backend = CircuitBreakers.KeyOf(upstream);
         if (!breakers.TryEnter(backend))
@@ -46,9 +45,9 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers) : IDisposable
         return response;
     }
 
-    private async Task<HttpResponseMessage?> SendOnceAsync(UpstreamRoute upstream, string path, JsonObject body, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage?> SendOnceAsync(UpstreamRoute upstream, string path, byte[] body, CancellationToken cancellationToken)
     {
-        var content = new ByteArrayContent(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body));
+        var content = new ByteArrayContent(body);
         content.Headers.ContentType = JsonType;
         using var request = new HttpRequestMessage(HttpMethod.Post, upstream.UriFor(path)) { Content = content };
         if (upstream.Authorization is { } authorization)

@@ -1,0 +1,179 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace ModelGate.Gateway;
+
+/// <summary>
+/// An OpenAI-compatible request body as the gateway sees it: the raw bytes, validated as one JSON object in a single
+/// pass of <see cref="Utf8JsonReader"/>, and where in them the fields the gateway reads or rewrites are (<c>model</c>,
+/// <c>stream</c>, <c>stream_options</c>, <c>user</c>, <c>messages</c>). The body sent upstream is these bytes with those
+/// few spans replaced, so every field the gateway does not know passes through byte for byte, and no JSON DOM is built
+/// on the hot path (<see cref="Json"/> builds one on demand, for the rare uses that need it).
+/// </summary>
+public sealed class OpenAiRequest
+{
+    private readonly byte[] _body;
+    private readonly int _length;
+    private (int Start, int End) _model;
+    private (int Start, int End)? _streamOptions;
+    private int? _messagesOpen;
+    private bool _messagesEmpty;
+    private int _closingBrace;
+    private JsonObject? _json;
+
+    private OpenAiRequest(byte[] body, int length)
+    {
+        _body = body;
+        _length = length;
+    }
+
+    /// <summary>The value of <c>model</c>; null when it is missing or not a string.</summary>
+    public string? Model { get; private set; }
+
+    /// <summary>Whether <c>stream</c> is <c>true</c>.</summary>
+    public bool Stream { get; private set; }
+
+    /// <summary>The value of <c>user</c> when it is a string.</summary>
+    public string? User { get; private set; }
+
+    public ReadOnlySpan<byte> Bytes => _body.AsSpan(0, _length);
+
+    /// <summary>The body as a JSON object, parsed on first use (token counting, payload capture, length sampling).</summary>
+    public JsonObject Json => _json ??= (JsonObject)JsonNode.Parse(Bytes)!;
+
+    /// <summary>Reads the body; a <see cref="JsonException"/> says why it is not one JSON object with at most one of each rewritten field.</summary>
+    public static OpenAiRequest Parse(byte[] body, int length)
+    {
+        var request = new OpenAiRequest(body, length);
+        if (body.AsSpan(0, length).Trim(" \t\r\n"u8).IsEmpty)
+        {
+            throw new JsonException("the body is empty; it must be a JSON object");
+        }
+        var reader = new Utf8JsonReader(body.AsSpan(0, length));
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("the body must be a JSON object");
+        }
+        var seen = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var field = reader.ValueTextEquals("model"u8) ? Field.Model
+                : reader.ValueTextEquals("stream"u8) ? Field.Stream
+                : reader.ValueTextEquals("stream_options"u8) ? Field.StreamOptions
+                : reader.ValueTextEquals("user"u8) ? Field.User
+                : reader.ValueTextEquals("messages"u8) ? Field.Messages
+                : Field.Other;
+            if (field != Field.Other)
+            {
+                if ((seen & (int)field) != 0)
+                {
+                    throw new JsonException($"'{reader.GetString()}' appears more than once");
+                }
+                seen |= (int)field;
+            }
+            reader.Read();
+            var start = (int)reader.TokenStartIndex;
+            switch (field)
+            {
+                case Field.Model:
+                    request.Model = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    break;
+                case Field.Stream:
+                    request.Stream = reader.TokenType == JsonTokenType.True;
+                    break;
+                case Field.User:
+                    request.User = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    break;
+                case Field.Messages when reader.TokenType == JsonTokenType.StartArray:
+                    request._messagesOpen = (int)reader.BytesConsumed;
+                    break;
+            }
+            reader.Skip();
+            var end = (int)reader.BytesConsumed;
+            if (field == Field.Model)
+            {
+                request._model = (start, end);
+            }
+            else if (field == Field.StreamOptions)
+            {
+                request._streamOptions = (start, end);
+            }
+            else if (field == Field.Messages && request._messagesOpen is { } open)
+            {
+                request._messagesEmpty = body.AsSpan(open, end - 1 - open).Trim(" \t\r\n"u8).IsEmpty;
+            }
+        }
+        if (reader.TokenType != JsonTokenType.EndObject)
+        {
+            throw new JsonException("the body must be a JSON object");
+        }
+        request._closingBrace = (int)reader.TokenStartIndex;
+        if (reader.Read())
+        {
+            throw new JsonException("unexpected data after the JSON object");
+        }
+        return request;
+    }
+
+    /// <summary>
+    /// The body for <paramref name="route"/>'s upstream: <c>model</c> replaced by the upstream's model name; for a stream,
+    /// <c>stream_options.include_usage</c> set so that streams are accounted too; the version's system prompt, if any,
+    /// put first in <c>messages</c>. Everything else is copied as it came.
+    /// </summary>
+    public byte[] UpstreamBody(VersionRoute route)
+    {
+        var upstream = route.Upstream ?? throw new InvalidOperationException($"version {route.Version} has no upstream");
+        Span<(int Start, int End, ReadOnlyMemory<byte> With)> edits = new (int, int, ReadOnlyMemory<byte>)[3];
+        var count = 0;
+        edits[count++] = (_model.Start, _model.End, upstream.EncodedModel);
+        if (Stream)
+        {
+            edits[count++] = _streamOptions is { } options
+                ? (options.Start, options.End, StreamOptionsWithUsage(_body.AsSpan(options.Start, options.End - options.Start)))
+                : (_closingBrace, _closingBrace, IncludeUsageField);
+        }
+        if (route.EncodedSystemMessage is { } system && _messagesOpen is { } open)
+        {
+            edits[count++] = (open, open, _messagesEmpty ? system : route.EncodedSystemMessageAndComma!.Value);
+        }
+        edits = edits[..count];
+        edits.Sort((x, y) => x.Start.CompareTo(y.Start));
+        var length = _length;
+        foreach (var (start, end, with) in edits)
+        {
+            length += with.Length - (end - start);
+        }
+        var output = new byte[length];
+        int read = 0, written = 0;
+        foreach (var (start, end, with) in edits)
+        {
+            _body.AsSpan(read, start - read).CopyTo(output.AsSpan(written));
+            written += start - read;
+            with.Span.CopyTo(output.AsSpan(written));
+            written += with.Length;
+            read = end;
+        }
+        _body.AsSpan(read, _length - read).CopyTo(output.AsSpan(written));
+        return output;
+    }
+
+    private static readonly ReadOnlyMemory<byte> IncludeUsageField = ""","stream_options":{"include_usage":true}"""u8.ToArray();
+
+    private static byte[] StreamOptionsWithUsage(ReadOnlySpan<byte> value)
+    {
+        var options = JsonNode.Parse(value) as JsonObject ?? new JsonObject();
+        options["include_usage"] = true;
+        return JsonSerializer.SerializeToUtf8Bytes(options);
+    }
+
+    [Flags]
+    private enum Field
+    {
+        Other = 0,
+        Model = 1,
+        Stream = 2,
+        StreamOptions = 4,
+        User = 8,
+        Messages = 16,
+    }
+}
