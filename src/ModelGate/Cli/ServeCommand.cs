@@ -29,6 +29,8 @@ internal static class ServeCommand
                 hostArgs.Add($"--urls={u}");
             }
             hostArgs.Add($"--Server:Role={parse.GetValue(role)}");
+            // Before anything opens a socket: the runtime reads this once.
+            InlineIO.Configure(new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine([.. hostArgs]).Build());
             try
             {
                 var app = ModelGateHost.Build([.. hostArgs]);

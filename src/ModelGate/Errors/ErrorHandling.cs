@@ -19,9 +19,11 @@ public static class ErrorHandlingExtensions
 
     /// <summary>Answers bodies over the configured limit with 413 before anything reads them.</summary>
     public static IApplicationBuilder UseModelGateRequestLimits(this IApplicationBuilder app) =>
+        app.UseLimits(app.ApplicationServices.GetRequiredService<IOptions<LimitsOptions>>().Value);
+
+    private static IApplicationBuilder UseLimits(this IApplicationBuilder app, LimitsOptions limits) =>
         app.Use(async (context, next) =>
         {
-            var limits = context.RequestServices.GetRequiredService<IOptions<LimitsOptions>>().Value;
             var limit = RequestLimits.For(context.Request.Path, limits);
             var feature = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
             if (feature is { IsReadOnly: false })

@@ -64,6 +64,9 @@ public static class InferenceProtocolApi
     public static Results<Ok<JsonObject>, ProblemHttpResult> ModelReady(string name, RoutingSnapshots routes) =>
         routes.Find(name) is null ? UnknownDeployment(name) : TypedResults.Ok(new JsonObject { ["name"] = name, ["ready"] = true });
 
+    /// <summary>Batches up to this many rows are scored where the request arrived; larger ones on the thread pool (see <see cref="Hosting.InlineIO"/>).</summary>
+    private const int InlineRowLimit = 64;
+
     public static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> Infer(string name, string? version, HttpContext context, RoutingSnapshots routes,
         OnnxModelCache models, DataPlaneGuard guard, CancellationToken cancellationToken)
     {
@@ -129,6 +132,10 @@ public static class InferenceProtocolApi
                         KeyId = keyId,
                     });
                 });
+            }
+            if (rows > InlineRowLimit)
+            {
+                await Hosting.InlineIO.LeaveSocketThreadAsync();
             }
             IReadOnlyDictionary<string, OnnxOutput> outputs;
             try

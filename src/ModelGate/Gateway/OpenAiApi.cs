@@ -19,10 +19,14 @@ public static class OpenAiApi
     public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").RequireAuthorization(Permissions.Infer);
+        // The services are singletons, taken once here rather than from the request's scope on every request.
+        var services = app.ServiceProvider;
+        var (routes, forwarder, guard, log, samples, time) = (services.GetRequiredService<RoutingSnapshots>(), services.GetRequiredService<UpstreamForwarder>(),
+            services.GetRequiredService<DataPlaneGuard>(), services.GetRequiredService<RequestLog>(), services.GetRequiredService<InputSamples>(),
+            services.GetRequiredService<TimeProvider>());
         foreach (var path in new[] { "chat/completions", "completions", "embeddings" })
         {
-            v1.MapPost("/" + path, (HttpContext c, RoutingSnapshots r, UpstreamForwarder f, DataPlaneGuard g, RequestLog log, InputSamples samples,
-                TimeProvider time) => LoggedAsync(c, path, r, f, g, log, samples, time));
+            v1.MapPost("/" + path, (HttpContext c) => LoggedAsync(c, path, routes, forwarder, guard, log, samples, time));
         }
         v1.MapGet("/models", ListModels);
         return app;
@@ -54,7 +58,7 @@ public static class OpenAiApi
         byte[]? body = null;
         try
         {
-            body = await ForwardAsync(context, path, routes, forwarder, guard, exchange);
+            body = await ForwardAsync(context, path, routes, forwarder, guard, log, time, exchange);
         }
         finally
         {
@@ -153,7 +157,7 @@ public static class OpenAiApi
 
     /// <summary>Answers the request; returns the pooled buffer holding the request body (for the caller to return), if one was read.</summary>
     private static async Task<byte[]?> ForwardAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder,
-        DataPlaneGuard guard, Exchange exchange)
+        DataPlaneGuard guard, RequestLog log, TimeProvider time, Exchange exchange)
     {
         var ct = context.RequestAborted;
         context.Response.Headers[InferenceProtocolApi.RequestIdHeader] = context.TraceIdentifier;
@@ -223,8 +227,6 @@ public static class OpenAiApi
             // Mirrored after the fact and never awaited: the shadow's answer and its latency stay out of the client's request.
             // Everything the mirror needs is taken now: the HttpContext is recycled once the response is sent.
             var shadowBody = request.UpstreamBody(shadow);
-            var log = context.RequestServices.GetRequiredService<RequestLog>();
-            var time = context.RequestServices.GetRequiredService<TimeProvider>();
             var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
             _ = Task.Run(() => MirrorAsync(forwarder, shadow, path, shadowBody, log, time, name, keyId));
         }
@@ -246,6 +248,11 @@ public static class OpenAiApi
             if (response.Content.Headers.ContentType is { } contentType)
             {
                 context.Response.ContentType = contentType.ToString();
+            }
+            if (!stream && response.Content.Headers.ContentLength is { } contentLength)
+            {
+                // Passed through byte for byte, so the length holds, and the client gets a plain body instead of chunks.
+                context.Response.ContentLength = contentLength;
             }
             // Server-sent events go out chunk by chunk; nothing in between may hold them back.
             context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();

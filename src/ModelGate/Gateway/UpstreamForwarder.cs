@@ -7,7 +7,7 @@ namespace ModelGate.Gateway;
 /// Sends data-plane requests to upstream servers over one long-lived <see cref="HttpMessageInvoker"/> (no buffering
 /// HttpClient, no total timeout: a first-byte timeout per attempt and an idle timeout while streaming).
 /// </summary>
-public sealed class UpstreamForwarder(CircuitBreakers breakers) : IDisposable
+public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration configuration) : IDisposable
 {
     private readonly HttpMessageInvoker _invoker = new(new SocketsHttpHandler
     {
@@ -17,6 +17,10 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers) : IDisposable
         UseCookies = false,
         UseProxy = false,
         EnableMultipleHttp2Connections = true,
+        // Trace context goes to the upstream only when traces are exported; otherwise the diagnostics layer is left out of every request.
+        ActivityHeadersPropagator = string.IsNullOrWhiteSpace(configuration[$"{Hosting.OpenTelemetryOptions.Section}:Endpoint"])
+            ? null
+            : System.Diagnostics.DistributedContextPropagator.CreateDefaultPropagator(),
     }, disposeHandler: true);
 
     /// <summary>

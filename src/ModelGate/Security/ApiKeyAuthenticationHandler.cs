@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
@@ -29,14 +28,7 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
             return Fail("the API key is not valid: unknown, revoked or expired");
         }
         Context.Items[typeof(AuthenticatedKey)] = key;
-        var identity = new ClaimsIdentity(SchemeName, ClaimTypes.NameIdentifier, ClaimTypes.Role);
-        identity.AddClaim(new Claim(ClaimTypes.NameIdentifier, key.Id));
-        identity.AddClaim(new Claim(ClaimTypes.Name, key.Name));
-        foreach (var role in key.Roles)
-        {
-            identity.AddClaim(new Claim(ClaimTypes.Role, role));
-        }
-        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+        return AuthenticateResult.Success(new AuthenticationTicket(key.Principal, SchemeName));
     }
 
     private AuthenticateResult Fail(string reason)

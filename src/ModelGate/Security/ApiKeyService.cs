@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
@@ -10,7 +11,23 @@ namespace ModelGate.Security;
 
 public sealed record AuthenticatedKey(string Id, string Name, IReadOnlyList<string> Roles, DateTime? ExpiresAt,
     IReadOnlySet<string>? Deployments = null, int? RequestsPerMinute = null, bool AllowPinning = true, int? TokensPerMinute = null,
-    double? CostBudget = null);
+    double? CostBudget = null)
+{
+    /// <summary>The key as the request's user: built once per cached validation, not on every request.</summary>
+    public ClaimsPrincipal Principal { get; } = NewPrincipal(Id, Name, Roles);
+
+    private static ClaimsPrincipal NewPrincipal(string id, string name, IReadOnlyList<string> roles)
+    {
+        var identity = new ClaimsIdentity(ApiKeyAuthenticationHandler.SchemeName, ClaimTypes.NameIdentifier, ClaimTypes.Role);
+        identity.AddClaim(new Claim(ClaimTypes.NameIdentifier, id));
+        identity.AddClaim(new Claim(ClaimTypes.Name, name));
+        foreach (var role in roles)
+        {
+            identity.AddClaim(new Claim(ClaimTypes.Role, role));
+        }
+        return new ClaimsPrincipal(identity);
+    }
+}
 
 /// <summary>Issues and checks API keys. Keys are random 256-bit secrets; only their SHA-256 is stored.</summary>
 public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time, IOptions<SecurityOptions> options)
