@@ -1,11 +1,14 @@
 using System.Buffers;
+using System.Collections.Frozen;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 using ModelGate.Client;
 using ModelGate.Errors;
 using ModelGate.Gateway.Telemetry;
 using ModelGate.Security;
+using ModelGate.Storage;
 
 namespace ModelGate.Gateway;
 
@@ -16,20 +19,64 @@ namespace ModelGate.Gateway;
 /// </summary>
 public static class OpenAiApi
 {
+    private static readonly string[] Paths = ["chat/completions", "completions", "embeddings"];
+
     public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").RequireAuthorization(Permissions.Infer);
-        // The services are singletons, taken once here rather than from the request's scope on every request.
-        var services = app.ServiceProvider;
-        var (routes, forwarder, guard, log, samples, time) = (services.GetRequiredService<RoutingSnapshots>(), services.GetRequiredService<UpstreamForwarder>(),
-            services.GetRequiredService<DataPlaneGuard>(), services.GetRequiredService<RequestLog>(), services.GetRequiredService<InputSamples>(),
-            services.GetRequiredService<TimeProvider>());
-        foreach (var path in new[] { "chat/completions", "completions", "embeddings" })
+        foreach (var (path, handler) in Handlers(app.ServiceProvider))
         {
-            v1.MapPost("/" + path, (HttpContext c) => LoggedAsync(c, path, routes, forwarder, guard, log, samples, time));
+            v1.MapPost("/" + path, handler);
         }
         v1.MapGet("/models", ListModels);
         return app;
+    }
+
+    /// <summary>
+    /// The OpenAI routes ahead of the general middleware: <c>POST /v1/chat/completions</c>, <c>/v1/completions</c> and
+    /// <c>/v1/embeddings</c> are answered here, with the same key check
+    /// (<see cref="ApiKeyAuthenticationHandler.AuthenticateAsync"/>), the same policy (<see cref="Permissions.Infer"/>)
+    /// and the same handlers as the endpoints <see cref="MapOpenAiApi"/> maps, but without a per-request authentication
+    /// handler, authorization service, status-code pages and endpoint dispatch. Every other request goes on down the
+    /// pipeline. Body limits and the exception handler come before this.
+    /// </summary>
+    public static IApplicationBuilder UseOpenAiFastPath(this IApplicationBuilder app)
+    {
+        var handlers = Handlers(app.ApplicationServices).ToDictionary(h => "/v1/" + h.Path, h => h.Handler, StringComparer.OrdinalIgnoreCase)
+            .ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        var keys = app.ApplicationServices.GetRequiredService<ApiKeyService>();
+        var allowed = Permissions.Policies[Permissions.Infer];
+        return app.Use(async (context, next) =>
+        {
+            if (!HttpMethods.IsPost(context.Request.Method) || !handlers.TryGetValue(context.Request.Path.Value ?? "", out var handler))
+            {
+                await next(context);
+                return;
+            }
+            var (key, failure) = await ApiKeyAuthenticationHandler.AuthenticateAsync(context, keys);
+            if (key is null)
+            {
+                await ApiKeyAuthenticationHandler.ChallengeAsync(context, failure);
+                return;
+            }
+            context.User = key.Principal;
+            if (!key.Roles.Any(allowed.Contains))
+            {
+                await ProblemAuthorizationResultHandler.ForbidAsync(context, allowed);
+                return;
+            }
+            await handler(context);
+        });
+    }
+
+    /// <summary>The handlers of the OpenAI routes; the services are singletons, taken once here rather than from each request's scope.</summary>
+    private static IEnumerable<(string Path, RequestDelegate Handler)> Handlers(IServiceProvider services)
+    {
+        var (routes, forwarder, guard, log, samples, time) = (services.GetRequiredService<RoutingSnapshots>(), services.GetRequiredService<UpstreamForwarder>(),
+            services.GetRequiredService<DataPlaneGuard>(), services.GetRequiredService<RequestLog>(), services.GetRequiredService<InputSamples>(),
+            services.GetRequiredService<TimeProvider>());
+        var limit = services.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxRequestBodyBytes;
+        return Paths.Select(path => (path, (RequestDelegate)(c => LoggedAsync(c, path, limit, routes, forwarder, guard, log, samples, time)))).ToList();
     }
 
     public static IResult ListModels(RoutingSnapshots routes) => Results.Json(new
@@ -50,7 +97,7 @@ public static class OpenAiApi
         public CaptureBuffer? Response;
     }
 
-    private static async Task LoggedAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder, DataPlaneGuard guard,
+    private static async Task LoggedAsync(HttpContext context, string path, long limit, RoutingSnapshots routes, UpstreamForwarder forwarder, DataPlaneGuard guard,
         RequestLog log, InputSamples samples, TimeProvider time)
     {
         var started = time.GetTimestamp();
@@ -58,7 +105,7 @@ public static class OpenAiApi
         byte[]? body = null;
         try
         {
-            body = await ForwardAsync(context, path, routes, forwarder, guard, log, time, exchange);
+            body = await ForwardAsync(context, path, limit, routes, forwarder, guard, log, time, exchange);
         }
         finally
         {
@@ -134,15 +181,20 @@ public static class OpenAiApi
     }
 
     /// <summary>
-    /// The whole body in one pooled buffer (the caller returns it). Kestrel enforces the body limit while it is read and
-    /// fails the read with 413, which the exception handler answers as a problem.
+    /// The whole body in one pooled buffer (the caller returns it). A body past <paramref name="limit"/> fails with 413,
+    /// which the exception handler answers as a problem (Kestrel enforces the same limit; other servers may not).
     /// </summary>
-    private static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    private static async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpRequest request, long limit, CancellationToken ct)
     {
         var reader = request.BodyReader;
         while (true)
         {
             var result = await reader.ReadAsync(ct);
+            if (result.Buffer.Length > limit)
+            {
+                reader.AdvanceTo(result.Buffer.End);
+                throw new BadHttpRequestException($"Request body too large. The max request body size is {limit} bytes.", StatusCodes.Status413PayloadTooLarge);
+            }
             if (result.IsCompleted || result.IsCanceled)
             {
                 var length = checked((int)result.Buffer.Length);
@@ -156,12 +208,12 @@ public static class OpenAiApi
     }
 
     /// <summary>Answers the request; returns the pooled buffer holding the request body (for the caller to return), if one was read.</summary>
-    private static async Task<byte[]?> ForwardAsync(HttpContext context, string path, RoutingSnapshots routes, UpstreamForwarder forwarder,
+    private static async Task<byte[]?> ForwardAsync(HttpContext context, string path, long limit, RoutingSnapshots routes, UpstreamForwarder forwarder,
         DataPlaneGuard guard, RequestLog log, TimeProvider time, Exchange exchange)
     {
         var ct = context.RequestAborted;
         context.Response.Headers[InferenceProtocolApi.RequestIdHeader] = context.TraceIdentifier;
-        var (buffer, length) = await ReadBodyAsync(context.Request, ct);
+        var (buffer, length) = await ReadBodyAsync(context.Request, limit, ct);
         OpenAiRequest request;
         try
         {

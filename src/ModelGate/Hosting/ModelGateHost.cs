@@ -76,8 +76,10 @@ public static class ModelGateHost
         var app = builder.Build();
         app.UseThreadPoolForControlPlane();
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
         app.UseModelGateRequestLimits();
+        app.UseOpenAiFastPath();
+        app.UseRouting(); // after the fast path, so that its requests are not matched against every route first
+        app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
 

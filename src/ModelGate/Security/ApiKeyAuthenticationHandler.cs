@@ -10,38 +10,54 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
 {
     public const string SchemeName = "ApiKey";
     private const string FailureKey = "modelgate.auth.failure";
+    private const string Missing = "an API key is required: send 'Authorization: Bearer <api key>'";
 
-    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    /// <summary>
+    /// The one place a request's key is checked: the key, or why there is none (null when no key was sent). On success the
+    /// key is in <c>HttpContext.Items</c>, where the data plane reads its scope and limits.
+    /// </summary>
+    public static async ValueTask<(AuthenticatedKey? Key, string? Failure)> AuthenticateAsync(HttpContext context, ApiKeyService keys)
     {
-        string? header = Request.Headers.Authorization;
+        string? header = context.Request.Headers.Authorization;
         if (string.IsNullOrEmpty(header))
         {
-            return AuthenticateResult.NoResult();
+            return (null, null);
         }
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
-            return Fail("the Authorization header must be 'Bearer <api key>'");
+            return (null, "the Authorization header must be 'Bearer <api key>'");
         }
-        var key = await keys.ValidateAsync(header["Bearer ".Length..].Trim(), Context.RequestAborted);
+        var key = await keys.ValidateAsync(header["Bearer ".Length..].Trim(), context.RequestAborted);
         if (key is null)
         {
-            return Fail("the API key is not valid: unknown, revoked or expired");
+            return (null, "the API key is not valid: unknown, revoked or expired");
         }
-        Context.Items[typeof(AuthenticatedKey)] = key;
-        return AuthenticateResult.Success(new AuthenticationTicket(key.Principal, SchemeName));
+        context.Items[typeof(AuthenticatedKey)] = key;
+        return (key, null);
     }
 
-    private AuthenticateResult Fail(string reason)
+    /// <summary>401 with <c>WWW-Authenticate: Bearer</c> and a problem saying why.</summary>
+    public static Task ChallengeAsync(HttpContext context, string? reason)
     {
-        Context.Items[FailureKey] = reason;
-        return AuthenticateResult.Fail(reason);
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return Problems.Result(StatusCodes.Status401Unauthorized, ProblemCodes.Unauthenticated, "Authentication required.", reason ?? Missing)
+            .ExecuteAsync(context);
     }
 
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
-        var reason = Context.Items[FailureKey] as string ?? "an API key is required: send 'Authorization: Bearer <api key>'";
-        Response.Headers.WWWAuthenticate = "Bearer";
-        return Problems.Result(StatusCodes.Status401Unauthorized, ProblemCodes.Unauthenticated, "Authentication required.", reason)
-            .ExecuteAsync(Context);
+        var (key, failure) = await AuthenticateAsync(Context, keys);
+        if (key is not null)
+        {
+            return AuthenticateResult.Success(new AuthenticationTicket(key.Principal, SchemeName));
+        }
+        if (failure is null)
+        {
+            return AuthenticateResult.NoResult();
+        }
+        Context.Items[FailureKey] = failure;
+        return AuthenticateResult.Fail(failure);
     }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties) => ChallengeAsync(Context, Context.Items[FailureKey] as string);
 }

@@ -18,6 +18,12 @@ public sealed class ProblemAuthorizationResultHandler : IAuthorizationMiddleware
         }
         var needed = authorizeResult.AuthorizationFailure?.FailedRequirements.OfType<RolesAuthorizationRequirement>()
             .SelectMany(r => r.AllowedRoles).Distinct().ToList() ?? [];
+        return ForbidAsync(context, needed);
+    }
+
+    /// <summary>403 naming the roles that would do and the roles the key has.</summary>
+    public static Task ForbidAsync(HttpContext context, IReadOnlyList<string> needed)
+    {
         var has = context.User.FindAll(System.Security.Claims.ClaimTypes.Role).Select(c => c.Value).ToList();
         var detail = $"this needs one of the roles [{string.Join(", ", needed)}]; the key has [{string.Join(", ", has)}]";
         return Problems.Result(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden, "Forbidden.", detail,

@@ -446,4 +446,52 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
         await ProblemAssert.IsProblem(await client.PostAsJsonAsync("/v1/chat/completions",
             new { model = $"{deployment}@1.0.0", messages = new[] { new { role = "user", content = "hi" } } }), HttpStatusCode.BadGateway, "upstream_unavailable");
     }
+
+    /// <summary>
+    /// The OpenAI routes are answered ahead of the general middleware (OpenAiApi.UseOpenAiFastPath); a trailing slash
+    /// takes the same request through routing, authentication and authorization to the mapped endpoint instead. Both must
+    /// answer alike: the same keys refused with the same problems, the same body limit, the same answer.
+    /// </summary>
+    [Fact]
+    public async Task TheFastPath_AndTheMappedEndpoint_AnswerAlike()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, user) => $"echo {user}";
+        var (deployment, _) = await DeployAsync(upstream);
+        var revoked = await server.CreateKeyAsync(Roles.Viewer);
+        var revokedId = (await server.Api().ListKeysAsync()).Single(k => revoked.StartsWith(k.Prefix, StringComparison.Ordinal)).Id;
+        await server.Api().RevokeKeyAsync(revokedId);
+        var viewer = await server.CreateKeyAsync(Roles.Viewer);
+        object body = new { model = deployment, messages = new[] { new { role = "user", content = "same" } } };
+
+        foreach (var path in new[] { "/v1/chat/completions", "/v1/chat/completions/" })
+        {
+            foreach (var (client, reason) in new (HttpClient, string)[]
+                     {
+                         (server.Client(token: null), "an API key is required"),
+                         (server.Client("mg_wrong-key-000000000000000000000000000"), "not valid"),
+                         (server.Client(revoked), "not valid"),
+                     })
+            {
+                var refused = await client.PostAsJsonAsync(path, body);
+                var problem = await ProblemAssert.IsProblem(refused, HttpStatusCode.Unauthorized, "unauthenticated");
+                Assert.Contains(reason, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+                Assert.Equal("Bearer", refused.Headers.WwwAuthenticate.Single().Scheme);
+            }
+            var basic = server.Client(token: null);
+            basic.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", "dXNlcjpwYXNz");
+            var basicProblem = await ProblemAssert.IsProblem(await basic.PostAsJsonAsync(path, body), HttpStatusCode.Unauthorized, "unauthenticated");
+            Assert.Contains("must be 'Bearer <api key>'", basicProblem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+            var tooLarge = new string('x', (int)ServerFixture.MaxRequestBodyBytes);
+            await ProblemAssert.IsProblem(await server.Client(viewer).PostAsJsonAsync(path, new { model = deployment, prompt = tooLarge }),
+                HttpStatusCode.RequestEntityTooLarge, "body_too_large");
+
+            var answered = await server.Client(viewer).PostAsJsonAsync(path, body);
+            Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+            Assert.Equal("1.0.0", answered.Headers.GetValues("x-modelgate-version").Single());
+            var answer = await answered.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+            Assert.Equal("echo same", answer.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        }
+    }
 }
