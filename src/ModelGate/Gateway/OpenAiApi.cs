@@ -76,7 +76,8 @@ public static class OpenAiApi
             services.GetRequiredService<DataPlaneGuard>(), services.GetRequiredService<RequestLog>(), services.GetRequiredService<InputSamples>(),
             services.GetRequiredService<TimeProvider>());
         var limit = services.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxRequestBodyBytes;
-        return Paths.Select(path => (path, (RequestDelegate)(c => LoggedAsync(c, path, limit, routes, forwarder, guard, log, samples, time)))).ToList();
+        var recorder = new Recorder(guard, log, samples, time);
+        return Paths.Select(path => (path, (RequestDelegate)(c => LoggedAsync(c, path, limit, routes, forwarder, recorder)))).ToList();
     }
 
     public static IResult ListModels(RoutingSnapshots routes) => Results.Json(new
@@ -86,7 +87,7 @@ public static class OpenAiApi
             .Select(r => new { id = r.Name, @object = "model", created = 0, owned_by = "modelgate" }),
     });
 
-    /// <summary>What one request did, filled in as it goes and written to the request log at the end.</summary>
+    /// <summary>What one request did, filled in as it goes and recorded once the response is out.</summary>
     private sealed class Exchange
     {
         public string Deployment = "-";
@@ -95,41 +96,66 @@ public static class OpenAiApi
         public double? UpstreamMs;
         public OpenAiRequest? Request;
         public CaptureBuffer? Response;
+        public byte[]? Body;
+        public int Status;
+        public AuthenticatedKey? Key;
+        public string RequestId = "";
+        public double LatencyMs;
+        public string Path = "";
+        public required Recorder Recorder;
     }
 
-    private static async Task LoggedAsync(HttpContext context, string path, long limit, RoutingSnapshots routes, UpstreamForwarder forwarder, DataPlaneGuard guard,
-        RequestLog log, InputSamples samples, TimeProvider time)
+    /// <summary>The services that account and record a finished exchange.</summary>
+    private sealed record Recorder(DataPlaneGuard Guard, RequestLog Log, InputSamples Samples, TimeProvider Time);
+
+    private static async Task LoggedAsync(HttpContext context, string path, long limit, RoutingSnapshots routes, UpstreamForwarder forwarder,
+        Recorder recorder)
     {
+        var time = recorder.Time;
         var started = time.GetTimestamp();
-        var exchange = new Exchange();
-        byte[]? body = null;
+        var exchange = new Exchange { Path = path, Recorder = recorder };
         try
         {
-            body = await ForwardAsync(context, path, limit, routes, forwarder, guard, log, time, exchange);
+            exchange.Body = await ForwardAsync(context, path, limit, routes, forwarder, recorder.Guard, recorder.Log, time, exchange);
         }
         finally
         {
-            try
+            exchange.Status = context.Response.StatusCode;
+            exchange.Key = context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey;
+            exchange.RequestId = context.TraceIdentifier;
+            exchange.LatencyMs = time.GetElapsedTime(started).TotalMilliseconds;
+            // The response is out: accounting and the request log are done on the thread pool, so that the connection's
+            // next request (and the socket thread it arrives on) does not wait for them.
+            ThreadPool.UnsafeQueueUserWorkItem(static e => _ = RecordAsync(e), exchange, preferLocal: false);
+        }
+    }
+
+    private static async Task RecordAsync(Exchange exchange)
+    {
+        try
+        {
+            await AccountAsync(exchange);
+        }
+        catch (Exception e)
+        {
+            exchange.Recorder.Log.RecordingFailed(e);
+        }
+        finally
+        {
+            if (exchange.Body is not null)
             {
-                await RecordAsync(context, path, guard, log, samples, time, started, exchange);
-            }
-            finally
-            {
-                if (body is not null)
-                {
-                    ArrayPool<byte>.Shared.Return(body);
-                }
+                ArrayPool<byte>.Shared.Return(exchange.Body);
             }
         }
     }
 
     /// <summary>Accounting and monitoring of a finished request: usage (from the upstream or counted), cost, the key's limits, the request log.</summary>
-    private static async Task RecordAsync(HttpContext context, string path, DataPlaneGuard guard, RequestLog log, InputSamples samples, TimeProvider time,
-        long started, Exchange exchange)
+    private static async Task AccountAsync(Exchange exchange)
     {
+        var (path, guard, log, samples, time) = (exchange.Path, exchange.Recorder.Guard, exchange.Recorder.Log, exchange.Recorder.Samples, exchange.Recorder.Time);
         var (prompt, completion) = exchange.Response is { } response ? Usage.Read(response) : (null, null);
         string? usageSource = prompt is null ? null : UsageSources.Upstream;
-        var succeeded = exchange.Response is not null && context.Response.StatusCode is >= 200 and < 300;
+        var succeeded = exchange.Response is not null && exchange.Status is >= 200 and < 300;
         string? completionText = null;
         if (succeeded && prompt is null && exchange.Request is not null)
         {
@@ -152,19 +178,19 @@ public static class OpenAiApi
                 ["response"] = exchange.Response?.Text(),
             }.ToJsonString());
         }
-        var key = context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey;
+        var key = exchange.Key;
         await guard.ChargeAsync(key, (prompt ?? 0) + (completion ?? 0), cost ?? 0);
         log.Add(new Storage.Gateway.RequestLogEntity
         {
-            RequestId = context.TraceIdentifier,
+            RequestId = exchange.RequestId,
             Time = time.GetUtcNow().UtcDateTime,
             KeyId = key?.Id,
             Deployment = exchange.Deployment,
             Version = exchange.Served?.Version,
             Route = exchange.Route,
             Protocol = "openai",
-            Status = context.Response.StatusCode,
-            LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
+            Status = exchange.Status,
+            LatencyMs = exchange.LatencyMs,
             UpstreamLatencyMs = exchange.UpstreamMs,
             PromptTokens = prompt,
             CompletionTokens = completion,

@@ -39,6 +39,13 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         }
     }
 
+    /// <summary>A request whose accounting failed before its record was made: counted as dropped, and logged.</summary>
+    public void RecordingFailed(Exception exception)
+    {
+        Interlocked.Increment(ref _dropped);
+        LogRecordingFailed(logger, exception);
+    }
+
     public bool ShouldCapturePayload() => options.Value.PayloadSampleRate > 0 && Random.Shared.NextDouble() < options.Value.PayloadSampleRate;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -106,6 +113,9 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         var cutoff = time.GetUtcNow().UtcDateTime - options.Value.RequestLogRetention;
         await db.RequestLogs.Where(r => r.Time < cutoff).ExecuteDeleteAsync(cancellationToken);
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Accounting a finished request failed; its record is counted as dropped")]
+    private static partial void LogRecordingFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} request-log records failed; they are counted as dropped")]
     private static partial void LogWriteFailed(ILogger logger, Exception exception, int count);
