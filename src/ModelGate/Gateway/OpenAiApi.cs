@@ -116,7 +116,7 @@ public static class OpenAiApi
         var exchange = new Exchange { Path = path, Recorder = recorder };
         try
         {
-            exchange.Body = await ForwardAsync(context, path, limit, routes, forwarder, recorder.Guard, recorder.Log, time, exchange);
+            await ForwardAsync(context, path, limit, routes, forwarder, recorder.Guard, recorder.Log, time, exchange);
         }
         finally
         {
@@ -221,7 +221,7 @@ public static class OpenAiApi
                 reader.AdvanceTo(result.Buffer.End);
                 throw new BadHttpRequestException($"Request body too large. The max request body size is {limit} bytes.", StatusCodes.Status413PayloadTooLarge);
             }
-            if (result.IsCompleted || result.IsCanceled)
+            if (result.IsCompleted)
             {
                 var length = checked((int)result.Buffer.Length);
                 var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
@@ -233,13 +233,14 @@ public static class OpenAiApi
         }
     }
 
-    /// <summary>Answers the request; returns the pooled buffer holding the request body (for the caller to return), if one was read.</summary>
-    private static async Task<byte[]?> ForwardAsync(HttpContext context, string path, long limit, RoutingSnapshots routes, UpstreamForwarder forwarder,
+    /// <summary>Answers the request. The pooled buffer holding the request body goes to <see cref="Exchange.Body"/> as soon as it is read, so that it is returned however the request ends.</summary>
+    private static async Task ForwardAsync(HttpContext context, string path, long limit, RoutingSnapshots routes, UpstreamForwarder forwarder,
         DataPlaneGuard guard, RequestLog log, TimeProvider time, Exchange exchange)
     {
         var ct = context.RequestAborted;
         context.Response.Headers[InferenceProtocolApi.RequestIdHeader] = context.TraceIdentifier;
         var (buffer, length) = await ReadBodyAsync(context.Request, limit, ct);
+        exchange.Body = buffer;
         OpenAiRequest request;
         try
         {
@@ -248,12 +249,12 @@ public static class OpenAiApi
         catch (JsonException e)
         {
             await Problems.Result(400, ProblemCodes.MalformedJson, "The request body is not a JSON object.", e.Message).ExecuteAsync(context);
-            return buffer;
+            return;
         }
         if (request.Model is not { Length: > 0 } model)
         {
             await Problems.Validation("model", "'model' names a deployment (or deployment@version)").ExecuteAsync(context);
-            return buffer;
+            return;
         }
         var at = model.IndexOf('@');
         var (name, pinnedVersion) = at > 0 ? (model[..at], model[(at + 1)..]) : (model, null);
@@ -262,13 +263,13 @@ public static class OpenAiApi
         if (await guard.CheckAsync(context, name, pinnedVersion is not null) is { } refused)
         {
             await refused.ExecuteAsync(context);
-            return buffer;
+            return;
         }
         var deployment = routes.Find(name);
         if (deployment is null)
         {
             await DeploymentsApi.NotFound(name).ExecuteAsync(context);
-            return buffer;
+            return;
         }
         VersionRoute route;
         string kind;
@@ -278,7 +279,7 @@ public static class OpenAiApi
             if (pinned is null)
             {
                 await Problems.NotFound("version_not_routed", $"deployment '{name}' does not route version '{pinnedVersion}'").ExecuteAsync(context);
-                return buffer;
+                return;
             }
             (route, kind) = (pinned, RouteKinds.Pinned);
         }
@@ -296,7 +297,7 @@ public static class OpenAiApi
         {
             await Problems.Result(400, "wrong_protocol", "This deployment serves an ONNX model.",
                 $"'{name}' is served by Open Inference Protocol v2: POST /v2/models/{name}/infer").ExecuteAsync(context);
-            return buffer;
+            return;
         }
 
         var stream = request.Stream;
@@ -316,7 +317,7 @@ public static class OpenAiApi
         {
             await Problems.Result(502, "upstream_unavailable", "The upstream did not answer.",
                 $"{name}@{route.Version}: the upstream failed or timed out before answering, after retries").ExecuteAsync(context);
-            return buffer;
+            return;
         }
         using (response)
         {
@@ -370,7 +371,6 @@ public static class OpenAiApi
                 ArrayPool<byte>.Shared.Return(copy);
             }
         }
-        return buffer;
     }
 
     private static async Task MirrorAsync(UpstreamForwarder forwarder, VersionRoute shadow, string path, byte[] body, RequestLog log,

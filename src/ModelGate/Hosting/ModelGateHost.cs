@@ -27,9 +27,6 @@ public sealed class ServerOptions
     public string Role { get; set; } = "all";
 
     public bool ServesControlPlane => Role is "all" or "control";
-
-    /// <summary>Socket completions inline on the I/O threads (<c>modelgate serve</c> only; see <see cref="Hosting.InlineIO"/>).</summary>
-    public bool InlineIO { get; set; } = true;
 }
 
 /// <summary>Builds the server: <c>modelgate serve</c> and the functional tests use the same composition.</summary>

@@ -135,4 +135,29 @@ public sealed class ServeProcessTests : IDisposable
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
+
+    /// <summary>
+    /// <c>serve</c> turns on inline socket completions before the first socket (Server:InlineIO): the runtime then starts one
+    /// socket engine thread per core (".NET Sockets"), against one per 30 cores without it. Read from /proc, as the
+    /// runtime's own threads of the real process.
+    /// </summary>
+    [Fact(Timeout = 120_000)]
+    public async Task Serve_RunsSocketCompletionsInline_UnlessTurnedOff()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        static int SocketThreads(int pid) => Directory.EnumerateDirectories($"/proc/{pid}/task")
+            .Count(task => File.ReadAllText(Path.Combine(task, "comm")).Trim() == ".NET Sockets");
+
+        await using (var inline = await ServerProcess.StartAsync(_data))
+        {
+            // Something went over a socket, and the control plane still answers (it is moved off the socket threads).
+            var api = ModelGateClient.Create(inline.BaseAddress, AdminKey(inline)!);
+            await api.CreateModelAsync(new CreateModelRequest("inline", "o", "low", "other"), ct);
+            Assert.Equal(Environment.ProcessorCount, SocketThreads(inline.Pid));
+        }
+        await using var off = await ServerProcess.StartAsync(_data, "--Server:InlineIO=false");
+        using var http = new HttpClient { BaseAddress = off.BaseAddress };
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz", ct)).StatusCode);
+        Assert.Equal(Math.Max(1, (int)Math.Round(Environment.ProcessorCount / 30.0)), SocketThreads(off.Pid));
+    }
 }

@@ -16,6 +16,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public Uri BaseAddress { get; private set; } = null!;
     public IReadOnlyList<string> Output => [.. _lines];
     public bool HasExited => _process.HasExited;
+    public int Pid => _process.Id;
 
     /// <summary>The admin key printed on an empty data directory (null when none was printed).</summary>
     public string? AdminKey => Output.Select(l => AdminKeyLine().Match(l)).FirstOrDefault(m => m.Success)?.Groups[1].Value;
