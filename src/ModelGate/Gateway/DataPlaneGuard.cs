@@ -69,14 +69,27 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
         }
     }
 
-    /// <summary>What a key spent before this process started comes from the request log, once; after that it is counted here.</summary>
-    private Task<Spending> SpendingOf(string keyId) => _spent.GetOrAdd(keyId, id => new Lazy<Task<Spending>>(async () =>
+    /// <summary>
+    /// What a key spent before this process started comes from the request log, once, on the thread pool (the sum may
+    /// scan many rows); after that it is counted here. A failed lookup is forgotten, so the next request asks again.
+    /// </summary>
+    private Task<Spending> SpendingOf(string keyId)
     {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<Storage.ModelGateDbContext>();
-        var total = await db.RequestLogs.Where(r => r.KeyId == id).SumAsync(r => r.Cost ?? 0);
-        return new Spending(total);
-    })).Value;
+        var lazy = _spent.GetOrAdd(keyId, id => new Lazy<Task<Spending>>(() => Task.Run(async () =>
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<Storage.ModelGateDbContext>();
+            var total = await db.RequestLogs.Where(r => r.KeyId == id).SumAsync(r => r.Cost ?? 0);
+            return new Spending(total);
+        })));
+        var task = lazy.Value;
+        if (!task.IsCompletedSuccessfully)
+        {
+            _ = task.ContinueWith(t => _spent.TryRemove(new KeyValuePair<string, Lazy<Task<Spending>>>(keyId, lazy)),
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        return task;
+    }
 
     private sealed class Spending(double initial)
     {

@@ -29,12 +29,21 @@ public sealed record AuthenticatedKey(string Id, string Name, IReadOnlyList<stri
     }
 }
 
-/// <summary>Issues and checks API keys. Keys are random 256-bit secrets; only their SHA-256 is stored.</summary>
+/// <summary>
+/// Issues and checks API keys. Keys are random 256-bit secrets; only their SHA-256 is stored.
+/// A validation is cached for <see cref="SecurityOptions.KeyCacheDuration"/>: a key in use is looked up again in the
+/// background once four fifths of that time have passed, so that a busy key never waits for the database; an entry
+/// older than the duration is never used, so a revocation made elsewhere takes effect within it. Lookups of one key
+/// share one query (no stampede when an entry expires) and run on the thread pool, never on the socket thread that
+/// received the request. Unknown keys are not cached: the cache holds at most one entry per stored key.
+/// </summary>
 public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time, IOptions<SecurityOptions> options)
 {
     public const string KeyPrefix = "mg_";
     private const int PrefixShown = 10;
-    private readonly ConcurrentDictionary<string, (AuthenticatedKey? Key, long CachedAt)> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CachedKey> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Task<CachedKey?>> _lookups = new(StringComparer.Ordinal);
+    private long _generation;
 
     public static string NewSecret() => KeyPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
 
@@ -64,7 +73,7 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
     };
 
     /// <summary>Returns the key's identity, or null for an unknown, revoked or expired key.</summary>
-    public async Task<AuthenticatedKey?> ValidateAsync(string key, CancellationToken cancellationToken)
+    public async ValueTask<AuthenticatedKey?> ValidateAsync(string key, CancellationToken cancellationToken)
     {
         if (!LooksLikeKey(key))
         {
@@ -72,22 +81,19 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
         }
         var hash = Hash(key);
         var now = time.GetTimestamp();
+        var duration = options.Value.KeyCacheDuration;
         AuthenticatedKey? found;
-        if (_cache.TryGetValue(hash, out var cached) && time.GetElapsedTime(cached.CachedAt, now) < options.Value.KeyCacheDuration)
+        if (_cache.TryGetValue(hash, out var cached) && time.GetElapsedTime(cached.CachedAt, now) is var age && age < duration)
         {
+            if (age >= duration * 0.8)
+            {
+                _ = LookUpAsync(hash); // refresh ahead, in the background; this request goes on with the cached answer
+            }
             found = cached.Key;
         }
         else
         {
-            await using var scope = scopes.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-            var entity = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.KeyHash == hash, cancellationToken);
-            found = entity is null || entity.RevokedAt is not null
-                ? null
-                : new AuthenticatedKey(entity.Id, entity.Name, entity.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), entity.ExpiresAt,
-                    entity.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal),
-                    entity.RequestsPerMinute, entity.AllowPinning, entity.TokensPerMinute, entity.CostBudget);
-            _cache[hash] = (found, now);
+            found = (await LookUpAsync(hash).WaitAsync(cancellationToken))?.Key;
         }
         if (found?.ExpiresAt is { } expires && expires <= time.GetUtcNow().UtcDateTime)
         {
@@ -97,7 +103,62 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
     }
 
     /// <summary>Forgets cached validations so that a revocation takes effect at once in this process.</summary>
-    public void Invalidate() => _cache.Clear();
+    public void Invalidate()
+    {
+        Interlocked.Increment(ref _generation);
+        _cache.Clear();
+        _lookups.Clear(); // a query that started before the change must not answer requests that come after it
+    }
+
+    /// <summary>One query per key at a time, on the thread pool; its answer replaces the cached one unless the cache was invalidated meanwhile.</summary>
+    private Task<CachedKey?> LookUpAsync(string hash)
+    {
+        if (_lookups.TryGetValue(hash, out var running))
+        {
+            return running;
+        }
+        var lookup = new Task<Task<CachedKey?>>(() => QueryAsync(hash));
+        var shared = lookup.Unwrap();
+        if (!_lookups.TryAdd(hash, shared))
+        {
+            return _lookups.TryGetValue(hash, out running) ? running : LookUpAsync(hash);
+        }
+        _ = shared.ContinueWith(t =>
+        {
+            _ = t.Exception; // observed here; a request that waits for the lookup sees it too
+            _lookups.TryRemove(new KeyValuePair<string, Task<CachedKey?>>(hash, t));
+        }, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        lookup.Start(TaskScheduler.Default);
+        return shared;
+    }
+
+    private async Task<CachedKey?> QueryAsync(string hash)
+    {
+        var generation = Interlocked.Read(ref _generation);
+        var started = time.GetTimestamp();
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var entity = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.KeyHash == hash);
+        if (entity is null)
+        {
+            _cache.TryRemove(hash, out _);
+            return null;
+        }
+        var found = entity.RevokedAt is not null
+            ? null
+            : new AuthenticatedKey(entity.Id, entity.Name, entity.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), entity.ExpiresAt,
+                entity.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal),
+                entity.RequestsPerMinute, entity.AllowPinning, entity.TokensPerMinute, entity.CostBudget);
+        var answer = new CachedKey(found, started);
+        if (Interlocked.Read(ref _generation) == generation)
+        {
+            _cache[hash] = answer;
+        }
+        return answer;
+    }
+
+    private sealed record CachedKey(AuthenticatedKey? Key, long CachedAt);
 
     private static string Base64Url(byte[] bytes) =>
         Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');

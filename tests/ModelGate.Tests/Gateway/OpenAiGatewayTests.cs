@@ -289,6 +289,34 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task CostBudget_AFailedLookupOfPastSpending_IsAskedAgain_NotRememberedAsAFailure()
+    {
+        var failing = new FailingOnceScopes(server.App.Services.GetRequiredService<IServiceScopeFactory>());
+        var guard = new ModelGate.Gateway.DataPlaneGuard(server.Time, failing);
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Items[typeof(ModelGate.Security.AuthenticatedKey)] =
+            new ModelGate.Security.AuthenticatedKey("key_" + Guid.NewGuid().ToString("N")[..12], "budgeted", ["viewer"], null, CostBudget: 1.0);
+
+        var first = await Assert.ThrowsAsync<InvalidOperationException>(async () => await guard.CheckAsync(context, "any", pinned: false));
+        Assert.Contains("database unavailable", first.Message);
+        Assert.Null(await guard.CheckAsync(context, "any", pinned: false)); // asked again, and the key has spent nothing
+        Assert.Equal(2, failing.Created);
+        Assert.Null(await guard.CheckAsync(context, "any", pinned: false));
+        Assert.Equal(2, failing.Created); // once known, the spending is counted in memory
+    }
+
+    private sealed class FailingOnceScopes(IServiceScopeFactory inner) : IServiceScopeFactory
+    {
+        private int _created;
+
+        public int Created => Volatile.Read(ref _created);
+
+        public IServiceScope CreateScope() => Interlocked.Increment(ref _created) == 1
+            ? throw new InvalidOperationException("database unavailable (test)")
+            : inner.CreateScope();
+    }
+
+    [Fact]
     public async Task UpstreamKeys_AreEncryptedAtRest_AndNeverReturned()
     {
         await using var upstream = await StubChatUpstream.StartAsync();

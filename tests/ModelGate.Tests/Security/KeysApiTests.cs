@@ -3,7 +3,10 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using ModelGate.Client;
+using ModelGate.Security;
 using ModelGate.Tests.Infrastructure;
 
 namespace ModelGate.Tests.Security;
@@ -85,6 +88,161 @@ public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixtur
             new { name = "x", roles = new[] { "viewer" }, expiresAt = Server.Time.GetUtcNow().AddDays(-1) }), HttpStatusCode.BadRequest, "validation_failed");
         await ProblemAssert.IsProblem(await Server.Client().DeleteAsync("/api/v1/keys/key_nope"), HttpStatusCode.NotFound, "key_not_found");
         Assert.Equal(before, await Server.AuditCountAsync());
+    }
+    // The key cache: a service of its own over the server's database, with a scope factory that counts (and can hold) each lookup.
+    private (ApiKeyService Keys, GatedScopes Scopes) NewKeyCache()
+    {
+        var scopes = new GatedScopes(Server.App.Services.GetRequiredService<IServiceScopeFactory>());
+        return (new ApiKeyService(scopes, Server.Time, Options.Create(new SecurityOptions { KeyCacheDuration = TimeSpan.FromSeconds(10) })), scopes);
+    }
+
+    private Task RevokeInDatabaseAsync(string id) =>
+        Server.WithDbAsync(db => db.ApiKeys.Where(k => k.Id == id).ExecuteUpdateAsync(s => s.SetProperty(k => k.RevokedAt, DateTime.UtcNow)));
+
+    [Fact]
+    public async Task KeyCache_ConcurrentRequestsOnAnExpiredEntry_ShareOneQuery()
+    {
+        var created = await Server.Api().CreateKeyAsync(new CreateKeyRequest("stampede", ["viewer"]));
+        var (keys, scopes) = NewKeyCache();
+        Assert.Equal(created.Id, (await keys.ValidateAsync(created.Key!, default))!.Id);
+        Assert.Equal(1, scopes.Created);
+
+        Server.Time.Advance(TimeSpan.FromSeconds(11));
+        scopes.Hold();
+        var waiting = Enumerable.Range(0, 20).Select(_ => keys.ValidateAsync(created.Key!, default).AsTask()).ToArray();
+        await scopes.WaitForHeldAsync(1);
+        Assert.All(waiting, t => Assert.False(t.IsCompleted)); // an entry past its duration is not used
+        scopes.Release();
+        var answers = await Task.WhenAll(waiting);
+        Assert.All(answers, a => Assert.Equal(created.Id, a!.Id));
+        Assert.Equal(2, scopes.Created);
+    }
+
+    [Fact]
+    public async Task KeyCache_BusyKey_IsRefreshedAhead_InTheBackground_AndSeesARevocationMadeElsewhere()
+    {
+        var created = await Server.Api().CreateKeyAsync(new CreateKeyRequest("busy", ["viewer"]));
+        var (keys, scopes) = NewKeyCache();
+        Assert.NotNull(await keys.ValidateAsync(created.Key!, default));
+
+        await RevokeInDatabaseAsync(created.Id); // as another replica would: this process's cache is not told
+        Server.Time.Advance(TimeSpan.FromSeconds(9));
+        scopes.Hold();
+        var answer = keys.ValidateAsync(created.Key!, default);
+        Assert.True(answer.IsCompleted); // answered from the cache while the refresh waits
+        Assert.NotNull(await answer);
+        await scopes.WaitForHeldAsync(1);
+        scopes.Release();
+        await scopes.WaitForCompletedAsync(2);
+        for (var i = 0; i < 50 && await keys.ValidateAsync(created.Key!, default) is not null; i++)
+        {
+            await Task.Delay(20); // the refresh lands its answer just after its scope ends
+        }
+        Assert.Null(await keys.ValidateAsync(created.Key!, default));
+        Assert.Equal(2, scopes.Created);
+    }
+
+    [Fact]
+    public async Task KeyCache_NeverUsesAnEntryOlderThanItsDuration_NorCachesUnknownKeys()
+    {
+        var created = await Server.Api().CreateKeyAsync(new CreateKeyRequest("idle", ["viewer"]));
+        var (keys, scopes) = NewKeyCache();
+        Assert.NotNull(await keys.ValidateAsync(created.Key!, default));
+        await RevokeInDatabaseAsync(created.Id);
+        Server.Time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Null(await keys.ValidateAsync(created.Key!, default));
+        Assert.Equal(2, scopes.Created);
+
+        var unknown = ApiKeyService.NewSecret();
+        Assert.Null(await keys.ValidateAsync(unknown, default));
+        Assert.Null(await keys.ValidateAsync(unknown, default));
+        Assert.Equal(4, scopes.Created); // each asked the database: a flood of made-up keys cannot grow the cache
+    }
+
+    [Fact]
+    public async Task KeyCache_AfterInvalidate_DoesNotAnswerFromALookupThatStartedBefore()
+    {
+        var created = await Server.Api().CreateKeyAsync(new CreateKeyRequest("racing", ["viewer"]));
+        var (keys, scopes) = NewKeyCache();
+        scopes.Hold();
+        var before = keys.ValidateAsync(created.Key!, default).AsTask();
+        await scopes.WaitForHeldAsync(1);
+        await RevokeInDatabaseAsync(created.Id);
+        keys.Invalidate();
+        var after = keys.ValidateAsync(created.Key!, default).AsTask();
+        await scopes.WaitForHeldAsync(2);
+        scopes.Release();
+        await before;
+        Assert.Null(await after);
+        Assert.Equal(2, scopes.Created);
+    }
+
+    /// <summary>Counts scopes (one per key lookup) and, while held, makes each lookup wait at its start.</summary>
+    private sealed class GatedScopes(IServiceScopeFactory inner) : IServiceScopeFactory
+    {
+        private TaskCompletionSource _gate = Open();
+        private int _created;
+        private int _held;
+        private int _completed;
+
+        public int Created => Volatile.Read(ref _created);
+
+        private static TaskCompletionSource Open()
+        {
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            gate.SetResult();
+            return gate;
+        }
+
+        public void Hold() => _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release() => _gate.TrySetResult();
+
+        public async Task WaitForHeldAsync(int count)
+        {
+            for (var i = 0; i < 500 && Volatile.Read(ref _held) < count; i++)
+            {
+                await Task.Delay(10);
+            }
+            Assert.Equal(count, Volatile.Read(ref _held));
+        }
+
+        public async Task WaitForCompletedAsync(int count)
+        {
+            for (var i = 0; i < 500 && Volatile.Read(ref _completed) < count; i++)
+            {
+                await Task.Delay(10);
+            }
+            Assert.Equal(count, Volatile.Read(ref _completed));
+        }
+
+        public IServiceScope CreateScope()
+        {
+            Interlocked.Increment(ref _created);
+            if (!_gate.Task.IsCompleted)
+            {
+                Interlocked.Increment(ref _held);
+                _gate.Task.Wait();
+            }
+            return new CountedScope(inner.CreateScope(), this);
+        }
+
+        private sealed class CountedScope(IServiceScope scope, GatedScopes owner) : IServiceScope, IAsyncDisposable
+        {
+            public IServiceProvider ServiceProvider => scope.ServiceProvider;
+
+            public void Dispose()
+            {
+                scope.Dispose();
+                Interlocked.Increment(ref owner._completed);
+            }
+
+            public async ValueTask DisposeAsync()
+            {
+                await ((IAsyncDisposable)scope).DisposeAsync();
+                Interlocked.Increment(ref owner._completed);
+            }
+        }
     }
 }
 
