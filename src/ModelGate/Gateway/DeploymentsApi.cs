@@ -172,8 +172,13 @@ public static class DeploymentsApi
     }
 
     /// <summary>Replaces the routing table; the data plane switches to it atomically, within a second on every replica.</summary>
-    public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> SetRouting(string name, RoutingTable routing, ClaimsPrincipal user,
-        AuditedWrite write, RoutingSnapshots routes, SecretProtector secrets, CancellationToken cancellationToken)
+    public static Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> SetRouting(string name, RoutingTable routing, ClaimsPrincipal user,
+        AuditedWrite write, RoutingSnapshots routes, SecretProtector secrets, CancellationToken cancellationToken) =>
+        SetRoutingAsync(name, routing, user, write, routes, secrets, null, cancellationToken);
+
+    /// <remarks><paramref name="alongside"/> stages more changes (a rollout's state) into the same transaction, so that they and the routing commit together or not at all.</remarks>
+    public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> SetRoutingAsync(string name, RoutingTable routing, ClaimsPrincipal user,
+        AuditedWrite write, RoutingSnapshots routes, SecretProtector secrets, Func<AuditScope, Task>? alongside, CancellationToken cancellationToken)
     {
         await using var tx = await write.BeginAsync(cancellationToken);
         var entity = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
@@ -197,6 +202,10 @@ public static class DeploymentsApi
         entity.UpdatedBy = user.ActorId();
         await tx.AppendAsync(user.ActorId(), "deployment.routing_changed", $"deployments/{entity.Name}",
             new { entity.Revision, previous = previous is null ? null : Redact(previous), routing = Redact(valid) }, cancellationToken: cancellationToken);
+        if (alongside is not null)
+        {
+            await alongside(tx);
+        }
         await tx.CommitAsync(cancellationToken);
         await routes.ReloadAsync(cancellationToken);
         return TypedResults.Ok(ToDto(entity));

@@ -132,8 +132,9 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
                 rollout.Step++;
                 rollout.Weight = Steps(spec)[rollout.Step];
                 rollout.StepStartedAt = now;
-                await RouteAsync(rollout.Deployment, routing! with { Candidates = [new CandidateRoute(rollout.Candidate, rollout.Weight)] }, Controller, cancellationToken);
                 Append(rollout, new { type = "step", at = now, weight = rollout.Weight });
+                await RouteAsync(rollout.Deployment, routing! with { Candidates = [new CandidateRoute(rollout.Candidate, rollout.Weight)] }, Controller, cancellationToken,
+                    db, rollout);
                 await HookAsync(spec.Hooks?.Event, rollout, "step", cancellationToken);
             }
         }
@@ -159,9 +160,10 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
         var promoted = rollout.Strategy == RolloutStrategies.Shadow
             ? routing with { Shadow = null }
             : routing with { Stable = rollout.Candidate, Candidates = [], Shadow = null };
-        await RouteAsync(rollout.Deployment, promoted, user, cancellationToken);
-        await EndAsync(db, rollout, rollout.Strategy == RolloutStrategies.Shadow ? RolloutStatuses.Completed : RolloutStatuses.Promoted, reason,
-            spec.Hooks?.Event, user, cancellationToken);
+        var status = rollout.Strategy == RolloutStrategies.Shadow ? RolloutStatuses.Completed : RolloutStatuses.Promoted;
+        End(rollout, status, reason, user);
+        await RouteAsync(rollout.Deployment, promoted, user, cancellationToken, db, rollout, tx => AuditEndAsync(tx, rollout, status, reason, user, cancellationToken));
+        await HookAsync(spec.Hooks?.Event, rollout, status, cancellationToken, reason);
     }
 
     /// <summary>All traffic back to the stable version; the rollback hook is told.</summary>
@@ -169,39 +171,104 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
         string status = RolloutStatuses.RolledBack)
     {
         var routing = await RoutingOfAsync(db, rollout.Deployment, cancellationToken);
-        await RouteAsync(rollout.Deployment, routing with { Stable = rollout.Stable, Candidates = [], Shadow = null }, user, cancellationToken);
+        End(rollout, status, reason, user);
+        await RouteAsync(rollout.Deployment, routing with { Stable = rollout.Stable, Candidates = [], Shadow = null }, user, cancellationToken, db, rollout,
+            tx => AuditEndAsync(tx, rollout, status, reason, user, cancellationToken));
         await HookAsync(Spec(rollout).Hooks?.Rollback, rollout, "rollback", cancellationToken, reason);
-        await EndAsync(db, rollout, status, reason, Spec(rollout).Hooks?.Event, user, cancellationToken);
+        await HookAsync(Spec(rollout).Hooks?.Event, rollout, status, cancellationToken, reason);
     }
 
+    /// <summary>Ends a rollout without touching the routing: its state and audit event in one transaction, then the event hook.</summary>
     private async Task EndAsync(ModelGateDbContext db, RolloutEntity rollout, string status, string reason, string? eventHook, ClaimsPrincipal user,
         CancellationToken cancellationToken)
+    {
+        End(rollout, status, reason, user);
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
+            await using var tx = await write.BeginAsync(cancellationToken);
+            await AuditEndAsync(tx, rollout, status, reason, user, cancellationToken);
+            await StageAsync(tx, db, rollout, cancellationToken);
+            await tx.CommitAsync(cancellationToken);
+        }
+        Saved(db, rollout);
+        await HookAsync(eventHook, rollout, status, cancellationToken, reason);
+    }
+
+    /// <summary>A change of the rollout's own state (pause, resume): saved with its audit event in one transaction.</summary>
+    public async Task RecordAsync(ModelGateDbContext db, RolloutEntity rollout, string action, object details, ClaimsPrincipal user, CancellationToken cancellationToken)
+    {
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
+            await using var tx = await write.BeginAsync(cancellationToken);
+            await tx.AppendAsync(user.ActorId(), $"rollout.{action}", $"deployments/{rollout.Deployment}/rollouts/{rollout.Id}", details, cancellationToken: cancellationToken);
+            await StageAsync(tx, db, rollout, cancellationToken);
+            await tx.CommitAsync(cancellationToken);
+        }
+        Saved(db, rollout);
+    }
+
+    private void End(RolloutEntity rollout, string status, string reason, ClaimsPrincipal user)
     {
         var now = time.GetUtcNow().UtcDateTime;
         rollout.Status = status;
         rollout.Reason = reason;
         rollout.EndedAt = now;
         Append(rollout, new { type = status, at = now, reason, by = user.ActorId() });
-        await using (var scope = scopes.CreateAsyncScope())
-        {
-            var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
-            await using var tx = await write.BeginAsync(cancellationToken);
-            await tx.AppendAsync(user.ActorId(), $"rollout.{status}", $"deployments/{rollout.Deployment}/rollouts/{rollout.Id}",
-                new { rollout.Stable, rollout.Candidate, rollout.Weight, rollout.Checks, rollout.FailedChecks, reason }, cancellationToken: cancellationToken);
-            await tx.CommitAsync(cancellationToken);
-        }
-        await db.SaveChangesAsync(cancellationToken);
-        await HookAsync(eventHook, rollout, status, cancellationToken, reason);
     }
 
-    public async Task RouteAsync(string deployment, RoutingTable routing, ClaimsPrincipal user, CancellationToken cancellationToken)
+    private static Task AuditEndAsync(AuditScope tx, RolloutEntity rollout, string status, string reason, ClaimsPrincipal user, CancellationToken cancellationToken) =>
+        tx.AppendAsync(user.ActorId(), $"rollout.{status}", $"deployments/{rollout.Deployment}/rollouts/{rollout.Id}",
+            new { rollout.Stable, rollout.Candidate, rollout.Weight, rollout.Checks, rollout.FailedChecks, reason }, cancellationToken: cancellationToken);
+
+    /// <summary>
+    /// Changes a deployment's routing. With a rollout, the rollout's row (inserted when <paramref name="db"/> is null, else
+    /// updated from the instance <paramref name="db"/> tracks) and whatever <paramref name="alongside"/> adds are written in
+    /// the routing's transaction: a crash leaves either both or neither.
+    /// </summary>
+    public async Task RouteAsync(string deployment, RoutingTable routing, ClaimsPrincipal user, CancellationToken cancellationToken,
+        ModelGateDbContext? db = null, RolloutEntity? rollout = null, Func<AuditScope, Task>? alongside = null)
     {
         await using var scope = scopes.CreateAsyncScope();
-        var result = await DeploymentsApi.SetRouting(deployment, routing, user, scope.ServiceProvider.GetRequiredService<AuditedWrite>(), routes, secrets,
-            cancellationToken);
+        var result = await DeploymentsApi.SetRoutingAsync(deployment, routing, user, scope.ServiceProvider.GetRequiredService<AuditedWrite>(), routes, secrets,
+            rollout is null ? null : async tx =>
+            {
+                if (alongside is not null)
+                {
+                    await alongside(tx);
+                }
+                await StageAsync(tx, db, rollout, cancellationToken);
+            }, cancellationToken);
         if (result.Result is ProblemHttpResult problem)
         {
             throw new InvalidOperationException($"routing {deployment} failed: {problem.ProblemDetails.Detail}");
+        }
+        if (db is not null && rollout is not null)
+        {
+            Saved(db, rollout);
+        }
+    }
+
+    private static async Task StageAsync(AuditScope tx, ModelGateDbContext? db, RolloutEntity rollout, CancellationToken cancellationToken)
+    {
+        if (db is null)
+        {
+            tx.Db.Rollouts.Add(rollout);
+            return;
+        }
+        var row = await tx.Db.Rollouts.FirstAsync(r => r.Id == rollout.Id, cancellationToken);
+        tx.Db.Entry(row).CurrentValues.SetValues(rollout);
+    }
+
+    /// <summary>The instance the caller's context tracks now matches the committed row: nothing left for its SaveChanges to write.</summary>
+    private static void Saved(ModelGateDbContext db, RolloutEntity rollout)
+    {
+        var entry = db.Entry(rollout);
+        if (entry.State != EntityState.Detached)
+        {
+            entry.OriginalValues.SetValues(entry.CurrentValues); // first: a Modified entry set Unchanged goes back to its original values
+            entry.State = EntityState.Unchanged;
         }
     }
 

@@ -124,17 +124,17 @@ public static class RolloutsApi
             },
             _ => routing with { Candidates = [new CandidateRoute(request.Candidate, rollout.Weight)], Shadow = null },
         };
+        RolloutController.Append(rollout, new { type = "started", at = now, weight = rollout.Weight, by = user.ActorId() });
         try
         {
-            await controller.RouteAsync(name, start, user, cancellationToken);
+            // The rollout's row is inserted in the routing change's transaction: no routed candidate without its rollout.
+            await controller.RouteAsync(name, start, user, cancellationToken, db: null, rollout, tx => tx.AppendAsync(user.ActorId(), "rollout.started",
+                $"deployments/{name}/rollouts/{rollout.Id}", new { rollout.Stable, rollout.Candidate, rollout.Strategy, rollout.Weight }, cancellationToken: cancellationToken));
         }
         catch (InvalidOperationException e)
         {
             return Problems.Unprocessable("candidate_not_routable", e.Message);
         }
-        RolloutController.Append(rollout, new { type = "started", at = now, weight = rollout.Weight, by = user.ActorId() });
-        db.Rollouts.Add(rollout);
-        await db.SaveChangesAsync(cancellationToken);
         await controller.HookAsync(request.Hooks?.Event, rollout, "started", cancellationToken);
         return TypedResults.Created($"/api/v1/deployments/{name}/rollouts/{rollout.Id}", ToDto(rollout));
     }
@@ -168,12 +168,14 @@ public static class RolloutsApi
             case "pause":
                 rollout.Status = RolloutStatuses.Paused;
                 RolloutController.Append(rollout, new { type = "paused", at = now, reason, by = user.ActorId() });
+                await controller.RecordAsync(db, rollout, "paused", new { rollout.Weight, reason }, user, cancellationToken);
                 break;
             case "resume":
                 rollout.Status = RolloutStatuses.Running;
                 rollout.StepStartedAt = now;
                 rollout.NextCheckAt = now + TimeSpan.FromSeconds(RolloutController.Spec(rollout).IntervalSeconds);
                 RolloutController.Append(rollout, new { type = "resumed", at = now, reason, by = user.ActorId() });
+                await controller.RecordAsync(db, rollout, "resumed", new { rollout.Weight, reason }, user, cancellationToken);
                 break;
             case "abort":
                 await controller.RollBackAsync(db, rollout, reason, user, cancellationToken, RolloutStatuses.Aborted);
@@ -182,7 +184,6 @@ public static class RolloutsApi
                 await controller.FinishAsync(db, rollout, user, reason, cancellationToken);
                 return TypedResults.Ok(ToDto(rollout));
         }
-        await db.SaveChangesAsync(cancellationToken);
         return TypedResults.Ok(ToDto(rollout));
     }
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using ModelGate.Cli;
 using ModelGate.Client;
 using ModelGate.Monitoring;
+using ModelGate.Rollouts;
 using ModelGate.Tests.Infrastructure;
 
 namespace ModelGate.Tests.Rollouts;
@@ -45,6 +46,14 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
         Assert.Equal("rollout_ended", (await Assert.ThrowsAsync<ModelGateApiException>(() => api.RolloutActionAsync(deployment, id, "resume"))).Code);
         var status = await Cli("rollout", "status", deployment);
         Assert.Contains("aborted", status.Out);
+        var events = (await api.ListAuditAsync(subject: $"deployments/{deployment}/rollouts/{id}")).Items;
+        Assert.Equal(["rollout.started", "rollout.paused", "rollout.aborted"], events.Select(e => e.Action));
+        // Each rollout event was written in the transaction of the routing change that went with it (same time, next sequence).
+        var routingEvents = (await api.ListAuditAsync(subject: $"deployments/{deployment}")).Items.Where(e => e.Action == "deployment.routing_changed").ToList();
+        foreach (var e in events.Where(e => e.Action != "rollout.paused"))
+        {
+            Assert.Contains(routingEvents, r => r.Sequence == e.Sequence - 1 && r.Time == e.Time);
+        }
 
         // With hooks: abort calls the rollback hook, signed.
         var hooked = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", Hooks: hooks));
@@ -68,6 +77,36 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
         var routing = (await api.GetDeploymentAsync(deployment)).Routing;
         Assert.Null(routing.Shadow);
         Assert.Equal("1.0.0", routing.Stable);
+    }
+
+    [Fact]
+    public async Task RoutingAndRolloutState_CommitTogether_OrNotAtAll()
+    {
+        var model = await AdultServing.RegisterAsync(server);
+        var deployment = await AdultServing.DeployAsync(server, model, new { stable = "1.0.0" });
+        var api = server.Api();
+        var first = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0"));
+        await api.RolloutActionAsync(deployment, first.Id, "abort");
+        var before = await api.GetDeploymentAsync(deployment);
+        var auditBefore = await server.AuditCountAsync();
+
+        // A rollout row that cannot be written (its id is taken) must take the routing change down with it.
+        var controller = server.App.Services.GetRequiredService<RolloutController>();
+        var clash = new ModelGate.Storage.Rollouts.RolloutEntity
+        {
+            Id = first.Id, Deployment = deployment, Stable = "1.0.0", Candidate = "1.1.0", Strategy = RolloutStrategies.Canary, Status = RolloutStatuses.Running,
+            Spec = "{}", Weight = 30, History = "[]", CreatedBy = "test",
+        };
+        var routing = before.Routing with { Candidates = [new CandidateRoute("1.1.0", 30)] };
+        await Assert.ThrowsAnyAsync<Exception>(() => controller.RouteAsync(deployment, routing, new System.Security.Claims.ClaimsPrincipal(), default, db: null, clash));
+
+        var after = await api.GetDeploymentAsync(deployment);
+        Assert.Empty(after.Routing.Candidates ?? []);
+        Assert.Equal(before.Revision, after.Revision);
+        Assert.Equal(auditBefore, await server.AuditCountAsync());
+        using var served = await server.Client().PostAsync($"/v2/models/{deployment}/infer",
+            new StringContent(AdultServing.Request(0, 1).ToJsonString(), Encoding.UTF8, "application/json"));
+        Assert.Equal("1.0.0", served.Headers.GetValues("x-modelgate-version").Single());
     }
 
     [Fact]

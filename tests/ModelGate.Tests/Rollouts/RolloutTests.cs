@@ -109,6 +109,6 @@ public sealed class RolloutTests(SqliteServerFixture server) : IClassFixture<Sql
         Assert.Equal("1.1.0", routing.Stable);
         Assert.Empty(routing.Candidates ?? []);
         var audit = await api.ListAuditAsync(subject: $"deployments/{deployment}/rollouts/{bad.Id}");
-        Assert.Equal(["rollout.rolled_back"], audit.Items.Select(e => e.Action));
+        Assert.Equal(["rollout.started", "rollout.rolled_back"], audit.Items.Select(e => e.Action));
     }
 }
