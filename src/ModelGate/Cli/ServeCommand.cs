@@ -43,6 +43,12 @@ internal static class ServeCommand
                 await context.Err.WriteLineAsync($"error: invalid configuration: {string.Join("; ", e.Failures)}");
                 return ExitCodes.Usage;
             }
+            catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+                // Kestrel's message names the address; the server stops before it accepts anything.
+                await context.Err.WriteLineAsync($"error: {e.Message} Another server is listening there: stop it, or choose another address with --urls.");
+                return ExitCodes.Unavailable;
+            }
         });
         return command;
     }

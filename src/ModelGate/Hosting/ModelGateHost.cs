@@ -48,6 +48,10 @@ public static class ModelGateHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // Hosting starts an Activity for every request whenever this category logs at all (for its log scopes): a
+        // few hundred bytes and an async-local per request that nothing here reads. A start-up failure still ends
+        // `serve` with the exception's message; OpenTelemetry, when configured, starts its own activities.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section)
             .Validate(o => o.Role is "all" or "control" or "gateway", "Server:Role (--role) must be all, control or gateway")

@@ -106,6 +106,28 @@ public sealed class ServeProcessTests : IDisposable
         Assert.Contains("Database:Provider must be 'sqlite' or 'postgres'", await stderr + await stdout);
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task Serve_OnAnAddressInUse_ExitsWithAClearMessage_NotACrash()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var url = $"http://127.0.0.1:{((System.Net.IPEndPoint)taken.LocalEndpoint).Port}";
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", _data, "--urls", url })
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        Assert.True(process.WaitForExit(60_000));
+        var err = await stderr;
+        Assert.Equal(6, process.ExitCode);
+        Assert.Contains($"error: Failed to bind to address {url}: address already in use.", err);
+        Assert.Contains("--urls", err);
+        Assert.DoesNotContain("Unhandled exception", err + await stdout);
+    }
+
     /// <summary>Yields <paramref name="stallAfter"/> bytes, signals, then never yields more.</summary>
     private sealed class StallingStream(byte[] content, int stallAfter, TaskCompletionSource halfway) : Stream
     {
