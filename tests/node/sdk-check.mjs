@@ -28,7 +28,7 @@ let refused = null;
 try {
   await client.chat.completions.create({ model: "no-such-deployment", messages: [{ role: "user", content: "x" }] });
 } catch (e) {
-  refused = { status: e.status ?? null, name: e.constructor?.name ?? null };
+  refused = { status: e.status ?? null, name: e.constructor?.name ?? null, message: e.message ?? null, code: e.code ?? null, type: e.type ?? null };
 }
 
 const { data: response, response: raw } = await client.chat.completions

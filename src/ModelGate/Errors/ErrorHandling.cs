@@ -10,6 +10,7 @@ public static class ErrorHandlingExtensions
 {
     public static IServiceCollection AddModelGateErrors(this IServiceCollection services)
     {
+        services.AddSingleton<IProblemDetailsWriter, DataPlaneProblemWriter>(); // ahead of the default writer, which comes with AddProblemDetails
         services.AddProblemDetails();
         services.AddExceptionHandler<BadRequestExceptionHandler>();
         // Binding failures throw so that BadRequestExceptionHandler can answer them with a problem naming the cause.

@@ -124,9 +124,18 @@ public static class OpenAiApi
             exchange.Key = context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey;
             exchange.RequestId = context.TraceIdentifier;
             exchange.LatencyMs = time.GetElapsedTime(started).TotalMilliseconds;
-            // The response is out: accounting and the request log are done on the thread pool, so that the connection's
-            // next request (and the socket thread it arrives on) does not wait for them.
-            ThreadPool.UnsafeQueueUserWorkItem(static e => _ = RecordAsync(e), exchange, preferLocal: false);
+            if (exchange.Key is { TokensPerMinute: not null } or { CostBudget: not null })
+            {
+                // A key with a token limit or a budget is charged before this connection's next request is read, so
+                // that a client sending one request after another cannot overrun its limit.
+                await RecordAsync(exchange);
+            }
+            else
+            {
+                // The response is out: accounting and the request log are done on the thread pool, so that the connection's
+                // next request (and the socket thread it arrives on) does not wait for them.
+                ThreadPool.UnsafeQueueUserWorkItem(static e => _ = RecordAsync(e), exchange, preferLocal: false);
+            }
         }
     }
 

@@ -82,6 +82,11 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
         var embeddings = Sdk().GetEmbeddingClient(deployment);
         OpenAIEmbedding embedding = await embeddings.GenerateEmbeddingAsync("banana");
         Assert.Equal([6f, 3f], embedding.ToFloats().ToArray());
+
+        // An error reaches the SDK's exception with its status and our detail.
+        var refused = await Assert.ThrowsAsync<ClientResultException>(() => Sdk().GetChatClient("no-such-deployment").CompleteChatAsync([new UserChatMessage("x")]));
+        Assert.Equal(404, refused.Status);
+        Assert.Contains("no-such-deployment", refused.Message);
     }
 
     [Fact]

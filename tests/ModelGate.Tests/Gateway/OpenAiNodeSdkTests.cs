@@ -56,7 +56,13 @@ public sealed class OpenAiNodeSdkTests : IDisposable
         Assert.Equal("[Be brief.] you said stream from node", root.GetProperty("stream").GetProperty("content").GetString());
         Assert.Equal(deltas.Count, root.GetProperty("stream").GetProperty("usage").GetProperty("completion_tokens").GetInt32());
         Assert.Equal([6f, 2f], root.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle())); // "vowels": 6 letters, 2 vowels
-        Assert.Equal(403, root.GetProperty("refused").GetProperty("status").GetInt32()); // the key is scoped to assistant-dev
+        var refused = root.GetProperty("refused");
+        Assert.Equal(403, refused.GetProperty("status").GetInt32()); // the key is scoped to assistant-dev
+        Assert.Equal("PermissionDeniedError", refused.GetProperty("name").GetString());
+        // The SDK reads the problem's OpenAI-shaped `error` member: our detail becomes its message, our code its code.
+        Assert.Equal("403 this key may not call deployment 'no-such-deployment'", refused.GetProperty("message").GetString());
+        Assert.Equal("forbidden", refused.GetProperty("code").GetString());
+        Assert.Equal("permission_error", refused.GetProperty("type").GetString());
         Assert.Equal("1.0.0", root.GetProperty("headers").GetProperty("version").GetString());
         Assert.Equal("stable", root.GetProperty("headers").GetProperty("route").GetString());
         Assert.Equal("sk-upstream", upstream.Authorizations.Last()?.Replace("Bearer ", "", StringComparison.Ordinal));

@@ -15,6 +15,24 @@ public static class ProblemAssert
         Assert.Equal(code, body.GetProperty("code").GetString());
         Assert.Equal((int)status, body.GetProperty("status").GetInt32());
         Assert.False(string.IsNullOrWhiteSpace(body.GetProperty("title").GetString()));
+        // The data plane's problems also carry the error member its protocol's clients read.
+        var path = response.RequestMessage?.RequestUri?.AbsolutePath ?? "";
+        var detail = body.TryGetProperty("detail", out var d) ? d.GetString() : null;
+        if (path.StartsWith("/v1/", StringComparison.Ordinal))
+        {
+            var error = body.GetProperty("error");
+            Assert.Equal(detail ?? body.GetProperty("title").GetString(), error.GetProperty("message").GetString());
+            Assert.Equal(code, error.GetProperty("code").GetString());
+            Assert.False(string.IsNullOrEmpty(error.GetProperty("type").GetString()));
+        }
+        else if (path.StartsWith("/v2/", StringComparison.Ordinal))
+        {
+            Assert.Equal(detail ?? body.GetProperty("title").GetString(), body.GetProperty("error").GetString());
+        }
+        else
+        {
+            Assert.False(body.TryGetProperty("error", out _), "only the data plane's problems carry an error member");
+        }
         return body;
     }
 }
