@@ -245,6 +245,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.HasIndex(x => x.Time);
             e.HasIndex(x => new { x.Deployment, x.Time });
             e.HasIndex(x => x.RequestId);
+            e.HasIndex(x => x.KeyId); // a key's past spending (its cost budget) and usage per key, without a scan of the log
         });
 
         modelBuilder.Entity<ApiKeyEntity>(e =>

@@ -357,6 +357,8 @@ namespace ModelGate.Storage.Postgres.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("KeyId");
+
                     b.HasIndex("RequestId");
 
                     b.HasIndex("Time");

@@ -346,6 +346,8 @@ namespace ModelGate.Storage.Sqlite.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("KeyId");
+
                     b.HasIndex("RequestId");
 
                     b.HasIndex("Time");
