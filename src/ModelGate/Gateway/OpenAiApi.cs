@@ -98,6 +98,7 @@ public static class OpenAiApi
         public CaptureBuffer? Response;
         public byte[]? Body;
         public int Status;
+        public bool IdleCut;
         public AuthenticatedKey? Key;
         public string RequestId = "";
         public double LatencyMs;
@@ -120,7 +121,7 @@ public static class OpenAiApi
         }
         finally
         {
-            exchange.Status = context.Response.StatusCode;
+            exchange.Status = exchange.IdleCut ? StatusCodes.Status504GatewayTimeout : context.Response.StatusCode;
             exchange.Key = context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey;
             exchange.RequestId = context.TraceIdentifier;
             exchange.LatencyMs = time.GetElapsedTime(started).TotalMilliseconds;
@@ -361,7 +362,12 @@ public static class OpenAiApi
                     }
                     catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                     {
-                        break; // the upstream went idle: end the response rather than hang the client
+                        // The upstream went idle mid-answer. The status line is gone already, so the connection is cut:
+                        // a client must not take a truncated answer (or a stream without its end) for a whole one.
+                        // The request log records it as 504.
+                        exchange.IdleCut = true;
+                        context.Abort();
+                        break;
                     }
                     if (read == 0)
                     {

@@ -16,7 +16,7 @@ namespace ModelGate.Tests.Gateway;
 public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
 {
     private async Task<(string Deployment, string Model)> DeployAsync(StubChatUpstream upstream, StubChatUpstream? candidate = null, double weight = 0,
-        double? inputPrice = null, double? outputPrice = null, double shadowPercent = 0)
+        double? inputPrice = null, double? outputPrice = null, double shadowPercent = 0, double idleTimeoutSeconds = 60)
     {
         var model = ServerFixture.UniqueName("chat");
         var api = server.Api();
@@ -30,7 +30,8 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
         var name = ServerFixture.UniqueName("chat");
         var upstreams = new Dictionary<string, UpstreamBackend>
         {
-            ["1.0.0"] = new(upstream.BaseUrl, "stub-large", "sk-stable-secret", InputPricePer1K: inputPrice, OutputPricePer1K: outputPrice),
+            ["1.0.0"] = new(upstream.BaseUrl, "stub-large", "sk-stable-secret", InputPricePer1K: inputPrice, OutputPricePer1K: outputPrice,
+                IdleTimeoutSeconds: idleTimeoutSeconds),
             ["1.1.0"] = new((candidate ?? upstream).BaseUrl, "stub-small", "sk-candidate-secret", Retries: 0),
         };
         await api.CreateDeploymentAsync(new CreateDeploymentRequest(name, "development", model,
@@ -319,6 +320,39 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
         public IServiceScope CreateScope() => Interlocked.Increment(ref _created) == 1
             ? throw new InvalidOperationException("database unavailable (test)")
             : inner.CreateScope();
+    }
+
+    [Fact]
+    public async Task AnUpstreamGoingIdleMidAnswer_CutsTheClientsConnection_AndIsLoggedAs504()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, _) => "an answer that never arrives in full";
+        upstream.StallAfterBytes = 40;
+        var (deployment, _) = await DeployAsync(upstream, idleTimeoutSeconds: 0.5);
+        foreach (var stream in new[] { false, true })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                Content = JsonContent.Create(new { model = $"{deployment}@1.0.0", stream, messages = new[] { new { role = "user", content = "hi" } } }),
+            };
+            using var response = await server.Client().SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode); // the status line went out before the upstream stalled
+            var id = response.Headers.GetValues("x-modelgate-request-id").Single();
+            // Neither a plain answer shorter than its Content-Length nor a stream without its end reads as complete.
+            var cut = await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync());
+            Assert.True(cut is IOException or HttpRequestException, $"{stream}: {cut.GetType().Name}: {cut.Message}");
+
+            int? status = null;
+            for (var i = 0; i < 100 && status is null; i++)
+            {
+                status = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Where(r => r.RequestId == id).Select(r => (int?)r.Status).FirstOrDefault()));
+                if (status is null)
+                {
+                    await Task.Delay(50);
+                }
+            }
+            Assert.Equal(504, status);
+        }
     }
 
     [Fact]

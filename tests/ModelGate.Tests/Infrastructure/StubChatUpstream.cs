@@ -25,6 +25,10 @@ public sealed class StubChatUpstream : IAsyncDisposable
     /// <summary>When false, answers carry no <c>usage</c> (as some self-hosted servers do), plain or streamed.</summary>
     public bool ReportsUsage { get; set; } = true;
 
+    /// <summary>When set, an answer stops after this many bytes of its body (headers and, for a plain answer, the full
+    /// Content-Length already sent) and the upstream then says nothing more until the client goes away.</summary>
+    public int? StallAfterBytes { get; set; }
+
     /// <summary>Given (system, user), returns the answer, or null to fail the request with 500.</summary>
     public Func<string?, string, string?> Answer { get; set; } = (_, user) => user;
 
@@ -55,6 +59,29 @@ public sealed class StubChatUpstream : IAsyncDisposable
             if (answer is null)
             {
                 return Results.StatusCode(500);
+            }
+            if (stub.StallAfterBytes is { } stallAfter)
+            {
+                var full = body["stream"]?.GetValue<bool>() == true
+                    ? System.Text.Encoding.UTF8.GetBytes(string.Join("", answer.Split(' ').Select(w =>
+                        "data: {\"id\":\"chatcmpl-stub\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + w + " \"}}]}\n\n")) + "data: [DONE]\n\n")
+                    : System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { id = "chatcmpl-stub", @object = "chat.completion", model = "m",
+                        choices = new[] { new { index = 0, message = new { role = "assistant", content = answer }, finish_reason = "stop" } } }));
+                context.Response.ContentType = body["stream"]?.GetValue<bool>() == true ? "text/event-stream" : "application/json";
+                if (body["stream"]?.GetValue<bool>() != true)
+                {
+                    context.Response.ContentLength = full.Length;
+                }
+                await context.Response.Body.WriteAsync(full.AsMemory(0, Math.Min(stallAfter, full.Length)));
+                await context.Response.Body.FlushAsync();
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                return Results.Empty;
             }
             if (body["stream"]?.GetValue<bool>() == true)
             {
