@@ -183,15 +183,7 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
         CancellationToken cancellationToken)
     {
         End(rollout, status, reason, user);
-        await using (var scope = scopes.CreateAsyncScope())
-        {
-            var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
-            await using var tx = await write.BeginAsync(cancellationToken);
-            await AuditEndAsync(tx, rollout, status, reason, user, cancellationToken);
-            await StageAsync(tx, db, rollout, cancellationToken);
-            await tx.CommitAsync(cancellationToken);
-        }
-        Saved(db, rollout);
+        await RecordAsync(db, rollout, status, EndDetails(rollout, reason), user, cancellationToken);
         await HookAsync(eventHook, rollout, status, cancellationToken, reason);
     }
 
@@ -219,8 +211,11 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
     }
 
     private static Task AuditEndAsync(AuditScope tx, RolloutEntity rollout, string status, string reason, ClaimsPrincipal user, CancellationToken cancellationToken) =>
-        tx.AppendAsync(user.ActorId(), $"rollout.{status}", $"deployments/{rollout.Deployment}/rollouts/{rollout.Id}",
-            new { rollout.Stable, rollout.Candidate, rollout.Weight, rollout.Checks, rollout.FailedChecks, reason }, cancellationToken: cancellationToken);
+        tx.AppendAsync(user.ActorId(), $"rollout.{status}", $"deployments/{rollout.Deployment}/rollouts/{rollout.Id}", EndDetails(rollout, reason),
+            cancellationToken: cancellationToken);
+
+    private static object EndDetails(RolloutEntity rollout, string reason) =>
+        new { rollout.Stable, rollout.Candidate, rollout.Weight, rollout.Checks, rollout.FailedChecks, reason };
 
     /// <summary>
     /// Changes a deployment's routing. With a rollout, the rollout's row (inserted when <paramref name="db"/> is null, else
