@@ -154,6 +154,10 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
         if (Interlocked.Read(ref _generation) == generation)
         {
             _cache[hash] = answer;
+            if (Interlocked.Read(ref _generation) != generation)
+            {
+                _cache.TryRemove(new KeyValuePair<string, CachedKey>(hash, answer)); // invalidated while it was being stored
+            }
         }
         return answer;
     }

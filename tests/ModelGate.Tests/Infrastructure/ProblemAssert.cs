@@ -18,6 +18,7 @@ public static class ProblemAssert
         // The data plane's problems also carry the error member its protocol's clients read.
         var path = response.RequestMessage?.RequestUri?.AbsolutePath ?? "";
         var detail = body.TryGetProperty("detail", out var d) ? d.GetString() : null;
+        Assert.False(string.IsNullOrEmpty(body.GetProperty("traceId").GetString()));
         if (path.StartsWith("/v1/", StringComparison.Ordinal))
         {
             var error = body.GetProperty("error");
