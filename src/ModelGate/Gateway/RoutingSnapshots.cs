@@ -104,7 +104,10 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
     private FrozenDictionary<string, DeploymentRoute> _routes = FrozenDictionary<string, DeploymentRoute>.Empty;
-    private (int Count, DateTime Latest) _seen;
+    // What the loaded tables were built from: how many deployments, the sum of their revisions (every routing change
+    // increments one) and the newest change time. Revisions, not times alone, detect a change: another process's clock
+    // may lag, and two changes may fall in one millisecond.
+    private (int Count, long Revisions, DateTime Latest) _seen;
     private readonly SemaphoreSlim _reload = new(1, 1);
 
     public DeploymentRoute? Find(string name) => Volatile.Read(ref _routes).GetValueOrDefault(name);
@@ -159,7 +162,7 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
                 }
             }
             Volatile.Write(ref _routes, routes.ToFrozenDictionary(StringComparer.Ordinal));
-            _seen = (deployments.Count, deployments.Count == 0 ? default : deployments.Max(d => d.UpdatedAt));
+            _seen = (deployments.Count, deployments.Sum(d => (long)d.Revision), deployments.Count == 0 ? default : deployments.Max(d => d.UpdatedAt));
             Loaded = true;
         }
         finally
@@ -177,9 +180,11 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
             {
                 await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-                var count = await db.Deployments.CountAsync(stoppingToken);
-                var latest = count == 0 ? default : await db.Deployments.MaxAsync(d => d.UpdatedAt, stoppingToken);
-                if (!Loaded || (count, latest) != _seen)
+                var state = await db.Deployments.GroupBy(_ => 1)
+                    .Select(g => new { Count = g.Count(), Revisions = g.Sum(d => (long)d.Revision), Latest = g.Max(d => d.UpdatedAt) })
+                    .SingleOrDefaultAsync(stoppingToken); // one group, or none without deployments
+                var seen = state is null ? default : (state.Count, state.Revisions, state.Latest);
+                if (!Loaded || seen != _seen)
                 {
                     await ReloadAsync(stoppingToken);
                 }

@@ -26,7 +26,7 @@ public abstract class ServerFixture : IAsyncLifetime
     private WebApplication? _app;
 
     public abstract string Provider { get; }
-    public string DataDirectory { get; } = Path.Combine(Path.GetTempPath(), "modelgate-tests", Guid.NewGuid().ToString("N"));
+    public string DataDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "modelgate-tests", Guid.NewGuid().ToString("N"));
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero));
     public string? SkipReason { get; protected set; }
 
