@@ -193,6 +193,8 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(r => r.Candidate).HasMaxLength(128);
             e.Property(r => r.Strategy).HasMaxLength(16);
             e.Property(r => r.Status).HasMaxLength(16);
+            // Every change to a rollout appends to its history: a save from a stale read fails instead of overwriting.
+            e.Property(r => r.History).IsConcurrencyToken();
             e.Property(r => r.Reason).HasMaxLength(2000);
             e.Property(r => r.CreatedBy).HasMaxLength(64);
         });

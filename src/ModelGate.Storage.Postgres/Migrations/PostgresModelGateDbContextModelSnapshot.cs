@@ -1000,6 +1000,7 @@ namespace ModelGate.Storage.Postgres.Migrations
                         .HasColumnType("integer");
 
                     b.Property<string>("History")
+                        .IsConcurrencyToken()
                         .IsRequired()
                         .HasColumnType("text");
 

@@ -252,8 +252,20 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
             tx.Db.Rollouts.Add(rollout);
             return;
         }
+        // Inside the write lock: the row as it is now. Every change to a rollout appends to its history, so a history
+        // that differs from the one this instance was read with means someone else (the controller's tick, a person, another
+        // replica) changed it meanwhile; writing now would overwrite that change, so the whole write is refused instead.
+        var entry = db.Entry(rollout);
         var row = await tx.Db.Rollouts.FirstAsync(r => r.Id == rollout.Id, cancellationToken);
-        tx.Db.Entry(row).CurrentValues.SetValues(rollout);
+        if (row.History != (string?)entry.OriginalValues[nameof(RolloutEntity.History)])
+        {
+            throw new DbUpdateConcurrencyException($"rollout {rollout.Id} was changed by someone else while this change was being made");
+        }
+        var target = tx.Db.Entry(row);
+        foreach (var property in entry.Properties.Where(p => p.IsModified))
+        {
+            target.Property(property.Metadata.Name).CurrentValue = property.CurrentValue;
+        }
     }
 
     /// <summary>The instance the caller's context tracks now matches the committed row: nothing left for its SaveChanges to write.</summary>

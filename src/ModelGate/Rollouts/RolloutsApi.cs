@@ -162,6 +162,20 @@ public static class RolloutsApi
             return Problems.Conflict("rollout_ended", $"rollout {id} has ended ({rollout.Status})");
         }
         var reason = request?.Reason is { Length: > 0 and <= 2000 } r ? r : $"{action} by {user.ActorId()}";
+        try
+        {
+            return await ActAsync(action, rollout, reason, user, db, controller, time, cancellationToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            return Problems.Conflict("rollout_changed",
+                $"rollout {id} changed while your {action} was being applied (the controller acted on it); nothing was changed: read it again and retry");
+        }
+    }
+
+    private static async Task<Results<Ok<RolloutDto>, ProblemHttpResult>> ActAsync(string action, RolloutEntity rollout, string reason, ClaimsPrincipal user,
+        ModelGateDbContext db, RolloutController controller, TimeProvider time, CancellationToken cancellationToken)
+    {
         var now = time.GetUtcNow().UtcDateTime;
         switch (action)
         {

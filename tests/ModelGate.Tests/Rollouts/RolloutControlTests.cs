@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using System.Text;
 using System.Text.Json;
@@ -12,6 +13,9 @@ namespace ModelGate.Tests.Rollouts;
 /// <summary>Human control of rollouts and their hooks: a refusing pre-rollout hook, pause, abort with the rollback hook, shadow, the CLI.</summary>
 public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFixture<AlertingServerFixture>
 {
+    private static readonly System.Security.Claims.ClaimsPrincipal Actor = new(new System.Security.Claims.ClaimsIdentity(
+        [new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.NameIdentifier, "test-controller")], "test"));
+
     private async Task<(int Exit, string Out)> Cli(params string[] args)
     {
         var (exit, output, _) = await server.CliAsync(args);
@@ -98,7 +102,7 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
             Spec = "{}", Weight = 30, History = "[]", CreatedBy = "test",
         };
         var routing = before.Routing with { Candidates = [new CandidateRoute("1.1.0", 30)] };
-        await Assert.ThrowsAnyAsync<Exception>(() => controller.RouteAsync(deployment, routing, new System.Security.Claims.ClaimsPrincipal(), default, db: null, clash));
+        await Assert.ThrowsAnyAsync<Microsoft.EntityFrameworkCore.DbUpdateException>(() => controller.RouteAsync(deployment, routing, Actor, default, db: null, clash));
 
         var after = await api.GetDeploymentAsync(deployment);
         Assert.Empty(after.Routing.Candidates ?? []);
@@ -107,6 +111,43 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
         using var served = await server.Client().PostAsync($"/v2/models/{deployment}/infer",
             new StringContent(AdultServing.Request(0, 1).ToJsonString(), Encoding.UTF8, "application/json"));
         Assert.Equal("1.0.0", served.Headers.GetValues("x-modelgate-version").Single());
+    }
+
+    [Fact]
+    public async Task AChangeMadeFromAStaleRead_IsRefused_AndLosesNothing()
+    {
+        var model = await AdultServing.RegisterAsync(server);
+        var deployment = await AdultServing.DeployAsync(server, model, new { stable = "1.0.0" });
+        var api = server.Api();
+        var rollout = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", Steps: [20, 40]));
+
+        // The controller (or another replica) reads the rollout ...
+        await using var scope = server.App.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGate.Storage.ModelGateDbContext>();
+        var stale = await db.Rollouts.FirstAsync(r => r.Id == rollout.Id);
+        // ... a person pauses it meanwhile ...
+        Assert.Equal(RolloutStatuses.Paused, (await api.RolloutActionAsync(deployment, rollout.Id, "pause", "hold on")).Status);
+        var auditBefore = await server.AuditCountAsync();
+
+        // ... and the stale copy's step, written with its routing change, is refused as a whole.
+        var controller = server.App.Services.GetRequiredService<RolloutController>();
+        stale.Step = 1;
+        stale.Weight = 40;
+        RolloutController.Append(stale, new { type = "step", weight = 40 });
+        var routing = (await api.GetDeploymentAsync(deployment)).Routing;
+        await Assert.ThrowsAsync<Microsoft.EntityFrameworkCore.DbUpdateConcurrencyException>(() =>
+            controller.RouteAsync(deployment, routing with { Candidates = [new CandidateRoute("1.1.0", 40)] }, Actor, default, db, stale));
+
+        var now = await api.GetRolloutAsync(deployment, rollout.Id);
+        Assert.Equal(RolloutStatuses.Paused, now.Status);
+        Assert.Equal(20, now.Weight);
+        Assert.Contains("hold on", now.History.ToString());
+        Assert.Equal(20, (await api.GetDeploymentAsync(deployment)).Routing.Candidates!.Single().Weight);
+        Assert.Equal(auditBefore, await server.AuditCountAsync());
+
+        // A plain save from a stale read is refused too (the history is the rollout's concurrency token).
+        stale.Checks++;
+        await Assert.ThrowsAsync<Microsoft.EntityFrameworkCore.DbUpdateConcurrencyException>(() => db.SaveChangesAsync());
     }
 
     [Fact]

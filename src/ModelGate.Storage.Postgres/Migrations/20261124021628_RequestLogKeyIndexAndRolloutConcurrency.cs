@@ -2,10 +2,10 @@
 
 #nullable disable
 
-namespace ModelGate.Storage.Sqlite.Migrations
+namespace ModelGate.Storage.Postgres.Migrations
 {
     /// <inheritdoc />
-    public partial class RequestLogKeyIndex : Migration
+    public partial class RequestLogKeyIndexAndRolloutConcurrency : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)

@@ -2,10 +2,10 @@
 
 #nullable disable
 
-namespace ModelGate.Storage.Postgres.Migrations
+namespace ModelGate.Storage.Sqlite.Migrations
 {
     /// <inheritdoc />
-    public partial class RequestLogKeyIndex : Migration
+    public partial class RequestLogKeyIndexAndRolloutConcurrency : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
