@@ -44,6 +44,16 @@ public static class InTotoStatement
         {
             dependencies.Add(new JsonObject { ["name"] = baseModel, ["annotations"] = new JsonObject { ["kind"] = "base-model" } });
         }
+        if (a.Derivation is { } derivation)
+        {
+            // A quantised or distilled build: the version it was made from is an input of this build.
+            dependencies.Add(new JsonObject
+            {
+                ["name"] = $"{version.Model}@{derivation.From}",
+                ["uri"] = new Uri(serverBase, $"api/v1/models/{Uri.EscapeDataString(version.Model)}/versions/{Uri.EscapeDataString(derivation.From)}").ToString(),
+                ["annotations"] = new JsonObject { ["kind"] = "derived-from", ["derivation"] = derivation.Kind, ["method"] = derivation.Method },
+            });
+        }
 
         var external = new JsonObject
         {
@@ -53,6 +63,8 @@ public static class InTotoStatement
             ["baseModel"] = a.BaseModel,
             ["hyperparameters"] = ToNode(a.Hyperparameters),
             ["promptTemplate"] = ToNode(a.PromptTemplate),
+            ["servingConfig"] = ToNode(a.ServingConfig),
+            ["derivation"] = ToNode(a.Derivation),
         };
         var byproducts = new JsonArray();
         if (a.Metrics is not null)

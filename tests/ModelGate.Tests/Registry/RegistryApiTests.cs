@@ -352,6 +352,23 @@ public abstract class RegistryApiTests(ServerFixture fixture) : ProviderTests(fi
 
         var plain = await Server.Api().GetAttestationAsync(model, "2.0.0");
         Assert.Equal("alice", plain.GetProperty("trainer").GetString());
+
+        // A quantised build of 2.0.0 with its serving configuration: both are build parameters, and 2.0.0 is one of its inputs.
+        var quantised = Fixtures.Attestation(baseModel: "none") with
+        {
+            Derivation = new Derivation(DerivationKinds.Quantization, "2.0.0", "int8"),
+            ServingConfig = new Dictionary<string, System.Text.Json.JsonElement> { ["threshold"] = System.Text.Json.JsonSerializer.SerializeToElement(0.4) },
+        };
+        await Server.Api().CreateVersionAsync(model, new CreateVersionRequest("2.0.0-int8", [new ArtifactRef(sha, "v2-mlp.onnx")], quantised));
+        var derived = (await Server.Api().GetAttestationAsync(model, "2.0.0-int8", "in-toto")).GetProperty("predicate").GetProperty("buildDefinition");
+        var parameters = derived.GetProperty("externalParameters");
+        Assert.Equal(0.4, parameters.GetProperty("servingConfig").GetProperty("threshold").GetDouble());
+        Assert.Equal("2.0.0", parameters.GetProperty("derivation").GetProperty("from").GetString());
+        var source = derived.GetProperty("resolvedDependencies").EnumerateArray()
+            .Single(d => d.TryGetProperty("annotations", out var an) && an.GetProperty("kind").GetString() == "derived-from");
+        Assert.Equal($"{model}@2.0.0", source.GetProperty("name").GetString());
+        Assert.EndsWith($"/api/v1/models/{model}/versions/2.0.0", source.GetProperty("uri").GetString());
+        Assert.Equal("quantization", source.GetProperty("annotations").GetProperty("derivation").GetString());
     }
 
     [Fact]
