@@ -32,7 +32,7 @@ public sealed class DataPlaneProblemWriter(IOptions<Microsoft.AspNetCore.Http.Js
     }
 
     /// <summary>The protocol's error member for a problem on <paramref name="path"/>.</summary>
-    public static object Shape(PathString path, ProblemDetails problem)
+    private static object Shape(PathString path, ProblemDetails problem)
     {
         var message = problem.Detail ?? problem.Title ?? "error";
         if (path.StartsWithSegments("/v2"))

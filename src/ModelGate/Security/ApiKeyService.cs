@@ -42,7 +42,7 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
     public const string KeyPrefix = "mg_";
     private const int PrefixShown = 10;
     private readonly ConcurrentDictionary<string, CachedKey> _cache = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Task<CachedKey?>> _lookups = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Task<CachedKey?>>> _lookups = new(StringComparer.Ordinal);
     private long _generation;
 
     public static string NewSecret() => KeyPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
@@ -115,22 +115,17 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
     {
         if (_lookups.TryGetValue(hash, out var running))
         {
-            return running;
+            return running.Value;
         }
-        var lookup = new Task<Task<CachedKey?>>(() => QueryAsync(hash));
-        var shared = lookup.Unwrap();
-        if (!_lookups.TryAdd(hash, shared))
+        var mine = new Lazy<Task<CachedKey?>>(() => Task.Run(() => QueryAsync(hash)));
+        var lookup = _lookups.GetOrAdd(hash, mine);
+        if (ReferenceEquals(lookup, mine))
         {
-            return _lookups.TryGetValue(hash, out running) ? running : LookUpAsync(hash);
+            // Forgotten once done (a failure included: the next request asks again); a request waiting for it sees its outcome.
+            _ = mine.Value.ContinueWith(_ => _lookups.TryRemove(new KeyValuePair<string, Lazy<Task<CachedKey?>>>(hash, mine)), CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
-        _ = shared.ContinueWith(t =>
-        {
-            _ = t.Exception; // observed here; a request that waits for the lookup sees it too
-            _lookups.TryRemove(new KeyValuePair<string, Task<CachedKey?>>(hash, t));
-        }, CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        lookup.Start(TaskScheduler.Default);
-        return shared;
+        return lookup.Value;
     }
 
     private async Task<CachedKey?> QueryAsync(string hash)

@@ -22,11 +22,16 @@ public sealed class RoleServerFixture : SqliteServerFixture
 /// <summary>DESIGN.md's scale topology on one SQLite store: a control process (`--role control`) and a gateway replica (`--role gateway`).</summary>
 public sealed class SplitRolesFixture : IAsyncLifetime
 {
-    private static readonly string Shared = Path.Combine(Path.GetTempPath(), "modelgate-tests", Guid.NewGuid().ToString("N"));
+    public SplitRolesFixture()
+    {
+        var shared = Path.Combine(Path.GetTempPath(), "modelgate-tests", Guid.NewGuid().ToString("N"));
+        Control = new RoleServerFixture("control", shared);
+        Gateway = new RoleServerFixture("gateway", shared);
+    }
 
-    public RoleServerFixture Control { get; } = new("control", Shared);
+    public RoleServerFixture Control { get; }
 
-    public RoleServerFixture Gateway { get; } = new("gateway", Shared);
+    public RoleServerFixture Gateway { get; }
 
     public async ValueTask InitializeAsync()
     {
