@@ -12,9 +12,9 @@ internal sealed class BenchOptions
     public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres";
 
     public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation", "gateway", "drift"];
-    public static readonly IReadOnlyList<string> AllGatewayPaths = ["direct", "bare", "full", "yarp", "portkey", "oip"];
+    public static readonly IReadOnlyList<string> AllGatewayPaths = ["direct", "bare", "full", "replica", "yarp", "portkey", "oip"];
     /// <summary>Every gateway path in run order, with the optional ones (not run unless named).</summary>
-    public static readonly IReadOnlyList<string> KnownGatewayPaths = ["direct", "bare", "full", "nomon", "yarp", "portkey", "oip"];
+    public static readonly IReadOnlyList<string> KnownGatewayPaths = ["direct", "bare", "full", "replica", "nomon", "yarp", "portkey", "oip"];
     public const string DefaultPortkey = "@portkey-ai/gateway@1.15.2";
 
     public bool Quick { get; private set; }
@@ -118,9 +118,10 @@ internal sealed class BenchOptions
           --fixtures <dir>            the repository's fixtures directory (default: found above the binary)
 
         gateway:
-          --paths <list>              direct,bare,full,yarp,portkey,oip (default: all of them; direct always runs, it is the
-                                      baseline); nomon adds the full path's configuration with Gateway:Monitoring=false,
-                                      e.g. --paths all,nomon
+          --paths <list>              direct,bare,full,replica,yarp,portkey,oip (default: all of them; direct always runs, it
+                                      is the baseline); replica is the full path served by a `--role gateway` process next
+                                      to a `--role control` one on the same store; nomon adds the full path's configuration
+                                      with Gateway:Monitoring=false, e.g. --paths all,nomon
           --load-seconds <n>          length of each measured run (default 4; --quick 1)
           --rounds <n>                how often every path is measured at 1 connection (closed-loop HttpClient, raw
                                       percentiles) and at --connections connections (wrk), paths interleaved

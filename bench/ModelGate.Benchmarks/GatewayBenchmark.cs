@@ -36,6 +36,8 @@ internal sealed class HttpPath(string key, string label)
     public int? Pid { get; set; }
     public string ProcessName { get; set; } = "";
     public long? PeakRssKiB { get; set; }
+    /// <summary>For the replica path: the control process next to the measured gateway replica (its RSS is a note).</summary>
+    public int? ControlPid { get; set; }
     public string? NotRun { get; set; }
     public List<LoadRun> Runs { get; } = [];
     public StreamResult? Stream { get; set; }
@@ -143,12 +145,13 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
             };
             WriteBodies(direct, GatewayServers.Model);
             paths.Add(direct);
-            foreach (var key in options.GatewayPaths.Where(p => p is "bare" or "full" or "nomon" or "yarp" or "portkey"))
+            foreach (var key in options.GatewayPaths.Where(p => p is "bare" or "full" or "replica" or "nomon" or "yarp" or "portkey"))
             {
                 var path = key switch
                 {
                     "bare" => new HttpPath(key, "ModelGate bare"),
                     "full" => new HttpPath(key, "ModelGate full path"),
+                    "replica" => new HttpPath(key, "ModelGate full path, gateway replica"),
                     "nomon" => new HttpPath(key, "ModelGate full path, monitoring off"),
                     "yarp" => new HttpPath(key, "YARP (minimal)"),
                     _ => new HttpPath(key, "Portkey gateway"),
@@ -160,6 +163,7 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
                     {
                         "bare" => SetUpModelGateAsync(path, binary, upstreamBase, full: false, monitoring: false),
                         "full" => SetUpModelGateAsync(path, binary, upstreamBase, full: true, monitoring: true),
+                        "replica" => SetUpModelGateAsync(path, binary, upstreamBase, full: true, monitoring: true, replica: true),
                         "nomon" => SetUpModelGateAsync(path, binary, upstreamBase, full: true, monitoring: false),
                         "yarp" => SetUpYarpAsync(path, upstreamBase),
                         _ => SetUpPortkeyAsync(path, upstreamBase),
@@ -217,6 +221,10 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
             foreach (var path in live)
             {
                 path.PeakRssKiB = path.Pid is { } pid ? ProcFs.PeakRssKiB(pid) : null;
+                if (path.ControlPid is { } control && ProcFs.PeakRssKiB(control) is { } controlKiB)
+                {
+                    path.Notes.Add($"{path.Label}: the `--role control` process next to the replica (set-up, REST API, workers) peaked at {controlKiB / 1024} MB; it served none of the measured requests");
+                }
             }
             if (paths.FirstOrDefault(p => p.Key == "full" && p.Ran) is { } fullPath)
             {
@@ -365,9 +373,14 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
     /// deployment <c>chat</c>. Bare: stable 1.0.0 only, a key without scope or limits, monitoring off. Full: a 90/10 split
     /// between 1.0.0 and 1.1.0, prices on both, a key scoped to the deployment with RPM and TPM limits, monitoring on.
     /// </summary>
-    private async Task SetUpModelGateAsync(HttpPath path, string binary, Uri upstreamBase, bool full, bool monitoring)
+    private async Task SetUpModelGateAsync(HttpPath path, string binary, Uri upstreamBase, bool full, bool monitoring, bool replica = false)
     {
-        var (server, baseUrl, admin) = await StartModelGateAsync(path.Key, binary, $"--Gateway:Monitoring={(monitoring ? "true" : "false")}");
+        var monitoringArg = $"--Gateway:Monitoring={(monitoring ? "true" : "false")}";
+        // The replica path: everything is set up through a control process; a gateway replica started afterwards on the
+        // same store (DESIGN's way to scale the data plane) serves the measured traffic.
+        var (server, baseUrl, admin) = replica
+            ? await StartModelGateAsync(path.Key, binary, monitoringArg, "--role", "control")
+            : await StartModelGateAsync(path.Key, binary, monitoringArg);
         using var http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(60) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", admin);
         var api = new ModelGateClient(http);
@@ -410,13 +423,24 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
         path.Url = new Uri(baseUrl, "/v1/chat/completions");
         path.Pid = server.Pid;
         path.ProcessName = "`modelgate serve`";
+        if (replica)
+        {
+            var (gateway, gatewayUrl, _) = await StartModelGateAsync(path.Key, binary, monitoringArg, "--role", "gateway");
+            path.Url = new Uri(gatewayUrl, "/v1/chat/completions");
+            path.Pid = gateway.Pid;
+            path.ControlPid = server.Pid;
+            path.ProcessName = "`modelgate serve --role gateway`";
+        }
         path.Detail = full
             ? $"`Gateway:Monitoring={(monitoring ? "true` (request log, telemetry)" : "false` (the full path's configuration without the request log: to isolate what monitoring costs)")}; key scoped to `{ChatDeployment}`, {FullRequestsPerMinute:N0} RPM and {FullTokensPerMinute:N0} TPM; " +
-              "canary 90/10 between 1.0.0 and 1.1.0 (both the static upstream, each with its own upstream key); prices on both versions"
+              "canary 90/10 between 1.0.0 and 1.1.0 (both the static upstream, each with its own upstream key); prices on both versions" +
+              (replica ? "; served by a `--role gateway` replica, set up through a `--role control` process on the same SQLite store (both running)" : "")
             : "`Gateway:Monitoring=false`; one deployment, stable 1.0.0 only, `upstream` backend; a key with no scope and no limits";
         path.Headers.Add(("Authorization", "Bearer " + dataKey));
         WriteBodies(path, ChatDeployment);
-        path.Notes.Add($"{binary} serve --data <temp> --urls http://127.0.0.1:0 --Gateway:Monitoring={(monitoring ? "true" : "false")}");
+        path.Notes.Add(replica
+            ? $"{binary} serve --data <temp> --urls http://127.0.0.1:0 {monitoringArg} --role control (set-up), then the same with --role gateway (measured)"
+            : $"{binary} serve --data <temp> --urls http://127.0.0.1:0 {monitoringArg}");
     }
 
     private const int FullRequestsPerMinute = 1_000_000; // the most a key may be given
@@ -432,7 +456,8 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
             : ChildProcess.Start("modelgate " + label, binary, args);
         _children.Add(server);
         var url = new Uri((await server.WaitForAsync(ModelGateListening(), StartTimeout)).Groups[1].Value.TrimEnd('/') + "/");
-        var admin = (await server.WaitForAsync(AdminKey(), TimeSpan.FromSeconds(5))).Groups[1].Value;
+        // A process started on a store that already has keys (the replica's second process) prints no admin key.
+        var admin = config.Contains("gateway") ? "" : (await server.WaitForAsync(AdminKey(), TimeSpan.FromSeconds(5))).Groups[1].Value;
         log.WriteLine($"  modelgate {label} (pid {server.Pid}) at {url} {string.Join(' ', config)}");
         return (server, url, admin);
     }

@@ -141,10 +141,16 @@ internal static class GatewayReport
             }
         }
 
-        if (paths.FirstOrDefault(p => p.Key == "full" && p.Ran) is { } full && d1 is not null)
+        foreach (var full in paths.Where(p => p.Key is "full" or "replica" && p.Ran))
         {
+            if (d1 is null)
+            {
+                break;
+            }
             sb.AppendLine();
-            sb.AppendLine("## Targets (issue 3), ModelGate full path");
+            sb.AppendLine(full.Key == "full"
+                ? "## Targets (issue 3), ModelGate full path (all-in-one `serve`)"
+                : "## Targets (issue 3), ModelGate full path on a gateway replica (`serve --role gateway`)");
             sb.AppendLine();
             sb.AppendLine("Reported, never enforced.");
             sb.AppendLine();

@@ -171,6 +171,23 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
         }
     }
 
+    /// <summary>
+    /// Loads the routing tables before the server listens: a replica started (or restarted) on a store with deployments
+    /// must not answer their first requests with "no deployment". A failed first load is logged, and polling retries it.
+    /// </summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReloadAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogReloadFailed(logger, e);
+        }
+        await base.StartAsync(cancellationToken);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(PollInterval);

@@ -87,6 +87,32 @@ public sealed class ServeProcessTests : IDisposable
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task AGatewayReplica_ServesTheStoresDeployments_FromTheMomentItListens()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        const string deployment = "late-replica";
+        await using var control = await ServerProcess.StartAsync(_data, "--role", "control");
+        var api = ModelGateClient.Create(control.BaseAddress, AdminKey(control));
+        await api.CreateModelAsync(new CreateModelRequest("replicated", "o", "low", "classification"), ct);
+        var onnx = Fixtures.ModelBytes("v1-logreg");
+        var sha = Convert.ToHexStringLower(SHA256.HashData(onnx));
+        await api.PushArtifactAsync(new MemoryStream(onnx), sha);
+        await api.CreateVersionAsync("replicated", new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "v1-logreg.onnx")], Fixtures.Attestation()));
+        await api.CreateDeploymentAsync(new CreateDeploymentRequest(deployment, "development", "replicated", new RoutingTable("1.0.0")));
+        var token = (await api.CreateKeyAsync(new CreateKeyRequest("caller", ["viewer"], Deployments: [deployment]))).Key!;
+
+        // Started after the deployment exists, and asked at once: before the fix the first requests of a fresh replica
+        // were answered "no deployment named ..." until its first poll of the store, about a second later.
+        await using var replica = await ServerProcess.StartAsync(_data, "--role", "gateway");
+        using var http = new HttpClient { BaseAddress = replica.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.PostAsync($"/v2/models/{deployment}/infer",
+            new StringContent(AdultServing.Request(0, 1).ToJsonString(), System.Text.Encoding.UTF8, "application/json"), ct);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync(ct));
+        Assert.Equal("1.0.0", response.Headers.GetValues("x-modelgate-version").Single());
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task Serve_WithBadConfiguration_FailsFastWithAClearMessage()
     {
         var start = new System.Diagnostics.ProcessStartInfo("dotnet")
