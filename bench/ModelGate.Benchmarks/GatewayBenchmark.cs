@@ -223,7 +223,7 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
                 path.PeakRssKiB = path.Pid is { } pid ? ProcFs.PeakRssKiB(pid) : null;
                 if (path.ControlPid is { } control && ProcFs.PeakRssKiB(control) is { } controlKiB)
                 {
-                    path.Notes.Add($"{path.Label}: the `--role control` process next to the replica (set-up, REST API, workers) peaked at {controlKiB / 1024} MB; it served none of the measured requests");
+                    path.Notes.Add($"the `--role control` process next to the replica (set-up, REST API, workers) peaked at {controlKiB / 1024} MB; it served none of the measured requests");
                 }
             }
             if (paths.FirstOrDefault(p => p.Key == "full" && p.Ran) is { } fullPath)
