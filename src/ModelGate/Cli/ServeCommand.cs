@@ -43,6 +43,11 @@ internal static class ServeCommand
                 await context.Err.WriteLineAsync($"error: invalid configuration: {string.Join("; ", e.Failures)}");
                 return ExitCodes.Usage;
             }
+            catch (Storage.SchemaNotReadyException e)
+            {
+                await context.Err.WriteLineAsync($"error: {e.Message}");
+                return ExitCodes.Unavailable;
+            }
             catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
             {
                 // Kestrel's message names the address; the server stops before it accepts anything.

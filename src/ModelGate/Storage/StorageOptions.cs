@@ -23,6 +23,12 @@ public sealed class DatabaseOptions : IValidatableObject
     /// <summary>Required for <c>postgres</c>; for <c>sqlite</c> defaults to <c>modelgate.db</c> in the data directory.</summary>
     public string? ConnectionString { get; set; }
 
+    /// <summary>
+    /// How long a gateway replica waits at start for the schema to be brought up to date. A replica never migrates: the
+    /// control (or all-in-one) process does, so that replicas starting together never race to change the schema.
+    /// </summary>
+    public TimeSpan SchemaWait { get; set; } = TimeSpan.FromMinutes(1);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Provider is not ("sqlite" or "postgres"))
@@ -32,6 +38,10 @@ public sealed class DatabaseOptions : IValidatableObject
         if (Provider == "postgres" && string.IsNullOrWhiteSpace(ConnectionString))
         {
             yield return new ValidationResult("Database:ConnectionString is required when Database:Provider is 'postgres'.", [nameof(ConnectionString)]);
+        }
+        if (SchemaWait < TimeSpan.Zero)
+        {
+            yield return new ValidationResult("Database:SchemaWait must not be negative.", [nameof(SchemaWait)]);
         }
     }
 }

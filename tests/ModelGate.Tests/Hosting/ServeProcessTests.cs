@@ -113,6 +113,34 @@ public sealed class ServeProcessTests : IDisposable
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task AGatewayReplica_OnAStoreNoControlProcessHasMigrated_WaitsThenExitsWithAClearMessage_AndChangesNothing()
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", _data, "--urls", "http://127.0.0.1:0",
+                     "--role", "gateway", "--Database:SchemaWait=00:00:02" })
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        Assert.True(process.WaitForExit(60_000));
+        var output = await stderr + await stdout;
+        Assert.Equal(6, process.ExitCode);
+        Assert.Contains("a gateway replica does not migrate: start a control (or all-in-one) `modelgate serve` on the same store first", output);
+        Assert.DoesNotContain("listening", output);
+        Assert.DoesNotContain("Unhandled exception", output);
+        Assert.DoesNotContain("admin key", output);
+
+        // The replica created no tables: a control process then migrates the store from scratch and bootstraps its key.
+        await using var control = await ServerProcess.StartAsync(_data, "--role", "control");
+        Assert.NotNull(AdminKey(control));
+        await using var replica = await ServerProcess.StartAsync(_data, "--role", "gateway", "--Database:SchemaWait=00:00:02");
+        using var health = await new HttpClient { BaseAddress = replica.BaseAddress }.GetAsync("/v2/health/ready", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task Serve_WithBadConfiguration_FailsFastWithAClearMessage()
     {
         var start = new System.Diagnostics.ProcessStartInfo("dotnet")
