@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gateway overhead benchmark (issue 3, "bench/gateway"): one script, one run, all on loopback.
 #
-#   bench/gateway/run.sh            # full run (about 9 minutes with --paths all,nomon: a 30 s warm-up per path)
+#   bench/gateway/run.sh            # full run (about 10 minutes with --paths all,nomon: a 30 s warm-up per path)
 #   bench/gateway/run.sh --quick    # smoke run (about 1 minute)
 #   bench/gateway/run.sh --help     # every option (the gateway ones are under "gateway:")
 #
