@@ -12,11 +12,17 @@ namespace ModelGate.Gateway;
 /// and, when the channel is full, drops the record and counts it. A background loop writes batches and deletes records
 /// past their retention.
 /// </summary>
+/// <remarks>
+/// The channel holds the records' values (<see cref="Buffered"/>, a struct), not the entities: a record waits a few
+/// hundred milliseconds for its batch, long enough at gateway rates to outlive several gen0 collections, so buffered
+/// objects were promoted to gen2 only to die there. Values live in the channel's one array; the entities are made again
+/// for the batch being written and die young.
+/// </remarks>
 public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServiceScopeFactory scopes, TimeProvider time, GatewayTelemetry telemetry,
     ILogger<RequestLog> logger)
     : BackgroundService
 {
-    private readonly Channel<RequestLogEntity> _channel = Channel.CreateBounded<RequestLogEntity>(
+    private readonly Channel<Buffered> _channel = Channel.CreateBounded<Buffered>(
         new BoundedChannelOptions(options.Value.RequestLogCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
     private BulkInsert<RequestLogEntity>? _insert;
     private long _dropped;
@@ -33,7 +39,7 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
             return;
         }
         telemetry.Record(record);
-        if (!_channel.Writer.TryWrite(record))
+        if (!_channel.Writer.TryWrite(new Buffered(record)))
         {
             Interlocked.Increment(ref _dropped);
         }
@@ -63,7 +69,7 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
                 }
                 while (batch.Count < options.Value.RequestLogBatchSize && _channel.Reader.TryRead(out var record))
                 {
-                    batch.Add(record);
+                    batch.Add(record.ToEntity());
                 }
                 await WriteAsync(batch, stoppingToken);
                 batch.Clear();
@@ -79,7 +85,7 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
             // Shutting down: write what is still buffered, without waiting for more.
             while (_channel.Reader.TryRead(out var record))
             {
-                batch.Add(record);
+                batch.Add(record.ToEntity());
             }
             await WriteAsync(batch, CancellationToken.None);
         }
@@ -119,4 +125,33 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Writing {Count} request-log records failed; they are counted as dropped")]
     private static partial void LogWriteFailed(ILogger logger, Exception exception, int count);
+
+    /// <summary>A buffered record's values. Every column of <see cref="RequestLogEntity"/> but the store-generated id.</summary>
+    internal readonly struct Buffered(RequestLogEntity record)
+    {
+        private readonly string _requestId = record.RequestId;
+        private readonly DateTime _time = record.Time;
+        private readonly string? _keyId = record.KeyId;
+        private readonly string _deployment = record.Deployment;
+        private readonly string? _version = record.Version;
+        private readonly string? _route = record.Route;
+        private readonly string _protocol = record.Protocol;
+        private readonly int _status = record.Status;
+        private readonly double _latencyMs = record.LatencyMs;
+        private readonly double? _upstreamLatencyMs = record.UpstreamLatencyMs;
+        private readonly long? _promptTokens = record.PromptTokens;
+        private readonly long? _completionTokens = record.CompletionTokens;
+        private readonly string? _usageSource = record.UsageSource;
+        private readonly string? _prediction = record.Prediction;
+        private readonly double? _cost = record.Cost;
+        private readonly string? _payload = record.Payload;
+
+        public RequestLogEntity ToEntity() => new()
+        {
+            RequestId = _requestId, Time = _time, KeyId = _keyId, Deployment = _deployment, Version = _version, Route = _route,
+            Protocol = _protocol, Status = _status, LatencyMs = _latencyMs, UpstreamLatencyMs = _upstreamLatencyMs,
+            PromptTokens = _promptTokens, CompletionTokens = _completionTokens, UsageSource = _usageSource, Prediction = _prediction,
+            Cost = _cost, Payload = _payload,
+        };
+    }
 }

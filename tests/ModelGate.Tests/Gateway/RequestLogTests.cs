@@ -21,6 +21,30 @@ public sealed class RequestLogTests
         Assert.Equal(3, log.Dropped);
     }
 
+    [Fact]
+    public void ABufferedRecord_KeepsEveryColumn_ForTheBatchThatWritesIt()
+    {
+        // Every settable property gets a distinct non-default value, so a column the buffer forgets to copy (one added to
+        // the entity later, say) comes back default and fails here.
+        var record = new RequestLogEntity { RequestId = "r", Deployment = "d", Protocol = "p" };
+        var properties = typeof(RequestLogEntity).GetProperties().Where(p => p.CanWrite && p.Name != nameof(RequestLogEntity.Id)).ToList();
+        var n = 0;
+        foreach (var property in properties)
+        {
+            n++;
+            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            property.SetValue(record, type == typeof(string) ? $"{property.Name}-{n}"
+                : type == typeof(DateTime) ? new DateTime(2026, 11, 24, 5, n, 0, DateTimeKind.Utc)
+                : Convert.ChangeType(n * 7, type, System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var copy = new RequestLog.Buffered(record).ToEntity();
+
+        Assert.NotSame(record, copy);
+        Assert.Equal(16, properties.Count);
+        Assert.All(properties, p => Assert.Equal(p.GetValue(record), p.GetValue(copy)));
+    }
+
     [Theory]
     [InlineData("mail me at jane.doe+ml@example.co.uk today", "mail me at [EMAIL] today")]
     [InlineData("card 4111 1111 1111 1111 exp 12/29", "card [CARD] exp 12/29")]

@@ -103,6 +103,40 @@ public sealed class TelemetryTests(SqliteServerFixture server) : IClassFixture<S
     }
 
     [Fact]
+    public void InputSamples_KeepTheMostRecentRows_TypedAsServed_AndReadThemAsText()
+    {
+        var samples = new InputSamples(Microsoft.Extensions.Options.Options.Create(new ModelGate.Gateway.GatewayOptions { InputSampleCapacity = 3 }));
+        var t0 = new DateTime(2026, 11, 24, 5, 0, 0, DateTimeKind.Utc);
+        // Two requests of two rows each: age (FP32, one NaN), n (INT64), country (BYTES).
+        samples.AddTensorRows("d", "1.0.0", t0, new Dictionary<string, Array>
+        {
+            ["age"] = new[] { 39.5f, 0.1f }, ["n"] = new[] { 7L, -2L }, ["country"] = new[] { "Cuba", "Peru" },
+        }, 2);
+        samples.AddTensorRows("d", "1.0.0", t0.AddSeconds(1), new Dictionary<string, Array>
+        {
+            ["age"] = new[] { float.NaN, 1e-7f }, ["n"] = new[] { long.MaxValue, 0L }, ["country"] = new[] { "Chile", new string("Cuba") },
+        }, 2);
+        // Another shape for the same version is not mixed in: a different column set, and the same names with another type.
+        samples.AddTensorRows("d", "1.0.0", t0.AddSeconds(2), new Dictionary<string, Array> { ["age"] = new[] { 1f } }, 1);
+        samples.AddTensorRows("d", "1.0.0", t0.AddSeconds(2), new Dictionary<string, Array>
+        {
+            ["age"] = new[] { 1.0 }, ["n"] = new[] { 1L }, ["country"] = new[] { "x" },
+        }, 1);
+
+        var (columns, rows) = samples.Read("d", "1.0.0", DateTime.MinValue);
+
+        Assert.Equal(["age", "country", "n"], columns);
+        // Capacity 3: the oldest of the four rows is gone; oldest first; floats as "R" text, NaN as "".
+        Assert.Equal([["0.1", "Peru", "-2"], ["", "Chile", "9223372036854775807"], ["1E-07", "Cuba", "0"]], rows.Select(r => r.Values));
+        Assert.Equal([t0, t0.AddSeconds(1), t0.AddSeconds(1)], rows.Select(r => r.Time));
+        Assert.Equal(2, samples.Read("d", "1.0.0", t0.AddSeconds(1)).Rows.Count);
+        Assert.Empty(samples.Read("d", "2.0.0", DateTime.MinValue).Rows);
+
+        samples.AddChat("c", "1.0.0", t0, 11, 20, 9, null);
+        Assert.Equal(["11", "20", "9", ""], samples.Read("c", "1.0.0", DateTime.MinValue).Rows.Single().Values);
+    }
+
+    [Fact]
     public async Task UnknownDeploymentNames_AllShareOneSeries_SoCallersCannotGrowTheLabelSet()
     {
         var telemetry = server.App.Services.GetRequiredService<GatewayTelemetry>();

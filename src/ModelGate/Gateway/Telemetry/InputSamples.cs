@@ -29,87 +29,203 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
     public void AddTensorRows(string deployment, string version, DateTime time, IReadOnlyDictionary<string, Array> columns, int rows)
     {
         var names = columns.Keys.Order(StringComparer.Ordinal).ToArray();
-        var ring = RingFor(deployment, version, names);
-        if (ring is null)
+        var arrays = names.Select(n => columns[n]).ToArray();
+        var ring = _rings.GetOrAdd((deployment, version), _ => new Ring(names, [.. arrays.Select(a => Column.For(a, options.Value.InputSampleCapacity))], options.Value.InputSampleCapacity));
+        // A version's inputs do not change shape; rows of another shape (a different model behind the same version) are not mixed in.
+        if (ring.Fits(names, arrays))
         {
-            return;
-        }
-        var arrays = ring.Columns.Select(c => columns[c]).ToArray();
-        for (var row = 0; row < rows; row++)
-        {
-            var values = new string[arrays.Length];
-            for (var c = 0; c < arrays.Length; c++)
-            {
-                values[c] = Format(arrays[c], arrays[c].Length / Math.Max(rows, 1) * row);
-            }
-            ring.Add(new SampledRow(time, values));
+            ring.AddRows(time, arrays, rows);
         }
     }
 
     /// <summary>Adds one LLM exchange as a row of <see cref="ChatColumns"/>.</summary>
     public void AddChat(string deployment, string version, DateTime time, long promptChars, long completionChars, long? promptTokens, long? completionTokens)
     {
-        RingFor(deployment, version, ChatColumns)?.Add(new SampledRow(time, [
-            promptChars.ToString(CultureInfo.InvariantCulture),
-            completionChars.ToString(CultureInfo.InvariantCulture),
-            promptTokens?.ToString(CultureInfo.InvariantCulture) ?? "",
-            completionTokens?.ToString(CultureInfo.InvariantCulture) ?? "",
-        ]));
+        var ring = _rings.GetOrAdd((deployment, version), _ => new Ring(ChatColumns, [.. ChatColumns.Select(_ => (Column)new IntegerColumn(options.Value.InputSampleCapacity))], options.Value.InputSampleCapacity));
+        if (ring.Names == ChatColumns)
+        {
+            ring.AddIntegers(time, promptChars, completionChars, promptTokens ?? IntegerColumn.Missing, completionTokens ?? IntegerColumn.Missing);
+        }
     }
 
     /// <summary>The kept rows of one version served at or after <paramref name="since"/>, oldest first, with their column names.</summary>
-    public (IReadOnlyList<string> Columns, IReadOnlyList<SampledRow> Rows) Read(string deployment, string version, DateTime since)
-    {
-        if (!_rings.TryGetValue((deployment, version), out var ring))
-        {
-            return ([], []);
-        }
-        return (ring.Columns, ring.Snapshot().Where(r => r.Time >= since).ToList());
-    }
+    public (IReadOnlyList<string> Columns, IReadOnlyList<SampledRow> Rows) Read(string deployment, string version, DateTime since) =>
+        _rings.TryGetValue((deployment, version), out var ring) ? (ring.Names, ring.Read(since)) : ([], []);
 
     public void Clear(string deployment, string version) => _rings.TryRemove((deployment, version), out _);
 
-    private Ring? RingFor(string deployment, string version, string[] columns)
+    /// <summary>
+    /// The most recent rows of one version, column by column in arrays allocated once: a row is values in those arrays, not
+    /// objects. At gateway rates a ring of row objects is overwritten within seconds, so every row outlived a few gen0
+    /// collections and died in gen2; that churn cost about 18 MB of peak RSS on the full path (bench/README.md).
+    /// </summary>
+    private sealed class Ring(string[] names, Column[] columns, int capacity)
     {
-        var ring = _rings.GetOrAdd((deployment, version), _ => new Ring(columns, options.Value.InputSampleCapacity));
-        // A version's inputs do not change shape; rows of another shape (a different model behind the same version) are not mixed in.
-        return ring.Columns.AsSpan().SequenceEqual(columns) ? ring : null;
-    }
-
-    private static string Format(Array column, int index) => column switch
-    {
-        float[] f => float.IsNaN(f[index]) ? "" : f[index].ToString("R", CultureInfo.InvariantCulture),
-        double[] d => double.IsNaN(d[index]) ? "" : d[index].ToString("R", CultureInfo.InvariantCulture),
-        long[] l => l[index].ToString(CultureInfo.InvariantCulture),
-        int[] i => i[index].ToString(CultureInfo.InvariantCulture),
-        string[] s => s[index] ?? "",
-        _ => Convert.ToString(column.GetValue(index), CultureInfo.InvariantCulture) ?? "",
-    };
-
-    private sealed class Ring(string[] columns, int capacity)
-    {
-        private readonly SampledRow?[] _rows = new SampledRow?[capacity];
+        private readonly Lock _gate = new();
+        private readonly DateTime[] _times = new DateTime[capacity];
         private long _next;
 
-        public string[] Columns { get; } = columns;
+        public string[] Names { get; } = names;
 
-        public void Add(SampledRow row)
+        public bool Fits(string[] names, Array[] arrays)
         {
-            var index = Interlocked.Increment(ref _next) - 1;
-            Volatile.Write(ref _rows[index % _rows.Length], row);
+            if (!Names.AsSpan().SequenceEqual(names))
+            {
+                return false;
+            }
+            for (var c = 0; c < columns.Length; c++)
+            {
+                if (!columns[c].Accepts(arrays[c]))
+                {
+                    return false;
+                }
+            }
+            return true;
         }
 
-        public IEnumerable<SampledRow> Snapshot()
+        public void AddRows(DateTime time, Array[] arrays, int rows)
         {
-            var end = Interlocked.Read(ref _next);
-            var start = Math.Max(0, end - _rows.Length);
-            for (var i = start; i < end; i++)
+            lock (_gate)
             {
-                if (Volatile.Read(ref _rows[i % _rows.Length]) is { } row)
+                for (var row = 0; row < rows; row++)
                 {
-                    yield return row;
+                    var slot = Reserve(time);
+                    for (var c = 0; c < columns.Length; c++)
+                    {
+                        columns[c].Set(slot, arrays[c], arrays[c].Length / Math.Max(rows, 1) * row);
+                    }
                 }
             }
         }
+
+        public void AddIntegers(DateTime time, long a, long b, long c, long d)
+        {
+            lock (_gate)
+            {
+                var slot = Reserve(time);
+                ((IntegerColumn)columns[0]).Set(slot, a);
+                ((IntegerColumn)columns[1]).Set(slot, b);
+                ((IntegerColumn)columns[2]).Set(slot, c);
+                ((IntegerColumn)columns[3]).Set(slot, d);
+            }
+        }
+
+        private int Reserve(DateTime time)
+        {
+            var slot = (int)(_next++ % capacity);
+            _times[slot] = time;
+            return slot;
+        }
+
+        public IReadOnlyList<SampledRow> Read(DateTime since)
+        {
+            // Copy under the lock, format outside it: a drift check never holds up the requests that add rows.
+            DateTime[] times;
+            Column[] copies;
+            long end;
+            lock (_gate)
+            {
+                end = _next;
+                times = (DateTime[])_times.Clone();
+                copies = [.. columns.Select(c => c.Copy())];
+            }
+            var rows = new List<SampledRow>();
+            for (var i = Math.Max(0, end - capacity); i < end; i++)
+            {
+                var slot = (int)(i % capacity);
+                if (times[slot] >= since)
+                {
+                    var values = new string[copies.Length];
+                    for (var c = 0; c < copies.Length; c++)
+                    {
+                        values[c] = copies[c].Get(slot);
+                    }
+                    rows.Add(new SampledRow(times[slot], values));
+                }
+            }
+            return rows;
+        }
+    }
+
+    /// <summary>One sampled column, typed as the model takes it, formatted as text only when read.</summary>
+    private abstract class Column
+    {
+        public static Column For(Array source, int capacity) => source switch
+        {
+            float[] => new FloatColumn(new float[capacity]),
+            double[] => new DoubleColumn(new double[capacity]),
+            long[] or int[] => new IntegerColumn(capacity),
+            _ => new TextColumn(new string?[capacity], new Dictionary<string, string>(StringComparer.Ordinal)),
+        };
+
+        public abstract bool Accepts(Array source);
+        public abstract void Set(int slot, Array source, int index);
+        public abstract string Get(int slot);
+        public abstract Column Copy();
+    }
+
+    private sealed class FloatColumn(float[] values) : Column
+    {
+        private readonly float[] _values = values;
+        public override bool Accepts(Array source) => source is float[];
+        public override void Set(int slot, Array source, int index) => _values[slot] = ((float[])source)[index];
+        public override string Get(int slot) => float.IsNaN(_values[slot]) ? "" : _values[slot].ToString("R", CultureInfo.InvariantCulture);
+        public override Column Copy() => new FloatColumn((float[])_values.Clone());
+    }
+
+    private sealed class DoubleColumn(double[] values) : Column
+    {
+        private readonly double[] _values = values;
+        public override bool Accepts(Array source) => source is double[];
+        public override void Set(int slot, Array source, int index) => _values[slot] = ((double[])source)[index];
+        public override string Get(int slot) => double.IsNaN(_values[slot]) ? "" : _values[slot].ToString("R", CultureInfo.InvariantCulture);
+        public override Column Copy() => new DoubleColumn((double[])_values.Clone());
+    }
+
+    private sealed class IntegerColumn(long[] values) : Column
+    {
+        public IntegerColumn(int capacity) : this(new long[capacity])
+        {
+        }
+
+        /// <summary>A missing value (a token count the upstream did not give), read as "".</summary>
+        public const long Missing = long.MinValue;
+
+        private readonly long[] _values = values;
+        public override bool Accepts(Array source) => source is long[] or int[];
+        public override void Set(int slot, Array source, int index) => _values[slot] = source is long[] l ? l[index] : ((int[])source)[index];
+        public void Set(int slot, long value) => _values[slot] = value;
+        public override string Get(int slot) => _values[slot] == Missing ? "" : _values[slot].ToString(CultureInfo.InvariantCulture);
+        public override Column Copy() => new IntegerColumn((long[])_values.Clone());
+    }
+
+    /// <summary>
+    /// Text (BYTES) and any other element type, as text. A column's distinct values are few (categories), so each is kept
+    /// once: the request's own strings are not held by the ring and die young with the request.
+    /// </summary>
+    private sealed class TextColumn(string?[] values, Dictionary<string, string> distinct) : Column
+    {
+        private const int MaxDistinct = 4_096;
+        private readonly string?[] _values = values;
+        private readonly Dictionary<string, string> _distinct = distinct;
+
+        public override bool Accepts(Array source) => source is not (float[] or double[] or long[] or int[]);
+
+        public override void Set(int slot, Array source, int index)
+        {
+            var value = source is string[] s ? s[index] ?? "" : Convert.ToString(source.GetValue(index), CultureInfo.InvariantCulture) ?? "";
+            if (_distinct.TryGetValue(value, out var kept))
+            {
+                value = kept;
+            }
+            else if (_distinct.Count < MaxDistinct)
+            {
+                _distinct[value] = value;
+            }
+            _values[slot] = value;
+        }
+
+        public override string Get(int slot) => _values[slot] ?? "";
+        public override Column Copy() => new TextColumn((string?[])_values.Clone(), _distinct);
     }
 }
