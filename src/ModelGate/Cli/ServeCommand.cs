@@ -31,6 +31,7 @@ internal static class ServeCommand
             hostArgs.Add($"--Server:Role={parse.GetValue(role)}");
             // Before anything opens a socket: the runtime reads this once.
             InlineIO.Configure(new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine([.. hostArgs]).Build());
+            NativeHeap.Configure(context.Environment);
             try
             {
                 var app = ModelGateHost.Build([.. hostArgs]);

@@ -108,6 +108,16 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
     // increments one) and the newest change time. Revisions, not times alone, detect a change: another process's clock
     // may lag, and two changes may fall in one millisecond.
     private (int Count, long Revisions, DateTime Latest) _seen;
+
+    // The poll runs every second for the life of the process: compiled once, it skips EF Core's per-execution walk of the
+    // expression tree (parameters, cache key), whose code would otherwise be among the hottest in an idle replica.
+    // Per instance, not static: a compiled query belongs to one provider's model.
+    private readonly Func<ModelGateDbContext, CancellationToken, Task<PollState?>> _poll = EF.CompileAsyncQuery(
+        (ModelGateDbContext db, CancellationToken _) => db.Deployments.GroupBy(_ => 1)
+            .Select(g => new PollState(g.Count(), g.Sum(d => (long)d.Revision), g.Max(d => d.UpdatedAt)))
+            .SingleOrDefault()); // one group, or none without deployments
+
+    private sealed record PollState(int Count, long Revisions, DateTime Latest);
     private readonly SemaphoreSlim _reload = new(1, 1);
 
     public DeploymentRoute? Find(string name) => Volatile.Read(ref _routes).GetValueOrDefault(name);
@@ -197,9 +207,7 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
             {
                 await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-                var state = await db.Deployments.GroupBy(_ => 1)
-                    .Select(g => new { Count = g.Count(), Revisions = g.Sum(d => (long)d.Revision), Latest = g.Max(d => d.UpdatedAt) })
-                    .SingleOrDefaultAsync(stoppingToken); // one group, or none without deployments
+                var state = await _poll(db, stoppingToken);
                 var seen = state is null ? default : (state.Count, state.Revisions, state.Latest);
                 if (!Loaded || seen != _seen)
                 {

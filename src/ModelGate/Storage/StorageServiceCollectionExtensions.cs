@@ -14,9 +14,14 @@ public static class StorageServiceCollectionExtensions
         services.AddOptions<ArtifactStoreOptions>().BindConfiguration(ArtifactStoreOptions.Section);
         services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
-        services.AddDbContext<SqliteModelGateDbContext>((sp, b) => SqliteModelGateDbContext.Configure(b, SqliteConnectionString(sp)));
+        // The options depend on configuration only, so they are built once (singleton) rather than for every scope: the request
+        // log's batches, the routing poll and each API call would otherwise rebuild them and have EF Core look up its internal
+        // service provider by comparing every options extension, work that showed among the JIT's busiest tier-1 methods.
+        services.AddDbContext<SqliteModelGateDbContext>((sp, b) => SqliteModelGateDbContext.Configure(b, SqliteConnectionString(sp)),
+            optionsLifetime: ServiceLifetime.Singleton);
         services.AddDbContext<PostgresModelGateDbContext>((sp, b) =>
-            PostgresModelGateDbContext.Configure(b, sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString!));
+            PostgresModelGateDbContext.Configure(b, sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString!),
+            optionsLifetime: ServiceLifetime.Singleton);
         services.AddScoped<ModelGateDbContext>(sp => sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.Provider == "postgres"
             ? sp.GetRequiredService<PostgresModelGateDbContext>()
             : sp.GetRequiredService<SqliteModelGateDbContext>());
