@@ -7,7 +7,7 @@ namespace ModelGate.Hosting;
 /// block is freed, so later large blocks (the JIT's arenas while it compiles hot methods at tier 1, SQLite's buffers) come
 /// from its heaps, where freed memory stays resident: under gateway load 10-20 MB of it sat free but unreturned. A fixed
 /// 64 KiB threshold gives such blocks their own mappings, returned when freed, and a 128 KiB trim threshold returns the
-/// top of a heap sooner (bench/README.md, runs 14-15).
+/// top of a heap sooner (bench/README.md, runs 14-16).
 /// </summary>
 internal static class NativeHeap
 {

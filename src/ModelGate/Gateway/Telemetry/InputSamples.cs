@@ -58,7 +58,7 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
     /// The most recent rows of one version, column by column in arrays allocated once: a row is values in those arrays, not
     /// objects. At gateway rates a ring of row objects is overwritten within seconds, so every row outlived a few gen0
     /// collections and died in gen2: a replica's lab peak was 18-19 MB lower with chat sampling off than with the row
-    /// objects (bench/README.md, runs 14-15).
+    /// objects (bench/README.md, runs 14-16).
     /// </summary>
     private sealed class Ring(string[] names, Column[] columns, int capacity)
     {
