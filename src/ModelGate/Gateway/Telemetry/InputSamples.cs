@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Numerics;
 using Microsoft.Extensions.Options;
 
 namespace ModelGate.Gateway.Telemetry;
@@ -153,8 +154,8 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
     {
         public static Column For(Array source, int capacity) => source switch
         {
-            float[] => new FloatColumn(new float[capacity]),
-            double[] => new DoubleColumn(new double[capacity]),
+            float[] => new FloatingColumn<float>(new float[capacity]),
+            double[] => new FloatingColumn<double>(new double[capacity]),
             long[] or int[] => new IntegerColumn(capacity),
             _ => new TextColumn(new string?[capacity], new Dictionary<string, string>(StringComparer.Ordinal)),
         };
@@ -165,22 +166,14 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
         public abstract Column Copy();
     }
 
-    private sealed class FloatColumn(float[] values) : Column
+    /// <summary>FP32 or FP64 values, read back with the round-trip format; NaN (a missing value) reads as "".</summary>
+    private sealed class FloatingColumn<T>(T[] values) : Column where T : struct, IBinaryFloatingPointIeee754<T>
     {
-        private readonly float[] _values = values;
-        public override bool Accepts(Array source) => source is float[];
-        public override void Set(int slot, Array source, int index) => _values[slot] = ((float[])source)[index];
-        public override string Get(int slot) => float.IsNaN(_values[slot]) ? "" : _values[slot].ToString("R", CultureInfo.InvariantCulture);
-        public override Column Copy() => new FloatColumn((float[])_values.Clone());
-    }
-
-    private sealed class DoubleColumn(double[] values) : Column
-    {
-        private readonly double[] _values = values;
-        public override bool Accepts(Array source) => source is double[];
-        public override void Set(int slot, Array source, int index) => _values[slot] = ((double[])source)[index];
-        public override string Get(int slot) => double.IsNaN(_values[slot]) ? "" : _values[slot].ToString("R", CultureInfo.InvariantCulture);
-        public override Column Copy() => new DoubleColumn((double[])_values.Clone());
+        private readonly T[] _values = values;
+        public override bool Accepts(Array source) => source is T[];
+        public override void Set(int slot, Array source, int index) => _values[slot] = ((T[])source)[index];
+        public override string Get(int slot) => T.IsNaN(_values[slot]) ? "" : _values[slot].ToString("R", CultureInfo.InvariantCulture);
+        public override Column Copy() => new FloatingColumn<T>((T[])_values.Clone());
     }
 
     private sealed class IntegerColumn(long[] values) : Column
