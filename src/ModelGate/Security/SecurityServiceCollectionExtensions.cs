@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using System.Security.Claims;
 
@@ -13,8 +14,12 @@ public static class SecurityServiceCollectionExtensions
             .ValidateOnStart();
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<SecretProtector>();
-        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
-            .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        // The core services only: AddAuthentication() also registers ASP.NET Core's data protection, whose hosted
+        // service creates and loads an XML key ring under ~/.aspnet at start for cookies nothing here issues.
+        services.AddAuthenticationCore(o => o.DefaultScheme = ApiKeyAuthenticationHandler.SchemeName);
+        services.AddWebEncoders();
+        new AuthenticationBuilder(services)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorization(o =>
         {
             foreach (var (name, roles) in Permissions.Policies)

@@ -87,6 +87,33 @@ public sealed class ServeProcessTests : IDisposable
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task Serve_WritesNothingOutsideItsDataDirectory_NotEvenAKeyRingInHome()
+    {
+        // ASP.NET Core's AddAuthentication() brings data protection, whose hosted service wrote an XML key ring to
+        // ~/.aspnet/DataProtection-Keys at every start (and loaded the XML stack for it) although nothing uses it.
+        var home = Directory.CreateTempSubdirectory("modelgate-home-").FullName;
+        try
+        {
+            await using (var server = await ServerProcess.StartAsync(_data, new Dictionary<string, string> { ["HOME"] = home }))
+            {
+                using var http = new HttpClient { BaseAddress = server.BaseAddress };
+                using (var refused = await http.GetAsync("/api/v1/models", TestContext.Current.CancellationToken))
+                {
+                    Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+                }
+                var models = await ModelGateClient.Create(server.BaseAddress, AdminKey(server)).ListModelsAsync(ct: TestContext.Current.CancellationToken);
+                Assert.Empty(models.Items);
+            }
+            Assert.Empty(Directory.EnumerateFileSystemEntries(home, "*", SearchOption.AllDirectories));
+            Assert.True(File.Exists(Path.Combine(_data, "modelgate.db")));
+        }
+        finally
+        {
+            Directory.Delete(home, recursive: true);
+        }
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task AGatewayReplica_ServesTheStoresDeployments_FromTheMomentItListens()
     {
         var ct = TestContext.Current.CancellationToken;

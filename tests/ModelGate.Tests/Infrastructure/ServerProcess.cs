@@ -27,7 +27,11 @@ public sealed partial class ServerProcess : IAsyncDisposable
     [GeneratedRegex(@"ModelGate listening on (http://[^\s,]+)")]
     private static partial Regex ListeningLine();
 
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, params string[] extraArgs)
+    public static Task<ServerProcess> StartAsync(string dataDirectory, params string[] extraArgs) =>
+        StartAsync(dataDirectory, new Dictionary<string, string>(), extraArgs);
+
+    /// <summary>Starts the server with <paramref name="environment"/> added to (or replacing in) the test's environment.</summary>
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string> environment, params string[] extraArgs)
     {
         var binary = Path.Combine(AppContext.BaseDirectory, "modelgate.dll");
         var start = new ProcessStartInfo("dotnet")
@@ -36,6 +40,10 @@ public sealed partial class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
         foreach (var a in (string[])[binary, "serve", "--data", dataDirectory, "--urls", "http://127.0.0.1:0", .. extraArgs])
         {
             start.ArgumentList.Add(a);
