@@ -55,7 +55,7 @@ public static class EvaluationsApi
             return Problems.Validation("suite", $"'{request.Suite}' is not the SHA-256 digest of a stored suite artifact");
         }
         var actor = user.ActorId();
-        var actorName = user.FindFirstValue(ClaimTypes.Name);
+        var actorName = user.FindFirst(ClaimTypes.Name)?.Value;
         var independent = actor != entity.CreatedBy && !string.Equals(actorName, entity.Trainer, StringComparison.OrdinalIgnoreCase);
 
         PreparedSuite? prepared = null;

@@ -35,5 +35,5 @@ public static class SecurityServiceCollectionExtensions
     }
 
     public static string ActorId(this ClaimsPrincipal user) =>
-        user.FindFirstValue(ClaimTypes.NameIdentifier) ?? throw new InvalidOperationException("no authenticated key");
+        user.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? throw new InvalidOperationException("no authenticated key");
 }
