@@ -198,10 +198,27 @@ public static class InferenceProtocolApi
         var context = invocation.HttpContext;
         var time = context.RequestServices.GetRequiredService<TimeProvider>();
         var started = time.GetTimestamp();
-        var result = await next(invocation);
-        var outcome = result is INestedHttpResult nested ? nested.Result : result;
-        var status = outcome is IStatusCodeHttpResult { StatusCode: { } code } ? code : context.Response.StatusCode;
-        context.RequestServices.GetRequiredService<RequestLog>().Add(new Storage.Gateway.RequestLogEntity
+        object? result;
+        int status;
+        try
+        {
+            result = await next(invocation);
+            var outcome = result is INestedHttpResult nested ? nested.Result : result;
+            status = outcome is IStatusCodeHttpResult { StatusCode: { } code } ? code : context.Response.StatusCode;
+        }
+        catch (Exception e)
+        {
+            // Recorded too: a client that went away (499, as nginx logs it), a body the server refused (413), or a failure
+            // the exception handler answers (500).
+            Record(context.RequestAborted.IsCancellationRequested ? StatusCodes.Status499ClientClosedRequest
+                : e is BadHttpRequestException bad ? bad.StatusCode
+                : StatusCodes.Status500InternalServerError);
+            throw;
+        }
+        Record(status);
+        return result;
+
+        void Record(int status) => context.RequestServices.GetRequiredService<RequestLog>().Add(new Storage.Gateway.RequestLogEntity
         {
             RequestId = context.Response.Headers[RequestIdHeader].ToString() is { Length: > 0 } id ? id : context.TraceIdentifier,
             Time = time.GetUtcNow().UtcDateTime,
@@ -214,7 +231,6 @@ public static class InferenceProtocolApi
             LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
             Prediction = context.Items[PredictionItem] as string,
         });
-        return result;
     }
 
     private static ProblemHttpResult WrongProtocol(string name) =>

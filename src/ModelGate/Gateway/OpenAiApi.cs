@@ -98,6 +98,8 @@ public static class OpenAiApi
         public CaptureBuffer? Response;
         public byte[]? Body;
         public int Status;
+        /// <summary>The status line sent (the upstream's, once it answered), even when <see cref="Status"/> says the client left.</summary>
+        public int ResponseStatus;
         public bool IdleCut;
         public AuthenticatedKey? Key;
         public string RequestId = "";
@@ -121,7 +123,11 @@ public static class OpenAiApi
         }
         finally
         {
-            exchange.Status = exchange.IdleCut ? StatusCodes.Status504GatewayTimeout : context.Response.StatusCode;
+            // A client that went away is logged as 499 (as nginx does), whatever status line may have gone out before.
+            exchange.Status = exchange.IdleCut ? StatusCodes.Status504GatewayTimeout
+                : context.RequestAborted.IsCancellationRequested ? StatusCodes.Status499ClientClosedRequest
+                : context.Response.StatusCode;
+            exchange.ResponseStatus = context.Response.StatusCode;
             exchange.Key = context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey;
             exchange.RequestId = context.TraceIdentifier;
             exchange.LatencyMs = time.GetElapsedTime(started).TotalMilliseconds;
@@ -165,7 +171,10 @@ public static class OpenAiApi
         var (path, guard, log, samples, time) = (exchange.Path, exchange.Recorder.Guard, exchange.Recorder.Log, exchange.Recorder.Samples, exchange.Recorder.Time);
         var (prompt, completion) = exchange.Response is { } response ? Usage.Read(response) : (null, null);
         string? usageSource = prompt is null ? null : UsageSources.Upstream;
-        var succeeded = exchange.Response is not null && exchange.Status is >= 200 and < 300;
+        // A request the client abandoned mid-answer is still charged for what the upstream produced (a stream cut short
+        // carries no usage, so its tokens are counted).
+        var succeeded = exchange.Response is not null && (exchange.Status is >= 200 and < 300
+            || exchange.Status == StatusCodes.Status499ClientClosedRequest && exchange.ResponseStatus is >= 200 and < 300);
         string? completionText = null;
         if (succeeded && prompt is null && exchange.Request is not null)
         {
@@ -208,7 +217,9 @@ public static class OpenAiApi
             Payload = payload,
             UsageSource = usageSource,
         });
-        if (exchange.Served is { } served && exchange.Request is not null && samples.ShouldSample(chat: true))
+        // An abandoned request's answer is cut short wherever the client left: not a sample of what the version answers.
+        if (exchange.Served is { } served && exchange.Request is not null && exchange.Status != StatusCodes.Status499ClientClosedRequest
+            && samples.ShouldSample(chat: true))
         {
             completionText ??= succeeded ? ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed) : "";
             samples.AddChat(exchange.Deployment, served.Version, time.GetUtcNow().UtcDateTime, ChatText.PromptLength(exchange.Request.Json),
@@ -319,6 +330,8 @@ public static class OpenAiApi
             var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
             _ = Task.Run(() => MirrorAsync(forwarder, shadow, path, shadowBody, log, time, name, keyId));
         }
+        // The routed version is known from here on, so that a request the client abandons is still logged against it.
+        (exchange.Served, exchange.Route) = (route, kind);
         var upstreamClock = System.Diagnostics.Stopwatch.StartNew();
         var (response, served, servedKind) = await SendWithFallbackAsync(forwarder, deployment, route, kind, path, request, ct);
         exchange.UpstreamMs = upstreamClock.Elapsed.TotalMilliseconds;
@@ -373,8 +386,9 @@ public static class OpenAiApi
                     {
                         break;
                     }
-                    await context.Response.Body.WriteAsync(copy.AsMemory(0, read), ct);
+                    // Kept before it is passed on: what the upstream answered is accounted even if the client is gone.
                     exchange.Response.Append(copy.AsSpan(0, read));
+                    await context.Response.Body.WriteAsync(copy.AsMemory(0, read), ct);
                     if (stream)
                     {
                         await context.Response.Body.FlushAsync(ct);

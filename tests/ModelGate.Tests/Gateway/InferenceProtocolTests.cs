@@ -49,6 +49,55 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
     }
 
     [Fact]
+    public async Task AClientThatGoesAwayMidRequest_IsLogged499_AgainstTheRoutedVersion()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var deployment = await DeployAsync(await RegisterAsync(), new { stable = "1.0.0" });
+        var json = Encoding.UTF8.GetBytes(Request(0, 1).ToJsonString());
+        using var sent = new SemaphoreSlim(0);
+        using (var gone = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            // Half a body, then nothing until the client gives up.
+            var call = server.Client().PostAsync($"/v2/models/{deployment}/infer", new HalfABody(json, sent), gone.Token);
+            Assert.True(await sent.WaitAsync(TimeSpan.FromSeconds(10), ct));
+            await Task.Delay(100, ct);
+            await gone.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        }
+        ModelGate.Storage.Gateway.RequestLogEntity? row = null;
+        for (var i = 0; i < 100 && row is null; i++)
+        {
+            await Task.Delay(50, ct);
+            row = await server.WithDbAsync(db => db.RequestLogs.SingleOrDefaultAsync(r => r.Deployment == deployment, ct));
+        }
+        Assert.NotNull(row);
+        Assert.Equal(499, row.Status);
+        Assert.Equal("1.0.0", row.Version);
+        Assert.Equal("stable", row.Route);
+        Assert.Null(row.Prediction);
+    }
+
+    private sealed class HalfABody(byte[] json, SemaphoreSlim sent) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            await SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            await stream.WriteAsync(json.AsMemory(0, json.Length / 2), cancellationToken);
+            await stream.FlushAsync(cancellationToken);
+            sent.Release();
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    [Fact]
     public async Task Metadata_DescribesTheGraphsInputsAndOutputs()
     {
         var deployment = await DeployAsync(await RegisterAsync(), new { stable = "1.0.0", candidates = new[] { new { version = "1.1.0", weight = 10 } } });

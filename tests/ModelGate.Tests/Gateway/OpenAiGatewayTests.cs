@@ -356,6 +356,57 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task AClientThatGoesAway_IsLogged499_AgainstTheVersionItWasRoutedTo()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var upstream = await StubChatUpstream.StartAsync();
+        using var held = new ManualResetEventSlim();
+        upstream.Answer = (_, user) =>
+        {
+            if (user == "wait")
+            {
+                held.Wait(TimeSpan.FromSeconds(30));
+            }
+            return "part of an answer that is never read in full";
+        };
+        var (deployment, _) = await DeployAsync(upstream);
+
+        // Gone while the upstream is still thinking (no status line yet), then gone in the middle of a stream.
+        using (var gone = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            var call = server.Client().PostAsJsonAsync("/v1/chat/completions",
+                new { model = deployment, messages = new[] { new { role = "user", content = "wait" } } }, gone.Token);
+            for (var i = 0; i < 200 && upstream.Requests.IsEmpty; i++)
+            {
+                await Task.Delay(20, ct);
+            }
+            await gone.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        }
+        upstream.StallAfterBytes = 200; // one whole chunk and part of the next
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = JsonContent.Create(new { model = deployment, stream = true, messages = new[] { new { role = "user", content = "go" } } }),
+        })
+        {
+            using var response = await server.Client().SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("1.0.0", response.Headers.GetValues("x-modelgate-version").Single());
+        } // disposed unread: the client leaves mid-stream
+        held.Set();
+
+        var rows = await WaitForLogAsync(deployment, 2);
+        Assert.All(rows, r =>
+        {
+            Assert.Equal(499, r.Status);
+            Assert.Equal("1.0.0", r.Version);
+            Assert.Equal("stable", r.Route);
+        });
+        // The abandoned stream is still charged for what the upstream sent (it carried no usage, so it is counted).
+        Assert.Single(rows, r => r.UsageSource == "tokenizer" && r.CompletionTokens > 0);
+    }
+
+    [Fact]
     public async Task UpstreamKeys_AreEncryptedAtRest_AndNeverReturned()
     {
         await using var upstream = await StubChatUpstream.StartAsync();
