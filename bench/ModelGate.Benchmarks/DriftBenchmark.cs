@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Options;
 using ModelGate.Evaluation.Datasets;
+using ModelGate.Gateway;
+using ModelGate.Gateway.Telemetry;
 using ModelGate.Monitoring.Drift;
 
 namespace ModelGate.Benchmarks;
@@ -49,7 +52,41 @@ internal sealed class DriftBenchmark(BenchOptions options, TextWriter log)
             results.Add(Measure($"the same with PSI on every column", size, columns.Count, repeats, () =>
                 DriftDetector.Compare(profile!, DriftWindow.FromRows(columns, rows), new DriftOptions { Test = DriftTest.Psi })));
         }
+
+        // What the drift monitor does first on every check: read a version's window out of the gateway's sample ring,
+        // which keeps the values as served (here the Adult model's inputs, FP32 and BYTES columns) and formats them as text.
+        var samples = new InputSamples(Options.Create(new GatewayOptions()));
+        var capacity = new GatewayOptions().InputSampleCapacity;
+        var served = columns.ToDictionary(c => c, c => test.Strings(c).All(v => float.TryParse(v, CultureInfo.InvariantCulture, out _))
+            ? (Array)test.Strings(c).Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray()
+            : test.Strings(c));
+        const int batch = 100;
+        var at = DateTime.UtcNow;
+        for (var first = 0; first + batch <= test.RowCount; first += batch)
+        {
+            samples.AddTensorRows("bench", "1.0.0", at, served.ToDictionary(kv => kv.Key, kv => Slice(kv.Value, first, batch)), batch);
+        }
+        var window = samples.Read("bench", "1.0.0", DateTime.MinValue);
+        if (window.Rows.Count != capacity)
+        {
+            throw new InvalidOperationException($"the sample ring kept {window.Rows.Count} rows, not its capacity {capacity}");
+        }
+        var numeric = served.Count(kv => kv.Value is float[]);
+        results.Add(Measure($"read a window from the gateway's sample ring as text ({numeric} FP32 and {columns.Count - numeric} BYTES columns)",
+            capacity, columns.Count, repeats * 4, () => samples.Read("bench", "1.0.0", DateTime.MinValue)));
+        results.Add(Measure("read that window and compare it with the baseline (Evidently's default tests)", capacity, columns.Count, repeats, () =>
+        {
+            var (names, rows) = samples.Read("bench", "1.0.0", DateTime.MinValue);
+            return DriftDetector.Compare(profile!, DriftWindow.FromRows([.. names], [.. rows.Select(r => (IReadOnlyList<string?>)r.Values)]));
+        }));
         return results;
+    }
+
+    private static Array Slice(Array source, int first, int count)
+    {
+        var slice = Array.CreateInstance(source.GetType().GetElementType()!, count);
+        Array.Copy(source, first, slice, 0, count);
+        return slice;
     }
 
     private Row Measure<T>(string what, int rows, int columns, int repeats, Func<T> action)
