@@ -32,9 +32,15 @@ internal static class ServeCommand
             // Before anything opens a socket: the runtime reads this once.
             InlineIO.Configure(new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine([.. hostArgs]).Build());
             NativeHeap.Configure(context.Environment);
+            var state = new StartState();
             try
             {
-                var app = ModelGateHost.Build([.. hostArgs]);
+                var app = ModelGateHost.Build([.. hostArgs], builder =>
+                    // A start-up failure is reported once, below, not first by the host too, with the exception's stack trace. Only
+                    // the host's errors before the server has started are held back; its critical messages (a worker that stops
+                    // the host) and everything once started still show.
+                    builder.Logging.AddFilter(HostCategory, level => level >= LogLevel.Information && (level > LogLevel.Error || state.Started)));
+                app.Lifetime.ApplicationStarted.Register(() => state.Started = true);
                 ModelGateHost.AnnounceOnStart(app);
                 await app.RunAsync(ct);
                 return ExitCodes.Ok;
@@ -55,7 +61,28 @@ internal static class ServeCommand
                 await context.Err.WriteLineAsync($"error: {e.Message} Another server is listening there: stop it, or choose another address with --urls.");
                 return ExitCodes.Unavailable;
             }
+            catch (System.Data.Common.DbException e) when (!state.Started)
+            {
+                // Typically PostgreSQL down or unreachable, or a SQLite file that cannot be created.
+                await context.Err.WriteLineAsync($"error: the database cannot be used: {e.Message}. Check Database:Provider and " +
+                    "Database:ConnectionString (or --data for SQLite), and that the database server is running.");
+                return ExitCodes.Unavailable;
+            }
+            catch (Exception e) when (!state.Started && e is not OperationCanceledException)
+            {
+                // Unforeseen: the whole exception, since the host's own report of it was held back.
+                await context.Err.WriteLineAsync($"error: the server failed to start: {e}");
+                return ExitCodes.Error;
+            }
         });
         return command;
+    }
+
+    private const string HostCategory = "Microsoft.Extensions.Hosting.Internal.Host";
+
+    /// <summary>Read after the host is disposed too, which its lifetime service cannot be.</summary>
+    private sealed class StartState
+    {
+        public volatile bool Started;
     }
 }

@@ -18,17 +18,24 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await FailInterruptedAsync(stoppingToken);
-        await foreach (var job in jobs.Reader.ReadAllAsync(stoppingToken))
+        try
         {
-            try
+            await FailInterruptedAsync(stoppingToken);
+            await foreach (var job in jobs.Reader.ReadAllAsync(stoppingToken))
             {
-                await RunAsync(job, stoppingToken);
+                try
+                {
+                    await RunAsync(job, stoppingToken);
+                }
+                finally
+                {
+                    jobs.Complete(job.Id);
+                }
             }
-            finally
-            {
-                jobs.Complete(job.Id);
-            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping (or a start that failed, where the host disposes the service without stopping it): not a fault.
         }
     }
 

@@ -201,6 +201,18 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(PollInterval);
+        try
+        {
+            await PollAsync(timer, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping (or a start that failed, where the host disposes the service without stopping it): not a fault.
+        }
+    }
+
+    private async Task PollAsync(PeriodicTimer timer, CancellationToken stoppingToken)
+    {
         do
         {
             try

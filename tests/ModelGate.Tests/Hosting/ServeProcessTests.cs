@@ -206,7 +206,38 @@ public sealed class ServeProcessTests : IDisposable
         Assert.Equal(6, process.ExitCode);
         Assert.Contains($"error: Failed to bind to address {url}: address already in use.", err);
         Assert.Contains("--urls", err);
-        Assert.DoesNotContain("Unhandled exception", err + await stdout);
+        var output = err + await stdout;
+        Assert.DoesNotContain("Unhandled exception", output);
+        // Said once, in a sentence: not also by the host first, with the exception's stack trace.
+        Assert.DoesNotContain("Hosting failed to start", output);
+        Assert.DoesNotContain("   at ", output);
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task Serve_OnADatabaseItCannotReach_ExitsWithAClearMessage_NotACrash()
+    {
+        using var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop(); // a port nothing listens on: PostgreSQL is down
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", _data, "--urls", "http://127.0.0.1:0",
+                     "--Database:Provider=postgres", $"--Database:ConnectionString=Host=127.0.0.1;Port={port};Username=modelgate;Password=modelgate;Timeout=5" })
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        Assert.True(process.WaitForExit(60_000));
+        var err = await stderr;
+        var output = err + await stdout;
+        Assert.Equal(6, process.ExitCode); // it was 134: an unhandled exception that aborted the runtime
+        Assert.Contains($"error: the database cannot be used: Failed to connect to 127.0.0.1:{port}.", err);
+        Assert.Contains("Database:ConnectionString", err);
+        Assert.DoesNotContain("Unhandled exception", output);
+        Assert.DoesNotContain("   at ", output);
+        Assert.DoesNotContain("listening", output);
     }
 
     /// <summary>Yields <paramref name="stallAfter"/> bytes, signals, then never yields more.</summary>
