@@ -64,7 +64,7 @@ internal static class ServeCommand
             catch (System.Data.Common.DbException e) when (!state.Started)
             {
                 // Typically PostgreSQL down or unreachable, or a SQLite file that cannot be created.
-                await context.Err.WriteLineAsync($"error: the database cannot be used: {e.Message}. Check Database:Provider and " +
+                await context.Err.WriteLineAsync($"error: the database cannot be used: {e.Message.TrimEnd('.')}. Check Database:Provider and " +
                     "Database:ConnectionString (or --data for SQLite), and that the database server is running.");
                 return ExitCodes.Unavailable;
             }
