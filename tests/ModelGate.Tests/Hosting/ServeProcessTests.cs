@@ -16,6 +16,22 @@ public sealed class ServeProcessTests : IDisposable
     private static string? AdminKey(ServerProcess server) =>
         server.Output.Select(l => Regex.Match(l, @"^admin key: (mg_\S+)$")).FirstOrDefault(m => m.Success)?.Groups[1].Value;
 
+    /// <summary><c>modelgate serve --data</c> (this test's directory) with <paramref name="args"/>, for a start that is expected to fail.</summary>
+    private async Task<(int ExitCode, string Stderr, string Output)> ServeUntilItExitsAsync(CancellationToken ct, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", _data, .. args])
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        Assert.True(process.WaitForExit(60_000), "modelgate serve did not exit within a minute");
+        var err = await stderr;
+        return (process.ExitCode, err, err + await stdout);
+    }
+
     [Fact(Timeout = 180_000)]
     public async Task Sigkill_DuringLargeUpload_LeavesNoPartialArtifact_AndAConsistentStore()
     {
@@ -142,18 +158,8 @@ public sealed class ServeProcessTests : IDisposable
     [Fact(Timeout = 180_000)]
     public async Task AGatewayReplica_OnAStoreNoControlProcessHasMigrated_WaitsThenExitsWithAClearMessage_AndChangesNothing()
     {
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", _data, "--urls", "http://127.0.0.1:0",
-                     "--role", "gateway", "--Database:SchemaWait=00:00:02" })
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        Assert.True(process.WaitForExit(60_000));
-        var output = await stderr + await stdout;
-        Assert.Equal(6, process.ExitCode);
+        var (exitCode, _, output) = await ServeUntilItExitsAsync(TestContext.Current.CancellationToken, "--urls", "http://127.0.0.1:0", "--role", "gateway", "--Database:SchemaWait=00:00:02");
+        Assert.Equal(6, exitCode);
         Assert.Contains("a gateway replica does not migrate: start a control (or all-in-one) `modelgate serve` on the same store first", output);
         Assert.DoesNotContain("listening", output);
         Assert.DoesNotContain("Unhandled exception", output);
@@ -170,21 +176,9 @@ public sealed class ServeProcessTests : IDisposable
     [Fact(Timeout = 180_000)]
     public async Task Serve_WithBadConfiguration_FailsFastWithAClearMessage()
     {
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", _data, "--urls", "http://127.0.0.1:0", "--Database:Provider=oracle" })
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        Assert.True(process.WaitForExit(60_000));
-        Assert.Equal(2, process.ExitCode);
-        Assert.Contains("Database:Provider must be 'sqlite' or 'postgres'", await stderr + await stdout);
+        var (exitCode, _, output) = await ServeUntilItExitsAsync(TestContext.Current.CancellationToken, "--urls", "http://127.0.0.1:0", "--Database:Provider=oracle");
+        Assert.Equal(2, exitCode);
+        Assert.Contains("Database:Provider must be 'sqlite' or 'postgres'", output);
     }
 
     [Fact(Timeout = 180_000)]
@@ -193,20 +187,10 @@ public sealed class ServeProcessTests : IDisposable
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         taken.Start();
         var url = $"http://127.0.0.1:{((System.Net.IPEndPoint)taken.LocalEndpoint).Port}";
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", _data, "--urls", url })
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        Assert.True(process.WaitForExit(60_000));
-        var err = await stderr;
-        Assert.Equal(6, process.ExitCode);
+        var (exitCode, err, output) = await ServeUntilItExitsAsync(TestContext.Current.CancellationToken, "--urls", url);
+        Assert.Equal(6, exitCode);
         Assert.Contains($"error: Failed to bind to address {url}: address already in use.", err);
         Assert.Contains("--urls", err);
-        var output = err + await stdout;
         Assert.DoesNotContain("Unhandled exception", output);
         // Said once, in a sentence: not also by the host first, with the exception's stack trace.
         Assert.DoesNotContain("Hosting failed to start", output);
@@ -220,19 +204,9 @@ public sealed class ServeProcessTests : IDisposable
         closed.Start();
         var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
         closed.Stop(); // a port nothing listens on: PostgreSQL is down
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", _data, "--urls", "http://127.0.0.1:0",
-                     "--Database:Provider=postgres", $"--Database:ConnectionString=Host=127.0.0.1;Port={port};Username=modelgate;Password=modelgate;Timeout=5" })
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        Assert.True(process.WaitForExit(60_000));
-        var err = await stderr;
-        var output = err + await stdout;
-        Assert.Equal(6, process.ExitCode); // it was 134: an unhandled exception that aborted the runtime
+        var (exitCode, err, output) = await ServeUntilItExitsAsync(TestContext.Current.CancellationToken, "--urls", "http://127.0.0.1:0",
+            "--Database:Provider=postgres", $"--Database:ConnectionString=Host=127.0.0.1;Port={port};Username=modelgate;Password=modelgate;Timeout=5");
+        Assert.Equal(6, exitCode); // it was 134: an unhandled exception that aborted the runtime
         Assert.Contains($"error: the database cannot be used: Failed to connect to 127.0.0.1:{port}.", err);
         Assert.Contains("Database:ConnectionString", err);
         Assert.DoesNotContain("Unhandled exception", output);
