@@ -322,5 +322,17 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
         using var tooLarge = await client.PostAsync($"/v2/models/{deployment}/infer",
             new StringContent(new string(' ', (int)ServerFixture.MaxRequestBodyBytes + 1) + "{}", Encoding.UTF8, "application/json"));
         await ProblemAssert.IsProblem(tooLarge, HttpStatusCode.RequestEntityTooLarge, "body_too_large");
+
+        // Each call the infer endpoint refused is in the request log with the status it was answered with. The key's
+        // absence and the declared oversized body are refused before the endpoint (authentication, the body-size limit).
+        var statuses = new List<int>();
+        for (var i = 0; i < 100 && statuses.Count < 8; i++)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+            statuses = await server.WithDbAsync(db => db.RequestLogs.Where(r => r.Deployment == deployment).Select(r => r.Status).ToListAsync());
+        }
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        statuses = await server.WithDbAsync(db => db.RequestLogs.Where(r => r.Deployment == deployment).Select(r => r.Status).ToListAsync());
+        Assert.Equal(Enumerable.Repeat(400, 8), statuses);
     }
 }
