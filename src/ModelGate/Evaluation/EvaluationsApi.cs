@@ -30,8 +30,8 @@ public static class EvaluationsApi
     {
         var api = app.MapGroup("/api/v1/models/{model}/versions/{version}/evaluations").WithTags("Evaluations");
         api.MapPost("/", StartEvaluation).WithName(nameof(StartEvaluation)).RequireAuthorization(Permissions.EvaluationRun);
-        api.MapGet("/", ListEvaluations).WithName(nameof(ListEvaluations)).RequireAuthorization(Permissions.Read);
-        api.MapGet("/{id}", GetEvaluation).WithName(nameof(GetEvaluation)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/", ListEvaluations).WithName(nameof(ListEvaluations)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        api.MapGet("/{id}", GetEvaluation).WithName(nameof(GetEvaluation)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         api.MapPost("/{id}/cancel", CancelEvaluation).WithName(nameof(CancelEvaluation)).RequireAuthorization(Permissions.EvaluationRun);
         return app;
     }

@@ -122,9 +122,9 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
         {
             return null;
         }
-        if (key.Deployments is { } scope && !scope.Contains(deployment))
+        if (!DeploymentScope.Allows(key, deployment))
         {
-            return Problems.Result(403, ProblemCodes.Forbidden, "Forbidden.", $"this key may not call deployment '{deployment}'");
+            return DeploymentScope.OutOfScope(deployment);
         }
         if (pinned && !key.AllowPinning)
         {

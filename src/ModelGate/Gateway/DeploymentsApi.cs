@@ -34,11 +34,11 @@ public static class DeploymentsApi
     {
         var api = app.MapGroup("/api/v1/deployments").WithTags("Deployments");
         api.MapPost("/", CreateDeployment).WithName(nameof(CreateDeployment)).RequireAuthorization(Permissions.Deploy);
-        api.MapGet("/", ListDeployments).WithName(nameof(ListDeployments)).RequireAuthorization(Permissions.Read);
-        api.MapGet("/{name}", GetDeployment).WithName(nameof(GetDeployment)).RequireAuthorization(Permissions.Read);
-        api.MapGet("/{name}/metrics", GetMetrics).WithName(nameof(GetMetrics)).RequireAuthorization(Permissions.Read);
-        api.MapPost("/{name}/rollback", Rollback).WithName(nameof(Rollback)).RequireAuthorization(Permissions.Deploy);
-        api.MapPut("/{name}/routing", SetRouting).WithName(nameof(SetRouting)).RequireAuthorization(Permissions.Deploy);
+        api.MapGet("/", ListDeployments).WithName(nameof(ListDeployments)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        api.MapGet("/{name}", GetDeployment).WithName(nameof(GetDeployment)).RequireAuthorization(Permissions.Read).ForOwnDeployment();
+        api.MapGet("/{name}/metrics", GetMetrics).WithName(nameof(GetMetrics)).RequireAuthorization(Permissions.Read).ForOwnDeployment();
+        api.MapPost("/{name}/rollback", Rollback).WithName(nameof(Rollback)).RequireAuthorization(Permissions.Deploy).ForOwnDeployment();
+        api.MapPut("/{name}/routing", SetRouting).WithName(nameof(SetRouting)).RequireAuthorization(Permissions.Deploy).ForOwnDeployment();
         return app;
     }
 
@@ -98,8 +98,9 @@ public static class DeploymentsApi
         return TypedResults.Created($"/api/v1/deployments/{entity.Name}", ToDto(entity));
     }
 
-    public static async Task<Ok<List<DeploymentDto>>> ListDeployments(ModelGateDbContext db, CancellationToken cancellationToken) =>
-        TypedResults.Ok((await db.Deployments.AsNoTracking().OrderBy(d => d.Name).ToListAsync(cancellationToken)).Select(ToDto).ToList());
+    public static async Task<Ok<List<DeploymentDto>>> ListDeployments(HttpContext context, ModelGateDbContext db, CancellationToken cancellationToken) =>
+        TypedResults.Ok((await db.Deployments.AsNoTracking().OrderBy(d => d.Name).ToListAsync(cancellationToken))
+            .Where(d => DeploymentScope.Allows(context, d.Name)).Select(ToDto).ToList());
 
     public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> GetDeployment(string name, ModelGateDbContext db, CancellationToken cancellationToken)
     {

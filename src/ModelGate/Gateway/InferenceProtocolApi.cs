@@ -29,11 +29,11 @@ public static class InferenceProtocolApi
         v2.MapGet("/health/ready", (RoutingSnapshots routes) => routes.Loaded
             ? Results.Ok(new { ready = true })
             : Results.Problem(Problems.Create(503, "not_ready", "The routing tables are not loaded yet."))).AllowAnonymous();
-        v2.MapGet("/models/{name}", ModelMetadata).RequireAuthorization(Permissions.Infer);
-        v2.MapGet("/models/{name}/versions/{version}", ModelMetadata).RequireAuthorization(Permissions.Infer);
-        v2.MapGet("/models/{name}/ready", ModelReady).RequireAuthorization(Permissions.Infer);
-        v2.MapPost("/models/{name}/infer", Infer).RequireAuthorization(Permissions.Infer).AddEndpointFilter(LogRequest);
-        v2.MapPost("/models/{name}/versions/{version}/infer", Infer).RequireAuthorization(Permissions.Infer).AddEndpointFilter(LogRequest);
+        v2.MapGet("/models/{name}", ModelMetadata).RequireAuthorization(Permissions.Infer).ForOwnDeployment();
+        v2.MapGet("/models/{name}/versions/{version}", ModelMetadata).RequireAuthorization(Permissions.Infer).ForOwnDeployment();
+        v2.MapGet("/models/{name}/ready", ModelReady).RequireAuthorization(Permissions.Infer).ForOwnDeployment();
+        v2.MapPost("/models/{name}/infer", Infer).RequireAuthorization(Permissions.Infer).AllowScopedKeys().AddEndpointFilter(LogRequest);
+        v2.MapPost("/models/{name}/versions/{version}/infer", Infer).RequireAuthorization(Permissions.Infer).AllowScopedKeys().AddEndpointFilter(LogRequest);
         return app;
     }
 

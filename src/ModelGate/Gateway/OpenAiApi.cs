@@ -23,7 +23,7 @@ public static class OpenAiApi
 
     public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder app)
     {
-        var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").RequireAuthorization(Permissions.Infer);
+        var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").RequireAuthorization(Permissions.Infer).AllowScopedKeys();
         foreach (var (path, handler) in Handlers(app.ServiceProvider))
         {
             v1.MapPost("/" + path, handler);
@@ -80,10 +80,10 @@ public static class OpenAiApi
         return Paths.Select(path => (path, (RequestDelegate)(c => LoggedAsync(c, path, limit, routes, forwarder, recorder)))).ToList();
     }
 
-    public static IResult ListModels(RoutingSnapshots routes) => Results.Json(new
+    public static IResult ListModels(RoutingSnapshots routes, HttpContext context) => Results.Json(new
     {
         @object = "list",
-        data = routes.All.Where(r => r.Stable.Upstream is not null).OrderBy(r => r.Name, StringComparer.Ordinal)
+        data = routes.All.Where(r => r.Stable.Upstream is not null && DeploymentScope.Allows(context, r.Name)).OrderBy(r => r.Name, StringComparer.Ordinal)
             .Select(r => new { id = r.Name, @object = "model", created = 0, owned_by = "modelgate" }),
     });
 

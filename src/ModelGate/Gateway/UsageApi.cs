@@ -13,13 +13,13 @@ public static class UsageApi
 
     public static IEndpointRouteBuilder MapUsageApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/usage", GetUsage).WithTags("Usage").WithName(nameof(GetUsage)).RequireAuthorization(Permissions.Read);
+        app.MapGet("/api/v1/usage", GetUsage).WithTags("Usage").WithName(nameof(GetUsage)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         return app;
     }
 
     /// <summary>Requests, errors, tokens, cost and mean latency from the request log, grouped by any of key, deployment and version.</summary>
-    public static async Task<Results<Ok<UsageDto>, ProblemHttpResult>> GetUsage(ModelGateDbContext db, RequestLog log, string? groupBy, string? deployment,
-        string? key, DateTimeOffset? from, DateTimeOffset? to, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<UsageDto>, ProblemHttpResult>> GetUsage(HttpContext context, ModelGateDbContext db, RequestLog log, string? groupBy,
+        string? deployment, string? key, DateTimeOffset? from, DateTimeOffset? to, CancellationToken cancellationToken)
     {
         var groups = (groupBy ?? "deployment,version").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (groups.Any(g => !Dimensions.Contains(g)))
@@ -27,6 +27,11 @@ public static class UsageApi
             return Problems.Validation("groupBy", $"groupBy is a comma-separated list of {string.Join(", ", Dimensions)}");
         }
         var query = db.RequestLogs.AsNoTracking();
+        if (DeploymentScope.Of(context) is { } scope)
+        {
+            var own = scope.ToList();
+            query = query.Where(r => own.Contains(r.Deployment));
+        }
         if (deployment is not null)
         {
             query = query.Where(r => r.Deployment == deployment);

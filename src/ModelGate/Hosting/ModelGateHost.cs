@@ -83,6 +83,7 @@ public static class ModelGateHost
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseDeploymentScope();
 
         app.MapHealthApi();
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();

@@ -26,7 +26,7 @@ public static class ApprovalsApi
     {
         var api = app.MapGroup("/api/v1/models/{model}/versions/{version}/approvals").WithTags("Lifecycle");
         api.MapPost("/", Approve).WithName(nameof(Approve)).RequireAuthorization(Permissions.Approve);
-        api.MapGet("/", ListApprovals).WithName(nameof(ListApprovals)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/", ListApprovals).WithName(nameof(ListApprovals)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         return app;
     }
 

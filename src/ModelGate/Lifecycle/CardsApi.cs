@@ -25,7 +25,7 @@ public static class CardsApi
     public static IEndpointRouteBuilder MapCardsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/models/{model}/versions/{version}/card").WithTags("Lifecycle");
-        api.MapGet("/", GetCard).WithName(nameof(GetCard)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/", GetCard).WithName(nameof(GetCard)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         api.MapPut("/", PutCard).WithName(nameof(PutCard)).RequireAuthorization(Permissions.CardWrite);
         return app;
     }

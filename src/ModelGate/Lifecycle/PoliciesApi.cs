@@ -40,8 +40,8 @@ public static class PoliciesApi
     public static IEndpointRouteBuilder MapPoliciesApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/policies").WithTags("Policies");
-        api.MapGet("/{scope}", GetPolicy).WithName(nameof(GetPolicy)).RequireAuthorization(Permissions.Read);
-        api.MapGet("/{scope}/revisions", ListRevisions).WithName(nameof(ListRevisions)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/{scope}", GetPolicy).WithName(nameof(GetPolicy)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        api.MapGet("/{scope}/revisions", ListRevisions).WithName(nameof(ListRevisions)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         api.MapPut("/{scope}", PutPolicy).WithName(nameof(PutPolicy)).RequireAuthorization(Permissions.PolicyManage)
             .Accepts<PolicyDocument>("application/json", "application/yaml");
         return app;

@@ -34,7 +34,7 @@ public static class StagingVerificationApi
     {
         var api = app.MapGroup("/api/v1/models/{model}/versions/{version}/staging-verifications").WithTags("Lifecycle");
         api.MapPost("/", Verify).WithName(nameof(Verify)).RequireAuthorization(Permissions.StagingVerify);
-        api.MapGet("/", ListVerifications).WithName(nameof(ListVerifications)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/", ListVerifications).WithName(nameof(ListVerifications)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         return app;
     }
 

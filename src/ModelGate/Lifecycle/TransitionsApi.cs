@@ -26,8 +26,8 @@ public static class TransitionsApi
     {
         var api = app.MapGroup("/api/v1/models/{model}/versions/{version}").WithTags("Lifecycle");
         api.MapPost("/transitions", Transition).WithName(nameof(Transition)).RequireAuthorization(Permissions.Transition);
-        api.MapGet("/transitions", ListTransitions).WithName(nameof(ListTransitions)).RequireAuthorization(Permissions.Read);
-        app.MapGet("/api/v1/reviews/due", ReviewsDue).WithTags("Lifecycle").WithName(nameof(ReviewsDue)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/transitions", ListTransitions).WithName(nameof(ListTransitions)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        app.MapGet("/api/v1/reviews/due", ReviewsDue).WithTags("Lifecycle").WithName(nameof(ReviewsDue)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         return app;
     }
 

@@ -31,7 +31,7 @@ public static class AlertsApi
         alerts.MapGet("/", ListAlerts).WithName(nameof(ListAlerts)).RequireAuthorization(Permissions.Read);
         alerts.MapPost("/silences", CreateSilence).WithName(nameof(CreateSilence)).RequireAuthorization(Permissions.AlertsManage);
         alerts.MapGet("/silences", ListSilences).WithName(nameof(ListSilences)).RequireAuthorization(Permissions.Read);
-        var slo = app.MapGroup("/api/v1/deployments/{name}/slo").WithTags("Monitoring");
+        var slo = app.MapGroup("/api/v1/deployments/{name}/slo").WithTags("Monitoring").ForOwnDeployment();
         slo.MapPut("/", SetSlo).WithName(nameof(SetSlo)).RequireAuthorization(Permissions.Deploy);
         slo.MapGet("/", GetSlo).WithName(nameof(GetSlo)).RequireAuthorization(Permissions.Read);
         return app;

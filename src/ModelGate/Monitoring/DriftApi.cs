@@ -37,7 +37,7 @@ public static class DriftApi
     {
         app.MapPut("/api/v1/models/{model}/versions/{version}/drift-baseline", SetBaseline).WithTags("Monitoring").WithName(nameof(SetBaseline))
             .RequireAuthorization(Permissions.RegistryWrite);
-        app.MapGet("/api/v1/deployments/{name}/drift", CheckDrift).WithTags("Monitoring").WithName(nameof(CheckDrift)).RequireAuthorization(Permissions.Read);
+        app.MapGet("/api/v1/deployments/{name}/drift", CheckDrift).WithTags("Monitoring").WithName(nameof(CheckDrift)).RequireAuthorization(Permissions.Read).ForOwnDeployment();
         return app;
     }
 

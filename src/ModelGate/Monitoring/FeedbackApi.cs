@@ -20,7 +20,7 @@ public static class FeedbackApi
 {
     public static IEndpointRouteBuilder MapFeedbackApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/v1/feedback", SendFeedback).WithTags("Monitoring").WithName(nameof(SendFeedback)).RequireAuthorization(Permissions.Infer);
+        app.MapPost("/api/v1/feedback", SendFeedback).WithTags("Monitoring").WithName(nameof(SendFeedback)).RequireAuthorization(Permissions.Infer).AllowScopedKeys();
         return app;
     }
 
@@ -54,14 +54,10 @@ public static class FeedbackApi
         }
         var served = await db.RequestLogs.AsNoTracking().Where(r => r.RequestId == request.RequestId && r.Route != RouteKinds.Shadow)
             .OrderBy(r => r.Id).FirstOrDefaultAsync(cancellationToken);
-        if (served is null)
+        if (served is null || !DeploymentScope.Allows(context, served.Deployment))
         {
             return Problems.NotFound("request_not_found",
                 $"no request '{request.RequestId}' is in the request log (records are written within about a second; retry if it was just served)");
-        }
-        if (context.Items[typeof(AuthenticatedKey)] is AuthenticatedKey { Deployments: { } scope } && !scope.Contains(served.Deployment))
-        {
-            return Problems.Result(403, "forbidden", "This key may not give feedback on this deployment.", $"the key is scoped to {string.Join(", ", scope)}");
         }
         double? score = request.Score;
         if (score is null && request.Label is { } label && served.Prediction is { } prediction)

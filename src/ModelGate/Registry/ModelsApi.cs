@@ -18,8 +18,8 @@ public static class ModelsApi
     {
         var api = app.MapGroup("/api/v1/models").WithTags("Models");
         api.MapPost("/", CreateModel).WithName(nameof(CreateModel)).RequireAuthorization(Permissions.RegistryWrite);
-        api.MapGet("/", ListModels).WithName(nameof(ListModels)).RequireAuthorization(Permissions.Read);
-        api.MapGet("/{model}", GetModel).WithName(nameof(GetModel)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/", ListModels).WithName(nameof(ListModels)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        api.MapGet("/{model}", GetModel).WithName(nameof(GetModel)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         return app;
     }
 

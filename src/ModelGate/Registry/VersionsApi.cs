@@ -20,11 +20,11 @@ public static class VersionsApi
     {
         var api = app.MapGroup("/api/v1/models/{model}/versions").WithTags("Versions");
         api.MapPost("/", CreateVersion).WithName(nameof(CreateVersion)).RequireAuthorization(Permissions.RegistryWrite);
-        api.MapGet("/", ListVersions).WithName(nameof(ListVersions)).RequireAuthorization(Permissions.Read);
-        api.MapGet("/{version}", GetVersion).WithName(nameof(GetVersion)).RequireAuthorization(Permissions.Read);
-        api.MapGet("/{version}/attestation", GetAttestation).WithName(nameof(GetAttestation)).RequireAuthorization(Permissions.Read);
-        api.MapGet("/{version}/lineage", GetLineage).WithName(nameof(GetLineage)).RequireAuthorization(Permissions.Read);
-        app.MapGet("/api/v1/lineage", FindByLineage).WithTags("Versions").WithName(nameof(FindByLineage)).RequireAuthorization(Permissions.Read);
+        api.MapGet("/", ListVersions).WithName(nameof(ListVersions)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        api.MapGet("/{version}", GetVersion).WithName(nameof(GetVersion)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        api.MapGet("/{version}/attestation", GetAttestation).WithName(nameof(GetAttestation)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        api.MapGet("/{version}/lineage", GetLineage).WithName(nameof(GetLineage)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        app.MapGet("/api/v1/lineage", FindByLineage).WithTags("Versions").WithName(nameof(FindByLineage)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         return app;
     }
 

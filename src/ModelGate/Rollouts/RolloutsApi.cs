@@ -25,7 +25,7 @@ public static class RolloutsApi
 
     public static IEndpointRouteBuilder MapRolloutsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/v1/deployments/{name}/rollouts").WithTags("Rollouts");
+        var api = app.MapGroup("/api/v1/deployments/{name}/rollouts").WithTags("Rollouts").ForOwnDeployment();
         api.MapPost("/", StartRollout).WithName(nameof(StartRollout)).RequireAuthorization(Permissions.Deploy);
         api.MapGet("/", ListRollouts).WithName(nameof(ListRollouts)).RequireAuthorization(Permissions.Read);
         api.MapGet("/{id}", GetRollout).WithName(nameof(GetRollout)).RequireAuthorization(Permissions.Read);
