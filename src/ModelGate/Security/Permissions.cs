@@ -2,7 +2,10 @@ using ModelGate.Client;
 
 namespace ModelGate.Security;
 
-/// <summary>Which roles may do what: the single table every endpoint's authorization policy comes from.</summary>
+/// <summary>
+/// Which roles may do what: the single table every endpoint's authorization policy comes from. What a key scoped to
+/// deployments may do besides is decided by <see cref="DeploymentScope"/>.
+/// </summary>
 public static class Permissions
 {
     public const string Read = "read";
@@ -36,7 +39,7 @@ public static class Permissions
         [CardWrite] = [Roles.Trainer, Roles.MlLead, Roles.ProductOwner, Roles.Admin],
         [StagingVerify] = [Roles.Deployer, Roles.MlLead, Roles.Admin],
         [AlertsManage] = [Roles.Deployer, Roles.MlLead, Roles.Admin],
-        // Until data-plane keys scoped to deployments exist, any valid key may call the data plane.
+        // Any valid key may call the data plane; a key scoped to deployments only its own (DeploymentScope).
         [Infer] = [.. Roles.All],
     };
 }
