@@ -206,6 +206,8 @@ public sealed partial class EgressPolicy
         return address;
     }
 
+    private static readonly System.Buffers.SearchValues<char> AddressCharacters = System.Buffers.SearchValues.Create("0123456789abcdefABCDEFxX.:");
+
     /// <summary>An IP literal in any form the URL parser and inet_aton accept (decimal, hex, octal, short, bracketed IPv6).</summary>
     public static bool TryParseAddress(string host, out IPAddress address)
     {
@@ -214,8 +216,9 @@ public sealed partial class EgressPolicy
         {
             return true;
         }
-        // Uri normalises the IPv4 forms IPAddress does not (e.g. mixed octal/hex parts) when it parses a URL.
-        if (Uri.TryCreate("http://" + (text.Contains(':') ? $"[{text}]" : text) + "/", UriKind.Absolute, out var uri) &&
+        // Uri normalises the IPv4 forms IPAddress does not (e.g. mixed octal/hex parts) when it parses a URL; only text
+        // that can be an address is given to it (not "10.0.0.0/33", which would parse as a host and a path).
+        if (text.Length > 0 && !text.AsSpan().ContainsAnyExcept(AddressCharacters) && Uri.TryCreate("http://" + (text.Contains(':') ? $"[{text}]" : text) + "/", UriKind.Absolute, out var uri) &&
             uri.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 && IPAddress.TryParse(uri.IdnHost.Trim('[', ']'), out address!))
         {
             return true;
