@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
 
@@ -144,5 +145,44 @@ public sealed class EgressTests(NoEgressAllowanceFixture server) : IClassFixture
     {
         protected override Task<IEnumerable<string>> ExtraArgumentsAsync() =>
             Task.FromResult<IEnumerable<string>>(["--Alerts:Webhooks:0=http://169.254.169.254/latest/meta-data/"]);
+    }
+}
+
+/// <summary>A server without egress allowance whose alert webhook is a receiver on loopback, named <c>localhost</c>.</summary>
+public sealed class NoEgressAlertingFixture : SqliteServerFixture
+{
+    public WebhookReceiver Receiver { get; private set; } = null!;
+
+    protected override IEnumerable<string> EgressArguments => [];
+
+    protected override async Task<IEnumerable<string>> ExtraArgumentsAsync()
+    {
+        Receiver = await WebhookReceiver.StartAsync();
+        return [$"--Alerts:Webhooks:0={Receiver.Url.Replace("127.0.0.1", "localhost", StringComparison.Ordinal)}", "--Alerts:DeliveryRetries=1"];
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await Receiver.DisposeAsync();
+    }
+}
+
+public sealed class EgressWebhookTests(NoEgressAlertingFixture server) : IClassFixture<NoEgressAlertingFixture>
+{
+    [Fact]
+    public async Task AlertDelivery_WebhookNameResolvingToLoopback_IsRefusedWhenConnecting()
+    {
+        var alerts = server.App.Services.GetRequiredService<ModelGate.Monitoring.AlertManager>();
+        var key = ServerFixture.UniqueName("egress");
+        await alerts.RaiseAsync(key, key, AlertKinds.ErrorSpike, "ticket", "egress test", new { }, TestContext.Current.CancellationToken);
+        AlertDto? alert = null;
+        for (var i = 0; i < 200 && alert?.Delivery is null or "pending"; i++)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+            alert = (await server.Api().ListAlertsAsync(group: key)).Single();
+        }
+        Assert.Equal("failed", alert!.Delivery);
+        Assert.Empty(server.Receiver.Requests);
     }
 }
