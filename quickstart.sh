@@ -9,7 +9,10 @@ data="${MODELGATE_DATA:-./data}"
 echo "Building ModelGate (Release)…"
 dotnet build src/ModelGate -c Release -nologo -v quiet
 log="$(mktemp)"
-dotnet src/ModelGate/bin/Release/net10.0/modelgate.dll serve --data "$data" --urls "$MODELGATE_URL" > >(tee "$log") 2>&1 &
+# Upstreams, webhooks and hooks on this machine (a local LLM server, a test receiver) are reachable only because of
+# Security:AllowedEgress; without it ModelGate connects to public addresses only.
+dotnet src/ModelGate/bin/Release/net10.0/modelgate.dll serve --data "$data" --urls "$MODELGATE_URL" \
+  --Security:AllowedEgress:0=127.0.0.0/8 --Security:AllowedEgress:1=::1/128 > >(tee "$log") 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
 

@@ -103,6 +103,8 @@ internal sealed class BenchServer : IAsyncDisposable
             "--urls=http://127.0.0.1:0",
             $"--Data:Directory={dataDirectory}",
             $"--Security:BootstrapAdminKey={AdminKey}",
+            // The benchmarks' upstreams listen on loopback, which the egress policy refuses unless allowed.
+            "--Security:AllowedEgress:0=127.0.0.0/8",
             "--Logging:LogLevel:Default=Warning",
             // EF Core logs, as an error, the probe of the migrations table it does on a fresh PostgreSQL database; a failing
             // command during the run still shows, as a non-2xx answer in the Errors column.

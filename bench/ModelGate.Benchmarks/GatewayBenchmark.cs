@@ -439,8 +439,8 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
         path.Headers.Add(("Authorization", "Bearer " + dataKey));
         WriteBodies(path, ChatDeployment);
         path.Notes.Add(replica
-            ? $"{binary} serve --data <temp> --urls http://127.0.0.1:0 {monitoringArg} --role control (set-up), then the same with --role gateway (measured)"
-            : $"{binary} serve --data <temp> --urls http://127.0.0.1:0 {monitoringArg}");
+            ? $"{binary} serve --data <temp> --urls http://127.0.0.1:0 --Security:AllowedEgress:0=127.0.0.0/8 {monitoringArg} --role control (set-up), then the same with --role gateway (measured)"
+            : $"{binary} serve --data <temp> --urls http://127.0.0.1:0 --Security:AllowedEgress:0=127.0.0.0/8 {monitoringArg}");
     }
 
     private const int FullRequestsPerMinute = 1_000_000; // the most a key may be given
@@ -450,7 +450,8 @@ internal sealed partial class GatewayBenchmark(BenchOptions options, TextWriter 
     {
         var data = Path.Combine(_work, "data-" + label);
         Directory.CreateDirectory(data);
-        string[] args = ["serve", "--data", data, "--urls", "http://127.0.0.1:0", .. config];
+        // The benchmark's upstream listens on loopback, which the egress policy refuses unless allowed.
+        string[] args = ["serve", "--data", data, "--urls", "http://127.0.0.1:0", "--Security:AllowedEgress:0=127.0.0.0/8", .. config];
         var server = binary.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)
             ? ChildProcess.Start("modelgate " + label, "dotnet", [binary, .. args])
             : ChildProcess.Start("modelgate " + label, binary, args);

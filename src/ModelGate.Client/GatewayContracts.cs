@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace ModelGate.Client;
 
 public static class DeploymentEnvironments
@@ -27,10 +29,42 @@ public sealed record StickinessSpec(string? Header = null, bool User = false);
 /// How an <c>upstream</c> version is reached: an OpenAI-compatible API base (…/v1) and the model name there.
 /// <see cref="ApiKey"/> is write-only: it is stored encrypted and never returned (<see cref="HasApiKey"/> says whether one is set).
 /// </summary>
+/// <remarks>
+/// The key is bound to the URL it was given with. In a change of routing, <c>"apiKey": "…"</c> sets a new key,
+/// <c>"apiKey": null</c> drops the key, and leaving <c>apiKey</c> out keeps the stored key only while the URL's scheme,
+/// host, port and path stay the same (otherwise the change is refused: 422 <c>upstream_key_required</c>).
+/// </remarks>
 /// <param name="InputPricePer1K">Price per 1,000 prompt tokens (any currency, used consistently); null: not priced.</param>
 /// <param name="OutputPricePer1K">Price per 1,000 completion tokens.</param>
 public sealed record UpstreamBackend(string Url, string Model, string? ApiKey = null, bool HasApiKey = false, double FirstByteTimeoutSeconds = 60,
-    double IdleTimeoutSeconds = 60, int Retries = 1, double? InputPricePer1K = null, double? OutputPricePer1K = null);
+    double IdleTimeoutSeconds = 60, int Retries = 1, double? InputPricePer1K = null, double? OutputPricePer1K = null)
+{
+    /// <summary>Read from JSON: <see cref="ApiKey"/> is set only when the document has the property (null included).</summary>
+    [JsonConstructor]
+    private UpstreamBackend(string url, string model, bool hasApiKey = false, double firstByteTimeoutSeconds = 60, double idleTimeoutSeconds = 60,
+        int retries = 1, double? inputPricePer1K = null, double? outputPricePer1K = null)
+        : this(url, model, null, hasApiKey, firstByteTimeoutSeconds, idleTimeoutSeconds, retries, inputPricePer1K, outputPricePer1K) => ApiKeyGiven = false;
+
+    private readonly string? _apiKey = ApiKey;
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ApiKey
+    {
+        get => _apiKey;
+        init
+        {
+            _apiKey = value;
+            ApiKeyGiven = true;
+        }
+    }
+
+    /// <summary>
+    /// Whether <see cref="ApiKey"/> was given (a key, or null to drop the stored one) rather than left out (keep the stored
+    /// key if the URL did not move). Never serialized.
+    /// </summary>
+    [JsonIgnore]
+    public bool ApiKeyGiven { get; init; } = ApiKey is not null;
+}
 
 /// <summary>Totals over the request log, grouped as asked.</summary>
 public sealed record UsageRowDto(string? Key, string? Deployment, string? Version, long Requests, long Errors, long PromptTokens, long CompletionTokens,

@@ -28,6 +28,8 @@ public static class ProblemCodes
     public const string InvalidName = "invalid_name";
     public const string InvalidVersion = "invalid_version";
     public const string Internal = "internal_error";
+    public const string EgressDenied = "egress_denied";
+    public const string UpstreamKeyRequired = "upstream_key_required";
 }
 
 public static class Problems

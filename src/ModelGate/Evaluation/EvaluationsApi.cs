@@ -42,7 +42,7 @@ public static class EvaluationsApi
     /// </summary>
     public static async Task<Results<Accepted<EvaluationDto>, Created<EvaluationDto>, ProblemHttpResult>> StartEvaluation(string model, string version,
         StartEvaluationRequest request, ClaimsPrincipal user, ModelGateDbContext db, AuditedWrite write, IBlobStore blobs, OnnxModelCache models,
-        EvaluationJobs jobs, CancellationToken cancellationToken)
+        EvaluationJobs jobs, Security.EgressPolicy egress, CancellationToken cancellationToken)
     {
         var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
@@ -91,6 +91,15 @@ public static class EvaluationsApi
                 if (text is null)
                 {
                     return problem!;
+                }
+                var upstreamUrl = new Uri(text.Upstream.Url);
+                if (upstreamUrl.UserInfo.Length > 0)
+                {
+                    return Problems.Validation("upstream.url", "credentials in the URL (user:password@) are not accepted; give the key as apiKey");
+                }
+                if (egress.CheckUrl(upstreamUrl) is { } refused)
+                {
+                    return Problems.Unprocessable(ProblemCodes.EgressDenied, $"upstream.url: {refused}");
                 }
             }
         }
@@ -153,7 +162,7 @@ public static class EvaluationsApi
     }
 
     public static async Task<Results<Ok<List<EvaluationDto>>, ProblemHttpResult>> ListEvaluations(string model, string version, ModelGateDbContext db,
-        EvaluationJobs jobs, CancellationToken cancellationToken)
+        EvaluationJobs jobs, Security.EgressPolicy egress, CancellationToken cancellationToken)
     {
         var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)

@@ -20,6 +20,7 @@ public static class DeploymentsApi
         services.AddSingleton<RoutingSnapshots>();
         services.AddSingleton<CircuitBreakers>();
         services.AddSingleton<UpstreamForwarder>();
+        services.AddSingleton<UpstreamBinding>();
         services.AddSingleton<DataPlaneGuard>();
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Telemetry.GatewayTelemetry>();
@@ -43,7 +44,7 @@ public static class DeploymentsApi
     }
 
     public static async Task<Results<Created<DeploymentDto>, ProblemHttpResult>> CreateDeployment(CreateDeploymentRequest request, ClaimsPrincipal user,
-        AuditedWrite write, RoutingSnapshots routes, SecretProtector secrets, CancellationToken cancellationToken)
+        AuditedWrite write, RoutingSnapshots routes, UpstreamBinding upstreams, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (!Names.IsValidModelName(request.Name))
@@ -72,7 +73,7 @@ public static class DeploymentsApi
         {
             return ModelsApi.ModelNotFound(request.Model);
         }
-        var (routing, problem) = await ValidateRoutingAsync(tx.Db, model.Id, request.Environment, request.Routing, null, secrets, cancellationToken);
+        var (routing, problem) = await ValidateRoutingAsync(tx.Db, model.Id, request.Environment, request.Routing, null, upstreams, cancellationToken);
         if (routing is null)
         {
             return problem!;
@@ -95,17 +96,18 @@ public static class DeploymentsApi
             new { entity.Environment, entity.Model, routing = Redact(routing) }, cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         await routes.ReloadAsync(cancellationToken);
-        return TypedResults.Created($"/api/v1/deployments/{entity.Name}", ToDto(entity));
+        return TypedResults.Created($"/api/v1/deployments/{entity.Name}", ToDto(entity, user));
     }
 
     public static async Task<Ok<List<DeploymentDto>>> ListDeployments(HttpContext context, ModelGateDbContext db, CancellationToken cancellationToken) =>
         TypedResults.Ok((await db.Deployments.AsNoTracking().OrderBy(d => d.Name).ToListAsync(cancellationToken))
-            .Where(d => DeploymentScope.Allows(context, d.Name)).Select(ToDto).ToList());
+            .Where(d => DeploymentScope.Allows(context, d.Name)).Select(d => ToDto(d, context.User)).ToList());
 
-    public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> GetDeployment(string name, ModelGateDbContext db, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> GetDeployment(string name, ClaimsPrincipal user, ModelGateDbContext db,
+        CancellationToken cancellationToken)
     {
         var entity = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
-        return entity is null ? NotFound(name) : TypedResults.Ok(ToDto(entity));
+        return entity is null ? NotFound(name) : TypedResults.Ok(ToDto(entity, user));
     }
 
     /// <summary>The deployment's telemetry per version and route over the last <c>window</c> (default 5m, at most 1h), from memory.</summary>
@@ -169,17 +171,17 @@ public static class DeploymentsApi
             new { entity.Revision, reason, from = Redact(routing), to = Redact(target) }, cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         await routes.ReloadAsync(cancellationToken);
-        return TypedResults.Ok(ToDto(entity));
+        return TypedResults.Ok(ToDto(entity, user));
     }
 
     /// <summary>Replaces the routing table; the data plane switches to it atomically, within a second on every replica.</summary>
     public static Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> SetRouting(string name, RoutingTable routing, ClaimsPrincipal user,
-        AuditedWrite write, RoutingSnapshots routes, SecretProtector secrets, CancellationToken cancellationToken) =>
-        SetRoutingAsync(name, routing, user, write, routes, secrets, null, cancellationToken);
+        AuditedWrite write, RoutingSnapshots routes, UpstreamBinding upstreams, CancellationToken cancellationToken) =>
+        SetRoutingAsync(name, routing, user, write, routes, upstreams, null, cancellationToken);
 
     /// <remarks><paramref name="alongside"/> stages more changes (a rollout's state) into the same transaction, so that they and the routing commit together or not at all.</remarks>
     public static async Task<Results<Ok<DeploymentDto>, ProblemHttpResult>> SetRoutingAsync(string name, RoutingTable routing, ClaimsPrincipal user,
-        AuditedWrite write, RoutingSnapshots routes, SecretProtector secrets, Func<AuditScope, Task>? alongside, CancellationToken cancellationToken)
+        AuditedWrite write, RoutingSnapshots routes, UpstreamBinding upstreams, Func<AuditScope, Task>? alongside, CancellationToken cancellationToken)
     {
         await using var tx = await write.BeginAsync(cancellationToken);
         var entity = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
@@ -188,7 +190,7 @@ public static class DeploymentsApi
             return NotFound(name);
         }
         var previous = JsonSerializer.Deserialize<RoutingTable>(entity.Routing, ModelGateJson.Options);
-        var (valid, problem) = await ValidateRoutingAsync(tx.Db, entity.ModelId, entity.Environment, routing, previous, secrets, cancellationToken);
+        var (valid, problem) = await ValidateRoutingAsync(tx.Db, entity.ModelId, entity.Environment, routing, previous, upstreams, cancellationToken);
         if (valid is null)
         {
             return problem!;
@@ -209,7 +211,7 @@ public static class DeploymentsApi
         }
         await tx.CommitAsync(cancellationToken);
         await routes.ReloadAsync(cancellationToken);
-        return TypedResults.Ok(ToDto(entity));
+        return TypedResults.Ok(ToDto(entity, user));
     }
 
     /// <summary>
@@ -217,11 +219,11 @@ public static class DeploymentsApi
     /// production only production versions, staging registered or later, development any version not retired.
     /// </summary>
     /// <remarks>
-    /// Returns the table as stored: version numbers canonical, and upstream API keys encrypted (a key left out keeps the
-    /// version's previous one).
+    /// Returns the table as stored: version numbers canonical, and upstream API keys encrypted and bound to their URLs
+    /// (<see cref="UpstreamBinding"/>).
     /// </remarks>
     private static async Task<(RoutingTable? Routing, ProblemHttpResult? Problem)> ValidateRoutingAsync(ModelGateDbContext db, long modelId, string environment,
-        RoutingTable? routing, RoutingTable? previous, SecretProtector secrets, CancellationToken cancellationToken)
+        RoutingTable? routing, RoutingTable? previous, UpstreamBinding binding, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (routing is null || string.IsNullOrWhiteSpace(routing.Stable))
@@ -308,6 +310,7 @@ public static class DeploymentsApi
             }
         }
         Dictionary<string, UpstreamBackend>? upstreams = null;
+        UpstreamBound? refused = null;
         if (routing.Backend == "upstream")
         {
             upstreams = new Dictionary<string, UpstreamBackend>(StringComparer.Ordinal);
@@ -321,10 +324,6 @@ public static class DeploymentsApi
                     errors.Add(field, $"an upstream backend needs {{url, model}} for every routed version; {version} has none");
                     continue;
                 }
-                if (!Uri.TryCreate(upstream.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
-                {
-                    errors.Add(field + ".url", $"'{upstream.Url}' is not an http(s) URL");
-                }
                 if (string.IsNullOrWhiteSpace(upstream.Model))
                 {
                     errors.Add(field + ".model", "the upstream's model name is required");
@@ -333,10 +332,19 @@ public static class DeploymentsApi
                 {
                     errors.Add(field, "timeouts are 0–600 s and retries 0–3");
                 }
-                var stored = upstream.ApiKey is { Length: > 0 } key
-                    ? secrets.Protect(key)
-                    : previous?.Upstreams?.GetValueOrDefault(version)?.ApiKey;
-                upstreams[version] = upstream with { ApiKey = stored, HasApiKey = stored is not null };
+                var bound = binding.Bind(field, upstream, previous?.Upstreams?.GetValueOrDefault(version));
+                if (bound.Stored is { } stored)
+                {
+                    upstreams[version] = stored;
+                }
+                else if (bound.Status == StatusCodes.Status400BadRequest)
+                {
+                    errors.Add(bound.Field!, bound.Detail!);
+                }
+                else
+                {
+                    refused ??= bound;
+                }
             }
         }
         else if (routing.Upstreams is { Count: > 0 })
@@ -347,6 +355,10 @@ public static class DeploymentsApi
         {
             return (null, errors.ToProblem());
         }
+        if (refused is { } r)
+        {
+            return (null, Problems.Unprocessable(r.Code!, r.Detail!, new Dictionary<string, object?> { ["field"] = r.Field }));
+        }
         return (routing with
         {
             Stable = canonical[0],
@@ -356,13 +368,26 @@ public static class DeploymentsApi
         }, null);
     }
 
-    /// <summary>The table as shown to people: upstream keys (even encrypted) never leave the server.</summary>
-    internal static RoutingTable Redact(RoutingTable table) => table.Upstreams is null
+    /// <summary>
+    /// The table as shown to people: upstream keys (even encrypted) never leave the server, nor credentials in upstream URLs
+    /// (user-info always; for callers other than admins, query parameters whose names look like credentials too).
+    /// </summary>
+    internal static RoutingTable Redact(RoutingTable table, bool hideQuerySecrets = true) => table.Upstreams is null
         ? table
-        : table with { Upstreams = table.Upstreams.ToDictionary(kv => kv.Key, kv => kv.Value with { ApiKey = null }) };
+        : table with
+        {
+            Upstreams = table.Upstreams.ToDictionary(kv => kv.Key,
+                kv => kv.Value with { Url = UpstreamBinding.Shown(kv.Value.Url, hideQuerySecrets), ApiKey = null, ApiKeyGiven = false }),
+        };
+
+    /// <summary>The table with every upstream's key left out, so that it is kept where the URL stays (for changes copied from the stored table).</summary>
+    internal static RoutingTable KeepingStoredKeys(RoutingTable table) => table.Upstreams is null
+        ? table
+        : table with { Upstreams = table.Upstreams.ToDictionary(kv => kv.Key, kv => kv.Value with { ApiKey = null, ApiKeyGiven = false }) };
 
     public static ProblemHttpResult NotFound(string name) => Problems.NotFound("deployment_not_found", $"there is no deployment named '{name}'");
 
-    private static DeploymentDto ToDto(DeploymentEntity d) => new(d.Name, d.Environment, d.Model,
-        Redact(JsonSerializer.Deserialize<RoutingTable>(d.Routing, ModelGateJson.Options)!), d.Revision, d.CreatedAt, d.CreatedBy, d.UpdatedAt, d.UpdatedBy);
+    private static DeploymentDto ToDto(DeploymentEntity d, ClaimsPrincipal user) => new(d.Name, d.Environment, d.Model,
+        Redact(JsonSerializer.Deserialize<RoutingTable>(d.Routing, ModelGateJson.Options)!, hideQuerySecrets: !user.IsInRole(Roles.Admin)),
+        d.Revision, d.CreatedAt, d.CreatedBy, d.UpdatedAt, d.UpdatedBy);
 }

@@ -333,7 +333,21 @@ public static class OpenAiApi
         // The routed version is known from here on, so that a request the client abandons is still logged against it.
         (exchange.Served, exchange.Route) = (route, kind);
         var upstreamClock = System.Diagnostics.Stopwatch.StartNew();
-        var (response, served, servedKind) = await SendWithFallbackAsync(forwarder, deployment, route, kind, path, request, ct);
+        HttpResponseMessage? response;
+        VersionRoute served;
+        string servedKind;
+        try
+        {
+            (response, served, servedKind) = await SendWithFallbackAsync(forwarder, deployment, route, kind, path, request, ct);
+        }
+        catch (Security.EgressDeniedException)
+        {
+            // The address is named in the server's log (by the egress policy), not to data-plane callers.
+            exchange.UpstreamMs = upstreamClock.Elapsed.TotalMilliseconds;
+            await Problems.Result(502, ProblemCodes.EgressDenied, "The upstream may not be reached.",
+                $"{name}@{route.Version}: the upstream's address is refused by the egress policy (Security:AllowedEgress)").ExecuteAsync(context);
+            return;
+        }
         exchange.UpstreamMs = upstreamClock.Elapsed.TotalMilliseconds;
         (exchange.Served, exchange.Route) = (served, servedKind);
         if (response is null)

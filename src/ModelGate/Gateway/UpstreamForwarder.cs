@@ -7,7 +7,12 @@ namespace ModelGate.Gateway;
 /// Sends data-plane requests to upstream servers over one long-lived <see cref="HttpMessageInvoker"/> (no buffering
 /// HttpClient, no total timeout: a first-byte timeout per attempt and an idle timeout while streaming).
 /// </summary>
-public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration configuration) : IDisposable
+/// <remarks>
+/// Every new connection is checked by the egress policy on its resolved address (pooled connections are not checked
+/// again: the hot path pays nothing per request); a refusal is thrown as <see cref="Security.EgressDeniedException"/>,
+/// not retried (the address would not change). Redirects are never followed.
+/// </remarks>
+public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration configuration, Security.EgressPolicy egress) : IDisposable
 {
     private readonly HttpMessageInvoker _invoker = new(new SocketsHttpHandler
     {
@@ -16,6 +21,8 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
         AutomaticDecompression = DecompressionMethods.None,
         UseCookies = false,
         UseProxy = false,
+        AllowAutoRedirect = false,
+        ConnectCallback = egress.ConnectAsync,
         EnableMultipleHttp2Connections = true,
         // Trace context goes to the upstream only when traces are exported; otherwise the diagnostics layer is left out of every request.
         ActivityHeadersPropagator = string.IsNullOrWhiteSpace(configuration[$"{Hosting.OpenTelemetryOptions.Section}:Endpoint"])
@@ -27,6 +34,7 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
     /// One attempt: the response once its headers arrived within the first-byte timeout, or null when the upstream could
     /// not be reached or answered 5xx (both safe to retry: nothing was streamed to the client yet).
     /// </summary>
+    /// <exception cref="Security.EgressDeniedException">The egress policy refused the address the upstream resolved to.</exception>
     public async Task<HttpResponseMessage?> TrySendAsync(UpstreamRoute upstream, string path, byte[] body, CancellationToken cancellationToken)
     {
         var backend = CircuitBreakers.KeyOf(upstream);
@@ -34,7 +42,16 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
         {
             return null; // the circuit is open: fail fast so the caller falls back without waiting on a dead backend
         }
-        var response = await SendOnceAsync(upstream, path, body, cancellationToken);
+        HttpResponseMessage? response;
+        try
+        {
+            response = await SendOnceAsync(upstream, path, body, cancellationToken);
+        }
+        catch (Security.EgressDeniedException)
+        {
+            breakers.Failed(backend); // ends a half-open trial, which would otherwise stay in flight
+            throw;
+        }
         if (response is null)
         {
             if (!cancellationToken.IsCancellationRequested)
@@ -69,6 +86,10 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
                 return null;
             }
             return response;
+        }
+        catch (HttpRequestException e) when (e.InnerException is Security.EgressDeniedException denied)
+        {
+            throw denied;
         }
         catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {

@@ -99,7 +99,7 @@ public static class StagingVerificationApi
 }
 
 public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blobs, OnnxModelCache models, RoutingSnapshots routes, GatewayTelemetry telemetry,
-    LoopbackClient loopback, SecretProtector secrets, ApiKeyService keys)
+    LoopbackClient loopback, UpstreamBinding upstreams, ApiKeyService keys)
 {
     public async Task<Results<Created<StagingVerificationDto>, ProblemHttpResult>> RunAsync(Storage.Registry.ModelVersionEntity version,
         Storage.Gateway.DeploymentEntity deployment, StagingVerificationRequest request, ClaimsPrincipal user, CancellationToken cancellationToken)
@@ -231,8 +231,9 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         async Task<string?> RouteAndAsk(RoutingTable table)
         {
             await using var scope = scopes.CreateAsyncScope();
-            var result = await DeploymentsApi.SetRouting(deployment, table, user, scope.ServiceProvider.GetRequiredService<AuditedWrite>(), routes, secrets,
-                cancellationToken);
+            // The drill moves versions within the stored table: each upstream keeps its stored key.
+            var result = await DeploymentsApi.SetRouting(deployment, DeploymentsApi.KeepingStoredKeys(table), user,
+                scope.ServiceProvider.GetRequiredService<AuditedWrite>(), routes, upstreams, cancellationToken);
             if (result.Result is not Ok<DeploymentDto>)
             {
                 return null;

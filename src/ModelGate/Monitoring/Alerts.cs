@@ -37,6 +37,30 @@ public sealed class AlertOptions
     public TimeSpan EvaluationInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
 
+/// <summary>Alert and retrain webhooks are http(s) URLs the egress policy accepts: checked at start-up, when they are set.</summary>
+public sealed class AlertWebhooksValidation(Security.EgressPolicy egress) : IValidateOptions<AlertOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AlertOptions options)
+    {
+        var failures = new List<string>();
+        foreach (var (section, urls) in new[] { ("Webhooks", options.Webhooks), ("RetrainWebhooks", options.RetrainWebhooks) })
+        {
+            for (var i = 0; i < urls.Count; i++)
+            {
+                if (!Uri.TryCreate(urls[i], UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+                {
+                    failures.Add($"{AlertOptions.Section}:{section}:{i} is not an http(s) URL");
+                }
+                else if (egress.CheckUrl(url) is { } refused)
+                {
+                    failures.Add($"{AlertOptions.Section}:{section}:{i}: egress denied: {refused}");
+                }
+            }
+        }
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
 /// <summary>
 /// Raises and resolves alerts, de-duplicated by key and grouped by deployment or model; silenced ones are recorded but
 /// not delivered. Delivery to the webhooks runs in the background with retries, so raising never waits on a receiver.

@@ -16,7 +16,9 @@ public static class AlertsApi
     public static IServiceCollection AddModelGateMonitoring(this IServiceCollection services)
     {
         services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddHttpClient(nameof(AlertManager), c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AlertOptions>, AlertWebhooksValidation>();
+        services.AddHttpClient(nameof(AlertManager), c => c.Timeout = TimeSpan.FromSeconds(10))
+            .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<Security.EgressPolicy>().CreateHandler());
         services.AddSingleton<AlertManager>();
         services.AddHostedService(sp => sp.GetRequiredService<AlertManager>());
         services.AddSingleton<DriftChecker>();

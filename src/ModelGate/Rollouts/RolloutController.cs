@@ -33,7 +33,7 @@ public sealed class RolloutOptions
 /// back, changing the deployment's routing through the same audited path as a human would. Humans pause, resume, abort
 /// or promote through the API.
 /// </summary>
-public sealed partial class RolloutController(IServiceScopeFactory scopes, GatewayTelemetry telemetry, RoutingSnapshots routes, SecretProtector secrets,
+public sealed partial class RolloutController(IServiceScopeFactory scopes, GatewayTelemetry telemetry, RoutingSnapshots routes, UpstreamBinding upstreams,
     IHttpClientFactory http, IOptions<RolloutOptions> options, IOptions<AlertOptions> alertOptions, TimeProvider time, ILogger<RolloutController> logger)
     : BackgroundService
 {
@@ -226,7 +226,9 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
         ModelGateDbContext? db = null, RolloutEntity? rollout = null, Func<AuditScope, Task>? alongside = null)
     {
         await using var scope = scopes.CreateAsyncScope();
-        var result = await DeploymentsApi.SetRoutingAsync(deployment, routing, user, scope.ServiceProvider.GetRequiredService<AuditedWrite>(), routes, secrets,
+        // Every routing a rollout sets is the stored table with its versions moved: each upstream keeps its stored key.
+        var result = await DeploymentsApi.SetRoutingAsync(deployment, DeploymentsApi.KeepingStoredKeys(routing), user,
+            scope.ServiceProvider.GetRequiredService<AuditedWrite>(), routes, upstreams,
             rollout is null ? null : async tx =>
             {
                 if (alongside is not null)

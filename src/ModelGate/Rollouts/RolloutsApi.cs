@@ -17,7 +17,8 @@ public static class RolloutsApi
     public static IServiceCollection AddModelGateRollouts(this IServiceCollection services)
     {
         services.AddOptions<RolloutOptions>().BindConfiguration(RolloutOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddHttpClient(nameof(RolloutController), c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddHttpClient(nameof(RolloutController), c => c.Timeout = TimeSpan.FromSeconds(10))
+            .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<Security.EgressPolicy>().CreateHandler());
         services.AddSingleton<RolloutController>();
         services.AddHostedService(sp => sp.GetRequiredService<RolloutController>());
         return services;
@@ -39,7 +40,7 @@ public static class RolloutsApi
     }
 
     public static async Task<Results<Created<RolloutDto>, ProblemHttpResult>> StartRollout(string name, StartRolloutRequest request, ClaimsPrincipal user,
-        ModelGateDbContext db, RolloutController controller, TimeProvider time, CancellationToken cancellationToken)
+        ModelGateDbContext db, RolloutController controller, TimeProvider time, EgressPolicy egress, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (!RolloutStrategies.All.Contains(request.Strategy))
@@ -71,17 +72,30 @@ public static class RolloutsApi
         {
             errors.Add("progressDeadlineSeconds", "at least one interval");
         }
+        EgressRefusal? refused = null;
         foreach (var (field, url) in new[] { ("preRollout", request.Hooks?.PreRollout), ("confirmPromotion", request.Hooks?.ConfirmPromotion),
                      ("rollback", request.Hooks?.Rollback), ("event", request.Hooks?.Event) })
         {
-            if (url is not null && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
+            if (url is null)
+            {
+                continue;
+            }
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             {
                 errors.Add($"hooks.{field}", "an http(s) URL");
+            }
+            else if (egress.CheckUrl(uri) is { } refusal)
+            {
+                refused ??= refusal with { Reason = $"{refusal.Reason} (hooks.{field})" };
             }
         }
         if (errors.Any)
         {
             return errors.ToProblem();
+        }
+        if (refused is not null)
+        {
+            return Problems.Unprocessable(ProblemCodes.EgressDenied, refused.ToString());
         }
         var deployment = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
         if (deployment is null)

@@ -16,4 +16,11 @@ public sealed class SecurityOptions
 
     /// <summary>Base64 of the 32-byte key that encrypts secrets at rest; by default one is created in the data directory.</summary>
     public string? SecretKey { get; set; }
+
+    /// <summary>
+    /// Non-public destinations outbound calls may reach (see <see cref="EgressPolicy"/>): CIDRs (<c>10.0.0.0/8</c>,
+    /// <c>::1/128</c>), addresses, or host names (<c>*.internal.example</c>) whose resolved addresses are then accepted.
+    /// Link-local and cloud metadata addresses stay refused. Empty by default: only public addresses are reached.
+    /// </summary>
+    public List<string> AllowedEgress { get; set; } = [];
 }

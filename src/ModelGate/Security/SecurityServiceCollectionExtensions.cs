@@ -11,9 +11,12 @@ public static class SecurityServiceCollectionExtensions
         services.AddOptions<SecurityOptions>().BindConfiguration(SecurityOptions.Section)
             .Validate(o => o.BootstrapAdminKey is null || ApiKeyService.LooksLikeKey(o.BootstrapAdminKey),
                 $"Security:BootstrapAdminKey must start with '{ApiKeyService.KeyPrefix}' and be 32–256 characters long")
+            .Validate(o => o.AllowedEgress.All(e => EgressPolicy.TryParseAllowance(e, out _, out _)),
+                "Security:AllowedEgress lists CIDRs (10.0.0.0/8, ::1/128), IP addresses or host names (optionally *.suffix)")
             .ValidateOnStart();
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<SecretProtector>();
+        services.AddSingleton<EgressPolicy>();
         // The core services only: AddAuthentication() also registers ASP.NET Core's data protection, whose hosted
         // service creates and loads an XML key ring under ~/.aspnet at start for cookies nothing here issues.
         services.AddAuthenticationCore(o => o.DefaultScheme = ApiKeyAuthenticationHandler.SchemeName);

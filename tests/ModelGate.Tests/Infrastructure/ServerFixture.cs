@@ -23,6 +23,12 @@ public abstract class ServerFixture : IAsyncLifetime
     public const long MaxRequestBodyBytes = 64 * 1024;
     public const long MaxArtifactBytes = 24 * 1024 * 1024;
 
+    /// <summary>
+    /// Lets the server reach loopback (the tests' stub upstreams and webhook receivers listen on 127.0.0.1), which the
+    /// egress policy refuses by default.
+    /// </summary>
+    public static readonly string[] LoopbackEgress = ["--Security:AllowedEgress:0=127.0.0.0/8", "--Security:AllowedEgress:1=::1/128"];
+
     private WebApplication? _app;
 
     public abstract string Provider { get; }
@@ -33,6 +39,9 @@ public abstract class ServerFixture : IAsyncLifetime
     public WebApplication App => _app ?? throw new InvalidOperationException(SkipReason ?? "the server did not start");
 
     protected abstract Task<IEnumerable<string>?> DatabaseArgumentsAsync();
+
+    /// <summary>The egress allowance: loopback, unless a fixture tests the egress policy's defaults.</summary>
+    protected virtual IEnumerable<string> EgressArguments => LoopbackEgress;
 
     /// <summary>More configuration for a fixture that needs it (e.g. the webhook receivers it started).</summary>
     protected virtual Task<IEnumerable<string>> ExtraArgumentsAsync() => Task.FromResult<IEnumerable<string>>([]);
@@ -57,6 +66,7 @@ public abstract class ServerFixture : IAsyncLifetime
             // Tests evaluate the monitors explicitly; a fake clock moved by days would otherwise queue thousands of runs.
             "--Alerts:EvaluationInterval=1.00:00:00",
             "--Rollouts:TickInterval=1.00:00:00",
+            .. EgressArguments,
             .. databaseArgs,
             .. await ExtraArgumentsAsync(),
         ];

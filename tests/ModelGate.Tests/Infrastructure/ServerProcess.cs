@@ -44,7 +44,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         {
             start.Environment[name] = value;
         }
-        foreach (var a in (string[])[binary, "serve", "--data", dataDirectory, "--urls", "http://127.0.0.1:0", .. extraArgs])
+        foreach (var a in (string[])[binary, "serve", "--data", dataDirectory, "--urls", "http://127.0.0.1:0", .. ServerFixture.LoopbackEgress, .. extraArgs])
         {
             start.ArgumentList.Add(a);
         }

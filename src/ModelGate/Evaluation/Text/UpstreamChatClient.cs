@@ -7,16 +7,20 @@ using ModelGate.Client;
 namespace ModelGate.Evaluation.Text;
 
 /// <summary>Calls an OpenAI-compatible <c>/chat/completions</c> endpoint for evaluation runs (not the gateway's hot path).</summary>
-public sealed class UpstreamChatClient : IDisposable
+/// <remarks>Connections go through the egress policy (checked on the resolved address), without redirects.</remarks>
+public sealed class UpstreamChatClient(Security.EgressPolicy egress) : IDisposable
 {
-    private readonly HttpClient _http = new(new SocketsHttpHandler
-    {
-        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
-        ConnectTimeout = TimeSpan.FromSeconds(10),
-    })
+    private readonly HttpClient _http = new(Configure(egress.CreateHandler()))
     {
         Timeout = TimeSpan.FromSeconds(120),
     };
+
+    private static SocketsHttpHandler Configure(SocketsHttpHandler handler)
+    {
+        handler.PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1);
+        handler.ConnectTimeout = TimeSpan.FromSeconds(10);
+        return handler;
+    }
 
     public async Task<string> CompleteAsync(UpstreamTarget upstream, string? system, string user, int maxTokens, CancellationToken cancellationToken)
     {
