@@ -90,6 +90,30 @@ public abstract class AuditTamperTests(ServerFixture fixture) : ProviderTests(fi
     }
 
     [Fact]
+    public async Task Verify_TheNewestThreeEventsDeleted_IsDetected()
+    {
+        for (var i = 0; i < 4; i++)
+        {
+            await CreateModelAsync();
+        }
+        var events = await EventsAsync();
+        var head = events[^1].Sequence;
+        var deleted = events.Where(e => e.Sequence > head - 3).ToList();
+        await Server.WithDbAsync(db => db.AuditEvents.Where(e => e.Sequence > head - 3).ExecuteDeleteAsync());
+        try
+        {
+            var result = await Server.Api().VerifyAuditAsync(TestContext.Current.CancellationToken);
+            Assert.False(result.Valid);
+            Assert.Equal(head - 2, result.FirstBrokenSequence);
+        }
+        finally
+        {
+            await RestoreAsync(deleted);
+        }
+        Assert.True((await Server.Api().VerifyAuditAsync(TestContext.Current.CancellationToken)).Valid);
+    }
+
+    [Fact]
     public async Task NextWrite_AfterTheNewestThreeEventsWereDeleted_DoesNotReuseTheirSequences()
     {
         for (var i = 0; i < 4; i++)
