@@ -106,10 +106,13 @@ public sealed partial class AuditCheckpoints(IOptions<AuditOptions> options, IOp
             .TrySetResult(checkpoint);
         if (options.Value.CheckpointWebhook is { } webhook)
         {
-            _ = PostAsync(webhook, checkpoint);
+            LastDelivery = PostAsync(webhook, checkpoint);
         }
         return checkpoint;
     }
+
+    /// <summary>The newest webhook delivery (never faults: failures are logged); for tests.</summary>
+    internal Task LastDelivery { get; private set; } = Task.CompletedTask;
 
     /// <summary>Completes with the next checkpoint written (for tests and tools that wait for one).</summary>
     public Task<AuditCheckpointDto> NextAsync() => Volatile.Read(ref _next).Task;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 using ModelGate.Audit;
 using ModelGate.Security;
 using ModelGate.Storage;
+using ModelGate.Tests.Infrastructure;
 
 namespace ModelGate.Tests.Audit;
 
@@ -12,12 +13,25 @@ public sealed class AuditCheckpointsTests : IDisposable
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "modelgate-tests", "checkpoints-" + Guid.NewGuid().ToString("N"));
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero));
 
-    private AuditCheckpoints Create(int every)
+    private AuditCheckpoints Create(int every, Uri? webhook = null)
     {
         var data = Options.Create(new DataOptions { Directory = _dir });
-        var audit = Options.Create(new AuditOptions { CheckpointEvery = every });
+        var audit = Options.Create(new AuditOptions { CheckpointEvery = every, CheckpointWebhook = webhook });
         var keys = new AuditKeys(audit, data, new SecretProtector(Options.Create(new SecurityOptions()), data));
-        return new AuditCheckpoints(audit, data, keys, _time, new NoHttp(), NullLogger<AuditCheckpoints>.Instance);
+        return new AuditCheckpoints(audit, data, keys, _time, new Http(), NullLogger<AuditCheckpoints>.Instance);
+    }
+
+    [Fact]
+    public async Task Write_WithAWebhook_PostsTheSignedCheckpointThere()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var checkpoints = Create(every: 1, new Uri(receiver.Url));
+        var written = await checkpoints.WriteAsync(5, new string('e', 64), force: false, TestContext.Current.CancellationToken);
+        await checkpoints.LastDelivery;
+        var received = Assert.Single(receiver.Requests);
+        var posted = System.Text.Json.JsonSerializer.Deserialize<ModelGate.Client.AuditCheckpointDto>(received.Body, ModelGate.Client.ModelGateJson.Options)!;
+        Assert.Equal(written, posted);
+        Assert.True(AuditCheckpoints.VerifySignature(posted, written!.PublicKey));
     }
 
     [Fact]
@@ -67,8 +81,8 @@ public sealed class AuditCheckpointsTests : IDisposable
         }
     }
 
-    private sealed class NoHttp : IHttpClientFactory
+    private sealed class Http : IHttpClientFactory
     {
-        public HttpClient CreateClient(string name) => throw new InvalidOperationException("no webhook in these tests");
+        public HttpClient CreateClient(string name) => new();
     }
 }
