@@ -151,7 +151,32 @@ public sealed record AuditEventDto(
     string PreviousHash,
     string Hash);
 
-public sealed record AuditVerifyDto(bool Valid, long Checked, long? FirstBrokenSequence, string? Reason, string? HeadHash);
+/// <param name="HeadSequence">The newest event in the store.</param>
+/// <param name="HighWaterSequence">The newest sequence ever written (kept beside the events; ahead of the head after a truncation).</param>
+/// <param name="KeyedFrom">The first event of the keyed (HMAC) chain: 1 on a store created keyed, the re-anchor event on an older store.</param>
+/// <param name="Checkpoints">What the signed checkpoints say, when any were given or configured.</param>
+/// <param name="CheckpointPublicKey">Base64 of the Ed25519 key that verifies the server's checkpoints.</param>
+public sealed record AuditVerifyDto(bool Valid, long Checked, long? FirstBrokenSequence, string? Reason, string? HeadHash,
+    long? HeadSequence = null, long? HighWaterSequence = null, long? KeyedFrom = null, AuditCheckpointReportDto? Checkpoints = null,
+    string? CheckpointPublicKey = null);
+
+/// <summary>
+/// One line of the checkpoint sink: the chain's head at <paramref name="Time"/>, signed with Ed25519 over
+/// <c>modelgate-audit-checkpoint/v1\n{sequence}\n{hash}\n{time as yyyy-MM-ddTHH:mm:ss.fffZ}</c> (UTF-8).
+/// </summary>
+public sealed record AuditCheckpointDto(long Sequence, string Hash, DateTimeOffset Time, string PublicKey, string Signature);
+
+/// <param name="Source">The file checked, or <c>request</c> for checkpoints sent with the request.</param>
+/// <param name="Count">Checkpoint lines read.</param>
+/// <param name="ValidSignatures">Lines whose signature holds under the server's public key.</param>
+/// <param name="BadLines">Line numbers (1-based) that do not parse or whose signature does not hold.</param>
+/// <param name="Last">The newest checkpoint with a valid signature: the head the store must still reach.</param>
+public sealed record AuditCheckpointReportDto(string Source, int Count, int ValidSignatures, IReadOnlyList<int> BadLines, AuditCheckpointDto? Last);
+
+/// <summary>Checkpoint lines (as in the sink) to verify the store against.</summary>
+public sealed record AuditVerifyRequest(IReadOnlyList<string> Checkpoints);
+
+public sealed record AuditCheckpointKeyDto(string Algorithm, string PublicKey);
 
 /// <param name="Deployments">Data-plane scope: the deployments the key may call (null: all).</param>
 /// <param name="RequestsPerMinute">Data-plane rate limit (null: none); past it, 429 with Retry-After.</param>

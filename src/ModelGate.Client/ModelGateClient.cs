@@ -209,6 +209,13 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<AuditVerifyDto> VerifyAuditAsync(CancellationToken ct = default) =>
         SendAsync<AuditVerifyDto>(HttpMethod.Get, "api/v1/audit/verify", null, ct);
 
+    /// <summary>Verifies the chain against the given checkpoint lines instead of the server's own checkpoint file.</summary>
+    public Task<AuditVerifyDto> VerifyAuditAsync(AuditVerifyRequest request, CancellationToken ct = default) =>
+        SendAsync<AuditVerifyDto>(HttpMethod.Post, "api/v1/audit/verify", request, ct);
+
+    public Task<AuditCheckpointKeyDto> GetAuditCheckpointKeyAsync(CancellationToken ct = default) =>
+        SendAsync<AuditCheckpointKeyDto>(HttpMethod.Get, "api/v1/audit/checkpoint-key", null, ct);
+
     // Keys
     public Task<ApiKeyDto> CreateKeyAsync(CreateKeyRequest request, CancellationToken ct = default) =>
         SendAsync<ApiKeyDto>(HttpMethod.Post, "api/v1/keys", request, ct);

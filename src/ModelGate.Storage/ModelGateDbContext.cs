@@ -22,6 +22,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<VersionDatasetEntity> VersionDatasets => Set<VersionDatasetEntity>();
     public DbSet<ArtifactEntity> Artifacts => Set<ArtifactEntity>();
     public DbSet<AuditEventEntity> AuditEvents => Set<AuditEventEntity>();
+    public DbSet<AuditChainHeadEntity> AuditChainHeads => Set<AuditChainHeadEntity>();
     public DbSet<ApiKeyEntity> ApiKeys => Set<ApiKeyEntity>();
     public DbSet<EvaluationEntity> Evaluations => Set<EvaluationEntity>();
     public DbSet<DeploymentEntity> Deployments => Set<DeploymentEntity>();
@@ -130,6 +131,14 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.HasIndex(a => a.Subject);
             e.HasIndex(a => a.Actor);
             e.HasIndex(a => a.Time);
+        });
+
+        modelBuilder.Entity<AuditChainHeadEntity>(e =>
+        {
+            e.ToTable("audit_chain_head");
+            e.HasKey(a => a.Id);
+            e.Property(a => a.Id).ValueGeneratedNever();
+            e.Property(a => a.Hash).HasMaxLength(64);
         });
 
         modelBuilder.Entity<EvaluationEntity>(e =>

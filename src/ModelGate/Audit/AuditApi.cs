@@ -12,12 +12,15 @@ namespace ModelGate.Audit;
 public static class AuditApi
 {
     public const int MaxPage = 1000;
+    public const int MaxCheckpointLines = 2000;
 
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/audit").WithTags("Audit").RequireAuthorization(Permissions.Read);
         api.MapGet("/", ListAuditEvents).WithName(nameof(ListAuditEvents));
         api.MapGet("/verify", VerifyAuditChain).WithName(nameof(VerifyAuditChain));
+        api.MapPost("/verify", VerifyAuditChainAgainst).WithName(nameof(VerifyAuditChainAgainst));
+        api.MapGet("/checkpoint-key", GetCheckpointKey).WithName(nameof(GetCheckpointKey)).AllowAnonymous();
         return app;
     }
 
@@ -65,44 +68,24 @@ public static class AuditApi
         return TypedResults.Ok(new PageDto<AuditEventDto>(items.Select(ToDto).ToList(), total, skip, take));
     }
 
-    public static async Task<Ok<AuditVerifyDto>> VerifyAuditChain(ModelGateDbContext db, CancellationToken cancellationToken) =>
-        TypedResults.Ok(await VerifyAsync(db, cancellationToken));
+    /// <summary>Verifies the chain, and the store against the server's own checkpoint file (<c>Audit:CheckpointFile</c>).</summary>
+    public static async Task<Ok<AuditVerifyDto>> VerifyAuditChain(AuditVerifier verifier, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await verifier.VerifyAsync(null, cancellationToken));
 
-    /// <summary>Recomputes every hash and link in sequence order and reports the first event that does not hold.</summary>
-    public static async Task<AuditVerifyDto> VerifyAsync(ModelGateDbContext db, CancellationToken cancellationToken)
+    /// <summary>Verifies the chain, and the store against the checkpoint lines given (e.g. a copy of the sink kept elsewhere).</summary>
+    public static async Task<Results<Ok<AuditVerifyDto>, ProblemHttpResult>> VerifyAuditChainAgainst(AuditVerifyRequest request,
+        AuditVerifier verifier, CancellationToken cancellationToken)
     {
-        const int batch = 2000;
-        long expected = 1, checkedCount = 0;
-        var previousHash = AuditChain.GenesisHash;
-        while (true)
+        if (request.Checkpoints is null || request.Checkpoints.Count > MaxCheckpointLines)
         {
-            var from = expected;
-            var events = await db.AuditEvents.AsNoTracking().Where(e => e.Sequence >= from)
-                .OrderBy(e => e.Sequence).Take(batch).ToListAsync(cancellationToken);
-            foreach (var e in events)
-            {
-                if (e.Sequence != expected)
-                {
-                    return new AuditVerifyDto(false, checkedCount, expected, $"event {expected} is missing (next is {e.Sequence})", previousHash);
-                }
-                if (e.PreviousHash != previousHash)
-                {
-                    return new AuditVerifyDto(false, checkedCount, e.Sequence, "its previous-hash does not match the hash of the event before it", previousHash);
-                }
-                if (AuditChain.ComputeHash(e) != e.Hash)
-                {
-                    return new AuditVerifyDto(false, checkedCount, e.Sequence, "its content does not match its hash: the event was altered", previousHash);
-                }
-                previousHash = e.Hash;
-                expected++;
-                checkedCount++;
-            }
-            if (events.Count < batch)
-            {
-                return new AuditVerifyDto(true, checkedCount, null, null, previousHash);
-            }
+            return Problems.Validation("checkpoints", $"checkpoints is a list of at most {MaxCheckpointLines} checkpoint lines");
         }
+        return TypedResults.Ok(await verifier.VerifyAsync(request.Checkpoints, cancellationToken));
     }
+
+    /// <summary>The public key that verifies checkpoints: public so that anyone holding a copy of the sink can check it.</summary>
+    public static Ok<AuditCheckpointKeyDto> GetCheckpointKey(AuditKeys keys) =>
+        TypedResults.Ok(new AuditCheckpointKeyDto(AuditCheckpoints.Algorithm, keys.PublicKey));
 
     private static AuditEventDto ToDto(AuditEventEntity e)
     {

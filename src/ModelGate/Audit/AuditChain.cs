@@ -14,7 +14,10 @@ public static class AuditOutcomes
     public const string Refused = "refused";
 }
 
-/// <summary>The hash chain: each event's hash covers its own fields and the previous event's hash.</summary>
+/// <summary>
+/// The hash chain: each event's hash covers its own fields and the previous event's hash, keyed with the chain key
+/// (<see cref="AuditKeys"/>) from the re-anchor event on (or from the first event of a store created keyed).
+/// </summary>
 public static class AuditChain
 {
     public static readonly string GenesisHash = new('0', 64);
@@ -26,8 +29,11 @@ public static class AuditChain
     public static string SerializeDetails(object? details) =>
         details is null ? "{}" : JsonSerializer.Serialize(details, ModelGateJson.Options);
 
-    public static AuditEventEntity CreateEvent(long sequence, DateTime time, string actor, string action, string subject,
-        string details, string outcome, string previousHash) => new()
+    /// <summary>The event that starts the keyed chain on a store whose older events were chained with plain SHA-256.</summary>
+    public const string ChainKeyedAction = "audit.chain.keyed";
+
+    public static AuditEventEntity CreateEvent(ReadOnlySpan<byte> key, long sequence, DateTime time, string actor, string action,
+        string subject, string details, string outcome, string previousHash) => new()
         {
             Sequence = sequence,
             Time = time,
@@ -37,9 +43,10 @@ public static class AuditChain
             Details = details,
             Outcome = outcome,
             PreviousHash = previousHash,
-            Hash = ComputeHash(sequence, time, actor, action, subject, details, outcome, previousHash),
+            Hash = ComputeKeyedHash(key, sequence, time, actor, action, subject, details, outcome, previousHash),
         };
 
+    /// <summary>The unkeyed hash of events written before the chain was keyed (verified up to the re-anchor event only).</summary>
     public static string ComputeHash(AuditEventEntity e) =>
         ComputeHash(e.Sequence, e.Time, e.Actor, e.Action, e.Subject, e.Details, e.Outcome, e.PreviousHash);
 
@@ -47,21 +54,38 @@ public static class AuditChain
     public static string ComputeHash(long sequence, DateTime time, string actor, string action, string subject,
         string details, string outcome, string previousHash)
     {
-        var buffer = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartArray();
-            writer.WriteNumberValue(sequence);
-            writer.WriteStringValue(time.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
-            writer.WriteStringValue(actor);
-            writer.WriteStringValue(action);
-            writer.WriteStringValue(subject);
-            writer.WriteStringValue(details);
-            writer.WriteStringValue(outcome);
-            writer.WriteStringValue(previousHash);
-            writer.WriteEndArray();
-        }
+        var buffer = Canonical(sequence, time, actor, action, subject, details, outcome, previousHash);
         return Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan));
+    }
+
+    public static string ComputeKeyedHash(ReadOnlySpan<byte> key, AuditEventEntity e) =>
+        ComputeKeyedHash(key, e.Sequence, e.Time, e.Actor, e.Action, e.Subject, e.Details, e.Outcome, e.PreviousHash);
+
+    /// <summary>HMAC-SHA256 with the chain key over the same canonical form: without the key a rewritten chain cannot be recomputed.</summary>
+    public static string ComputeKeyedHash(ReadOnlySpan<byte> key, long sequence, DateTime time, string actor, string action, string subject,
+        string details, string outcome, string previousHash)
+    {
+        var buffer = Canonical(sequence, time, actor, action, subject, details, outcome, previousHash);
+        return Convert.ToHexStringLower(HMACSHA256.HashData(key, buffer.WrittenSpan));
+    }
+
+    private static ArrayBufferWriter<byte> Canonical(long sequence, DateTime time, string actor, string action, string subject,
+        string details, string outcome, string previousHash)
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using var writer = new Utf8JsonWriter(buffer);
+        writer.WriteStartArray();
+        writer.WriteNumberValue(sequence);
+        writer.WriteStringValue(time.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+        writer.WriteStringValue(actor);
+        writer.WriteStringValue(action);
+        writer.WriteStringValue(subject);
+        writer.WriteStringValue(details);
+        writer.WriteStringValue(outcome);
+        writer.WriteStringValue(previousHash);
+        writer.WriteEndArray();
+        writer.Flush();
+        return buffer;
     }
 
     public static string Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));

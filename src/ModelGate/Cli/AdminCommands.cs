@@ -35,21 +35,72 @@ internal static class AdminCommands
         }, ct));
         audit.Subcommands.Add(log);
 
-        var verify = new Command("verify", "Recompute the hash chain; exits 7 and names the first broken event if it does not hold");
+        var checkpointsFile = new Option<FileInfo?>("--checkpoints")
+        {
+            Description = "A copy of the checkpoint sink (JSON lines): every line's signature is checked here, and the store must still hold the events they sign",
+        };
+        var publicKey = new Option<string?>("--public-key")
+        {
+            Description = "Base64 Ed25519 key to check checkpoint signatures with (default: the server's, from /api/v1/audit/checkpoint-key)",
+        };
+        var verify = new Command("verify", "Recompute the keyed hash chain and check it against signed checkpoints; exits 7 and names the first broken event if it does not hold")
+        {
+            checkpointsFile, publicKey,
+        };
         verify.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
         {
-            var result = await client.VerifyAuditAsync(c);
+            AuditVerifyDto result;
+            AuditCheckpointReportDto? local = null;
+            if (parse.GetValue(checkpointsFile) is { } file)
+            {
+                var lines = await File.ReadAllLinesAsync(file.FullName, c);
+                var key = parse.GetValue(publicKey) ?? (await client.GetAuditCheckpointKeyAsync(c)).PublicKey;
+                local = ModelGate.Audit.AuditCheckpoints.Check(file.FullName, lines, key, out _);
+                // The server compares the newest lines with the events they sign; every line's signature was checked here.
+                var newest = lines.Where(l => !string.IsNullOrWhiteSpace(l)).TakeLast(ModelGate.Audit.AuditApi.MaxCheckpointLines).ToList();
+                result = await client.VerifyAuditAsync(new AuditVerifyRequest(newest), c);
+                result = result with { Checkpoints = local };
+                if (result.Valid && local.BadLines.Count > 0)
+                {
+                    result = result with
+                    {
+                        Valid = false,
+                        Reason = $"checkpoint line(s) {string.Join(", ", local.BadLines.Take(10))} of {file.Name} do not verify under the checkpoint key: forged or altered",
+                    };
+                }
+            }
+            else
+            {
+                result = await client.VerifyAuditAsync(c);
+            }
             if (CliApp.Json(parse))
             {
                 await CliApp.WriteJsonAsync(context, result);
             }
-            else if (result.Valid)
-            {
-                await context.Out.WriteLineAsync($"audit chain intact: {result.Checked} events, head {result.HeadHash}");
-            }
             else
             {
-                await context.Out.WriteLineAsync($"audit chain BROKEN at sequence {result.FirstBrokenSequence}: {result.Reason} ({result.Checked} events before it verified)");
+                if (result.Valid)
+                {
+                    await context.Out.WriteLineAsync($"audit chain intact: {result.Checked} events, head {result.HeadHash}");
+                }
+                else if (result.FirstBrokenSequence is { } broken)
+                {
+                    await context.Out.WriteLineAsync($"audit chain BROKEN at sequence {broken}: {result.Reason} ({result.Checked} events before it verified)");
+                }
+                else
+                {
+                    await context.Out.WriteLineAsync($"audit verification FAILED: {result.Reason}");
+                }
+                if (result.Checkpoints is { } cp)
+                {
+                    await context.Out.WriteLineAsync($"checkpoints ({cp.Source}): {cp.Count} lines, {cp.ValidSignatures} with a valid signature" +
+                        (cp.BadLines.Count > 0 ? $", {cp.BadLines.Count} INVALID (lines {string.Join(", ", cp.BadLines.Take(10))})" : "") +
+                        (cp.Last is { } last ? $"; newest signed head: event {last.Sequence} at {last.Time:u}" : ""));
+                }
+                if (result.CheckpointPublicKey is { } k)
+                {
+                    await context.Out.WriteLineAsync($"checkpoint key (ed25519): {k}");
+                }
             }
             return result.Valid ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         }, ct));

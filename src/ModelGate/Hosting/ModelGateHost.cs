@@ -64,6 +64,7 @@ public static class ModelGateHost
         });
         builder.Services.AddModelGateErrors();
         builder.Services.AddModelGateStorage();
+        builder.Services.AddModelGateAudit();
         builder.Services.AddModelGateSecurity();
         builder.Services.AddModelGateGateway();
         builder.Services.AddModelGateEvaluation();

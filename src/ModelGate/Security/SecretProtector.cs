@@ -45,6 +45,10 @@ public sealed class SecretProtector
         return Encoding.UTF8.GetString(plain);
     }
 
+    /// <summary>A 32-byte key for another purpose, derived from the secret key (HKDF-SHA256) under a label that names that purpose.</summary>
+    public byte[] DeriveKey(string label) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, _key.Value, 32, salt: [], info: Encoding.UTF8.GetBytes(label));
+
     private static byte[] LoadKey(string? configured, string dataDirectory)
     {
         if (!string.IsNullOrEmpty(configured))

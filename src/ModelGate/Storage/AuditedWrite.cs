@@ -9,7 +9,7 @@ namespace ModelGate.Storage;
 /// Opens a write: the process-wide write gate, a database transaction and the provider's write lock. Changes and
 /// their audit events are saved and committed together by <see cref="AuditScope.CommitAsync"/>, or not at all.
 /// </summary>
-public sealed class AuditedWrite(ModelGateDbContext db, WriteGate gate, TimeProvider time)
+public sealed class AuditedWrite(ModelGateDbContext db, WriteGate gate, TimeProvider time, AuditKeys keys, AuditCheckpoints checkpoints)
 {
     public async Task<AuditScope> BeginAsync(CancellationToken cancellationToken)
     {
@@ -19,7 +19,7 @@ public sealed class AuditedWrite(ModelGateDbContext db, WriteGate gate, TimeProv
         {
             tx = await db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await db.LockForWriteAsync(cancellationToken).ConfigureAwait(false);
-            return new AuditScope(db, tx, lease, AuditChain.Truncate(time.GetUtcNow().UtcDateTime));
+            return new AuditScope(db, tx, lease, AuditChain.Truncate(time.GetUtcNow().UtcDateTime), keys, checkpoints);
         }
         catch
         {
@@ -38,15 +38,21 @@ public sealed class AuditScope : IAsyncDisposable
     private readonly ModelGateDbContext _db;
     private readonly IDbContextTransaction _tx;
     private readonly IDisposable _lease;
+    private readonly AuditKeys _keys;
+    private readonly AuditCheckpoints _checkpoints;
     private (long Sequence, string Hash)? _head;
+    private AuditChainHeadEntity? _highWater;
+    private bool _appended;
     private bool _committed;
 
-    internal AuditScope(ModelGateDbContext db, IDbContextTransaction tx, IDisposable lease, DateTime now)
+    internal AuditScope(ModelGateDbContext db, IDbContextTransaction tx, IDisposable lease, DateTime now, AuditKeys keys, AuditCheckpoints checkpoints)
     {
         _db = db;
         _tx = tx;
         _lease = lease;
         Now = now;
+        _keys = keys;
+        _checkpoints = checkpoints;
     }
 
     /// <summary>The time of this write, at the precision the audit chain stores.</summary>
@@ -57,19 +63,45 @@ public sealed class AuditScope : IAsyncDisposable
     public async Task<AuditEventEntity> AppendAsync(string actor, string action, string subject, object? details,
         string outcome = AuditOutcomes.Success, CancellationToken cancellationToken = default)
     {
-        if (_head is null)
-        {
-            var last = await _db.AuditEvents.AsNoTracking()
-                .OrderByDescending(e => e.Sequence)
-                .Select(e => new { e.Sequence, e.Hash })
-                .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
-            _head = last is null ? (0L, AuditChain.GenesisHash) : (last.Sequence, last.Hash);
-        }
-        var entity = AuditChain.CreateEvent(_head.Value.Sequence + 1, Now, actor, action, subject,
+        _head ??= await LoadHeadAsync(cancellationToken).ConfigureAwait(false);
+        var entity = AuditChain.CreateEvent(_keys.ChainKey, _head.Value.Sequence + 1, Now, actor, action, subject,
             AuditChain.SerializeDetails(details), outcome, _head.Value.Hash);
         _db.AuditEvents.Add(entity);
         _head = (entity.Sequence, entity.Hash);
+        _highWater!.Sequence = entity.Sequence;
+        _highWater.Hash = entity.Hash;
+        _appended = true;
         return entity;
+    }
+
+    /// <summary>
+    /// The chain continues after the highest of: the newest event, the high-water mark and the last signed checkpoint, so
+    /// that deleting the newest events never frees their sequences for reuse (the gap stays visible to verification).
+    /// </summary>
+    private async Task<(long Sequence, string Hash)> LoadHeadAsync(CancellationToken cancellationToken)
+    {
+        var last = await _db.AuditEvents.AsNoTracking()
+            .OrderByDescending(e => e.Sequence)
+            .Select(e => new { e.Sequence, e.Hash })
+            .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        _highWater = await _db.AuditChainHeads.FirstOrDefaultAsync(h => h.Id == AuditChainHeadEntity.SingletonId, cancellationToken)
+            .ConfigureAwait(false);
+        var checkpoint = await _checkpoints.LastAsync(cancellationToken).ConfigureAwait(false);
+        var head = last is null ? (0L, AuditChain.GenesisHash) : (last.Sequence, last.Hash);
+        if (_highWater is null)
+        {
+            _highWater = new AuditChainHeadEntity { Sequence = head.Item1, Hash = head.Item2 };
+            _db.AuditChainHeads.Add(_highWater);
+        }
+        else if (_highWater.Sequence > head.Item1)
+        {
+            head = (_highWater.Sequence, _highWater.Hash);
+        }
+        if (checkpoint is not null && checkpoint.Sequence > head.Item1)
+        {
+            head = (checkpoint.Sequence, checkpoint.Hash);
+        }
+        return head;
     }
 
     public async Task CommitAsync(CancellationToken cancellationToken)
@@ -77,6 +109,10 @@ public sealed class AuditScope : IAsyncDisposable
         await _db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
         await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
         _committed = true;
+        if (_appended)
+        {
+            await _checkpoints.AfterCommitAsync(_head!.Value.Sequence, _head.Value.Hash, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -49,4 +49,16 @@ public sealed class AuditChainTests
         Assert.True(precise - truncated < TimeSpan.FromMilliseconds(1));
         Assert.Equal(DateTimeKind.Utc, truncated.Kind);
     }
+
+    [Fact]
+    public void ComputeKeyedHash_IsHmacSha256OfTheSameCanonicalArray_AndDiffersWithAnotherKey()
+    {
+        const string canonical = "[7,\"2026-11-23T10:30:15.123Z\",\"key_1\",\"model.created\",\"models/adult\",\"{}\",\"success\",\"" +
+                                 "0000000000000000000000000000000000000000000000000000000000000000\"]";
+        var key = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
+        var expected = Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(canonical)));
+        Assert.Equal(expected, AuditChain.ComputeKeyedHash(key, 7, Time, "key_1", "model.created", "models/adult", "{}", "success", AuditChain.GenesisHash));
+        Assert.NotEqual(expected, AuditChain.ComputeKeyedHash(new byte[32], 7, Time, "key_1", "model.created", "models/adult", "{}", "success", AuditChain.GenesisHash));
+        Assert.NotEqual(expected, AuditChain.ComputeHash(7, Time, "key_1", "model.created", "models/adult", "{}", "success", AuditChain.GenesisHash));
+    }
 }

@@ -167,7 +167,7 @@ public class SqliteServerFixture : ServerFixture
 /// A fresh database on a real PostgreSQL server, named by MODELGATE_TEST_POSTGRES (default: modelgate/modelgate on
 /// 127.0.0.1:5432). Without a reachable server the tests are skipped, except under CI, where that is a failure.
 /// </summary>
-public sealed class PostgresServerFixture : ServerFixture
+public class PostgresServerFixture : ServerFixture
 {
     public const string DefaultConnectionString = "Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres;Timeout=5";
     private string? _adminConnectionString;

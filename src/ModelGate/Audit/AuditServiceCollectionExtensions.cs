@@ -1,0 +1,22 @@
+namespace ModelGate.Audit;
+
+public static class AuditServiceCollectionExtensions
+{
+    /// <summary>The keyed chain and its checkpoints. Call right after AddModelGateStorage: the re-anchor must run before anything writes.</summary>
+    public static IServiceCollection AddModelGateAudit(this IServiceCollection services)
+    {
+        services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section)
+            .Validate(o => o.CheckpointEvery >= 0, "Audit:CheckpointEvery must not be negative")
+            .Validate(o => o.CheckpointInterval >= TimeSpan.Zero, "Audit:CheckpointInterval must not be negative")
+            .Validate(o => o.CheckpointWebhook is null || (o.CheckpointWebhook.IsAbsoluteUri && o.CheckpointWebhook.Scheme is "http" or "https"),
+                "Audit:CheckpointWebhook must be an absolute http(s) URL")
+            .ValidateOnStart();
+        services.AddSingleton<AuditKeys>();
+        services.AddSingleton<AuditCheckpoints>();
+        services.AddScoped<AuditVerifier>();
+        services.AddHttpClient(nameof(AuditCheckpoints), c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddHostedService<AuditChainAnchor>();
+        services.AddHostedService<AuditCheckpointWorker>();
+        return services;
+    }
+}
