@@ -41,15 +41,19 @@ public sealed class FileSystemBlobStore : IBlobStore
 
     public async Task<BlobWriteResult> WriteAsync(Stream content, string expectedSha256, long maxBytes, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(_incoming);
+        OwnerOnly.CreateDirectory(_incoming);
         var temp = Path.Combine(_incoming, $"{Guid.NewGuid():N}.part");
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             long size = 0;
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
+            await using (var file = new FileStream(temp, OwnerOnly.NewFile(BufferSize, FileOptions.Asynchronous)))
             {
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(file.SafeFileHandle, OwnerOnly.FileMode);
+                }
                 int read;
                 while ((read = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
                 {
@@ -74,7 +78,7 @@ public sealed class FileSystemBlobStore : IBlobStore
             {
                 return new BlobWriteResult(BlobWriteStatus.AlreadyExists, size, actual);
             }
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            OwnerOnly.CreateDirectory(Path.GetDirectoryName(target)!);
             try
             {
                 File.Move(temp, target, overwrite: false);

@@ -77,6 +77,17 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
     }
 
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>SIGTERM, as a service manager or container runtime stops a server; returns at once.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) } })!;
+        kill.WaitForExit();
+    }
+
+    public Task WaitForExitAsync(CancellationToken cancellationToken) => _process.WaitForExitAsync(cancellationToken);
+
     /// <summary>SIGKILL: no shutdown handlers, no flushing, exactly like a crash.</summary>
     public void Kill()
     {
