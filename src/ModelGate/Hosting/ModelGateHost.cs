@@ -39,6 +39,7 @@ public static class ModelGateHost
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        TlsConfiguration.EnableHttps(builder);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);

@@ -24,7 +24,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
     [GeneratedRegex(@"^admin key: (mg_\S+)$")]
     private static partial Regex AdminKeyLine();
 
-    [GeneratedRegex(@"ModelGate listening on (http://[^\s,]+)")]
+    [GeneratedRegex(@"ModelGate listening on (https?://[^\s,]+)")]
     private static partial Regex ListeningLine();
 
     public static Task<ServerProcess> StartAsync(string dataDirectory, params string[] extraArgs) =>
@@ -44,7 +44,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
         {
             start.Environment[name] = value;
         }
-        foreach (var a in (string[])[binary, "serve", "--data", dataDirectory, "--urls", "http://127.0.0.1:0", .. extraArgs])
+        // A test that gives its own --urls (https, say) replaces the default.
+        string[] urls = extraArgs.Contains("--urls") ? [] : ["--urls", "http://127.0.0.1:0"];
+        foreach (var a in (string[])[binary, "serve", "--data", dataDirectory, .. urls, .. extraArgs])
         {
             start.ArgumentList.Add(a);
         }
@@ -61,6 +63,22 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
         server.BaseAddress = await server._listening.Task;
         return server;
+    }
+
+    /// <summary><c>modelgate serve --data</c> with <paramref name="args"/>, for a start that is expected to fail: its exit code and stderr.</summary>
+    public static async Task<(int ExitCode, string Stderr)> RunUntilExitAsync(string dataDirectory, CancellationToken cancellationToken, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", dataDirectory, .. args])
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+        await stdout;
+        return (process.ExitCode, await stderr);
     }
 
     private void OnLine(string? line)
