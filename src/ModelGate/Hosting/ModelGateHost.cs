@@ -113,10 +113,10 @@ public static class ModelGateHost
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/healthz", () => TypedResults.Ok(new { status = "ok" })).AllowAnonymous().WithTags("Health");
-        app.MapGet("/readyz", async (ModelGateDbContext db, CancellationToken ct) =>
-            await db.Database.CanConnectAsync(ct)
-                ? Results.Ok(new { status = "ready" })
-                : Results.Problem(Problems.Create(503, "not_ready", "The database is not reachable.")))
+        app.MapGet("/readyz", async (ModelGateDbContext db, RoutingSnapshots routes, ArtifactIntegrity integrity, CancellationToken ct) =>
+            !await db.Database.CanConnectAsync(ct) ? Results.Problem(Problems.Create(503, "not_ready", "The database is not reachable."))
+            : await routes.FirstCorruptArtifactAsync(integrity, null, ct) is { } corrupt ? ArtifactsApi.Corrupt(corrupt)
+            : Results.Ok(new { status = "ready" }))
             .AllowAnonymous().WithTags("Health");
         return app;
     }

@@ -28,6 +28,12 @@ public sealed class FileSystemBlobStore : IBlobStore
         return Task.FromResult(info.Exists ? info.Length : (long?)null);
     }
 
+    public Task<BlobStamp?> GetStampAsync(string sha256, CancellationToken cancellationToken)
+    {
+        var info = new FileInfo(PathOf(sha256));
+        return Task.FromResult(info.Exists ? new BlobStamp(info.Length, info.LastWriteTimeUtc) : (BlobStamp?)null);
+    }
+
     public Task<Stream?> OpenReadAsync(string sha256, CancellationToken cancellationToken)
     {
         var path = PathOf(sha256);
@@ -76,6 +82,9 @@ public sealed class FileSystemBlobStore : IBlobStore
             var target = PathOf(actual);
             if (File.Exists(target))
             {
+                // Replaced with the verified bytes: the same content when the stored file is intact, its repair when it was
+                // damaged on disk (an atomic rename; readers holding the old file keep reading it).
+                File.Move(temp, target, overwrite: true);
                 return new BlobWriteResult(BlobWriteStatus.AlreadyExists, size, actual);
             }
             OwnerOnly.CreateDirectory(Path.GetDirectoryName(target)!);
