@@ -60,13 +60,18 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         var nextCleanup = time.GetUtcNow();
         try
         {
+            var taken = 0L;
             while (await _channel.Reader.WaitToReadAsync(stoppingToken))
             {
                 // Let a batch gather (wall-clock time, not the business clock): one commit per interval instead of one per trickle.
-                if (_channel.Reader.Count < options.Value.RequestLogBatchSize && options.Value.RequestLogFlushInterval > TimeSpan.Zero)
+                // The interval counts from when the previous batch was taken, not from when its write ended, so that no record
+                // waits in the buffer longer than one interval (or one write, when a write takes longer): what a kill -9 can lose.
+                var wait = options.Value.RequestLogFlushInterval - System.Diagnostics.Stopwatch.GetElapsedTime(taken);
+                if (_channel.Reader.Count < options.Value.RequestLogBatchSize && wait > TimeSpan.Zero)
                 {
-                    await Task.Delay(options.Value.RequestLogFlushInterval, stoppingToken);
+                    await Task.Delay(wait, stoppingToken);
                 }
+                taken = System.Diagnostics.Stopwatch.GetTimestamp();
                 while (batch.Count < options.Value.RequestLogBatchSize && _channel.Reader.TryRead(out var record))
                 {
                     batch.Add(record.ToEntity());
