@@ -75,8 +75,15 @@ public static class CliApp
             await context.Err.WriteLineAsync("Run 'modelgate --help' (or the command with --help) for usage.");
             return ExitCodes.Usage;
         }
-        return await parse.InvokeAsync(new InvocationConfiguration { Output = context.Out, Error = context.Err, EnableDefaultExceptionHandler = false },
-            cancellationToken);
+        var invocation = new InvocationConfiguration { Output = context.Out, Error = context.Err, EnableDefaultExceptionHandler = false };
+        if (parse.CommandResult.Command.Name == "serve")
+        {
+            // The host handles SIGTERM and Ctrl-C itself and stops in order (Kestrel drains in-flight requests, then the request log
+            // writes what it holds, within HostOptions.ShutdownTimeout). System.CommandLine's handler would return from Main 2 s after
+            // the signal whatever was still stopping, losing the buffered request-log records (exit 143).
+            invocation.ProcessTerminationTimeout = null;
+        }
+        return await parse.InvokeAsync(invocation, cancellationToken);
     }
 
     /// <summary>Runs a client call and turns failures into a message and an exit code.</summary>

@@ -68,6 +68,12 @@ internal static class ServeCommand
                     "Database:ConnectionString (or --data for SQLite), and that the database server is running.");
                 return ExitCodes.Unavailable;
             }
+            catch (Exception e) when (!state.Started && TlsConfiguration.IsCertificateFailure(e))
+            {
+                await context.Err.WriteLineAsync($"error: the TLS certificate ({TlsConfiguration.DefaultCertificate}) cannot be loaded: " +
+                    $"{e.Message.ReplaceLineEndings(" ").TrimEnd('.')}. Check its Path, KeyPath and Password.");
+                return ExitCodes.Usage;
+            }
             catch (Exception e) when (!state.Started && e is not OperationCanceledException)
             {
                 // Unforeseen: the whole exception, since the host's own report of it was held back.

@@ -18,6 +18,8 @@ public static class ProblemCodes
     public const string ModelNotFound = "model_not_found";
     public const string VersionNotFound = "version_not_found";
     public const string ArtifactNotFound = "artifact_not_found";
+    /// <summary>A stored artifact whose bytes no longer hash to its digest: never sent, never loaded (503).</summary>
+    public const string ArtifactCorrupt = "artifact_corrupt";
     public const string KeyNotFound = "key_not_found";
     public const string ModelExists = "model_exists";
     public const string VersionExists = "version_exists";

@@ -19,6 +19,7 @@ public static class EvaluationsApi
 {
     public static IServiceCollection AddModelGateEvaluation(this IServiceCollection services)
     {
+        services.TryAddSingleton<Registry.ArtifactIntegrity>();
         services.TryAddSingleton<OnnxModelCache>();
         services.AddSingleton<EvaluationJobs>();
         services.AddSingleton<Text.UpstreamChatClient>();

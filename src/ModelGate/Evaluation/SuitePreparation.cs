@@ -185,9 +185,9 @@ public static class SuitePreparation
         {
             model = await models.GetAsync(onnx.Sha256, cancellationToken);
         }
-        catch (InvalidDataException e)
+        catch (Registry.ArtifactCorruptException e)
         {
-            return (null, null, Problems.Unprocessable("artifact_corrupt", e.Message));
+            return (null, null, Problems.Unprocessable(ProblemCodes.ArtifactCorrupt, e.Message));
         }
         var mapping = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var input in model.Inputs)

@@ -16,6 +16,7 @@ public static class DeploymentsApi
 {
     public static IServiceCollection AddModelGateGateway(this IServiceCollection services)
     {
+        services.TryAddSingleton<Registry.ArtifactIntegrity>();
         services.TryAddSingleton<Onnx.OnnxModelCache>();
         services.AddSingleton<RoutingSnapshots>();
         services.AddSingleton<CircuitBreakers>();

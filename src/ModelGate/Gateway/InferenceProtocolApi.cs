@@ -6,6 +6,7 @@ using ModelGate.Client;
 using ModelGate.Errors;
 using ModelGate.Gateway.Onnx;
 using ModelGate.Gateway.Telemetry;
+using ModelGate.Registry;
 using ModelGate.Security;
 
 namespace ModelGate.Gateway;
@@ -26,9 +27,10 @@ public static class InferenceProtocolApi
     {
         var v2 = app.MapGroup("/v2").WithTags("Open Inference Protocol v2");
         v2.MapGet("/health/live", () => TypedResults.Ok(new { live = true })).AllowAnonymous();
-        v2.MapGet("/health/ready", (RoutingSnapshots routes) => routes.Loaded
-            ? Results.Ok(new { ready = true })
-            : Results.Problem(Problems.Create(503, "not_ready", "The routing tables are not loaded yet."))).AllowAnonymous();
+        v2.MapGet("/health/ready", async (RoutingSnapshots routes, ArtifactIntegrity integrity, CancellationToken ct) =>
+            !routes.Loaded ? Results.Problem(Problems.Create(503, "not_ready", "The routing tables are not loaded yet."))
+            : await routes.FirstCorruptArtifactAsync(integrity, null, ct) is { } corrupt ? ArtifactsApi.Corrupt(corrupt)
+            : Results.Ok(new { ready = true })).AllowAnonymous();
         v2.MapGet("/models/{name}", ModelMetadata).RequireAuthorization(Permissions.Infer).ForOwnDeployment();
         v2.MapGet("/models/{name}/versions/{version}", ModelMetadata).RequireAuthorization(Permissions.Infer).ForOwnDeployment();
         v2.MapGet("/models/{name}/ready", ModelReady).RequireAuthorization(Permissions.Infer).ForOwnDeployment();
@@ -49,7 +51,15 @@ public static class InferenceProtocolApi
         {
             return WrongProtocol(name);
         }
-        var model = await models.GetAsync(route.OnnxSha256, cancellationToken);
+        OnnxModel model;
+        try
+        {
+            model = await models.GetAsync(route.OnnxSha256, cancellationToken);
+        }
+        catch (ArtifactCorruptException e)
+        {
+            return ArtifactsApi.Corrupt(e.Digest);
+        }
         var deployment = routes.Find(name)!;
         return TypedResults.Ok(new JsonObject
         {
@@ -61,8 +71,23 @@ public static class InferenceProtocolApi
         });
     }
 
-    public static Results<Ok<JsonObject>, ProblemHttpResult> ModelReady(string name, RoutingSnapshots routes) =>
-        routes.Find(name) is null ? UnknownDeployment(name) : TypedResults.Ok(new JsonObject { ["name"] = name, ["ready"] = true });
+    /// <summary>Ready unless an ONNX artifact the deployment routes is corrupt on disk (503 <c>artifact_corrupt</c>, <c>ready: false</c>).</summary>
+    public static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> ModelReady(string name, RoutingSnapshots routes, ArtifactIntegrity integrity,
+        CancellationToken cancellationToken)
+    {
+        if (routes.Find(name) is null)
+        {
+            return UnknownDeployment(name);
+        }
+        if (await routes.FirstCorruptArtifactAsync(integrity, name, cancellationToken) is { } corrupt)
+        {
+            var problem = ArtifactsApi.Corrupt(corrupt);
+            problem.ProblemDetails.Extensions["name"] = name;
+            problem.ProblemDetails.Extensions["ready"] = false;
+            return problem;
+        }
+        return TypedResults.Ok(new JsonObject { ["name"] = name, ["ready"] = true });
+    }
 
     /// <summary>Batches up to this many rows are scored where the request arrived; larger ones on the thread pool (see <see cref="Hosting.InlineIO"/>).</summary>
     private const int InlineRowLimit = 64;
@@ -100,7 +125,15 @@ public static class InferenceProtocolApi
         }
         using (body)
         {
-            var model = await models.GetAsync(route.OnnxSha256, cancellationToken);
+            OnnxModel model;
+            try
+            {
+                model = await models.GetAsync(route.OnnxSha256, cancellationToken);
+            }
+            catch (ArtifactCorruptException e)
+            {
+                return ArtifactsApi.Corrupt(e.Digest);
+            }
             var (columns, rows, error) = InferenceRequest.Read(body.RootElement, model);
             if (columns is null)
             {
@@ -121,7 +154,7 @@ public static class InferenceProtocolApi
                     {
                         (await models.GetAsync(shadow.OnnxSha256, CancellationToken.None)).Run(columns, rows);
                     }
-                    catch (Exception e) when (e is TensorInputException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException)
+                    catch (Exception e) when (e is TensorInputException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or ArtifactCorruptException)
                     {
                         status = 500;
                     }

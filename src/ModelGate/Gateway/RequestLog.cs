@@ -60,18 +60,24 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         var nextCleanup = time.GetUtcNow();
         try
         {
+            var taken = 0L;
             while (await _channel.Reader.WaitToReadAsync(stoppingToken))
             {
                 // Let a batch gather (wall-clock time, not the business clock): one commit per interval instead of one per trickle.
-                if (_channel.Reader.Count < options.Value.RequestLogBatchSize && options.Value.RequestLogFlushInterval > TimeSpan.Zero)
+                // The interval counts from when the previous batch was taken, not from when its write ended, so that no record
+                // waits in the buffer longer than one interval (or one write, when a write takes longer): what a kill -9 can lose.
+                var wait = options.Value.RequestLogFlushInterval - System.Diagnostics.Stopwatch.GetElapsedTime(taken);
+                if (_channel.Reader.Count < options.Value.RequestLogBatchSize && wait > TimeSpan.Zero)
                 {
-                    await Task.Delay(options.Value.RequestLogFlushInterval, stoppingToken);
+                    await Task.Delay(wait, stoppingToken);
                 }
+                taken = System.Diagnostics.Stopwatch.GetTimestamp();
                 while (batch.Count < options.Value.RequestLogBatchSize && _channel.Reader.TryRead(out var record))
                 {
                     batch.Add(record.ToEntity());
                 }
-                await WriteAsync(batch, stoppingToken);
+                // Not cancelled by shutdown: a write stopped half-way would be written again (or lost) by the drain below.
+                await WriteAsync(batch, CancellationToken.None);
                 batch.Clear();
                 if (time.GetUtcNow() >= nextCleanup)
                 {
@@ -82,13 +88,35 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Shutting down: write what is still buffered, without waiting for more.
-            while (_channel.Reader.TryRead(out var record))
-            {
-                batch.Add(record.ToEntity());
-            }
-            await WriteAsync(batch, CancellationToken.None);
+            await DrainAsync(batch);
         }
+    }
+
+    /// <summary>
+    /// Waits for the drain even past the host's shutdown timeout: Kestrel may have spent all of it letting long streams finish,
+    /// and the host would then stop waiting for this service and exit with the records still buffered. The drain is bounded by
+    /// the buffer (<see cref="GatewayOptions.RequestLogCapacity"/>) and the database's command timeout.
+    /// </summary>
+    public override Task StopAsync(CancellationToken cancellationToken) => base.StopAsync(CancellationToken.None);
+
+    /// <summary>
+    /// Shutting down: writes everything still buffered, in batches, without waiting for more. The server has stopped taking
+    /// requests by now (the host stops Kestrel, which lets in-flight requests finish, before this service).
+    /// </summary>
+    private async Task DrainAsync(List<RequestLogEntity> batch)
+    {
+        batch.Clear(); // a batch in hand when the wait was cancelled was written already: writes are not cancelled
+        while (_channel.Reader.TryRead(out var record))
+        {
+            batch.Add(record.ToEntity());
+            if (batch.Count >= options.Value.RequestLogBatchSize)
+            {
+                await WriteAsync(batch, CancellationToken.None);
+                batch.Clear();
+            }
+        }
+        await WriteAsync(batch, CancellationToken.None);
+        batch.Clear();
     }
 
     private async Task WriteAsync(List<RequestLogEntity> batch, CancellationToken cancellationToken)

@@ -61,6 +61,10 @@ public sealed class DeploymentRoute(string name, string environment, string mode
     /// <summary>The versions requests may be served by (the shadow version never serves).</summary>
     public IEnumerable<VersionRoute> Versions => [Stable, .. Candidates.Select(c => c.Route)];
 
+    /// <summary>The ONNX artifacts this deployment loads: its routed versions' and its shadow's.</summary>
+    public IEnumerable<string> OnnxArtifacts => (Shadow is { } sh ? Versions.Append(sh.Route) : Versions)
+        .Where(v => v.Upstream is null && v.OnnxSha256.Length > 0).Select(v => v.OnnxSha256);
+
     /// <summary>The shadow version, for the share of requests that are mirrored to it.</summary>
     public VersionRoute? ShadowFor() => Shadow is { } s && Random.Shared.NextDouble() * 100 < s.Percent ? s.Route : null;
 
@@ -126,6 +130,13 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
 
     public bool Loaded { get; private set; }
 
+    /// <summary>
+    /// For the readiness endpoints: the first ONNX artifact routed by <paramref name="name"/> (or by any deployment) whose stored
+    /// bytes no longer hash to its digest, or null. A stat per artifact; the bytes are hashed again only when the file changed.
+    /// </summary>
+    public Task<string?> FirstCorruptArtifactAsync(Registry.ArtifactIntegrity integrity, string? name, CancellationToken cancellationToken) =>
+        integrity.FirstCorruptAsync((name is null ? All : Find(name) is { } d ? [d] : []).SelectMany(d => d.OnnxArtifacts).Distinct(), cancellationToken);
+
     public async Task ReloadAsync(CancellationToken cancellationToken)
     {
         await _reload.WaitAsync(cancellationToken);
@@ -159,14 +170,13 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
                     table.Shadow is { } shadow ? (Route(shadow.Version), shadow.Percent) : null);
             }
             // Load and warm every routed model before the new table is visible, so no request waits for a load.
-            foreach (var sha in routes.Values.SelectMany(r => r.Shadow is { } sh ? r.Versions.Append(sh.Route) : r.Versions)
-                         .Where(v => v.Upstream is null).Select(v => v.OnnxSha256).Where(s => s.Length > 0).Distinct())
+            foreach (var sha in routes.Values.SelectMany(r => r.OnnxArtifacts).Distinct())
             {
                 try
                 {
                     await models.GetAsync(sha, cancellationToken);
                 }
-                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+                catch (Exception e) when (e is Registry.ArtifactCorruptException or InvalidDataException or FileNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
                 {
                     LogLoadFailed(logger, e, sha);
                 }

@@ -39,6 +39,7 @@ public static class ModelGateHost
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseKestrelCore();
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        TlsConfiguration.EnableHttps(builder);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -114,10 +115,10 @@ public static class ModelGateHost
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/healthz", () => TypedResults.Ok(new { status = "ok" })).AllowAnonymous().WithTags("Health");
-        app.MapGet("/readyz", async (ModelGateDbContext db, CancellationToken ct) =>
-            await db.Database.CanConnectAsync(ct)
-                ? Results.Ok(new { status = "ready" })
-                : Results.Problem(Problems.Create(503, "not_ready", "The database is not reachable.")))
+        app.MapGet("/readyz", async (ModelGateDbContext db, RoutingSnapshots routes, ArtifactIntegrity integrity, CancellationToken ct) =>
+            !await db.Database.CanConnectAsync(ct) ? Results.Problem(Problems.Create(503, "not_ready", "The database is not reachable."))
+            : await routes.FirstCorruptArtifactAsync(integrity, null, ct) is { } corrupt ? ArtifactsApi.Corrupt(corrupt)
+            : Results.Ok(new { status = "ready" }))
             .AllowAnonymous().WithTags("Health");
         return app;
     }

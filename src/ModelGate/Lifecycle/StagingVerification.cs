@@ -121,7 +121,7 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
             await models.GetAsync(onnx.Sha256, cancellationToken);
             checks.Add(Check("loads", true, $"{onnx.FileName} ({onnx.Sha256[..12]}) loaded, digest verified", new { loadMs = clock.Elapsed.TotalMilliseconds }));
         }
-        catch (Exception e) when (e is InvalidDataException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        catch (Exception e) when (e is Registry.ArtifactCorruptException or InvalidDataException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
             checks.Add(Check("loads", false, e.Message));
             return await SaveAsync(version, deployment.Name, checks, actor, cancellationToken);

@@ -59,23 +59,50 @@ public static class ArtifactsApi
         return TypedResults.Created($"/api/v1/artifacts/{digest}", ToDto(entity, created: true));
     }
 
-    public static async Task<Results<FileStreamHttpResult, ProblemHttpResult>> GetArtifact(string sha256, IBlobStore blobs, HttpResponse response,
-        CancellationToken cancellationToken)
+    /// <summary>
+    /// Never sends bytes that do not hash to the address: an artifact found intact before and unchanged since is streamed as
+    /// stored (ranges too); otherwise one of at most <see cref="ArtifactStoreOptions.VerifyBeforeSendingBytes"/> (or any range
+    /// request) is hashed before its first byte, and a larger one while it streams, the response aborted short of its end on a
+    /// mismatch. A corrupt artifact is 503 <c>artifact_corrupt</c> and raises an alert.
+    /// </summary>
+    public static async Task<Results<FileStreamHttpResult, ProblemHttpResult>> GetArtifact(string sha256, IBlobStore blobs, ArtifactIntegrity integrity,
+        IOptions<ArtifactStoreOptions> store, HttpContext context, CancellationToken cancellationToken)
     {
         var digest = Digests.Normalize(sha256);
         if (digest is null)
         {
             return InvalidDigest(sha256);
         }
+        var (state, stamp) = await integrity.KnownAsync(digest, cancellationToken);
+        if (state is null && (stamp!.Value.Size <= store.Value.VerifyBeforeSendingBytes || context.Request.Headers.Range.Count > 0))
+        {
+            state = await integrity.VerifyAsync(digest, cancellationToken);
+        }
+        if (state == ArtifactState.Missing)
+        {
+            return NotFound(digest);
+        }
+        if (state == ArtifactState.Corrupt)
+        {
+            return Corrupt(digest);
+        }
         var stream = await blobs.OpenReadAsync(digest, cancellationToken);
         if (stream is null)
         {
             return NotFound(digest);
         }
-        response.Headers[ModelGateClient.DigestHeader] = digest;
-        response.Headers.ETag = $"\"{digest}\"";
-        return TypedResults.Stream(stream, "application/octet-stream", enableRangeProcessing: true);
+        context.Response.Headers[ModelGateClient.DigestHeader] = digest;
+        context.Response.Headers.ETag = $"\"{digest}\"";
+        return state == ArtifactState.Intact
+            ? TypedResults.Stream(stream, "application/octet-stream", enableRangeProcessing: true)
+            : TypedResults.Stream(new VerifyingReadStream(stream, digest, stamp!.Value, integrity, context), "application/octet-stream");
     }
+
+    /// <summary>503 <c>artifact_corrupt</c>: the stored bytes of <paramref name="digest"/> no longer hash to it.</summary>
+    public static ProblemHttpResult Corrupt(string digest) =>
+        Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.ArtifactCorrupt, "The stored artifact is corrupt.",
+            $"the stored bytes of {digest} no longer hash to it; it is not served until it is restored (uploading the same " +
+            "bytes again replaces the damaged file)", new Dictionary<string, object?> { ["digest"] = digest });
 
     public static async Task<Results<Ok, ProblemHttpResult>> HeadArtifact(string sha256, IBlobStore blobs, HttpResponse response,
         CancellationToken cancellationToken)

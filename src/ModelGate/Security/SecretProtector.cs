@@ -61,13 +61,19 @@ public sealed class SecretProtector
         {
             return Convert.FromBase64String(File.ReadAllText(path).Trim());
         }
-        Directory.CreateDirectory(dataDirectory);
+        OwnerOnly.CreateDirectory(dataDirectory);
         var created = RandomNumberGenerator.GetBytes(32);
         var temp = path + ".tmp";
-        File.WriteAllText(temp, Convert.ToBase64String(created));
-        if (!OperatingSystem.IsWindows())
+        File.Delete(temp); // left by a process that died before its rename
+        // 0600 from the moment it exists, not after the key is in it.
+        using (var file = new FileStream(temp, OwnerOnly.NewFile(4096)))
         {
-            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(file.SafeFileHandle, OwnerOnly.FileMode);
+            }
+            file.Write(Encoding.ASCII.GetBytes(Convert.ToBase64String(created)));
+            file.Flush(flushToDisk: true);
         }
         File.Move(temp, path, overwrite: false);
         return created;

@@ -13,11 +13,12 @@ internal sealed partial class DatabaseInitializer(IServiceProvider services, IOp
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(Path.GetFullPath(data.Value.Directory));
+        OwnerOnly.CreateDirectory(Path.GetFullPath(data.Value.Directory));
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
         if (database.Value.Provider == "sqlite")
         {
+            CreateSqliteFileOwnerOnly(db.Database.GetConnectionString());
             // WAL keeps readers off the writer's lock and makes each commit atomic across a process kill.
             await db.Database.OpenConnectionAsync(cancellationToken);
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
@@ -43,6 +44,22 @@ internal sealed partial class DatabaseInitializer(IServiceProvider services, IOp
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// SQLite would create the file with the umask's mode (0644 typically), readable by every local user; created here empty
+    /// and 0600 first, SQLite uses it, and gives its -wal and -shm files the database file's mode.
+    /// </summary>
+    private static void CreateSqliteFileOwnerOnly(string? connectionString)
+    {
+        var source = new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(connectionString).DataSource;
+        if (string.IsNullOrEmpty(source) || source == ":memory:" || source.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
+        {
+            return;
+        }
+        var path = Path.GetFullPath(source);
+        OwnerOnly.CreateDirectory(Path.GetDirectoryName(path)!);
+        OwnerOnly.CreateFileIfMissing(path);
+    }
 
     private async Task WaitForSchemaAsync(ModelGateDbContext db, CancellationToken cancellationToken)
     {

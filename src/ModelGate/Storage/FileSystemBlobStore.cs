@@ -28,6 +28,12 @@ public sealed class FileSystemBlobStore : IBlobStore
         return Task.FromResult(info.Exists ? info.Length : (long?)null);
     }
 
+    public Task<BlobStamp?> GetStampAsync(string sha256, CancellationToken cancellationToken)
+    {
+        var info = new FileInfo(PathOf(sha256));
+        return Task.FromResult(info.Exists ? new BlobStamp(info.Length, info.LastWriteTimeUtc) : (BlobStamp?)null);
+    }
+
     public Task<Stream?> OpenReadAsync(string sha256, CancellationToken cancellationToken)
     {
         var path = PathOf(sha256);
@@ -41,15 +47,19 @@ public sealed class FileSystemBlobStore : IBlobStore
 
     public async Task<BlobWriteResult> WriteAsync(Stream content, string expectedSha256, long maxBytes, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(_incoming);
+        OwnerOnly.CreateDirectory(_incoming);
         var temp = Path.Combine(_incoming, $"{Guid.NewGuid():N}.part");
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             long size = 0;
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
+            await using (var file = new FileStream(temp, OwnerOnly.NewFile(BufferSize, FileOptions.Asynchronous)))
             {
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(file.SafeFileHandle, OwnerOnly.FileMode);
+                }
                 int read;
                 while ((read = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
                 {
@@ -72,9 +82,12 @@ public sealed class FileSystemBlobStore : IBlobStore
             var target = PathOf(actual);
             if (File.Exists(target))
             {
+                // Replaced with the verified bytes: the same content when the stored file is intact, its repair when it was
+                // damaged on disk (an atomic rename; readers holding the old file keep reading it).
+                File.Move(temp, target, overwrite: true);
                 return new BlobWriteResult(BlobWriteStatus.AlreadyExists, size, actual);
             }
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            OwnerOnly.CreateDirectory(Path.GetDirectoryName(target)!);
             try
             {
                 File.Move(temp, target, overwrite: false);

@@ -5,6 +5,12 @@ public interface IBlobStore
 {
     Task<long?> GetSizeAsync(string sha256, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// What identifies the stored bytes without reading them (size and last write time), or null when the blob is not stored:
+    /// a digest found intact is trusted again while this is unchanged.
+    /// </summary>
+    Task<BlobStamp?> GetStampAsync(string sha256, CancellationToken cancellationToken);
+
     /// <summary>Opens a blob for reading, or returns null when it is not stored.</summary>
     Task<Stream?> OpenReadAsync(string sha256, CancellationToken cancellationToken);
 
@@ -25,5 +31,7 @@ public enum BlobWriteStatus
     DigestMismatch,
     TooLarge,
 }
+
+public readonly record struct BlobStamp(long Size, DateTime LastWriteUtc);
 
 public readonly record struct BlobWriteResult(BlobWriteStatus Status, long Size, string ActualSha256);

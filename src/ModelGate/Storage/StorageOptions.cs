@@ -53,6 +53,13 @@ public sealed class ArtifactStoreOptions
 
     /// <summary>Directory of the filesystem store; defaults to <c>artifacts</c> in the data directory.</summary>
     public string? Path { get; set; }
+
+    /// <summary>
+    /// A download of an artifact not yet found intact is hashed in full before its first byte is sent when it is at most this
+    /// large; a larger one is hashed while it streams and the response is aborted before its last bytes if it does not match.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(0, long.MaxValue)]
+    public long VerifyBeforeSendingBytes { get; set; } = 64L * 1024 * 1024;
 }
 
 /// <summary>Section <c>Limits</c>: request size limits, answered with 413 past them.</summary>

@@ -114,7 +114,7 @@ public sealed class OnnxModelTests
             var path = Path.Combine(root, "artifacts", "sha256", other[..2], other);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             await File.WriteAllBytesAsync(path, corrupt, TestContext.Current.CancellationToken);
-            var refused = await Assert.ThrowsAsync<InvalidDataException>(() => cache.GetAsync(other, TestContext.Current.CancellationToken));
+            var refused = await Assert.ThrowsAsync<ModelGate.Registry.ArtifactCorruptException>(() => cache.GetAsync(other, TestContext.Current.CancellationToken));
             Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(corrupt)), refused.Message);
             cache.Dispose();
         }

@@ -24,7 +24,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
     [GeneratedRegex(@"^admin key: (mg_\S+)$")]
     private static partial Regex AdminKeyLine();
 
-    [GeneratedRegex(@"ModelGate listening on (http://[^\s,]+)")]
+    [GeneratedRegex(@"ModelGate listening on (https?://[^\s,]+)")]
     private static partial Regex ListeningLine();
 
     public static Task<ServerProcess> StartAsync(string dataDirectory, params string[] extraArgs) =>
@@ -44,7 +44,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
         {
             start.Environment[name] = value;
         }
-        foreach (var a in (string[])[binary, "serve", "--data", dataDirectory, "--urls", "http://127.0.0.1:0", .. ServerFixture.LoopbackEgress, .. extraArgs])
+        // A test that gives its own --urls (https, say) replaces the default.
+        string[] urls = extraArgs.Contains("--urls") ? [] : ["--urls", "http://127.0.0.1:0"];
+        foreach (var a in (string[])[binary, "serve", "--data", dataDirectory, .. urls, .. ServerFixture.LoopbackEgress, .. extraArgs])
         {
             start.ArgumentList.Add(a);
         }
@@ -63,6 +65,22 @@ public sealed partial class ServerProcess : IAsyncDisposable
         return server;
     }
 
+    /// <summary><c>modelgate serve --data</c> with <paramref name="args"/>, for a start that is expected to fail: its exit code and stderr.</summary>
+    public static async Task<(int ExitCode, string Stderr)> RunUntilExitAsync(string dataDirectory, CancellationToken cancellationToken, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "modelgate.dll"), "serve", "--data", dataDirectory, .. args])
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+        await stdout;
+        return (process.ExitCode, await stderr);
+    }
+
     private void OnLine(string? line)
     {
         if (line is null)
@@ -76,6 +94,17 @@ public sealed partial class ServerProcess : IAsyncDisposable
             _listening.TrySetResult(new Uri(m.Groups[1].Value.TrimEnd('/') + "/"));
         }
     }
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>SIGTERM, as a service manager or container runtime stops a server; returns at once.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) } })!;
+        kill.WaitForExit();
+    }
+
+    public Task WaitForExitAsync(CancellationToken cancellationToken) => _process.WaitForExitAsync(cancellationToken);
 
     /// <summary>SIGKILL: no shutdown handlers, no flushing, exactly like a crash.</summary>
     public void Kill()

@@ -34,6 +34,22 @@ public sealed class FileSystemBlobStoreTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Write_OnLinux_CreatesTheTreeOwnerOnly()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Unix file modes");
+        var bytes = RandomNumberGenerator.GetBytes(1000);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        await _store.WriteAsync(new MemoryStream(bytes), sha, long.MaxValue, default);
+        const UnixFileMode dir = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        foreach (var d in (string[])["artifacts", "artifacts/incoming", "artifacts/sha256", $"artifacts/sha256/{sha[..2]}"])
+        {
+            Assert.Equal(dir, File.GetUnixFileMode(Path.Combine(_root, d)));
+        }
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_root, "artifacts", "sha256", sha[..2], sha)));
+    }
+
+    [Fact]
     public async Task Write_Mismatch_OrTooLarge_LeavesNothing()
     {
         var bytes = RandomNumberGenerator.GetBytes(10_000);

@@ -45,7 +45,7 @@ public sealed class OnnxModel : IDisposable
         var actual = Convert.ToHexStringLower(SHA256.HashData(bytes));
         if (actual != sha256)
         {
-            throw new InvalidDataException($"artifact {sha256} is corrupt: its content hashes to {actual}; refusing to load it");
+            throw new Registry.ArtifactCorruptException(sha256, actual);
         }
         return FromBytes(sha256, bytes);
     }

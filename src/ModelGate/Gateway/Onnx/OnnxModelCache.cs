@@ -1,21 +1,21 @@
 using System.Collections.Concurrent;
+using ModelGate.Registry;
 using ModelGate.Storage;
 
 namespace ModelGate.Gateway.Onnx;
 
-/// <summary>Loads each ONNX artifact once (verifying its digest) and shares the session; a failed load is retried next time.</summary>
-public sealed class OnnxModelCache(IBlobStore blobs) : IDisposable
+/// <summary>
+/// Loads each ONNX artifact once (verifying its digest) and shares the session; a failed load is retried next time. A corrupt
+/// artifact throws <see cref="ArtifactCorruptException"/>: it is reported to <see cref="ArtifactIntegrity"/> (which raises the
+/// alert), and while the file stays as it is, later loads are refused without reading it again.
+/// </summary>
+public sealed class OnnxModelCache(IBlobStore blobs, ArtifactIntegrity? integrity = null) : IDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<Task<OnnxModel>>> _models = new(StringComparer.Ordinal);
 
     public async Task<OnnxModel> GetAsync(string sha256, CancellationToken cancellationToken)
     {
-        var lazy = _models.GetOrAdd(sha256, digest => new Lazy<Task<OnnxModel>>(async () =>
-        {
-            var model = await OnnxModel.LoadAsync(blobs, digest, CancellationToken.None);
-            model.WarmUp();
-            return model;
-        }));
+        var lazy = _models.GetOrAdd(sha256, digest => new Lazy<Task<OnnxModel>>(() => LoadAsync(digest)));
         try
         {
             return await lazy.Value.WaitAsync(cancellationToken);
@@ -25,6 +25,35 @@ public sealed class OnnxModelCache(IBlobStore blobs) : IDisposable
             _models.TryRemove(new KeyValuePair<string, Lazy<Task<OnnxModel>>>(sha256, lazy));
             throw;
         }
+    }
+
+    private async Task<OnnxModel> LoadAsync(string digest)
+    {
+        BlobStamp? stamp = null;
+        if (integrity is not null)
+        {
+            (var known, stamp) = await integrity.KnownAsync(digest, CancellationToken.None);
+            if (known == ArtifactState.Corrupt)
+            {
+                throw new ArtifactCorruptException(digest, "something else (unchanged since it was found corrupt)");
+            }
+        }
+        OnnxModel model;
+        try
+        {
+            model = await OnnxModel.LoadAsync(blobs, digest, CancellationToken.None);
+        }
+        catch (ArtifactCorruptException e) when (integrity is not null && stamp is not null)
+        {
+            await integrity.RecordAsync(digest, stamp.Value, e.Actual, CancellationToken.None);
+            throw;
+        }
+        if (integrity is not null && stamp is not null)
+        {
+            await integrity.RecordAsync(digest, stamp.Value, digest, CancellationToken.None);
+        }
+        model.WarmUp();
+        return model;
     }
 
     public bool IsLoaded(string sha256) => _models.TryGetValue(sha256, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully;
