@@ -197,11 +197,7 @@ public static class OpenAiApi
         string? payload = null;
         if (exchange.Request is not null && log.ShouldCapturePayload())
         {
-            payload = PersonalDataRedactor.Redact(new JsonObject
-            {
-                ["request"] = exchange.Request.Json.DeepClone(),
-                ["response"] = exchange.Response?.Text(),
-            }.ToJsonString());
+            payload = PersonalDataRedactor.Payload(exchange.Request.Json, exchange.Response, completionText);
         }
         var key = exchange.Key;
         log.Add(new Storage.Gateway.RequestLogEntity
