@@ -11,8 +11,13 @@ public static class SecurityServiceCollectionExtensions
         services.AddOptions<SecurityOptions>().BindConfiguration(SecurityOptions.Section)
             .Validate(o => o.BootstrapAdminKey is null || ApiKeyService.LooksLikeKey(o.BootstrapAdminKey),
                 $"Security:BootstrapAdminKey must start with '{ApiKeyService.KeyPrefix}' and be 32–256 characters long")
+            .Validate(o => o.UnknownKeyCacheDuration >= TimeSpan.Zero && o.RefusedKeyLogInterval > TimeSpan.Zero,
+                "Security:UnknownKeyCacheDuration must not be negative and Security:RefusedKeyLogInterval must be positive")
+            .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<ApiKeyService>();
+        // Refused keys are logged by ApiKeyService, at most once per interval: not one line per request (a flood of made-up keys).
+        services.AddLogging(b => b.AddFilter(typeof(ApiKeyAuthenticationHandler).FullName, LogLevel.Warning));
         services.AddSingleton<SecretProtector>();
         // The core services only: AddAuthentication() also registers ASP.NET Core's data protection, whose hosted
         // service creates and loads an XML key ring under ~/.aspnet at start for cookies nothing here issues.
