@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Net;
 using System.Security.Claims;
@@ -54,6 +55,12 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
     private long _refusedSinceLog;
     private long _nextLogAt = long.MinValue;
     private long _lookupCount;
+    private KnownKeys? _known;
+    private long _missesSinceLoad;
+    private int _loadingKnown;
+
+    /// <summary>Unknown keys looked up one by one before the hashes of all stored keys are loaded to refuse the rest from memory.</summary>
+    private const int MissesBeforeLoadingAllKeys = 16;
 
     /// <summary>Database lookups made so far (one per key not answered from memory).</summary>
     public long Lookups => Interlocked.Read(ref _lookupCount);
@@ -108,6 +115,10 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
         {
             return null;
         }
+        else if (Volatile.Read(ref _known) is { } known && now < known.Until && !known.Hashes.Contains(prefix))
+        {
+            return null; // a flood of distinct made-up keys: none is stored, as all stored keys were read less than the lifetime ago
+        }
         else
         {
             found = (await LookUpAsync(hash).WaitAsync(cancellationToken))?.Key;
@@ -134,6 +145,7 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
     public void Created(string keyHash)
     {
         Interlocked.Increment(ref _generation); // a lookup that started before the key existed must not refuse it afterwards
+        Volatile.Write(ref _known, null);
         _lookups.Clear();
         Volatile.Write(ref _refusals[SlotOf(keyHash, out _)], null);
     }
@@ -187,6 +199,48 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
         public int Count;
     }
 
+    /// <summary>The first 64 bits of the hashes of all stored keys, read at one time, trusted until <c>Until</c>.</summary>
+    private sealed record KnownKeys(System.Collections.Frozen.FrozenSet<ulong> Hashes, long Until);
+
+    /// <summary>
+    /// Reads the hashes of all stored keys (once at a time, on the thread pool), so that while they are fresh a key that is
+    /// none of them is refused without a query of its own. Their memory is that of the stored keys, not of the flood.
+    /// </summary>
+    private void LoadKnownKeys()
+    {
+        if (Interlocked.CompareExchange(ref _loadingKnown, 1, 0) != 0)
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var generation = Interlocked.Read(ref _generation);
+                var started = time.GetTimestamp();
+                Interlocked.Increment(ref _lookupCount);
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+                var hashes = await db.ApiKeys.AsNoTracking().Select(k => k.KeyHash).ToListAsync();
+                var known = new KnownKeys(hashes.Select(h => ulong.Parse(h.AsSpan(0, 16), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture))
+                    .ToFrozenSet(), started + (long)(options.Value.UnknownKeyCacheDuration.TotalSeconds * time.TimestampFrequency));
+                if (Interlocked.Read(ref _generation) == generation)
+                {
+                    Volatile.Write(ref _known, known);
+                    Interlocked.Exchange(ref _missesSinceLoad, 0);
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Keys go on being looked up one by one; the next misses try again.
+            }
+            finally
+            {
+                Volatile.Write(ref _loadingKnown, 0);
+            }
+        });
+    }
+
     /// <summary>A refused key: the first 64 bits of its hash, and until when it is refused without asking the database.</summary>
     private sealed record Refusal(ulong Hash, long Until);
 
@@ -234,6 +288,11 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
                 {
                     Interlocked.CompareExchange(ref _refusals[slot], null, refusal); // a key was created meanwhile
                 }
+            }
+            if (Interlocked.Increment(ref _missesSinceLoad) >= MissesBeforeLoadingAllKeys
+                && (Volatile.Read(ref _known) is not { } known || time.GetTimestamp() >= known.Until))
+            {
+                LoadKnownKeys();
             }
             return null;
         }

@@ -200,9 +200,19 @@ public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixtur
     }
 
     [Fact]
-    public async Task KeyCache_AFloodOfDistinctUnknownKeys_DoesNotGrowItsMemory()
+    public async Task KeyCache_AFloodOfDistinctUnknownKeys_NeitherGrowsItsMemory_NorAsksTheDatabaseForEachKey()
     {
-        var (keys, _) = NewKeyCache();
+        var (keys, scopes) = NewKeyCache();
+        for (var i = 0; i < 16; i++)
+        {
+            Assert.Null(await keys.ValidateAsync(ApiKeyService.NewSecret(), default));
+        }
+        await scopes.WaitForCompletedAsync(17); // 16 lookups of one key each, then one of all stored keys' hashes
+        for (var i = 0; i < 200; i++)
+        {
+            Assert.Null(await keys.ValidateAsync(ApiKeyService.NewSecret(), default));
+        }
+        Assert.Equal(17, scopes.Created);
         var table = typeof(ApiKeyService).GetField("_refusals", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
         var slots = ((Array)table.GetValue(keys)!).Length;
         for (var i = 0; i < 500; i++)
