@@ -1,17 +1,24 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
-using ModelGate.Errors;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using ModelGate.Errors;
 using ModelGate.Security;
 
 namespace ModelGate.Gateway;
 
 /// <summary>
-/// What a key may do on the data plane: which deployments it may call, whether it may pin versions, and how many
-/// requests per minute it may send (a token bucket per key, refilled continuously; in memory, per replica).
+/// What a key may do on the data plane: which deployments it may call, whether it may pin versions, how many requests
+/// and tokens per minute it may use (token buckets per key, refilled continuously; in memory, per replica) and what it may
+/// spend. Tokens and cost are reserved before a request is forwarded (<see cref="ReserveAsync"/>) and settled with the real
+/// usage afterwards (<see cref="Settle"/>); a request is let through only while the key's balance, counting what requests in
+/// flight have reserved, is not used up, so concurrent requests cannot all pass on the same remainder. Every update is one
+/// compare-and-swap on the key's counter: no locks.
 /// </summary>
-public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scopes)
+public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scopes, IOptions<GatewayOptions> options)
 {
     private readonly ConcurrentDictionary<string, TokenBucket> _buckets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TokenBucket> _tokenBuckets = new(StringComparer.Ordinal);
@@ -28,45 +35,128 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
         {
             return null;
         }
-        if (key.TokensPerMinute is { } tpm)
+        if (key.TokensPerMinute is { } tpm && !TokensOf(key.Id, tpm).HasAtLeastOne(out var retryAfter))
         {
-            var bucket = _tokenBuckets.GetOrAdd(key.Id, _ => new TokenBucket(tpm, time.GetTimestamp()));
-            if (!bucket.HasAtLeastOne(tpm, time, out var retryAfter))
-            {
-                context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                return Problems.Result(429, "rate_limited", "Too many tokens.",
-                    $"this key may use {tpm} tokens per minute; retry after {Math.Ceiling(retryAfter.TotalSeconds)} s",
-                    new Dictionary<string, object?> { ["limit"] = tpm });
-            }
+            return TooManyTokens(context, tpm, retryAfter);
         }
-        if (key.CostBudget is { } budget)
+        if (key.CostBudget is { } budget && await SpendingOf(key.Id) is var spending && spending.Committed >= budget)
         {
-            var spent = await SpendingOf(key.Id);
-            if (spent.Total >= budget)
-            {
-                return Problems.Result(429, "budget_exhausted", "The key's cost budget is spent.",
-                    string.Create(CultureInfo.InvariantCulture, $"this key has spent {spent.Total:0.########} of its budget of {budget}"),
-                    new Dictionary<string, object?> { ["budget"] = budget, ["spent"] = spent.Total });
-            }
+            return BudgetExhausted(budget, spending);
         }
         return null;
     }
 
-    /// <summary>Charges a finished request's tokens and cost to its key's limits.</summary>
-    public async ValueTask ChargeAsync(AuthenticatedKey? key, long tokens, double cost)
+    /// <summary>
+    /// Reserves what a request may use against its key's token limit and budget: <paramref name="tokens"/>, and
+    /// <paramref name="cost"/>. The request is refused (429) when the key's balance, after what requests in flight have
+    /// reserved, is used up; otherwise the reservation is taken even if it goes past the balance (the debt is paid by
+    /// waiting, or ends the budget). The caller settles it with <see cref="Settle"/> once the answer is in.
+    /// </summary>
+    public async ValueTask<(Reservation Reservation, ProblemHttpResult? Refused)> ReserveAsync(HttpContext context, AuthenticatedKey key, long tokens,
+        double cost)
     {
-        if (key is null)
+        TokenBucket? bucket = null;
+        if (key.TokensPerMinute is { } tpm)
         {
-            return;
+            bucket = TokensOf(key.Id, tpm);
+            if (!bucket.TryTake(tokens, out var retryAfter))
+            {
+                return (default, TooManyTokens(context, tpm, retryAfter));
+            }
         }
-        if (key.TokensPerMinute is { } tpm && tokens > 0)
+        Spending? spending = null;
+        if (key.CostBudget is { } budget)
         {
-            _tokenBuckets.GetOrAdd(key.Id, _ => new TokenBucket(tpm, time.GetTimestamp())).Take(tpm, time, tokens);
+            spending = await SpendingOf(key.Id);
+            if (!spending.TryReserve(budget, cost))
+            {
+                bucket?.Adjust(-tokens);
+                return (default, BudgetExhausted(budget, spending));
+            }
         }
-        if (key.CostBudget is not null && cost > 0)
+        return (new Reservation(bucket, bucket is null ? 0 : tokens, spending, spending is null ? 0 : cost), null);
+    }
+
+    /// <summary>Replaces a reservation by what the request really used: the difference is given back (or, past it, charged).</summary>
+    public static void Settle(in Reservation reservation, long tokens, double cost)
+    {
+        reservation.Tokens?.Adjust(tokens - reservation.ReservedTokens);
+        if (reservation.Spending is { } spending)
         {
-            (await SpendingOf(key.Id)).Add(cost);
+            spending.Add(cost - reservation.ReservedCost);
+            spending.Release(reservation.ReservedCost);
         }
+    }
+
+    /// <summary>
+    /// An upper bound of the prompt tokens of a request body as the upstream receives it, without tokenizing: a byte-level
+    /// BPE token covers at least one byte, so the body's UTF-8 length bounds the text in it (messages, prompt, input,
+    /// tools) and its chat framing; the system prompt the gateway adds is counted with its own framing.
+    /// </summary>
+    public static long PromptBound(int bodyBytes, string? systemPrompt) =>
+        bodyBytes + (systemPrompt is { Length: > 0 } ? Encoding.UTF8.GetByteCount(systemPrompt) + SystemFraming : 0);
+
+    /// <summary>Framing of the added system message, as <see cref="TokenCounter.CountPrompt"/> counts it: 3, its role (≤ 6 bytes), one spare.</summary>
+    private const int SystemFraming = 10;
+
+    /// <summary>
+    /// The completion tokens a request may produce: <c>max_completion_tokens</c> (or <c>max_tokens</c>) times <c>n</c>, or
+    /// the configured default when it sets no maximum. Read with one pass over the top level of the body; nothing allocated.
+    /// </summary>
+    public long CompletionBound(ReadOnlySpan<byte> body)
+    {
+        long? max = null;
+        long n = 1;
+        var reader = new Utf8JsonReader(body);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return options.Value.DefaultCompletionReservation;
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isMaxCompletion = reader.ValueTextEquals("max_completion_tokens"u8);
+                var isMax = !isMaxCompletion && reader.ValueTextEquals("max_tokens"u8);
+                var isN = !isMaxCompletion && !isMax && reader.ValueTextEquals("n"u8);
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value) && value >= 0)
+                {
+                    if (isMaxCompletion || isMax && max is null)
+                    {
+                        max = value;
+                    }
+                    else if (isN)
+                    {
+                        n = Math.Max(1, value);
+                    }
+                }
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+            // Parsed already; a body that is not one JSON object gets the default.
+        }
+        return (max ?? options.Value.DefaultCompletionReservation) * n;
+    }
+
+    private TokenBucket TokensOf(string keyId, int tpm) => _tokenBuckets.GetOrAdd(keyId, static (_, a) => new TokenBucket(a.tpm, a.time), (tpm, time));
+
+    private static ProblemHttpResult TooManyTokens(HttpContext context, int tpm, TimeSpan retryAfter)
+    {
+        context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return Problems.Result(429, "rate_limited", "Too many tokens.",
+            $"this key may use {tpm} tokens per minute; retry after {Math.Ceiling(retryAfter.TotalSeconds)} s",
+            new Dictionary<string, object?> { ["limit"] = tpm });
+    }
+
+    private static ProblemHttpResult BudgetExhausted(double budget, Spending spending)
+    {
+        var spent = spending.Committed - spending.Reserved;
+        return Problems.Result(429, "budget_exhausted", "The key's cost budget is spent.",
+            string.Create(CultureInfo.InvariantCulture, $"this key has spent {spent:0.########} of its budget of {budget}"),
+            new Dictionary<string, object?> { ["budget"] = budget, ["spent"] = spent, ["reserved"] = spending.Reserved });
     }
 
     /// <summary>
@@ -91,31 +181,6 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
         return task;
     }
 
-    private sealed class Spending(double initial)
-    {
-        private readonly Lock _lock = new();
-        private double _total = initial;
-
-        public double Total
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return _total;
-                }
-            }
-        }
-
-        public void Add(double amount)
-        {
-            lock (_lock)
-            {
-                _total += amount;
-            }
-        }
-    }
-
     private ProblemHttpResult? Check(HttpContext context, string deployment, bool pinned)
     {
         if (context.Items[typeof(AuthenticatedKey)] is not AuthenticatedKey key)
@@ -132,8 +197,8 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
         }
         if (key.RequestsPerMinute is { } rpm)
         {
-            var bucket = _buckets.GetOrAdd(key.Id, _ => new TokenBucket(rpm, time.GetTimestamp()));
-            if (!bucket.TryTake(rpm, time, out var retryAfter))
+            var bucket = _buckets.GetOrAdd(key.Id, static (_, a) => new TokenBucket(a.rpm, a.time), (rpm, time));
+            if (!bucket.TryTake(1, out var retryAfter))
             {
                 context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
                 return Problems.Result(429, "rate_limited", "Too many requests.",
@@ -144,57 +209,151 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
         return null;
     }
 
-    private sealed class TokenBucket(double capacity, long timestamp)
+    /// <summary>What one request holds of its key's limits until it is settled.</summary>
+    public readonly record struct Reservation(TokenBucket? Tokens, long ReservedTokens, Spending? Spending, double ReservedCost);
+
+    /// <summary>
+    /// What a key has spent, with what requests in flight have reserved (<see cref="Committed"/>), changed by compare-and-swap.
+    /// </summary>
+    public sealed class Spending(double initial)
     {
-        private readonly Lock _lock = new();
-        private double _tokens = capacity;
-        private long _last = timestamp;
+        private double _committed = initial;
+        private double _reserved;
 
-        /// <summary>True when at least one unit is left; the request's real cost is taken afterwards by <see cref="Take"/>.</summary>
-        public bool HasAtLeastOne(int perMinute, TimeProvider time, out TimeSpan retryAfter)
+        /// <summary>Spent plus reserved.</summary>
+        public double Committed => Volatile.Read(ref _committed);
+
+        public double Reserved => Math.Max(0, Volatile.Read(ref _reserved));
+
+        /// <summary>Reserves <paramref name="amount"/> when the committed total is still below <paramref name="budget"/>.</summary>
+        public bool TryReserve(double budget, double amount)
         {
-            lock (_lock)
+            var current = Volatile.Read(ref _committed);
+            while (true)
             {
-                Refill(perMinute, time);
-                retryAfter = _tokens >= 1 ? TimeSpan.Zero : TimeSpan.FromSeconds((1 - _tokens) / (perMinute / 60.0));
-                return _tokens >= 1;
-            }
-        }
-
-        /// <summary>Takes <paramref name="amount"/> units, going below zero if need be: the debt is paid by waiting.</summary>
-        public void Take(int perMinute, TimeProvider time, long amount)
-        {
-            lock (_lock)
-            {
-                Refill(perMinute, time);
-                _tokens -= amount;
-            }
-        }
-
-        private void Refill(int perMinute, TimeProvider time)
-        {
-            var now = time.GetTimestamp();
-            _tokens = Math.Min(perMinute, _tokens + time.GetElapsedTime(_last, now).TotalSeconds * (perMinute / 60.0));
-            _last = now;
-        }
-
-        public bool TryTake(int perMinute, TimeProvider time, out TimeSpan retryAfter)
-        {
-            lock (_lock)
-            {
-                var now = time.GetTimestamp();
-                var rate = perMinute / 60.0;
-                _tokens = Math.Min(perMinute, _tokens + time.GetElapsedTime(_last, now).TotalSeconds * rate);
-                _last = now;
-                if (_tokens >= 1)
+                if (current >= budget)
                 {
-                    _tokens -= 1;
-                    retryAfter = TimeSpan.Zero;
+                    return false;
+                }
+                var seen = Interlocked.CompareExchange(ref _committed, current + amount, current);
+                if (seen.Equals(current))
+                {
+                    AddTo(ref _reserved, amount);
                     return true;
                 }
-                retryAfter = TimeSpan.FromSeconds((1 - _tokens) / rate);
-                return false;
+                current = seen;
             }
+        }
+
+        /// <summary>Settles: <paramref name="delta"/> is what was used beyond the reservation (negative when less was used).</summary>
+        public void Add(double delta)
+        {
+            AddTo(ref _committed, delta);
+        }
+
+        /// <summary>Marks a settled reservation as no longer in flight.</summary>
+        public void Release(double reserved) => AddTo(ref _reserved, -reserved);
+
+        private static void AddTo(ref double target, double delta)
+        {
+            var current = Volatile.Read(ref target);
+            while (true)
+            {
+                var seen = Interlocked.CompareExchange(ref target, current + delta, current);
+                if (seen.Equals(current))
+                {
+                    return;
+                }
+                current = seen;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A token bucket of <c>perMinute</c> units, refilled continuously, as one number: the time at which it is (or was)
+    /// empty. Its balance at <c>now</c> is <c>min(capacity, (now − emptyAt) × rate)</c>; taking <c>n</c> units moves that
+    /// time <c>n / rate</c> later, giving back moves it earlier. Each change is one compare-and-swap.
+    /// </summary>
+    public sealed class TokenBucket
+    {
+        private readonly TimeProvider _time;
+        private readonly double _ticksPerUnit;
+        private readonly long _window;
+        private long _emptyAt;
+
+        public TokenBucket(int perMinute, TimeProvider time)
+        {
+            _time = time;
+            _window = 60 * time.TimestampFrequency;
+            _ticksPerUnit = (double)_window / perMinute;
+            _emptyAt = time.GetTimestamp() - _window;
+        }
+
+        /// <summary>True when at least one unit is left (nothing taken).</summary>
+        public bool HasAtLeastOne(out TimeSpan retryAfter)
+        {
+            var now = _time.GetTimestamp();
+            var from = Math.Max(Volatile.Read(ref _emptyAt), now - _window);
+            return Enough(from, now, out retryAfter);
+        }
+
+        /// <summary>
+        /// Takes <paramref name="amount"/> units when at least one is left, going below zero if need be: the debt is paid by
+        /// waiting.
+        /// </summary>
+        public bool TryTake(long amount, out TimeSpan retryAfter)
+        {
+            var current = Volatile.Read(ref _emptyAt);
+            while (true)
+            {
+                var now = _time.GetTimestamp();
+                var from = Math.Max(current, now - _window);
+                if (!Enough(from, now, out retryAfter))
+                {
+                    return false;
+                }
+                var seen = Interlocked.CompareExchange(ref _emptyAt, from + Ticks(amount), current);
+                if (seen == current)
+                {
+                    return true;
+                }
+                current = seen;
+            }
+        }
+
+        /// <summary>Takes <paramref name="amount"/> more units (given back when negative), whatever the balance.</summary>
+        public void Adjust(long amount)
+        {
+            if (amount == 0)
+            {
+                return;
+            }
+            var current = Volatile.Read(ref _emptyAt);
+            while (true)
+            {
+                // A bucket that is full cannot fill further: a charge starts from full, a refund from where it stands.
+                var from = amount > 0 ? Math.Max(current, _time.GetTimestamp() - _window) : current;
+                var seen = Interlocked.CompareExchange(ref _emptyAt, from + Ticks(amount), current);
+                if (seen == current)
+                {
+                    return;
+                }
+                current = seen;
+            }
+        }
+
+        private long Ticks(long amount) => (long)Math.Round(amount * _ticksPerUnit);
+
+        private bool Enough(long from, long now, out TimeSpan retryAfter)
+        {
+            var oneAt = from + (long)Math.Round(_ticksPerUnit);
+            if (now >= oneAt)
+            {
+                retryAfter = TimeSpan.Zero;
+                return true;
+            }
+            retryAfter = TimeSpan.FromSeconds((double)(oneAt - now) / _time.TimestampFrequency);
+            return false;
         }
     }
 }

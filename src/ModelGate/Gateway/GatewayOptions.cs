@@ -46,6 +46,13 @@ public sealed class GatewayOptions
     [Range(1, 10_000_000)]
     public int InputSampleCapacity { get; set; } = 10_000;
 
+    /// <summary>
+    /// Completion tokens reserved against a key's token limit and budget for a request that sets neither
+    /// <c>max_completion_tokens</c> nor <c>max_tokens</c>. The reservation is settled with the real usage once the answer is in.
+    /// </summary>
+    [Range(0, 10_000_000)]
+    public int DefaultCompletionReservation { get; set; } = 1_024;
+
     /// <summary>How long request-log records are kept.</summary>
     public TimeSpan RequestLogRetention { get; set; } = TimeSpan.FromDays(30);
 }

@@ -102,6 +102,8 @@ public static class OpenAiApi
         public int ResponseStatus;
         public bool IdleCut;
         public AuthenticatedKey? Key;
+        /// <summary>What the request holds of its key's token limit and budget, settled once its usage is known.</summary>
+        public DataPlaneGuard.Reservation? Reservation;
         public string RequestId = "";
         public double LatencyMs;
         public string Path = "";
@@ -168,7 +170,7 @@ public static class OpenAiApi
     /// <summary>Accounting and monitoring of a finished request: usage (from the upstream or counted), cost, the key's limits, the request log.</summary>
     private static async Task AccountAsync(Exchange exchange)
     {
-        var (path, guard, log, samples, time) = (exchange.Path, exchange.Recorder.Guard, exchange.Recorder.Log, exchange.Recorder.Samples, exchange.Recorder.Time);
+        var (path, log, samples, time) = (exchange.Path, exchange.Recorder.Log, exchange.Recorder.Samples, exchange.Recorder.Time);
         var (prompt, completion) = exchange.Response is { } response ? Usage.Read(response) : (null, null);
         string? usageSource = prompt is null ? null : UsageSources.Upstream;
         // A request the client abandoned mid-answer is still charged for what the upstream produced (a stream cut short
@@ -188,17 +190,16 @@ public static class OpenAiApi
         double? cost = upstream?.InputPricePer1K is null && upstream?.OutputPricePer1K is null
             ? null
             : (prompt ?? 0) / 1000.0 * (upstream.InputPricePer1K ?? 0) + (completion ?? 0) / 1000.0 * (upstream.OutputPricePer1K ?? 0);
+        if (exchange.Reservation is { } reservation)
+        {
+            DataPlaneGuard.Settle(reservation, (prompt ?? 0) + (completion ?? 0), cost ?? 0);
+        }
         string? payload = null;
         if (exchange.Request is not null && log.ShouldCapturePayload())
         {
-            payload = PersonalDataRedactor.Redact(new JsonObject
-            {
-                ["request"] = exchange.Request.Json.DeepClone(),
-                ["response"] = exchange.Response?.Text(),
-            }.ToJsonString());
+            payload = PersonalDataRedactor.Payload(exchange.Request.Json, exchange.Response, completionText);
         }
         var key = exchange.Key;
-        await guard.ChargeAsync(key, (prompt ?? 0) + (completion ?? 0), cost ?? 0);
         log.Add(new Storage.Gateway.RequestLogEntity
         {
             RequestId = exchange.RequestId,
@@ -320,6 +321,16 @@ public static class OpenAiApi
                 $"'{name}' is served by Open Inference Protocol v2: POST /v2/models/{name}/infer").ExecuteAsync(context);
             return;
         }
+        if (context.Items[typeof(AuthenticatedKey)] is AuthenticatedKey { TokensPerMinute: not null } or AuthenticatedKey { CostBudget: not null })
+        {
+            var (reservation, limited) = await ReserveAsync(context, path, guard, request, route, deployment.Stable);
+            if (limited is not null)
+            {
+                await limited.ExecuteAsync(context);
+                return;
+            }
+            exchange.Reservation = reservation;
+        }
 
         var stream = request.Stream;
         if (pinnedVersion is null && deployment.ShadowFor() is { Upstream: not null } shadow)
@@ -414,6 +425,27 @@ public static class OpenAiApi
                 ArrayPool<byte>.Shared.Return(copy);
             }
         }
+    }
+
+    /// <summary>
+    /// Reserves against the key's limits the most the request may use: its prompt (bounded by its size) and completion
+    /// (its maximum, or the configured default), priced at the dearer of the chosen version and the stable one it may fall
+    /// back to.
+    /// </summary>
+    private static ValueTask<(DataPlaneGuard.Reservation, Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult?)> ReserveAsync(HttpContext context,
+        string path, DataPlaneGuard guard, OpenAiRequest request, VersionRoute route, VersionRoute stable)
+    {
+        var key = (AuthenticatedKey)context.Items[typeof(AuthenticatedKey)]!;
+        var length = request.Bytes.Length;
+        var prompt = DataPlaneGuard.PromptBound(length, route.SystemPrompt);
+        if (stable != route)
+        {
+            prompt = Math.Max(prompt, DataPlaneGuard.PromptBound(length, stable.SystemPrompt));
+        }
+        var completion = path == "embeddings" ? 0 : guard.CompletionBound(request.Bytes);
+        var inputPrice = Math.Max(route.Upstream?.InputPricePer1K ?? 0, stable.Upstream?.InputPricePer1K ?? 0);
+        var outputPrice = Math.Max(route.Upstream?.OutputPricePer1K ?? 0, stable.Upstream?.OutputPricePer1K ?? 0);
+        return guard.ReserveAsync(context, key, prompt + completion, prompt / 1000.0 * inputPrice + completion / 1000.0 * outputPrice);
     }
 
     private static async Task MirrorAsync(UpstreamForwarder forwarder, VersionRoute shadow, string path, byte[] body, RequestLog log,

@@ -25,6 +25,7 @@ internal sealed class AdminKeyBootstrapper(IServiceProvider services, IOptions<S
         await tx.AppendAsync(SystemActor, "key.created", $"keys/{entity.Id}",
             new { entity.Name, roles = new[] { Roles.Admin }, entity.Prefix, bootstrap = true }, cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
+        services.GetRequiredService<ApiKeyService>().Created(entity.KeyHash);
         if (options.Value.BootstrapAdminKey is null)
         {
             // Printed, not logged: it must reach the person who started the server, once, whatever the log settings.

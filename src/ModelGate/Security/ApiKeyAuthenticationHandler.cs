@@ -30,6 +30,7 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         var key = await keys.ValidateAsync(header["Bearer ".Length..].Trim(), context.RequestAborted);
         if (key is null)
         {
+            keys.NoteRefused(context.Connection.RemoteIpAddress);
             return (null, "the API key is not valid: unknown, revoked or expired");
         }
         context.Items[typeof(AuthenticatedKey)] = key;

@@ -1,4 +1,7 @@
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
+using System.Globalization;
+using System.Net;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
@@ -35,15 +38,32 @@ public sealed record AuthenticatedKey(string Id, string Name, IReadOnlyList<stri
 /// background once four fifths of that time have passed, so that a busy key never waits for the database; an entry
 /// older than the duration is never used, so a revocation made elsewhere takes effect within it. Lookups of one key
 /// share one query (no stampede when an entry expires) and run on the thread pool, never on the socket thread that
-/// received the request. Unknown keys are not cached: the cache holds at most one entry per stored key.
+/// received the request. The cache holds at most one entry per stored key. A key the database does not know is refused
+/// without asking it again for <see cref="SecurityOptions.UnknownKeyCacheDuration"/>, in a table of fixed size indexed by
+/// the key's hash (a flood of made-up keys overwrites its slots instead of growing it); refusals are logged at most once
+/// per <see cref="SecurityOptions.RefusedKeyLogInterval"/>, counted, with the client address that sent the most.
 /// </summary>
-public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time, IOptions<SecurityOptions> options)
+public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time, IOptions<SecurityOptions> options, ILogger<ApiKeyService> logger)
 {
     public const string KeyPrefix = "mg_";
     private const int PrefixShown = 10;
     private readonly ConcurrentDictionary<string, CachedKey> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<Task<CachedKey?>>> _lookups = new(StringComparer.Ordinal);
     private long _generation;
+    private readonly Refusal?[] _refusals = new Refusal?[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)options.Value.UnknownKeyCacheSize)];
+    private readonly Source?[] _sources = new Source?[64];
+    private long _refusedSinceLog;
+    private long _nextLogAt = long.MinValue;
+    private long _lookupCount;
+    private KnownKeys? _known;
+    private long _missesSinceLoad;
+    private int _loadingKnown;
+
+    /// <summary>Unknown keys looked up one by one before the hashes of all stored keys are loaded to refuse the rest from memory.</summary>
+    private const int MissesBeforeLoadingAllKeys = 16;
+
+    /// <summary>Database lookups made so far (one per key not answered from memory).</summary>
+    public long Lookups => Interlocked.Read(ref _lookupCount);
 
     public static string NewSecret() => KeyPrefix + Base64Url(RandomNumberGenerator.GetBytes(32));
 
@@ -91,6 +111,14 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
             }
             found = cached.Key;
         }
+        else if (_refusals[SlotOf(hash, out var prefix)] is { } refusal && refusal.Hash == prefix && now < refusal.Until)
+        {
+            return null;
+        }
+        else if (Volatile.Read(ref _known) is { } known && now < known.Until && !known.Hashes.Contains(prefix))
+        {
+            return null; // a flood of distinct made-up keys: none is stored, as all stored keys were read less than the lifetime ago
+        }
         else
         {
             found = (await LookUpAsync(hash).WaitAsync(cancellationToken))?.Key;
@@ -108,6 +136,118 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
         Interlocked.Increment(ref _generation);
         _cache.Clear();
         _lookups.Clear(); // a query that started before the change must not answer requests that come after it
+    }
+
+    /// <summary>
+    /// Forgets that a key was refused, so that a key just created (with a secret that may have been tried before, such as
+    /// a configured one) works at once in this process.
+    /// </summary>
+    public void Created(string keyHash)
+    {
+        Interlocked.Increment(ref _generation); // a lookup that started before the key existed must not refuse it afterwards
+        Volatile.Write(ref _known, null);
+        _lookups.Clear();
+        Volatile.Write(ref _refusals[SlotOf(keyHash, out _)], null);
+    }
+
+    /// <summary>
+    /// Counts a refused key and the address that sent it; at most once per interval, the count since the last line is
+    /// logged with the address that sent the most (approximately: addresses share 64 counters).
+    /// </summary>
+    public void NoteRefused(IPAddress? address)
+    {
+        Interlocked.Increment(ref _refusedSinceLog);
+        if (address is not null)
+        {
+            ref var slot = ref _sources[(address.GetHashCode() & int.MaxValue) % _sources.Length];
+            var source = Volatile.Read(ref slot);
+            if (source is not null && source.Address.Equals(address))
+            {
+                Interlocked.Increment(ref source.Count);
+            }
+            else
+            {
+                Volatile.Write(ref slot, new Source(address) { Count = 1 });
+            }
+        }
+        var now = time.GetTimestamp();
+        var next = Interlocked.Read(ref _nextLogAt);
+        var interval = (long)(options.Value.RefusedKeyLogInterval.TotalSeconds * time.TimestampFrequency);
+        if (now < next || Interlocked.CompareExchange(ref _nextLogAt, now + interval, next) != next)
+        {
+            return;
+        }
+        Source? top = null;
+        for (var i = 0; i < _sources.Length; i++)
+        {
+            if (Interlocked.Exchange(ref _sources[i], null) is { } s && (top is null || s.Count > top.Count))
+            {
+                top = s;
+            }
+        }
+        LogRefused(logger, Interlocked.Exchange(ref _refusedSinceLog, 0), options.Value.RefusedKeyLogInterval.TotalSeconds,
+            top?.Address.ToString() ?? "unknown", top?.Count ?? 0);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Refused {Count} requests with an unknown, revoked or expired API key (at most one such line every {Seconds} s); most came from {Address} ({AddressCount})")]
+    private static partial void LogRefused(ILogger logger, long count, double seconds, string address, int addressCount);
+
+    private sealed class Source(IPAddress address)
+    {
+        public readonly IPAddress Address = address;
+        public int Count;
+    }
+
+    /// <summary>The first 64 bits of the hashes of all stored keys, read at one time, trusted until <c>Until</c>.</summary>
+    private sealed record KnownKeys(System.Collections.Frozen.FrozenSet<ulong> Hashes, long Until);
+
+    /// <summary>
+    /// Reads the hashes of all stored keys (once at a time, on the thread pool), so that while they are fresh a key that is
+    /// none of them is refused without a query of its own. Their memory is that of the stored keys, not of the flood.
+    /// </summary>
+    private void LoadKnownKeys()
+    {
+        if (Interlocked.CompareExchange(ref _loadingKnown, 1, 0) != 0)
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var generation = Interlocked.Read(ref _generation);
+                var started = time.GetTimestamp();
+                Interlocked.Increment(ref _lookupCount);
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+                var hashes = await db.ApiKeys.AsNoTracking().Select(k => k.KeyHash).ToListAsync();
+                var known = new KnownKeys(hashes.Select(h => ulong.Parse(h.AsSpan(0, 16), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture))
+                    .ToFrozenSet(), started + (long)(options.Value.UnknownKeyCacheDuration.TotalSeconds * time.TimestampFrequency));
+                if (Interlocked.Read(ref _generation) == generation)
+                {
+                    Volatile.Write(ref _known, known);
+                    Interlocked.Exchange(ref _missesSinceLoad, 0);
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Keys go on being looked up one by one; the next misses try again.
+            }
+            finally
+            {
+                Volatile.Write(ref _loadingKnown, 0);
+            }
+        });
+    }
+
+    /// <summary>A refused key: the first 64 bits of its hash, and until when it is refused without asking the database.</summary>
+    private sealed record Refusal(ulong Hash, long Until);
+
+    private int SlotOf(string hash, out ulong prefix)
+    {
+        prefix = ulong.Parse(hash.AsSpan(0, 16), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+        return (int)(prefix & (ulong)(_refusals.Length - 1));
     }
 
     /// <summary>One query per key at a time, on the thread pool; its answer replaces the cached one unless the cache was invalidated meanwhile.</summary>
@@ -132,12 +272,28 @@ public sealed class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time
     {
         var generation = Interlocked.Read(ref _generation);
         var started = time.GetTimestamp();
+        Interlocked.Increment(ref _lookupCount);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
         var entity = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.KeyHash == hash);
         if (entity is null)
         {
             _cache.TryRemove(hash, out _);
+            var slot = SlotOf(hash, out var prefix);
+            var refusal = new Refusal(prefix, started + (long)(options.Value.UnknownKeyCacheDuration.TotalSeconds * time.TimestampFrequency));
+            if (Interlocked.Read(ref _generation) == generation)
+            {
+                Volatile.Write(ref _refusals[slot], refusal);
+                if (Interlocked.Read(ref _generation) != generation)
+                {
+                    Interlocked.CompareExchange(ref _refusals[slot], null, refusal); // a key was created meanwhile
+                }
+            }
+            if (Interlocked.Increment(ref _missesSinceLoad) >= MissesBeforeLoadingAllKeys
+                && (Volatile.Read(ref _known) is not { } known || time.GetTimestamp() >= known.Until))
+            {
+                LoadKnownKeys();
+            }
             return null;
         }
         var found = entity.RevokedAt is not null

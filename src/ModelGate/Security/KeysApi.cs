@@ -20,7 +20,7 @@ public static class KeysApi
     }
 
     public static async Task<Results<Created<ApiKeyDto>, ProblemHttpResult>> CreateKey(CreateKeyRequest request, ClaimsPrincipal user,
-        AuditedWrite write, TimeProvider time, CancellationToken cancellationToken)
+        AuditedWrite write, TimeProvider time, ApiKeyService keys, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 200)
@@ -73,6 +73,7 @@ public static class KeysApi
                 request.TokensPerMinute, request.CostBudget },
             cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
+        keys.Created(entity.KeyHash);
         return TypedResults.Created($"/api/v1/keys/{entity.Id}", ToDto(entity) with { Key = secret });
     }
 

@@ -13,8 +13,13 @@ public static class SecurityServiceCollectionExtensions
                 $"Security:BootstrapAdminKey must start with '{ApiKeyService.KeyPrefix}' and be 32–256 characters long")
             .Validate(o => o.AllowedEgress.All(e => EgressPolicy.TryParseAllowance(e, out _, out _)),
                 "Security:AllowedEgress lists CIDRs (10.0.0.0/8, ::1/128), IP addresses or host names (optionally *.suffix)")
+            .Validate(o => o.UnknownKeyCacheDuration >= TimeSpan.Zero && o.RefusedKeyLogInterval > TimeSpan.Zero,
+                "Security:UnknownKeyCacheDuration must not be negative and Security:RefusedKeyLogInterval must be positive")
+            .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<ApiKeyService>();
+        // Refused keys are logged by ApiKeyService, at most once per interval: not one line per request (a flood of made-up keys).
+        services.AddLogging(b => b.AddFilter(typeof(ApiKeyAuthenticationHandler).FullName, LogLevel.Warning));
         services.AddSingleton<SecretProtector>();
         services.AddSingleton<EgressPolicy>();
         // The core services only: AddAuthentication() also registers ASP.NET Core's data protection, whose hosted

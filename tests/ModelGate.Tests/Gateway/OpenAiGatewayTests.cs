@@ -298,7 +298,7 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
     public async Task CostBudget_AFailedLookupOfPastSpending_IsAskedAgain_NotRememberedAsAFailure()
     {
         var failing = new FailingOnceScopes(server.App.Services.GetRequiredService<IServiceScopeFactory>());
-        var guard = new ModelGate.Gateway.DataPlaneGuard(server.Time, failing);
+        var guard = new ModelGate.Gateway.DataPlaneGuard(server.Time, failing, Microsoft.Extensions.Options.Options.Create(new ModelGate.Gateway.GatewayOptions()));
         var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
         context.Items[typeof(ModelGate.Security.AuthenticatedKey)] =
             new ModelGate.Security.AuthenticatedKey("key_" + Guid.NewGuid().ToString("N")[..12], "budgeted", ["viewer"], null, CostBudget: 1.0);

@@ -4,6 +4,9 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using ModelGate.Client;
 using ModelGate.Security;
@@ -90,10 +93,15 @@ public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixtur
         Assert.Equal(before, await Server.AuditCountAsync());
     }
     // The key cache: a service of its own over the server's database, with a scope factory that counts (and can hold) each lookup.
-    private (ApiKeyService Keys, GatedScopes Scopes) NewKeyCache()
+    private (ApiKeyService Keys, GatedScopes Scopes) NewKeyCache(ILogger<ApiKeyService>? logger = null)
     {
         var scopes = new GatedScopes(Server.App.Services.GetRequiredService<IServiceScopeFactory>());
-        return (new ApiKeyService(scopes, Server.Time, Options.Create(new SecurityOptions { KeyCacheDuration = TimeSpan.FromSeconds(10) })), scopes);
+        return (new ApiKeyService(scopes, Server.Time, Options.Create(new SecurityOptions
+        {
+            KeyCacheDuration = TimeSpan.FromSeconds(10),
+            UnknownKeyCacheDuration = TimeSpan.FromSeconds(5),
+            RefusedKeyLogInterval = TimeSpan.FromSeconds(10),
+        }), logger ?? NullLogger<ApiKeyService>.Instance), scopes);
     }
 
     private Task RevokeInDatabaseAsync(string id) =>
@@ -139,7 +147,7 @@ public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixtur
     }
 
     [Fact]
-    public async Task KeyCache_NeverUsesAnEntryOlderThanItsDuration_NorCachesUnknownKeys()
+    public async Task KeyCache_NeverUsesAnEntryOlderThanItsDuration()
     {
         var created = await Server.Api().CreateKeyAsync(new CreateKeyRequest("idle", ["viewer"]));
         var (keys, scopes) = NewKeyCache();
@@ -148,11 +156,121 @@ public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixtur
         Server.Time.Advance(TimeSpan.FromSeconds(10));
         Assert.Null(await keys.ValidateAsync(created.Key!, default));
         Assert.Equal(2, scopes.Created);
+    }
 
+    [Fact]
+    public async Task KeyCache_AnUnknownKeyRepeated_AsksTheDatabaseOncePerLifetime()
+    {
+        var (keys, scopes) = NewKeyCache();
         var unknown = ApiKeyService.NewSecret();
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Null(await keys.ValidateAsync(unknown, default));
+        }
+        Assert.Equal(1, scopes.Created);
+        Assert.Equal(1, keys.Lookups);
+
+        Server.Time.Advance(TimeSpan.FromSeconds(5));
         Assert.Null(await keys.ValidateAsync(unknown, default));
         Assert.Null(await keys.ValidateAsync(unknown, default));
-        Assert.Equal(4, scopes.Created); // each asked the database: a flood of made-up keys cannot grow the cache
+        Assert.Equal(2, scopes.Created);
+    }
+
+    [Fact]
+    public async Task KeyCache_AKeyCreatedAfterARefusal_WorksAtOnceWhereCreated_AndWithinTheLifetimeElsewhere()
+    {
+        var (here, _) = NewKeyCache();
+        var (elsewhere, _) = NewKeyCache();
+        var secret = ApiKeyService.NewSecret();
+        Assert.Null(await here.ValidateAsync(secret, default));
+        Assert.Null(await elsewhere.ValidateAsync(secret, default));
+
+        var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), "late", secret, ["viewer"], Server.Time.GetUtcNow().UtcDateTime, "test", null);
+        await Server.WithDbAsync(db =>
+        {
+            db.ApiKeys.Add(entity);
+            return db.SaveChangesAsync();
+        });
+        here.Created(entity.KeyHash); // what creating a key does in the process that created it
+
+        Assert.Equal(entity.Id, (await here.ValidateAsync(secret, default))!.Id);
+        Assert.Null(await elsewhere.ValidateAsync(secret, default)); // still refused from memory there…
+        Server.Time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(entity.Id, (await elsewhere.ValidateAsync(secret, default))!.Id); // …for at most the lifetime
+    }
+
+    [Fact]
+    public async Task KeyCache_AFloodOfDistinctUnknownKeys_NeitherGrowsItsMemory_NorAsksTheDatabaseForEachKey()
+    {
+        var (keys, scopes) = NewKeyCache();
+        for (var i = 0; i < 16; i++)
+        {
+            Assert.Null(await keys.ValidateAsync(ApiKeyService.NewSecret(), default));
+        }
+        await scopes.WaitForCompletedAsync(17); // 16 lookups of one key each, then one of all stored keys' hashes
+        for (var i = 0; i < 200; i++)
+        {
+            Assert.Null(await keys.ValidateAsync(ApiKeyService.NewSecret(), default));
+        }
+        Assert.Equal(17, scopes.Created);
+        var table = typeof(ApiKeyService).GetField("_refusals", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        var slots = ((Array)table.GetValue(keys)!).Length;
+        for (var i = 0; i < 500; i++)
+        {
+            Assert.Null(await keys.ValidateAsync(ApiKeyService.NewSecret(), default));
+        }
+        Assert.Equal(slots, ((Array)table.GetValue(keys)!).Length); // a fixed table: refusals take slots, they do not add entries
+    }
+
+    [Fact]
+    public async Task RefusedKeys_AreLoggedAtMostOncePerInterval_WithTheCountAndTheTopClientAddress()
+    {
+        var logger = new ListLogger();
+        var (keys, _) = NewKeyCache(logger);
+        async Task RefuseAsync(string address)
+        {
+            var context = new DefaultHttpContext();
+            context.Connection.RemoteIpAddress = System.Net.IPAddress.Parse(address);
+            context.Request.Headers.Authorization = "Bearer " + ApiKeyService.NewSecret()[..40];
+            var (key, failure) = await ApiKeyAuthenticationHandler.AuthenticateAsync(context, keys);
+            Assert.Null(key);
+            Assert.NotNull(failure);
+        }
+
+        await RefuseAsync("203.0.113.9");
+        Assert.Single(logger.Lines);
+        for (var i = 0; i < 30; i++)
+        {
+            await RefuseAsync("198.51.100.7");
+        }
+        for (var i = 0; i < 5; i++)
+        {
+            await RefuseAsync("203.0.113.9");
+        }
+        Assert.Single(logger.Lines); // 36 refusals, one line
+
+        Server.Time.Advance(TimeSpan.FromSeconds(10));
+        await RefuseAsync("198.51.100.7");
+        Assert.Equal(2, logger.Lines.Count);
+        Assert.Contains("Refused 36 requests", logger.Lines[1]);
+        Assert.Contains("198.51.100.7 (31)", logger.Lines[1]);
+    }
+
+    private sealed class ListLogger : ILogger<ApiKeyService>
+    {
+        public List<string> Lines { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Lines)
+            {
+                Lines.Add(formatter(state, exception));
+            }
+        }
     }
 
     [Fact]
