@@ -10,6 +10,12 @@ public static class ProblemCodes
     public const string MalformedJson = "malformed_json";
     public const string InvalidJson = "invalid_json";
     public const string BadRequest = "bad_request";
+    /// <summary>A string (or name, or body) holds NUL, another control character, a lone surrogate or invalid UTF-8.</summary>
+    public const string InvalidText = "invalid_text";
+    /// <summary>A number is NaN, infinite, out of range, or outside what the field means (a probability above 1).</summary>
+    public const string InvalidNumber = "invalid_number";
+    /// <summary>A string is longer than its field allows (<c>Limits:MaxStringLength</c>, or the field's own bound).</summary>
+    public const string ValueTooLong = "value_too_long";
     public const string UnsupportedMediaType = "unsupported_media_type";
     public const string BodyTooLarge = "body_too_large";
     public const string Unauthenticated = "unauthenticated";

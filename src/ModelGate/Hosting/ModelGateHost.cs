@@ -62,6 +62,9 @@ public static class ModelGateHost
             // A misspelt field is an error, not silently ignored.
             o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         });
+        // Every control-plane body is read with the rules for client input (clean text, bounded strings, finite numbers).
+        builder.Services.AddOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>().Configure<IOptions<LimitsOptions>>((o, limits) =>
+            ClientJson.AddInputRules(o.SerializerOptions, limits.Value.MaxStringLength));
         builder.Services.AddModelGateErrors();
         builder.Services.AddModelGateStorage();
         builder.Services.AddModelGateSecurity();
@@ -83,6 +86,7 @@ public static class ModelGateHost
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseModelGateCleanNames();
 
         app.MapHealthApi();
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
