@@ -11,7 +11,7 @@ namespace ModelGate.Errors;
 /// string past the length limit). A <see cref="JsonException"/>, so that the serializer fills in <see cref="JsonException.Path"/>;
 /// answered 400 with <see cref="Code"/>, naming the field (<see cref="ClientJson.Problem"/>).
 /// </summary>
-public sealed class ClientInputException(string code, string reason, string innerPath = "") : JsonException(reason)
+public sealed class ClientInputException(string code, string reason, string innerPath = "", string? knownField = null) : JsonException(reason)
 {
     public string Code { get; } = code;
 
@@ -19,7 +19,7 @@ public sealed class ClientInputException(string code, string reason, string inne
     public string InnerPath { get; } = innerPath;
 
     /// <summary>The field, as a JSON path without the leading <c>$.</c> (<c>steps[1]</c>, <c>attestation.hyperparameters.lr</c>).</summary>
-    public string Field => ClientJson.FieldOf(Path) + InnerPath;
+    public string Field => knownField ?? ClientJson.FieldOf(Path) + InnerPath;
 }
 
 /// <summary>
