@@ -11,7 +11,8 @@ public static class ErrorHandlingExtensions
     public static IServiceCollection AddModelGateErrors(this IServiceCollection services)
     {
         services.AddSingleton<IProblemDetailsWriter, DataPlaneProblemWriter>(); // ahead of the default writer, which comes with AddProblemDetails
-        services.AddProblemDetails();
+        // Every problem carries a code, also those ASP.NET Core writes itself (status-code pages, a 415 from body binding).
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = context => Problems.EnsureCode(context.ProblemDetails));
         services.AddExceptionHandler<BadRequestExceptionHandler>();
         // Binding failures throw so that BadRequestExceptionHandler can answer them with a problem naming the cause.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

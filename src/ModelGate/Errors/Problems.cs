@@ -17,6 +17,7 @@ public static class ProblemCodes
     /// <summary>A string is longer than its field allows (<c>Limits:MaxStringLength</c>, or the field's own bound).</summary>
     public const string ValueTooLong = "value_too_long";
     public const string UnsupportedMediaType = "unsupported_media_type";
+    public const string MethodNotAllowed = "method_not_allowed";
     public const string BodyTooLarge = "body_too_large";
     public const string Unauthenticated = "unauthenticated";
     public const string Forbidden = "forbidden";
@@ -59,6 +60,28 @@ public static class Problems
             }
         }
         return problem;
+    }
+
+    /// <summary>Gives a problem written without a code (by ASP.NET Core itself) the code of its status.</summary>
+    public static void EnsureCode(ProblemDetails problem)
+    {
+        if (problem.Extensions.ContainsKey("code"))
+        {
+            return;
+        }
+        var code = problem.Status switch
+        {
+            StatusCodes.Status415UnsupportedMediaType => ProblemCodes.UnsupportedMediaType,
+            StatusCodes.Status413PayloadTooLarge => ProblemCodes.BodyTooLarge,
+            StatusCodes.Status401Unauthorized => ProblemCodes.Unauthenticated,
+            StatusCodes.Status403Forbidden => ProblemCodes.Forbidden,
+            StatusCodes.Status404NotFound => ProblemCodes.NotFound,
+            StatusCodes.Status405MethodNotAllowed => ProblemCodes.MethodNotAllowed,
+            >= 500 => ProblemCodes.Internal,
+            _ => ProblemCodes.BadRequest,
+        };
+        problem.Extensions["code"] = code;
+        problem.Type = TypeBase + code.Replace('_', '-');
     }
 
     public static ProblemHttpResult Result(int status, string code, string title, string? detail = null,
