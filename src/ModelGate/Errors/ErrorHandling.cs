@@ -11,11 +11,49 @@ public static class ErrorHandlingExtensions
     public static IServiceCollection AddModelGateErrors(this IServiceCollection services)
     {
         services.AddSingleton<IProblemDetailsWriter, DataPlaneProblemWriter>(); // ahead of the default writer, which comes with AddProblemDetails
-        services.AddProblemDetails();
+        // Every problem carries a code, also those ASP.NET Core writes itself (status-code pages, a 415 from body binding).
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = context => Problems.EnsureCode(context.ProblemDetails));
         services.AddExceptionHandler<BadRequestExceptionHandler>();
         // Binding failures throw so that BadRequestExceptionHandler can answer them with a problem naming the cause.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         return services;
+    }
+
+    /// <summary>
+    /// Names in the path (route values) and query values follow the text rule (<see cref="ClientText.Check"/>, single line):
+    /// a <c>%00</c> in a name is 400 <c>invalid_text</c> before any handler looks it up, stores it or echoes it. After
+    /// routing (route values are known) and authorization (a caller without a key is still told 401 first).
+    /// </summary>
+    public static IApplicationBuilder UseModelGateCleanNames(this IApplicationBuilder app) =>
+        app.Use(async (context, next) =>
+        {
+            foreach (var (name, value) in context.Request.RouteValues)
+            {
+                if (value is string text && ClientText.Check(text, singleLine: true) is { } reason)
+                {
+                    await WriteAsync(context, ClientJson.Problem(ProblemCodes.InvalidText, name, reason));
+                    return;
+                }
+            }
+            foreach (var (name, values) in context.Request.Query)
+            {
+                foreach (var text in values)
+                {
+                    if ((ClientText.Check(name, singleLine: true) ?? ClientText.Check(text, singleLine: true)) is { } reason)
+                    {
+                        await WriteAsync(context, ClientJson.Problem(ProblemCodes.InvalidText, ClientText.Echo(name), reason));
+                        return;
+                    }
+                }
+            }
+            await next(context);
+        });
+
+    private static ValueTask WriteAsync(HttpContext context, Microsoft.AspNetCore.Mvc.ProblemDetails problem)
+    {
+        context.Response.StatusCode = problem.Status ?? 400;
+        return context.RequestServices.GetRequiredService<IProblemDetailsService>()
+            .WriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem });
     }
 
     /// <summary>Answers bodies over the configured limit with 413 before anything reads them.</summary>
@@ -57,6 +95,7 @@ internal sealed partial class BadRequestExceptionHandler(IProblemDetailsService 
             BadHttpRequestException { StatusCode: StatusCodes.Status415UnsupportedMediaType } => Problems.Create(415, ProblemCodes.UnsupportedMediaType,
                 "Unsupported media type.", "send the body as application/json"),
             BadHttpRequestException { InnerException: JsonException json } => JsonProblem(json),
+            ClientInputException input => ClientJson.Problem(input),
             BadHttpRequestException bad => Problems.Create(bad.StatusCode, ProblemCodes.BadRequest, "The request is not valid.", bad.Message),
             _ => null,
         };
@@ -70,8 +109,13 @@ internal sealed partial class BadRequestExceptionHandler(IProblemDetailsService 
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
     }
 
-    private static Microsoft.AspNetCore.Mvc.ProblemDetails JsonProblem(JsonException json)
+    /// <summary>The 400 problem for a body the serializer could not read: a broken rule for client input, bad syntax, or the wrong shape.</summary>
+    public static Microsoft.AspNetCore.Mvc.ProblemDetails JsonProblem(JsonException json)
     {
+        if (json is ClientInputException input)
+        {
+            return ClientJson.Problem(input);
+        }
         // System.Text.Json reports syntax errors with its reader's exception (a JsonException subtype), either thrown
         // directly or wrapped; type and shape errors are plain JsonExceptions.
         var syntax = json.GetType() != typeof(JsonException) || json.InnerException is JsonException;

@@ -10,7 +10,14 @@ public static class ProblemCodes
     public const string MalformedJson = "malformed_json";
     public const string InvalidJson = "invalid_json";
     public const string BadRequest = "bad_request";
+    /// <summary>A string (or name, or body) holds NUL, another control character, a lone surrogate or invalid UTF-8.</summary>
+    public const string InvalidText = "invalid_text";
+    /// <summary>A number is NaN, infinite, out of range, or outside what the field means (a probability above 1).</summary>
+    public const string InvalidNumber = "invalid_number";
+    /// <summary>A string is longer than its field allows (<c>Limits:MaxStringLength</c>, or the field's own bound).</summary>
+    public const string ValueTooLong = "value_too_long";
     public const string UnsupportedMediaType = "unsupported_media_type";
+    public const string MethodNotAllowed = "method_not_allowed";
     public const string BodyTooLarge = "body_too_large";
     public const string Unauthenticated = "unauthenticated";
     public const string Forbidden = "forbidden";
@@ -57,6 +64,28 @@ public static class Problems
             }
         }
         return problem;
+    }
+
+    /// <summary>Gives a problem written without a code (by ASP.NET Core itself) the code of its status.</summary>
+    public static void EnsureCode(ProblemDetails problem)
+    {
+        if (problem.Extensions.ContainsKey("code"))
+        {
+            return;
+        }
+        var code = problem.Status switch
+        {
+            StatusCodes.Status415UnsupportedMediaType => ProblemCodes.UnsupportedMediaType,
+            StatusCodes.Status413PayloadTooLarge => ProblemCodes.BodyTooLarge,
+            StatusCodes.Status401Unauthorized => ProblemCodes.Unauthenticated,
+            StatusCodes.Status403Forbidden => ProblemCodes.Forbidden,
+            StatusCodes.Status404NotFound => ProblemCodes.NotFound,
+            StatusCodes.Status405MethodNotAllowed => ProblemCodes.MethodNotAllowed,
+            >= 500 => ProblemCodes.Internal,
+            _ => ProblemCodes.BadRequest,
+        };
+        problem.Extensions["code"] = code;
+        problem.Type = TypeBase + code.Replace('_', '-');
     }
 
     public static ProblemHttpResult Result(int status, string code, string title, string? detail = null,

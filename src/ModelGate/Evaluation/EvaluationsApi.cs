@@ -110,6 +110,13 @@ public static class EvaluationsApi
             {
                 return Problems.Validation("metrics", "an external result needs its metrics as finite numbers");
             }
+            foreach (var (metric, value) in request.Metrics)
+            {
+                if (MetricRanges.Check(metric, value) is { } reason)
+                {
+                    return TypedResults.Problem(ClientJson.Problem(ProblemCodes.InvalidNumber, $"metrics.{metric}", reason));
+                }
+            }
             if (await blobs.GetSizeAsync(suiteSha, cancellationToken) is null)
             {
                 return Problems.Unprocessable(ProblemCodes.UnknownArtifact, $"no artifact is stored with digest {suiteSha}: push the suite file first");

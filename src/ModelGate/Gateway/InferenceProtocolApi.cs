@@ -125,6 +125,12 @@ public static class InferenceProtocolApi
         }
         using (body)
         {
+            // The text rule for client input, checked over the bytes as they came (no string is made unless one breaks it).
+            if (ClientText.CheckJson(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(body.RootElement)) is { } fault)
+            {
+                var field = ClientJson.Find(body.RootElement, int.MaxValue) is { Path.Length: > 0 } found ? found.Path : "body";
+                return TypedResults.Problem(ClientJson.Problem(ProblemCodes.InvalidText, field, fault.Reason));
+            }
             OnnxModel model;
             try
             {
@@ -221,7 +227,7 @@ public static class InferenceProtocolApi
         }
         var pinned = deployment.Versions.FirstOrDefault(v => v.Version == version);
         return pinned is null
-            ? (null, "", Problems.NotFound("version_not_routed", $"deployment '{name}' does not route version '{version}' (it routes {string.Join(", ", deployment.Versions.Select(v => v.Version))})"))
+            ? (null, "", Problems.NotFound("version_not_routed", $"deployment '{ClientText.Echo(name)}' does not route version '{ClientText.Echo(version)}' (it routes {string.Join(", ", deployment.Versions.Select(v => v.Version))})"))
             : (pinned, RouteKinds.Pinned, null);
     }
 

@@ -26,7 +26,7 @@ public static class InferenceRequest
             var spec = model.Inputs.FirstOrDefault(i => i.Name == name);
             if (spec is null)
             {
-                return (null, 0, Bad(name, $"'{name}' is not an input of the model; its inputs are {string.Join(", ", model.Inputs.Select(i => i.Name))}"));
+                return (null, 0, Bad(name, $"'{ClientText.Echo(name)}' is not an input of the model; its inputs are {string.Join(", ", model.Inputs.Select(i => i.Name))}"));
             }
             if (columns.ContainsKey(name))
             {
@@ -106,5 +106,5 @@ public static class InferenceRequest
 
     private static ProblemHttpResult Bad(string? input, string detail) =>
         Problems.Result(400, InferenceProtocolApi.InvalidInput, "The inference request does not fit the model.", detail,
-            new Dictionary<string, object?> { ["input"] = input });
+            new Dictionary<string, object?> { ["input"] = input is null ? null : ClientText.Echo(input) });
 }

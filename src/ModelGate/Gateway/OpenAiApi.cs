@@ -268,6 +268,11 @@ public static class OpenAiApi
         {
             request = OpenAiRequest.Parse(buffer, length);
         }
+        catch (ClientInputException e)
+        {
+            await TypedResults.Problem(ClientJson.Problem(e)).ExecuteAsync(context);
+            return;
+        }
         catch (JsonException e)
         {
             await Problems.Result(400, ProblemCodes.MalformedJson, "The request body is not a JSON object.", e.Message).ExecuteAsync(context);
@@ -300,7 +305,7 @@ public static class OpenAiApi
             var pinned = deployment.Versions.FirstOrDefault(v => v.Version == pinnedVersion);
             if (pinned is null)
             {
-                await Problems.NotFound("version_not_routed", $"deployment '{name}' does not route version '{pinnedVersion}'").ExecuteAsync(context);
+                await Problems.NotFound("version_not_routed", $"deployment '{ClientText.Echo(name)}' does not route version '{ClientText.Echo(pinnedVersion)}'").ExecuteAsync(context);
                 return;
             }
             (route, kind) = (pinned, RouteKinds.Pinned);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ModelGate.Errors;
 
 namespace ModelGate.Gateway;
 
@@ -12,6 +13,9 @@ namespace ModelGate.Gateway;
 /// </summary>
 public sealed class OpenAiRequest
 {
+    /// <summary>The longest <c>model</c> taken: a deployment name (64) and <c>@version</c> (128) fit; a longer one is 400 <c>value_too_long</c>.</summary>
+    public const int MaxModelLength = 200;
+
     private readonly byte[] _body;
     private readonly int _length;
     private (int Start, int End) _model;
@@ -41,13 +45,22 @@ public sealed class OpenAiRequest
     /// <summary>The body as a JSON object, parsed on first use (token counting, payload capture, length sampling).</summary>
     public JsonObject Json => _json ??= (JsonObject)JsonNode.Parse(Bytes)!;
 
-    /// <summary>Reads the body; a <see cref="JsonException"/> says why it is not one JSON object with at most one of each rewritten field.</summary>
+    /// <summary>
+    /// Reads the body; a <see cref="JsonException"/> says why it is not one JSON object with at most one of each rewritten
+    /// field, a <see cref="ClientInputException"/> which text breaks the rule for client input (<see cref="ClientText"/>:
+    /// invalid UTF-8, an escaped NUL, control character or lone surrogate anywhere in the body, which is forwarded as it came)
+    /// or that <c>model</c> is not one clean line of at most <see cref="MaxModelLength"/> characters.
+    /// </summary>
     public static OpenAiRequest Parse(byte[] body, int length)
     {
         var request = new OpenAiRequest(body, length);
         if (body.AsSpan(0, length).Trim(" \t\r\n"u8).IsEmpty)
         {
             throw new JsonException("the body is empty; it must be a JSON object");
+        }
+        if (ClientText.CheckJson(body.AsSpan(0, length)) is { } fault)
+        {
+            throw new ClientInputException(ProblemCodes.InvalidText, fault.Reason, knownField: FieldOfFault(body.AsSpan(0, length)));
         }
         var reader = new Utf8JsonReader(body.AsSpan(0, length));
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
@@ -112,7 +125,33 @@ public sealed class OpenAiRequest
         {
             throw new JsonException("unexpected data after the JSON object");
         }
+        if (request.Model is { } model)
+        {
+            if (ClientText.Check(model, singleLine: true) is { } reason)
+            {
+                throw new ClientInputException(ProblemCodes.InvalidText, reason, knownField: "model");
+            }
+            if (model.Length > MaxModelLength)
+            {
+                throw new ClientInputException(ProblemCodes.ValueTooLong, $"must be at most {MaxModelLength} characters (a deployment, or deployment@version)",
+                    knownField: "model");
+            }
+        }
         return request;
+    }
+
+    /// <summary>Where in a body the first fault of the text rule is, as a JSON path (<c>messages[0].content</c>); only on the error path.</summary>
+    private static string FieldOfFault(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(body.ToArray());
+            return ClientJson.Find(document.RootElement, int.MaxValue) is { Path: { Length: > 0 } path } ? path : "body";
+        }
+        catch (JsonException)
+        {
+            return "body";
+        }
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using ModelGate.Errors;
 using ModelGate.Gateway.Telemetry;
 using ModelGate.Storage;
 using ModelGate.Storage.Gateway;
@@ -119,26 +120,51 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         batch.Clear();
     }
 
-    private async Task WriteAsync(List<RequestLogEntity> batch, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes a batch in one transaction. When that fails, its halves are written in turn, down to single records, so that
+    /// one record the database refuses is the only one dropped: a batch of n with one bad record costs about 2·log₂ n more
+    /// transactions, on the failure path only.
+    /// </summary>
+    internal async Task WriteAsync(List<RequestLogEntity> batch, CancellationToken cancellationToken)
     {
         if (batch.Count == 0)
         {
             return;
         }
+        await WriteOrSplitAsync(batch, 0, batch.Count, cancellationToken);
+    }
+
+    private async Task WriteOrSplitAsync(List<RequestLogEntity> batch, int start, int count, CancellationToken cancellationToken)
+    {
+        var rows = start == 0 && count == batch.Count ? batch : batch.GetRange(start, count);
         try
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
             _insert ??= new BulkInsert<RequestLogEntity>(db);
-            await _insert.InsertAsync(db, batch, cancellationToken);
-            Interlocked.Add(ref _written, batch.Count);
+            await _insert.InsertAsync(db, rows, cancellationToken);
+            Interlocked.Add(ref _written, count);
         }
-        catch (Exception e) when (e is DbUpdateException or System.Data.Common.DbException or InvalidOperationException or TimeoutException)
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Interlocked.Add(ref _dropped, batch.Count);
-            LogWriteFailed(logger, e, batch.Count);
+            // Any failure, not only the database's: a value the driver cannot even encode (a lone surrogate) throws an
+            // ArgumentException, which would otherwise end this loop and the process with it.
+            if (count == 1 || IsUnavailable(e))
+            {
+                Interlocked.Add(ref _dropped, count);
+                LogWriteFailed(logger, e, count);
+                return;
+            }
+            var half = count / 2;
+            await WriteOrSplitAsync(batch, start, half, cancellationToken);
+            await WriteOrSplitAsync(batch, start + half, count - half, cancellationToken);
         }
     }
+
+    /// <summary>A failure no smaller batch would escape (the database is down or timing out): splitting would only retry it n times.</summary>
+    private static bool IsUnavailable(Exception e) =>
+        e is TimeoutException || e.InnerException is TimeoutException || e is System.Net.Sockets.SocketException
+        || e is System.Data.Common.DbException { IsTransient: true } || e.InnerException is System.Net.Sockets.SocketException;
 
     private async Task DeleteExpiredAsync(CancellationToken cancellationToken)
     {
@@ -157,12 +183,14 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
     /// <summary>A buffered record's values. Every column of <see cref="RequestLogEntity"/> but the store-generated id.</summary>
     internal readonly struct Buffered(RequestLogEntity record)
     {
-        private readonly string _requestId = record.RequestId;
+        // What a client chose (the deployment and version it named, the label of a prediction) is kept to a bounded length:
+        // a 100 KB model name must not become 100 KB of request log per request.
+        private readonly string _requestId = ClientText.Bound(record.RequestId, ClientText.MaxLoggedLength)!;
         private readonly DateTime _time = record.Time;
         private readonly string? _keyId = record.KeyId;
-        private readonly string _deployment = record.Deployment;
-        private readonly string? _version = record.Version;
-        private readonly string? _route = record.Route;
+        private readonly string _deployment = ClientText.Bound(record.Deployment, ClientText.MaxLoggedLength)!;
+        private readonly string? _version = ClientText.Bound(record.Version, ClientText.MaxLoggedLength);
+        private readonly string? _route = ClientText.Bound(record.Route, ClientText.MaxLoggedLength);
         private readonly string _protocol = record.Protocol;
         private readonly int _status = record.Status;
         private readonly double _latencyMs = record.LatencyMs;
@@ -170,7 +198,7 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         private readonly long? _promptTokens = record.PromptTokens;
         private readonly long? _completionTokens = record.CompletionTokens;
         private readonly string? _usageSource = record.UsageSource;
-        private readonly string? _prediction = record.Prediction;
+        private readonly string? _prediction = ClientText.Bound(record.Prediction, ClientText.MaxLoggedLength);
         private readonly double? _cost = record.Cost;
         private readonly string? _payload = record.Payload;
 

@@ -63,6 +63,9 @@ public static class ModelGateHost
             // A misspelt field is an error, not silently ignored.
             o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         });
+        // Every control-plane body is read with the rules for client input (clean text, bounded strings, finite numbers).
+        builder.Services.AddOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>().Configure<IOptions<LimitsOptions>>((o, limits) =>
+            ClientJson.AddInputRules(o.SerializerOptions, limits.Value.MaxStringLength));
         builder.Services.AddModelGateErrors();
         builder.Services.AddModelGateStorage();
         builder.Services.AddModelGateAudit();
@@ -85,6 +88,7 @@ public static class ModelGateHost
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseModelGateCleanNames();
         app.UseDeploymentScope();
 
         app.MapHealthApi();

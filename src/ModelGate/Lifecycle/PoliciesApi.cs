@@ -3,6 +3,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
 using Microsoft.EntityFrameworkCore;
 using ModelGate.Client;
 using ModelGate.Errors;
@@ -23,7 +25,8 @@ public static class PoliciesApi
     public const string DefaultScope = "default";
     public const int MaxDocumentBytes = 64 * 1024;
 
-    private static readonly JsonSerializerOptions Strict = new(ModelGateJson.Options) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
+    /// <summary>Refuses invalid UTF-8 instead of replacing it.</summary>
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>The policy ModelGate enforces until someone writes one: every gate on, approvals as the design's risk tiers.</summary>
     public static readonly PolicyDocument Builtin = new(
@@ -77,11 +80,19 @@ public static class PoliciesApi
     }
 
     public static async Task<Results<Ok<PolicyDto>, ProblemHttpResult>> PutPolicy(string scope, HttpRequest request, ClaimsPrincipal user, AuditedWrite write,
-        CancellationToken cancellationToken)
+        IOptions<JsonOptions> jsonOptions, CancellationToken cancellationToken)
     {
-        using var reader = new StreamReader(request.Body, Encoding.UTF8);
+        using var reader = new StreamReader(request.Body, StrictUtf8);
         var buffer = new char[MaxDocumentBytes + 1];
-        var read = await reader.ReadBlockAsync(buffer, cancellationToken);
+        int read;
+        try
+        {
+            read = await reader.ReadBlockAsync(buffer, cancellationToken);
+        }
+        catch (DecoderFallbackException)
+        {
+            return TypedResults.Problem(ClientJson.Problem(ProblemCodes.InvalidText, "body", ClientText.InvalidUtf8Message));
+        }
         if (read > MaxDocumentBytes)
         {
             return Problems.TooLarge(MaxDocumentBytes);
@@ -89,7 +100,12 @@ public static class PoliciesApi
         PolicyDocument? document;
         try
         {
-            document = JsonSerializer.Deserialize<PolicyDocument>(SuiteDocuments.ToJson(new string(buffer, 0, read)), Strict);
+            // The HTTP JSON options: the rules for client input, and a misspelt field is an error.
+            document = JsonSerializer.Deserialize<PolicyDocument>(SuiteDocuments.ToJson(new string(buffer, 0, read)), jsonOptions.Value.SerializerOptions);
+        }
+        catch (ClientInputException e)
+        {
+            return TypedResults.Problem(ClientJson.Problem(e));
         }
         catch (Exception e) when (e is JsonException or YamlDotNet.Core.YamlException)
         {

@@ -72,4 +72,8 @@ public sealed class LimitsOptions
 
     [Range(1024, long.MaxValue)]
     public long MaxArtifactBytes { get; set; } = 10L * 1024 * 1024 * 1024;
+
+    /// <summary>The longest string (value or property name) a control-plane JSON body may hold, in characters; 400 <c>value_too_long</c> past it.</summary>
+    [Range(64, int.MaxValue)]
+    public int MaxStringLength { get; set; } = Errors.ClientJson.DefaultMaxStringLength;
 }
