@@ -17,7 +17,8 @@ public abstract partial class AuthorizationMatrixTests(ServerFixture fixture) : 
 {
     private enum Expected { Allowed, Unauthenticated, Forbidden }
 
-    private sealed record Caller(string Name, string? Token, string? Role, bool Scoped);
+    /// <summary>A caller; <paramref name="Valid"/> is false for one whose key must be refused with 401 (revoked, expired, not a bearer token).</summary>
+    private sealed record Caller(string Name, AuthenticationHeaderValue? Authorization, string? Role, bool Scoped, bool Valid = true);
 
     [Fact]
     public async Task RestApiTable_ListsEveryRouteOfTheOpenApiDocument()
@@ -46,10 +47,7 @@ public abstract partial class AuthorizationMatrixTests(ServerFixture fixture) : 
             {
                 var expected = ExpectedFor(rule, caller, route);
                 using var request = new HttpRequestMessage(new HttpMethod(method), path);
-                if (caller.Token is not null)
-                {
-                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", caller.Token);
-                }
+                request.Headers.Authorization = caller.Authorization;
                 if (method is "POST" or "PUT" or "PATCH")
                 {
                     request.Content = new StringContent("{}", Encoding.UTF8, "application/json");
@@ -103,7 +101,7 @@ public abstract partial class AuthorizationMatrixTests(ServerFixture fixture) : 
         {
             return Expected.Allowed;
         }
-        if (caller.Token is null || caller.Name == "revoked key")
+        if (caller.Authorization is null || !caller.Valid)
         {
             return Expected.Unauthenticated;
         }
@@ -124,7 +122,10 @@ public abstract partial class AuthorizationMatrixTests(ServerFixture fixture) : 
         };
     }
 
-    /// <summary>A model with a version, two deployments, an artifact, and the callers: no key, a revoked key, each role, a key scoped to the other deployment.</summary>
+    /// <summary>
+    /// A model with a version, two deployments, an artifact, and 13 callers: no key, a revoked key, an expired key, a Basic
+    /// header, each role, and a key with every role scoped to the deployment the calls do not name.
+    /// </summary>
     private async Task<(Dictionary<string, string> Values, List<Caller> Callers)> SetUpAsync()
     {
         var api = Server.Api();
@@ -139,17 +140,23 @@ public abstract partial class AuthorizationMatrixTests(ServerFixture fixture) : 
             await api.CreateDeploymentAsync(new CreateDeploymentRequest(name, "development", model, new RoutingTable("1.0.0", Backend: "upstream",
                 Upstreams: new Dictionary<string, UpstreamBackend> { ["1.0.0"] = new("http://127.0.0.1:9/v1", "stub", "sk-authz") })));
         }
+        static AuthenticationHeaderValue Bearer(string? key) => new("Bearer", key);
         var callers = new List<Caller> { new("no key", null, null, false) };
         var revoked = await api.CreateKeyAsync(new CreateKeyRequest("authz revoked", [Roles.Admin]));
         await api.RevokeKeyAsync(revoked.Id);
-        callers.Add(new("revoked key", revoked.Key, Roles.Admin, false));
+        callers.Add(new("revoked key", Bearer(revoked.Key), Roles.Admin, false, Valid: false));
+        var expiring = await api.CreateKeyAsync(new CreateKeyRequest("authz expired", [Roles.Admin], Server.Time.GetUtcNow().AddMinutes(1)));
+        callers.Add(new("expired key", Bearer(expiring.Key), Roles.Admin, false, Valid: false));
+        callers.Add(new("not a bearer token", new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:admin"))), Roles.Admin,
+            false, Valid: false));
         foreach (var role in Roles.All)
         {
-            callers.Add(new(role, (await api.CreateKeyAsync(new CreateKeyRequest($"authz {role}", [role]))).Key, role, false));
+            callers.Add(new(role, Bearer((await api.CreateKeyAsync(new CreateKeyRequest($"authz {role}", [role]))).Key), role, false));
         }
         // Every role, so that only the scope can refuse it.
         var scoped = await api.CreateKeyAsync(new CreateKeyRequest("authz scoped", Roles.All, Deployments: [deployments[0]]));
-        callers.Add(new("key scoped to another deployment", scoped.Key, null, true));
+        callers.Add(new("key scoped to another deployment", Bearer(scoped.Key), null, true));
+        Server.Time.Advance(TimeSpan.FromMinutes(2)); // the expiring key is now expired
         var values = new Dictionary<string, string>
         {
             ["model"] = model, ["version"] = "1.0.0", ["name"] = deployments[1], ["sha256"] = sha, ["scope"] = "default", ["id"] = "000000000000",
