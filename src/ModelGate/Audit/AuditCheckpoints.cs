@@ -88,7 +88,8 @@ public sealed partial class AuditCheckpoints(IOptions<AuditOptions> options, IOp
             }
             checkpoint = Sign(sequence, hash, time.GetUtcNow());
             var line = JsonSerializer.Serialize(checkpoint, ModelGateJson.Options) + "\n";
-            Directory.CreateDirectory(Path.GetDirectoryName(FilePath)!);
+            Storage.OwnerOnly.CreateDirectory(Path.GetDirectoryName(FilePath)!);
+            Storage.OwnerOnly.CreateFileIfMissing(FilePath);
             await using (var stream = new FileStream(FilePath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite))
             {
                 var bytes = Encoding.UTF8.GetBytes(line);

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace ModelGate.Audit;
 
 public static class AuditServiceCollectionExtensions
@@ -14,9 +16,20 @@ public static class AuditServiceCollectionExtensions
         services.AddSingleton<AuditKeys>();
         services.AddSingleton<AuditCheckpoints>();
         services.AddScoped<AuditVerifier>();
-        services.AddHttpClient(nameof(AuditCheckpoints), c => c.Timeout = TimeSpan.FromSeconds(10));
+        services.AddSingleton<IValidateOptions<AuditOptions>, AuditWebhookValidation>();
+        services.AddHttpClient(nameof(AuditCheckpoints), c => c.Timeout = TimeSpan.FromSeconds(10))
+            .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<Security.EgressPolicy>().CreateHandler());
         services.AddHostedService<AuditChainAnchor>();
         services.AddHostedService<AuditCheckpointWorker>();
         return services;
     }
+}
+
+/// <summary>The checkpoint webhook passes the egress policy: checked at start-up, and again on every connection.</summary>
+internal sealed class AuditWebhookValidation(Security.EgressPolicy egress) : IValidateOptions<AuditOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AuditOptions options) =>
+        options.CheckpointWebhook is { IsAbsoluteUri: true } url && egress.CheckUrl(url) is { } refused
+            ? ValidateOptionsResult.Fail($"{AuditOptions.Section}:CheckpointWebhook: egress denied: {refused}")
+            : ValidateOptionsResult.Success;
 }

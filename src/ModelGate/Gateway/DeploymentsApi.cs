@@ -386,7 +386,7 @@ public static class DeploymentsApi
         ? table
         : table with { Upstreams = table.Upstreams.ToDictionary(kv => kv.Key, kv => kv.Value with { ApiKey = null, ApiKeyGiven = false }) };
 
-    public static ProblemHttpResult NotFound(string name) => Problems.NotFound("deployment_not_found", $"there is no deployment named '{ClientText.Echo(name)}'");
+    public static ProblemHttpResult NotFound(string name) => Problems.NotFound(ProblemCodes.DeploymentNotFound, $"there is no deployment named '{ClientText.Echo(name)}'");
 
     private static DeploymentDto ToDto(DeploymentEntity d, ClaimsPrincipal user) => new(d.Name, d.Environment, d.Model,
         Redact(JsonSerializer.Deserialize<RoutingTable>(d.Routing, ModelGateJson.Options)!, hideQuerySecrets: !user.IsInRole(Roles.Admin)),

@@ -24,7 +24,7 @@ public sealed record ScopedKeyRule(ScopedKeyAccess Access, string RouteValue);
 /// The one rule for keys scoped to deployments, on both planes. An endpoint says what it does with such keys when it is
 /// mapped (<see cref="ForOwnDeployment{TBuilder}"/>, <see cref="AllowScopedKeys{TBuilder}"/>); anything that does not
 /// say so needs a key without a scope, so a new endpoint is closed to scoped keys until it decides. A deployment outside
-/// the key's scope is refused with 403 before it is looked up, whether it exists or not, so the answer tells nothing
+/// the key's scope is refused before it is looked up (404 to a read, as for an unknown name; 403 to an act), whether it exists or not, so the answer tells nothing
 /// about other deployments; a record found by id (feedback's request) that belongs to another deployment answers as if
 /// it did not exist. Lists show the key's own deployments only.
 /// </summary>
@@ -53,6 +53,13 @@ public static class DeploymentScope
     public static ProblemHttpResult OutOfScope(string deployment) =>
         Problems.Result(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden, "Forbidden.", $"this key may not call deployment '{deployment}'");
 
+    /// <summary>
+    /// 404 for reading a deployment outside the key's scope: to a scoped key the others do not exist, and the answer is the
+    /// one an unknown name gets.
+    /// </summary>
+    public static ProblemHttpResult Invisible(string deployment) =>
+        Problems.NotFound(ProblemCodes.DeploymentNotFound, $"there is no deployment named '{ClientText.Echo(deployment)}'");
+
     /// <summary>403 for an endpoint that spans deployments (or none), which a scoped key may not call.</summary>
     public static ProblemHttpResult UnscopedKeyRequired() =>
         Problems.Result(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden, "Forbidden.",
@@ -77,6 +84,7 @@ public static class DeploymentScope
         }
         return context.Request.RouteValues[rule.RouteValue] is not string name ? UnscopedKeyRequired().ExecuteAsync(context)
             : scope.Contains(name) ? next(context)
+            : HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method) ? Invisible(name).ExecuteAsync(context)
             : OutOfScope(name).ExecuteAsync(context);
     });
 }

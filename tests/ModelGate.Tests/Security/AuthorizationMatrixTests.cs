@@ -15,7 +15,7 @@ namespace ModelGate.Tests.Security;
 /// </summary>
 public abstract partial class AuthorizationMatrixTests(ServerFixture fixture) : ProviderTests(fixture)
 {
-    private enum Expected { Allowed, Unauthenticated, Forbidden }
+    private enum Expected { Allowed, Unauthenticated, Forbidden, NotFound }
 
     /// <summary>A caller; <paramref name="Valid"/> is false for one whose key must be refused with 401 (revoked, expired, not a bearer token).</summary>
     private sealed record Caller(string Name, AuthenticationHeaderValue? Authorization, string? Role, bool Scoped, bool Valid = true);
@@ -78,7 +78,12 @@ public abstract partial class AuthorizationMatrixTests(ServerFixture fixture) : 
         {
             return status is 401 or 403 ? "(refused)" : null;
         }
-        var (wantStatus, wantCode) = expected == Expected.Unauthenticated ? (401, "unauthenticated") : (403, "forbidden");
+        var (wantStatus, wantCode) = expected switch
+        {
+            Expected.Unauthenticated => (401, "unauthenticated"),
+            Expected.NotFound => (404, "deployment_not_found"),
+            _ => (403, "forbidden"),
+        };
         if (status != wantStatus)
         {
             return "(wrong status)";
@@ -117,7 +122,9 @@ public abstract partial class AuthorizationMatrixTests(ServerFixture fixture) : 
         {
             "yes" or "filtered" => Expected.Allowed,
             "no" => Expected.Forbidden,
-            "own" when route.Contains("{name}", StringComparison.Ordinal) => Expected.Forbidden, // the caller's scope is another deployment
+            // The caller's scope is another deployment: invisible to a read, forbidden to an act.
+            "own" when route.Contains("{name}", StringComparison.Ordinal) => route.StartsWith("GET ", StringComparison.Ordinal) || route.StartsWith("HEAD ", StringComparison.Ordinal)
+                ? Expected.NotFound : Expected.Forbidden,
             _ => throw new InvalidOperationException($"{route}: scoped keys '{rule.Scoped}' is not one of own (with {{name}}), filtered, yes, no"),
         };
     }

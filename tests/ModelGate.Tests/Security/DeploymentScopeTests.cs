@@ -59,7 +59,7 @@ public abstract class DeploymentScopeTests(ServerFixture fixture) : ProviderTest
     }
 
     [Fact]
-    public async Task ScopedDeployer_AnotherDeploymentsRoutes_Answer403_OwnAnswer()
+    public async Task ScopedDeployer_AnotherDeployment_IsNotFoundToReads_AndForbiddenToActs_AsAnUnknownName()
     {
         var (own, other, key) = await TwoDeploymentsAsync("deployer");
         var client = Server.Client(key);
@@ -85,6 +85,12 @@ public abstract class DeploymentScopeTests(ServerFixture fixture) : ProviderTest
                 using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = body is null ? null : JsonContent.Create(body) };
                 using var response = await client.SendAsync(request);
                 // The same answer whether the deployment exists or not: a scoped key learns nothing about others.
+                if (method == "GET")
+                {
+                    var hidden = await ProblemAssert.IsProblem(response, HttpStatusCode.NotFound, "deployment_not_found");
+                    Assert.Equal($"there is no deployment named '{deployment}'", hidden.GetProperty("detail").GetString());
+                    continue;
+                }
                 var problem = await ProblemAssert.IsProblem(response, HttpStatusCode.Forbidden, "forbidden");
                 Assert.Equal($"this key may not call deployment '{deployment}'", problem.GetProperty("detail").GetString());
             }
