@@ -41,6 +41,27 @@ public static class ClientJson
         options.Converters.Add(new CheckedElementConverter(maxStringLength));
     }
 
+    /// <summary>
+    /// The OpenAPI schemas of the types these converters read: the document generator cannot see through a custom converter
+    /// and would describe a <c>double</c> or a <c>string</c> as "anything".
+    /// </summary>
+    public static Task DescribeConvertedTypes(Microsoft.OpenApi.OpenApiSchema schema, Microsoft.AspNetCore.OpenApi.OpenApiSchemaTransformerContext context,
+        CancellationToken cancellationToken)
+    {
+        var type = Nullable.GetUnderlyingType(context.JsonTypeInfo.Type) ?? context.JsonTypeInfo.Type;
+        var nullable = Nullable.GetUnderlyingType(context.JsonTypeInfo.Type) is not null ? Microsoft.OpenApi.JsonSchemaType.Null : 0;
+        if (type == typeof(double) || type == typeof(float))
+        {
+            schema.Type = Microsoft.OpenApi.JsonSchemaType.Number | nullable;
+            schema.Format = type == typeof(double) ? "double" : "float";
+        }
+        else if (type == typeof(string))
+        {
+            schema.Type = Microsoft.OpenApi.JsonSchemaType.String;
+        }
+        return Task.CompletedTask;
+    }
+
     /// <summary>The 400 problem for <paramref name="e"/>: its code, the field in <c>errors</c> (which the OpenAI shape reports as <c>param</c>).</summary>
     public static ProblemDetails Problem(ClientInputException e) => Problem(e.Code, e.Field, e.Message);
 

@@ -25,6 +25,7 @@ public sealed class DataPlaneProblemWriter(IOptions<Microsoft.AspNetCore.Http.Js
         var problem = context.ProblemDetails;
         var http = context.HttpContext;
         problem.Status ??= http.Response.StatusCode;
+        Problems.EnsureCode(problem); // a 404 from status-code pages, say
         problem.Extensions.TryAdd("traceId", System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier); // as ASP.NET Core's writer does
         problem.Extensions["error"] = Shape(http.Request.Path, problem);
         return new ValueTask(http.Response.WriteAsJsonAsync(problem, typeof(ProblemDetails), json.Value.SerializerOptions, "application/problem+json",

@@ -53,7 +53,7 @@ public static class EvaluationsApi
         var suiteSha = Digests.Normalize(request.Suite);
         if (suiteSha is null)
         {
-            return Problems.Validation("suite", $"'{request.Suite}' is not the SHA-256 digest of a stored suite artifact");
+            return Problems.Validation("suite", $"'{ClientText.Echo(request.Suite)}' is not the SHA-256 digest of a stored suite artifact");
         }
         var actor = user.ActorId();
         var actorName = user.FindFirst(ClaimTypes.Name)?.Value;
@@ -254,7 +254,7 @@ public static class EvaluationsApi
         }
         var evaluation = await db.Evaluations.AsNoTracking().FirstOrDefaultAsync(e => e.Id == id && e.VersionId == entity.Id, cancellationToken);
         return evaluation is null
-            ? (null, Problems.NotFound("evaluation_not_found", $"{model}@{entity.Version} has no evaluation '{id}'"))
+            ? (null, Problems.NotFound("evaluation_not_found", $"{model}@{entity.Version} has no evaluation '{ClientText.Echo(id)}'"))
             : (evaluation, null);
     }
 

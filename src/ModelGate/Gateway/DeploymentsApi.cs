@@ -50,7 +50,7 @@ public static class DeploymentsApi
         var errors = new ValidationErrors();
         if (!Names.IsValidModelName(request.Name))
         {
-            errors.Add("name", $"'{request.Name}' is not a valid name: {Names.ModelNameRule.Replace("a model name", "a deployment name")}");
+            errors.Add("name", $"'{ClientText.Echo(request.Name)}' is not a valid name: {Names.ModelNameRule.Replace("a model name", "a deployment name")}");
         }
         if (!DeploymentEnvironments.All.Contains(request.Environment))
         {
@@ -58,7 +58,7 @@ public static class DeploymentsApi
         }
         if (!Names.IsValidModelName(request.Model))
         {
-            errors.Add("model", $"'{request.Model}' is not a model name");
+            errors.Add("model", $"'{ClientText.Echo(request.Model)}' is not a model name");
         }
         if (errors.Any)
         {

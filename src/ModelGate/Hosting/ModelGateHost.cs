@@ -76,7 +76,7 @@ public static class ModelGateHost
         builder.Services.AddModelGateMonitoring();
         builder.Services.AddModelGateRollouts();
         builder.Services.AddModelGateOpenTelemetry(builder.Configuration);
-        builder.Services.AddOpenApi("v1");
+        builder.Services.AddOpenApi("v1", o => o.AddSchemaTransformer(ClientJson.DescribeConvertedTypes));
         configure?.Invoke(builder);
 
         var app = builder.Build();

@@ -44,7 +44,7 @@ public static class ApprovalsApi
         }
         else if (!user.IsInRole(request.Role))
         {
-            errors.Add("role", $"your key does not hold the role '{request.Role}'");
+            errors.Add("role", $"your key does not hold the role '{ClientText.Echo(request.Role)}'");
         }
         if (request.Evidence is not { Count: > 0 } || request.Evidence.Any(string.IsNullOrWhiteSpace))
         {

@@ -77,7 +77,7 @@ public static class StagingVerificationApi
         {
             return Problems.Unprocessable("no_staging_deployment", request.Deployment is null
                 ? $"no staging deployment of {model} routes {entity.Version} as its stable version"
-                : $"'{request.Deployment}' is not a staging deployment of {model}");
+                : $"'{ClientText.Echo(request.Deployment)}' is not a staging deployment of {model}");
         }
         return await verifier.RunAsync(entity, deployment, request, user, cancellationToken);
     }

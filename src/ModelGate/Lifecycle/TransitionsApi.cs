@@ -37,7 +37,7 @@ public static class TransitionsApi
         var errors = new ValidationErrors();
         if (!StageMachine.All.Contains(request.To) || request.To == Stages.Trained)
         {
-            errors.Add("to", $"'{request.To}' is not a stage to move to; stages are {string.Join(", ", StageMachine.All.Skip(1))}");
+            errors.Add("to", $"'{ClientText.Echo(request.To)}' is not a stage to move to; stages are {string.Join(", ", StageMachine.All.Skip(1))}");
         }
         if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 2000)
         {

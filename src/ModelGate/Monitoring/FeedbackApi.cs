@@ -57,7 +57,7 @@ public static class FeedbackApi
         if (served is null || !DeploymentScope.Allows(context, served.Deployment))
         {
             return Problems.NotFound("request_not_found",
-                $"no request '{request.RequestId}' is in the request log (records are written within about a second; retry if it was just served)");
+                $"no request '{ClientText.Echo(request.RequestId)}' is in the request log (records are written within about a second; retry if it was just served)");
         }
         double? score = request.Score;
         if (score is null && request.Label is { } label && served.Prediction is { } prediction)

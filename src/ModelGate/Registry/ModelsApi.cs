@@ -29,7 +29,7 @@ public static class ModelsApi
         var errors = new ValidationErrors();
         if (!Names.IsValidModelName(request.Name))
         {
-            errors.Add("name", $"'{request.Name}' is not a valid name: {Names.ModelNameRule}");
+            errors.Add("name", $"'{ClientText.Echo(request.Name)}' is not a valid name: {Names.ModelNameRule}");
         }
         if (string.IsNullOrWhiteSpace(request.Owner) || request.Owner.Length > 200)
         {
@@ -123,7 +123,7 @@ public static class ModelsApi
 
     internal static ProblemHttpResult InvalidName(string model) =>
         Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.InvalidName, "The model name is not valid.",
-            $"'{model}' is not a valid name: {Names.ModelNameRule}");
+            $"'{ClientText.Echo(model)}' is not a valid name: {Names.ModelNameRule}");
 
     internal static ProblemHttpResult ModelNotFound(string model) =>
         Problems.NotFound(ProblemCodes.ModelNotFound, $"there is no model named '{model}'");

@@ -109,7 +109,7 @@ public static class RolloutsApi
         var routing = JsonSerializer.Deserialize<RoutingTable>(deployment.Routing, ModelGateJson.Options)!;
         if (request.Candidate == routing.Stable)
         {
-            return Problems.Validation("candidate", $"{request.Candidate} is already the stable version of '{name}'");
+            return Problems.Validation("candidate", $"{ClientText.Echo(request.Candidate)} is already the stable version of '{name}'");
         }
         var now = time.GetUtcNow().UtcDateTime;
         var rollout = new RolloutEntity
@@ -218,5 +218,5 @@ public static class RolloutsApi
     public static RolloutDto ToDto(RolloutEntity r) => new(r.Id, r.Deployment, r.Stable, r.Candidate, r.Strategy, r.Status, r.Step, r.Weight, r.Checks,
         r.FailedChecks, r.StartedAt, r.NextCheckAt, r.EndedAt, r.Reason, RolloutController.Spec(r), JsonDocument.Parse(r.History).RootElement.Clone(), r.CreatedBy);
 
-    private static ProblemHttpResult NotFound(string name, string id) => Problems.NotFound("rollout_not_found", $"deployment '{name}' has no rollout '{id}'");
+    private static ProblemHttpResult NotFound(string name, string id) => Problems.NotFound("rollout_not_found", $"deployment '{name}' has no rollout '{ClientText.Echo(id)}'");
 }

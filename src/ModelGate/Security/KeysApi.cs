@@ -90,7 +90,7 @@ public static class KeysApi
         var entity = await tx.Db.ApiKeys.FirstOrDefaultAsync(k => k.Id == id, cancellationToken);
         if (entity is null)
         {
-            return Problems.NotFound(ProblemCodes.KeyNotFound, $"there is no key '{id}'");
+            return Problems.NotFound(ProblemCodes.KeyNotFound, $"there is no key '{ClientText.Echo(id)}'");
         }
         if (entity.RevokedAt is null)
         {
