@@ -245,14 +245,14 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
         {
             e.ToTable("request_logs");
             e.HasKey(x => x.Id);
-            e.Property(x => x.RequestId).HasMaxLength(64);
+            e.Property(x => x.RequestId).HasMaxLength(RequestLogEntity.RequestIdLength);
             e.Property(x => x.KeyId).HasMaxLength(32);
-            e.Property(x => x.Deployment).HasMaxLength(64);
-            e.Property(x => x.Version).HasMaxLength(128);
-            e.Property(x => x.Route).HasMaxLength(16);
+            e.Property(x => x.Deployment).HasMaxLength(RequestLogEntity.DeploymentLength);
+            e.Property(x => x.Version).HasMaxLength(RequestLogEntity.VersionLength);
+            e.Property(x => x.Route).HasMaxLength(RequestLogEntity.RouteLength);
             e.Property(x => x.Protocol).HasMaxLength(16);
             e.Property(x => x.UsageSource).HasMaxLength(16);
-            e.Property(x => x.Prediction).HasMaxLength(200);
+            e.Property(x => x.Prediction).HasMaxLength(RequestLogEntity.PredictionLength);
             e.HasIndex(x => x.Time);
             e.HasIndex(x => new { x.Deployment, x.Time });
             e.HasIndex(x => x.RequestId);

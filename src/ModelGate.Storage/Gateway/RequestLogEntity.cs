@@ -3,6 +3,13 @@ namespace ModelGate.Storage.Gateway;
 /// <summary>One data-plane request, written after the fact in batches.</summary>
 public sealed class RequestLogEntity
 {
+    // Column lengths: the model's one source, also the bounds to which the request log cuts what a client chose.
+    public const int RequestIdLength = 64;
+    public const int DeploymentLength = 64;
+    public const int VersionLength = 128;
+    public const int RouteLength = 16;
+    public const int PredictionLength = 200;
+
     public long Id { get; set; }
     public required string RequestId { get; set; }
     public DateTime Time { get; set; }

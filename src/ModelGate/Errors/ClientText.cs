@@ -9,15 +9,12 @@ namespace ModelGate.Errors;
 /// OIP bodies): no NUL, no other C0 control character except tab, line feed and carriage return, no lone surrogate,
 /// and valid UTF-8. PostgreSQL refuses NUL in <c>text</c> (so one such value failed a whole request-log batch), SQLite
 /// stores it as is; a lone surrogate cannot be encoded at all. And the bounds on what of a client's text is kept:
-/// echoed in an error message (<see cref="MaxEchoLength"/>) or stored in the request log (<see cref="MaxLoggedLength"/>).
+/// echoed in an error message (<see cref="MaxEchoLength"/>) (a request-log record cuts each client-chosen string to its column's length).
 /// </summary>
 public static class ClientText
 {
     /// <summary>At most this many characters of a client's input are echoed in an error message; longer input ends in "…".</summary>
     public const int MaxEchoLength = 128;
-
-    /// <summary>At most this many characters of a client-supplied string (a deployment name, a version…) are stored in a request-log record.</summary>
-    public const int MaxLoggedLength = 256;
 
     private static readonly SearchValues<char> Controls = SearchValues.Create(
         "\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u000B\u000C\u000E\u000F\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F");

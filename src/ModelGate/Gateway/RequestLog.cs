@@ -183,14 +183,14 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
     /// <summary>A buffered record's values. Every column of <see cref="RequestLogEntity"/> but the store-generated id.</summary>
     internal readonly struct Buffered(RequestLogEntity record)
     {
-        // What a client chose (the deployment and version it named, the label of a prediction) is kept to a bounded length:
-        // a 100 KB model name must not become 100 KB of request log per request.
-        private readonly string _requestId = ClientText.Bound(record.RequestId, ClientText.MaxLoggedLength)!;
+        // What a client chose (the deployment and version it named, the label of a prediction) is cut to its column's length:
+        // a 100 KB model name must not become 100 KB of request log per request, nor a record PostgreSQL refuses.
+        private readonly string _requestId = ClientText.Bound(record.RequestId, RequestLogEntity.RequestIdLength)!;
         private readonly DateTime _time = record.Time;
         private readonly string? _keyId = record.KeyId;
-        private readonly string _deployment = ClientText.Bound(record.Deployment, ClientText.MaxLoggedLength)!;
-        private readonly string? _version = ClientText.Bound(record.Version, ClientText.MaxLoggedLength);
-        private readonly string? _route = ClientText.Bound(record.Route, ClientText.MaxLoggedLength);
+        private readonly string _deployment = ClientText.Bound(record.Deployment, RequestLogEntity.DeploymentLength)!;
+        private readonly string? _version = ClientText.Bound(record.Version, RequestLogEntity.VersionLength);
+        private readonly string? _route = ClientText.Bound(record.Route, RequestLogEntity.RouteLength);
         private readonly string _protocol = record.Protocol;
         private readonly int _status = record.Status;
         private readonly double _latencyMs = record.LatencyMs;
@@ -198,7 +198,7 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         private readonly long? _promptTokens = record.PromptTokens;
         private readonly long? _completionTokens = record.CompletionTokens;
         private readonly string? _usageSource = record.UsageSource;
-        private readonly string? _prediction = ClientText.Bound(record.Prediction, ClientText.MaxLoggedLength);
+        private readonly string? _prediction = ClientText.Bound(record.Prediction, RequestLogEntity.PredictionLength);
         private readonly double? _cost = record.Cost;
         private readonly string? _payload = record.Payload;
 

@@ -188,6 +188,22 @@ public abstract class CleanInputTests(ServerFixture fixture) : ProviderTests(fix
         var notFound = await ProblemAssert.IsProblem(unknown, HttpStatusCode.NotFound, "deployment_not_found");
         Assert.True(notFound.GetProperty("detail").GetString()!.Length < 200, notFound.GetProperty("detail").GetString());
         Assert.EndsWith("…'", notFound.GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        // Its record is kept, the name cut to the column's length (PostgreSQL refused the whole record before).
+        var log = Server.App.Services.GetRequiredService<RequestLog>();
+        var dropped = log.Dropped;
+        var id = unknown.Headers.GetValues("x-modelgate-request-id").Single();
+        string? logged = null;
+        for (var i = 0; i < 200 && logged is null; i++)
+        {
+            logged = await Server.WithDbAsync(db => db.RequestLogs.Where(r => r.RequestId == id).Select(r => r.Deployment).FirstOrDefaultAsync());
+            if (logged is null)
+            {
+                await Task.Delay(25);
+            }
+        }
+        Assert.Equal(new string('n', 63) + "…", logged);
+        Assert.Equal(dropped, log.Dropped);
     }
 
     [Fact]
