@@ -13,7 +13,7 @@ namespace ModelGate.Tests.Gateway;
 /// requests in flight reserved, is not used up; with max_tokens honoured, a reservation is never below the real usage, so
 /// what the key uses is below its limit plus one request's usage.
 /// </summary>
-public sealed class KeyLimitsConcurrencyTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
+public sealed class KeyLimitsConcurrencyTests(SqliteServerFixture server, ITestOutputHelper output) : IClassFixture<SqliteServerFixture>
 {
     private const int Clients = 32;
     private const int MaxTokens = 50;
@@ -78,6 +78,7 @@ public sealed class KeyLimitsConcurrencyTests(SqliteServerFixture server) : ICla
         Assert.Contains(HttpStatusCode.OK, statuses);
         var used = upstream.Requests.Count * TokensPerCall;
         Assert.Equal(statuses.Count(s => s == HttpStatusCode.OK), upstream.Requests.Count);
+        output.WriteLine($"token limit 100/min, {Clients} clients: {upstream.Requests.Count} calls let through, {used} tokens used, bound {100 - 1 + TokensPerCall}");
         // Bound: limit − 1 + one request's usage (the last one let through, when at least one token was left).
         Assert.True(used <= 100 - 1 + TokensPerCall, $"{upstream.Requests.Count} calls used {used} tokens of a limit of 100 a minute");
     }
@@ -97,6 +98,7 @@ public sealed class KeyLimitsConcurrencyTests(SqliteServerFixture server) : ICla
         Assert.DoesNotContain(statuses, s => s is not (HttpStatusCode.OK or HttpStatusCode.TooManyRequests));
         var costPerCall = TokensPerCall / 1000.0 * price;
         var spent = upstream.Requests.Count * costPerCall;
+        output.WriteLine($"budget {budget}, {Clients} clients: {upstream.Requests.Count} calls let through, spent {spent:0.#####}, bound {budget + costPerCall:0.#####}");
         // Bound: the budget plus one request's cost (the last one let through, while something was left).
         Assert.True(spent < budget + costPerCall + 1e-9, $"{upstream.Requests.Count} calls spent {spent} of a budget of {budget}");
         Assert.True(spent >= budget, $"the budget is used up: {spent}");
