@@ -8,7 +8,7 @@ built ModelGate (`dotnet build`); run from the repository root:
     python3 bench/durability/kill9.py                       # 10 kills, 16 connections, 3 s of load each
     python3 bench/durability/kill9.py --runs 20 --connections 32 --server-arg=--Gateway:RequestLogFlushInterval=00:00:00.5
 
---server-arg passes configuration to `modelgate serve` (repeatable; e.g. an egress allowance for the loopback stub upstream).
+--server-arg passes configuration to `modelgate serve` (repeatable); the loopback egress allowance for the stub upstream is always passed.
 """
 import argparse, glob, http.client, http.server, json, os, re, signal, sqlite3, subprocess, sys, tempfile, threading, time, urllib.request
 
@@ -145,7 +145,9 @@ def main():
     total_confirmed = total_lost = worst = 0
     worst_ratio = worst_age = 0.0
     for run in range(1, args.runs + 1):
-        confirmed, lost, oldest = run_once(binary, args.server_arg, args.connections, args.duration, upstream)
+        # The stub upstream is on loopback, which the egress policy refuses unless allowed.
+        confirmed, lost, oldest = run_once(binary, ["--Security:AllowedEgress:0=127.0.0.0/8", *args.server_arg], args.connections,
+                                           args.duration, upstream)
         rate = confirmed / args.duration
         interval = rate * args.flush_interval_ms / 1000
         print(f"| {run} | {confirmed} | {rate:.0f} | {lost} | {interval:.0f} | {oldest * 1000:.0f} |", flush=True)

@@ -19,7 +19,8 @@ DATA=$(mktemp -d)
 trap 'kill $UP_PID $MG_PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
 "$BENCH" serve upstream --port "$UP_PORT" >"$DATA/upstream.log" 2>&1 & UP_PID=$!
-"$MG" serve --urls "http://127.0.0.1:$MG_PORT" --Data:Directory="$DATA/mg" --Security:BootstrapAdminKey="$ADMIN" >"$DATA/server.log" 2>&1 & MG_PID=$!
+"$MG" serve --urls "http://127.0.0.1:$MG_PORT" --Data:Directory="$DATA/mg" --Security:BootstrapAdminKey="$ADMIN" \
+  --Security:AllowedEgress:0=127.0.0.0/8 >"$DATA/server.log" 2>&1 & MG_PID=$!
 BASE=http://127.0.0.1:$MG_PORT
 for _ in $(seq 1 120); do curl -fs "$BASE/readyz" >/dev/null 2>&1 && curl -s -o /dev/null "http://127.0.0.1:$UP_PORT/" && break; sleep 0.5; done
 
