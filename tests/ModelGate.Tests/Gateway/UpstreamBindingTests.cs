@@ -14,14 +14,7 @@ public abstract class UpstreamBindingTests(ServerFixture fixture) : ProviderTest
     private async Task<string> DeployAsync(string url, string apiKey = "sk-a")
     {
         var api = Server.Api();
-        var model = ServerFixture.UniqueName("bound");
-        await api.CreateModelAsync(new CreateModelRequest(model, "assistants", "medium", "llm-chat"));
-        foreach (var version in new[] { "1.0.0", "1.1.0" })
-        {
-            var config = await Server.UploadAsync(Encoding.UTF8.GetBytes($"serving config {model} {version}"));
-            await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(config, "serving.json")],
-                Fixtures.Attestation() with { Architecture = "upstream" }));
-        }
+        var model = await UpstreamModels.RegisterAsync(Server, "bound");
         var name = ServerFixture.UniqueName("bound");
         await api.CreateDeploymentAsync(new CreateDeploymentRequest(name, "development", model, new RoutingTable("1.0.0", [new CandidateRoute("1.1.0", 0)],
             Backend: "upstream", Upstreams: new Dictionary<string, UpstreamBackend>

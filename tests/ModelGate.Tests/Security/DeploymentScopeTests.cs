@@ -16,14 +16,7 @@ public abstract class DeploymentScopeTests(ServerFixture fixture) : ProviderTest
     private async Task<(string Own, string Other, string Key)> TwoDeploymentsAsync(params string[] roles)
     {
         var api = Server.Api();
-        var model = ServerFixture.UniqueName("scoped");
-        await api.CreateModelAsync(new CreateModelRequest(model, "o", "low", "llm-chat"));
-        foreach (var version in new[] { "1.0.0", "1.1.0" })
-        {
-            var config = await Server.UploadAsync(Encoding.UTF8.GetBytes($"serving config {model} {version}"));
-            await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(config, "serving.json")],
-                Fixtures.Attestation() with { Architecture = "upstream" }));
-        }
+        var model = await UpstreamModels.RegisterAsync(Server, "scoped");
         var own = ServerFixture.UniqueName("own");
         var other = ServerFixture.UniqueName("other");
         foreach (var name in new[] { own, other })

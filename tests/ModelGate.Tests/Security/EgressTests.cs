@@ -17,19 +17,8 @@ public sealed class NoEgressAllowanceFixture : SqliteServerFixture
 /// <summary>Upstreams, evaluation upstreams, rollout hooks and webhooks under the egress policy (issue 15, item 3).</summary>
 public sealed class EgressTests(NoEgressAllowanceFixture server) : IClassFixture<NoEgressAllowanceFixture>
 {
-    private async Task<string> RegisterAsync(string architecture = "upstream")
-    {
-        var api = server.Api();
-        var model = ServerFixture.UniqueName("egress");
-        await api.CreateModelAsync(new CreateModelRequest(model, "assistants", "medium", "llm-chat"));
-        foreach (var version in new[] { "1.0.0", "1.1.0" })
-        {
-            var config = await server.UploadAsync(Encoding.UTF8.GetBytes($"serving config {model} {version}"));
-            await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(config, "serving.json")],
-                Fixtures.Attestation() with { Architecture = architecture, PromptTemplate = new PromptTemplate(null, "Q: {{question}}", ["question"]) }));
-        }
-        return model;
-    }
+    private Task<string> RegisterAsync(string architecture = "upstream") => UpstreamModels.RegisterAsync(server, "egress", a =>
+        a with { Architecture = architecture, PromptTemplate = new PromptTemplate(null, "Q: {{question}}", ["question"]) });
 
     private Task<HttpResponseMessage> CreateDeploymentAsync(string model, string name, string url) =>
         server.Client().PostAsJsonAsync("/api/v1/deployments", new CreateDeploymentRequest(name, "development", model,
