@@ -5,8 +5,6 @@ using System.Text.Json;
 using Microsoft.Extensions.Options;
 using ModelGate.Client;
 using ModelGate.Storage;
-using Org.BouncyCastle.Crypto.Parameters;
-using Org.BouncyCastle.Crypto.Signers;
 
 namespace ModelGate.Audit;
 
@@ -121,11 +119,8 @@ public sealed partial class AuditCheckpoints(IOptions<AuditOptions> options, IOp
     public AuditCheckpointDto Sign(long sequence, string hash, DateTimeOffset at)
     {
         var utc = new DateTimeOffset(AuditChain.Truncate(at.UtcDateTime));
-        var signer = new Ed25519Signer();
-        signer.Init(true, keys.SigningKey);
-        var message = SignedBytes(sequence, hash, utc);
-        signer.BlockUpdate(message, 0, message.Length);
-        return new AuditCheckpointDto(sequence, hash, utc, keys.PublicKey, Convert.ToBase64String(signer.GenerateSignature()));
+        var signature = Ed25519.Sign(keys.SigningKey, SignedBytes(sequence, hash, utc));
+        return new AuditCheckpointDto(sequence, hash, utc, keys.PublicKey, Convert.ToBase64String(signature));
     }
 
     /// <summary>Whether <paramref name="checkpoint"/> was signed by the holder of <paramref name="publicKey"/> (base64).</summary>
@@ -133,13 +128,9 @@ public sealed partial class AuditCheckpoints(IOptions<AuditOptions> options, IOp
     {
         try
         {
-            var key = new Ed25519PublicKeyParameters(Convert.FromBase64String(publicKey));
+            var key = Convert.FromBase64String(publicKey);
             var signature = Convert.FromBase64String(checkpoint.Signature);
-            var verifier = new Ed25519Signer();
-            verifier.Init(false, key);
-            var message = SignedBytes(checkpoint.Sequence, checkpoint.Hash, checkpoint.Time);
-            verifier.BlockUpdate(message, 0, message.Length);
-            return verifier.VerifySignature(signature);
+            return Ed25519.Verify(key, SignedBytes(checkpoint.Sequence, checkpoint.Hash, checkpoint.Time), signature);
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {

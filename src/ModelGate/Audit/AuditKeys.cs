@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using ModelGate.Security;
 using ModelGate.Storage;
-using Org.BouncyCastle.Crypto.Parameters;
 
 namespace ModelGate.Audit;
 
@@ -15,7 +14,7 @@ public sealed class AuditKeys
     public const string ChainKeyLabel = "modelgate/audit-chain/v1";
 
     private readonly Lazy<byte[]> _chainKey;
-    private readonly Lazy<Ed25519PrivateKeyParameters> _signingKey;
+    private readonly Lazy<byte[]> _signingKey;
     private readonly Lazy<string> _publicKey;
 
     public AuditKeys(IOptions<AuditOptions> options, IOptions<DataOptions> data, SecretProtector secrets)
@@ -24,15 +23,16 @@ public sealed class AuditKeys
         _chainKey = new Lazy<byte[]>(() => string.IsNullOrEmpty(o.ChainKey)
             ? secrets.DeriveKey(ChainKeyLabel)
             : Decode32(o.ChainKey, "Audit:ChainKey"));
-        _signingKey = new Lazy<Ed25519PrivateKeyParameters>(() => new Ed25519PrivateKeyParameters(string.IsNullOrEmpty(o.SigningKey)
+        _signingKey = new Lazy<byte[]>(() => string.IsNullOrEmpty(o.SigningKey)
             ? LoadOrCreate(o.SigningKeyFile ?? Path.Combine(Path.GetFullPath(data.Value.Directory), "audit-signing.key"))
-            : Decode32(o.SigningKey, "Audit:SigningKey")));
-        _publicKey = new Lazy<string>(() => Convert.ToBase64String(_signingKey.Value.GeneratePublicKey().GetEncoded()));
+            : Decode32(o.SigningKey, "Audit:SigningKey"));
+        _publicKey = new Lazy<string>(() => Convert.ToBase64String(Ed25519.PublicKey(_signingKey.Value)));
     }
 
     public byte[] ChainKey => _chainKey.Value;
 
-    public Ed25519PrivateKeyParameters SigningKey => _signingKey.Value;
+    /// <summary>The 32-byte Ed25519 private key (seed) that signs checkpoints (<see cref="Ed25519"/>).</summary>
+    internal byte[] SigningKey => _signingKey.Value;
 
     /// <summary>Base64 of the 32-byte Ed25519 public key that verifies checkpoints.</summary>
     public string PublicKey => _publicKey.Value;

@@ -50,7 +50,10 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
     private readonly ConcurrentDictionary<string, CachedKey> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<Task<CachedKey?>>> _lookups = new(StringComparer.Ordinal);
     private long _generation;
-    private readonly Refusal?[] _refusals = new Refusal?[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)options.Value.UnknownKeyCacheSize)];
+    // Allocated at the first refusal (a 64K-slot table is 512 KiB of long-lived heap, which the GC's gen0 budget then grows by
+    // half again): a server no one sends unknown keys to never holds it.
+    private readonly int _refusalSlots = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)options.Value.UnknownKeyCacheSize);
+    private Refusal?[]? _refusals;
     private readonly Source?[] _sources = new Source?[64];
     private long _refusedSinceLog;
     private long _nextLogAt = long.MinValue;
@@ -111,7 +114,8 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
             }
             found = cached.Key;
         }
-        else if (_refusals[SlotOf(hash, out var prefix)] is { } refusal && refusal.Hash == prefix && now < refusal.Until)
+        else if (SlotOf(hash, out var prefix) is var slot && Volatile.Read(ref _refusals) is { } refusals
+            && refusals[slot] is { } refusal && refusal.Hash == prefix && now < refusal.Until)
         {
             return null;
         }
@@ -147,7 +151,10 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
         Interlocked.Increment(ref _generation); // a lookup that started before the key existed must not refuse it afterwards
         Volatile.Write(ref _known, null);
         _lookups.Clear();
-        Volatile.Write(ref _refusals[SlotOf(keyHash, out _)], null);
+        if (Volatile.Read(ref _refusals) is { } refusals)
+        {
+            Volatile.Write(ref refusals[SlotOf(keyHash, out _)], null);
+        }
     }
 
     /// <summary>
@@ -247,8 +254,12 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
     private int SlotOf(string hash, out ulong prefix)
     {
         prefix = ulong.Parse(hash.AsSpan(0, 16), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
-        return (int)(prefix & (ulong)(_refusals.Length - 1));
+        return (int)(prefix & (ulong)(_refusalSlots - 1));
     }
+
+    /// <summary>The refusal table, allocated on first use.</summary>
+    private Refusal?[] Refusals() =>
+        Volatile.Read(ref _refusals) ?? Interlocked.CompareExchange(ref _refusals, new Refusal?[_refusalSlots], null) ?? _refusals!;
 
     /// <summary>One query per key at a time, on the thread pool; its answer replaces the cached one unless the cache was invalidated meanwhile.</summary>
     private Task<CachedKey?> LookUpAsync(string hash)
@@ -283,10 +294,11 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
             var refusal = new Refusal(prefix, started + (long)(options.Value.UnknownKeyCacheDuration.TotalSeconds * time.TimestampFrequency));
             if (Interlocked.Read(ref _generation) == generation)
             {
-                Volatile.Write(ref _refusals[slot], refusal);
+                var refusals = Refusals();
+                Volatile.Write(ref refusals[slot], refusal);
                 if (Interlocked.Read(ref _generation) != generation)
                 {
-                    Interlocked.CompareExchange(ref _refusals[slot], null, refusal); // a key was created meanwhile
+                    Interlocked.CompareExchange(ref refusals[slot], null, refusal); // a key was created meanwhile
                 }
             }
             if (Interlocked.Increment(ref _missesSinceLoad) >= MissesBeforeLoadingAllKeys

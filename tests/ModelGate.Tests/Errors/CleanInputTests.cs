@@ -111,6 +111,7 @@ public abstract class CleanInputTests(ServerFixture fixture) : ProviderTests(fix
         // NUL in a path is refused by the server itself; other control characters reach the names.
         await ProblemAssert.IsProblem(await client.GetAsync($"/api/v1/models/{model}%1B"), HttpStatusCode.BadRequest, "invalid_text");
         await ProblemAssert.IsProblem(await client.GetAsync("/api/v1/usage?deployment=x%00"), HttpStatusCode.BadRequest, "invalid_text");
+        await ProblemAssert.IsProblem(await client.GetAsync("/api/v1/usage?deploy%1Bment=x"), HttpStatusCode.BadRequest, "invalid_text");
 
         Assert.Equal(audit, await Server.AuditCountAsync());
         Assert.Equal(keys, (await Server.Api().ListKeysAsync()).Count);
