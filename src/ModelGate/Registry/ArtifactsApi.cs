@@ -26,7 +26,8 @@ public static class ArtifactsApi
     /// kept (renamed into place). Uploading the same bytes again answers 200 and changes nothing.
     /// </summary>
     public static async Task<Results<Created<ArtifactDto>, Ok<ArtifactDto>, ProblemHttpResult>> PutArtifact(string sha256, HttpRequest request,
-        ClaimsPrincipal user, IBlobStore blobs, AuditedWrite write, IOptions<LimitsOptions> limits, CancellationToken cancellationToken)
+        ClaimsPrincipal user, IBlobStore blobs, ArtifactIntegrity integrity, AuditedWrite write, IOptions<LimitsOptions> limits,
+        CancellationToken cancellationToken)
     {
         var digest = Digests.Normalize(sha256);
         if (digest is null)
@@ -43,6 +44,13 @@ public static class ArtifactsApi
                 return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.DigestMismatch, "The upload does not match its digest.",
                     $"the body's SHA-256 is {result.ActualSha256}, not {digest}; nothing was stored",
                     new Dictionary<string, object?> { ["expected"] = digest, ["actual"] = result.ActualSha256, ["size"] = result.Size });
+        }
+
+        // The bytes were hashed as they were written, so the file now stored is intact, whatever was remembered of the one before:
+        // a repair can leave the same size and, within the file system's timestamp granularity, the same modification time.
+        if (await blobs.GetStampAsync(digest, cancellationToken) is { } stamp)
+        {
+            await integrity.RecordAsync(digest, stamp, digest, cancellationToken);
         }
 
         await using var tx = await write.BeginAsync(cancellationToken);
