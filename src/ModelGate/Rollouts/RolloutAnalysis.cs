@@ -10,11 +10,11 @@ namespace ModelGate.Rollouts;
 /// </summary>
 public static class RolloutAnalysis
 {
-    public static CanaryJudgement Analyze(GatewayTelemetry telemetry, string deployment, string stable, string candidate, DateTime from, bool shadow,
+    public static CanaryJudgement Analyze(IRolloutEvidence evidence, string deployment, string stable, string candidate, DateTime from, bool shadow,
         int minimumSamples)
     {
-        var control = telemetry.Slots(deployment, stable, from);
-        var experiment = telemetry.Slots(deployment, candidate, from, shadow);
+        var control = evidence.Slots(deployment, stable, from, shadow: false);
+        var experiment = evidence.Slots(deployment, candidate, from, shadow);
         static double[] Served(IEnumerable<SlotAggregate> slots, Func<SlotAggregate, double> value) => slots.Where(s => s.Requests > 0).Select(value).ToArray();
         static double[] Feedback(IEnumerable<SlotAggregate> slots) => slots.Where(s => s.FeedbackCount > 0).Select(s => s.FeedbackSum / s.FeedbackCount).ToArray();
         static double P99(SlotAggregate s) => LatencyHistogram.Quantile(s.Latency, 0.99) ?? 0;

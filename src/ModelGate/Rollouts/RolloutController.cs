@@ -33,7 +33,7 @@ public sealed class RolloutOptions
 /// back, changing the deployment's routing through the same audited path as a human would. Humans pause, resume, abort
 /// or promote through the API.
 /// </summary>
-public sealed partial class RolloutController(IServiceScopeFactory scopes, GatewayTelemetry telemetry, RoutingSnapshots routes, UpstreamBinding upstreams,
+public sealed partial class RolloutController(IServiceScopeFactory scopes, IRolloutEvidence evidence, RoutingSnapshots routes, UpstreamBinding upstreams,
     IHttpClientFactory http, IOptions<RolloutOptions> options, IOptions<AlertOptions> alertOptions, TimeProvider time, ILogger<RolloutController> logger)
     : BackgroundService
 {
@@ -100,7 +100,7 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, Gatew
                 Controller, cancellationToken);
             return;
         }
-        var judgement = RolloutAnalysis.Analyze(telemetry, rollout.Deployment, rollout.Stable, rollout.Candidate, now - TimeSpan.FromSeconds(spec.IntervalSeconds),
+        var judgement = RolloutAnalysis.Analyze(evidence, rollout.Deployment, rollout.Stable, rollout.Candidate, now - TimeSpan.FromSeconds(spec.IntervalSeconds),
             rollout.Strategy == RolloutStrategies.Shadow, spec.MinimumSamples);
         rollout.Checks++;
         var hasData = RolloutAnalysis.HasData(judgement);

@@ -19,6 +19,7 @@ public static class RolloutsApi
         services.AddOptions<RolloutOptions>().BindConfiguration(RolloutOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddHttpClient(nameof(RolloutController), c => c.Timeout = TimeSpan.FromSeconds(10))
             .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<Security.EgressPolicy>().CreateHandler());
+        services.AddSingleton<IRolloutEvidence, TelemetryRolloutEvidence>();
         services.AddSingleton<RolloutController>();
         services.AddHostedService(sp => sp.GetRequiredService<RolloutController>());
         return services;

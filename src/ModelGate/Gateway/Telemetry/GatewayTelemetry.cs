@@ -130,6 +130,9 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
     public static long SlotOf(DateTime utc) => utc.Ticks / SlotLength.Ticks;
 }
 
+/// <summary>The count and sum of one named metric's values.</summary>
+public readonly record struct MetricSum(long Count, double Sum);
+
 /// <summary>Counts of one series in one slot (or in total).</summary>
 public sealed class SlotAggregate
 {
@@ -144,7 +147,53 @@ public sealed class SlotAggregate
     public long FeedbackCount { get; set; }
     public double FeedbackSum { get; set; }
 
+    /// <summary>Bins of <see cref="Scores"/>: the positive-class probability in steps of 1/20.</summary>
+    public const int ScoreBins = 20;
+
+    /// <summary>
+    /// Attempts on this version that failed (an error status, a timeout, a refused connection) and that the stable version
+    /// answered instead. Each is also counted in <see cref="Requests"/> and <see cref="Errors"/> of this version: the
+    /// failure is the candidate's, whatever the client got.
+    /// </summary>
+    public long Fallbacks { get; set; }
+
+    /// <summary>ONNX classifiers: rows scored, rows predicted positive (label 1, true, or the second of two classes).</summary>
+    public long Predictions { get; set; }
+    public long PositivePredictions { get; set; }
+
+    /// <summary>Rows whose output could not be read as a prediction: NaN or infinite scores, probabilities outside [0, 1], no label.</summary>
+    public long InvalidOutputs { get; set; }
+
+    /// <summary>Histogram of the positive-class probability (<see cref="ScoreBins"/> equal bins over [0, 1]) and its sum.</summary>
+    public long[] Scores { get; } = new long[ScoreBins];
+    public double ScoreSum { get; set; }
+
+    /// <summary>LLM upstreams: time to the answer's first byte (time to first token when streaming), in <see cref="LatencyHistogram"/> buckets.</summary>
+    public long[] FirstByte { get; } = new long[LatencyHistogram.BucketCount];
+
+    /// <summary>
+    /// Shadow series only: requests whose shadow answer was compared with the stable version's answer to the same request —
+    /// ONNX: rows compared, rows with the same label, and the sum of |Δp| of the positive-class probability; LLM: requests
+    /// compared and the sums of the shadow's minus the stable version's completion tokens and latency (ms).
+    /// </summary>
+    public long Compared { get; set; }
+    public long Agreed { get; set; }
+    public double AbsDeltaPSum { get; set; }
+    public double CompletionTokensDeltaSum { get; set; }
+    public double LatencyDeltaSumMs { get; set; }
+
+    /// <summary>Named business metrics from feedback (<c>{"metric": "conversion", "value": 1}</c>); null until one arrives.</summary>
+    public Dictionary<string, MetricSum>? Business { get; private set; }
+
     public long ServerErrors => Errors[(int)ErrorClass.Upstream] + Errors[(int)ErrorClass.Server];
+
+    /// <summary>Adds one value of a named business metric.</summary>
+    public void AddBusiness(string metric, double value)
+    {
+        Business ??= new Dictionary<string, MetricSum>(StringComparer.Ordinal);
+        var sum = Business.GetValueOrDefault(metric);
+        Business[metric] = new MetricSum(sum.Count + 1, sum.Sum + value);
+    }
 
     internal void Reset(long slot)
     {
@@ -153,6 +202,11 @@ public sealed class SlotAggregate
         Cost = LatencySumMs = FeedbackSum = 0;
         Array.Clear(Errors);
         Array.Clear(Latency);
+        Fallbacks = Predictions = PositivePredictions = InvalidOutputs = Compared = Agreed = 0;
+        ScoreSum = AbsDeltaPSum = CompletionTokensDeltaSum = LatencyDeltaSumMs = 0;
+        Array.Clear(Scores);
+        Array.Clear(FirstByte);
+        Business?.Clear();
     }
 
     internal void Add(SlotAggregate other)
@@ -171,6 +225,33 @@ public sealed class SlotAggregate
         for (var i = 0; i < Latency.Length; i++)
         {
             Latency[i] += other.Latency[i];
+        }
+        Fallbacks += other.Fallbacks;
+        Predictions += other.Predictions;
+        PositivePredictions += other.PositivePredictions;
+        InvalidOutputs += other.InvalidOutputs;
+        ScoreSum += other.ScoreSum;
+        for (var i = 0; i < Scores.Length; i++)
+        {
+            Scores[i] += other.Scores[i];
+        }
+        for (var i = 0; i < FirstByte.Length; i++)
+        {
+            FirstByte[i] += other.FirstByte[i];
+        }
+        Compared += other.Compared;
+        Agreed += other.Agreed;
+        AbsDeltaPSum += other.AbsDeltaPSum;
+        CompletionTokensDeltaSum += other.CompletionTokensDeltaSum;
+        LatencyDeltaSumMs += other.LatencyDeltaSumMs;
+        if (other.Business is { Count: > 0 })
+        {
+            Business ??= new Dictionary<string, MetricSum>(StringComparer.Ordinal);
+            foreach (var (name, sum) in other.Business)
+            {
+                var mine = Business.GetValueOrDefault(name);
+                Business[name] = new MetricSum(mine.Count + sum.Count, mine.Sum + sum.Sum);
+            }
         }
     }
 
@@ -269,7 +350,8 @@ public sealed class TelemetrySeries(string deployment, string version, string ro
         {
             foreach (var aggregate in _ring)
             {
-                if (aggregate is not null && aggregate.Slot >= firstSlot && aggregate.Slot <= lastSlot && aggregate.Requests + aggregate.FeedbackCount > 0)
+                if (aggregate is not null && aggregate.Slot >= firstSlot && aggregate.Slot <= lastSlot
+                    && (aggregate.Requests + aggregate.FeedbackCount + aggregate.Compared > 0 || aggregate.Business is { Count: > 0 }))
                 {
                     into.Add(aggregate.Copy());
                 }
