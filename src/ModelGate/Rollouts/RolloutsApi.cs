@@ -12,7 +12,7 @@ using ModelGate.Storage.Rollouts;
 namespace ModelGate.Rollouts;
 
 /// <summary><c>/api/v1/deployments/{name}/rollouts</c>: start one, follow it, pause, resume, abort or promote it.</summary>
-public static class RolloutsApi
+public static partial class RolloutsApi
 {
     public static IServiceCollection AddModelGateRollouts(this IServiceCollection services)
     {
@@ -69,6 +69,19 @@ public static class RolloutsApi
         {
             errors.Add("intervals", "1–1000");
         }
+        if (request.MinimumRequests is < 1 or > 1_000_000)
+        {
+            errors.Add("minimumRequests", "1–1000000");
+        }
+        if (request.MinimumFeedback is < 1 or > 1_000_000)
+        {
+            errors.Add("minimumFeedback", "1–1000000");
+        }
+        if (request.NoDataLimit is < 1 or > 100)
+        {
+            errors.Add("noDataLimit", "1–100");
+        }
+        ValidateMetrics(request.Metrics, errors);
         if (request.ProgressDeadlineSeconds < request.IntervalSeconds)
         {
             errors.Add("progressDeadlineSeconds", "at least one interval");
@@ -154,6 +167,55 @@ public static class RolloutsApi
         return TypedResults.Created($"/api/v1/deployments/{name}/rollouts/{rollout.Id}", ToDto(rollout));
     }
 
+    /// <summary>At most 20 business metrics, each named once, not after a default metric, with a direction and a minimum.</summary>
+    private static void ValidateMetrics(IReadOnlyList<RolloutMetricSpec>? metrics, ValidationErrors errors)
+    {
+        if (metrics is null)
+        {
+            return;
+        }
+        if (metrics.Count > MaxMetrics)
+        {
+            errors.Add("metrics", $"at most {MaxMetrics} metrics");
+            return;
+        }
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < metrics.Count; i++)
+        {
+            var metric = metrics[i];
+            if (metric is null)
+            {
+                errors.Add($"metrics[{i}]", "a metric");
+                continue;
+            }
+            if (metric.Name is null || !MetricName().IsMatch(metric.Name))
+            {
+                errors.Add($"metrics[{i}].name", "1–64 characters: lower-case letters, digits, '_', '.', '-', starting with a letter");
+            }
+            else if (CanaryMetrics.DefaultNames.Contains(metric.Name))
+            {
+                errors.Add($"metrics[{i}].name", $"'{metric.Name}' is a default metric of the analysis");
+            }
+            else if (!seen.Add(metric.Name))
+            {
+                errors.Add($"metrics[{i}].name", $"'{metric.Name}' is listed twice");
+            }
+            if (!MetricDirections.All.Contains(metric.Direction))
+            {
+                errors.Add($"metrics[{i}].direction", $"one of {string.Join(", ", MetricDirections.All)}");
+            }
+            if (metric.MinimumSamples is < 1 or > 1_000_000)
+            {
+                errors.Add($"metrics[{i}].minimumSamples", "1–1000000");
+            }
+        }
+    }
+
+    private const int MaxMetrics = 20;
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z][a-z0-9_.-]{0,63}$")]
+    private static partial System.Text.RegularExpressions.Regex MetricName();
+
     public static async Task<Ok<List<RolloutDto>>> ListRollouts(string name, ModelGateDbContext db, CancellationToken cancellationToken) =>
         TypedResults.Ok((await db.Rollouts.AsNoTracking().Where(r => r.Deployment == name).OrderByDescending(r => r.StartedAt).ToListAsync(cancellationToken))
             .Select(ToDto).ToList());
@@ -216,8 +278,27 @@ public static class RolloutsApi
         return TypedResults.Ok(ToDto(rollout));
     }
 
-    public static RolloutDto ToDto(RolloutEntity r) => new(r.Id, r.Deployment, r.Stable, r.Candidate, r.Strategy, r.Status, r.Step, r.Weight, r.Checks,
-        r.FailedChecks, r.StartedAt, r.NextCheckAt, r.EndedAt, r.Reason, RolloutController.Spec(r), JsonDocument.Parse(r.History).RootElement.Clone(), r.CreatedBy);
+    public static RolloutDto ToDto(RolloutEntity r)
+    {
+        var history = JsonDocument.Parse(r.History).RootElement.Clone();
+        return new(r.Id, r.Deployment, r.Stable, r.Candidate, r.Strategy, r.Status, r.Step, r.Weight, r.Checks, r.FailedChecks, r.StartedAt, r.NextCheckAt,
+            r.EndedAt, r.Reason, RolloutController.Spec(r), history, r.CreatedBy, Analyses(history));
+    }
+
+    /// <summary>The analyses recorded in the history's <c>check</c> entries, oldest first.</summary>
+    public static List<RolloutAnalysisDto> Analyses(JsonElement history)
+    {
+        var analyses = new List<RolloutAnalysisDto>();
+        foreach (var entry in history.EnumerateArray())
+        {
+            if (entry.TryGetProperty("type", out var type) && type.GetString() == "check" && entry.TryGetProperty("analysis", out var analysis)
+                && analysis.Deserialize<RolloutAnalysisDto>(ModelGateJson.Options) is { } dto)
+            {
+                analyses.Add(dto);
+            }
+        }
+        return analyses;
+    }
 
     private static ProblemHttpResult NotFound(string name, string id) => Problems.NotFound("rollout_not_found", $"deployment '{name}' has no rollout '{ClientText.Echo(id)}'");
 }

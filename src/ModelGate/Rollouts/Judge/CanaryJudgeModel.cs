@@ -50,6 +50,16 @@ public sealed record CanaryMetricConfig
 
     /// <summary>Fewer values than this on either side classify the metric NoData (1: only an empty sample does).</summary>
     public int MinimumSamples { get; init; } = 1;
+
+    /// <summary>
+    /// The noise floor: a difference of the means (candidate − stable) smaller than the larger of <see cref="AbsoluteFloor"/>
+    /// and <see cref="RelativeFloor"/> × |stable mean| is never a failure, however significant (latency: 1 ms or 5 %).
+    /// </summary>
+    public double AbsoluteFloor { get; init; }
+    public double RelativeFloor { get; init; }
+
+    /// <summary>The floor for a stable mean of <paramref name="controlMean"/>.</summary>
+    public double Floor(double controlMean) => Math.Max(AbsoluteFloor, RelativeFloor * Math.Abs(controlMean));
 }
 
 /// <summary>The judge's settings: Kayenta NetflixACAJudge's interval (98 %) and tolerance (0.25); pass 95 and marginal 75 as the design sets them (Kayenta takes them per request).</summary>
@@ -85,7 +95,10 @@ public sealed record CanaryMetricResult
     /// <summary>A critical metric that failed beyond its critical effect size, or had no data: the analysis scores 0.</summary>
     public bool CriticalFailure { get; init; }
 
-    /// <summary>Hodges-Lehmann estimate of the shift candidate − stable, and its interval; null when not tested.</summary>
+    /// <summary>
+    /// Hodges-Lehmann estimate of the shift candidate − stable, and its interval; null when not tested. For a distribution
+    /// test the estimate is its statistic (Kolmogorov-Smirnov's D).
+    /// </summary>
     public double? Estimate { get; init; }
     public double? Lower { get; init; }
     public double? Upper { get; init; }

@@ -67,6 +67,18 @@ public static class MannWhitneyClassifier
         var effectSize = result.ControlMean == 0 || result.ExperimentMean == 0 ? (double?)null : result.ExperimentMean / result.ControlMean;
         result = result with { Estimate = test.Estimate, Lower = test.Lower, Upper = test.Upper, EffectSize = effectSize };
 
+        // Below the noise floor a change is never a failure, however significant (a busy machine's microseconds of latency).
+        var difference = result.ExperimentMean!.Value - result.ControlMean!.Value;
+        var floor = metric.Floor(result.ControlMean.Value);
+        if (Math.Abs(difference) < floor)
+        {
+            return result with
+            {
+                Classification = MetricClassification.Pass,
+                Reason = $"the difference {difference:0.####} is within the noise floor of {floor:0.####}",
+            };
+        }
+
         var high = metric.Direction is MetricDirection.Increase or MetricDirection.Either
             && test.Lower > bound
             && (effectSize is null || effectSize >= metric.AllowedIncrease);
