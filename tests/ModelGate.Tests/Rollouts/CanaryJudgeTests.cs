@@ -152,6 +152,35 @@ public sealed class CanaryJudgeTests
         Assert.Equal(MetricClassification.High, bigger.Classification);
     }
 
+    [Theory]
+    [InlineData(0.3, 0.9, MetricClassification.Pass)]   // 3× slower, but 0.6 ms apart: under the 1 ms floor
+    [InlineData(40, 41.8, MetricClassification.Pass)]   // 1.8 ms apart, but under 5 % of 40 ms (2 ms)
+    [InlineData(40, 48, MetricClassification.High)]     // 8 ms and 20 %: a regression
+    [InlineData(0.3, 1.5, MetricClassification.High)]   // 1.2 ms apart: over the floor, 5×
+    public void Classify_LatencyNoiseFloor_OneMillisecondOrFivePercent(double stableMs, double candidateMs, MetricClassification expected)
+    {
+        var metric = new CanaryMetricConfig { Name = "latency_p99", Direction = MetricDirection.Increase, AbsoluteFloor = 1, RelativeFloor = 0.05 };
+        var stable = Enumerable.Range(0, 60).Select(i => stableMs * (1 + i % 5 * 0.001)).ToArray();
+        var candidate = Enumerable.Range(0, 60).Select(i => candidateMs * (1 + i % 5 * 0.001)).ToArray();
+
+        var result = MannWhitneyClassifier.Classify(metric, stable, candidate);
+
+        Assert.Equal(expected, result.Classification);
+        // Without the floor every one of these significant shifts would fail.
+        Assert.Equal(MetricClassification.High, MannWhitneyClassifier.Classify(metric with { AbsoluteFloor = 0, RelativeFloor = 0, AllowedIncrease = 1.01 }, stable,
+            candidate).Classification);
+    }
+
+    [Fact]
+    public void Floor_IsTheLargerOfAbsoluteAndRelative()
+    {
+        var metric = new CanaryMetricConfig { Name = "latency", AbsoluteFloor = 1, RelativeFloor = 0.05 };
+        Assert.Equal(1, metric.Floor(3));
+        Assert.Equal(5, metric.Floor(100));
+        Assert.Equal(5, metric.Floor(-100));
+        Assert.Equal(0, new CanaryMetricConfig { Name = "error_rate" }.Floor(0.5));
+    }
+
     [Fact]
     public void Classify_ErrorRateAgainstErrorFreeStable_IsHighAndCritical()
     {
