@@ -18,6 +18,7 @@ public static class AlertKinds
     public const string CostSpike = "cost_spike";
     public const string ReviewOverdue = "review_overdue";
     public const string ArtifactCorrupt = "artifact_corrupt";
+    public const string RolloutRolledBack = "rollout_rolled_back";
 }
 
 public sealed record AlertDto(long Id, string Key, string Group, string Kind, string Severity, string Status, string Summary, JsonElement Details,

@@ -18,19 +18,32 @@ internal static class RolloutCommands
         var steps = new Option<double[]>("--steps") { Description = "Canary weights (default 5 10 25 50)", AllowMultipleArgumentsPerToken = true };
         var interval = new Option<int>("--interval") { Description = "Seconds between analyses", DefaultValueFactory = _ => 60 };
         var failed = new Option<int>("--failed-check-limit") { DefaultValueFactory = _ => 2 };
-        var start = new Command("start", "Start a rollout") { deployment, candidate, strategy, steps, interval, failed };
+        var minimumRequests = new Option<int>("--minimum-requests")
+        {
+            Description = "Candidate requests an interval needs to be judged (fewer: no data, the step holds)", DefaultValueFactory = _ => 50,
+        };
+        var noDataLimit = new Option<int>("--no-data-limit") { Description = "No-data intervals in a row that roll the rollout back", DefaultValueFactory = _ => 3 };
+        var metrics = new Option<string[]>("--metric")
+        {
+            Description = "A business metric from feedback, name[:increase|decrease|either][:critical] (repeatable), e.g. conversion:decrease:critical",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var start = new Command("start", "Start a rollout") { deployment, candidate, strategy, steps, interval, failed, minimumRequests, noDataLimit, metrics };
         start.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
         {
             var given = parse.GetValue(steps);
+            var business = parse.GetValue(metrics) is { Length: > 0 } m ? m.Select(ParseMetric).ToList() : null;
             var started = await client.StartRolloutAsync(parse.GetValue(deployment)!, new StartRolloutRequest(parse.GetValue(candidate)!, parse.GetValue(strategy)!,
-                given is { Length: > 0 } ? given : null, parse.GetValue(interval), FailedCheckLimit: parse.GetValue(failed)), c);
+                given is { Length: > 0 } ? given : null, parse.GetValue(interval), FailedCheckLimit: parse.GetValue(failed),
+                MinimumRequests: parse.GetValue(minimumRequests), NoDataLimit: parse.GetValue(noDataLimit), Metrics: business), c);
             await Write(context, parse, started);
             return ExitCodes.Ok;
         }, ct));
         rollout.Subcommands.Add(start);
 
         var statusDeployment = new Argument<string>("deployment");
-        var status = new Command("status", "The deployment's rollouts, most recent first") { statusDeployment };
+        var all = new Option<bool>("--all") { Description = "Print every analysis of the latest rollout, not only the last one" };
+        var status = new Command("status", "The deployment's rollouts, most recent first, and the latest rollout's analysis metric by metric") { statusDeployment, all };
         status.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
         {
             var list = await client.ListRolloutsAsync(parse.GetValue(statusDeployment)!, c);
@@ -44,6 +57,14 @@ internal static class RolloutCommands
                 r.Id, r.Strategy, r.Stable, r.Candidate, r.Status, r.Weight.ToString(CultureInfo.InvariantCulture), r.Checks.ToString(CultureInfo.InvariantCulture),
                 r.FailedChecks.ToString(CultureInfo.InvariantCulture), r.Reason ?? "",
             }));
+            // The latest rollout's analyses: the last one, or with --all every one, each metric on a row.
+            if (list.FirstOrDefault() is { Analyses: { Count: > 0 } analyses } latest)
+            {
+                foreach (var analysis in parse.GetValue(all) ? analyses : analyses.TakeLast(1))
+                {
+                    await WriteAnalysisAsync(context.Out, latest.Id, analysis);
+                }
+            }
             return ExitCodes.Ok;
         }, ct));
         rollout.Subcommands.Add(status);
@@ -63,6 +84,31 @@ internal static class RolloutCommands
         }
         return rollout;
     }
+
+    /// <summary>"conversion:decrease:critical" → the metric; direction defaults to decrease.</summary>
+    private static RolloutMetricSpec ParseMetric(string text)
+    {
+        var parts = text.Split(':');
+        var direction = parts.Skip(1).FirstOrDefault(p => MetricDirections.All.Contains(p)) ?? MetricDirections.Decrease;
+        return new RolloutMetricSpec(parts[0], direction, Critical: parts.Skip(1).Contains("critical"));
+    }
+
+    /// <summary>One analysis as a table: metric, stable and candidate figures, samples, the interval for candidate − stable, result, critical.</summary>
+    internal static async Task WriteAnalysisAsync(TextWriter writer, string id, RolloutAnalysisDto analysis)
+    {
+        await writer.WriteLineAsync();
+        await writer.WriteLineAsync($"{id} analysis at {analysis.At:yyyy-MM-dd HH:mm:ss}Z, weight {Number(analysis.Weight)} %: {analysis.Outcome}, score {Number(analysis.Score)}, " +
+                                    $"requests stable {analysis.StableRequests} / candidate {analysis.CandidateRequests}");
+        await writer.WriteLineAsync($"  {analysis.Reason}");
+        CliApp.WriteTable(writer, ["METRIC", "STABLE", "CANDIDATE", "SAMPLES", "INTERVAL", "RESULT", "CRITICAL"], analysis.Metrics.Select(m => new[]
+        {
+            m.Name, Number(m.Stable), Number(m.Candidate), $"{m.StableSamples}/{m.CandidateSamples}",
+            m.Lower is { } lower && m.Upper is { } upper ? $"[{Number(lower)}, {Number(upper)}]" : m.Estimate is { } d ? $"D {Number(d)}" : "-",
+            m.Classification, m.CriticalFailure ? "FAILED" : m.Critical ? "yes" : "no",
+        }));
+    }
+
+    private static string Number(double? value) => value is { } v ? v.ToString("0.####", CultureInfo.InvariantCulture) : "-";
 
     private static async Task Write(CliContext context, ParseResult parse, RolloutDto r)
     {
