@@ -40,6 +40,15 @@ public static class ProblemCodes
     public const string Internal = "internal_error";
     public const string EgressDenied = "egress_denied";
     public const string UpstreamKeyRequired = "upstream_key_required";
+    public const string DeploymentExists = "deployment_exists";
+    /// <summary>A rollback with nothing to roll back to: only the stable version is routed and no earlier version can serve.</summary>
+    public const string NothingToRollBack = "nothing_to_roll_back";
+    /// <summary>A rollout's candidate cannot be routed on its deployment (its stage, backend or upstream); <c>errors</c> or <c>field</c> say why.</summary>
+    public const string CandidateNotRoutable = "candidate_not_routable";
+    /// <summary>A rollout changed (the controller or another person acted on it) while a change to it was being made; nothing was changed.</summary>
+    public const string RolloutChanged = "rollout_changed";
+    /// <summary>A rollout action's routing change was refused (e.g. the stable version can no longer be served); nothing was changed.</summary>
+    public const string RolloutRoutingRefused = "rollout_routing_refused";
 }
 
 public static class Problems
@@ -130,6 +139,8 @@ public sealed class ValidationErrors
         }
         list.Add(message);
     }
+
+    public IReadOnlyDictionary<string, string[]> ToDictionary() => _errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
 
     public ProblemHttpResult ToProblem() => Problems.Validation(_errors.ToDictionary(e => e.Key, e => e.Value.ToArray()));
 }

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using ModelGate.Client;
+using ModelGate.Gateway;
 using ModelGate.Gateway.Onnx;
 using ModelGate.Lifecycle.Archives;
 using ModelGate.Lifecycle.Cards;
@@ -16,7 +17,7 @@ namespace ModelGate.Lifecycle;
 /// to the replacement first; the version is unloaded; an archive of everything recorded about it is written as an
 /// artifact with a SHA-256 manifest, and the version keeps the archive's digest.
 /// </summary>
-public sealed class Retirement(IBlobStore blobs, OnnxModelCache models)
+public sealed class Retirement(IBlobStore blobs, OnnxModelCache models, DeploymentRouting routings)
 {
     public static readonly TimeSpan UnloadGrace = TimeSpan.FromSeconds(30);
 
@@ -43,6 +44,21 @@ public sealed class Retirement(IBlobStore blobs, OnnxModelCache models)
             });
             checks.Add(new GateCheck("replacement", "another version of the model that the deployments' environments accept",
                 target is null ? $"'{replacement}' is not another version of {report.Model}" : $"{target.Version} ({target.Stage})", fits));
+            if (target is not null && routing.Count > 0)
+            {
+                // The same rule the move itself goes through: e.g. an upstream deployment needs the replacement's upstream.
+                var refused = new List<string>();
+                foreach (var deployment in routing)
+                {
+                    var moved = await routings.CheckAsync(db, deployment, table => Moved(table, version.Version, target.Version), cancellationToken);
+                    if (!moved.IsChanged)
+                    {
+                        refused.Add($"{deployment.Name}: {moved.Explain()}");
+                    }
+                }
+                checks.Add(new GateCheck("replacement_routing", $"every deployment that routes {version.Version} can route {target.Version} in its place",
+                    refused.Count == 0 ? string.Join(", ", routing.Select(d => d.Name)) : string.Join("; ", refused), refused.Count == 0));
+            }
         }
         return report with { Checks = checks, Passed = checks.All(c => c.Passed) };
     }
@@ -53,25 +69,14 @@ public sealed class Retirement(IBlobStore blobs, OnnxModelCache models)
         var model = version.Model!.Name;
         foreach (var deployment in await RoutingToAsync(tx.Db, version, cancellationToken))
         {
-            var entity = await tx.Db.Deployments.FirstAsync(d => d.Id == deployment.Id, cancellationToken);
-            var routing = JsonSerializer.Deserialize<RoutingTable>(entity.Routing, ModelGateJson.Options)!;
-            var moved = routing with
+            var moved = await routings.ChangeAsync(tx, deployment.Name, new RoutingChange(actor, RoutingChange.Changed,
+                table => Moved(table, version.Version, request.Replacement!),
+                $"{model}@{version.Version} retired ({request.Trigger}); traffic moved to {request.Replacement}", NotGood: version.Version), cancellationToken);
+            if (!moved.IsChanged)
             {
-                Stable = routing.Stable == version.Version ? request.Replacement! : routing.Stable,
-                Candidates = routing.Candidates?.Where(c => c.Version != version.Version && c.Version != (routing.Stable == version.Version ? request.Replacement : null)).ToList(),
-                Shadow = routing.Shadow?.Version == version.Version ? null : routing.Shadow,
-            };
-            entity.Routing = JsonSerializer.Serialize(moved, ModelGateJson.Options);
-            if (entity.LastKnownGood == version.Version)
-            {
-                entity.LastKnownGood = null;
+                // The gate checked this same move (replacement_routing) in this transaction: not reached unless that check is bypassed.
+                throw new InvalidOperationException($"moving {deployment.Name} off {model}@{version.Version} failed: {moved.Explain()}");
             }
-            entity.Revision++;
-            entity.UpdatedAt = tx.Now;
-            entity.UpdatedBy = actor;
-            await tx.AppendAsync(actor, "deployment.routing_changed", $"deployments/{entity.Name}",
-                new { entity.Revision, reason = $"{model}@{version.Version} retired ({request.Trigger}); traffic moved to {request.Replacement}", stable = moved.Stable },
-                cancellationToken: cancellationToken);
         }
 
         version.RetirementTrigger = request.Trigger;
@@ -92,6 +97,22 @@ public sealed class Retirement(IBlobStore blobs, OnnxModelCache models)
         }
         version.ArchiveSha256 = sha;
         return sha;
+    }
+
+    /// <summary>
+    /// The table with <paramref name="retired"/> out of it: its traffic (when stable) goes to <paramref name="replacement"/>, which then is no
+    /// longer a candidate or shadow; the retired version's upstream goes, the replacement's (kept while it took no traffic) stays.
+    /// </summary>
+    private static RoutingTable Moved(RoutingTable routing, string retired, string replacement)
+    {
+        var stable = routing.Stable == retired ? replacement : routing.Stable;
+        return routing with
+        {
+            Stable = stable,
+            Candidates = routing.Candidates?.Where(c => c.Version != retired && c.Version != stable).ToList(),
+            Shadow = routing.Shadow?.Version == retired || routing.Shadow?.Version == stable ? null : routing.Shadow,
+            Upstreams = routing.Upstreams?.Where(u => u.Key != retired).ToDictionary(u => u.Key, u => u.Value),
+        };
     }
 
     /// <summary>Takes the version's ONNX sessions out of memory once traffic has moved.</summary>

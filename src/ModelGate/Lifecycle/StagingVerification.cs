@@ -99,7 +99,7 @@ public static class StagingVerificationApi
 }
 
 public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blobs, OnnxModelCache models, RoutingSnapshots routes, GatewayTelemetry telemetry,
-    LoopbackClient loopback, UpstreamBinding upstreams, ApiKeyService keys)
+    LoopbackClient loopback, DeploymentRouting routings, ApiKeyService keys)
 {
     public async Task<Results<Created<StagingVerificationDto>, ProblemHttpResult>> RunAsync(Storage.Registry.ModelVersionEntity version,
         Storage.Gateway.DeploymentEntity deployment, StagingVerificationRequest request, ClaimsPrincipal user, CancellationToken cancellationToken)
@@ -228,24 +228,28 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
             return Check("rollback_drill", true, $"{version} is the first version served by {deployment}: there is no earlier version to roll back to");
         }
         var steps = new List<string>();
-        async Task<string?> RouteAndAsk(RoutingTable table)
+        // The drill moves versions within the stored table (each upstream keeps its stored key).
+        async Task<string?> RouteAndAsk(Func<RoutingTable, RoutingTable> change)
         {
-            await using var scope = scopes.CreateAsyncScope();
-            // The drill moves versions within the stored table: each upstream keeps its stored key.
-            var result = await DeploymentsApi.SetRouting(deployment, DeploymentsApi.KeepingStoredKeys(table), user,
-                scope.ServiceProvider.GetRequiredService<AuditedWrite>(), routes, upstreams, cancellationToken);
-            if (result.Result is not Ok<DeploymentDto>)
+            await using (var scope = scopes.CreateAsyncScope())
             {
-                return null;
+                await using var tx = await scope.ServiceProvider.GetRequiredService<AuditedWrite>().BeginAsync(cancellationToken);
+                var routed = await routings.ChangeAsync(tx, deployment, new RoutingChange(user.ActorId(), RoutingChange.Changed, change,
+                    $"staging verification of {version}: rollback drill"), cancellationToken);
+                if (!routed.IsChanged)
+                {
+                    return null;
+                }
+                await tx.CommitAsync(cancellationToken);
             }
             using var response = await client.PostAsync($"v2/models/{deployment}/infer", Json(body), cancellationToken);
             return response.StatusCode == HttpStatusCode.OK && response.Headers.TryGetValues(InferenceProtocolApi.VersionHeader, out var v) ? v.First() : null;
         }
         var clock = Stopwatch.StartNew();
-        var rolledBack = await RouteAndAsk(current with { Stable = previous, Candidates = [new CandidateRoute(version, 0)] });
+        var rolledBack = await RouteAndAsk(table => table with { Stable = previous, Candidates = [new CandidateRoute(version, 0)] });
         var rollbackMs = clock.Elapsed.TotalMilliseconds;
         steps.Add($"routed to {previous}: answered by {rolledBack ?? "nothing"}");
-        var restored = await RouteAndAsk(current);
+        var restored = await RouteAndAsk(table => table with { Stable = current.Stable, Candidates = current.Candidates, Shadow = current.Shadow });
         steps.Add($"routed back to {version}: answered by {restored ?? "nothing"}");
         return Check("rollback_drill", rolledBack == previous && restored == version, string.Join("; ", steps),
             new { previous, rollbackMs, answeredAfterRollback = rolledBack, answeredAfterRestore = restored });

@@ -32,7 +32,7 @@ public static class TransitionsApi
     }
 
     public static async Task<Results<Ok<TransitionDto>, Ok<GateReport>, ProblemHttpResult>> Transition(string model, string version, TransitionRequest request,
-        bool? dryRun, ClaimsPrincipal user, AuditedWrite write, RoutingSnapshots routes, Retirement retirement, CancellationToken cancellationToken)
+        bool? dryRun, ClaimsPrincipal user, AuditedWrite write, Retirement retirement, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (!StageMachine.All.Contains(request.To) || request.To == Stages.Trained)
@@ -105,10 +105,6 @@ public static class TransitionsApi
             new { from, to = request.To, reason = request.Reason, trigger = request.Trigger, replacement = request.Replacement, archive, policy = report.Policy,
                 checks = report.Checks.Select(c => c.Check) }, cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
-        if (request.To == Stages.Retired)
-        {
-            await routes.ReloadAsync(cancellationToken);
-        }
         if (request.To == Stages.Retired)
         {
             retirement.Unload(entity);

@@ -2,7 +2,6 @@ using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ModelGate.Client;
@@ -27,13 +26,27 @@ public sealed class RolloutOptions
     public int HookRetries { get; set; } = 3;
 }
 
+/// <summary>What became of a change to a rollout (and the routing that goes with it).</summary>
+public enum RolloutWriteOutcome
+{
+    Done,
+    NotFound,
+    /// <summary>The rollout changed since the caller read it (the controller's tick, a person, another replica): nothing was written.</summary>
+    Stale,
+    /// <summary>The routing change that goes with it was refused (<see cref="RolloutWrite.Routing"/> says why): nothing was written.</summary>
+    RoutingRefused,
+}
+
+public sealed record RolloutWrite(RolloutWriteOutcome Outcome, RolloutEntity? Rollout = null, RoutingResult? Routing = null);
+
 /// <summary>
 /// The rollout controller (a <see cref="BackgroundService"/> on <see cref="TimeProvider"/>): for every running rollout
 /// whose interval has passed it judges the candidate against the stable version, then advances, holds, promotes or rolls
-/// back, changing the deployment's routing through the same audited path as a human would. Humans pause, resume, abort
-/// or promote through the API.
+/// back. Humans start, pause, resume, abort or promote through the API. Every change of a rollout is one audited write
+/// in which the rollout's row is read and changed, and its routing changed through <see cref="DeploymentRouting"/>:
+/// both commit or neither does.
 /// </summary>
-public sealed partial class RolloutController(IServiceScopeFactory scopes, IRolloutEvidence evidence, RoutingSnapshots routes, UpstreamBinding upstreams,
+public sealed partial class RolloutController(IServiceScopeFactory scopes, IRolloutEvidence evidence, DeploymentRouting routings,
     IHttpClientFactory http, IOptions<RolloutOptions> options, IOptions<AlertOptions> alertOptions, TimeProvider time, ILogger<RolloutController> logger)
     : BackgroundService
 {
@@ -72,13 +85,31 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
         await _one.WaitAsync(cancellationToken);
         try
         {
-            await using var scope = scopes.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
             var now = time.GetUtcNow().UtcDateTime;
-            var due = await db.Rollouts.Where(r => r.Status == RolloutStatuses.Running && r.NextCheckAt <= now).ToListAsync(cancellationToken);
-            foreach (var rollout in due)
+            List<string> due;
+            await using (var scope = scopes.CreateAsyncScope())
             {
-                await CheckAsync(db, rollout, now, cancellationToken);
+                due = await scope.ServiceProvider.GetRequiredService<ModelGateDbContext>().Rollouts
+                    .Where(r => r.Status == RolloutStatuses.Running && r.NextCheckAt <= now).Select(r => r.Id).ToListAsync(cancellationToken);
+            }
+            foreach (var id in due)
+            {
+                var after = new FollowUps();
+                var outcome = await WriteAsync(id, null, (tx, rollout) => rollout.Status == RolloutStatuses.Running && rollout.NextCheckAt <= now
+                    ? CheckAsync(tx, rollout, now, after, cancellationToken)
+                    : Task.FromResult<RoutingResult?>(null), after, cancellationToken);
+                if (outcome.Outcome == RolloutWriteOutcome.RoutingRefused)
+                {
+                    LogRoutingRefused(logger, id, outcome.Routing!.Explain());
+                }
+                else if (after.Promotion is { } reason && outcome.Rollout is { } checkedRollout)
+                {
+                    var promoted = await PromoteAsync(id, checkedRollout.History, Controller, reason, cancellationToken);
+                    if (promoted.Outcome == RolloutWriteOutcome.RoutingRefused)
+                    {
+                        LogRoutingRefused(logger, id, promoted.Routing!.Explain());
+                    }
+                }
             }
         }
         finally
@@ -87,18 +118,19 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
         }
     }
 
-    private async Task CheckAsync(ModelGateDbContext db, RolloutEntity rollout, DateTime now, CancellationToken cancellationToken)
+    /// <summary>One analysis of a running rollout and what follows from it, inside the write that records it; a refused routing change is returned (nothing is written).</summary>
+    private async Task<RoutingResult?> CheckAsync(AuditScope tx, RolloutEntity rollout, DateTime now, FollowUps after, CancellationToken cancellationToken)
     {
         var spec = Spec(rollout);
-        var deployment = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == rollout.Deployment, cancellationToken);
-        var routing = deployment is null ? null : JsonSerializer.Deserialize<RoutingTable>(deployment.Routing, ModelGateJson.Options);
+        var deployment = await tx.Db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == rollout.Deployment, cancellationToken);
+        var routing = deployment is null ? null : DeploymentRouting.Read(deployment);
         var candidateRouted = routing is not null && routing.Stable == rollout.Stable &&
                               (routing.Candidates?.Any(c => c.Version == rollout.Candidate) == true || routing.Shadow?.Version == rollout.Candidate);
         if (!candidateRouted)
         {
-            await EndAsync(db, rollout, RolloutStatuses.Aborted, "the deployment's routing was changed outside the rollout (a rollback or a manual change)", null,
-                Controller, cancellationToken);
-            return;
+            await EndAsync(tx, rollout, RolloutStatuses.Aborted, "the deployment's routing was changed outside the rollout (a rollback or a manual change)", null,
+                Controller, after, cancellationToken);
+            return null;
         }
         var judgement = RolloutAnalysis.Analyze(evidence, rollout.Deployment, rollout.Stable, rollout.Candidate, now - TimeSpan.FromSeconds(spec.IntervalSeconds),
             rollout.Strategy == RolloutStrategies.Shadow, spec.MinimumSamples);
@@ -113,9 +145,8 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
             rollout.FailedChecks++;
             if (rollout.FailedChecks >= spec.FailedCheckLimit)
             {
-                await RollBackAsync(db, rollout, $"the canary judge failed {rollout.FailedChecks} check(s): score {judgement.Score:0.#} ({judgement.Reason})", Controller,
-                    cancellationToken);
-                return;
+                return await RollBackAsync(tx, rollout, $"the canary judge failed {rollout.FailedChecks} check(s): score {judgement.Score:0.#} ({judgement.Reason})",
+                    Controller, after, cancellationToken);
             }
         }
         else if (hasData && judgement.Verdict == Judge.CanaryVerdict.Pass)
@@ -124,8 +155,9 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
             var needed = rollout.Strategy == RolloutStrategies.Canary ? Steps(spec).Count : spec.Intervals;
             if (passes >= needed)
             {
-                await FinishAsync(db, rollout, Controller, "every analysis passed", cancellationToken);
-                return;
+                // Promoted once this check is recorded, after the confirm-promotion hook agrees (no hook is asked inside a write).
+                after.Promotion = "every analysis passed";
+                return null;
             }
             if (rollout.Strategy == RolloutStrategies.Canary)
             {
@@ -133,158 +165,202 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
                 rollout.Weight = Steps(spec)[rollout.Step];
                 rollout.StepStartedAt = now;
                 Append(rollout, new { type = "step", at = now, weight = rollout.Weight });
-                await RouteAsync(rollout.Deployment, routing! with { Candidates = [new CandidateRoute(rollout.Candidate, rollout.Weight)] }, Controller, cancellationToken,
-                    db, rollout);
-                await HookAsync(spec.Hooks?.Event, rollout, "step", cancellationToken);
+                var stepped = await RouteAsync(tx, rollout, Controller, table => table with { Candidates = [new CandidateRoute(rollout.Candidate, rollout.Weight)] },
+                    cancellationToken);
+                if (!stepped.IsChanged)
+                {
+                    return stepped;
+                }
+                after.Hook(spec.Hooks?.Event, "step");
             }
         }
         if (now - rollout.StepStartedAt > TimeSpan.FromSeconds(spec.ProgressDeadlineSeconds))
         {
-            await RollBackAsync(db, rollout, $"no progress for {spec.ProgressDeadlineSeconds} s (the progress deadline)", Controller, cancellationToken);
-            return;
+            return await RollBackAsync(tx, rollout, $"no progress for {spec.ProgressDeadlineSeconds} s (the progress deadline)", Controller, after, cancellationToken);
         }
-        await db.SaveChangesAsync(cancellationToken);
+        return null;
     }
 
-    /// <summary>Promotes (canary, A/B) or completes (shadow), after the confirm-promotion hook agrees.</summary>
-    public async Task FinishAsync(ModelGateDbContext db, RolloutEntity rollout, ClaimsPrincipal user, string reason, CancellationToken cancellationToken)
-    {
-        var spec = Spec(rollout);
-        if (rollout.Strategy != RolloutStrategies.Shadow && spec.Hooks?.ConfirmPromotion is { } confirm && !await PostAsync(confirm, rollout, "confirm-promotion", cancellationToken))
-        {
-            Append(rollout, new { type = "promotion_held", at = time.GetUtcNow().UtcDateTime, reason = "the confirm-promotion hook did not agree" });
-            await db.SaveChangesAsync(cancellationToken);
-            return;
-        }
-        var routing = await RoutingOfAsync(db, rollout.Deployment, cancellationToken);
-        var promoted = rollout.Strategy == RolloutStrategies.Shadow
-            ? routing with { Shadow = null }
-            : routing with { Stable = rollout.Candidate, Candidates = [], Shadow = null };
-        var status = rollout.Strategy == RolloutStrategies.Shadow ? RolloutStatuses.Completed : RolloutStatuses.Promoted;
-        End(rollout, status, reason, user);
-        await RouteAsync(rollout.Deployment, promoted, user, cancellationToken, db, rollout, tx => AuditEndAsync(tx, rollout, status, reason, user, cancellationToken));
-        await HookAsync(spec.Hooks?.Event, rollout, status, cancellationToken, reason);
-    }
-
-    /// <summary>All traffic back to the stable version; the rollback hook is told.</summary>
-    public async Task RollBackAsync(ModelGateDbContext db, RolloutEntity rollout, string reason, ClaimsPrincipal user, CancellationToken cancellationToken,
-        string status = RolloutStatuses.RolledBack)
-    {
-        var routing = await RoutingOfAsync(db, rollout.Deployment, cancellationToken);
-        End(rollout, status, reason, user);
-        await RouteAsync(rollout.Deployment, routing with { Stable = rollout.Stable, Candidates = [], Shadow = null }, user, cancellationToken, db, rollout,
-            tx => AuditEndAsync(tx, rollout, status, reason, user, cancellationToken));
-        await HookAsync(Spec(rollout).Hooks?.Rollback, rollout, "rollback", cancellationToken, reason);
-        await HookAsync(Spec(rollout).Hooks?.Event, rollout, status, cancellationToken, reason);
-    }
-
-    /// <summary>Ends a rollout without touching the routing: its state and audit event in one transaction, then the event hook.</summary>
-    private async Task EndAsync(ModelGateDbContext db, RolloutEntity rollout, string status, string reason, string? eventHook, ClaimsPrincipal user,
-        CancellationToken cancellationToken)
-    {
-        End(rollout, status, reason, user);
-        await RecordAsync(db, rollout, status, EndDetails(rollout, reason), user, cancellationToken);
-        await HookAsync(eventHook, rollout, status, cancellationToken, reason);
-    }
-
-    /// <summary>A change of the rollout's own state (pause, resume): saved with its audit event in one transaction.</summary>
-    public async Task RecordAsync(ModelGateDbContext db, RolloutEntity rollout, string action, object details, ClaimsPrincipal user, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts <paramref name="rollout"/>: its row, its first routing (<paramref name="start"/> of the current table) and their audit
+    /// events in one write; then the event hook.
+    /// </summary>
+    public async Task<RolloutWrite> StartAsync(RolloutEntity rollout, Func<RoutingTable, RoutingTable> start, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
         await using (var scope = scopes.CreateAsyncScope())
         {
-            var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
-            await using var tx = await write.BeginAsync(cancellationToken);
-            await tx.AppendAsync(user.ActorId(), $"rollout.{action}", $"deployments/{rollout.Deployment}/rollouts/{rollout.Id}", details, cancellationToken: cancellationToken);
-            await StageAsync(tx, db, rollout, cancellationToken);
+            await using var tx = await scope.ServiceProvider.GetRequiredService<AuditedWrite>().BeginAsync(cancellationToken);
+            tx.Db.Rollouts.Add(rollout);
+            var routed = await RouteAsync(tx, rollout, user, start, cancellationToken);
+            if (!routed.IsChanged)
+            {
+                return new(routed.Outcome == RoutingOutcome.NotFound ? RolloutWriteOutcome.NotFound : RolloutWriteOutcome.RoutingRefused, rollout, routed);
+            }
+            await AuditAsync(tx, rollout, "started", new { rollout.Stable, rollout.Candidate, rollout.Strategy, rollout.Weight }, user, cancellationToken);
             await tx.CommitAsync(cancellationToken);
         }
-        Saved(db, rollout);
+        await HookAsync(Spec(rollout).Hooks?.Event, rollout, "started", cancellationToken);
+        return new(RolloutWriteOutcome.Done, rollout);
     }
 
-    private void End(RolloutEntity rollout, string status, string reason, ClaimsPrincipal user)
+    /// <summary>Holds the rollout where it is: no analysis runs until it is resumed.</summary>
+    public Task<RolloutWrite> PauseAsync(string id, string history, string reason, ClaimsPrincipal user, CancellationToken cancellationToken) =>
+        WriteAsync(id, history, async (tx, rollout) =>
+        {
+            rollout.Status = RolloutStatuses.Paused;
+            Append(rollout, new { type = "paused", at = tx.Now, reason, by = user.ActorId() });
+            await AuditAsync(tx, rollout, "paused", new { rollout.Weight, reason }, user, cancellationToken);
+            return null;
+        }, new FollowUps(), cancellationToken);
+
+    /// <summary>Runs the rollout again; its step starts over, the next analysis an interval from now.</summary>
+    public Task<RolloutWrite> ResumeAsync(string id, string history, string reason, ClaimsPrincipal user, CancellationToken cancellationToken) =>
+        WriteAsync(id, history, async (tx, rollout) =>
+        {
+            var now = time.GetUtcNow().UtcDateTime;
+            rollout.Status = RolloutStatuses.Running;
+            rollout.StepStartedAt = now;
+            rollout.NextCheckAt = now + TimeSpan.FromSeconds(Spec(rollout).IntervalSeconds);
+            Append(rollout, new { type = "resumed", at = now, reason, by = user.ActorId() });
+            await AuditAsync(tx, rollout, "resumed", new { rollout.Weight, reason }, user, cancellationToken);
+            return null;
+        }, new FollowUps(), cancellationToken);
+
+    /// <summary>Ends the rollout with all traffic back on the stable version; the rollback hook is told.</summary>
+    public Task<RolloutWrite> AbortAsync(string id, string history, string reason, ClaimsPrincipal user, CancellationToken cancellationToken)
+    {
+        var after = new FollowUps();
+        return WriteAsync(id, history, (tx, rollout) => RollBackAsync(tx, rollout, reason, user, after, cancellationToken, RolloutStatuses.Aborted), after,
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Promotes (canary, A/B) or completes (shadow) the rollout as read with <paramref name="history"/>, after the
+    /// confirm-promotion hook agrees (asked before the write; a refusal is recorded as <c>promotion_held</c>).
+    /// </summary>
+    public async Task<RolloutWrite> PromoteAsync(string id, string history, ClaimsPrincipal user, string reason, CancellationToken cancellationToken)
+    {
+        RolloutEntity? read;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            read = await scope.ServiceProvider.GetRequiredService<ModelGateDbContext>().Rollouts.AsNoTracking().FirstOrDefaultAsync(r => r.Id == id, cancellationToken);
+        }
+        if (read is null || read.History != history)
+        {
+            return new(read is null ? RolloutWriteOutcome.NotFound : RolloutWriteOutcome.Stale, read);
+        }
+        if (read.Strategy != RolloutStrategies.Shadow && Spec(read).Hooks?.ConfirmPromotion is { } confirm && !await PostAsync(confirm, read, "confirm-promotion", cancellationToken))
+        {
+            return await WriteAsync(id, history, (tx, rollout) =>
+            {
+                Append(rollout, new { type = "promotion_held", at = tx.Now, reason = "the confirm-promotion hook did not agree" });
+                return Task.FromResult<RoutingResult?>(null);
+            }, new FollowUps(), cancellationToken);
+        }
+        var after = new FollowUps();
+        return await WriteAsync(id, history, (tx, rollout) => FinishAsync(tx, rollout, user, reason, after, cancellationToken), after, cancellationToken);
+    }
+
+    /// <summary>
+    /// One audited write of the rollout <paramref name="id"/>: it is read inside the write, <paramref name="change"/> changes it
+    /// (and its routing, through the same transaction), and all of it commits unless the routing change is refused; then the follow-ups run.
+    /// </summary>
+    /// <param name="history">
+    /// The rollout's history as the caller read it, or null to act on the row as it is now. Every change to a rollout
+    /// appends to its history, so a different history means someone else changed it meanwhile; acting on the caller's
+    /// reading would overwrite that change, so nothing is written instead.
+    /// </param>
+    private async Task<RolloutWrite> WriteAsync(string id, string? history, Func<AuditScope, RolloutEntity, Task<RoutingResult?>> change, FollowUps after,
+        CancellationToken cancellationToken)
+    {
+        RolloutEntity? rollout;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            await using var tx = await scope.ServiceProvider.GetRequiredService<AuditedWrite>().BeginAsync(cancellationToken);
+            rollout = await tx.Db.Rollouts.FirstOrDefaultAsync(r => r.Id == id, cancellationToken);
+            if (rollout is null || (history is not null && rollout.History != history))
+            {
+                return new(rollout is null ? RolloutWriteOutcome.NotFound : RolloutWriteOutcome.Stale, rollout);
+            }
+            if (await change(tx, rollout) is { IsChanged: false } refused)
+            {
+                return new(RolloutWriteOutcome.RoutingRefused, rollout, refused);
+            }
+            await tx.CommitAsync(cancellationToken);
+        }
+        foreach (var (url, type, reason) in after.Hooks)
+        {
+            await HookAsync(url, rollout, type, cancellationToken, reason);
+        }
+        return new(RolloutWriteOutcome.Done, rollout);
+    }
+
+    /// <summary>Promotes (canary, A/B) or completes (shadow) within <paramref name="tx"/>.</summary>
+    private async Task<RoutingResult?> FinishAsync(AuditScope tx, RolloutEntity rollout, ClaimsPrincipal user, string reason, FollowUps after,
+        CancellationToken cancellationToken)
+    {
+        var shadow = rollout.Strategy == RolloutStrategies.Shadow;
+        var routed = await RouteAsync(tx, rollout, user, table => shadow
+            ? table with { Shadow = null }
+            : table with { Stable = rollout.Candidate, Candidates = [], Shadow = null }, cancellationToken);
+        if (!routed.IsChanged)
+        {
+            return routed;
+        }
+        var status = shadow ? RolloutStatuses.Completed : RolloutStatuses.Promoted;
+        await EndAsync(tx, rollout, status, reason, Spec(rollout).Hooks?.Event, user, after, cancellationToken);
+        return routed;
+    }
+
+    /// <summary>All traffic back to the stable version within <paramref name="tx"/>; the rollback hook is told once committed.</summary>
+    private async Task<RoutingResult?> RollBackAsync(AuditScope tx, RolloutEntity rollout, string reason, ClaimsPrincipal user, FollowUps after,
+        CancellationToken cancellationToken, string status = RolloutStatuses.RolledBack)
+    {
+        var routed = await RouteAsync(tx, rollout, user, table => table with { Stable = rollout.Stable, Candidates = [], Shadow = null }, cancellationToken);
+        if (!routed.IsChanged)
+        {
+            return routed;
+        }
+        after.Hook(Spec(rollout).Hooks?.Rollback, "rollback", reason);
+        await EndAsync(tx, rollout, status, reason, Spec(rollout).Hooks?.Event, user, after, cancellationToken);
+        return routed;
+    }
+
+    /// <summary>Ends a rollout (its state and audit event in <paramref name="tx"/>); the event hook is told once committed.</summary>
+    private async Task EndAsync(AuditScope tx, RolloutEntity rollout, string status, string reason, string? eventHook, ClaimsPrincipal user, FollowUps after,
+        CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         rollout.Status = status;
         rollout.Reason = reason;
         rollout.EndedAt = now;
         Append(rollout, new { type = status, at = now, reason, by = user.ActorId() });
+        await AuditAsync(tx, rollout, status, new { rollout.Stable, rollout.Candidate, rollout.Weight, rollout.Checks, rollout.FailedChecks, reason }, user,
+            cancellationToken);
+        after.Hook(eventHook, status, reason);
     }
 
-    private static Task AuditEndAsync(AuditScope tx, RolloutEntity rollout, string status, string reason, ClaimsPrincipal user, CancellationToken cancellationToken) =>
-        tx.AppendAsync(user.ActorId(), $"rollout.{status}", $"deployments/{rollout.Deployment}/rollouts/{rollout.Id}", EndDetails(rollout, reason),
-            cancellationToken: cancellationToken);
+    private static Task AuditAsync(AuditScope tx, RolloutEntity rollout, string action, object details, ClaimsPrincipal user, CancellationToken cancellationToken) =>
+        tx.AppendAsync(user.ActorId(), $"rollout.{action}", $"deployments/{rollout.Deployment}/rollouts/{rollout.Id}", details, cancellationToken: cancellationToken);
 
-    private static object EndDetails(RolloutEntity rollout, string reason) =>
-        new { rollout.Stable, rollout.Candidate, rollout.Weight, rollout.Checks, rollout.FailedChecks, reason };
+    private Task<RoutingResult> RouteAsync(AuditScope tx, RolloutEntity rollout, ClaimsPrincipal user, Func<RoutingTable, RoutingTable> change,
+        CancellationToken cancellationToken) =>
+        routings.ChangeAsync(tx, rollout.Deployment, new RoutingChange(user.ActorId(), RoutingChange.Changed, change, $"rollout {rollout.Id}"), cancellationToken);
 
-    /// <summary>
-    /// Changes a deployment's routing. With a rollout, the rollout's row (inserted when <paramref name="db"/> is null, else
-    /// updated from the instance <paramref name="db"/> tracks) and whatever <paramref name="alongside"/> adds are written in
-    /// the routing's transaction: a crash leaves either both or neither.
-    /// </summary>
-    public async Task RouteAsync(string deployment, RoutingTable routing, ClaimsPrincipal user, CancellationToken cancellationToken,
-        ModelGateDbContext? db = null, RolloutEntity? rollout = null, Func<AuditScope, Task>? alongside = null)
+    /// <summary>What a write leaves to do once it has committed: hooks to call (never inside a write), a promotion to attempt.</summary>
+    private sealed class FollowUps
     {
-        await using var scope = scopes.CreateAsyncScope();
-        // Every routing a rollout sets is the stored table with its versions moved: each upstream keeps its stored key.
-        var result = await DeploymentsApi.SetRoutingAsync(deployment, DeploymentsApi.KeepingStoredKeys(routing), user,
-            scope.ServiceProvider.GetRequiredService<AuditedWrite>(), routes, upstreams,
-            rollout is null ? null : async tx =>
+        public List<(string? Url, string Type, string? Reason)> Hooks { get; } = [];
+
+        public string? Promotion { get; set; }
+
+        public void Hook(string? url, string type, string? reason = null)
+        {
+            if (url is not null)
             {
-                if (alongside is not null)
-                {
-                    await alongside(tx);
-                }
-                await StageAsync(tx, db, rollout, cancellationToken);
-            }, cancellationToken);
-        if (result.Result is ProblemHttpResult problem)
-        {
-            throw new InvalidOperationException($"routing {deployment} failed: {problem.ProblemDetails.Detail}");
+                Hooks.Add((url, type, reason));
+            }
         }
-        if (db is not null && rollout is not null)
-        {
-            Saved(db, rollout);
-        }
-    }
-
-    private static async Task StageAsync(AuditScope tx, ModelGateDbContext? db, RolloutEntity rollout, CancellationToken cancellationToken)
-    {
-        if (db is null)
-        {
-            tx.Db.Rollouts.Add(rollout);
-            return;
-        }
-        // Inside the write lock: the row as it is now. Every change to a rollout appends to its history, so a history
-        // that differs from the one this instance was read with means someone else (the controller's tick, a person, another
-        // replica) changed it meanwhile; writing now would overwrite that change, so the whole write is refused instead.
-        var entry = db.Entry(rollout);
-        var row = await tx.Db.Rollouts.FirstAsync(r => r.Id == rollout.Id, cancellationToken);
-        if (row.History != (string?)entry.OriginalValues[nameof(RolloutEntity.History)])
-        {
-            throw new DbUpdateConcurrencyException($"rollout {rollout.Id} was changed by someone else while this change was being made");
-        }
-        var target = tx.Db.Entry(row);
-        foreach (var property in entry.Properties.Where(p => p.IsModified))
-        {
-            target.Property(property.Metadata.Name).CurrentValue = property.CurrentValue;
-        }
-    }
-
-    /// <summary>The instance the caller's context tracks now matches the committed row: nothing left for its SaveChanges to write.</summary>
-    private static void Saved(ModelGateDbContext db, RolloutEntity rollout)
-    {
-        var entry = db.Entry(rollout);
-        if (entry.State != EntityState.Detached)
-        {
-            entry.OriginalValues.SetValues(entry.CurrentValues); // first: a Modified entry set Unchanged goes back to its original values
-            entry.State = EntityState.Unchanged;
-        }
-    }
-
-    public static async Task<RoutingTable> RoutingOfAsync(ModelGateDbContext db, string deployment, CancellationToken cancellationToken)
-    {
-        var entity = await db.Deployments.AsNoTracking().FirstAsync(d => d.Name == deployment, cancellationToken);
-        return JsonSerializer.Deserialize<RoutingTable>(entity.Routing, ModelGateJson.Options)!;
     }
 
     public Task HookAsync(string? url, RolloutEntity rollout, string type, CancellationToken cancellationToken, string? reason = null) =>
@@ -341,6 +417,9 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A rollout tick failed; it is retried at the next tick")]
     private static partial void LogTickFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Rollout {Id}: its routing change was refused ({Reason}); nothing was changed, the next tick tries again")]
+    private static partial void LogRoutingRefused(ILogger logger, string id, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Rollout hook {Type} at {Url} failed")]
     private static partial void LogHookFailed(ILogger logger, Exception exception, string type, string url);

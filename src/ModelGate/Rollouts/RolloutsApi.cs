@@ -34,7 +34,7 @@ public static partial class RolloutsApi
         foreach (var action in new[] { "pause", "resume", "abort", "promote" })
         {
             api.MapPost("/{id}/" + action, (string name, string id, RolloutActionRequest? request, ClaimsPrincipal user, ModelGateDbContext db,
-                    RolloutController controller, TimeProvider time, CancellationToken ct) => Act(action, name, id, request, user, db, controller, time, ct))
+                    RolloutController controller, CancellationToken ct) => Act(action, name, id, request, user, db, controller, ct))
                 .WithName("Rollout" + char.ToUpperInvariant(action[0]) + action[1..]).RequireAuthorization(Permissions.Deploy);
         }
         return app;
@@ -142,29 +142,24 @@ public static partial class RolloutsApi
         {
             return Problems.Conflict("pre_rollout_hook_refused", $"the pre-rollout hook {pre} did not agree (or could not be reached): the rollout did not start");
         }
-        var start = request.Strategy switch
+        RolloutController.Append(rollout, new { type = "started", at = now, weight = rollout.Weight, by = user.ActorId() });
+        // The rollout's row is inserted in the routing change's transaction: no routed candidate without its rollout.
+        var started = await controller.StartAsync(rollout, table => request.Strategy switch
         {
-            RolloutStrategies.Shadow => routing with { Candidates = [], Shadow = new ShadowRoute(request.Candidate, 100) },
-            RolloutStrategies.AB => routing with
+            RolloutStrategies.Shadow => table with { Candidates = [], Shadow = new ShadowRoute(request.Candidate, 100) },
+            RolloutStrategies.AB => table with
             {
                 Candidates = [new CandidateRoute(request.Candidate, 50)], Shadow = null,
-                Stickiness = routing.Stickiness ?? new StickinessSpec(Header: "x-modelgate-user", User: true),
+                Stickiness = table.Stickiness ?? new StickinessSpec(Header: "x-modelgate-user", User: true),
             },
-            _ => routing with { Candidates = [new CandidateRoute(request.Candidate, rollout.Weight)], Shadow = null },
+            _ => table with { Candidates = [new CandidateRoute(request.Candidate, rollout.Weight)], Shadow = null },
+        }, user, cancellationToken);
+        return started.Outcome switch
+        {
+            RolloutWriteOutcome.Done => TypedResults.Created($"/api/v1/deployments/{name}/rollouts/{rollout.Id}", ToDto(rollout)),
+            RolloutWriteOutcome.NotFound => Gateway.DeploymentsApi.NotFound(name),
+            _ => NotRoutable(request.Candidate, name, started.Routing!),
         };
-        RolloutController.Append(rollout, new { type = "started", at = now, weight = rollout.Weight, by = user.ActorId() });
-        try
-        {
-            // The rollout's row is inserted in the routing change's transaction: no routed candidate without its rollout.
-            await controller.RouteAsync(name, start, user, cancellationToken, db: null, rollout, tx => tx.AppendAsync(user.ActorId(), "rollout.started",
-                $"deployments/{name}/rollouts/{rollout.Id}", new { rollout.Stable, rollout.Candidate, rollout.Strategy, rollout.Weight }, cancellationToken: cancellationToken));
-        }
-        catch (InvalidOperationException e)
-        {
-            return Problems.Unprocessable("candidate_not_routable", e.Message);
-        }
-        await controller.HookAsync(request.Hooks?.Event, rollout, "started", cancellationToken);
-        return TypedResults.Created($"/api/v1/deployments/{name}/rollouts/{rollout.Id}", ToDto(rollout));
     }
 
     /// <summary>At most 20 business metrics, each named once, not after a default metric, with a direction and a minimum.</summary>
@@ -216,6 +211,11 @@ public static partial class RolloutsApi
     [System.Text.RegularExpressions.GeneratedRegex("^[a-z][a-z0-9_.-]{0,63}$")]
     private static partial System.Text.RegularExpressions.Regex MetricName();
 
+    /// <summary>The candidate cannot be routed: the routing change's field errors (or refusal) under the rollout's own code.</summary>
+    private static ProblemHttpResult NotRoutable(string candidate, string name, Gateway.RoutingResult routing) =>
+        Problems.Unprocessable(ProblemCodes.CandidateNotRoutable, $"{ClientText.Echo(candidate)} cannot be routed on '{name}': {routing.Explain()}",
+            routing.Errors is { } errors ? new Dictionary<string, object?> { ["errors"] = errors } : new Dictionary<string, object?> { ["field"] = routing.Field });
+
     public static async Task<Ok<List<RolloutDto>>> ListRollouts(string name, ModelGateDbContext db, CancellationToken cancellationToken) =>
         TypedResults.Ok((await db.Rollouts.AsNoTracking().Where(r => r.Deployment == name).OrderByDescending(r => r.StartedAt).ToListAsync(cancellationToken))
             .Select(ToDto).ToList());
@@ -227,9 +227,9 @@ public static partial class RolloutsApi
     }
 
     private static async Task<Results<Ok<RolloutDto>, ProblemHttpResult>> Act(string action, string name, string id, RolloutActionRequest? request,
-        ClaimsPrincipal user, ModelGateDbContext db, RolloutController controller, TimeProvider time, CancellationToken cancellationToken)
+        ClaimsPrincipal user, ModelGateDbContext db, RolloutController controller, CancellationToken cancellationToken)
     {
-        var rollout = await db.Rollouts.FirstOrDefaultAsync(r => r.Deployment == name && r.Id == id, cancellationToken);
+        var rollout = await db.Rollouts.AsNoTracking().FirstOrDefaultAsync(r => r.Deployment == name && r.Id == id, cancellationToken);
         if (rollout is null)
         {
             return NotFound(name, id);
@@ -239,43 +239,23 @@ public static partial class RolloutsApi
             return Problems.Conflict("rollout_ended", $"rollout {id} has ended ({rollout.Status})");
         }
         var reason = request?.Reason is { Length: > 0 and <= 2000 } r ? r : $"{action} by {user.ActorId()}";
-        try
+        // The rollout as read here is what the person acts on: if the controller changed it meanwhile, nothing is written.
+        var written = action switch
         {
-            return await ActAsync(action, rollout, reason, user, db, controller, time, cancellationToken);
-        }
-        catch (DbUpdateConcurrencyException)
+            "pause" => await controller.PauseAsync(id, rollout.History, reason, user, cancellationToken),
+            "resume" => await controller.ResumeAsync(id, rollout.History, reason, user, cancellationToken),
+            "abort" => await controller.AbortAsync(id, rollout.History, reason, user, cancellationToken),
+            _ => await controller.PromoteAsync(id, rollout.History, user, reason, cancellationToken),
+        };
+        return written.Outcome switch
         {
-            return Problems.Conflict("rollout_changed",
-                $"rollout {id} changed while your {action} was being applied (the controller acted on it); nothing was changed: read it again and retry");
-        }
-    }
-
-    private static async Task<Results<Ok<RolloutDto>, ProblemHttpResult>> ActAsync(string action, RolloutEntity rollout, string reason, ClaimsPrincipal user,
-        ModelGateDbContext db, RolloutController controller, TimeProvider time, CancellationToken cancellationToken)
-    {
-        var now = time.GetUtcNow().UtcDateTime;
-        switch (action)
-        {
-            case "pause":
-                rollout.Status = RolloutStatuses.Paused;
-                RolloutController.Append(rollout, new { type = "paused", at = now, reason, by = user.ActorId() });
-                await controller.RecordAsync(db, rollout, "paused", new { rollout.Weight, reason }, user, cancellationToken);
-                break;
-            case "resume":
-                rollout.Status = RolloutStatuses.Running;
-                rollout.StepStartedAt = now;
-                rollout.NextCheckAt = now + TimeSpan.FromSeconds(RolloutController.Spec(rollout).IntervalSeconds);
-                RolloutController.Append(rollout, new { type = "resumed", at = now, reason, by = user.ActorId() });
-                await controller.RecordAsync(db, rollout, "resumed", new { rollout.Weight, reason }, user, cancellationToken);
-                break;
-            case "abort":
-                await controller.RollBackAsync(db, rollout, reason, user, cancellationToken, RolloutStatuses.Aborted);
-                return TypedResults.Ok(ToDto(rollout));
-            default:
-                await controller.FinishAsync(db, rollout, user, reason, cancellationToken);
-                return TypedResults.Ok(ToDto(rollout));
-        }
-        return TypedResults.Ok(ToDto(rollout));
+            RolloutWriteOutcome.Done => TypedResults.Ok(ToDto(written.Rollout!)),
+            RolloutWriteOutcome.NotFound => NotFound(name, id),
+            RolloutWriteOutcome.Stale => Problems.Conflict(ProblemCodes.RolloutChanged,
+                $"rollout {id} changed while your {action} was being applied (the controller acted on it); nothing was changed: read it again and retry"),
+            _ => Problems.Unprocessable(ProblemCodes.RolloutRoutingRefused,
+                $"the routing change of your {action} was refused: {written.Routing!.Explain()}; nothing was changed"),
+        };
     }
 
     public static RolloutDto ToDto(RolloutEntity r)

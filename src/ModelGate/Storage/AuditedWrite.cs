@@ -44,6 +44,7 @@ public sealed class AuditScope : IAsyncDisposable
     private AuditChainHeadEntity? _highWater;
     private bool _appended;
     private bool _committed;
+    private List<Func<CancellationToken, Task>>? _afterCommit;
 
     internal AuditScope(ModelGateDbContext db, IDbContextTransaction tx, IDisposable lease, DateTime now, AuditKeys keys, AuditCheckpoints checkpoints)
     {
@@ -104,6 +105,19 @@ public sealed class AuditScope : IAsyncDisposable
         return head;
     }
 
+    /// <summary>
+    /// Runs <paramref name="action"/> once this write has committed (never when it is rolled back), before
+    /// <see cref="CommitAsync"/> returns; an action registered twice (an equal delegate) runs once.
+    /// </summary>
+    public void AfterCommit(Func<CancellationToken, Task> action)
+    {
+        _afterCommit ??= [];
+        if (!_afterCommit.Contains(action))
+        {
+            _afterCommit.Add(action);
+        }
+    }
+
     public async Task CommitAsync(CancellationToken cancellationToken)
     {
         await _db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
@@ -112,6 +126,10 @@ public sealed class AuditScope : IAsyncDisposable
         if (_appended)
         {
             await _checkpoints.AfterCommitAsync(_head!.Value.Sequence, _head.Value.Hash, cancellationToken).ConfigureAwait(false);
+        }
+        foreach (var action in _afterCommit ?? [])
+        {
+            await action(cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -101,8 +101,8 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
             Id = first.Id, Deployment = deployment, Stable = "1.0.0", Candidate = "1.1.0", Strategy = RolloutStrategies.Canary, Status = RolloutStatuses.Running,
             Spec = "{}", Weight = 30, History = "[]", CreatedBy = "test",
         };
-        var routing = before.Routing with { Candidates = [new CandidateRoute("1.1.0", 30)] };
-        await Assert.ThrowsAnyAsync<Microsoft.EntityFrameworkCore.DbUpdateException>(() => controller.RouteAsync(deployment, routing, Actor, default, db: null, clash));
+        await Assert.ThrowsAnyAsync<Microsoft.EntityFrameworkCore.DbUpdateException>(() =>
+            controller.StartAsync(clash, table => table with { Candidates = [new CandidateRoute("1.1.0", 30)] }, Actor, default));
 
         var after = await api.GetDeploymentAsync(deployment);
         Assert.Empty(after.Routing.Candidates ?? []);
@@ -129,14 +129,13 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
         Assert.Equal(RolloutStatuses.Paused, (await api.RolloutActionAsync(deployment, rollout.Id, "pause", "hold on")).Status);
         var auditBefore = await server.AuditCountAsync();
 
-        // ... and the stale copy's step, written with its routing change, is refused as a whole.
+        // ... and an abort (a routing change with the rollout's end) decided on the stale reading is refused as a whole.
         var controller = server.App.Services.GetRequiredService<RolloutController>();
-        stale.Step = 1;
-        stale.Weight = 40;
-        RolloutController.Append(stale, new { type = "step", weight = 40 });
-        var routing = (await api.GetDeploymentAsync(deployment)).Routing;
-        await Assert.ThrowsAsync<Microsoft.EntityFrameworkCore.DbUpdateConcurrencyException>(() =>
-            controller.RouteAsync(deployment, routing with { Candidates = [new CandidateRoute("1.1.0", 40)] }, Actor, default, db, stale));
+        var refused = await controller.AbortAsync(rollout.Id, stale.History, "from a stale read", Actor, default);
+        Assert.Equal(RolloutWriteOutcome.Stale, refused.Outcome);
+        // So is a promotion (the tick's, after its check commits) decided on that reading; over HTTP this outcome is 409 rollout_changed.
+        var promoted = await controller.PromoteAsync(rollout.Id, stale.History, Actor, "from a stale read", default);
+        Assert.Equal(RolloutWriteOutcome.Stale, promoted.Outcome);
 
         var now = await api.GetRolloutAsync(deployment, rollout.Id);
         Assert.Equal(RolloutStatuses.Paused, now.Status);
@@ -146,7 +145,7 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
         Assert.Equal(auditBefore, await server.AuditCountAsync());
 
         // A plain save from a stale read is refused too (the history is the rollout's concurrency token).
-        stale.Checks++;
+        stale.Step = 1;
         await Assert.ThrowsAsync<Microsoft.EntityFrameworkCore.DbUpdateConcurrencyException>(() => db.SaveChangesAsync());
     }
 
