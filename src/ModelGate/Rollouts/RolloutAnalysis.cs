@@ -216,14 +216,6 @@ public static class RolloutAnalysis
         ControlCount = (int)Math.Min(control, int.MaxValue), ExperimentCount = (int)Math.Min(experiment, int.MaxValue),
     };
 
-    /// <summary>The judgement alone, as the controller used it before it acted on <see cref="AnalysisResult.Outcome"/>.</summary>
-    public static CanaryJudgement Analyze(IRolloutEvidence evidence, string deployment, string stable, string candidate, DateTime from, bool shadow,
-        int minimumSamples) =>
-        Analyze(evidence, deployment, stable, candidate, from, shadow, new AnalysisSettings { MinimumSamples = minimumSamples, MinimumRequests = 0 }).Judgement;
-
-    /// <summary>Whether the analysis could say anything: at least half the metrics had data on both sides.</summary>
-    public static bool HasData(CanaryJudgement judgement) => judgement.NoDataCount * 2 < judgement.Metrics.Count;
-
     private static double? Feedback(SlotAggregate s) => s.FeedbackCount > 0 ? s.FeedbackSum / s.FeedbackCount : null;
 
     private static double? Business(SlotAggregate s, string name) =>

@@ -46,7 +46,7 @@ public sealed record RolloutWrite(RolloutWriteOutcome Outcome, RolloutEntity? Ro
 /// in which the rollout's row is read and changed, and its routing changed through <see cref="DeploymentRouting"/>:
 /// both commit or neither does.
 /// </summary>
-public sealed partial class RolloutController(IServiceScopeFactory scopes, IRolloutEvidence evidence, DeploymentRouting routings,
+public sealed partial class RolloutController(IServiceScopeFactory scopes, IRolloutEvidence evidence, DeploymentRouting routings, AlertManager alerts,
     IHttpClientFactory http, IOptions<RolloutOptions> options, IOptions<AlertOptions> alertOptions, TimeProvider time, ILogger<RolloutController> logger)
     : BackgroundService
 {
@@ -102,6 +102,10 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
                 {
                     LogRoutingRefused(logger, id, outcome.Routing!.Explain());
                 }
+                else if (after.Alert is { } alert && outcome.Outcome == RolloutWriteOutcome.Done && outcome.Rollout is { } rolledBack)
+                {
+                    await AlertRollbackAsync(rolledBack, alert.Reason, alert.Metrics, alert.Analysis, cancellationToken);
+                }
                 else if (after.Promotion is { } reason && outcome.Rollout is { } checkedRollout)
                 {
                     var promoted = await PromoteAsync(id, checkedRollout.History, Controller, reason, cancellationToken);
@@ -132,35 +136,33 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
                 Controller, after, cancellationToken);
             return null;
         }
-        var judgement = RolloutAnalysis.Analyze(evidence, rollout.Deployment, rollout.Stable, rollout.Candidate, now - TimeSpan.FromSeconds(spec.IntervalSeconds),
-            rollout.Strategy == RolloutStrategies.Shadow, spec.MinimumSamples);
+        var analysis = RolloutAnalysis.Analyze(evidence, rollout.Deployment, rollout.Stable, rollout.Candidate, now - TimeSpan.FromSeconds(spec.IntervalSeconds),
+            rollout.Strategy == RolloutStrategies.Shadow, AnalysisSettings.From(spec));
+        var decision = RolloutDecision.Decide(RolloutState.FromHistory(rollout.Strategy, rollout.Step, rollout.History), spec, analysis);
         rollout.Checks++;
-        var hasData = RolloutAnalysis.HasData(judgement);
-        var outcome = !hasData ? "no_data" : judgement.Verdict.ToString().ToLowerInvariant();
-        Append(rollout, new { type = "check", at = now, weight = rollout.Weight, outcome, score = judgement.Score, judgement });
+        var record = analysis.ToDto(now, rollout.Weight);
+        Append(rollout, new
+        {
+            type = "check", at = now, weight = rollout.Weight, outcome = analysis.Outcome, score = analysis.Judgement.Score,
+            decision = decision.Action.ToString().ToLowerInvariant(), reason = decision.Reason, analysis = record,
+        });
         rollout.NextCheckAt = now + TimeSpan.FromSeconds(spec.IntervalSeconds);
-
-        if (hasData && judgement.Verdict == Judge.CanaryVerdict.Fail)
+        if (analysis.Outcome == AnalysisOutcomes.Fail)
         {
             rollout.FailedChecks++;
-            if (rollout.FailedChecks >= spec.FailedCheckLimit)
-            {
-                return await RollBackAsync(tx, rollout, $"the canary judge failed {rollout.FailedChecks} check(s): score {judgement.Score:0.#} ({judgement.Reason})",
-                    Controller, after, cancellationToken);
-            }
         }
-        else if (hasData && judgement.Verdict == Judge.CanaryVerdict.Pass)
+
+        switch (decision.Action)
         {
-            var passes = rollout.Strategy == RolloutStrategies.Canary ? rollout.Step + 1 : rollout.Checks;
-            var needed = rollout.Strategy == RolloutStrategies.Canary ? Steps(spec).Count : spec.Intervals;
-            if (passes >= needed)
-            {
+            case RolloutAction.RollBack:
+                after.Alert = (decision.Reason, analysis.Outcome == AnalysisOutcomes.Fail ? analysis.Failed.Select(m => m.Name).ToList() : [AnalysisOutcomes.NoData],
+                    record);
+                return await RollBackAsync(tx, rollout, decision.Reason, Controller, after, cancellationToken);
+            case RolloutAction.Promote:
                 // Promoted once this check is recorded, after the confirm-promotion hook agrees (no hook is asked inside a write).
-                after.Promotion = "every analysis passed";
+                after.Promotion = decision.Reason;
                 return null;
-            }
-            if (rollout.Strategy == RolloutStrategies.Canary)
-            {
+            case RolloutAction.Step:
                 rollout.Step++;
                 rollout.Weight = Steps(spec)[rollout.Step];
                 rollout.StepStartedAt = now;
@@ -172,11 +174,13 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
                     return stepped;
                 }
                 after.Hook(spec.Hooks?.Event, "step");
-            }
+                break;
         }
         if (now - rollout.StepStartedAt > TimeSpan.FromSeconds(spec.ProgressDeadlineSeconds))
         {
-            return await RollBackAsync(tx, rollout, $"no progress for {spec.ProgressDeadlineSeconds} s (the progress deadline)", Controller, after, cancellationToken);
+            var reason = $"no progress for {spec.ProgressDeadlineSeconds} s (the progress deadline); the last analysis: {decision.Reason}";
+            after.Alert = (reason, analysis.Failed.Select(m => m.Name).DefaultIfEmpty("progress_deadline").ToList(), record);
+            return await RollBackAsync(tx, rollout, reason, Controller, after, cancellationToken);
         }
         return null;
     }
@@ -354,6 +358,9 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
 
         public string? Promotion { get; set; }
 
+        /// <summary>An automatic rollback: its reason, the metrics that failed (or what else ended it), the last analysis.</summary>
+        public (string Reason, IReadOnlyList<string> Metrics, RolloutAnalysisDto Analysis)? Alert { get; set; }
+
         public void Hook(string? url, string type, string? reason = null)
         {
             if (url is not null)
@@ -361,6 +368,16 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
                 Hooks.Add((url, type, reason));
             }
         }
+    }
+
+    /// <summary>An automatic rollback pages: one alert per rollout, naming the failed metrics, with the last analysis in its details.</summary>
+    private async Task AlertRollbackAsync(RolloutEntity rollout, string reason, IReadOnlyList<string> metrics, RolloutAnalysisDto analysis,
+        CancellationToken cancellationToken)
+    {
+        var failed = string.Join(", ", metrics);
+        await alerts.RaiseAsync($"rollout:{rollout.Deployment}:{rollout.Id}", rollout.Deployment, AlertKinds.RolloutRolledBack, AlertSeverities.Page,
+            $"{rollout.Deployment}: {rollout.Candidate} rolled back to {rollout.Stable} at {rollout.Weight:0.##} % ({failed}): {reason}",
+            new { rollout = rollout.Id, rollout.Stable, rollout.Candidate, rollout.Weight, failedMetrics = metrics, reason, analysis }, cancellationToken);
     }
 
     public Task HookAsync(string? url, RolloutEntity rollout, string type, CancellationToken cancellationToken, string? reason = null) =>
