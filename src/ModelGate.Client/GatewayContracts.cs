@@ -88,7 +88,14 @@ public sealed record CreateDeploymentRequest(string Name, string Environment, st
 public sealed record DeploymentDto(string Name, string Environment, string Model, RoutingTable Routing, int Revision,
     DateTime CreatedAt, string CreatedBy, DateTime UpdatedAt, string UpdatedBy);
 
-/// <summary>What one deployment × version × route series did over a window. Error rate counts 5xx (server-side) only.</summary>
+/// <summary>
+/// What one deployment × version × route series did over a window. Error rate counts 5xx (server-side) only.
+/// ONNX classifiers: <see cref="Predictions"/> (rows scored), <see cref="PositiveRate"/> and <see cref="MeanScore"/> (of the
+/// positive-class probability; binary classifiers only, else null), <see cref="InvalidOutputs"/> (rows whose output was not a
+/// prediction). Shadow series: <see cref="Compared"/> rows compared with the stable version's answer to the same request, the
+/// share with the same label (<see cref="Agreement"/>) and the mean |Δp| of the positive-class probability.
+/// <see cref="Business"/>: named business metrics from feedback (count, sum, mean), null when none arrived.
+/// </summary>
 public sealed record SeriesMetrics(
     string Deployment,
     string Version,
@@ -105,7 +112,18 @@ public sealed record SeriesMetrics(
     double Cost,
     double RequestsPerSecond,
     long FeedbackCount,
-    double? FeedbackMean);
+    double? FeedbackMean,
+    long Predictions = 0,
+    double? PositiveRate = null,
+    double? MeanScore = null,
+    long InvalidOutputs = 0,
+    long Compared = 0,
+    double? Agreement = null,
+    double? MeanAbsDeltaP = null,
+    IReadOnlyDictionary<string, BusinessMetric>? Business = null);
+
+/// <summary>One named business metric of a series over a window: how many values arrived, their sum and mean.</summary>
+public sealed record BusinessMetric(long Count, double Sum, double Mean);
 
 public sealed record DeploymentMetricsDto(string Deployment, string Window, DateTime From, DateTime To, IReadOnlyList<SeriesMetrics> Series);
 

@@ -145,33 +145,6 @@ public static class InferenceProtocolApi
             {
                 return error!;
             }
-            if (version is null && routes.Find(name)?.ShadowFor() is { Upstream: null, OnnxSha256.Length: > 0 } shadow)
-            {
-                // The shadow scores the same rows in the background; the client neither waits for it nor sees its answer.
-                // Everything the background work needs is taken now: the HttpContext is recycled once the response is sent.
-                var log = context.RequestServices.GetRequiredService<RequestLog>();
-                var time = context.RequestServices.GetRequiredService<TimeProvider>();
-                var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
-                _ = Task.Run(async () =>
-                {
-                    var started = time.GetTimestamp();
-                    var status = 200;
-                    try
-                    {
-                        (await models.GetAsync(shadow.OnnxSha256, CancellationToken.None)).Run(columns, rows);
-                    }
-                    catch (Exception e) when (e is TensorInputException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or ArtifactCorruptException)
-                    {
-                        status = 500;
-                    }
-                    log.Add(new Storage.Gateway.RequestLogEntity
-                    {
-                        RequestId = requestId, Time = time.GetUtcNow().UtcDateTime, Deployment = name, Version = shadow.Version, Route = RouteKinds.Shadow,
-                        Protocol = "oip-v2", Status = status, LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
-                        KeyId = keyId,
-                    });
-                });
-            }
             if (rows > InlineRowLimit)
             {
                 await Hosting.InlineIO.LeaveSocketThreadAsync();
@@ -185,10 +158,19 @@ public static class InferenceProtocolApi
             {
                 return Problems.Result(400, InvalidInput, "An input does not fit the model.", e.Message, new Dictionary<string, object?> { ["input"] = e.Input });
             }
+            var time = context.RequestServices.GetRequiredService<TimeProvider>();
+            if (ClassifierOutputs.TryRead(outputs, rows, out var served))
+            {
+                context.RequestServices.GetRequiredService<GatewayTelemetry>().RecordPredictions(name, route.Version, kind, time.GetUtcNow().UtcDateTime, served);
+            }
+            if (version is null && routes.Find(name)?.ShadowFor() is { Upstream: null, OnnxSha256.Length: > 0 } shadow)
+            {
+                Mirror(context, name, requestId, shadow, models, columns, rows, served);
+            }
             var samples = context.RequestServices.GetRequiredService<InputSamples>();
             if (samples.ShouldSample())
             {
-                samples.AddTensorRows(name, route.Version, context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime, columns, rows);
+                samples.AddTensorRows(name, route.Version, time.GetUtcNow().UtcDateTime, columns, rows);
             }
             if (rows == 1 && outputs.TryGetValue("label", out var label) && label.Data is Array { Length: > 0 } predicted)
             {
@@ -211,6 +193,43 @@ public static class InferenceProtocolApi
             };
             return TypedResults.Ok(response);
         }
+    }
+
+    /// <summary>
+    /// The shadow scores the same rows in the background; the client neither waits for it nor sees its answer. Its predictions
+    /// are compared with what the served version answered (<paramref name="served"/>). Everything the background work needs is
+    /// taken now: the HttpContext is recycled once the response is sent.
+    /// </summary>
+    private static void Mirror(HttpContext context, string name, string requestId, VersionRoute shadow, OnnxModelCache models,
+        IReadOnlyDictionary<string, Array> columns, int rows, ClassifierOutputs served)
+    {
+        var log = context.RequestServices.GetRequiredService<RequestLog>();
+        var telemetry = context.RequestServices.GetRequiredService<GatewayTelemetry>();
+        var time = context.RequestServices.GetRequiredService<TimeProvider>();
+        var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
+        context.RequestServices.GetRequiredService<ShadowWork>().Start(async () =>
+        {
+            var started = time.GetTimestamp();
+            var status = 200;
+            try
+            {
+                var outputs = (await models.GetAsync(shadow.OnnxSha256, CancellationToken.None)).Run(columns, rows);
+                if (ClassifierOutputs.TryRead(outputs, rows, out var mirrored))
+                {
+                    telemetry.RecordShadowPredictions(name, shadow.Version, time.GetUtcNow().UtcDateTime, mirrored, served);
+                }
+            }
+            catch (Exception e) when (e is TensorInputException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or ArtifactCorruptException)
+            {
+                status = 500;
+            }
+            log.Add(new Storage.Gateway.RequestLogEntity
+            {
+                RequestId = requestId, Time = time.GetUtcNow().UtcDateTime, Deployment = name, Version = shadow.Version, Route = RouteKinds.Shadow,
+                Protocol = "oip-v2", Status = status, LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
+                KeyId = keyId,
+            });
+        });
     }
 
     private static (VersionRoute? Route, string Kind, ProblemHttpResult? Problem) Resolve(RoutingSnapshots routes, string name, string? version, string? sticky)

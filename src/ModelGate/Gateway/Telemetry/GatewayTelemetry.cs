@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using ModelGate.Client;
+using ModelGate.Gateway.Onnx;
 using ModelGate.Storage.Gateway;
 
 namespace ModelGate.Gateway.Telemetry;
@@ -64,14 +65,9 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
     {
         var deployment = routes.Find(record.Deployment) is null ? Unrouted : record.Deployment;
         var key = (deployment, record.Version ?? Unrouted, record.Route ?? Unrouted);
-        if (!_series.TryGetValue(key, out var series))
+        if (SeriesFor(key) is not { } series)
         {
-            if (_series.Count >= options.Value.TelemetryMaxSeries)
-            {
-                Interlocked.Increment(ref _overflowed);
-                return;
-            }
-            series = _series.GetOrAdd(key, k => new TelemetrySeries(k.Deployment, k.Version, k.Route));
+            return;
         }
         series.Record(SlotOf(record.Time), record.Status, record.LatencyMs, record.PromptTokens, record.CompletionTokens, record.Cost);
         if (RequestCounter.Enabled || DurationHistogram.Enabled)
@@ -97,6 +93,52 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
         {
             series.RecordFeedback(SlotOf(time), score);
         }
+    }
+
+    /// <summary>
+    /// Adds what an ONNX classifier predicted on a served request (or, on route <c>shadow</c>, on its mirror) to the series of
+    /// the version that scored it: predictions, positive predictions, the positive-class probability, invalid outputs.
+    /// </summary>
+    public void RecordPredictions(string deployment, string version, string route, DateTime time, in ClassifierOutputs outputs)
+    {
+        if (!options.Value.Monitoring || SeriesFor((deployment, version, route)) is not { } series)
+        {
+            return;
+        }
+        var tally = default(PredictionTally);
+        tally.Add(outputs);
+        series.RecordPredictions(SlotOf(time), tally);
+    }
+
+    /// <summary>
+    /// Adds a shadow's predictions on a mirrored request to its shadow series, with their comparison against the stable
+    /// version's outputs for the same rows (rows compared, same label, |Δp|).
+    /// </summary>
+    public void RecordShadowPredictions(string deployment, string version, DateTime time, in ClassifierOutputs shadow, in ClassifierOutputs stable)
+    {
+        if (!options.Value.Monitoring || SeriesFor((deployment, version, RouteKinds.Shadow)) is not { } series)
+        {
+            return;
+        }
+        var tally = default(PredictionTally);
+        tally.Add(shadow);
+        tally.Compare(shadow, stable);
+        series.RecordPredictions(SlotOf(time), tally);
+    }
+
+    /// <summary>The series of a key, made on first use; null (and counted) when the series limit is reached.</summary>
+    private TelemetrySeries? SeriesFor((string Deployment, string Version, string Route) key)
+    {
+        if (_series.TryGetValue(key, out var series))
+        {
+            return series;
+        }
+        if (_series.Count >= options.Value.TelemetryMaxSeries)
+        {
+            Interlocked.Increment(ref _overflowed);
+            return null;
+        }
+        return _series.GetOrAdd(key, k => new TelemetrySeries(k.Deployment, k.Version, k.Route));
     }
 
     /// <summary>Sums each of the deployment's series over the last <paramref name="window"/> (at most one hour).</summary>
@@ -319,6 +361,15 @@ public sealed class TelemetrySeries(string deployment, string version, string ro
         }
     }
 
+    internal void RecordPredictions(long slot, in PredictionTally tally)
+    {
+        lock (_gate)
+        {
+            tally.AddTo(_total);
+            tally.AddTo(SlotFor(slot));
+        }
+    }
+
     /// <summary>A consistent copy of the totals since start.</summary>
     public SlotAggregate Totals()
     {
@@ -374,7 +425,27 @@ public sealed class TelemetrySeries(string deployment, string version, string ro
 /// <summary>Turns counts into the API's figures.</summary>
 public static class SeriesSummary
 {
-    public static SeriesMetrics From(string deployment, string version, string route, SlotAggregate a, TimeSpan window) => new(
+    public static SeriesMetrics From(string deployment, string version, string route, SlotAggregate a, TimeSpan window)
+    {
+        // Rows with a positive-class probability: binary classifiers only, so the positive rate of a multi-class or label-only
+        // model stays null rather than a meaningless 0.
+        var scored = a.Scores.Sum();
+        return Counts(deployment, version, route, a, window) with
+        {
+            Predictions = a.Predictions,
+            PositiveRate = scored == 0 ? null : (double)a.PositivePredictions / a.Predictions,
+            MeanScore = scored == 0 ? null : a.ScoreSum / scored,
+            InvalidOutputs = a.InvalidOutputs,
+            Compared = a.Compared,
+            Agreement = a.Compared == 0 ? null : (double)a.Agreed / a.Compared,
+            MeanAbsDeltaP = a.Compared == 0 || scored == 0 ? null : a.AbsDeltaPSum / a.Compared,
+            Business = a.Business is { Count: > 0 } business
+                ? business.ToDictionary(b => b.Key, b => new BusinessMetric(b.Value.Count, b.Value.Sum, b.Value.Sum / b.Value.Count), StringComparer.Ordinal)
+                : null,
+        };
+    }
+
+    private static SeriesMetrics Counts(string deployment, string version, string route, SlotAggregate a, TimeSpan window) => new(
         deployment, version, route, a.Requests,
         Enum.GetValues<ErrorClass>().ToDictionary(e => e.ToString().ToLowerInvariant(), e => a.Errors[(int)e]),
         a.Requests == 0 ? null : (double)a.ServerErrors / a.Requests,
