@@ -68,7 +68,9 @@ public sealed record StartRolloutRequest(
 /// <summary>
 /// One metric of one analysis: the stable and candidate figures (means of the per-slot values, or the pooled figure of a
 /// distribution or agreement test), the sample counts, the test's interval for candidate − stable (Hodges-Lehmann) when
-/// one was computed with its estimate (the Hodges-Lehmann shift; for the score distribution Kolmogorov-Smirnov's D), the classification (Pass, High, Low, NoData) and whether the metric is critical and failed critically.
+/// one was computed with its estimate (the Hodges-Lehmann shift; for the score distribution Kolmogorov-Smirnov's D), the
+/// classification (Pass, High, Low, NoData), whether the metric is critical, and whether it failed (High or Low) beyond its
+/// critical threshold.
 /// </summary>
 public sealed record MetricAnalysisDto(
     string Name,

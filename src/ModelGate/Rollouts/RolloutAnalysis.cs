@@ -45,7 +45,8 @@ public sealed record AnalysisResult(CanaryJudgement Judgement, string Outcome, s
 
     public RolloutAnalysisDto ToDto(DateTime at, double weight) => new(at, weight, Outcome, Judgement.Score, Reason, StableRequests, CandidateRequests,
         Judgement.Metrics.Select(m => new MetricAnalysisDto(m.Name, m.ControlMean, m.ExperimentMean, m.ControlCount, m.ExperimentCount, m.Lower, m.Upper,
-            m.Classification.ToString(), m.Critical, m.CriticalFailure, m.Reason, m.Estimate)).ToList());
+            m.Classification.ToString(), m.Critical, m.CriticalFailure && m.Classification is MetricClassification.High or MetricClassification.Low, m.Reason,
+            m.Estimate)).ToList());
 }
 
 /// <summary>
