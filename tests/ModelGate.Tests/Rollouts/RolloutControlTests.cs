@@ -150,6 +150,34 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
     }
 
     [Fact]
+    public async Task Start_WithBadEvidenceSettingsOrMetrics_Is400WithFieldErrors()
+    {
+        var model = await AdultServing.RegisterAsync(server);
+        var deployment = await AdultServing.DeployAsync(server, model, new { stable = "1.0.0" });
+        using var response = await server.Client().PostAsync($"/api/v1/deployments/{deployment}/rollouts", new StringContent("""
+            {"candidate": "1.1.0", "minimumRequests": 0, "minimumFeedback": -1, "noDataLimit": 0,
+             "metrics": [{"name": "conversion", "direction": "down"}, {"name": "conversion"}, {"name": "error_rate"}, {"name": "Bad Name", "minimumSamples": 0}]}
+            """, Encoding.UTF8, "application/json"));
+        var problem = await ProblemAssert.IsProblem(response, System.Net.HttpStatusCode.BadRequest, "validation_failed");
+        var errors = problem.GetProperty("errors");
+        foreach (var field in new[] { "minimumRequests", "minimumFeedback", "noDataLimit", "metrics[0].direction", "metrics[1].name", "metrics[2].name",
+                     "metrics[3].name", "metrics[3].minimumSamples" })
+        {
+            Assert.True(errors.TryGetProperty(field, out _), $"no error for {field}: {errors}");
+        }
+        Assert.Empty((await server.Api().GetDeploymentAsync(deployment)).Routing.Candidates ?? []);
+
+        // Valid ones are kept in the spec.
+        var started = await server.Api().StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", MinimumRequests: 200, NoDataLimit: 5,
+            Metrics: [new RolloutMetricSpec("conversion", MetricDirections.Decrease, Critical: true)]));
+        Assert.Equal(200, started.Spec.MinimumRequests);
+        Assert.Equal(5, started.Spec.NoDataLimit);
+        Assert.Equal("conversion", started.Spec.Metrics!.Single().Name);
+        Assert.Empty(started.Analyses!);
+        await server.Api().RolloutActionAsync(deployment, started.Id, "abort");
+    }
+
+    [Fact]
     public async Task AB_SplitsStickily_AndIsPromotedAfterItsIntervals()
     {
         var model = await AdultServing.RegisterAsync(server);
@@ -164,11 +192,12 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
         var seen = new Dictionary<string, HashSet<string>>();
         for (var slot = 0; slot < 4; slot++)
         {
-            for (var user = 0; user < 20; user++)
+            // Enough users for each side to pass the analysis' minimum of 50 requests; each request a different row.
+            for (var user = 0; user < 150; user++)
             {
                 using var request = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{deployment}/infer")
                 {
-                    Content = new StringContent(AdultServing.Request(user, 1).ToJsonString(), Encoding.UTF8, "application/json"),
+                    Content = new StringContent(AdultServing.Request(slot * 150 + user, 1).ToJsonString(), Encoding.UTF8, "application/json"),
                 };
                 request.Headers.Add("x-modelgate-user", $"user-{user}");
                 using var response = await client.SendAsync(request);
