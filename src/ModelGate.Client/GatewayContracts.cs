@@ -88,7 +88,12 @@ public sealed record CreateDeploymentRequest(string Name, string Environment, st
 public sealed record DeploymentDto(string Name, string Environment, string Model, RoutingTable Routing, int Revision,
     DateTime CreatedAt, string CreatedBy, DateTime UpdatedAt, string UpdatedBy);
 
-/// <summary>What one deployment × version × route series did over a window. Error rate counts 5xx (server-side) only.</summary>
+/// <summary>
+/// What one deployment × version × route series did over a window. Error rate counts 5xx (server-side) only.
+/// <see cref="Fallbacks"/>: attempts on this version that failed and that the stable version answered instead (each also
+/// counted in <see cref="Requests"/> and <see cref="Errors"/>). <see cref="FirstByteP50Ms"/>/<see cref="FirstByteP99Ms"/>:
+/// time from sending to an upstream until the first byte of its successful answer (of a stream: its first chunk).
+/// </summary>
 public sealed record SeriesMetrics(
     string Deployment,
     string Version,
@@ -105,7 +110,10 @@ public sealed record SeriesMetrics(
     double Cost,
     double RequestsPerSecond,
     long FeedbackCount,
-    double? FeedbackMean);
+    double? FeedbackMean,
+    long Fallbacks = 0,
+    double? FirstByteP50Ms = null,
+    double? FirstByteP99Ms = null);
 
 public sealed record DeploymentMetricsDto(string Deployment, string Window, DateTime From, DateTime To, IReadOnlyList<SeriesMetrics> Series);
 

@@ -58,6 +58,39 @@ public static class PrometheusExporter
             Sample(text, "modelgate_gateway_request_duration_seconds_sum", Labels(s), t.LatencySumMs / 1000);
             Sample(text, "modelgate_gateway_request_duration_seconds_count", Labels(s), t.Requests);
         }
+        Header(text, "modelgate_gateway_fallbacks_total", "counter",
+            "Failed attempts on this version (also counted in its requests and errors) that the stable version answered instead.");
+        foreach (var (s, t) in series)
+        {
+            Sample(text, "modelgate_gateway_fallbacks_total", Labels(s), t.Fallbacks);
+        }
+        Header(text, "modelgate_gateway_first_byte_seconds", "histogram",
+            "Time from sending to the upstream to the first byte of its successful answer (of a stream: its first chunk, the time to first token).");
+        foreach (var (s, t) in series)
+        {
+            long answered = 0;
+            foreach (var count in t.FirstByte)
+            {
+                answered += count;
+            }
+            if (answered == 0)
+            {
+                continue;
+            }
+            long cumulative = 0;
+            var next = 0;
+            foreach (var index in LatencyHistogram.PrometheusBuckets)
+            {
+                for (; next <= index; next++)
+                {
+                    cumulative += t.FirstByte[next];
+                }
+                var le = (LatencyHistogram.UpperBoundsMs[index] / 1000).ToString("G6", CultureInfo.InvariantCulture);
+                Sample(text, "modelgate_gateway_first_byte_seconds_bucket", Labels(s) + $",le=\"{le}\"", cumulative);
+            }
+            Sample(text, "modelgate_gateway_first_byte_seconds_bucket", Labels(s) + ",le=\"+Inf\"", answered);
+            Sample(text, "modelgate_gateway_first_byte_seconds_count", Labels(s), answered);
+        }
         Header(text, "modelgate_gateway_tokens_total", "counter", "Tokens accounted, by kind (prompt, completion).");
         foreach (var (s, t) in series.Where(x => x.Totals.PromptTokens + x.Totals.CompletionTokens > 0))
         {
