@@ -95,6 +95,9 @@ public sealed record DeploymentDto(string Name, string Environment, string Model
 /// prediction). Shadow series: <see cref="Compared"/> rows compared with the stable version's answer to the same request, the
 /// share with the same label (<see cref="Agreement"/>) and the mean |Δp| of the positive-class probability.
 /// <see cref="Business"/>: named business metrics from feedback (count, sum, mean), null when none arrived.
+/// <see cref="Fallbacks"/>: attempts on this version that failed and that the stable version answered instead (each also
+/// counted in <see cref="Requests"/> and <see cref="Errors"/>). <see cref="FirstByteP50Ms"/>/<see cref="FirstByteP99Ms"/>:
+/// time from sending to an upstream until the first byte of its successful answer (of a stream: its first chunk).
 /// </summary>
 public sealed record SeriesMetrics(
     string Deployment,
@@ -120,7 +123,10 @@ public sealed record SeriesMetrics(
     long Compared = 0,
     double? Agreement = null,
     double? MeanAbsDeltaP = null,
-    IReadOnlyDictionary<string, BusinessMetric>? Business = null);
+    IReadOnlyDictionary<string, BusinessMetric>? Business = null,
+    long Fallbacks = 0,
+    double? FirstByteP50Ms = null,
+    double? FirstByteP99Ms = null);
 
 /// <summary>One named business metric of a series over a window: how many values arrived, their sum and mean.</summary>
 public sealed record BusinessMetric(long Count, double Sum, double Mean);

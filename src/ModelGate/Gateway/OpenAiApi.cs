@@ -76,7 +76,7 @@ public static class OpenAiApi
             services.GetRequiredService<DataPlaneGuard>(), services.GetRequiredService<RequestLog>(), services.GetRequiredService<InputSamples>(),
             services.GetRequiredService<TimeProvider>());
         var limit = services.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxRequestBodyBytes;
-        var recorder = new Recorder(guard, log, samples, time);
+        var recorder = new Recorder(guard, log, samples, time, services.GetRequiredService<GatewayTelemetry>());
         return Paths.Select(path => (path, (RequestDelegate)(c => LoggedAsync(c, path, limit, routes, forwarder, recorder)))).ToList();
     }
 
@@ -108,10 +108,55 @@ public static class OpenAiApi
         public double LatencyMs;
         public string Path = "";
         public required Recorder Recorder;
+        /// <summary>When the attempt that served the request was sent (<see cref="TimeProvider.GetTimestamp"/>).</summary>
+        public long SentAt;
+        /// <summary>Milliseconds from <see cref="SentAt"/> to the answer's first body byte; negative until one arrived.</summary>
+        public double FirstByteMs = -1;
+        /// <summary>The chosen version when it failed and the stable version was tried instead: its route kind, status and time spent.</summary>
+        public VersionRoute? Failed;
+        public string? FailedKind;
+        public int FailedStatus;
+        public double FailedMs;
+        /// <summary>Set when the request was mirrored to a shadow version and the stable version was chosen to answer it.</summary>
+        public ShadowComparison? Comparison;
     }
 
     /// <summary>The services that account and record a finished exchange.</summary>
-    private sealed record Recorder(DataPlaneGuard Guard, RequestLog Log, InputSamples Samples, TimeProvider Time);
+    private sealed record Recorder(DataPlaneGuard Guard, RequestLog Log, InputSamples Samples, TimeProvider Time, GatewayTelemetry Telemetry);
+
+    /// <summary>
+    /// Pairs a mirrored request's two answers, the stable version's (known when its exchange is accounted) and the shadow's
+    /// (known when the mirror finishes), without a lock: each side leaves its figures, and the second to finish records the
+    /// comparison on the shadow series, when both succeeded.
+    /// </summary>
+    private sealed class ShadowComparison(string deployment, string shadowVersion)
+    {
+        private long _stableTokens, _shadowTokens;
+        private double _stableMs, _shadowMs;
+        private bool _stableSucceeded, _shadowSucceeded;
+        private int _finished;
+
+        public void Stable(bool succeeded, long completionTokens, double latencyMs, GatewayTelemetry telemetry, DateTime now)
+        {
+            (_stableSucceeded, _stableTokens, _stableMs) = (succeeded, completionTokens, latencyMs);
+            Finish(telemetry, now);
+        }
+
+        public void Shadow(bool succeeded, long completionTokens, double latencyMs, GatewayTelemetry telemetry, DateTime now)
+        {
+            (_shadowSucceeded, _shadowTokens, _shadowMs) = (succeeded, completionTokens, latencyMs);
+            Finish(telemetry, now);
+        }
+
+        private void Finish(GatewayTelemetry telemetry, DateTime now)
+        {
+            // The increment is a full fence: the second side to arrive sees the figures the first one left.
+            if (Interlocked.Increment(ref _finished) == 2 && _stableSucceeded && _shadowSucceeded)
+            {
+                telemetry.RecordCompletionComparison(deployment, shadowVersion, now, _shadowTokens - _stableTokens, _shadowMs - _stableMs);
+            }
+        }
+    }
 
     private static async Task LoggedAsync(HttpContext context, string path, long limit, RoutingSnapshots routes, UpstreamForwarder forwarder,
         Recorder recorder)
@@ -200,10 +245,34 @@ public static class OpenAiApi
             payload = PersonalDataRedactor.Payload(exchange.Request.Json, exchange.Response, completionText);
         }
         var key = exchange.Key;
+        var now = time.GetUtcNow().UtcDateTime;
+        var telemetry = exchange.Recorder.Telemetry;
+        if (exchange.Failed is { } failed)
+        {
+            // The chosen version's failure is its own, whoever answered the client: a record of its own (no usage, no cost), and
+            // a fallback on its series when the stable version answered instead.
+            log.Add(new Storage.Gateway.RequestLogEntity
+            {
+                RequestId = exchange.RequestId,
+                Time = now,
+                KeyId = key?.Id,
+                Deployment = exchange.Deployment,
+                Version = failed.Version,
+                Route = exchange.FailedKind,
+                Protocol = "openai",
+                Status = exchange.FailedStatus,
+                LatencyMs = exchange.FailedMs,
+                UpstreamLatencyMs = exchange.FailedMs,
+            });
+            if (exchange.Response is not null)
+            {
+                telemetry.RecordFallback(exchange.Deployment, failed.Version, exchange.FailedKind!, now);
+            }
+        }
         log.Add(new Storage.Gateway.RequestLogEntity
         {
             RequestId = exchange.RequestId,
-            Time = time.GetUtcNow().UtcDateTime,
+            Time = now,
             KeyId = key?.Id,
             Deployment = exchange.Deployment,
             Version = exchange.Served?.Version,
@@ -218,12 +287,19 @@ public static class OpenAiApi
             Payload = payload,
             UsageSource = usageSource,
         });
+        if (exchange.FirstByteMs >= 0 && exchange.ResponseStatus is >= 200 and < 300 && exchange.Served is { } answered)
+        {
+            telemetry.RecordFirstByte(exchange.Deployment, answered.Version, exchange.Route!, now, exchange.FirstByteMs);
+        }
+        // Compared only when the whole answer came (not cut short by the client or an idle upstream).
+        exchange.Comparison?.Stable(exchange.Status is >= 200 and < 300 && exchange.Response is not null && completion is not null, completion ?? 0,
+            exchange.LatencyMs, telemetry, now);
         // An abandoned request's answer is cut short wherever the client left: not a sample of what the version answers.
         if (exchange.Served is { } served && exchange.Request is not null && exchange.Status != StatusCodes.Status499ClientClosedRequest
             && samples.ShouldSample(chat: true))
         {
             completionText ??= succeeded ? ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed) : "";
-            samples.AddChat(exchange.Deployment, served.Version, time.GetUtcNow().UtcDateTime, ChatText.PromptLength(exchange.Request.Json),
+            samples.AddChat(exchange.Deployment, served.Version, now, ChatText.PromptLength(exchange.Request.Json),
                 completionText.Length, prompt, completion);
         }
     }
@@ -344,27 +420,31 @@ public static class OpenAiApi
             // Everything the mirror needs is taken now: the HttpContext is recycled once the response is sent.
             var shadowBody = request.UpstreamBody(shadow);
             var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
-            _ = Task.Run(() => MirrorAsync(forwarder, shadow, path, shadowBody, log, time, name, keyId));
+            // Compared with stable only when the stable version is the one chosen to answer (not a canary).
+            var comparison = kind == RouteKinds.Stable ? new ShadowComparison(name, shadow.Version) : null;
+            exchange.Comparison = comparison;
+            var telemetry = exchange.Recorder.Telemetry;
+            _ = Task.Run(() => MirrorAsync(forwarder, shadow, path, shadowBody, stream, log, telemetry, time, name, keyId, comparison));
         }
         // The routed version is known from here on, so that a request the client abandons is still logged against it.
         (exchange.Served, exchange.Route) = (route, kind);
-        var upstreamClock = System.Diagnostics.Stopwatch.StartNew();
+        var upstreamStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         HttpResponseMessage? response;
         VersionRoute served;
         string servedKind;
         try
         {
-            (response, served, servedKind) = await SendWithFallbackAsync(forwarder, deployment, route, kind, path, request, ct);
+            (response, served, servedKind) = await SendWithFallbackAsync(forwarder, deployment, route, kind, path, request, time, exchange, ct);
         }
         catch (Security.EgressDeniedException)
         {
             // The address is named in the server's log (by the egress policy), not to data-plane callers.
-            exchange.UpstreamMs = upstreamClock.Elapsed.TotalMilliseconds;
+            exchange.UpstreamMs = System.Diagnostics.Stopwatch.GetElapsedTime(upstreamStarted).TotalMilliseconds;
             await Problems.Result(502, ProblemCodes.EgressDenied, "The upstream may not be reached.",
                 $"{name}@{route.Version}: the upstream's address is refused by the egress policy (Security:AllowedEgress)").ExecuteAsync(context);
             return;
         }
-        exchange.UpstreamMs = upstreamClock.Elapsed.TotalMilliseconds;
+        exchange.UpstreamMs = System.Diagnostics.Stopwatch.GetElapsedTime(upstreamStarted).TotalMilliseconds;
         (exchange.Served, exchange.Route) = (served, servedKind);
         if (response is null)
         {
@@ -416,6 +496,10 @@ public static class OpenAiApi
                     {
                         break;
                     }
+                    if (exchange.FirstByteMs < 0)
+                    {
+                        exchange.FirstByteMs = time.GetElapsedTime(exchange.SentAt).TotalMilliseconds;
+                    }
                     // Kept before it is passed on: what the upstream answered is accounted even if the client is gone.
                     exchange.Response.Append(copy.AsSpan(0, read));
                     await context.Response.Body.WriteAsync(copy.AsMemory(0, read), ct);
@@ -453,65 +537,115 @@ public static class OpenAiApi
         return guard.ReserveAsync(context, key, prompt + completion, prompt / 1000.0 * inputPrice + completion / 1000.0 * outputPrice);
     }
 
-    private static async Task MirrorAsync(UpstreamForwarder forwarder, VersionRoute shadow, string path, byte[] body, RequestLog log,
-        TimeProvider time, string deployment, string? keyId)
+    /// <summary>
+    /// Sends the shadow copy and reads its answer (never to the client): its record carries its status, latency and usage (from
+    /// the answer, or counted), and, when the stable version answers the same request, the two are compared.
+    /// </summary>
+    private static async Task MirrorAsync(UpstreamForwarder forwarder, VersionRoute shadow, string path, byte[] body, bool streamed, RequestLog log,
+        GatewayTelemetry telemetry, TimeProvider time, string deployment, string? keyId, ShadowComparison? comparison)
     {
         var started = time.GetTimestamp();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var status = 502;
+        CaptureBuffer? answer = null;
         try
         {
-            using var response = await SendAsync(forwarder, shadow.Upstream!, path, body, timeout.Token);
+            var attempt = await SendAsync(forwarder, shadow.Upstream!, path, body, timeout.Token);
+            using var response = attempt.Response;
+            status = response is null ? attempt.FailedStatus : (int)response.StatusCode;
             if (response is not null)
             {
-                status = (int)response.StatusCode;
-                await response.Content.CopyToAsync(Stream.Null, timeout.Token);
+                var captured = new CaptureBuffer(streamed);
+                await using var content = await response.Content.ReadAsStreamAsync(timeout.Token);
+                var copy = ArrayPool<byte>.Shared.Rent(16 * 1024);
+                try
+                {
+                    int read;
+                    while ((read = await content.ReadAsync(copy, timeout.Token)) > 0)
+                    {
+                        captured.Append(copy.AsSpan(0, read));
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(copy);
+                }
+                answer = captured;
             }
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
         {
         }
+        var latencyMs = time.GetElapsedTime(started).TotalMilliseconds;
+        long? prompt = null, completion = null;
+        string? usageSource = null;
+        if (answer is not null && status is >= 200 and < 300)
+        {
+            (prompt, completion) = Usage.Read(answer);
+            usageSource = prompt is null ? null : UsageSources.Upstream;
+            if (prompt is null)
+            {
+                // As for served requests: an upstream that reports no usage is counted (the body sent carries the shadow's system prompt).
+                prompt = JsonNode.Parse(body) is JsonObject sent ? TokenCounter.CountPrompt(sent) : 0;
+                completion = path == "embeddings" ? 0 : TokenCounter.Count(ChatText.Completion(answer.Text(), answer.Streamed));
+                usageSource = UsageSources.Tokenizer;
+            }
+        }
+        var now = time.GetUtcNow().UtcDateTime;
+        // No cost: mirrored traffic is not charged to the caller's key, and a key's spend is summed from the records' costs.
         log.Add(new Storage.Gateway.RequestLogEntity
         {
             RequestId = Guid.NewGuid().ToString("N"),
-            Time = time.GetUtcNow().UtcDateTime,
+            Time = now,
             KeyId = keyId,
             Deployment = deployment,
             Version = shadow.Version,
             Route = RouteKinds.Shadow,
             Protocol = "openai",
             Status = status,
-            LatencyMs = time.GetElapsedTime(started).TotalMilliseconds,
+            LatencyMs = latencyMs,
+            PromptTokens = prompt,
+            CompletionTokens = completion,
+            UsageSource = usageSource,
         });
+        comparison?.Shadow(completion is not null, completion ?? 0, latencyMs, telemetry, now);
     }
 
     /// <summary>
-    /// Tries the chosen version within its retry budget; when a canary (or pinned) version cannot answer, the stable
-    /// version answers instead and the response says <c>fallback</c>.
+    /// Tries the chosen version within its retry budget; when a canary (or pinned) version cannot answer (it answered 5xx,
+    /// or not at all), the stable version answers instead and the response says <c>fallback</c>. The failed attempt is
+    /// left on the exchange, to be recorded as the chosen version's own.
     /// </summary>
     private static async Task<(HttpResponseMessage? Response, VersionRoute Served, string Kind)> SendWithFallbackAsync(UpstreamForwarder forwarder,
-        DeploymentRoute deployment, VersionRoute route, string kind, string path, OpenAiRequest request, CancellationToken ct)
+        DeploymentRoute deployment, VersionRoute route, string kind, string path, OpenAiRequest request, TimeProvider time, Exchange exchange,
+        CancellationToken ct)
     {
-        var response = await SendAsync(forwarder, route.Upstream!, path, request.UpstreamBody(route), ct);
-        if (response is not null || route == deployment.Stable || deployment.Stable.Upstream is null)
+        exchange.SentAt = time.GetTimestamp();
+        var attempt = await SendAsync(forwarder, route.Upstream!, path, request.UpstreamBody(route), ct);
+        if (attempt.Response is not null || route == deployment.Stable || deployment.Stable.Upstream is null)
         {
-            return (response, route, kind);
+            return (attempt.Response, route, kind);
         }
-        return (await SendAsync(forwarder, deployment.Stable.Upstream, path, request.UpstreamBody(deployment.Stable), ct), deployment.Stable,
+        (exchange.Failed, exchange.FailedKind, exchange.FailedStatus) = (route, kind, attempt.FailedStatus);
+        exchange.FailedMs = time.GetElapsedTime(exchange.SentAt).TotalMilliseconds;
+        exchange.SentAt = time.GetTimestamp();
+        return ((await SendAsync(forwarder, deployment.Stable.Upstream, path, request.UpstreamBody(deployment.Stable), ct)).Response, deployment.Stable,
             RouteKinds.Fallback);
     }
 
-    private static async Task<HttpResponseMessage?> SendAsync(UpstreamForwarder forwarder, UpstreamRoute upstream, string path, byte[] body,
+    /// <summary>Up to the upstream's retries more attempts while it cannot answer; the last attempt's outcome.</summary>
+    private static async Task<UpstreamAttempt> SendAsync(UpstreamForwarder forwarder, UpstreamRoute upstream, string path, byte[] body,
         CancellationToken ct)
     {
+        var outcome = UpstreamAttempt.NoAnswer;
         for (var attempt = 0; attempt <= upstream.Retries; attempt++)
         {
-            var response = await forwarder.TrySendAsync(upstream, path, body, ct);
-            if (response is not null)
+            outcome = await forwarder.TrySendAsync(upstream, path, body, ct);
+            if (outcome.Response is not null)
             {
-                return response;
+                return outcome;
             }
         }
-        return null;
+        return outcome;
     }
 }

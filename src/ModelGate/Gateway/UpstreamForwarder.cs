@@ -31,28 +31,28 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
     }, disposeHandler: true);
 
     /// <summary>
-    /// One attempt: the response once its headers arrived within the first-byte timeout, or null when the upstream could
-    /// not be reached or answered 5xx (both safe to retry: nothing was streamed to the client yet).
+    /// One attempt: the response once its headers arrived within the first-byte timeout, or, without one, why: the upstream
+    /// answered 5xx, or could not be reached (both safe to retry: nothing was streamed to the client yet).
     /// </summary>
     /// <exception cref="Security.EgressDeniedException">The egress policy refused the address the upstream resolved to.</exception>
-    public async Task<HttpResponseMessage?> TrySendAsync(UpstreamRoute upstream, string path, byte[] body, CancellationToken cancellationToken)
+    public async Task<UpstreamAttempt> TrySendAsync(UpstreamRoute upstream, string path, byte[] body, CancellationToken cancellationToken)
     {
         var backend = CircuitBreakers.KeyOf(upstream);
         if (!breakers.TryEnter(backend))
         {
-            return null; // the circuit is open: fail fast so the caller falls back without waiting on a dead backend
+            return UpstreamAttempt.NoAnswer; // the circuit is open: fail fast so the caller falls back without waiting on a dead backend
         }
-        HttpResponseMessage? response;
+        UpstreamAttempt attempt;
         try
         {
-            response = await SendOnceAsync(upstream, path, body, cancellationToken);
+            attempt = await SendOnceAsync(upstream, path, body, cancellationToken);
         }
         catch (Security.EgressDeniedException)
         {
             breakers.Failed(backend); // ends a half-open trial, which would otherwise stay in flight
             throw;
         }
-        if (response is null)
+        if (attempt.Response is null)
         {
             if (!cancellationToken.IsCancellationRequested)
             {
@@ -63,10 +63,10 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
         {
             breakers.Succeeded(backend);
         }
-        return response;
+        return attempt;
     }
 
-    private async Task<HttpResponseMessage?> SendOnceAsync(UpstreamRoute upstream, string path, byte[] body, CancellationToken cancellationToken)
+    private async Task<UpstreamAttempt> SendOnceAsync(UpstreamRoute upstream, string path, byte[] body, CancellationToken cancellationToken)
     {
         var content = new ByteArrayContent(body);
         content.Headers.ContentType = JsonType;
@@ -80,12 +80,13 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
         try
         {
             var response = await _invoker.SendAsync(request, firstByte.Token);
-            if ((int)response.StatusCode >= 500)
+            var status = (int)response.StatusCode;
+            if (status >= 500)
             {
                 response.Dispose();
-                return null;
+                return new UpstreamAttempt(null, status);
             }
-            return response;
+            return new UpstreamAttempt(response, 0);
         }
         catch (HttpRequestException e) when (e.InnerException is Security.EgressDeniedException denied)
         {
@@ -93,11 +94,21 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
         }
         catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            return null;
+            return UpstreamAttempt.NoAnswer;
         }
     }
 
     private static readonly MediaTypeHeaderValue JsonType = new("application/json") { CharSet = "utf-8" };
 
     public void Dispose() => _invoker.Dispose();
+}
+
+/// <summary>
+/// One attempt's outcome: the <see cref="Response"/> (headers arrived, status below 500), or none and why
+/// (<see cref="FailedStatus"/>): the upstream's 5xx status, or 502 when it did not answer (refused, reset, no first byte
+/// within the timeout, its circuit open).
+/// </summary>
+public readonly record struct UpstreamAttempt(HttpResponseMessage? Response, int FailedStatus)
+{
+    public static UpstreamAttempt NoAnswer => new(null, StatusCodes.Status502BadGateway);
 }

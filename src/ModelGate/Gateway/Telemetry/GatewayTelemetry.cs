@@ -43,6 +43,10 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
         Meter.CreateHistogram<double>("modelgate.gateway.request.duration", "s", "Data-plane request latency");
     private static readonly System.Diagnostics.Metrics.Counter<long> TokenCounter =
         Meter.CreateCounter<long>("modelgate.gateway.tokens", "{token}", "Tokens accounted");
+    private static readonly System.Diagnostics.Metrics.Counter<long> FallbackCounter =
+        Meter.CreateCounter<long>("modelgate.gateway.fallbacks", "{request}", "Failed attempts on a version that the stable version answered instead");
+    private static readonly System.Diagnostics.Metrics.Histogram<double> FirstByteHistogram =
+        Meter.CreateHistogram<double>("modelgate.gateway.first_byte.duration", "s", "Time from sending to an upstream to the first byte of its answer");
 
     private readonly ConcurrentDictionary<(string Deployment, string Version, string Route), TelemetrySeries> _series = new();
     private long _overflowed;
@@ -139,6 +143,48 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
             return null;
         }
         return _series.GetOrAdd(key, k => new TelemetrySeries(k.Deployment, k.Version, k.Route));
+    }
+
+    /// <summary>
+    /// A failed attempt on <paramref name="version"/> that the stable version then answered: one
+    /// <see cref="SlotAggregate.Fallbacks"/> on the failed version's series. Its request and error are counted by its own
+    /// request-log record (<see cref="Record"/>), added first.
+    /// </summary>
+    public void RecordFallback(string deployment, string version, string route, DateTime time)
+    {
+        if (_series.TryGetValue((deployment, version, route), out var series))
+        {
+            series.RecordFallback(SlotOf(time));
+            if (FallbackCounter.Enabled)
+            {
+                FallbackCounter.Add(1, new System.Diagnostics.TagList { { "deployment", deployment }, { "version", version }, { "route", route } });
+            }
+        }
+    }
+
+    /// <summary>Time from sending to an upstream to the first byte of its successful answer (of a stream: its first chunk), on the series that served it.</summary>
+    public void RecordFirstByte(string deployment, string version, string route, DateTime time, double milliseconds)
+    {
+        if (_series.TryGetValue((deployment, version, route), out var series))
+        {
+            series.RecordFirstByte(SlotOf(time), milliseconds);
+            if (FirstByteHistogram.Enabled)
+            {
+                FirstByteHistogram.Record(milliseconds / 1000, new System.Diagnostics.TagList { { "deployment", deployment }, { "version", version }, { "route", route } });
+            }
+        }
+    }
+
+    /// <summary>
+    /// An LLM request mirrored to a shadow version whose shadow and stable answers both succeeded: on the shadow series,
+    /// one <see cref="SlotAggregate.Compared"/> and the shadow's minus the stable version's completion tokens and latency.
+    /// </summary>
+    public void RecordCompletionComparison(string deployment, string shadowVersion, DateTime time, long completionTokensDelta, double latencyDeltaMs)
+    {
+        if (_series.TryGetValue((deployment, shadowVersion, RouteKinds.Shadow), out var series))
+        {
+            series.RecordCompletionComparison(SlotOf(time), completionTokensDelta, latencyDeltaMs);
+        }
     }
 
     /// <summary>Sums each of the deployment's series over the last <paramref name="window"/> (at most one hour).</summary>
@@ -370,6 +416,42 @@ public sealed class TelemetrySeries(string deployment, string version, string ro
         }
     }
 
+    internal void RecordFallback(long slot)
+    {
+        lock (_gate)
+        {
+            foreach (var aggregate in (ReadOnlySpan<SlotAggregate>)[_total, SlotFor(slot)])
+            {
+                aggregate.Fallbacks++;
+            }
+        }
+    }
+
+    internal void RecordFirstByte(long slot, double milliseconds)
+    {
+        var bucket = LatencyHistogram.BucketOf(milliseconds);
+        lock (_gate)
+        {
+            foreach (var aggregate in (ReadOnlySpan<SlotAggregate>)[_total, SlotFor(slot)])
+            {
+                aggregate.FirstByte[bucket]++;
+            }
+        }
+    }
+
+    internal void RecordCompletionComparison(long slot, long completionTokensDelta, double latencyDeltaMs)
+    {
+        lock (_gate)
+        {
+            foreach (var aggregate in (ReadOnlySpan<SlotAggregate>)[_total, SlotFor(slot)])
+            {
+                aggregate.Compared++;
+                aggregate.CompletionTokensDeltaSum += completionTokensDelta;
+                aggregate.LatencyDeltaSumMs += latencyDeltaMs;
+            }
+        }
+    }
+
     /// <summary>A consistent copy of the totals since start.</summary>
     public SlotAggregate Totals()
     {
@@ -456,5 +538,8 @@ public static class SeriesSummary
         a.PromptTokens, a.CompletionTokens, Math.Round(a.Cost, 9),
         a.Requests / Math.Max(window.TotalSeconds, 1e-9),
         a.FeedbackCount,
-        a.FeedbackCount == 0 ? null : a.FeedbackSum / a.FeedbackCount);
+        a.FeedbackCount == 0 ? null : a.FeedbackSum / a.FeedbackCount,
+        Fallbacks: a.Fallbacks,
+        FirstByteP50Ms: LatencyHistogram.Quantile(a.FirstByte, 0.50),
+        FirstByteP99Ms: LatencyHistogram.Quantile(a.FirstByte, 0.99));
 }

@@ -43,20 +43,19 @@ public static class PrometheusExporter
         Header(text, "modelgate_gateway_request_duration_seconds", "histogram", "Data-plane request latency as the gateway measured it.");
         foreach (var (s, t) in series)
         {
-            long cumulative = 0;
-            var next = 0;
-            foreach (var index in LatencyHistogram.PrometheusBuckets)
-            {
-                for (; next <= index; next++)
-                {
-                    cumulative += t.Latency[next];
-                }
-                var le = (LatencyHistogram.UpperBoundsMs[index] / 1000).ToString("G6", CultureInfo.InvariantCulture);
-                Sample(text, "modelgate_gateway_request_duration_seconds_bucket", Labels(s) + $",le=\"{le}\"", cumulative);
-            }
-            Sample(text, "modelgate_gateway_request_duration_seconds_bucket", Labels(s) + ",le=\"+Inf\"", t.Requests);
-            Sample(text, "modelgate_gateway_request_duration_seconds_sum", Labels(s), t.LatencySumMs / 1000);
-            Sample(text, "modelgate_gateway_request_duration_seconds_count", Labels(s), t.Requests);
+            Histogram(text, "modelgate_gateway_request_duration_seconds", Labels(s), t.Latency, t.LatencySumMs);
+        }
+        Header(text, "modelgate_gateway_fallbacks_total", "counter",
+            "Failed attempts on this version (also counted in its requests and errors) that the stable version answered instead.");
+        foreach (var (s, t) in series)
+        {
+            Sample(text, "modelgate_gateway_fallbacks_total", Labels(s), t.Fallbacks);
+        }
+        Header(text, "modelgate_gateway_first_byte_seconds", "histogram",
+            "Time from sending to the upstream to the first byte of its successful answer (of a stream: its first chunk, the time to first token).");
+        foreach (var (s, t) in series.Where(x => x.Totals.FirstByte.Sum() > 0))
+        {
+            Histogram(text, "modelgate_gateway_first_byte_seconds", Labels(s), t.FirstByte, sumMs: null);
         }
         Header(text, "modelgate_gateway_tokens_total", "counter", "Tokens accounted, by kind (prompt, completion).");
         foreach (var (s, t) in series.Where(x => x.Totals.PromptTokens + x.Totals.CompletionTokens > 0))
@@ -80,6 +79,35 @@ public static class PrometheusExporter
         Header(text, "modelgate_telemetry_series_overflow_total", "counter", "Requests not recorded because the series limit was reached.");
         Sample(text, "modelgate_telemetry_series_overflow_total", null, telemetry.Overflowed);
         return text.ToString();
+    }
+
+    /// <summary>
+    /// A histogram of <see cref="LatencyHistogram"/> counts in seconds: the cumulative counts at its Prometheus bounds and
+    /// +Inf, the sum when one is kept, the count.
+    /// </summary>
+    private static void Histogram(StringBuilder text, string name, string labels, long[] counts, double? sumMs)
+    {
+        long cumulative = 0;
+        var next = 0;
+        foreach (var index in LatencyHistogram.PrometheusBuckets)
+        {
+            for (; next <= index; next++)
+            {
+                cumulative += counts[next];
+            }
+            var le = (LatencyHistogram.UpperBoundsMs[index] / 1000).ToString("G6", CultureInfo.InvariantCulture);
+            Sample(text, name + "_bucket", labels + $",le=\"{le}\"", cumulative);
+        }
+        for (; next < counts.Length; next++)
+        {
+            cumulative += counts[next];
+        }
+        Sample(text, name + "_bucket", labels + ",le=\"+Inf\"", cumulative);
+        if (sumMs is { } sum)
+        {
+            Sample(text, name + "_sum", labels, sum / 1000);
+        }
+        Sample(text, name + "_count", labels, cumulative);
     }
 
     private static string Labels(TelemetrySeries s) => $"deployment=\"{Escape(s.Deployment)}\",version=\"{Escape(s.Version)}\",route=\"{Escape(s.Route)}\"";
