@@ -11,7 +11,8 @@ namespace ModelGate.Tests.Rollouts;
 /// <summary>
 /// Canary rollouts of LLM versions served by stub upstreams, on a fake clock, at default settings but for the interval and
 /// steps: a candidate whose upstream answers 500 is rolled back within the failed-check limit (its failures are its own
-/// although the stable version answered every client); a candidate costing 10× per token is rolled back.
+/// although the stable version answered every client); a candidate costing 10× per token is rolled back; a candidate
+/// whose business metric (conversion, reported as feedback) is lower is rolled back.
 /// </summary>
 public sealed class LlmRolloutTests(SqliteServerFixture server, ITestOutputHelper output) : IClassFixture<SqliteServerFixture>
 {
@@ -124,6 +125,40 @@ public sealed class LlmRolloutTests(SqliteServerFixture server, ITestOutputHelpe
         Assert.True(cost.CriticalFailure);
         Assert.Equal(10, cost.Candidate!.Value / cost.Stable!.Value, 3);
         Assert.Contains("cost_per_token", ended.Reason);
+        Assert.Equal("1.0.0", (await api.GetDeploymentAsync(deployment)).Routing.Stable);
+    }
+
+    [Fact]
+    public async Task Canary_WithLowerConversion_IsRolledBackOnTheBusinessMetric()
+    {
+        await using var stable = await StubChatUpstream.StartAsync();
+        await using var candidate = await StubChatUpstream.StartAsync();
+        var deployment = await DeployAsync(stable, candidate);
+        var api = server.Api();
+
+        var rollout = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", Steps: [20, 50], IntervalSeconds: 120,
+            Metrics: [new RolloutMetricSpec("conversion", MetricDirections.Decrease, Critical: true)]));
+        // Every answer is followed by a conversion report: 3 in 10 of the stable version's answers convert, 1 in 10 of the candidate's.
+        var served = new Dictionary<string, int>();
+        var ended = await RunAsync(deployment, rollout.Id, async sent =>
+        {
+            var client = server.Client();
+            foreach (var (id, version) in sent)
+            {
+                var k = served[version] = served.GetValueOrDefault(version) + 1;
+                var converted = version == "1.0.0" ? k % 10 < 3 : k % 10 < 1;
+                using var response = await client.PostAsJsonAsync("/api/v1/feedback", new { requestId = id, metric = "conversion", value = converted ? 1 : 0 });
+                Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+            }
+        });
+
+        Assert.True(ended.Status == RolloutStatuses.RolledBack, $"{ended.Status}: {ended.Reason}");
+        Assert.True(ended.Analyses!.Count <= rollout.Spec.FailedCheckLimit, $"{ended.Analyses.Count} analyses");
+        var conversion = ended.Analyses!.Last().Metrics.Single(m => m.Name == "conversion");
+        Assert.Equal("Low", conversion.Classification);
+        Assert.True(conversion.CriticalFailure);
+        Assert.True(conversion.Candidate < conversion.Stable);
+        Assert.Contains("conversion", ended.Reason);
         Assert.Equal("1.0.0", (await api.GetDeploymentAsync(deployment)).Routing.Stable);
     }
 }
