@@ -108,7 +108,7 @@ internal static class RolloutCommands
         }));
     }
 
-    private static string Number(double? value) => value is { } v ? v.ToString("0.####", CultureInfo.InvariantCulture) : "-";
+    private static string Number(double? value) => value is { } v ? (v == 0 ? 0 : v).ToString("0.####", CultureInfo.InvariantCulture) : "-"; // no "-0"
 
     private static async Task Write(CliContext context, ParseResult parse, RolloutDto r)
     {

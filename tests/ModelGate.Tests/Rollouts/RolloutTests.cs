@@ -138,6 +138,8 @@ public sealed class RolloutTests(SqliteServerFixture server, ITestOutputHelper o
             Assert.Contains(a.Metrics, m => m.Name == "feedback_score" && m.Classification == "Pass");
         });
         Assert.DoesNotContain(promoted.Analyses!, a => a.Outcome == AnalysisOutcomes.Fail);
+        // The reason agrees with the history: "every analysis passed" only if every one did.
+        Assert.Equal(promoted.Analyses!.All(a => a.Outcome == AnalysisOutcomes.Pass), promoted.Reason!.StartsWith("every analysis passed", StringComparison.Ordinal));
     }
 
     [Fact]
