@@ -57,29 +57,17 @@ public static partial class RolloutsApi
         {
             errors.Add("intervalSeconds", "10 s to 1 day (telemetry has 10-second resolution)");
         }
-        if (request.MinimumSamples is < 1 or > 1000)
+        foreach (var (field, value, min, max) in new (string, int, int, int)[]
+                 {
+                     ("minimumSamples", request.MinimumSamples, 1, 1000), ("failedCheckLimit", request.FailedCheckLimit, 1, 100),
+                     ("intervals", request.Intervals, 1, 1000), ("minimumRequests", request.MinimumRequests, 1, 1_000_000),
+                     ("minimumFeedback", request.MinimumFeedback, 1, 1_000_000), ("noDataLimit", request.NoDataLimit, 1, 100),
+                 })
         {
-            errors.Add("minimumSamples", "1–1000");
-        }
-        if (request.FailedCheckLimit is < 1 or > 100)
-        {
-            errors.Add("failedCheckLimit", "1–100");
-        }
-        if (request.Intervals is < 1 or > 1000)
-        {
-            errors.Add("intervals", "1–1000");
-        }
-        if (request.MinimumRequests is < 1 or > 1_000_000)
-        {
-            errors.Add("minimumRequests", "1–1000000");
-        }
-        if (request.MinimumFeedback is < 1 or > 1_000_000)
-        {
-            errors.Add("minimumFeedback", "1–1000000");
-        }
-        if (request.NoDataLimit is < 1 or > 100)
-        {
-            errors.Add("noDataLimit", "1–100");
+            if (value < min || value > max)
+            {
+                errors.Add(field, $"{min}–{max}");
+            }
         }
         ValidateMetrics(request.Metrics, errors);
         if (request.ProgressDeadlineSeconds < request.IntervalSeconds)
