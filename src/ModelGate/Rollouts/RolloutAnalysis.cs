@@ -85,7 +85,8 @@ public static class RolloutAnalysis
         PerSlot(CanaryMetrics.FallbackRate, s => s.Requests > 0 ? (double)s.Fallbacks / s.Requests : null);
         PerSlot(CanaryMetrics.LatencyP50, s => LatencyHistogram.Quantile(s.Latency, 0.5));
         PerSlot(CanaryMetrics.LatencyP99, s => LatencyHistogram.Quantile(s.Latency, 0.99));
-        if (c.FeedbackCount + e.FeedbackCount > 0)
+        // A shadow never serves: no feedback, no business outcome and no cost can reach it, so those are not compared.
+        if (!shadow && c.FeedbackCount + e.FeedbackCount > 0)
         {
             required.Add(CanaryMetrics.FeedbackScore.Name);
             var minimum = Math.Min(c.FeedbackCount, e.FeedbackCount);
@@ -108,7 +109,7 @@ public static class RolloutAnalysis
         // LLM upstreams: cost, completion length, time to first token.
         if (c.PromptTokens + c.CompletionTokens + e.PromptTokens + e.CompletionTokens > 0 || c.Cost + e.Cost > 0)
         {
-            if (c.Cost + e.Cost > 0)
+            if (!shadow && c.Cost + e.Cost > 0)
             {
                 PerSlot(CanaryMetrics.CostPerRequest, s => s.Requests > s.ServerErrors ? s.Cost / (s.Requests - s.ServerErrors) : null);
                 PerSlot(CanaryMetrics.CostPerToken, s => s.PromptTokens + s.CompletionTokens > 0 ? s.Cost / (s.PromptTokens + s.CompletionTokens) : null);
@@ -141,7 +142,7 @@ public static class RolloutAnalysis
         }
 
         // The rollout's business metrics.
-        foreach (var spec in settings.Business)
+        foreach (var spec in shadow ? [] : settings.Business)
         {
             required.Add(spec.Name);
             var metric = CanaryMetrics.Business(spec);

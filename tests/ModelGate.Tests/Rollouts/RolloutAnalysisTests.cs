@@ -235,6 +235,30 @@ public sealed class RolloutAnalysisTests
     }
 
     [Fact]
+    public void Analyze_Shadow_LeavesOutWhatOnlyServedTrafficGets()
+    {
+        // Stable gets feedback, conversions and cost; the shadow cannot: that is no reason to hold it.
+        var stable = Slots((s, i) =>
+        {
+            Serve(s, 100, 5);
+            s.FeedbackCount += 50;
+            s.FeedbackSum += 40;
+            s.Cost += 1;
+            s.PromptTokens += 1000;
+            s.CompletionTokens += 1000;
+            for (var r = 0; r < 50; r++) s.AddBusiness("conversion", r % 3 == 0 ? 1 : 0);
+        });
+        var shadow = Slots((s, i) => { Serve(s, 100, 5); s.PromptTokens += 1000; s.CompletionTokens += 1000; });
+        var settings = Defaults with { Business = [new RolloutMetricSpec("conversion", Critical: true)] };
+
+        var result = RolloutAnalysis.Analyze(stable, shadow, shadow: true, settings);
+
+        Assert.True(result.Outcome == AnalysisOutcomes.Pass, result.Reason);
+        Assert.DoesNotContain(result.Judgement.Metrics, m => m.Name is "feedback_score" or "conversion" or "cost_per_token" or "cost_per_request");
+        Assert.Equal(AnalysisOutcomes.NoData, RolloutAnalysis.Analyze(stable, shadow, shadow: false, settings).Outcome); // as a canary it would need them
+    }
+
+    [Fact]
     public void Analyze_ShadowOfAnLlm_ComparesLengthAndLatency()
     {
         var stable = Slots((s, i) => { Serve(s, 100, 100); s.PromptTokens += 1000; s.CompletionTokens += 2000; });

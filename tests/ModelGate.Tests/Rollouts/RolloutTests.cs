@@ -187,11 +187,12 @@ public sealed class RolloutTests(SqliteServerFixture server, ITestOutputHelper o
         var deployment = await DeployAsync();
         var api = server.Api();
 
-        var starved = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", IntervalSeconds: 30));
+        // All defaults: a 60-second interval in which the candidate gets ~6 of 120 requests at 5 % (on main it was promoted).
+        var starved = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0"));
         var rollout = await api.GetRolloutAsync(deployment, starved.Id);
         for (var i = 0; i < 6 && RolloutStatuses.IsActive(rollout.Status); i++)
         {
-            await IntervalAsync(deployment, perSlot: 5, labels: true, slots: 3); // ~1 candidate request per interval at 5 %
+            await IntervalAsync(deployment, perSlot: 20, labels: true, slots: 6);
             rollout = await api.GetRolloutAsync(deployment, starved.Id);
         }
         await WriteAnalysesAsync(rollout);
