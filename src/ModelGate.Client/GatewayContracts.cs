@@ -135,8 +135,12 @@ public sealed record DeploymentMetricsDto(string Deployment, string Window, Date
 
 public sealed record RollbackRequest(string? Reason = null);
 
-/// <summary>Feedback on a served request (by its <c>x-modelgate-request-id</c>): a true label, a score in [0, 1], and/or a comment.</summary>
-public sealed record FeedbackRequest(string RequestId, string? Label = null, double? Score = null, string? Comment = null);
+/// <summary>
+/// Feedback on a served request (by its <c>x-modelgate-request-id</c>): a true label, a score in [0, 1], a comment, and/or a
+/// named business metric with its value (<c>metric</c> matches <c>^[a-z][a-z0-9_]{0,63}$</c>; <c>value</c> a finite number).
+/// </summary>
+public sealed record FeedbackRequest(string RequestId, string? Label = null, double? Score = null, string? Comment = null, string? Metric = null,
+    double? Value = null);
 
 public sealed record FeedbackDto(long Id, string RequestId, string Deployment, string? Version, string? Route, string? Label, string? Prediction, double? Score,
-    string? Comment, DateTime Time);
+    string? Comment, DateTime Time, string? Metric = null, double? Value = null);

@@ -238,6 +238,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(f => f.Route).HasMaxLength(16);
             e.Property(f => f.Label).HasMaxLength(200);
             e.Property(f => f.Comment).HasMaxLength(4000);
+            e.Property(f => f.Metric).HasMaxLength(64);
             e.Property(f => f.Actor).HasMaxLength(64);
         });
 

@@ -275,6 +275,13 @@ namespace ModelGate.Storage.Postgres.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
 
+                    b.Property<string>("Metric")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<double?>("MetricValue")
+                        .HasColumnType("double precision");
+
                     b.Property<string>("RequestId")
                         .IsRequired()
                         .HasMaxLength(64)

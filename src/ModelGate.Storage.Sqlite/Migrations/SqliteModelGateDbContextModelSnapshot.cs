@@ -266,6 +266,13 @@ namespace ModelGate.Storage.Sqlite.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Metric")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double?>("MetricValue")
+                        .HasColumnType("REAL");
+
                     b.Property<string>("RequestId")
                         .IsRequired()
                         .HasMaxLength(64)

@@ -12,6 +12,9 @@ public sealed class FeedbackEntity
     /// <summary>The score counted for live quality: 1/0 for a label that matches/misses the prediction, or the score given.</summary>
     public double? Score { get; set; }
     public string? Comment { get; set; }
+    /// <summary>A named business metric (<c>conversion</c>) and its value, added to the serving version's telemetry.</summary>
+    public string? Metric { get; set; }
+    public double? MetricValue { get; set; }
     public DateTime RequestTime { get; set; }
     public DateTime Time { get; set; }
     public required string Actor { get; set; }

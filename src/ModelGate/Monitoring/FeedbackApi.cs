@@ -12,12 +12,17 @@ using ModelGate.Storage.Gateway;
 namespace ModelGate.Monitoring;
 
 /// <summary>
-/// <c>POST /api/v1/feedback {requestId, label | score | comment}</c>: joined to the request log by the request id. A label
-/// is judged against the prediction recorded for the request (1 right, 0 wrong); a score in [0, 1] is taken as given.
-/// Either feeds live quality per version (telemetry, the metrics API, the canary judge).
+/// <c>POST /api/v1/feedback {requestId, label | score | comment | metric + value}</c>: joined to the request log by the request
+/// id. A label is judged against the prediction recorded for the request (1 right, 0 wrong); a score in [0, 1] is taken as
+/// given. Either feeds live quality per version (telemetry, the metrics API, the canary judge). A named business metric
+/// (<c>"metric": "conversion", "value": 1</c>) is added to the serving version's business metrics the same way.
 /// </summary>
-public static class FeedbackApi
+public static partial class FeedbackApi
 {
+    /// <summary>A business metric's name: a lowercase identifier, so that it is safe as a label and a key everywhere.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[a-z][a-z0-9_]{0,63}\z")]
+    private static partial System.Text.RegularExpressions.Regex MetricName();
+
     public static IEndpointRouteBuilder MapFeedbackApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/api/v1/feedback", SendFeedback).WithTags("Monitoring").WithName(nameof(SendFeedback)).RequireAuthorization(Permissions.Infer).AllowScopedKeys();
@@ -32,9 +37,25 @@ public static class FeedbackApi
         {
             errors.Add("requestId", "the x-modelgate-request-id of the request this is about");
         }
-        if (request.Label is null && request.Score is null && string.IsNullOrWhiteSpace(request.Comment))
+        if (request.Label is null && request.Score is null && string.IsNullOrWhiteSpace(request.Comment) && request.Metric is null && request.Value is null)
         {
-            errors.Add("feedback", "give a label, a score or a comment");
+            errors.Add("feedback", "give a label, a score, a comment or a business metric with its value");
+        }
+        if (request.Metric is { } metric && !MetricName().IsMatch(metric))
+        {
+            errors.Add("metric", "a business metric's name: a lowercase letter, then up to 63 lowercase letters, digits or underscores (conversion, revenue_eur)");
+        }
+        if (request.Metric is not null && request.Value is null)
+        {
+            errors.Add("value", "the business metric's value, a finite number");
+        }
+        if (request.Value is { } value && !double.IsFinite(value))
+        {
+            errors.Add("value", "a finite number");
+        }
+        if (request.Value is not null && request.Metric is null)
+        {
+            errors.Add("metric", "name the business metric the value is for");
         }
         if (request.Label is { Length: > 200 })
         {
@@ -68,7 +89,8 @@ public static class FeedbackApi
         var entity = new FeedbackEntity
         {
             RequestId = request.RequestId, Deployment = served.Deployment, Version = served.Version, Route = served.Route, Label = request.Label, Score = score,
-            Comment = request.Comment, RequestTime = served.Time, Time = time.GetUtcNow().UtcDateTime, Actor = user.ActorId(),
+            Comment = request.Comment, Metric = request.Metric, MetricValue = request.Value, RequestTime = served.Time, Time = time.GetUtcNow().UtcDateTime,
+            Actor = user.ActorId(),
         };
         db.Feedback.Add(entity);
         await db.SaveChangesAsync(cancellationToken);
@@ -76,8 +98,12 @@ public static class FeedbackApi
         {
             telemetry.RecordFeedback(served.Deployment, served.Version, served.Route, served.Time, counted);
         }
+        if (request.Metric is { } name && request.Value is { } amount && served.Version is not null && served.Route is not null)
+        {
+            telemetry.RecordBusiness(served.Deployment, served.Version, served.Route, served.Time, name, amount);
+        }
         return TypedResults.Created($"/api/v1/feedback/{entity.Id}", new FeedbackDto(entity.Id, entity.RequestId, entity.Deployment, entity.Version, entity.Route,
-            entity.Label, served.Prediction, entity.Score, entity.Comment, entity.Time));
+            entity.Label, served.Prediction, entity.Score, entity.Comment, entity.Time, entity.Metric, entity.MetricValue));
     }
 
     /// <summary>Labels compare as numbers where both are numbers ("1" and "1.0"), else as trimmed text.</summary>

@@ -100,6 +100,19 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
     }
 
     /// <summary>
+    /// Adds one value of a named business metric from feedback to the series that served the request (its slot is the
+    /// request's time, like feedback scores). A series keeps at most <see cref="TelemetrySeries.MaxBusinessMetrics"/> names;
+    /// values of further names are not counted (they stay in the feedback table).
+    /// </summary>
+    public void RecordBusiness(string deployment, string version, string route, DateTime time, string metric, double value)
+    {
+        if (_series.TryGetValue((deployment, version, route), out var series))
+        {
+            series.RecordBusiness(SlotOf(time), metric, value);
+        }
+    }
+
+    /// <summary>
     /// Adds what an ONNX classifier predicted on a served request (or, on route <c>shadow</c>, on its mirror) to the series of
     /// the version that scored it: predictions, positive predictions, the positive-class probability, invalid outputs.
     /// </summary>
@@ -404,6 +417,22 @@ public sealed class TelemetrySeries(string deployment, string version, string ro
                 aggregate.FeedbackCount++;
                 aggregate.FeedbackSum += score;
             }
+        }
+    }
+
+    /// <summary>Distinct business metric names a series counts (feedback names them; this bounds its memory).</summary>
+    public const int MaxBusinessMetrics = 32;
+
+    internal void RecordBusiness(long slot, string metric, double value)
+    {
+        lock (_gate)
+        {
+            if (_total.Business is { Count: >= MaxBusinessMetrics } known && !known.ContainsKey(metric))
+            {
+                return;
+            }
+            _total.AddBusiness(metric, value);
+            SlotFor(slot).AddBusiness(metric, value);
         }
     }
 
