@@ -18,6 +18,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     public string Url { get; private set; } = "";
 
+    /// <summary>When set, awaited with each request before it is answered (a receiver that does something meanwhile).</summary>
+    public Func<Received, Task>? OnRequest { get; set; }
+
     private WebhookReceiver(WebApplication app) => _app = app;
 
     /// <summary>The next <paramref name="count"/> requests are answered 503 (a receiver that is briefly down).</summary>
@@ -34,8 +37,13 @@ public sealed class WebhookReceiver : IAsyncDisposable
         {
             using var body = new MemoryStream();
             await context.Request.Body.CopyToAsync(body);
-            receiver.Requests.Enqueue(new Received(context.Request.Path, context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()),
-                body.ToArray()));
+            var received = new Received(context.Request.Path, context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()),
+                body.ToArray());
+            receiver.Requests.Enqueue(received);
+            if (receiver.OnRequest is { } onRequest)
+            {
+                await onRequest(received);
+            }
             return Interlocked.Decrement(ref receiver._failuresLeft) >= 0 ? Results.StatusCode(503) : Results.Ok();
         });
         await app.StartAsync();

@@ -178,6 +178,40 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
     }
 
     [Fact]
+    public async Task Promote_PausedWhileItsConfirmHookIsAsked_Is409RolloutChanged_AndThePauseStands()
+    {
+        var model = await AdultServing.RegisterAsync(server);
+        var deployment = await AdultServing.DeployAsync(server, model, new { stable = "1.0.0" });
+        var api = server.Api();
+        var rollout = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", Steps: [20, 40],
+            Hooks: new RolloutHooks(ConfirmPromotion: server.Receiver.Url + "/confirm-race")));
+
+        // While the promotion waits for its confirm hook, someone else pauses the rollout.
+        server.Receiver.OnRequest = async received =>
+        {
+            if (received.Path.EndsWith("/confirm-race", StringComparison.Ordinal))
+            {
+                await api.RolloutActionAsync(deployment, rollout.Id, "pause", "hold on");
+            }
+        };
+        try
+        {
+            var raced = await Assert.ThrowsAsync<ModelGateApiException>(() => api.RolloutActionAsync(deployment, rollout.Id, "promote"));
+            Assert.Equal("rollout_changed", raced.Code);
+        }
+        finally
+        {
+            server.Receiver.OnRequest = null;
+        }
+
+        var now = await api.GetRolloutAsync(deployment, rollout.Id);
+        Assert.Equal(RolloutStatuses.Paused, now.Status);
+        var routing = (await api.GetDeploymentAsync(deployment)).Routing;
+        Assert.Equal("1.0.0", routing.Stable);
+        Assert.Equal(20, routing.Candidates!.Single().Weight);
+    }
+
+    [Fact]
     public async Task AB_SplitsStickily_AndIsPromotedAfterItsIntervals()
     {
         var model = await AdultServing.RegisterAsync(server);
