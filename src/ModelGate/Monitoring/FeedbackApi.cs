@@ -21,7 +21,7 @@ public static partial class FeedbackApi
 {
     /// <summary>A business metric's name: a lowercase identifier, so that it is safe as a label and a key everywhere.</summary>
     [System.Text.RegularExpressions.GeneratedRegex(@"^[a-z][a-z0-9_]{0,63}\z")]
-    private static partial System.Text.RegularExpressions.Regex MetricName();
+    internal static partial System.Text.RegularExpressions.Regex MetricName();
 
     public static IEndpointRouteBuilder MapFeedbackApi(this IEndpointRouteBuilder app)
     {

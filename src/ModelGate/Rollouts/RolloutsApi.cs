@@ -12,7 +12,7 @@ using ModelGate.Storage.Rollouts;
 namespace ModelGate.Rollouts;
 
 /// <summary><c>/api/v1/deployments/{name}/rollouts</c>: start one, follow it, pause, resume, abort or promote it.</summary>
-public static partial class RolloutsApi
+public static class RolloutsApi
 {
     public static IServiceCollection AddModelGateRollouts(this IServiceCollection services)
     {
@@ -171,9 +171,10 @@ public static partial class RolloutsApi
                 errors.Add($"metrics[{i}]", "a metric");
                 continue;
             }
-            if (metric.Name is null || !MetricName().IsMatch(metric.Name))
+            // The name feedback reports it under (one rule, the feedback API's).
+            if (metric.Name is null || !Monitoring.FeedbackApi.MetricName().IsMatch(metric.Name))
             {
-                errors.Add($"metrics[{i}].name", "1–64 characters: lower-case letters, digits, '_', '.', '-', starting with a letter");
+                errors.Add($"metrics[{i}].name", "a business metric's name: a lowercase letter, then up to 63 lowercase letters, digits or underscores");
             }
             else if (CanaryMetrics.DefaultNames.Contains(metric.Name))
             {
@@ -195,9 +196,6 @@ public static partial class RolloutsApi
     }
 
     private const int MaxMetrics = 20;
-
-    [System.Text.RegularExpressions.GeneratedRegex("^[a-z][a-z0-9_.-]{0,63}$")]
-    private static partial System.Text.RegularExpressions.Regex MetricName();
 
     /// <summary>The candidate cannot be routed: the routing change's field errors (or refusal) under the rollout's own code.</summary>
     private static ProblemHttpResult NotRoutable(string candidate, string name, Gateway.RoutingResult routing) =>
