@@ -17,6 +17,15 @@ public static class RouteKinds
     public const string Pinned = "pinned";
     public const string Fallback = "fallback";
     public const string Shadow = "shadow";
+
+    /// <summary>
+    /// A chosen version's attempt that failed (an error status, or no answer) and that the stable version answered instead
+    /// (its record has the same request id and route <see cref="Fallback"/>): the failed version's error, not the client's.
+    /// </summary>
+    public const string FailedAttempt = "failed_attempt";
+
+    /// <summary>Routes whose records say what a client was answered: all but <see cref="Shadow"/> copies and <see cref="FailedAttempt"/>s.</summary>
+    public static bool Served(string? route) => route is not (Shadow or FailedAttempt);
 }
 
 /// <summary>A candidate version and the percentage of traffic (0–100) it receives; the stable version gets the rest.</summary>

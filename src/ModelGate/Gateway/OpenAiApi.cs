@@ -258,7 +258,7 @@ public static class OpenAiApi
                 KeyId = key?.Id,
                 Deployment = exchange.Deployment,
                 Version = failed.Version,
-                Route = exchange.FailedKind,
+                Route = RouteKinds.FailedAttempt,
                 Protocol = "openai",
                 Status = exchange.FailedStatus,
                 LatencyMs = exchange.FailedMs,
@@ -266,7 +266,7 @@ public static class OpenAiApi
             });
             if (exchange.Response is not null)
             {
-                telemetry.RecordFallback(exchange.Deployment, failed.Version, exchange.FailedKind!, now);
+                telemetry.RecordFallback(exchange.Deployment, failed.Version, RouteKinds.FailedAttempt, now);
             }
         }
         log.Add(new Storage.Gateway.RequestLogEntity

@@ -74,8 +74,9 @@ public static partial class FeedbackApi
             return errors.ToProblem();
         }
         // A request that fell back has two records: the failed attempt on the chosen version and the stable version's, which served the client.
-        var served = await db.RequestLogs.AsNoTracking().Where(r => r.RequestId == request.RequestId && r.Route != RouteKinds.Shadow)
-            .OrderBy(r => r.Route == RouteKinds.Fallback ? 0 : 1).ThenBy(r => r.Id).FirstOrDefaultAsync(cancellationToken);
+        var served = await db.RequestLogs.AsNoTracking()
+            .Where(r => r.RequestId == request.RequestId && r.Route != RouteKinds.Shadow && r.Route != RouteKinds.FailedAttempt)
+            .OrderBy(r => r.Id).FirstOrDefaultAsync(cancellationToken);
         if (served is null || !DeploymentScope.Allows(context, served.Deployment))
         {
             return Problems.NotFound("request_not_found",

@@ -125,7 +125,7 @@ public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, D
     private async Task SpikesAsync(ModelGateDbContext db, DeploymentEntity deployment, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
-        var logs = db.RequestLogs.AsNoTracking().Where(r => r.Deployment == deployment.Name && r.Route != RouteKinds.Shadow);
+        var logs = db.RequestLogs.AsNoTracking().Where(r => r.Deployment == deployment.Name && r.Route != RouteKinds.Shadow && r.Route != RouteKinds.FailedAttempt);
         var recentFrom = now - TimeSpan.FromMinutes(5);
         var baselineFrom = recentFrom - TimeSpan.FromHours(1);
         async Task<(long Total, long Errors)> CountAsync(DateTime from, DateTime to)
@@ -242,7 +242,8 @@ public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, D
         async Task<(long Total, long Errors, long Slow)> Count(TimeSpan window)
         {
             var from = now - window;
-            var rows = db.RequestLogs.AsNoTracking().Where(r => r.Deployment == deployment.Name && r.Time > from && r.Time <= now && r.Route != RouteKinds.Shadow);
+            var rows = db.RequestLogs.AsNoTracking().Where(r => r.Deployment == deployment.Name && r.Time > from && r.Time <= now && r.Route != RouteKinds.Shadow
+                                                                 && r.Route != RouteKinds.FailedAttempt);
             var total = await rows.LongCountAsync(cancellationToken);
             var errors = await rows.LongCountAsync(r => r.Status >= 500, cancellationToken);
             var slow = await rows.LongCountAsync(r => r.LatencyMs > spec.LatencyThresholdMs, cancellationToken);

@@ -105,23 +105,23 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
 
         var metrics = await Server.Api().GetDeploymentMetricsAsync(deployment, "5m");
         var canary = metrics.Series.Single(s => s.Version == "1.1.0");
-        Assert.Equal(("canary", 3, 3, 1.0), (canary.Route, canary.Requests, canary.Errors["server"], canary.ErrorRate));
+        Assert.Equal(("failed_attempt", 3, 3, 1.0), (canary.Route, canary.Requests, canary.Errors["server"], canary.ErrorRate));
         Assert.Equal(3, canary.Fallbacks);
         Assert.Equal(3, metrics.Series.Single(s => s.Version == "1.0.0" && s.Route == "fallback").Requests);
 
         var text = await Server.Client().GetStringAsync("/metrics");
-        var labels = $"deployment=\"{deployment}\",version=\"1.1.0\",route=\"canary\"";
+        var labels = $"deployment=\"{deployment}\",version=\"1.1.0\",route=\"failed_attempt\"";
         Assert.Equal("3", Sample(text, "modelgate_gateway_requests_total", labels));
         Assert.Equal("3", Sample(text, "modelgate_gateway_errors_total", labels + ",class=\"server\""));
         Assert.Equal("3", Sample(text, "modelgate_gateway_fallbacks_total", labels));
 
-        // The request log: per request, the failed attempt (candidate, canary, 500, no usage, no cost) and the served one.
+        // The request log: per request, the failed attempt (candidate, failed_attempt, 500, no usage, no cost) and the served one.
         var rows = await LoggedAsync(deployment, 6);
         foreach (var id in ids)
         {
             var records = rows.Where(r => r.RequestId == id).ToList();
             var attempt = Assert.Single(records, r => r.Version == "1.1.0");
-            Assert.Equal(("canary", 500, (long?)null, (long?)null, (double?)null), (attempt.Route, attempt.Status, attempt.PromptTokens, attempt.CompletionTokens, attempt.Cost));
+            Assert.Equal(("failed_attempt", 500, (long?)null, (long?)null, (double?)null), (attempt.Route, attempt.Status, attempt.PromptTokens, attempt.CompletionTokens, attempt.Cost));
             var answer = Assert.Single(records, r => r.Version == "1.0.0");
             Assert.Equal(("fallback", 200), (answer.Route, answer.Status));
             Assert.Equal((answer.PromptTokens!.Value + answer.CompletionTokens!.Value) / 1000.0, answer.Cost!.Value, 12);
@@ -132,6 +132,11 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
         Assert.Equal(("1.0.0", "fallback"), (feedback.Version, feedback.Route));
         Assert.Equal(1, Evidence(deployment, "1.0.0").FeedbackCount);
         Assert.Equal(0, Evidence(deployment, "1.1.0").FeedbackCount);
+
+        // The deployment's availability is what its clients got: every one was answered, so nothing is spent of the budget.
+        var slo = await Server.Api().SetSloAsync(deployment, new SloSpec(Availability: 0.99));
+        var availability = slo.Objectives.Single(o => o.Objective == "availability");
+        Assert.Equal((1.0, 1.0), (availability.Compliance, availability.BudgetRemaining));
     }
 
     [Fact]
@@ -168,7 +173,7 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
         Assert.Equal(("1.0.0", "fallback"), (version, route));
         var metrics = await Server.Api().GetDeploymentMetricsAsync(deployment, "5m");
         var pinned = metrics.Series.Single(s => s.Version == "1.1.0");
-        Assert.Equal(("pinned", 1, 1, 1), (pinned.Route, pinned.Requests, pinned.Errors["server"], pinned.Fallbacks));
+        Assert.Equal(("failed_attempt", 1, 1, 1), (pinned.Route, pinned.Requests, pinned.Errors["server"], pinned.Fallbacks));
     }
 
     [Fact]
