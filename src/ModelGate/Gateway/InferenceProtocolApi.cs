@@ -152,7 +152,7 @@ public static class InferenceProtocolApi
                 var log = context.RequestServices.GetRequiredService<RequestLog>();
                 var time = context.RequestServices.GetRequiredService<TimeProvider>();
                 var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
-                _ = Task.Run(async () =>
+                log.RecordInBackground(async () =>
                 {
                     var started = time.GetTimestamp();
                     var status = 200;

@@ -108,6 +108,8 @@ public static class OpenAiApi
         public double LatencyMs;
         public string Path = "";
         public required Recorder Recorder;
+        /// <summary>The request log's count of records in flight (<see cref="RequestLog.BeginRecording"/>), ended once recorded.</summary>
+        public int Recording;
     }
 
     /// <summary>The services that account and record a finished exchange.</summary>
@@ -118,7 +120,7 @@ public static class OpenAiApi
     {
         var time = recorder.Time;
         var started = time.GetTimestamp();
-        var exchange = new Exchange { Path = path, Recorder = recorder };
+        var exchange = new Exchange { Path = path, Recorder = recorder, Recording = recorder.Log.BeginRecording() };
         try
         {
             await ForwardAsync(context, path, limit, routes, forwarder, recorder.Guard, recorder.Log, time, exchange);
@@ -160,6 +162,7 @@ public static class OpenAiApi
         }
         finally
         {
+            exchange.Recorder.Log.EndRecording(exchange.Recording);
             if (exchange.Body is not null)
             {
                 ArrayPool<byte>.Shared.Return(exchange.Body);
@@ -344,7 +347,7 @@ public static class OpenAiApi
             // Everything the mirror needs is taken now: the HttpContext is recycled once the response is sent.
             var shadowBody = request.UpstreamBody(shadow);
             var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
-            _ = Task.Run(() => MirrorAsync(forwarder, shadow, path, shadowBody, log, time, name, keyId));
+            log.RecordInBackground(() => MirrorAsync(forwarder, shadow, path, shadowBody, log, time, name, keyId));
         }
         // The routed version is known from here on, so that a request the client abandons is still logged against it.
         (exchange.Served, exchange.Route) = (route, kind);

@@ -142,6 +142,10 @@ public abstract class ServerFixture : IAsyncLifetime
         return await action(scope.ServiceProvider.GetRequiredService<ModelGateDbContext>());
     }
 
+    /// <summary>Returns once every request answered so far (and every record added so far) is in the request log's table.</summary>
+    public Task FlushRequestLogAsync() =>
+        App.Services.GetRequiredService<ModelGate.Gateway.RequestLog>().FlushAsync(TestContext.Current.CancellationToken);
+
     public Task<long> AuditCountAsync() => WithDbAsync(db => Task.FromResult(db.AuditEvents.LongCount()));
 
     /// <summary>Uploads bytes and returns their digest.</summary>
