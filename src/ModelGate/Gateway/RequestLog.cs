@@ -217,9 +217,20 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
                 }
             }
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (Exception e) when (stoppingToken.IsCancellationRequested && e is OperationCanceledException or System.Data.Common.DbException)
         {
+            // A database command cancelled by shutdown (the hourly clean-up) may fail as the driver's own exception.
             await DrainAsync(batch);
+        }
+        finally
+        {
+            // However the loop ended, nothing reads the buffer any more: a record is counted dropped at once, and no flush
+            // waits for a reader.
+            _channel.Writer.TryComplete();
+            while (_flushes.TryDequeue(out var flushed))
+            {
+                flushed.TrySetResult();
+            }
         }
     }
 
@@ -258,10 +269,6 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         }
         await WriteAsync(batch, CancellationToken.None);
         batch.Clear();
-        while (_flushes.TryDequeue(out var flushed))
-        {
-            flushed.TrySetResult();
-        }
     }
 
     /// <summary>

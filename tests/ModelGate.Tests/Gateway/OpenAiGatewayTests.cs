@@ -139,6 +139,27 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task FlushingTheRequestLog_AfterAResponse_FindsItsRecord()
+    {
+        // The record of an OpenAI request is made on the thread pool after its response: a flush must still wait for it.
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, _) => "hello";
+        var (deployment, _) = await DeployAsync(upstream);
+        var client = server.Client();
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = await client.PostAsJsonAsync("/v1/chat/completions",
+                new { model = deployment, messages = new[] { new { role = "user", content = $"q{i}" } } }, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var id = response.Headers.GetValues("x-modelgate-request-id").Single();
+
+            await server.FlushRequestLogAsync();
+
+            Assert.Equal(1, await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Count(r => r.RequestId == id))));
+        }
+    }
+
+    [Fact]
     public async Task Shadow_GetsACopy_ButNeitherChangesTheAnswerNorHoldsTheClient()
     {
         await using var stable = await StubChatUpstream.StartAsync();

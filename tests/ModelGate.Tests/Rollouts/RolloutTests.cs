@@ -59,11 +59,7 @@ public sealed class RolloutTests(SqliteServerFixture server) : IClassFixture<Sql
             }
             server.Time.Advance(TimeSpan.FromSeconds(10));
         }
-        var ids = sent.Select(s => s.Id).ToList();
-        for (var i = 0; i < 400 && await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Count(r => ids.Contains(r.RequestId)))) < ids.Count; i++)
-        {
-            await Task.Delay(25);
-        }
+        await server.FlushRequestLogAsync();
         var api = server.Api();
         foreach (var (id, label) in sent)
         {
