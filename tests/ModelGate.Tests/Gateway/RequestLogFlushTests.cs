@@ -91,6 +91,7 @@ public abstract class RequestLogFlushTests(ServerFixture fixture) : ProviderTest
         var deployment = ServerFixture.UniqueName("flush");
         var log = NewLog();
         await log.StartAsync(TestContext.Current.CancellationToken);
+        await log.FlushAsync(TestContext.Current.CancellationToken); // the writer is idle, its first clean-up done
         for (var i = 0; i < 3; i++)
         {
             log.Add(Record(deployment, i));
