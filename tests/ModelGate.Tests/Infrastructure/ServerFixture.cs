@@ -146,6 +146,10 @@ public abstract class ServerFixture : IAsyncLifetime
     public Task FlushRequestLogAsync() =>
         App.Services.GetRequiredService<ModelGate.Gateway.RequestLog>().FlushAsync(TestContext.Current.CancellationToken);
 
+    /// <summary>Returns once every alert delivery queued so far has ended (delivered or failed, its outcome stored).</summary>
+    public Task FlushAlertDeliveriesAsync() =>
+        App.Services.GetRequiredService<ModelGate.Monitoring.AlertManager>().FlushDeliveriesAsync(TestContext.Current.CancellationToken);
+
     public Task<long> AuditCountAsync() => WithDbAsync(db => Task.FromResult(db.AuditEvents.LongCount()));
 
     /// <summary>Uploads bytes and returns their digest.</summary>
