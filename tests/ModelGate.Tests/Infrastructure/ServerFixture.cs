@@ -150,6 +150,10 @@ public abstract class ServerFixture : IAsyncLifetime
     public Task FlushAlertDeliveriesAsync() =>
         App.Services.GetRequiredService<ModelGate.Monitoring.AlertManager>().FlushDeliveriesAsync(TestContext.Current.CancellationToken);
 
+    /// <summary>Returns once the evaluation run has ended and its outcome is stored.</summary>
+    public Task EvaluationFinishedAsync(string id) =>
+        App.Services.GetRequiredService<ModelGate.Evaluation.EvaluationJobs>().WhenFinishedAsync(id, TestContext.Current.CancellationToken);
+
     public Task<long> AuditCountAsync() => WithDbAsync(db => Task.FromResult(db.AuditEvents.LongCount()));
 
     /// <summary>Uploads bytes and returns their digest.</summary>
