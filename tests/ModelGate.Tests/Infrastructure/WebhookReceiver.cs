@@ -16,6 +16,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     public ConcurrentQueue<Received> Requests { get; } = new();
 
+    /// <summary>How many requests have arrived (each already in <see cref="Requests"/>), to await.</summary>
+    public CountSignal Arrived { get; } = new();
+
     public string Url { get; private set; } = "";
 
     private WebhookReceiver(WebApplication app) => _app = app;
@@ -36,6 +39,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
             await context.Request.Body.CopyToAsync(body);
             receiver.Requests.Enqueue(new Received(context.Request.Path, context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()),
                 body.ToArray()));
+            receiver.Arrived.Increment();
             return Interlocked.Decrement(ref receiver._failuresLeft) >= 0 ? Results.StatusCode(503) : Results.Ok();
         });
         await app.StartAsync();
