@@ -38,6 +38,7 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
     private readonly SemaphoreSlim _flushing = new(1, 1);
     private readonly System.Collections.Concurrent.ConcurrentQueue<TaskCompletionSource> _flushes = new();
     private int _pendingFlushes;
+    private bool _closed;
     private TaskCompletionSource _flushRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -224,14 +225,19 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         }
         finally
         {
-            // However the loop ended, nothing reads the buffer any more: a record is counted dropped at once, and no flush
-            // waits for a reader.
-            _channel.Writer.TryComplete();
-            while (_flushes.TryDequeue(out var flushed))
-            {
-                flushed.TrySetResult();
-            }
+            Close();
         }
+    }
+
+    /// <summary>However the loop ended, nothing reads the buffer any more: a record is counted dropped at once, and no flush waits for a reader.</summary>
+    private void Close()
+    {
+        _channel.Writer.TryComplete();
+        while (_flushes.TryDequeue(out var flushed))
+        {
+            flushed.TrySetResult();
+        }
+        Volatile.Write(ref _closed, true);
     }
 
     /// <summary>
@@ -239,7 +245,16 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
     /// and the host would then stop waiting for this service and exit with the records still buffered. The drain is bounded by
     /// the buffer (<see cref="GatewayOptions.RequestLogCapacity"/>) and the database's command timeout.
     /// </summary>
-    public override Task StopAsync(CancellationToken cancellationToken) => base.StopAsync(CancellationToken.None);
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(CancellationToken.None);
+        if (!Volatile.Read(ref _closed))
+        {
+            // Stopped before the loop began (a stop right after the start cancels it before it runs): drain here instead.
+            await DrainAsync([]);
+            Close();
+        }
+    }
 
     /// <summary>
     /// Shutting down: writes everything still buffered, in batches, without waiting for more. The server has stopped taking

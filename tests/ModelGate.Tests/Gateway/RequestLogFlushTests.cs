@@ -107,6 +107,23 @@ public abstract class RequestLogFlushTests(ServerFixture fixture) : ProviderTest
     }
 
     [Fact]
+    public async Task StopAsync_BeforeTheWriterRan_DrainsTheBuffer_AndAFlushAfterItReturns()
+    {
+        // A stop right after the start can cancel the writer's loop before it runs at all; this is that case, made certain.
+        var deployment = ServerFixture.UniqueName("flush");
+        var log = NewLog();
+        for (var i = 0; i < 3; i++)
+        {
+            log.Add(Record(deployment, i));
+        }
+
+        await log.StopAsync(TestContext.Current.CancellationToken);
+        await log.FlushAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(3, await CountAsync(deployment));
+    }
+
+    [Fact]
     public async Task FlushAsync_WaitsForARecordBegunBeforeIt_AndNotForOneBegunAfter()
     {
         var deployment = ServerFixture.UniqueName("flush");
