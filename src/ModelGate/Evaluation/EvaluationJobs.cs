@@ -11,6 +11,8 @@ public sealed class EvaluationJob(string id, string evaluator, long rowsTotal)
     private long _rowsDone;
     private long _rowsFailed;
     private long _startedTimestamp;
+    private readonly TaskCompletionSource _progressed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public string Id { get; } = id;
     /// <summary>A classification run's suite; null for text runs.</summary>
@@ -23,6 +25,10 @@ public sealed class EvaluationJob(string id, string evaluator, long rowsTotal)
     public long RowsTotal => rowsTotal;
     public long RowsDone => Interlocked.Read(ref _rowsDone);
     public long RowsFailed => Interlocked.Read(ref _rowsFailed);
+    /// <summary>Completes once the first rows are scored.</summary>
+    public Task Progressed => _progressed.Task;
+    /// <summary>Completes once the run has ended and its outcome is stored.</summary>
+    public Task Finished => _finished.Task;
 
     public void MarkStarted() => Interlocked.Exchange(ref _startedTimestamp, Stopwatch.GetTimestamp());
 
@@ -30,6 +36,16 @@ public sealed class EvaluationJob(string id, string evaluator, long rowsTotal)
     {
         Interlocked.Add(ref _rowsDone, rows);
         Interlocked.Add(ref _rowsFailed, failed);
+        if (rows > 0)
+        {
+            _progressed.TrySetResult();
+        }
+    }
+
+    internal void Finish()
+    {
+        _progressed.TrySetResult();
+        _finished.TrySetResult();
     }
 
     public EvaluationProgressDto Progress()
@@ -62,11 +78,16 @@ public sealed class EvaluationJobs
 
     public EvaluationJob? Find(string id) => _active.GetValueOrDefault(id);
 
+    /// <summary>Returns once the run has ended and its outcome is stored (at once when it is not queued or running here).</summary>
+    public Task WhenFinishedAsync(string id, CancellationToken cancellationToken) =>
+        Find(id)?.Finished.WaitAsync(cancellationToken) ?? Task.CompletedTask;
+
     public void Complete(string id)
     {
         if (_active.TryRemove(id, out var job))
         {
             job.Cancellation.Dispose();
+            job.Finish();
         }
     }
 }

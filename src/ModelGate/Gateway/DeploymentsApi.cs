@@ -27,7 +27,6 @@ public static class DeploymentsApi
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Telemetry.GatewayTelemetry>();
         services.AddSingleton<Telemetry.InputSamples>();
-        services.AddSingleton<ShadowWork>();
         services.AddSingleton<RequestLog>();
         services.AddHostedService(sp => sp.GetRequiredService<RequestLog>());
         services.AddHostedService(sp => sp.GetRequiredService<RoutingSnapshots>());

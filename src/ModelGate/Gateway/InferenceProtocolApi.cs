@@ -34,8 +34,8 @@ public static class InferenceProtocolApi
         v2.MapGet("/models/{name}", ModelMetadata).RequireAuthorization(Permissions.Infer).ForOwnDeployment();
         v2.MapGet("/models/{name}/versions/{version}", ModelMetadata).RequireAuthorization(Permissions.Infer).ForOwnDeployment();
         v2.MapGet("/models/{name}/ready", ModelReady).RequireAuthorization(Permissions.Infer).ForOwnDeployment();
-        v2.MapPost("/models/{name}/infer", Infer).RequireAuthorization(Permissions.Infer).AllowScopedKeys().AddEndpointFilter(LogRequest);
-        v2.MapPost("/models/{name}/versions/{version}/infer", Infer).RequireAuthorization(Permissions.Infer).AllowScopedKeys().AddEndpointFilter(LogRequest);
+        v2.MapPost("/models/{name}/infer", Infer).RequireAuthorization(Permissions.Infer).AllowScopedKeys().AddEndpointFilter(LogRequestCounted);
+        v2.MapPost("/models/{name}/versions/{version}/infer", Infer).RequireAuthorization(Permissions.Infer).AllowScopedKeys().AddEndpointFilter(LogRequestCounted);
         return app;
     }
 
@@ -207,7 +207,7 @@ public static class InferenceProtocolApi
         var telemetry = context.RequestServices.GetRequiredService<GatewayTelemetry>();
         var time = context.RequestServices.GetRequiredService<TimeProvider>();
         var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
-        context.RequestServices.GetRequiredService<ShadowWork>().Start(async () =>
+        log.RecordInBackground(async () =>
         {
             var started = time.GetTimestamp();
             var status = 200;
@@ -248,6 +248,24 @@ public static class InferenceProtocolApi
         return pinned is null
             ? (null, "", Problems.NotFound("version_not_routed", $"deployment '{ClientText.Echo(name)}' does not route version '{ClientText.Echo(version)}' (it routes {string.Join(", ", deployment.Versions.Select(v => v.Version))})"))
             : (pinned, RouteKinds.Pinned, null);
+    }
+
+    /// <summary>
+    /// <see cref="LogRequest"/>, counted as a recording in flight while it runs: a client that gave up waiting may flush the
+    /// request log (<see cref="RequestLog.FlushAsync"/>) and still find the record the server makes once it notices.
+    /// </summary>
+    private static async ValueTask<object?> LogRequestCounted(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        var log = invocation.HttpContext.RequestServices.GetRequiredService<RequestLog>();
+        var recording = log.BeginRecording();
+        try
+        {
+            return await LogRequest(invocation, next);
+        }
+        finally
+        {
+            log.EndRecording(recording);
+        }
     }
 
     /// <summary>Writes one request-log record per infer call, whatever its outcome.</summary>

@@ -119,6 +119,8 @@ public static class OpenAiApi
         public double FailedMs;
         /// <summary>Set when the request was mirrored to a shadow version and the stable version was chosen to answer it.</summary>
         public ShadowComparison? Comparison;
+        /// <summary>The request log's count of records in flight (<see cref="RequestLog.BeginRecording"/>), ended once recorded.</summary>
+        public int Recording;
     }
 
     /// <summary>The services that account and record a finished exchange.</summary>
@@ -163,7 +165,7 @@ public static class OpenAiApi
     {
         var time = recorder.Time;
         var started = time.GetTimestamp();
-        var exchange = new Exchange { Path = path, Recorder = recorder };
+        var exchange = new Exchange { Path = path, Recorder = recorder, Recording = recorder.Log.BeginRecording() };
         try
         {
             await ForwardAsync(context, path, limit, routes, forwarder, recorder.Guard, recorder.Log, time, exchange);
@@ -205,6 +207,7 @@ public static class OpenAiApi
         }
         finally
         {
+            exchange.Recorder.Log.EndRecording(exchange.Recording);
             if (exchange.Body is not null)
             {
                 ArrayPool<byte>.Shared.Return(exchange.Body);
@@ -424,7 +427,7 @@ public static class OpenAiApi
             var comparison = kind == RouteKinds.Stable ? new ShadowComparison(name, shadow.Version) : null;
             exchange.Comparison = comparison;
             var telemetry = exchange.Recorder.Telemetry;
-            _ = Task.Run(() => MirrorAsync(forwarder, shadow, path, shadowBody, stream, log, telemetry, time, name, keyId, comparison));
+            log.RecordInBackground(() => MirrorAsync(forwarder, shadow, path, shadowBody, stream, log, telemetry, time, name, keyId, comparison));
         }
         // The routed version is known from here on, so that a request the client abandons is still logged against it.
         (exchange.Served, exchange.Route) = (route, kind);

@@ -69,6 +69,22 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
     ILogger<AlertManager> logger) : BackgroundService
 {
     private readonly Channel<long> _deliveries = Channel.CreateUnbounded<long>();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<TaskCompletionSource> _flushes = new();
+
+    /// <summary>A flush marker in the delivery queue (alert ids are positive).</summary>
+    private const long FlushMarker = -1;
+
+    /// <summary>Returns once every delivery queued before the call has ended (delivered or failed, its outcome stored).</summary>
+    public async Task FlushDeliveriesAsync(CancellationToken cancellationToken)
+    {
+        var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _flushes.Enqueue(flushed);
+        if (!_deliveries.Writer.TryWrite(FlushMarker))
+        {
+            return;
+        }
+        await flushed.Task.WaitAsync(cancellationToken);
+    }
 
     /// <summary>Fires (or refreshes) the alert with this key; returns it.</summary>
     public async Task<AlertEntity> RaiseAsync(string key, string group, string kind, string severity, string summary, object details,
@@ -138,11 +154,26 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
         {
             await foreach (var id in _deliveries.Reader.ReadAllAsync(stoppingToken))
             {
+                if (id == FlushMarker)
+                {
+                    // The queue is first in, first out: every delivery queued before the oldest waiting flush has ended.
+                    _flushes.TryDequeue(out var flushed);
+                    flushed?.TrySetResult();
+                    continue;
+                }
                 await DeliverAsync(id, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+        finally
+        {
+            _deliveries.Writer.TryComplete();
+            while (_flushes.TryDequeue(out var flushed))
+            {
+                flushed.TrySetResult();
+            }
         }
     }
 

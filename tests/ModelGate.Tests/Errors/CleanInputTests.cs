@@ -50,15 +50,8 @@ public abstract class CleanInputTests(ServerFixture fixture) : ProviderTests(fix
             Assert.Equal(HttpStatusCode.OK, good.StatusCode);
             ids.Add(good.Headers.GetValues("x-modelgate-request-id").Single());
         }
-        var logged = 0;
-        for (var i = 0; i < 200 && logged < ids.Count; i++)
-        {
-            logged = await Server.WithDbAsync(db => db.RequestLogs.CountAsync(r => ids.Contains(r.RequestId)));
-            if (logged < ids.Count)
-            {
-                await Task.Delay(25);
-            }
-        }
+        await Server.FlushRequestLogAsync();
+        var logged = await Server.WithDbAsync(db => db.RequestLogs.CountAsync(r => ids.Contains(r.RequestId)));
         Assert.Equal(ids.Count, logged);
         Assert.Equal(dropped, log.Dropped);
     }
@@ -194,15 +187,8 @@ public abstract class CleanInputTests(ServerFixture fixture) : ProviderTests(fix
         var log = Server.App.Services.GetRequiredService<RequestLog>();
         var dropped = log.Dropped;
         var id = unknown.Headers.GetValues("x-modelgate-request-id").Single();
-        string? logged = null;
-        for (var i = 0; i < 200 && logged is null; i++)
-        {
-            logged = await Server.WithDbAsync(db => db.RequestLogs.Where(r => r.RequestId == id).Select(r => r.Deployment).FirstOrDefaultAsync());
-            if (logged is null)
-            {
-                await Task.Delay(25);
-            }
-        }
+        await Server.FlushRequestLogAsync();
+        var logged = await Server.WithDbAsync(db => db.RequestLogs.Where(r => r.RequestId == id).Select(r => r.Deployment).FirstOrDefaultAsync());
         Assert.Equal(new string('n', 63) + "…", logged);
         Assert.Equal(dropped, log.Dropped);
     }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
@@ -37,16 +38,11 @@ public abstract class EvaluationApiTests(ServerFixture fixture) : ProviderTests(
         return await Server.UploadAsync(Encoding.UTF8.GetBytes(suite.ToJsonString()));
     }
 
-    private async Task<EvaluationDto> WaitAsync(ModelGateClient api, EvaluationDto started, TimeSpan? timeout = null)
+    private async Task<EvaluationDto> WaitAsync(ModelGateClient api, EvaluationDto started)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(120));
-        var current = started;
-        while (!EvaluationStatuses.IsTerminal(current.Status))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"evaluation {started.Id} did not finish: {current.Status}");
-            await Task.Delay(50);
-            current = await api.GetEvaluationAsync(started.Model, started.Version, started.Id);
-        }
+        await Server.EvaluationFinishedAsync(started.Id);
+        var current = await api.GetEvaluationAsync(started.Model, started.Version, started.Id);
+        Assert.True(EvaluationStatuses.IsTerminal(current.Status), $"evaluation {started.Id} did not finish: {current.Status}");
         return current;
     }
 
@@ -193,13 +189,9 @@ public abstract class EvaluationApiTests(ServerFixture fixture) : ProviderTests(
         var started = await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite));
         Assert.Equal(162810, started.Progress.RowsTotal);
 
-        EvaluationDto running;
-        do
-        {
-            await Task.Delay(20);
-            running = await api.GetEvaluationAsync(model, "1.0.0", started.Id);
-        }
-        while (running.Progress.RowsDone == 0 && !EvaluationStatuses.IsTerminal(running.Status));
+        await (Server.App.Services.GetRequiredService<ModelGate.Evaluation.EvaluationJobs>().Find(started.Id)?.Progressed ?? Task.CompletedTask)
+            .WaitAsync(TestContext.Current.CancellationToken);
+        var running = await api.GetEvaluationAsync(model, "1.0.0", started.Id);
         Assert.Equal(EvaluationStatuses.Running, running.Status);
         Assert.True(running.Progress.RowsPerSecond > 0);
         Assert.NotNull(running.Progress.EtaSeconds);

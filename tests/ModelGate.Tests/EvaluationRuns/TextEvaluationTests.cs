@@ -24,16 +24,11 @@ public sealed class TextEvaluationTests(SqliteServerFixture server) : IClassFixt
         return (model, server.Api(evaluator.Key));
     }
 
-    private static async Task<EvaluationDto> WaitAsync(ModelGateClient api, EvaluationDto started)
+    private async Task<EvaluationDto> WaitAsync(ModelGateClient api, EvaluationDto started)
     {
-        var current = started;
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!EvaluationStatuses.IsTerminal(current.Status))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the run did not finish");
-            await Task.Delay(50);
-            current = await api.GetEvaluationAsync(started.Model, started.Version, started.Id);
-        }
+        await server.EvaluationFinishedAsync(started.Id);
+        var current = await api.GetEvaluationAsync(started.Model, started.Version, started.Id);
+        Assert.True(EvaluationStatuses.IsTerminal(current.Status), "the run did not finish");
         return current;
     }
 

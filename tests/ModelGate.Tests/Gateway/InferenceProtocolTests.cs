@@ -64,12 +64,8 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
             await gone.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
         }
-        ModelGate.Storage.Gateway.RequestLogEntity? row = null;
-        for (var i = 0; i < 100 && row is null; i++)
-        {
-            await Task.Delay(50, ct);
-            row = await server.WithDbAsync(db => db.RequestLogs.SingleOrDefaultAsync(r => r.Deployment == deployment, ct));
-        }
+        await server.FlushRequestLogAsync();
+        var row = await server.WithDbAsync(db => db.RequestLogs.SingleOrDefaultAsync(r => r.Deployment == deployment, ct));
         Assert.NotNull(row);
         Assert.Equal(499, row.Status);
         Assert.Equal("1.0.0", row.Version);
@@ -167,6 +163,7 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
         using var stop = new CancellationTokenSource();
         var versions = new System.Collections.Concurrent.ConcurrentBag<string>();
         var failures = 0;
+        var answered = new CountSignal();
         var load = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
         {
             var client = server.Client();
@@ -178,15 +175,16 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
                     Interlocked.Increment(ref failures);
                 }
                 versions.Add(response.Headers.GetValues("x-modelgate-version").Single());
+                answered.Increment();
             }
         })).ToList();
         foreach (var routing in new object[] { new { stable = "1.1.0" }, new { stable = "1.0.0", candidates = new[] { new { version = "1.1.0", weight = 50 } } }, new { stable = "1.1.0" } })
         {
-            await Task.Delay(150);
+            await answered.WaitForAsync(answered.Count + 20); // traffic under the routing before the change
             using var changed = await server.Client().PutAsJsonAsync($"/api/v1/deployments/{deployment}/routing", routing);
             Assert.Equal(HttpStatusCode.OK, changed.StatusCode);
         }
-        await Task.Delay(150);
+        await answered.WaitForAsync(answered.Count + 20);
         await stop.CancelAsync();
         await Task.WhenAll(load);
         Assert.Equal(0, failures);
@@ -231,12 +229,8 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
         using var openAi = await client.PostAsJsonAsync("/v1/chat/completions", new { model = other, messages = Array.Empty<object>() });
         await ProblemAssert.IsProblem(openAi, HttpStatusCode.Forbidden, "forbidden");
         // Every call is in the request log, refused ones included: 4 served, one 429, one 403 (pinned).
-        UsageRowDto? row = null;
-        for (var i = 0; i < 100 && row?.Requests != 6; i++)
-        {
-            await Task.Delay(50);
-            row = (await server.Client().GetFromJsonAsync<UsageDto>($"/api/v1/usage?deployment={deployment}&key={key.Id}&groupBy=key", ModelGateJson.Options))!.Rows.SingleOrDefault();
-        }
+        await server.FlushRequestLogAsync();
+        var row = (await server.Client().GetFromJsonAsync<UsageDto>($"/api/v1/usage?deployment={deployment}&key={key.Id}&groupBy=key", ModelGateJson.Options))!.Rows.SingleOrDefault();
         Assert.Equal(6, row!.Requests);
         Assert.Equal(2, row.Errors);
         Assert.Equal(key.Id, row.Key);
@@ -256,12 +250,8 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
             using var response = await server.Client().PostAsJsonAsync($"/v2/models/{deployment}/infer", Request(i, 1));
             Assert.Equal("1.0.0", response.Headers.GetValues("x-modelgate-version").Single());
         }
-        var shadowed = 0;
-        for (var i = 0; i < 100 && shadowed < 3; i++)
-        {
-            await Task.Delay(50);
-            shadowed = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Count(r => r.Deployment == deployment && r.Route == "shadow" && r.Version == "1.1.0" && r.Status == 200)));
-        }
+        await server.FlushRequestLogAsync();
+        var shadowed = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Count(r => r.Deployment == deployment && r.Route == "shadow" && r.Version == "1.1.0" && r.Status == 200)));
         Assert.Equal(3, shadowed);
         var metadata = (await server.Client().GetFromJsonAsync<JsonObject>($"/v2/models/{deployment}"))!;
         Assert.Equal(["1.0.0"], metadata["versions"]!.AsArray().Select(v => (string)v!));
@@ -325,14 +315,8 @@ public sealed class InferenceProtocolTests(SqliteServerFixture server) : IClassF
 
         // Each call the infer endpoint refused is in the request log with the status it was answered with. The key's
         // absence and the declared oversized body are refused before the endpoint (authentication, the body-size limit).
-        var statuses = new List<int>();
-        for (var i = 0; i < 100 && statuses.Count < 8; i++)
-        {
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-            statuses = await server.WithDbAsync(db => db.RequestLogs.Where(r => r.Deployment == deployment).Select(r => r.Status).ToListAsync());
-        }
-        await Task.Delay(300, TestContext.Current.CancellationToken);
-        statuses = await server.WithDbAsync(db => db.RequestLogs.Where(r => r.Deployment == deployment).Select(r => r.Status).ToListAsync());
+        await server.FlushRequestLogAsync();
+        var statuses = await server.WithDbAsync(db => db.RequestLogs.Where(r => r.Deployment == deployment).Select(r => r.Status).ToListAsync());
         Assert.Equal(Enumerable.Repeat(400, 8), statuses);
     }
 }

@@ -57,15 +57,11 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
     private SlotAggregate Evidence(string deployment, string version, bool shadow = false) => SlotAggregate.Merge(0,
         Server.App.Services.GetRequiredService<IRolloutEvidence>().Slots(deployment, version, Server.Time.GetUtcNow().UtcDateTime.AddMinutes(-10), shadow));
 
-    /// <summary>The request log's records of <paramref name="deployment"/>, once <paramref name="count"/> are written (it is written in batches).</summary>
+    /// <summary>The request log's records of <paramref name="deployment"/>, after a flush: there are <paramref name="count"/>.</summary>
     private async Task<List<RequestLogEntity>> LoggedAsync(string deployment, int count)
     {
-        var rows = new List<RequestLogEntity>();
-        for (var i = 0; i < 200 && rows.Count < count; i++)
-        {
-            await Task.Delay(25);
-            rows = await Server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Where(r => r.Deployment == deployment).OrderBy(r => r.Id).ToList()));
-        }
+        await Server.FlushRequestLogAsync();
+        var rows = await Server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Where(r => r.Deployment == deployment).OrderBy(r => r.Id).ToList()));
         Assert.Equal(count, rows.Count);
         return rows;
     }
@@ -264,16 +260,13 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
     }
 
     /// <summary>
-    /// Waits for the mirror (it runs apart from the client's request, which cannot wait for it): polls the in-memory
-    /// telemetry, for at most 10 s.
+    /// Waits for the mirror (it runs apart from the client's request, which cannot wait for it): the mirror is a recording
+    /// in flight, so a flush of the request log returns once it has recorded; then the condition must hold.
     /// </summary>
-    private static async Task Until(Func<bool> condition)
+    private async Task Until(Func<bool> condition)
     {
-        for (var i = 0; i < 1000 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-        Assert.True(condition(), "the mirror did not record in 10 s");
+        await Server.FlushRequestLogAsync();
+        Assert.True(condition(), "the mirror did not record");
     }
 }
 

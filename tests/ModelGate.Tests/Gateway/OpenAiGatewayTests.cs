@@ -139,6 +139,27 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task FlushingTheRequestLog_AfterAResponse_FindsItsRecord()
+    {
+        // The record of an OpenAI request is made on the thread pool after its response: a flush must still wait for it.
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, _) => "hello";
+        var (deployment, _) = await DeployAsync(upstream);
+        var client = server.Client();
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = await client.PostAsJsonAsync("/v1/chat/completions",
+                new { model = deployment, messages = new[] { new { role = "user", content = $"q{i}" } } }, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var id = response.Headers.GetValues("x-modelgate-request-id").Single();
+
+            await server.FlushRequestLogAsync();
+
+            Assert.Equal(1, await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Count(r => r.RequestId == id))));
+        }
+    }
+
+    [Fact]
     public async Task Shadow_GetsACopy_ButNeitherChangesTheAnswerNorHoldsTheClient()
     {
         await using var stable = await StubChatUpstream.StartAsync();
@@ -160,18 +181,11 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
             Assert.Equal("stable", response.Headers.GetValues("x-modelgate-route").Single());
         }
         // All five answered while every shadow call was still held: the client never waited for the shadow.
-        for (var i = 0; i < 100 && shadow.Requests.Count < 5; i++)
-        {
-            await Task.Delay(20);
-        }
+        await shadow.Received.WaitForAsync(5);
         Assert.Equal(5, shadow.Requests.Count);
         release.Release(5);
-        var shadowed = 0;
-        for (var i = 0; i < 100 && shadowed < 5; i++)
-        {
-            await Task.Delay(50);
-            shadowed = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Count(r => r.Deployment == deployment && r.Route == "shadow" && r.Status == 200)));
-        }
+        await server.FlushRequestLogAsync();
+        var shadowed = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Count(r => r.Deployment == deployment && r.Route == "shadow" && r.Status == 200)));
         Assert.Equal(5, shadowed);
     }
 
@@ -184,6 +198,8 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
         candidate.Answer = (_, _) => "from candidate";
         var (deployment, _) = await DeployAsync(stable, candidate, weight: 50);
         var statuses = new System.Collections.Concurrent.ConcurrentBag<(HttpStatusCode Status, string Route, bool AfterKill)>();
+        var canaries = new CountSignal();
+        var answered = new CountSignal();
         var killed = false;
         using var stop = new CancellationTokenSource();
         var load = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
@@ -191,23 +207,22 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
             var client = server.Client();
             while (!stop.IsCancellationRequested)
             {
-                var afterKill = Volatile.Read(ref killed);
+                var sentAfterKill = Volatile.Read(ref killed);
                 using var response = await client.PostAsJsonAsync("/v1/chat/completions",
                     new { model = deployment, messages = new[] { new { role = "user", content = "hi" } } });
-                statuses.Add((response.StatusCode, response.Headers.GetValues("x-modelgate-route").Single(), afterKill));
+                var route = response.Headers.GetValues("x-modelgate-route").Single();
+                statuses.Add((response.StatusCode, route, sentAfterKill));
+                if (route == "canary")
+                {
+                    canaries.Increment();
+                }
+                answered.Increment();
             }
         })).ToList();
-        while (statuses.Count(s => s.Route == "canary") < 10)
-        {
-            await Task.Delay(10);
-        }
+        await canaries.WaitForAsync(10);
         await candidate.DisposeAsync();
         Volatile.Write(ref killed, true);
-        var atKill = statuses.Count;
-        while (statuses.Count < atKill + 60)
-        {
-            await Task.Delay(10);
-        }
+        await answered.WaitForAsync(answered.Count + 60);
         await stop.CancelAsync();
         await Task.WhenAll(load);
         Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s.Status));
@@ -342,15 +357,8 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
             var cut = await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync());
             Assert.True(cut is IOException or HttpRequestException, $"{stream}: {cut.GetType().Name}: {cut.Message}");
 
-            int? status = null;
-            for (var i = 0; i < 100 && status is null; i++)
-            {
-                status = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Where(r => r.RequestId == id).Select(r => (int?)r.Status).FirstOrDefault()));
-                if (status is null)
-                {
-                    await Task.Delay(50);
-                }
-            }
+            await server.FlushRequestLogAsync();
+            var status = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Where(r => r.RequestId == id).Select(r => (int?)r.Status).FirstOrDefault()));
             Assert.Equal(504, status);
         }
     }
@@ -376,10 +384,7 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
         {
             var call = server.Client().PostAsJsonAsync("/v1/chat/completions",
                 new { model = deployment, messages = new[] { new { role = "user", content = "wait" } } }, gone.Token);
-            for (var i = 0; i < 200 && upstream.Requests.IsEmpty; i++)
-            {
-                await Task.Delay(20, ct);
-            }
+            await upstream.Received.WaitForAsync(1);
             await gone.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
         }
@@ -451,13 +456,9 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
         // The stand-in reports prompt_tokens = len(user)/4 and completion_tokens = len(answer)/4 when plain; 3 and one per word when streamed.
         long plainPrompt = prompt.Length / 4, plainCompletion = "one two three four".Length / 4, streamPrompt = 3, streamCompletion = 4;
         var expectedCost = (plainPrompt + streamPrompt) / 1000.0 * 0.5 + (plainCompletion + streamCompletion) / 1000.0 * 1.5;
-        UsageRowDto? row = null;
-        for (var i = 0; i < 100 && row?.Requests != 2; i++)
-        {
-            await Task.Delay(50);
-            var usage = await server.Client().GetFromJsonAsync<UsageDto>($"/api/v1/usage?deployment={deployment}&groupBy=deployment,version", ModelGateJson.Options);
-            row = usage!.Rows.SingleOrDefault();
-        }
+        await server.FlushRequestLogAsync();
+        var usage = await server.Client().GetFromJsonAsync<UsageDto>($"/api/v1/usage?deployment={deployment}&groupBy=deployment,version", ModelGateJson.Options);
+        var row = usage!.Rows.SingleOrDefault();
         Assert.NotNull(row);
         Assert.Equal(2, row.Requests);
         Assert.Equal("1.0.0", row.Version);
@@ -515,12 +516,8 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
 
     private async Task<List<ModelGate.Storage.Gateway.RequestLogEntity>> WaitForLogAsync(string deployment, int count)
     {
-        var rows = new List<ModelGate.Storage.Gateway.RequestLogEntity>();
-        for (var i = 0; i < 100 && rows.Count < count; i++)
-        {
-            await Task.Delay(50);
-            rows = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Where(r => r.Deployment == deployment).ToList()));
-        }
+        await server.FlushRequestLogAsync();
+        var rows = await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Where(r => r.Deployment == deployment).ToList()));
         Assert.Equal(count, rows.Count);
         return rows;
     }

@@ -36,10 +36,15 @@ public sealed class OpenTelemetryExportTests : IDisposable
         }
 
         bool Seen(string path, string text) => collector.Requests.Any(r => r.Path == path && Encoding.UTF8.GetString(r.Body).Contains(text, StringComparison.Ordinal));
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline && !(Seen("/v1/metrics", "modelgate.gateway.requests") && Seen("/v1/traces", "/v2/models/{name}/infer")))
+        // The exporter sends every 300 ms: each export is a chance to see both; a hundred exports without them is a failure.
+        for (var exports = 0; exports < 100; exports++)
         {
-            await Task.Delay(100, ct);
+            var arrived = collector.Arrived.Count;
+            if (Seen("/v1/metrics", "modelgate.gateway.requests") && Seen("/v1/traces", "/v2/models/{name}/infer"))
+            {
+                break;
+            }
+            await collector.Arrived.WaitForAsync(arrived + 1);
         }
         // OTLP protobuf carries names and attribute values as plain strings.
         Assert.True(Seen("/v1/metrics", "modelgate.gateway.requests"), "no gateway metrics exported");

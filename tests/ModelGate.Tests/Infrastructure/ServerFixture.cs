@@ -142,6 +142,18 @@ public abstract class ServerFixture : IAsyncLifetime
         return await action(scope.ServiceProvider.GetRequiredService<ModelGateDbContext>());
     }
 
+    /// <summary>Returns once every request answered so far (and every record added so far) is in the request log's table.</summary>
+    public Task FlushRequestLogAsync() =>
+        App.Services.GetRequiredService<ModelGate.Gateway.RequestLog>().FlushAsync(TestContext.Current.CancellationToken);
+
+    /// <summary>Returns once every alert delivery queued so far has ended (delivered or failed, its outcome stored).</summary>
+    public Task FlushAlertDeliveriesAsync() =>
+        App.Services.GetRequiredService<ModelGate.Monitoring.AlertManager>().FlushDeliveriesAsync(TestContext.Current.CancellationToken);
+
+    /// <summary>Returns once the evaluation run has ended and its outcome is stored.</summary>
+    public Task EvaluationFinishedAsync(string id) =>
+        App.Services.GetRequiredService<ModelGate.Evaluation.EvaluationJobs>().WhenFinishedAsync(id, TestContext.Current.CancellationToken);
+
     public Task<long> AuditCountAsync() => WithDbAsync(db => Task.FromResult(db.AuditEvents.LongCount()));
 
     /// <summary>Uploads bytes and returns their digest.</summary>

@@ -17,6 +17,9 @@ public sealed class StubChatUpstream : IAsyncDisposable
     private readonly WebApplication _app;
 
     public ConcurrentQueue<JsonObject> Requests { get; } = new();
+
+    /// <summary>How many requests have arrived (each already in <see cref="Requests"/>), to await.</summary>
+    public CountSignal Received { get; } = new();
     public ConcurrentQueue<string?> Authorizations { get; } = new();
 
     /// <summary>When set, every request fails with 500 (a crashed or overloaded upstream).</summary>
@@ -48,6 +51,7 @@ public sealed class StubChatUpstream : IAsyncDisposable
             var body = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
             stub.Requests.Enqueue(body);
             stub.Authorizations.Enqueue(context.Request.Headers.Authorization);
+            stub.Received.Increment();
             if (stub.Broken)
             {
                 return Results.StatusCode(500);
@@ -124,6 +128,7 @@ public sealed class StubChatUpstream : IAsyncDisposable
             var body = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
             stub.Requests.Enqueue(body);
             stub.Authorizations.Enqueue(context.Request.Headers.Authorization);
+            stub.Received.Increment();
             var text = body["input"]!.GetValue<string>();
             // A deterministic toy embedding: length and vowel count, so a test can check what it got back.
             return Results.Json(new

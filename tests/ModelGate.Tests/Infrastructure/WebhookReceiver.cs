@@ -16,6 +16,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     public ConcurrentQueue<Received> Requests { get; } = new();
 
+    /// <summary>How many requests have arrived (each already in <see cref="Requests"/>), to await.</summary>
+    public CountSignal Arrived { get; } = new();
+
     public string Url { get; private set; } = "";
 
     /// <summary>When set, awaited with each request before it is answered (a receiver that does something meanwhile).</summary>
@@ -40,6 +43,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
             var received = new Received(context.Request.Path, context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()),
                 body.ToArray());
             receiver.Requests.Enqueue(received);
+            receiver.Arrived.Increment();
             if (receiver.OnRequest is { } onRequest)
             {
                 await onRequest(received);

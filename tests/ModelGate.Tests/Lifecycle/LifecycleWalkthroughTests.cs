@@ -51,16 +51,12 @@ public sealed class LifecycleWalkthroughTests(SqliteServerFixture server) : ICla
 
     private async Task<string> UploadAsync(byte[] content) => await server.UploadAsync(content);
 
-    private static async Task<EvaluationDto> EvaluateAsync(ModelGateClient api, string model, string version, string suite)
+    private async Task<EvaluationDto> EvaluateAsync(ModelGateClient api, string model, string version, string suite)
     {
         var run = await api.StartEvaluationAsync(model, version, new StartEvaluationRequest(suite));
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (!EvaluationStatuses.IsTerminal(run.Status))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"evaluation {run.Id} did not finish");
-            await Task.Delay(50);
-            run = await api.GetEvaluationAsync(model, version, run.Id);
-        }
+        await server.EvaluationFinishedAsync(run.Id);
+        run = await api.GetEvaluationAsync(model, version, run.Id);
+        Assert.True(EvaluationStatuses.IsTerminal(run.Status), $"evaluation {run.Id} did not finish");
         Assert.Equal(EvaluationStatuses.Succeeded, run.Status);
         return run;
     }

@@ -75,12 +75,8 @@ public sealed class DriftMonitorTests(AlertingServerFixture server) : IClassFixt
         Assert.True(columns["age"].GetProperty("drifted").GetBoolean());
 
         // The retrain webhook got the report, signed.
-        WebhookReceiver.Received? retrain = null;
-        for (var i = 0; i < 200 && retrain is null; i++)
-        {
-            retrain = server.Receiver.Requests.FirstOrDefault(r => r.Path == "/hooks/retrain" && Encoding.UTF8.GetString(r.Body).Contains(shifted, StringComparison.Ordinal));
-            await Task.Delay(50);
-        }
+        await server.FlushAlertDeliveriesAsync();
+        var retrain = server.Receiver.Requests.FirstOrDefault(r => r.Path == "/hooks/retrain" && Encoding.UTF8.GetString(r.Body).Contains(shifted, StringComparison.Ordinal));
         Assert.NotNull(retrain);
         Assert.Equal(AlertManager.Sign(AlertingServerFixture.Secret, retrain.Body), retrain.Headers["x-modelgate-signature"]);
         Assert.Contains("\"flagged\"", Encoding.UTF8.GetString(retrain.Body));

@@ -30,20 +30,10 @@ public sealed class FeedbackAndRollbackTests(SqliteServerFixture server) : IClas
             ids.Add((response.Headers.GetValues("x-modelgate-request-id").Single(), truth[row]));
         }
         var api = server.Api();
+        await server.FlushRequestLogAsync(); // the request log is written asynchronously
         foreach (var (id, label) in ids)
         {
-            FeedbackDto? sent = null;
-            for (var attempt = 0; sent is null; attempt++)
-            {
-                try
-                {
-                    sent = await api.SendFeedbackAsync(new FeedbackRequest(id, Label: label));
-                }
-                catch (ModelGateApiException e) when (e.Code == "request_not_found" && attempt < 100)
-                {
-                    await Task.Delay(50); // the request log is written asynchronously
-                }
-            }
+            var sent = await api.SendFeedbackAsync(new FeedbackRequest(id, Label: label));
             Assert.Equal("1.0.0", sent.Version);
             Assert.Equal(sent.Prediction == label ? 1 : 0, sent.Score);
         }

@@ -49,12 +49,7 @@ public sealed class LlmRolloutTests(SqliteServerFixture server, ITestOutputHelpe
             }
             server.Time.Advance(TimeSpan.FromSeconds(10));
         }
-        // Until the request log can be flushed: wait for its records (telemetry is recorded before each is buffered).
-        var ids = sent.Select(s => s.Id).ToList();
-        for (var i = 0; i < 400 && await server.WithDbAsync(db => Task.FromResult(db.RequestLogs.Count(r => ids.Contains(r.RequestId)))) < ids.Count; i++)
-        {
-            await Task.Delay(25);
-        }
+        await server.FlushRequestLogAsync();
         return sent;
     }
 

@@ -296,8 +296,8 @@ public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixtur
     {
         private TaskCompletionSource _gate = Open();
         private int _created;
-        private int _held;
-        private int _completed;
+        private readonly CountSignal _held = new();
+        private readonly CountSignal _completed = new();
 
         public int Created => Volatile.Read(ref _created);
 
@@ -314,20 +314,14 @@ public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixtur
 
         public async Task WaitForHeldAsync(int count)
         {
-            for (var i = 0; i < 500 && Volatile.Read(ref _held) < count; i++)
-            {
-                await Task.Delay(10);
-            }
-            Assert.Equal(count, Volatile.Read(ref _held));
+            await _held.WaitForAsync(count);
+            Assert.Equal(count, _held.Count);
         }
 
         public async Task WaitForCompletedAsync(int count)
         {
-            for (var i = 0; i < 500 && Volatile.Read(ref _completed) < count; i++)
-            {
-                await Task.Delay(10);
-            }
-            Assert.Equal(count, Volatile.Read(ref _completed));
+            await _completed.WaitForAsync(count);
+            Assert.Equal(count, _completed.Count);
         }
 
         public IServiceScope CreateScope()
@@ -335,7 +329,7 @@ public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixtur
             Interlocked.Increment(ref _created);
             if (!_gate.Task.IsCompleted)
             {
-                Interlocked.Increment(ref _held);
+                _held.Increment();
                 _gate.Task.Wait();
             }
             return new CountedScope(inner.CreateScope(), this);
@@ -348,13 +342,13 @@ public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixtur
             public void Dispose()
             {
                 scope.Dispose();
-                Interlocked.Increment(ref owner._completed);
+                owner._completed.Increment();
             }
 
             public async ValueTask DisposeAsync()
             {
                 await ((IAsyncDisposable)scope).DisposeAsync();
-                Interlocked.Increment(ref owner._completed);
+                owner._completed.Increment();
             }
         }
     }
