@@ -47,6 +47,7 @@ public static class ProblemCodes
     public const string CandidateNotRoutable = "candidate_not_routable";
     /// <summary>A rollout changed (the controller or another person acted on it) while a change to it was being made; nothing was changed.</summary>
     public const string RolloutChanged = "rollout_changed";
+    public const string RolloutInProgress = "rollout_in_progress";
     /// <summary>A rollout action's routing change was refused (e.g. the stable version can no longer be served); nothing was changed.</summary>
     public const string RolloutRoutingRefused = "rollout_routing_refused";
 }

@@ -35,6 +35,8 @@ public enum RolloutWriteOutcome
     Stale,
     /// <summary>The routing change that goes with it was refused (<see cref="RolloutWrite.Routing"/> says why): nothing was written.</summary>
     RoutingRefused,
+    /// <summary>The deployment already has a rollout in progress (running or paused): nothing was written.</summary>
+    InProgress,
 }
 
 public sealed record RolloutWrite(RolloutWriteOutcome Outcome, RolloutEntity? Rollout = null, RoutingResult? Routing = null);
@@ -194,6 +196,16 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
         await using (var scope = scopes.CreateAsyncScope())
         {
             await using var tx = await scope.ServiceProvider.GetRequiredService<AuditedWrite>().BeginAsync(cancellationToken);
+            // Decided inside the write, which writes serialise through: of two starts racing for one deployment, one wins.
+            if (await InProgressAsync(tx.Db, rollout.Deployment, cancellationToken))
+            {
+                return new(RolloutWriteOutcome.InProgress, rollout);
+            }
+            if (await tx.Db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == rollout.Deployment, cancellationToken) is { } current
+                && DeploymentRouting.Read(current).Stable != rollout.Stable)
+            {
+                return new(RolloutWriteOutcome.Stale, rollout); // the stable version moved since the caller read it
+            }
             tx.Db.Rollouts.Add(rollout);
             var routed = await RouteAsync(tx, rollout, user, start, cancellationToken);
             if (!routed.IsChanged)
@@ -206,6 +218,10 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
         await HookAsync(Spec(rollout).Hooks?.Event, rollout, "started", cancellationToken);
         return new(RolloutWriteOutcome.Done, rollout);
     }
+
+    /// <summary>Whether <paramref name="deployment"/> has a rollout running or paused: at most one may be.</summary>
+    public static Task<bool> InProgressAsync(ModelGateDbContext db, string deployment, CancellationToken cancellationToken) =>
+        db.Rollouts.AnyAsync(r => r.Deployment == deployment && (r.Status == RolloutStatuses.Running || r.Status == RolloutStatuses.Paused), cancellationToken);
 
     /// <summary>Holds the rollout where it is: no analysis runs until it is resumed.</summary>
     public Task<RolloutWrite> PauseAsync(string id, string history, string reason, ClaimsPrincipal user, CancellationToken cancellationToken) =>

@@ -104,9 +104,10 @@ public static class RolloutsApi
         {
             return Gateway.DeploymentsApi.NotFound(name);
         }
-        if (await db.Rollouts.AnyAsync(r => r.Deployment == name && (r.Status == RolloutStatuses.Running || r.Status == RolloutStatuses.Paused), cancellationToken))
+        // Asked before the pre-rollout hook (a start that cannot happen is not announced), and again inside the write.
+        if (await RolloutController.InProgressAsync(db, name, cancellationToken))
         {
-            return Problems.Conflict("rollout_in_progress", $"'{name}' already has a rollout in progress: abort or finish it first");
+            return InProgress(name);
         }
         var routing = JsonSerializer.Deserialize<RoutingTable>(deployment.Routing, ModelGateJson.Options)!;
         if (request.Candidate == routing.Stable)
@@ -146,6 +147,9 @@ public static class RolloutsApi
         {
             RolloutWriteOutcome.Done => TypedResults.Created($"/api/v1/deployments/{name}/rollouts/{rollout.Id}", ToDto(rollout)),
             RolloutWriteOutcome.NotFound => Gateway.DeploymentsApi.NotFound(name),
+            RolloutWriteOutcome.InProgress => InProgress(name),
+            RolloutWriteOutcome.Stale => Problems.Conflict(ProblemCodes.RolloutChanged,
+                $"the stable version of '{name}' changed while the rollout was being started; nothing was changed: read the deployment again and retry"),
             _ => NotRoutable(request.Candidate, name, started.Routing!),
         };
     }
@@ -265,6 +269,9 @@ public static class RolloutsApi
         }
         return analyses;
     }
+
+    private static ProblemHttpResult InProgress(string name) =>
+        Problems.Conflict(ProblemCodes.RolloutInProgress, $"'{name}' already has a rollout in progress: abort or finish it first");
 
     private static ProblemHttpResult NotFound(string name, string id) => Problems.NotFound("rollout_not_found", $"deployment '{name}' has no rollout '{ClientText.Echo(id)}'");
 }

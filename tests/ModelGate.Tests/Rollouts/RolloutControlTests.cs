@@ -114,6 +114,35 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
     }
 
     [Fact]
+    public async Task Start_WhileAnotherIsInProgress_IsRefusedInsideTheWrite_AndChangesNothing()
+    {
+        var model = await AdultServing.RegisterAsync(server);
+        var deployment = await AdultServing.DeployAsync(server, model, new { stable = "1.0.0" });
+        var api = server.Api();
+        var first = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", Steps: [20, 40]));
+        var before = await api.GetDeploymentAsync(deployment);
+        var auditBefore = await server.AuditCountAsync();
+
+        // A second start that read the deployment before the first one was written (the API's early check passed for both):
+        // the write itself refuses it.
+        var controller = server.App.Services.GetRequiredService<RolloutController>();
+        var second = new ModelGate.Storage.Rollouts.RolloutEntity
+        {
+            Id = "ro_second", Deployment = deployment, Stable = "1.0.0", Candidate = "1.1.0", Strategy = RolloutStrategies.Canary, Status = RolloutStatuses.Running,
+            Spec = "{}", Weight = 30, History = "[]", CreatedBy = "test",
+        };
+        var started = await controller.StartAsync(second, table => table with { Candidates = [new CandidateRoute("1.1.0", 30)] }, Actor, default);
+
+        Assert.Equal(RolloutWriteOutcome.InProgress, started.Outcome);
+        var after = await api.GetDeploymentAsync(deployment);
+        Assert.Equal((before.Revision, 20.0), (after.Revision, after.Routing.Candidates!.Single().Weight));
+        Assert.Equal(auditBefore, await server.AuditCountAsync());
+        Assert.Equal([first.Id], (await api.ListRolloutsAsync(deployment)).Select(r => r.Id));
+        var refused = await Assert.ThrowsAsync<ModelGateApiException>(() => api.StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0")));
+        Assert.Equal("rollout_in_progress", refused.Code);
+    }
+
+    [Fact]
     public async Task AChangeMadeFromAStaleRead_IsRefused_AndLosesNothing()
     {
         var model = await AdultServing.RegisterAsync(server);
