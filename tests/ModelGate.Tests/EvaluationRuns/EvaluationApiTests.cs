@@ -83,6 +83,7 @@ public abstract class EvaluationApiTests(ServerFixture fixture) : ProviderTests(
             Assert.Equal(ReferenceMath.MannWhitneyAuc(truth, probability), metrics.GetProperty("roc_auc").GetProperty("value").GetDouble(), 1e-9);
             Assert.Equal(ReferenceMath.LogLoss(truth, probability, Math.Pow(2, -23)), metrics.GetProperty("log_loss").GetProperty("value").GetDouble(), 1e-9);
             Assert.Equal(5338, probability.Count(v => v == 0.0));
+            Assert.Equal(526, Enumerable.Range(0, truth.Length).Count(i => truth[i] == 1 && probability[i] == 0.0)); // the rows the clip decides
         }
         var fairness = result.GetProperty("fairness");
         Assert.Equal("sex", fairness.GetProperty("sensitive").GetString());
