@@ -46,11 +46,10 @@ public abstract class EvaluationApiTests(ServerFixture fixture) : ProviderTests(
         return current;
     }
 
+    public static TheoryData<string> AdultModels => new() { "v1-logreg", "v2-mlp", "v3-biased", "v4-broken" };
+
     [Theory]
-    [InlineData("v1-logreg")]
-    [InlineData("v2-mlp")]
-    [InlineData("v3-biased")]
-    [InlineData("v4-broken")]
+    [MemberData(nameof(AdultModels))]
     public async Task DefaultSuite_OnTestCsv_ReproducesReferenceMetrics(string onnx)
     {
         var (model, evaluator) = await RegisterAsync(onnx);
@@ -111,10 +110,7 @@ public abstract class EvaluationApiTests(ServerFixture fixture) : ProviderTests(
     /// where clipping at float64's epsilon instead would show (1.47 rather than 0.82).
     /// </summary>
     [Theory]
-    [InlineData("v1-logreg")]
-    [InlineData("v2-mlp")]
-    [InlineData("v3-biased")]
-    [InlineData("v4-broken")]
+    [MemberData(nameof(AdultModels))]
     public async Task DefaultSuite_OnTestCsv_ReproducesSklearnOnServedFloat32Outputs(string onnx)
     {
         var (model, evaluator) = await RegisterAsync(onnx);
