@@ -5,6 +5,7 @@ using System.Text.Json;
 using ModelGate.Client;
 using ModelGate.Evaluation;
 using ModelGate.Evaluation.Datasets;
+using ModelGate.Evaluation.Metrics;
 using ModelGate.Gateway.Onnx;
 
 namespace ModelGate.Benchmarks;
@@ -321,7 +322,7 @@ internal sealed class EvaluationBenchmark(BenchOptions options, TextWriter log)
         var target = table.Strings(suite.Target!);
         var truth = target.Select(t => t == suite.PositiveLabel ? 1 : 0).ToArray();
         var scored = target.Select(t => t.Length > 0).ToArray();
-        var rows = new ScoredRows(scored, probabilities[first.Name], truth, [0.0]);
+        var rows = new ScoredRows(scored, probabilities[first.Name], ProbabilityMetrics.Float32Epsilon, truth, [0.0]); // the models output float32
         var mapping = model.Inputs.ToDictionary(i => i.Name, i => i.Name, StringComparer.Ordinal);
         foreach (var variant in new[] { fixtures.Suite, fixtures.NoBootstrap })
         {

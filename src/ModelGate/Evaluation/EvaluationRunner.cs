@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using ModelGate.Audit;
 using ModelGate.Client;
+using ModelGate.Evaluation.Metrics;
 using ModelGate.Registry;
 using ModelGate.Storage;
 
@@ -128,8 +129,8 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
             baseline?.ScoreBatch(start, count, target, cancellationToken);
             job.AddDone(count, failed);
         }
-        return (new ScoredRows(candidate.Ok, candidate.Probability, truth, candidate.BatchMsPerRow, numeric),
-            baseline is null ? null : new ScoredRows(baseline.Ok, baseline.Probability, truth, baseline.BatchMsPerRow, numeric));
+        return (new ScoredRows(candidate.Ok, candidate.Probability, candidate.Epsilon, truth, candidate.BatchMsPerRow, numeric),
+            baseline is null ? null : new ScoredRows(baseline.Ok, baseline.Probability, baseline.Epsilon, truth, baseline.BatchMsPerRow, numeric));
     }
 
     private sealed class ModelScorer(Gateway.Onnx.OnnxModel model, IReadOnlyDictionary<string, string> inputColumns, Datasets.CsvTable table,
@@ -141,6 +142,17 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
 
         public bool[] Ok { get; } = new bool[table.RowCount];
         public double[] Probability { get; } = new double[table.RowCount];
+
+        /// <summary>
+        /// Machine epsilon of the output's element type, which <see cref="Probability"/> widens to double: float32's for
+        /// the usual ONNX classifier. No other type is scored (<see cref="RunRows"/> refuses every row), so none has one.
+        /// </summary>
+        public double Epsilon { get; } = model.Outputs.FirstOrDefault(o => o.Name == output.Name)?.Datatype switch
+        {
+            "FP32" => ProbabilityMetrics.Float32Epsilon,
+            "FP64" => ProbabilityMetrics.Float64Epsilon,
+            _ => double.NaN,
+        };
         public List<double> BatchMsPerRow { get; } = [];
 
         /// <summary>Scores rows [start, start+count) and returns how many could not be scored.</summary>
@@ -256,5 +268,9 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
 }
 
 /// <summary>Per row: whether it was scored, P(positive), and the true label; and the scoring time per row of each batch.</summary>
+/// <param name="Epsilon">
+/// Machine epsilon of the model output's element type (float32: 2^-23), which <see cref="Probability"/> has widened to
+/// double. Log loss clips at it, as scikit-learn clips at the epsilon of the predictions' own dtype.
+/// </param>
 /// <remarks>For regression runs <see cref="Probability"/> holds the prediction and <see cref="Numeric"/> the numeric target.</remarks>
-public sealed record ScoredRows(bool[] Scored, double[] Probability, int[] Truth, IReadOnlyList<double> BatchMsPerRow, double[]? Numeric = null);
+public sealed record ScoredRows(bool[] Scored, double[] Probability, double Epsilon, int[] Truth, IReadOnlyList<double> BatchMsPerRow, double[]? Numeric = null);

@@ -50,19 +50,20 @@ public sealed record BaselineComparison(string Version, string ModelSha256, long
 /// <summary>Turns scored rows into the immutable result: headline metrics with bootstrap intervals, fairness, slices, latency and threshold checks.</summary>
 public static class EvaluationScoring
 {
-    private delegate double Metric(ReadOnlySpan<int> truth, ReadOnlySpan<double> probability, double threshold);
+    /// <param name="epsilon">Machine epsilon of the model output's element type (<see cref="ScoredRows.Epsilon"/>), for log loss.</param>
+    private delegate double Metric(ReadOnlySpan<int> truth, ReadOnlySpan<double> probability, double threshold, double epsilon);
 
     private static readonly IReadOnlyDictionary<string, Metric> Headline = new Dictionary<string, Metric>(StringComparer.Ordinal)
     {
-        ["accuracy"] = (t, p, th) => ClassificationMetrics.Accuracy(t, p, th),
-        ["precision"] = (t, p, th) => ClassificationMetrics.Precision(t, p, th),
-        ["recall"] = (t, p, th) => ClassificationMetrics.Recall(t, p, th),
-        ["f1"] = (t, p, th) => ClassificationMetrics.F1(t, p, th),
-        ["roc_auc"] = (t, p, _) => RankingMetrics.RocAuc(t, p),
-        ["pr_auc"] = (t, p, _) => RankingMetrics.AveragePrecision(t, p),
-        ["log_loss"] = (t, p, _) => ProbabilityMetrics.LogLoss(t, p),
-        ["brier"] = (t, p, _) => ProbabilityMetrics.BrierScore(t, p),
-        ["positive_rate"] = (_, p, th) => ClassificationMetrics.PositiveRate(p, th),
+        ["accuracy"] = (t, p, th, _) => ClassificationMetrics.Accuracy(t, p, th),
+        ["precision"] = (t, p, th, _) => ClassificationMetrics.Precision(t, p, th),
+        ["recall"] = (t, p, th, _) => ClassificationMetrics.Recall(t, p, th),
+        ["f1"] = (t, p, th, _) => ClassificationMetrics.F1(t, p, th),
+        ["roc_auc"] = (t, p, _, _) => RankingMetrics.RocAuc(t, p),
+        ["pr_auc"] = (t, p, _, _) => RankingMetrics.AveragePrecision(t, p),
+        ["log_loss"] = (t, p, _, eps) => ProbabilityMetrics.LogLoss(t, p, eps),
+        ["brier"] = (t, p, _, _) => ProbabilityMetrics.BrierScore(t, p),
+        ["positive_rate"] = (_, p, th, _) => ClassificationMetrics.PositiveRate(p, th),
     };
 
     public static EvaluationResult Compute(PreparedSuite prepared, ScoredRows rows, BaselineModel? baselineModel = null, ScoredRows? baselineRows = null)
@@ -83,7 +84,7 @@ public static class EvaluationScoring
         var names = suite.Metrics!.Where(Headline.ContainsKey).ToArray();
         var sensitiveColumn = suite.Sensitive is { } sensitive ? prepared.Table.Strings(sensitive) : null;
         var groups = sensitiveColumn is null ? null : kept.Select(i => sensitiveColumn[i]).ToArray();
-        var (metrics, fairness) = HeadlineWithIntervals(names, truth, probability, groups, suite, bootstrap);
+        var (metrics, fairness) = HeadlineWithIntervals(names, truth, probability, rows.Epsilon, groups, suite, bootstrap);
 
         var slices = new SortedDictionary<string, IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>>(StringComparer.Ordinal);
         foreach (var column in suite.Slices ?? [])
@@ -98,7 +99,7 @@ public static class EvaluationScoring
                 var figures = new SortedDictionary<string, double>(StringComparer.Ordinal) { ["rows"] = idx.Length };
                 foreach (var name in suite.Metrics!.Where(Headline.ContainsKey))
                 {
-                    figures[name] = Defined(t, p, suite.Threshold, Headline[name]);
+                    figures[name] = Defined(t, p, suite.Threshold, rows.Epsilon, Headline[name]);
                 }
                 bySegment[segment.Key] = figures;
             }
@@ -132,9 +133,9 @@ public static class EvaluationScoring
         foreach (var name in suite.Metrics!.Where(Headline.ContainsKey))
         {
             var metric = Headline[name];
-            var b = Defined(truth, pb, suite.Threshold, metric);
+            var b = Defined(truth, pb, suite.Threshold, baseline.Epsilon, metric);
             baselineMetrics[name] = b;
-            var delta = Defined(truth, pc, suite.Threshold, metric) - b;
+            var delta = Defined(truth, pc, suite.Threshold, candidate.Epsilon, metric) - b;
             double[]? ci = null;
             if (bootstrap.Resamples > 0 && double.IsFinite(delta))
             {
@@ -146,7 +147,7 @@ public static class EvaluationScoring
                     Bootstrap.Gather<int>(truth, indices, t);
                     Bootstrap.Gather<double>(pc, indices, c);
                     Bootstrap.Gather<double>(pb, indices, p);
-                    return Defined(t, c, suite.Threshold, metric) - Defined(t, p, suite.Threshold, metric);
+                    return Defined(t, c, suite.Threshold, candidate.Epsilon, metric) - Defined(t, p, suite.Threshold, baseline.Epsilon, metric);
                 }, bootstrap.Resamples, bootstrap.Confidence, bootstrap.Seed);
                 ci = [interval.Lower, interval.Upper];
             }
@@ -156,11 +157,11 @@ public static class EvaluationScoring
     }
 
     /// <summary>A metric that is undefined on this data (e.g. ROC AUC with one class) is NaN rather than a failed run.</summary>
-    private static double Defined(int[] truth, double[] probability, double threshold, Metric metric)
+    private static double Defined(int[] truth, double[] probability, double threshold, double epsilon, Metric metric)
     {
         try
         {
-            return metric(truth, probability, threshold);
+            return metric(truth, probability, threshold, epsilon);
         }
         catch (ArgumentException)
         {
@@ -191,7 +192,7 @@ public static class EvaluationScoring
     /// resample gathers its rows once and groups them by the sensitive column once.
     /// </summary>
     private static (SortedDictionary<string, MetricValue> Metrics, FairnessResult? Fairness) HeadlineWithIntervals(string[] names, int[] truth,
-        double[] probability, string[]? groups, EvaluationSuite suite, BootstrapSpec bootstrap)
+        double[] probability, double epsilon, string[]? groups, EvaluationSuite suite, BootstrapSpec bootstrap)
     {
         var statistics = names.Length + (groups is null ? 0 : FairnessMeasures.Length);
         double[] Evaluate(int[] truthRows, double[] probabilityRows, string[]? groupRows)
@@ -199,7 +200,7 @@ public static class EvaluationScoring
             var values = new double[statistics];
             for (var m = 0; m < names.Length; m++)
             {
-                values[m] = Defined(truthRows, probabilityRows, suite.Threshold, Headline[names[m]]);
+                values[m] = Defined(truthRows, probabilityRows, suite.Threshold, epsilon, Headline[names[m]]);
             }
             if (groupRows is not null)
             {

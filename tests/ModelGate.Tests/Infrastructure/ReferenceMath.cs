@@ -29,10 +29,12 @@ public static class ReferenceMath
         return (rankSum - positives * (positives + 1) / 2) / (positives * negatives);
     }
 
-    /// <summary>Mean negative log-likelihood with probabilities clipped to [ε, 1−ε], ε = 2⁻⁵² (scikit-learn's float64 default).</summary>
-    public static double LogLoss(IReadOnlyList<int> y, IReadOnlyList<double> p)
+    /// <summary>
+    /// Mean negative log-likelihood with probabilities clipped to [ε, 1−ε], ε the machine epsilon of the probabilities'
+    /// dtype as scikit-learn takes it (float64: 2⁻⁵², float32: 2⁻²³).
+    /// </summary>
+    public static double LogLoss(IReadOnlyList<int> y, IReadOnlyList<double> p, double eps)
     {
-        const double eps = 2.220446049250313e-16;
         return -Enumerable.Range(0, y.Count).Average(i =>
         {
             var q = Math.Clamp(p[i], eps, 1 - eps);

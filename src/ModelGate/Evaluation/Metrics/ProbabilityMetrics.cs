@@ -20,13 +20,20 @@ public static class ProbabilityMetrics
     /// <summary>
     /// Mean negative log-likelihood, as scikit-learn ≥1.5's <c>log_loss(y_true, p)</c> for a 1-D <c>p</c>: each row's
     /// probability of its true class (p, or 1 − p) is clipped to [eps, 1 − eps] and there is no renormalisation
-    /// (1.5 removed both the <c>eps</c> argument and the rescaling after clipping). The default eps is the float64
-    /// one, as scikit-learn uses for float64 input; pass <see cref="Float32Epsilon"/> to match it on float32 input.
+    /// (1.5 removed both the <c>eps</c> argument and the rescaling after clipping). <paramref name="epsilon"/> is the
+    /// machine epsilon of the dtype the probabilities came in, as scikit-learn takes it from the array it is handed:
+    /// <see cref="Float32Epsilon"/> for a model's float32 outputs, <see cref="Float64Epsilon"/> for float64 ones. Widening
+    /// float32 outputs to double does not change their dtype's precision: a float32 output of exactly 0 costs
+    /// −log(2^-23) ≈ 15.9, not −log(2^-52) ≈ 36.0.
     /// Unlike scikit-learn, a y_true holding one class only is scored (as scikit-learn does given
     /// <c>labels=[0, 1]</c>) instead of refused.
     /// </summary>
-    public static double LogLoss(ReadOnlySpan<int> yTrue, ReadOnlySpan<double> probabilities, double epsilon = Float64Epsilon)
+    public static double LogLoss(ReadOnlySpan<int> yTrue, ReadOnlySpan<double> probabilities, double epsilon)
     {
+        if (epsilon is not (> 0 and < 0.5))
+        {
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "epsilon must be a machine epsilon in (0, 0.5)");
+        }
         Inputs.SameLength(yTrue.Length, probabilities.Length, nameof(probabilities));
         Inputs.BinaryLabels(yTrue, nameof(yTrue));
         Inputs.Probabilities(probabilities, nameof(probabilities));
