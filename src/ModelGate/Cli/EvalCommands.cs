@@ -16,7 +16,7 @@ internal static class EvalCommands
         var dataset = new Option<string?>("--dataset") { Description = "Dataset file to upload first (its digest must be the suite's dataset.sha256)" };
         var noWait = new Option<bool>("--no-wait") { Description = "Queue the run and return at once" };
         var external = new Option<string?>("--external") { Description = "Record results computed elsewhere: a JSON file of {metric: value}; marked external" };
-        var baseline = new Option<string?>("--baseline") { Description = "Version to compare against on the same rows (default: the version in production, if any)" };
+        var baseline = new Option<string?>("--baseline") { Description = "Version to compare against on the same rows (default: the stable version of the model's production deployments, else its newest production version)" };
         var upstreamUrl = new Option<string?>("--upstream") { Description = "LLM and safety suites: the OpenAI-compatible API base URL (…/v1)" };
         var upstreamModel = new Option<string?>("--upstream-model") { Description = "LLM and safety suites: the upstream's model name" };
         var upstreamKeyEnv = new Option<string?>("--upstream-key-env") { Description = "Name of the environment variable holding the upstream API key (used for this run only, never stored)" };

@@ -208,7 +208,7 @@ public static class EvaluationsApi
         return TypedResults.Accepted($"/api/v1/models/{model}/versions/{evaluation.Version}/evaluations/{id}", ToDto(evaluation, job));
     }
 
-    /// <summary>The named baseline, or by default the model's version in stage production (none when there is none, or it is this version).</summary>
+    /// <summary>The named baseline, or by default the one the regression check compares with (<see cref="Lifecycle.ProductionBaseline"/>; none when there is none).</summary>
     private static async Task<(BaselineModel?, ProblemHttpResult?)> ResolveBaselineAsync(ModelGateDbContext db, string model,
         Storage.Registry.ModelVersionEntity candidate, string? requested, PreparedSuite prepared, OnnxModelCache models, CancellationToken cancellationToken)
     {
@@ -228,8 +228,7 @@ public static class EvaluationsApi
         }
         else
         {
-            baseline = await db.ModelVersions.AsNoTracking().Include(v => v.Artifacts)
-                .FirstOrDefaultAsync(v => v.ModelId == candidate.ModelId && v.Stage == Stages.Production && v.Id != candidate.Id, cancellationToken);
+            baseline = await Lifecycle.ProductionBaseline.FindAsync(db, candidate.ModelId, candidate.Id, cancellationToken);
             if (baseline is null)
             {
                 return (null, null);

@@ -54,9 +54,7 @@ public sealed record GateInputs(
         var (policy, source) = await PoliciesApi.EffectiveAsync(db, model.Name, cancellationToken);
         var evaluations = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == version.Id && e.Status == EvaluationStatuses.Succeeded)
             .OrderBy(e => e.CreatedAt).ToListAsync(cancellationToken);
-        var production = await db.ModelVersions.AsNoTracking()
-            .Where(v => v.ModelId == model.Id && v.Stage == Stages.Production && v.Id != version.Id)
-            .OrderByDescending(v => v.StageChangedAt).FirstOrDefaultAsync(cancellationToken);
+        var production = await ProductionBaseline.FindAsync(db, model.Id, version.Id, cancellationToken);
         var card = await db.ModelCards.AsNoTracking().FirstOrDefaultAsync(c => c.VersionId == version.Id, cancellationToken);
         var deployments = await db.Deployments.AsNoTracking().Where(d => d.ModelId == model.Id && d.Environment == DeploymentEnvironments.Staging)
             .OrderBy(d => d.Name).ToListAsync(cancellationToken);

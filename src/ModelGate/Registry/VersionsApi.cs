@@ -58,17 +58,22 @@ public static class VersionsApi
         {
             return ModelsApi.ModelNotFound(model);
         }
-        var existing = (await db.ModelVersions.Where(v => v.ModelId == modelEntity.Id).Select(v => v.Version).ToListAsync(cancellationToken))
-            .Select(SemVersion.Parse).ToList();
+        // A version that was ever rejected (it may since be retired) never became a release of the line.
+        var versions = (await db.ModelVersions.Where(v => v.ModelId == modelEntity.Id)
+            .Select(v => new { v.Version, Rejected = v.Stage == Stages.Rejected || db.Transitions.Any(t => t.VersionId == v.Id && t.To == Stages.Rejected) })
+            .ToListAsync(cancellationToken)).Select(v => (Version: SemVersion.Parse(v.Version), v.Rejected)).ToList();
+        var existing = versions.Select(v => v.Version).ToList();
+        var rejected = versions.Where(v => v.Rejected).Select(v => v.Version).ToList();
         if (existing.Contains(semver!))
         {
             return Problems.Conflict(ProblemCodes.VersionExists, $"{model}@{semver} already exists; a registered version never changes, create a new one");
         }
-        var order = CheckOrder(semver!, existing);
+        var line = VersioningRules.Line(existing, rejected);
+        var order = CheckOrder(semver!, line, existing);
         if (order is not null)
         {
             return Problems.Conflict(ProblemCodes.VersionNotGreater, order,
-                new Dictionary<string, object?> { ["latest"] = existing.Max()?.ToString() });
+                new Dictionary<string, object?> { ["latest"] = line.Max()?.ToString() });
         }
 
         var digests = artifacts.Select(a => a.Sha256).Distinct().ToList();
@@ -90,7 +95,7 @@ public static class VersionsApi
 
         var (attestation, attestationJson) = AttestationRules.Canonicalize(request.Attestation);
         var (verdict, versioningProblem) = await VersionCreationCheck.CheckAsync(db, modelEntity.Id, model,
-            new VersionFacts(semver!, attestation, digests), existing, cancellationToken);
+            new VersionFacts(semver!, attestation, digests), existing, rejected, cancellationToken);
         if (versioningProblem is not null)
         {
             return versioningProblem;
@@ -144,12 +149,14 @@ public static class VersionsApi
     }
 
     /// <summary>
-    /// A new version must be greater than every existing one, except that a qualified build of an existing release
-    /// (<c>1.0.0-q4</c> beside <c>1.0.0</c>) may be added later, as quantisation and distillation produce.
+    /// A new version must be greater than every version of the line (<paramref name="line"/>: the existing ones less
+    /// those rejected), except that a qualified build of an existing release (<c>1.0.0-q4</c> beside <c>1.0.0</c>) may
+    /// be added later, as quantisation and distillation produce.
     /// </summary>
-    internal static string? CheckOrder(SemVersion candidate, IReadOnlyCollection<SemVersion> existing)
+    internal static string? CheckOrder(SemVersion candidate, IReadOnlyCollection<SemVersion> line, IReadOnlyCollection<SemVersion>? existing = null)
     {
-        var latest = existing.Count == 0 ? null : existing.Max();
+        existing ??= line;
+        var latest = line.Count == 0 ? null : line.Max();
         if (latest is null || candidate > latest)
         {
             return null;

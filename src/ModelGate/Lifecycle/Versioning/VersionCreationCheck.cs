@@ -23,7 +23,7 @@ public static class VersioningProblemCodes
 public static class VersionCreationCheck
 {
     public static async Task<(VersioningVerdict? Verdict, ProblemHttpResult? Problem)> CheckAsync(ModelGateDbContext db, long modelId, string model,
-        VersionFacts candidate, IReadOnlyCollection<SemVersion> existing, CancellationToken cancellationToken)
+        VersionFacts candidate, IReadOnlyCollection<SemVersion> existing, IReadOnlyCollection<SemVersion> rejected, CancellationToken cancellationToken)
     {
         var derivation = candidate.Attestation.Derivation;
         if (derivation is not null && !existing.Contains(SemVersion.Parse(derivation.From)))
@@ -46,7 +46,7 @@ public static class VersionCreationCheck
                 new Dictionary<string, object?> { ["existing"] = duplicate.Version.ToString() }));
         }
 
-        var referenceVersion = VersioningRules.ReferenceFor(candidate.Version, derivation, existing);
+        var referenceVersion = VersioningRules.ReferenceFor(candidate.Version, derivation, existing, rejected);
         VersionFacts? reference = null;
         if (referenceVersion is not null)
         {
@@ -56,10 +56,11 @@ public static class VersionCreationCheck
             reference = ToFacts(entity);
         }
         var verdict = VersioningRules.Decide(candidate, reference);
-        return verdict.Accepted ? (verdict, null) : (verdict, Refusal(model, candidate.Version, verdict, existing));
+        return verdict.Accepted ? (verdict, null) : (verdict, Refusal(model, candidate.Version, verdict, existing, rejected));
     }
 
-    public static ProblemHttpResult Refusal(string model, SemVersion candidate, VersioningVerdict verdict, IReadOnlyCollection<SemVersion> existing)
+    public static ProblemHttpResult Refusal(string model, SemVersion candidate, VersioningVerdict verdict, IReadOnlyCollection<SemVersion> existing,
+        IReadOnlyCollection<SemVersion>? rejected = null)
     {
         var reasons = new List<string>(verdict.Conflicts);
         if (verdict.Actual < verdict.Required)
@@ -71,7 +72,7 @@ public static class VersionCreationCheck
                         string.Join("; ", verdict.Changes.Where(c => c.Requires > verdict.Actual).Select(c => c.Message)));
         }
         var suggested = verdict.Actual < verdict.Required && verdict.ComparedWith is not null
-            ? VersioningRules.Suggest(verdict.ComparedWith, verdict.Required, existing)?.ToString()
+            ? VersioningRules.Suggest(verdict.ComparedWith, verdict.Required, existing, rejected)?.ToString()
             : null;
         return Problems.Result(StatusCodes.Status422UnprocessableEntity, VersioningProblemCodes.VersionBumpTooSmall,
             "The version number does not match what changed.", $"{model}@{candidate}: {string.Join("; ", reasons)}",

@@ -56,11 +56,20 @@ public sealed record VersioningVerdict(
 /// highest release of the model, or its highest version if it has no release. Qualified builds are branches off a
 /// release rather than steps of the line, so a new release is measured against the line of releases: comparing
 /// <c>1.1.0</c> with a quantised <c>1.0.0-q4</c> would charge it for the quantisation.</para>
+/// <para>A rejected version (rejected, or rejected and then retired) never became a release: it is left out of the
+/// line, so it is neither compared with nor "the latest version" a new one must exceed. A <c>2.0.1</c> hotfix is
+/// compared with <c>2.0.0</c> when <c>3.0.0</c> was rejected; its number stays taken. When every version of a model was
+/// rejected, the next one is unconstrained like a first version.</para>
 /// </remarks>
 public static class VersioningRules
 {
-    /// <summary>The existing version a candidate is compared with (null for a model's first version).</summary>
-    public static SemVersion? ReferenceFor(SemVersion candidate, Derivation? derivation, IReadOnlyCollection<SemVersion> existing)
+    /// <summary>
+    /// The existing version a candidate is compared with (null for a model's first version). A declared derivation
+    /// source or the candidate's own release is taken even if rejected; the line of releases leaves
+    /// <paramref name="rejected"/> out.
+    /// </summary>
+    public static SemVersion? ReferenceFor(SemVersion candidate, Derivation? derivation, IReadOnlyCollection<SemVersion> existing,
+        IReadOnlyCollection<SemVersion>? rejected = null)
     {
         if (existing.Count == 0)
         {
@@ -74,9 +83,18 @@ public static class VersioningRules
         {
             return candidate.Core;
         }
-        var releases = existing.Where(v => !v.IsPrerelease).ToList();
-        return (releases.Count > 0 ? releases : existing).Max();
+        var line = Line(existing, rejected);
+        if (line.Count == 0)
+        {
+            return null;
+        }
+        var releases = line.Where(v => !v.IsPrerelease).ToList();
+        return (releases.Count > 0 ? releases : line).Max();
     }
+
+    /// <summary>The versions that count as the model's line: every existing one except those rejected.</summary>
+    public static IReadOnlyCollection<SemVersion> Line(IReadOnlyCollection<SemVersion> existing, IReadOnlyCollection<SemVersion>? rejected) =>
+        rejected is null || rejected.Count == 0 ? existing : existing.Where(v => !rejected.Contains(v)).ToList();
 
     /// <summary>The bump from <paramref name="from"/> to <paramref name="to"/>: the most significant part that differs.</summary>
     public static VersionBump BumpBetween(SemVersion from, SemVersion to) =>
@@ -192,15 +210,27 @@ public static class VersioningRules
     }
 
     /// <summary>
-    /// The lowest release that makes the required bump from <paramref name="reference"/> and is above every existing
-    /// version (null when a qualifier is all that is required: its name is the caller's choice).
+    /// The lowest release that makes the required bump from <paramref name="reference"/>, is above every version of the
+    /// line (<paramref name="existing"/> less <paramref name="rejected"/>) and is not taken by a rejected one (null when
+    /// a qualifier is all that is required: its name is the caller's choice).
     /// </summary>
-    public static SemVersion? Suggest(SemVersion reference, VersionBump required, IReadOnlyCollection<SemVersion> existing)
+    public static SemVersion? Suggest(SemVersion reference, VersionBump required, IReadOnlyCollection<SemVersion> existing,
+        IReadOnlyCollection<SemVersion>? rejected = null)
     {
         if (required <= VersionBump.Qualifier)
         {
             return null;
         }
+        var next = SuggestAbove(reference, required, Line(existing, rejected));
+        while (existing.Contains(next))
+        {
+            next = Bump(next, required);
+        }
+        return next;
+    }
+
+    private static SemVersion SuggestAbove(SemVersion reference, VersionBump required, IReadOnlyCollection<SemVersion> existing)
+    {
         var next = Bump(reference.Core, required);
         var latest = existing.Count == 0 ? null : existing.Max();
         if (latest is null || next > latest)

@@ -195,6 +195,38 @@ public abstract class VersioningApiTests(ServerFixture fixture) : ProviderTests(
         }
     }
 
+    [Fact]
+    public async Task HotfixOnAnOlderLine_AfterTheNewerReleaseWasRejected_IsAccepted_ANewerLiveReleaseStillBlocks()
+    {
+        var model = await CreateModelAsync();
+        (await PostVersionAsync(model, "1.0.0", await UploadModelAsync("v1-logreg"), LogReg, "v1-logreg.onnx")).EnsureSuccessStatusCode();
+        (await PostVersionAsync(model, "2.0.0", await UploadModelAsync("v2-mlp"), Mlp, "v2-mlp.onnx")).EnsureSuccessStatusCode();
+        (await PostVersionAsync(model, "3.0.0", await UploadModelAsync("v3-biased"), LogReg, "v3-biased.onnx")).EnsureSuccessStatusCode();
+        var fix = await UploadModelAsync("v4-broken");
+
+        // While 3.0.0 is a live candidate, a patch on the 2.x line is below the latest version.
+        using var blocked = await PostVersionAsync(model, "2.0.1", fix, Mlp, "v4-broken.onnx");
+        await ProblemAssert.IsProblem(blocked, HttpStatusCode.Conflict, "version_not_greater");
+
+        await Server.Api().TransitionAsync(model, "3.0.0", new TransitionRequest(Stages.Rejected, "fails fairness review"));
+        using var hotfix = await PostVersionAsync(model, "2.0.1", fix, Mlp, "v4-broken.onnx");
+        Assert.Equal(HttpStatusCode.Created, hotfix.StatusCode);
+        var versioning = (await Server.Api().ListAuditAsync(subject: $"models/{model}/versions/2.0.1")).Items.Single().Details.GetProperty("versioning");
+        Assert.Equal("2.0.0", versioning.GetProperty("comparedWith").GetString());
+        Assert.Equal("patch", versioning.GetProperty("actual").GetString());
+
+        // The other rules hold: 2.0.0 was not rejected, so the 1.x line stays closed; a rejected number is not reused.
+        using var older = await PostVersionAsync(model, "1.0.1", fix, LogReg, "v4-broken-1.onnx");
+        await ProblemAssert.IsProblem(older, HttpStatusCode.Conflict, "version_not_greater");
+        using var reused = await PostVersionAsync(model, "3.0.0", fix, LogReg, "v4-broken-3.onnx");
+        await ProblemAssert.IsProblem(reused, HttpStatusCode.Conflict, "version_exists");
+
+        // A rejected release that was then retired still does not count.
+        await Server.Api().TransitionAsync(model, "3.0.0", new TransitionRequest(Stages.Retired, "clean-up", Trigger: "discontinued"));
+        using var second = await PostVersionAsync(model, "2.0.2", await Server.UploadAsync(Encoding.UTF8.GetBytes("hotfix weights " + model)), Mlp, "v2-hotfix.onnx");
+        Assert.Equal(HttpStatusCode.Created, second.StatusCode);
+    }
+
     private Task<(int Exit, string Out, string Err)> RunCli(params string[] args) => Server.CliAsync(args);
 }
 

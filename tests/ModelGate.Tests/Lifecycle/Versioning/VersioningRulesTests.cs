@@ -251,4 +251,22 @@ public sealed class VersioningRulesTests
     [InlineData("1.0.0", VersionBump.Minor, "1.0.0,1.0.5-rc.1", "1.1.0")]
     public void Suggest_IsTheLowestSufficientVersionAboveEveryOther(string reference, VersionBump required, string existing, string expected) =>
         Assert.Equal(expected, VersioningRules.Suggest(SemVersion.Parse(reference), required, existing.Split(',').Select(SemVersion.Parse).ToList())?.ToString());
+
+    [Theory]
+    [InlineData("2.0.1", "1.0.0,2.0.0,3.0.0", "3.0.0", "2.0.0")]          // a hotfix after the newer release was rejected
+    [InlineData("4.0.0", "1.0.0,2.0.0,3.0.0", "2.0.0,3.0.0", "1.0.0")]
+    [InlineData("3.0.0-q4", "2.0.0,3.0.0", "3.0.0", "3.0.0")]              // a qualified build still compares with its own release
+    [InlineData("2.0.0", "1.0.0", "1.0.0", null)]                          // every version rejected: no line yet
+    public void ReferenceFor_LeavesRejectedVersionsOutOfTheLine(string candidate, string existing, string rejected, string? expected) =>
+        Assert.Equal(expected, VersioningRules.ReferenceFor(SemVersion.Parse(candidate), null, Parse(existing), Parse(rejected))?.ToString());
+
+    [Theory]
+    [InlineData("2.0.0", VersionBump.Patch, "1.0.0,2.0.0,3.0.0", "3.0.0", "2.0.1")]
+    [InlineData("2.0.0", VersionBump.Patch, "2.0.0,2.0.1,3.0.0", "2.0.1,3.0.0", "2.0.2")]  // a rejected number stays taken
+    [InlineData("2.0.0", VersionBump.Minor, "2.0.0,2.1.0,3.0.0", "2.1.0,3.0.0", "2.2.0")]
+    [InlineData("2.0.0", VersionBump.Patch, "2.0.0,3.0.0", "", "3.0.1")]
+    public void Suggest_SkipsRejectedVersions_WithoutReusingTheirNumbers(string reference, VersionBump required, string existing, string rejected, string expected) =>
+        Assert.Equal(expected, VersioningRules.Suggest(SemVersion.Parse(reference), required, Parse(existing), Parse(rejected))?.ToString());
+
+    private static List<SemVersion> Parse(string versions) => versions.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(SemVersion.Parse).ToList();
 }
