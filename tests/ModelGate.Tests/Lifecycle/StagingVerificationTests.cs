@@ -13,8 +13,8 @@ public sealed class StagingVerificationTests(SqliteServerFixture server) : IClas
         registered: { cardFields: [], requireLicense: false }
         """;
 
-    [Fact]
-    public async Task Drill_StableSetStraightToTheNewVersion_RollsBackToTheVersionServedBefore_AndTheLatencyLimitComesFromThePolicy()
+    /// <summary>A model with the given versions registered, and the Adult suite whose rows are the smoke requests.</summary>
+    private async Task<(ModelGateClient Api, string Model, string Suite)> ModelAsync(params (string Version, string Onnx)[] versions)
     {
         var api = server.Api();
         var model = ServerFixture.UniqueName("drill");
@@ -22,11 +22,18 @@ public sealed class StagingVerificationTests(SqliteServerFixture server) : IClas
         await api.PutPolicyAsync(model, Policy);
         await server.UploadAsync(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "datasets", "adult", "test.csv")));
         var suite = await server.UploadAsync(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "suites", "adult-classification.json")));
-        foreach (var (version, onnx) in new[] { ("1.0.0", "v1-logreg"), ("2.0.0", "v2-mlp") })
+        foreach (var (version, onnx) in versions)
         {
             var sha = await server.UploadAsync(Fixtures.ModelBytes(onnx));
             await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(sha, onnx + ".onnx")], Fixtures.Attestation()));
         }
+        return (api, model, suite);
+    }
+
+    [Fact]
+    public async Task Drill_StableSetStraightToTheNewVersion_RollsBackToTheVersionServedBefore_AndTheLatencyLimitComesFromThePolicy()
+    {
+        var (api, model, suite) = await ModelAsync(("1.0.0", "v1-logreg"), ("2.0.0", "v2-mlp"));
         await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, External: true, Metrics: new Dictionary<string, double> { ["roc_auc"] = 0.9 }));
         var run = await api.StartEvaluationAsync(model, "2.0.0", new StartEvaluationRequest(suite)); // its rows are the smoke requests
         await server.EvaluationFinishedAsync(run.Id);
@@ -74,14 +81,7 @@ public sealed class StagingVerificationTests(SqliteServerFixture server) : IClas
     [Fact]
     public async Task Drill_DeploymentThatNeverServedAnotherVersion_IsTheFirstVersion()
     {
-        var api = server.Api();
-        var model = ServerFixture.UniqueName("first");
-        await api.CreateModelAsync(new CreateModelRequest(model, "owners", RiskTiers.Low, "classification"));
-        await api.PutPolicyAsync(model, Policy);
-        await server.UploadAsync(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "datasets", "adult", "test.csv")));
-        var suite = await server.UploadAsync(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "suites", "adult-classification.json")));
-        var sha = await server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
-        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "v1-logreg.onnx")], Fixtures.Attestation()));
+        var (api, model, suite) = await ModelAsync(("1.0.0", "v1-logreg"));
         var run = await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite));
         await server.EvaluationFinishedAsync(run.Id);
         await api.TransitionAsync(model, "1.0.0", new TransitionRequest(Stages.Evaluated, "setting up"));
