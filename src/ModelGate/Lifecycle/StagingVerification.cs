@@ -375,7 +375,11 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         var sent = Math.Min(DrillRequests, bodies.Count);
         var total = Stopwatch.StartNew();
         var back = await RouteAndCheck(previous, table => table with { Stable = previous, Candidates = [new CandidateRoute(version, 0)], Shadow = null });
-        var restore = await RouteAndCheck(version, _ => current);
+        // Back to the table as it was; the upstreams come from the stored table given to the change, so that each keeps its stored key.
+        var restore = await RouteAndCheck(version, table => table with
+        {
+            Stable = current.Stable, Candidates = current.Candidates, Shadow = current.Shadow, Stickiness = current.Stickiness,
+        });
         var totalMs = total.Elapsed.TotalMilliseconds;
         string Describe(Leg leg, string what) => $"{what} {leg.Version}" + (leg.Digest is null ? "" : $" (artifact {leg.Digest[..12]} loaded, digest verified)") +
                                                  $": {leg.Answered} of {sent} smoke requests answered by it in {leg.TotalMs:0} ms" +
