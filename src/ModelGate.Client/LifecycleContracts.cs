@@ -57,7 +57,12 @@ public sealed record RegisteredGate(IReadOnlyList<string>? CardFields = null, bo
 public sealed record StagingGate(bool RequireDeployment = true);
 
 /// <summary>Checks on the way to <c>production</c>: a passed staging verification, and approvals by risk tier.</summary>
-public sealed record ProductionGate(bool RequireStagingVerification = true, IReadOnlyDictionary<string, IReadOnlyList<string>>? Approvals = null);
+/// <param name="StagingLatencyP99Ms">The staging verification's latency check: the short load's p99 must not exceed it (milliseconds).</param>
+public sealed record ProductionGate(bool RequireStagingVerification = true, IReadOnlyDictionary<string, IReadOnlyList<string>>? Approvals = null,
+    double StagingLatencyP99Ms = ProductionGate.DefaultStagingLatencyP99Ms)
+{
+    public const double DefaultStagingLatencyP99Ms = 1000;
+}
 
 /// <summary>A gate policy: the default one, or a model's override (which replaces the default gate by gate).</summary>
 public sealed record PolicyDocument(

@@ -186,6 +186,10 @@ public static class PoliciesApi
                 errors.Add("registered.cardFields", $"'{field}' is not a model-card field; the fields are {string.Join(", ", ModelCardFields.Required)}");
             }
         }
+        if (document.Production?.StagingLatencyP99Ms is { } p99 && (!double.IsFinite(p99) || p99 is <= 0 or > 600_000))
+        {
+            errors.Add("production.stagingLatencyP99Ms", "a latency in milliseconds, above 0 and at most 600000");
+        }
         foreach (var (tier, roles) in document.Production?.Approvals ?? new Dictionary<string, IReadOnlyList<string>>())
         {
             if (!RiskTiers.All.Contains(tier))

@@ -99,8 +99,11 @@ public static class StagingVerificationApi
 }
 
 public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blobs, OnnxModelCache models, RoutingSnapshots routes, GatewayTelemetry telemetry,
-    LoopbackClient loopback, DeploymentRouting routings, ApiKeyService keys)
+    LoopbackClient loopback, DeploymentRouting routings, ApiKeyService keys, RequestLog requestLog)
 {
+    /// <summary>Smoke requests sent after each routing change of the rollback drill.</summary>
+    private const int DrillRequests = 5;
+
     public async Task<Results<Created<StagingVerificationDto>, ProblemHttpResult>> RunAsync(Storage.Registry.ModelVersionEntity version,
         Storage.Gateway.DeploymentEntity deployment, StagingVerificationRequest request, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
@@ -112,6 +115,12 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         }
         var checks = new List<StagingCheckResult>();
         var actor = user.ActorId();
+        double latencyLimit;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            var (policy, _) = await PoliciesApi.EffectiveAsync(scope.ServiceProvider.GetRequiredService<ModelGateDbContext>(), model, cancellationToken);
+            latencyLimit = policy.Production?.StagingLatencyP99Ms ?? ProductionGate.DefaultStagingLatencyP99Ms;
+        }
 
         // 1. It loads, from a digest-verified artifact.
         var onnx = version.Artifacts.First(a => a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase));
@@ -177,21 +186,15 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
             var seconds = wall.Elapsed.TotalSeconds;
             Array.Sort(latencies);
             double P(double q) => latencies[Math.Clamp((int)Math.Ceiling(q * latencies.Length) - 1, 0, latencies.Length - 1)];
-            checks.Add(Check("latency_throughput", failures == 0,
-                $"{request.LoadRequests} requests at concurrency {request.Concurrency}: p50 {P(0.5):0.###} ms, p99 {P(0.99):0.###} ms, {request.LoadRequests / seconds:0} req/s, {failures} errors",
-                new { requests = request.LoadRequests, request.Concurrency, p50Ms = P(0.5), p95Ms = P(0.95), p99Ms = P(0.99), requestsPerSecond = request.LoadRequests / seconds, errors = failures }));
+            checks.Add(LatencyCheck(request.LoadRequests, request.Concurrency, P(0.5), P(0.95), P(0.99), request.LoadRequests / seconds, failures, latencyLimit));
 
-            // 4. The request log wrote the smoke requests (asynchronously, in batches: wait for it a little).
-            var logged = 0;
-            for (var attempt = 0; attempt < 100 && logged < smokeIds.Count; attempt++)
+            // 4. The request log wrote the smoke requests (asynchronously, in batches: flushing waits for every record begun).
+            await requestLog.FlushAsync(cancellationToken);
+            int logged;
+            await using (var scope = scopes.CreateAsyncScope())
             {
-                await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
                 logged = await db.RequestLogs.CountAsync(r => smokeIds.Contains(r.RequestId) && r.Version == version.Version, cancellationToken);
-                if (logged < smokeIds.Count)
-                {
-                    await Task.Delay(100, cancellationToken);
-                }
             }
             checks.Add(Check("request_log", smokeIds.Count > 0 && logged == smokeIds.Count, $"{logged} of {smokeIds.Count} smoke requests in the request log",
                 new { expected = smokeIds.Count, logged }));
@@ -203,7 +206,7 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
                 new { sent, counted }));
 
             // 6. Rollback drill: staging to the previous version, it answers; then back.
-            checks.Add(await RollbackDrillAsync(client, deployment.Name, version.Version, rows.Bodies[0], user, cancellationToken));
+            checks.Add(await RollbackDrillAsync(client, deployment.Name, version, rows.Bodies, user, cancellationToken));
         }
         finally
         {
@@ -212,25 +215,110 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         return await SaveAsync(version, deployment.Name, checks, actor, cancellationToken);
     }
 
-    private async Task<StagingCheckResult> RollbackDrillAsync(HttpClient client, string deployment, string version, JsonObject body, ClaimsPrincipal user,
+    /// <summary>
+    /// The latency check: no errors, and the p99 a client saw within the policy's <see cref="ProductionGate.StagingLatencyP99Ms"/>.
+    /// </summary>
+    internal static StagingCheckResult LatencyCheck(int requests, int concurrency, double p50, double p95, double p99, double requestsPerSecond, int errors,
+        double limitMs)
+    {
+        var passed = errors == 0 && p99 <= limitMs;
+        return Check("latency_throughput", passed,
+            $"{requests} requests at concurrency {concurrency}: p50 {p50:0.###} ms, p99 {p99:0.###} ms (limit {limitMs:0.###} ms), {requestsPerSecond:0} req/s, {errors} errors",
+            new { requests, concurrency, p50Ms = p50, p95Ms = p95, p99Ms = p99, p99LimitMs = limitMs, requestsPerSecond, errors });
+    }
+
+    /// <summary>
+    /// The version the deployment served before <paramref name="version"/>, from its routing history (the audit events of
+    /// <see cref="DeploymentRouting"/>, newest first): the latest other stable version, else the latest other candidate that
+    /// took traffic. Retired versions cannot be routed to and are passed over (and named). Null when it never served another.
+    /// </summary>
+    internal static (string? Previous, IReadOnlyList<string> Retired) PreviousVersion(IEnumerable<RoutingTable> newestFirst, string version,
+        IReadOnlyDictionary<string, string> stages)
+    {
+        var tables = newestFirst.ToList();
+        var retired = new List<string>();
+        string? Pick(IEnumerable<string> served)
+        {
+            foreach (var v in served)
+            {
+                if (v == version)
+                {
+                    continue;
+                }
+                if (stages.GetValueOrDefault(v) is Stages.Retired or null)
+                {
+                    if (!retired.Contains(v))
+                    {
+                        retired.Add(v);
+                    }
+                    continue;
+                }
+                return v;
+            }
+            return null;
+        }
+        var previous = Pick(tables.Select(t => t.Stable)) ??
+                       Pick(tables.SelectMany(t => (t.Candidates ?? []).Where(c => c.Weight > 0).Select(c => c.Version)));
+        return (previous, retired);
+    }
+
+    /// <summary>The deployment's routing tables, newest first, as its creation and every routing change recorded them.</summary>
+    private async Task<(List<RoutingTable> Tables, Dictionary<string, string> Stages)> HistoryAsync(string deployment, long modelId,
         CancellationToken cancellationToken)
     {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var subject = $"deployments/{deployment}";
+        var events = await db.AuditEvents.AsNoTracking()
+            .Where(e => e.Subject == subject &&
+                        (e.Action == DeploymentRouting.Created || e.Action == RoutingChange.Changed || e.Action == RoutingChange.RolledBack))
+            .OrderByDescending(e => e.Sequence).Select(e => e.Details).ToListAsync(cancellationToken);
+        var tables = new List<RoutingTable>();
+        foreach (var details in events)
+        {
+            using var json = JsonDocument.Parse(details);
+            // A change records the table it made and the one it replaced; a creation only the table it made.
+            foreach (var name in new[] { "routing", "previous" })
+            {
+                if (json.RootElement.TryGetProperty(name, out var table) && table.ValueKind == JsonValueKind.Object &&
+                    table.Deserialize<RoutingTable>(ModelGateJson.Options) is { Stable: not null } routing)
+                {
+                    tables.Add(routing);
+                }
+            }
+        }
+        var stages = await db.ModelVersions.AsNoTracking().Where(v => v.ModelId == modelId).ToDictionaryAsync(v => v.Version, v => v.Stage, cancellationToken);
+        return (tables, stages);
+    }
+
+    /// <summary>
+    /// Routes staging to the version it served before, checks that version serves (its ONNX artifact loads with a verified
+    /// digest; the smoke requests are answered by it), routes back to the table as it was, checks again, and times each leg.
+    /// </summary>
+    private async Task<StagingCheckResult> RollbackDrillAsync(HttpClient client, string deployment, Storage.Registry.ModelVersionEntity tested,
+        IReadOnlyList<JsonObject> bodies, ClaimsPrincipal user, CancellationToken cancellationToken)
+    {
+        var version = tested.Version;
         RoutingTable current;
         await using (var scope = scopes.CreateAsyncScope())
         {
             var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-            var entity = await db.Deployments.AsNoTracking().FirstAsync(d => d.Name == deployment, cancellationToken);
-            current = JsonSerializer.Deserialize<RoutingTable>(entity.Routing, ModelGateJson.Options)!;
+            current = DeploymentRouting.Read(await db.Deployments.AsNoTracking().FirstAsync(d => d.Name == deployment, cancellationToken));
         }
-        var previous = current.Candidates?.Select(c => c.Version).FirstOrDefault(v => v != version);
+        var (history, stages) = await HistoryAsync(deployment, tested.ModelId, cancellationToken);
+        var (previous, retired) = PreviousVersion(history, version, stages);
         if (previous is null)
         {
-            return Check("rollback_drill", true, $"{version} is the first version served by {deployment}: there is no earlier version to roll back to");
+            return retired.Count == 0
+                ? Check("rollback_drill", true, $"{version} is the first version served by {deployment}: it never served another version to roll back to",
+                    new { first = true })
+                : Check("rollback_drill", true, $"{deployment} served only retired versions before {version} ({string.Join(", ", retired)}): none can be routed to",
+                    new { first = false, retired });
         }
-        var steps = new List<string>();
-        // The drill moves versions within the stored table (each upstream keeps its stored key).
-        async Task<string?> RouteAndAsk(Func<RoutingTable, RoutingTable> change)
+
+        async Task<Leg> RouteAndCheck(string expected, Func<RoutingTable, RoutingTable> change)
         {
+            var clock = Stopwatch.StartNew();
             await using (var scope = scopes.CreateAsyncScope())
             {
                 await using var tx = await scope.ServiceProvider.GetRequiredService<AuditedWrite>().BeginAsync(cancellationToken);
@@ -238,21 +326,84 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
                     $"staging verification of {version}: rollback drill"), cancellationToken);
                 if (!routed.IsChanged)
                 {
-                    return null;
+                    return new Leg(expected, null, 0, [], $"the routing change was refused: {routed.Explain()}", clock.Elapsed.TotalMilliseconds, 0);
                 }
                 await tx.CommitAsync(cancellationToken);
             }
-            using var response = await client.PostAsync($"v2/models/{deployment}/infer", Json(body), cancellationToken);
-            return response.StatusCode == HttpStatusCode.OK && response.Headers.TryGetValues(InferenceProtocolApi.VersionHeader, out var v) ? v.First() : null;
+            var routeMs = clock.Elapsed.TotalMilliseconds;
+            string? digest = null;
+            if (current.Backend == "onnx")
+            {
+                var onnx = await OnnxArtifactAsync(tested.ModelId, expected, cancellationToken);
+                if (onnx is null)
+                {
+                    return new Leg(expected, null, 0, [], $"{expected} has no ONNX artifact", routeMs, clock.Elapsed.TotalMilliseconds);
+                }
+                try
+                {
+                    await models.GetAsync(onnx.Sha256, cancellationToken);
+                    digest = onnx.Sha256;
+                }
+                catch (Exception e) when (e is Registry.ArtifactCorruptException or InvalidDataException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+                {
+                    return new Leg(expected, null, 0, [], $"{expected} does not load: {e.Message}", routeMs, clock.Elapsed.TotalMilliseconds);
+                }
+            }
+            var answeredBy = new List<string>();
+            var answered = 0;
+            string? failure = null;
+            foreach (var body in bodies.Take(DrillRequests))
+            {
+                using var response = await client.PostAsync($"v2/models/{deployment}/infer", Json(body), cancellationToken);
+                var by = response.Headers.TryGetValues(InferenceProtocolApi.VersionHeader, out var v) ? v.First() : null;
+                if (by is not null && !answeredBy.Contains(by))
+                {
+                    answeredBy.Add(by);
+                }
+                if (response.StatusCode == HttpStatusCode.OK && by == expected)
+                {
+                    answered++;
+                }
+                else
+                {
+                    failure ??= $"{(int)response.StatusCode} from {by ?? "no version"}: {Truncate(await response.Content.ReadAsStringAsync(cancellationToken))}";
+                }
+            }
+            return new Leg(expected, digest, answered, answeredBy, failure, routeMs, clock.Elapsed.TotalMilliseconds);
         }
-        var clock = Stopwatch.StartNew();
-        var rolledBack = await RouteAndAsk(table => table with { Stable = previous, Candidates = [new CandidateRoute(version, 0)] });
-        var rollbackMs = clock.Elapsed.TotalMilliseconds;
-        steps.Add($"routed to {previous}: answered by {rolledBack ?? "nothing"}");
-        var restored = await RouteAndAsk(table => table with { Stable = current.Stable, Candidates = current.Candidates, Shadow = current.Shadow });
-        steps.Add($"routed back to {version}: answered by {restored ?? "nothing"}");
-        return Check("rollback_drill", rolledBack == previous && restored == version, string.Join("; ", steps),
-            new { previous, rollbackMs, answeredAfterRollback = rolledBack, answeredAfterRestore = restored });
+
+        var sent = Math.Min(DrillRequests, bodies.Count);
+        var total = Stopwatch.StartNew();
+        var back = await RouteAndCheck(previous, table => table with { Stable = previous, Candidates = [new CandidateRoute(version, 0)], Shadow = null });
+        // Back to the table as it was; the upstreams come from the stored table given to the change, so that each keeps its stored key.
+        var restore = await RouteAndCheck(version, table => table with
+        {
+            Stable = current.Stable, Candidates = current.Candidates, Shadow = current.Shadow, Stickiness = current.Stickiness,
+        });
+        var totalMs = total.Elapsed.TotalMilliseconds;
+        string Describe(Leg leg, string what) => $"{what} {leg.Version}" + (leg.Digest is null ? "" : $" (artifact {leg.Digest[..12]} loaded, digest verified)") +
+                                                 $": {leg.Answered} of {sent} smoke requests answered by it in {leg.TotalMs:0} ms" +
+                                                 (leg.Failure is null ? "" : $" — {leg.Failure}");
+        var passed = back.Answered == sent && restore.Answered == sent && sent > 0;
+        return Check("rollback_drill", passed, $"{Describe(back, "routed back to the previous version")}; {Describe(restore, "restored")}",
+            new
+            {
+                first = false, previous, requests = sent, rollbackRouteMs = back.RouteMs, rollbackMs = back.TotalMs, restoreRouteMs = restore.RouteMs,
+                restoreMs = restore.TotalMs, totalMs, previousDigest = back.Digest, restoredDigest = restore.Digest,
+                answeredAfterRollback = back.AnsweredBy.Count == 1 ? back.AnsweredBy[0] : null,
+                answeredAfterRestore = restore.AnsweredBy.Count == 1 ? restore.AnsweredBy[0] : null,
+            });
+    }
+
+    /// <summary>One leg of the drill: the version routed to, its verified digest, how many smoke requests it answered, and the times.</summary>
+    private sealed record Leg(string Version, string? Digest, int Answered, List<string> AnsweredBy, string? Failure, double RouteMs, double TotalMs);
+
+    private async Task<Storage.Registry.VersionArtifactEntity?> OnnxArtifactAsync(long modelId, string version, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var entity = await db.ModelVersions.AsNoTracking().Include(v => v.Artifacts).FirstAsync(v => v.ModelId == modelId && v.Version == version, cancellationToken);
+        return entity.Artifacts.FirstOrDefault(a => a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase));
     }
 
     /// <summary>OIP v2 bodies, one row each, from the dataset of the version's latest succeeded platform evaluation.</summary>

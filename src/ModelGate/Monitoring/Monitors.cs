@@ -81,7 +81,11 @@ public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, D
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-        var deployments = await db.Deployments.AsNoTracking().ToListAsync(cancellationToken);
+        var all = await db.Deployments.AsNoTracking().ToListAsync(cancellationToken);
+        // Staging traffic is the staging verification's smoke, load and drill requests (a suite's rows drift from the live
+        // baseline by design, and a drill's errors are no outage): burn-rate, spike and drift alerts watch the other deployments.
+        var deployments = all.Where(d => d.Environment != DeploymentEnvironments.Staging).ToList();
+        await ResolveStagingAsync(db, all.Where(d => d.Environment == DeploymentEnvironments.Staging).ToList(), cancellationToken);
         foreach (var deployment in deployments)
         {
             if (Spec(deployment) is { } spec)
@@ -203,6 +207,24 @@ public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, D
             {
                 await alerts.ResolveAsync(key, cancellationToken);
             }
+        }
+    }
+
+    private static readonly string[] TrafficKinds = [AlertKinds.BurnRate, AlertKinds.Drift, AlertKinds.ErrorSpike, AlertKinds.CostSpike];
+
+    /// <summary>Traffic alerts still firing for staging deployments (raised before this rule) are resolved.</summary>
+    private async Task ResolveStagingAsync(ModelGateDbContext db, IReadOnlyList<DeploymentEntity> others, CancellationToken cancellationToken)
+    {
+        if (others.Count == 0)
+        {
+            return;
+        }
+        var names = others.Select(d => d.Name).ToList();
+        var firing = await db.Alerts.AsNoTracking().Where(a => a.Status == "firing" && names.Contains(a.Group) && TrafficKinds.Contains(a.Kind))
+            .Select(a => a.Key).ToListAsync(cancellationToken);
+        foreach (var key in firing)
+        {
+            await alerts.ResolveAsync(key, cancellationToken);
         }
     }
 
