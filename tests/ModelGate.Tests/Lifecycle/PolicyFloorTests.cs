@@ -57,8 +57,9 @@ public sealed class PolicyFloorTests(SqliteServerFixture server) : IClassFixture
             Metrics: new Dictionary<string, double> { ["accuracy"] = 0.99 }));
         var gate = await Assert.ThrowsAsync<ModelGateApiException>(() => lead.TransitionAsync(model, "1.0.0", new TransitionRequest(Stages.Evaluated, "ship it")));
         var failed = gate.Problem!.Checks!.Where(c => !c.Passed).Select(c => c.Check).ToList();
-        Assert.Contains("platform_run:one-line", failed);
-        Assert.Contains("independent_evaluator:one-line", failed);
+        // External evaluations never satisfy the platform-run requirement; the ml-lead who registered the version is not independent.
+        Assert.Contains(failed, c => c.StartsWith("platform_run:", StringComparison.Ordinal));
+        Assert.Contains(failed, c => c.StartsWith("independent_evaluator:", StringComparison.Ordinal));
         Assert.Equal(Stages.Trained, (await lead.GetVersionAsync(model, "1.0.0")).Stage);
     }
 
