@@ -10,7 +10,7 @@ using ModelGate.Tests.Infrastructure;
 namespace ModelGate.Tests.Lifecycle;
 
 /// <summary>Policy floors per risk tier: a model's policy may tighten the default, not drop below its tier's floor without the tier's authority.</summary>
-public sealed class PolicyFloorTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
+public abstract class PolicyFloorTests(ServerFixture server)
 {
     /// <summary>Everything off: the policy the solo ml-lead wrote in issue 16.</summary>
     private const string Weakened = """
@@ -22,6 +22,7 @@ public sealed class PolicyFloorTests(SqliteServerFixture server) : IClassFixture
 
     private async Task<(ModelGateClient Api, HttpClient Http, string Actor)> PersonAsync(string name, params string[] roles)
     {
+        server.SkipIfUnavailable();
         var key = await server.Api().CreateKeyAsync(new CreateKeyRequest(name, roles));
         return (server.Api(key.Key), server.Client(key.Key), key.Id);
     }
@@ -66,6 +67,7 @@ public sealed class PolicyFloorTests(SqliteServerFixture server) : IClassFixture
     [Fact]
     public async Task DefaultPolicy_EmptyOrBelowAFloor_IsRefused_AndTheDefaultIsUnchanged()
     {
+        server.SkipIfUnavailable();
         var http = server.Client();
         var before = await server.Api().GetPolicyAsync("default");
         var empty = await ProblemAssert.IsProblem(await http.PutAsync("/api/v1/policies/default", Json("{}")),
@@ -84,6 +86,7 @@ public sealed class PolicyFloorTests(SqliteServerFixture server) : IClassFixture
     [Fact]
     public async Task Tightening_NeedsNoApproval()
     {
+        server.SkipIfUnavailable();
         var model = ServerFixture.UniqueName("tight");
         await server.Api().CreateModelAsync(new CreateModelRequest(model, "risk", RiskTiers.High, "classification"));
         var policy = await server.Api().PutPolicyAsync(model, """
@@ -159,3 +162,7 @@ public sealed class PolicyFloorTests(SqliteServerFixture server) : IClassFixture
         Assert.Equal(HttpStatusCode.OK, (await leadHttp.PatchAsync($"/api/v1/models/{model}", Json("""{"riskTier":"medium"}"""))).StatusCode);
     }
 }
+
+public sealed class SqlitePolicyFloorTests(SqliteServerFixture fixture) : PolicyFloorTests(fixture), IClassFixture<SqliteServerFixture>;
+
+public sealed class PostgresPolicyFloorTests(PostgresServerFixture fixture) : PolicyFloorTests(fixture), IClassFixture<PostgresServerFixture>;
