@@ -49,6 +49,9 @@ public sealed record CreateModelRequest(
     string? Description = null,
     IReadOnlyList<string>? Tags = null);
 
+/// <summary>A model update: its owner, its risk tier (lowering it takes the tier authority's floor approval); a field left out is unchanged.</summary>
+public sealed record UpdateModelRequest(string? Owner = null, string? RiskTier = null);
+
 public sealed record ModelDto(
     string Name,
     string Owner,

@@ -108,3 +108,10 @@ public sealed record StagingVerificationDto(string Id, string Model, string Vers
     DateTime CreatedAt, string CreatedBy);
 
 public sealed record ReviewDueDto(string Model, string Version, DateTime NextReviewAt, double DaysOverdue, string Owner);
+
+/// <summary>The tier's authority approves a below-floor change refused earlier, by the <c>change</c> id of that refusal.</summary>
+public sealed record FloorApprovalRequest(string Change, string Reason);
+
+/// <summary>An approval to go below a risk tier's floor: spent by the requester's next identical change.</summary>
+public sealed record FloorApprovalDto(string Model, string Change, string Kind, IReadOnlyList<string> Fields, string RequestedBy, string ApprovedBy, string Role,
+    string Reason, DateTime Time);

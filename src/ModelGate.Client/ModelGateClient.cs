@@ -36,6 +36,13 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<ModelDto> GetModelAsync(string model, CancellationToken ct = default) =>
         SendAsync<ModelDto>(HttpMethod.Get, $"api/v1/models/{Esc(model)}", null, ct);
 
+    public Task<ModelDto> UpdateModelAsync(string model, UpdateModelRequest request, CancellationToken ct = default) =>
+        SendAsync<ModelDto>(HttpMethod.Patch, $"api/v1/models/{Esc(model)}", request, ct);
+
+    /// <summary>Approves a below-floor change (a policy or a lower risk tier) by the <c>change</c> id its refusal named.</summary>
+    public Task<FloorApprovalDto> ApproveFloorChangeAsync(string model, FloorApprovalRequest request, CancellationToken ct = default) =>
+        SendAsync<FloorApprovalDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/floor-approvals", request, ct);
+
     // Versions
     public Task<ModelVersionDto> CreateVersionAsync(string model, CreateVersionRequest request, CancellationToken ct = default) =>
         SendAsync<ModelVersionDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions", request, ct);

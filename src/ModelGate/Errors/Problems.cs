@@ -50,6 +50,14 @@ public static class ProblemCodes
     public const string RolloutInProgress = "rollout_in_progress";
     /// <summary>A rollout action's routing change was refused (e.g. the stable version can no longer be served); nothing was changed.</summary>
     public const string RolloutRoutingRefused = "rollout_routing_refused";
+    /// <summary>A policy (or a model's risk tier) would drop below the risk tier's floor; <c>errors</c> names each weakened field, <c>change</c> the id the tier's authority approves (422).</summary>
+    public const string PolicyBelowFloor = "policy_below_floor";
+    /// <summary>The default policy must state every gate (400).</summary>
+    public const string PolicyIncomplete = "policy_incomplete";
+    /// <summary>A floor approval by someone who may not give it: not the tier's authority, or the requester of the change (403).</summary>
+    public const string FloorApprovalRefused = "floor_approval_refused";
+    /// <summary>No refused below-floor change with that id was requested for the model (404).</summary>
+    public const string FloorChangeNotFound = "floor_change_not_found";
 }
 
 public static class Problems

@@ -18,6 +18,7 @@ public static class LifecycleServiceCollectionExtensions
         app.MapPoliciesApi();
         app.MapTransitionsApi();
         app.MapApprovalsApi();
+        app.MapFloorApprovalsApi();
         app.MapCardsApi();
         app.MapStagingVerificationApi();
         return app;

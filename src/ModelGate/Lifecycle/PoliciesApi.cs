@@ -18,7 +18,8 @@ namespace ModelGate.Lifecycle;
 
 /// <summary>
 /// Gate policies: <c>/api/v1/policies/default</c> and <c>/api/v1/policies/{model}</c>, written in JSON or YAML. Every change
-/// is a new revision, audited; the latest revision is in force. A model's policy replaces the default gate by gate.
+/// is a new revision, audited; the latest revision is in force. A model's policy replaces the default gate by gate, and may
+/// drop below its risk tier's floor (<see cref="PolicyFloors"/>) only with a floor approval; the default never drops below one.
 /// </summary>
 public static class PoliciesApi
 {
@@ -120,19 +121,49 @@ public static class PoliciesApi
         {
             return errors.ToProblem();
         }
+        if (scope == DefaultScope)
+        {
+            // The default is what every model falls back to: it states every gate, and no approval takes it below a floor.
+            var missing = new[] { ("evaluated", (object?)document.Evaluated), ("registered", document.Registered), ("staging", document.Staging),
+                ("production", document.Production) }.Where(g => g.Item2 is null).Select(g => g.Item1).ToList();
+            if (missing.Count > 0)
+            {
+                return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.PolicyIncomplete, "The default policy must state every gate.",
+                    $"missing: {string.Join(", ", missing)}",
+                    new Dictionary<string, object?> { ["errors"] = missing.ToDictionary(g => g, _ => new[] { "the default policy states this gate" }) });
+            }
+            if (PolicyFloors.DefaultBreaches(document) is { Count: > 0 } breaches)
+            {
+                return FloorApprovals.ToProblem(new FloorDecision("", "", breaches, null), "The default policy", approvable: false);
+            }
+        }
         await using var tx = await write.BeginAsync(cancellationToken);
         if (await CheckScopeAsync(tx.Db, scope, cancellationToken) is { } problem)
         {
             return problem;
         }
-        var revision = (await tx.Db.Policies.Where(p => p.Scope == scope).MaxAsync(p => (int?)p.Revision, cancellationToken) ?? 0) + 1;
         var json = JsonSerializer.Serialize(document, ModelGateJson.Options);
+        long? floorApproval = null;
+        if (scope != DefaultScope)
+        {
+            var tier = await tx.Db.Models.Where(m => m.Name == scope).Select(m => m.RiskTier).FirstAsync(cancellationToken);
+            var effective = Merge(document, (await DefaultAsync(tx.Db, cancellationToken)).Policy);
+            var decision = await FloorApprovals.DecideAsync(tx, scope, FloorApprovals.KindPolicy, json, PolicyFloors.Authority(tier),
+                PolicyFloors.Breaches(effective, tier), user.ActorId(), user.Identity?.Name ?? user.ActorId(), document, cancellationToken);
+            if (!decision.Allowed)
+            {
+                await tx.CommitAsync(cancellationToken);
+                return FloorApprovals.ToProblem(decision, $"The policy of '{scope}' (risk tier {tier})");
+            }
+            floorApproval = decision.ApprovalSequence;
+        }
+        var revision = (await tx.Db.Policies.Where(p => p.Scope == scope).MaxAsync(p => (int?)p.Revision, cancellationToken) ?? 0) + 1;
         var entity = new PolicyEntity
         {
             Scope = scope, Revision = revision, Document = json, DocumentSha256 = Sha256(json), CreatedAt = tx.Now, CreatedBy = user.ActorId(),
         };
         tx.Db.Policies.Add(entity);
-        await tx.AppendAsync(user.ActorId(), "policy.changed", $"policies/{scope}", new { revision, sha256 = entity.DocumentSha256, policy = document },
+        await tx.AppendAsync(user.ActorId(), "policy.changed", $"policies/{scope}", new { revision, sha256 = entity.DocumentSha256, policy = document, floorApproval },
             cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Ok(ToDto(entity));
@@ -143,17 +174,27 @@ public static class PoliciesApi
     {
         var latest = await db.Policies.AsNoTracking().Where(p => p.Scope == model || p.Scope == DefaultScope)
             .GroupBy(p => p.Scope).Select(g => g.OrderByDescending(p => p.Revision).First()).ToListAsync(cancellationToken);
-        var stored = latest.FirstOrDefault(p => p.Scope == DefaultScope);
-        var fallback = stored is null ? Builtin : JsonSerializer.Deserialize<PolicyDocument>(stored.Document, ModelGateJson.Options)!;
-        var source = stored is null ? "default (built in)" : $"default r{stored.Revision}";
+        var (fallback, source) = Default(latest.FirstOrDefault(p => p.Scope == DefaultScope));
         if (latest.FirstOrDefault(p => p.Scope == model) is not { } own)
         {
             return (fallback, source);
         }
         var mine = JsonSerializer.Deserialize<PolicyDocument>(own.Document, ModelGateJson.Options)!;
-        return (new PolicyDocument(mine.Evaluated ?? fallback.Evaluated, mine.Registered ?? fallback.Registered, mine.Staging ?? fallback.Staging,
-            mine.Production ?? fallback.Production), $"{model} r{own.Revision} over {source}");
+        return (Merge(mine, fallback), $"{model} r{own.Revision} over {source}");
     }
+
+    /// <summary>A model's policy over the default, gate by gate.</summary>
+    public static PolicyDocument Merge(PolicyDocument mine, PolicyDocument fallback) =>
+        new(mine.Evaluated ?? fallback.Evaluated, mine.Registered ?? fallback.Registered, mine.Staging ?? fallback.Staging,
+            mine.Production ?? fallback.Production);
+
+    /// <summary>The default policy in force: the latest stored revision, or the built-in one.</summary>
+    public static async Task<(PolicyDocument Policy, string Source)> DefaultAsync(ModelGateDbContext db, CancellationToken cancellationToken) =>
+        Default(await db.Policies.AsNoTracking().Where(p => p.Scope == DefaultScope).OrderByDescending(p => p.Revision).FirstOrDefaultAsync(cancellationToken));
+
+    private static (PolicyDocument Policy, string Source) Default(PolicyEntity? stored) => stored is null
+        ? (Builtin, "default (built in)")
+        : (JsonSerializer.Deserialize<PolicyDocument>(stored.Document, ModelGateJson.Options)!, $"default r{stored.Revision}");
 
     private static ValidationErrors Validate(PolicyDocument document)
     {

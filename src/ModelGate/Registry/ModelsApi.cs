@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using ModelGate.Client;
 using ModelGate.Errors;
+using ModelGate.Lifecycle;
 using ModelGate.Security;
 using ModelGate.Storage;
 using ModelGate.Storage.Registry;
@@ -20,6 +21,8 @@ public static class ModelsApi
         api.MapPost("/", CreateModel).WithName(nameof(CreateModel)).RequireAuthorization(Permissions.RegistryWrite);
         api.MapGet("/", ListModels).WithName(nameof(ListModels)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         api.MapGet("/{model}", GetModel).WithName(nameof(GetModel)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        // A governance change: no deployment-scoped key makes it.
+        api.MapPatch("/{model}", UpdateModel).WithName(nameof(UpdateModel)).RequireAuthorization(Permissions.RegistryWrite);
         return app;
     }
 
@@ -118,6 +121,82 @@ public static class ModelsApi
             return ModelNotFound(model);
         }
         var versions = await db.ModelVersions.AsNoTracking().Where(v => v.ModelId == entity.Id).Select(v => v.Version).ToListAsync(cancellationToken);
+        return TypedResults.Ok(RegistryMapping.ToDto(entity, versions.Select(SemVersion.Parse).Max()?.ToString(), versions.Count));
+    }
+
+    /// <summary>
+    /// Changes a model's owner or risk tier, audited. Raising the tier is a tightening; lowering it, or a tier whose floor
+    /// the model's policy does not meet, takes a floor approval by the authority of the higher tier (<see cref="FloorApprovals"/>).
+    /// </summary>
+    public static async Task<Results<Ok<ModelDto>, ProblemHttpResult>> UpdateModel(string model, UpdateModelRequest request, ClaimsPrincipal user,
+        AuditedWrite write, CancellationToken cancellationToken)
+    {
+        var errors = new ValidationErrors();
+        if (request.Owner is not null && (string.IsNullOrWhiteSpace(request.Owner) || request.Owner.Length > 200))
+        {
+            errors.Add("owner", "an owner of 1–200 characters");
+        }
+        if (request.RiskTier is not null && !RiskTiers.All.Contains(request.RiskTier))
+        {
+            errors.Add("riskTier", $"riskTier is one of {string.Join(", ", RiskTiers.All)}");
+        }
+        if (request.Owner is null && request.RiskTier is null)
+        {
+            errors.Add("owner", "name the owner, the riskTier or both");
+        }
+        if (errors.Any)
+        {
+            return errors.ToProblem();
+        }
+        if (!Names.IsValidModelName(model))
+        {
+            return InvalidName(model);
+        }
+        var actor = user.ActorId();
+        await using var tx = await write.BeginAsync(cancellationToken);
+        var entity = await tx.Db.Models.FirstOrDefaultAsync(m => m.Name == model, cancellationToken);
+        if (entity is null)
+        {
+            return ModelNotFound(model);
+        }
+        var (owner, tier) = (request.Owner?.Trim() ?? entity.Owner, request.RiskTier ?? entity.RiskTier);
+        long? floorApproval = null;
+        if (tier != entity.RiskTier)
+        {
+            var breaches = new List<FloorBreach>();
+            var lowered = PolicyFloors.Rank(tier) < PolicyFloors.Rank(entity.RiskTier);
+            if (lowered)
+            {
+                breaches.Add(new FloorBreach("riskTier", $"{entity.RiskTier}'s floor", $"{tier}'s floor"));
+            }
+            var (policy, _) = await PoliciesApi.EffectiveAsync(tx.Db, model, cancellationToken);
+            breaches.AddRange(PolicyFloors.Breaches(policy, tier));
+            var decision = await FloorApprovals.DecideAsync(tx, model, FloorApprovals.KindRiskTier, $"{entity.RiskTier}->{tier}",
+                PolicyFloors.Authority(lowered ? entity.RiskTier : tier), breaches, actor, user.Identity?.Name ?? actor, new { from = entity.RiskTier, to = tier },
+                cancellationToken);
+            if (!decision.Allowed)
+            {
+                await tx.CommitAsync(cancellationToken);
+                return FloorApprovals.ToProblem(decision, $"Changing the risk tier of '{model}' from {entity.RiskTier} to {tier}");
+            }
+            floorApproval = decision.ApprovalSequence;
+        }
+        var changes = new Dictionary<string, object>();
+        if (owner != entity.Owner)
+        {
+            changes["owner"] = new { from = entity.Owner, to = owner };
+        }
+        if (tier != entity.RiskTier)
+        {
+            changes["riskTier"] = new { from = entity.RiskTier, to = tier };
+        }
+        if (changes.Count > 0)
+        {
+            (entity.Owner, entity.RiskTier, entity.UpdatedAt) = (owner, tier, tx.Now);
+            await tx.AppendAsync(actor, "model.updated", RegistryMapping.ModelSubject(model), new { changes, floorApproval }, cancellationToken: cancellationToken);
+            await tx.CommitAsync(cancellationToken);
+        }
+        var versions = await tx.Db.ModelVersions.AsNoTracking().Where(v => v.ModelId == entity.Id).Select(v => v.Version).ToListAsync(cancellationToken);
         return TypedResults.Ok(RegistryMapping.ToDto(entity, versions.Select(SemVersion.Parse).Max()?.ToString(), versions.Count));
     }
 
