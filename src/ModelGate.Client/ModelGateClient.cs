@@ -160,6 +160,10 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<SloStatusDto> GetSloAsync(string deployment, CancellationToken ct = default) =>
         SendAsync<SloStatusDto>(HttpMethod.Get, $"api/v1/deployments/{Esc(deployment)}/slo", null, ct);
 
+    /// <summary>Sets a version's drift baseline from a stored CSV artifact (push it first) and the columns to watch (default: all).</summary>
+    public Task<DriftBaselineDto> SetDriftBaselineAsync(string model, string version, DriftBaselineRequest request, CancellationToken ct = default) =>
+        SendAsync<DriftBaselineDto>(HttpMethod.Put, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/drift-baseline", request, ct);
+
     /// <summary>The current drift report of a deployment's version (default: its stable version), per column.</summary>
     public Task<JsonElement> GetDriftAsync(string deployment, string? window = null, string? version = null, CancellationToken ct = default) =>
         SendAsync<JsonElement>(HttpMethod.Get, $"api/v1/deployments/{Esc(deployment)}/drift" + Query(("window", window), ("version", version)), null, ct);

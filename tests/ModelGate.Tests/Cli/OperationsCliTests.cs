@@ -113,4 +113,18 @@ public sealed class OperationsCliTests(SqliteServerFixture server) : IClassFixtu
         await File.WriteAllTextAsync(broken, "intendedUse: [unclosed");
         Assert.Equal(ExitCodes.Usage, (await Run("model", "card", "set", $"{model}@1.0.0", broken)).Exit);
     }
+
+    [Fact]
+    public async Task DriftBaselineSet_UploadsTheCsvAndSetsTheColumns()
+    {
+        var model = await AdultServing.RegisterAsync(server);
+        var csv = Path.Combine(_work, "reference.csv");
+        await File.WriteAllLinesAsync(csv, File.ReadLines(Path.Combine(AppContext.BaseDirectory, "fixtures", "datasets", "adult", "test.csv")).Take(41));
+        var set = await Run("drift", "baseline", "set", $"{model}@1.0.0", "--dataset", csv, "--column", "age", "--column", "education", "-o", "json");
+        Assert.True(set.Exit == ExitCodes.Ok, set.Err + set.Out);
+        var baseline = JsonSerializer.Deserialize<DriftBaselineDto>(set.Out, ModelGateJson.Options)!;
+        Assert.Equal(40, baseline.Rows);
+        Assert.Equal(["age", "education"], baseline.Columns);
+        Assert.Equal(ExitCodes.Refused, (await Run("drift", "baseline", "set", $"{model}@1.0.0", "--dataset", csv, "--column", "no_such_column")).Exit);
+    }
 }
