@@ -127,4 +127,27 @@ public sealed class OperationsCliTests(SqliteServerFixture server) : IClassFixtu
         Assert.Equal(["age", "education"], baseline.Columns);
         Assert.Equal(ExitCodes.Refused, (await Run("drift", "baseline", "set", $"{model}@1.0.0", "--dataset", csv, "--column", "no_such_column")).Exit);
     }
+
+    [Fact]
+    public async Task DeploymentSetUpstream_SetsOneVersionsUpstreamAndPrices_KeepingTheOthersKeys()
+    {
+        var model = await UpstreamModels.RegisterAsync(server, "cli-upstream");
+        var name = ServerFixture.UniqueName("cli-upstream");
+        await server.Api().CreateDeploymentAsync(new CreateDeploymentRequest(name, "development", model, new RoutingTable("1.0.0", Backend: "upstream",
+            Upstreams: new Dictionary<string, UpstreamBackend> { ["1.0.0"] = new("http://127.0.0.1:9/v1", "m", "sk-a") })));
+
+        var set = await Run("deployment", "set-upstream", name, "1.1.0", "--url", "http://127.0.0.1:10/v1", "--model", "m2",
+            "--input-price", "0.5", "--output-price", "1.5", "--retries", "0");
+        Assert.True(set.Exit == ExitCodes.Ok, set.Err + set.Out);
+        var upstreams = (await server.Api().GetDeploymentAsync(name)).Routing.Upstreams!;
+        Assert.Equal(("http://127.0.0.1:10/v1", "m2", 0.5, 1.5, 0), (upstreams["1.1.0"].Url, upstreams["1.1.0"].Model, upstreams["1.1.0"].InputPricePer1K,
+            upstreams["1.1.0"].OutputPricePer1K, upstreams["1.1.0"].Retries));
+        Assert.True(upstreams["1.0.0"].HasApiKey);
+
+        Assert.Equal(ExitCodes.Ok, (await Run("deployment", "set-upstream", name, "1.0.0", "--url", "http://127.0.0.1:9/v1", "--model", "m-renamed")).Exit);
+        Assert.True((await server.Api().GetDeploymentAsync(name)).Routing.Upstreams!["1.0.0"] is { Model: "m-renamed", HasApiKey: true });
+        Assert.Equal(ExitCodes.Refused, (await Run("deployment", "set-upstream", name, "1.0.0", "--url", "http://127.0.0.1:11/v1", "--model", "m")).Exit);
+        Assert.Equal(ExitCodes.Usage, (await Run("deployment", "set-upstream", name, "1.0.0", "--url", "http://x/v1", "--model", "m", "--api-key-env", "NO_SUCH_VAR")).Exit);
+        Assert.Equal(ExitCodes.NotFound, (await Run("deployment", "set-upstream", "no-such-deployment", "1.0.0", "--url", "http://x/v1", "--model", "m")).Exit);
+    }
 }
