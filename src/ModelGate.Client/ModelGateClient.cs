@@ -151,11 +151,25 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<SilenceDto> SilenceAsync(SilenceRequest request, CancellationToken ct = default) =>
         SendAsync<SilenceDto>(HttpMethod.Post, "api/v1/alerts/silences", request, ct);
 
+    /// <summary>Active silences, soonest-ending first.</summary>
+    public Task<IReadOnlyList<SilenceDto>> ListSilencesAsync(CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<SilenceDto>>(HttpMethod.Get, "api/v1/alerts/silences", null, ct);
+
+    /// <summary>Requests, errors, tokens, cost and mean latency from the request log; <paramref name="groupBy"/>: comma-separated key, deployment, version.</summary>
+    public Task<UsageDto> GetUsageAsync(string? groupBy = null, string? deployment = null, string? key = null, DateTimeOffset? from = null,
+        DateTimeOffset? to = null, CancellationToken ct = default) =>
+        SendAsync<UsageDto>(HttpMethod.Get, "api/v1/usage" + Query(("groupBy", groupBy), ("deployment", deployment), ("key", key),
+            ("from", from?.ToString("O", System.Globalization.CultureInfo.InvariantCulture)), ("to", to?.ToString("O", System.Globalization.CultureInfo.InvariantCulture))), null, ct);
+
     public Task<SloStatusDto> SetSloAsync(string deployment, SloSpec spec, CancellationToken ct = default) =>
         SendAsync<SloStatusDto>(HttpMethod.Put, $"api/v1/deployments/{Esc(deployment)}/slo", spec, ct);
 
     public Task<SloStatusDto> GetSloAsync(string deployment, CancellationToken ct = default) =>
         SendAsync<SloStatusDto>(HttpMethod.Get, $"api/v1/deployments/{Esc(deployment)}/slo", null, ct);
+
+    /// <summary>Sets a version's drift baseline from a stored CSV artifact (push it first) and the columns to watch (default: all).</summary>
+    public Task<DriftBaselineDto> SetDriftBaselineAsync(string model, string version, DriftBaselineRequest request, CancellationToken ct = default) =>
+        SendAsync<DriftBaselineDto>(HttpMethod.Put, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/drift-baseline", request, ct);
 
     /// <summary>The current drift report of a deployment's version (default: its stable version), per column.</summary>
     public Task<JsonElement> GetDriftAsync(string deployment, string? window = null, string? version = null, CancellationToken ct = default) =>

@@ -38,3 +38,8 @@ public sealed record SloSpec(double Availability = 0.999, double? LatencyObjecti
 public sealed record SloObjectiveStatus(string Objective, double Target, double? Compliance, double BudgetRemaining, IReadOnlyDictionary<string, double?> BurnRates);
 
 public sealed record SloStatusDto(string Deployment, SloSpec Spec, IReadOnlyList<SloObjectiveStatus> Objectives);
+
+/// <summary>Sets a version's drift baseline: the reference dataset (a stored CSV artifact) and the columns to watch.</summary>
+public sealed record DriftBaselineRequest(string Dataset, IReadOnlyList<string>? Columns = null);
+
+public sealed record DriftBaselineDto(string Model, string Version, string Dataset, int Rows, IReadOnlyList<string> Columns, DateTime CreatedAt, string CreatedBy);

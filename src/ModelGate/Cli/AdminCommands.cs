@@ -116,10 +116,20 @@ internal static class AdminCommands
         var roles = new Option<string[]>("--role") { Description = $"A role (repeatable): {string.Join(", ", Roles.All)}", Required = true, AllowMultipleArgumentsPerToken = true };
         roles.AcceptOnlyFromAmong([.. Roles.All]);
         var expires = new Option<DateTimeOffset?>("--expires") { Description = "Expiry time (ISO 8601)" };
-        var create = new Command("create", "Create a key; the key is printed once") { name, roles, expires };
+        var deployments = new Option<string[]?>("--deployments")
+        {
+            Description = "Scope the key to these deployments (repeatable or space-separated); default: all", AllowMultipleArgumentsPerToken = true,
+        };
+        var rpm = new Option<int?>("--rpm") { Description = "Requests per minute the key may send" };
+        var tpm = new Option<int?>("--tpm") { Description = "Tokens per minute the key may use" };
+        var budget = new Option<double?>("--budget") { Description = "Cost budget of the key (in the prices' currency)" };
+        var noPinning = new Option<bool>("--no-pinning") { Description = "The key may not pin a version (x-modelgate-version)" };
+        var create = new Command("create", "Create a key; the key is printed once") { name, roles, expires, deployments, rpm, tpm, budget, noPinning };
         create.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
         {
-            var created = await client.CreateKeyAsync(new CreateKeyRequest(parse.GetValue(name)!, parse.GetValue(roles)!, parse.GetValue(expires)), c);
+            var scope = parse.GetValue(deployments) is { Length: > 0 } d ? d : null;
+            var created = await client.CreateKeyAsync(new CreateKeyRequest(parse.GetValue(name)!, parse.GetValue(roles)!, parse.GetValue(expires), scope,
+                parse.GetValue(rpm), !parse.GetValue(noPinning), parse.GetValue(tpm), parse.GetValue(budget)), c);
             if (CliApp.Json(parse))
             {
                 await CliApp.WriteJsonAsync(context, created);

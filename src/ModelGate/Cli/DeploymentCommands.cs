@@ -79,7 +79,56 @@ internal static class DeploymentCommands
             return ExitCodes.Ok;
         }, ct));
         deployment.Subcommands.Add(setRoute);
+        deployment.Subcommands.Add(SetUpstream(context));
         return deployment;
+    }
+
+    /// <summary>
+    /// <c>deployment set-upstream NAME VERSION --url --model …</c>: reads the routing table, replaces the one version's upstream
+    /// entry (URL, model, key, timeouts, retries, prices) and writes the table back; other entries keep their stored keys.
+    /// </summary>
+    private static Command SetUpstream(CliContext context)
+    {
+        var name = new Argument<string>("name") { Description = "Deployment name (an upstream deployment)" };
+        var version = new Argument<string>("version") { Description = "The version this upstream serves" };
+        var url = new Option<string>("--url") { Description = "The OpenAI-compatible API base (…/v1)", Required = true };
+        var model = new Option<string>("--model") { Description = "The upstream's model name", Required = true };
+        var keyEnv = new Option<string?>("--api-key-env") { Description = "Name of the environment variable holding the upstream's API key (stored encrypted, never shown)" };
+        var inputPrice = new Option<double?>("--input-price") { Description = "Price per 1,000 prompt tokens" };
+        var outputPrice = new Option<double?>("--output-price") { Description = "Price per 1,000 completion tokens" };
+        var firstByte = new Option<double?>("--first-byte-timeout") { Description = "Seconds to wait for the first byte [default 60]" };
+        var idle = new Option<double?>("--idle-timeout") { Description = "Seconds of silence in a stream before it is cut [default 60]" };
+        var retries = new Option<int?>("--retries") { Description = "Retries of a failed attempt [default 1]" };
+        var command = new Command("set-upstream", "Set the upstream (URL, model, key, prices, timeouts) that serves one version of an upstream deployment")
+        {
+            name, version, url, model, keyEnv, inputPrice, outputPrice, firstByte, idle, retries,
+        };
+        command.SetAction((parse, ct) =>
+        {
+            string? key = null;
+            if (parse.GetValue(keyEnv) is { } env && (key = context.Environment(env)) is null)
+            {
+                context.Err.WriteLine($"error: the environment variable {env} is not set");
+                return Task.FromResult(ExitCodes.Usage);
+            }
+            return CliApp.Call(context, parse, async (client, c) =>
+            {
+                var current = await client.GetDeploymentAsync(parse.GetValue(name)!, c);
+                var defaults = new UpstreamBackend("", "");
+                var backend = new UpstreamBackend(parse.GetValue(url)!, parse.GetValue(model)!, null, false,
+                    parse.GetValue(firstByte) ?? defaults.FirstByteTimeoutSeconds, parse.GetValue(idle) ?? defaults.IdleTimeoutSeconds,
+                    parse.GetValue(retries) ?? defaults.Retries, parse.GetValue(inputPrice), parse.GetValue(outputPrice));
+                // Without --api-key-env the stored key is kept while the URL stays the same (the server refuses a moved URL without a key).
+                backend = key is not null ? backend with { ApiKey = key } : backend;
+                var upstreams = new Dictionary<string, UpstreamBackend>(current.Routing.Upstreams ?? new Dictionary<string, UpstreamBackend>(), StringComparer.Ordinal)
+                {
+                    [parse.GetValue(version)!] = backend,
+                };
+                await Write(context, parse, await client.SetRoutingAsync(current.Name, current.Routing with { Upstreams = upstreams }, c));
+                return ExitCodes.Ok;
+            }, ct);
+        });
+        return command;
     }
 
     public static Command Rollback(CliContext context)

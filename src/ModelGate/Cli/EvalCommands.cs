@@ -51,7 +51,7 @@ internal static class EvalCommands
             if (parse.GetValue(noWait) || EvaluationStatuses.IsTerminal(started.Status))
             {
                 await Write(context, parse, started);
-                return ExitCodes.Ok;
+                return ExitCode(started);
             }
             var bar = new ProgressBar(context.Err, $"eval {started.Id}", started.Progress.RowsTotal, context.Interactive) { Unit = "rows" };
             var current = started;
@@ -73,7 +73,7 @@ internal static class EvalCommands
             }
             bar.Complete();
             await Write(context, parse, current);
-            return current.Status == EvaluationStatuses.Succeeded ? ExitCodes.Ok : ExitCodes.Error;
+            return ExitCode(current);
         }, ct));
         eval.Subcommands.Add(run);
 
@@ -153,6 +153,18 @@ internal static class EvalCommands
         return eval;
     }
 
+
+    /// <summary>
+    /// A finished run whose suite thresholds did not pass is refused (5), so CI can gate on the exit code; a run that
+    /// failed or was cancelled is an error (1); queued or running (--no-wait) and passed are 0.
+    /// </summary>
+    internal static int ExitCode(EvaluationDto e) => e.Status switch
+    {
+        EvaluationStatuses.Succeeded => e.Result is { ValueKind: JsonValueKind.Object } r && r.TryGetProperty("passed", out var passed)
+            && passed.ValueKind == JsonValueKind.False ? ExitCodes.Refused : ExitCodes.Ok,
+        _ when EvaluationStatuses.IsTerminal(e.Status) => ExitCodes.Error,
+        _ => ExitCodes.Ok,
+    };
 
     private static async Task Write(CliContext context, ParseResult parse, EvaluationDto e)
     {

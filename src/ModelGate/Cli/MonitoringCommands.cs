@@ -64,7 +64,35 @@ internal static class MonitoringCommands
                 (report.GetProperty("datasetDrift").GetBoolean() ? " — DATASET DRIFT" : ""));
             return flagged.Count == 0 ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         }, ct));
-        return new Command("drift", "Input drift against a version's baseline") { check };
+        var baselineRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
+        var dataset = new Option<string>("--dataset") { Description = "The reference CSV: a file (uploaded first) or the sha256 of a stored artifact", Required = true };
+        var columns = new Option<string[]>("--column") { Description = "A column to watch (repeatable; default: every column)", AllowMultipleArgumentsPerToken = true };
+        var set = new Command("set", "Set a version's drift baseline") { baselineRef, dataset, columns };
+        set.SetAction((parse, ct) => CliApp.WithRef(context, parse, baselineRef, async (client, model, version, c) =>
+        {
+            var given = parse.GetValue(dataset)!;
+            var sha = given;
+            if (File.Exists(given))
+            {
+                if (await RegistryCommands.PushFileAsync(context, client, given, c) is not { } pushed)
+                {
+                    return ExitCodes.Usage;
+                }
+                sha = pushed.Sha256;
+            }
+            var baseline = await client.SetDriftBaselineAsync(model, version,
+                new DriftBaselineRequest(sha, parse.GetValue(columns) is { Length: > 0 } cols ? cols : null), c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, baseline);
+            }
+            else
+            {
+                await context.Out.WriteLineAsync($"drift baseline of {model}@{version}: {baseline.Rows} rows, columns {string.Join(", ", baseline.Columns)} (dataset {baseline.Dataset[..12]}…)");
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        return new Command("drift", "Input drift against a version's baseline") { check, new Command("baseline", "A version's drift baseline") { set } };
     }
 
     private static Command Alerts(CliContext context)

@@ -57,7 +57,50 @@ internal static class RegistryCommands
             return ExitCodes.Ok;
         }, ct));
         model.Subcommands.Add(show);
+        model.Subcommands.Add(Card(context));
         return model;
+    }
+
+    /// <summary><c>model card set NAME@VERSION FILE</c> (JSON or YAML, sent as JSON) and <c>model card show NAME@VERSION</c>.</summary>
+    private static Command Card(CliContext context)
+    {
+        var setRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
+        var file = new Argument<FileInfo>("file") { Description = "The card, JSON or YAML (intendedUse, outOfScopeUse, limitations, trainingData, evaluation, ethicalConsiderations, markdown)" };
+        var set = new Command("set", "Write a version's model card (replaces it)") { setRef, file };
+        set.SetAction((parse, ct) =>
+        {
+            JsonElement card;
+            try
+            {
+                card = JsonDocument.Parse(Evaluation.SuiteDocuments.ToJson(File.ReadAllText(parse.GetValue(file)!.FullName))).RootElement.Clone();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or YamlDotNet.Core.YamlException)
+            {
+                context.Err.WriteLine($"error: cannot read the card {parse.GetValue(file)!.Name}: {e.Message}");
+                return Task.FromResult(ExitCodes.Usage);
+            }
+            return CliApp.WithRef(context, parse, setRef, async (client, model, version, c) =>
+            {
+                var written = await client.PutCardAsync(model, version, card, c);
+                if (CliApp.Json(parse))
+                {
+                    await CliApp.WriteJsonAsync(context, written);
+                }
+                else
+                {
+                    await context.Out.WriteLineAsync($"card of {model}@{version} written");
+                }
+                return ExitCodes.Ok;
+            }, ct);
+        });
+        var showRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
+        var show = new Command("show", "Print a version's model card (JSON)") { showRef };
+        show.SetAction((parse, ct) => CliApp.WithRef(context, parse, showRef, async (client, model, version, c) =>
+        {
+            await CliApp.WriteJsonAsync(context, await client.GetCardAsync(model, version, c));
+            return ExitCodes.Ok;
+        }, ct));
+        return new Command("card", "A version's model card") { set, show };
     }
 
     public static Command Version(CliContext context)

@@ -28,14 +28,23 @@ internal static class RolloutCommands
             Description = "A business metric from feedback, name[:increase|decrease|either][:critical] (repeatable), e.g. conversion:decrease:critical",
             AllowMultipleArgumentsPerToken = false,
         };
-        var start = new Command("start", "Start a rollout") { deployment, candidate, strategy, steps, interval, failed, minimumRequests, noDataLimit, metrics };
+        var preRollout = new Option<string?>("--hook-pre-rollout") { Description = "Webhook called before the start; a non-2xx answer stops the start" };
+        var confirmPromotion = new Option<string?>("--hook-confirm-promotion") { Description = "Webhook called before promotion; a non-2xx answer holds it" };
+        var rollbackHook = new Option<string?>("--hook-rollback") { Description = "Webhook called when the rollout rolls back or is aborted" };
+        var eventHook = new Option<string?>("--hook-event") { Description = "Webhook called on every rollout event" };
+        var start = new Command("start", "Start a rollout")
+        {
+            deployment, candidate, strategy, steps, interval, failed, minimumRequests, noDataLimit, metrics, preRollout, confirmPromotion, rollbackHook, eventHook,
+        };
         start.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
         {
             var given = parse.GetValue(steps);
             var business = parse.GetValue(metrics) is { Length: > 0 } m ? m.Select(ParseMetric).ToList() : null;
+            var hooks = new RolloutHooks(parse.GetValue(preRollout), parse.GetValue(confirmPromotion), parse.GetValue(rollbackHook), parse.GetValue(eventHook));
+            hooks = hooks == new RolloutHooks() ? null : hooks;
             var started = await client.StartRolloutAsync(parse.GetValue(deployment)!, new StartRolloutRequest(parse.GetValue(candidate)!, parse.GetValue(strategy)!,
                 given is { Length: > 0 } ? given : null, parse.GetValue(interval), FailedCheckLimit: parse.GetValue(failed),
-                MinimumRequests: parse.GetValue(minimumRequests), NoDataLimit: parse.GetValue(noDataLimit), Metrics: business), c);
+                Hooks: hooks, MinimumRequests: parse.GetValue(minimumRequests), NoDataLimit: parse.GetValue(noDataLimit), Metrics: business), c);
             await Write(context, parse, started);
             return ExitCodes.Ok;
         }, ct));

@@ -15,11 +15,6 @@ using ModelGate.Storage.Monitoring;
 
 namespace ModelGate.Monitoring;
 
-/// <summary>Sets a version's drift baseline: the reference dataset (a stored CSV artifact) and the columns to watch.</summary>
-public sealed record DriftBaselineRequest(string Dataset, IReadOnlyList<string>? Columns = null);
-
-public sealed record DriftBaselineDto(string Model, string Version, string Dataset, int Rows, IReadOnlyList<string> Columns, DateTime CreatedAt, string CreatedBy);
-
 /// <summary>The drift of one version's live inputs against its baseline, over a window.</summary>
 public sealed record DriftCheckDto(string Deployment, string Version, string Window, DateTime From, DateTime To, DriftReport Report);
 

@@ -49,4 +49,35 @@ public sealed class EvalCliTests(SqliteServerFixture server) : IClassFixture<Sql
         double Ref(string m) => reference.RootElement.GetProperty("models").GetProperty(m).GetProperty("metrics").GetProperty("accuracy").GetDouble();
         Assert.Equal(Ref("v1-logreg") - Ref("v2-mlp"), accuracy.GetProperty("delta").GetDouble(), 1e-4);
     }
+
+    [Fact]
+    public async Task EvalRun_SuiteThresholdsFail_ExitsRefused()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, _) => "something else entirely";
+        var model = ServerFixture.UniqueName("cli-eval-llm");
+        var api = server.Api();
+        await api.CreateModelAsync(new CreateModelRequest(model, "o", "low", "llm-chat"));
+        var config = await server.UploadAsync(System.Text.Encoding.UTF8.GetBytes("{\"provider\":\"stub\"} " + model));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [new ArtifactRef(config, "serving.json")],
+            Fixtures.Attestation() with { Architecture = "upstream-llm", BaseModel = "stub-chat", PromptTemplate = new PromptTemplate(null, "Q: {{question}}", ["question"]) }));
+        var dir = Directory.CreateTempSubdirectory("mg-cli-eval").FullName;
+        var datasetFile = Path.Combine(dir, "qa.jsonl");
+        await File.WriteAllTextAsync(datasetFile, "{\"id\": \"r1\", \"variables\": {\"question\": \"a\"}, \"reference\": \"the answer\"}\n");
+        var dataset = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(datasetFile)));
+        var suiteFile = Path.Combine(dir, "qa.json");
+        await File.WriteAllTextAsync(suiteFile, JsonSerializer.Serialize(new
+        {
+            name = "qa", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, bootstrap = new { resamples = 0 },
+            thresholds = new { exact_match = new { min = 0.9 } },
+        }));
+
+        var run = await Run("eval", "run", $"{model}@1.0.0", "--suite", suiteFile, "--dataset", datasetFile, "--upstream", upstream.BaseUrl, "--upstream-model", "stub-chat");
+        Assert.True(run.Exit == ExitCodes.Refused, $"exit {run.Exit}: {run.Err}{run.Out}");
+        Assert.Contains("suite thresholds: NOT passed", run.Out);
+
+        upstream.Answer = (_, _) => "the answer";
+        var passing = await Run("eval", "run", $"{model}@1.0.0", "--suite", suiteFile, "--upstream", upstream.BaseUrl, "--upstream-model", "stub-chat");
+        Assert.True(passing.Exit == ExitCodes.Ok, $"exit {passing.Exit}: {passing.Err}{passing.Out}");
+    }
 }

@@ -156,4 +156,29 @@ public sealed class TextEvaluationTests(SqliteServerFixture server) : IClassFixt
         Assert.True(errors.TryGetProperty("suite.dataset.line[3]", out _));
         Assert.Empty(await server.Api().ListEvaluationsAsync(model, "1.0.0"));
     }
+
+    [Fact]
+    public async Task LlmSuite_EveryRowFails_KeepsTheRowErrorsAndReportsNoMetricInsteadOfNaN()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Broken = true;
+        var (model, api) = await RegisterLlmAsync(new PromptTemplate(null, "Q: {{question}}", ["question"]));
+        var dataset = await server.UploadAsync(Encoding.UTF8.GetBytes(
+            "{\"id\": \"r1\", \"variables\": {\"question\": \"a\"}, \"reference\": \"b\"}\n{\"id\": \"r2\", \"variables\": {\"question\": \"c\"}, \"reference\": \"d\"}\n"));
+        var suite = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "qa", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, bootstrap = new { resamples = 50 },
+        })));
+
+        var done = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, Upstream: new UpstreamTarget(upstream.BaseUrl, "stub-chat"))));
+        Assert.True(done.Status == EvaluationStatuses.Succeeded, done.Error);
+        Assert.Equal(2, done.Progress.RowsFailed);
+        var result = done.Result!.Value;
+        Assert.Equal(0, result.GetProperty("rowsScored").GetInt64());
+        Assert.Equal(["r1", "r2"], result.GetProperty("failures").EnumerateArray().Select(f => f.GetProperty("id").GetString()).Order());
+        Assert.All(result.GetProperty("failures").EnumerateArray(), f => Assert.Contains("500", f.GetProperty("error").GetString()));
+        // A metric over no rows is absent, not NaN or ±∞, and nothing scored cannot pass.
+        Assert.Empty(result.GetProperty("metrics").EnumerateObject());
+        Assert.False(result.GetProperty("passed").GetBoolean());
+    }
 }

@@ -23,6 +23,19 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
     }
 
     [Fact]
+    public async Task RolloutStart_WithHookOptions_CallsThePreRolloutHook_AndItsRefusalExitsRefused()
+    {
+        var deployment = await AdultServing.DeployAsync(server, await AdultServing.RegisterAsync(server), new { stable = "1.0.0" });
+        var pre = server.Receiver.Url + "/cli-pre-" + deployment;
+        server.Receiver.FailNext(10);
+        var (exit, _) = await Cli("rollout", "start", deployment, "--candidate", "1.1.0", "--hook-pre-rollout", pre, "--hook-event", server.Receiver.Url + "/cli-event");
+        server.Receiver.FailNext(0);
+        Assert.Equal(ExitCodes.Refused, exit);
+        Assert.Contains(server.Receiver.Requests, r => r.Path.EndsWith("/cli-pre-" + deployment, StringComparison.Ordinal));
+        Assert.Empty((await server.Api().GetDeploymentAsync(deployment)).Routing.Candidates ?? []);
+    }
+
+    [Fact]
     public async Task Hooks_Pause_Abort_Shadow_AndTheCli()
     {
         var model = await AdultServing.RegisterAsync(server);

@@ -38,15 +38,16 @@ public static class TextScoring
         var metrics = new SortedDictionary<string, MetricValue>(StringComparer.Ordinal);
         var slices = new SortedDictionary<string, IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>>(StringComparer.Ordinal);
 
-        foreach (var name in suite.Metrics!)
+        // A metric over no rows has no value: it is left out (a threshold on it then fails as missing), never NaN or ±∞.
+        foreach (var name in ok.Count == 0 ? [] : suite.Metrics!)
         {
             switch (name)
             {
                 case "rouge1" or "rouge2" or "rougeL" or "rougeLsum":
                     var scores = ok.Select(a => Rouge(name, a.Row.Reference!, a.Output!, suite.UseStemmer)).ToArray();
                     metrics[name] = Mean(scores.Select(s => s.FMeasure).ToArray(), bootstrap);
-                    metrics[name + "_precision"] = new MetricValue(scores.Length == 0 ? double.NaN : scores.Average(s => s.Precision));
-                    metrics[name + "_recall"] = new MetricValue(scores.Length == 0 ? double.NaN : scores.Average(s => s.Recall));
+                    metrics[name + "_precision"] = new MetricValue(scores.Average(s => s.Precision));
+                    metrics[name + "_recall"] = new MetricValue(scores.Average(s => s.Recall));
                     break;
                 case "exact_match":
                     metrics[name] = Mean(ok.Select(a => TextMatch.ExactMatch(a.Row.Reference!, a.Output!) ? 1.0 : 0.0).ToArray(), bootstrap);
@@ -85,7 +86,7 @@ public static class TextScoring
             answers.Count, ok.Count, answers.Count - ok.Count, metrics, slices,
             new LatencyResult(Math.Round(At(0.5), 3), Math.Round(At(0.95), 3), Math.Round(At(0.99), 3), latencies.Length),
             answers.Where(a => a.Output is null).Select(a => new RowFailure(a.Row.Id, a.Error ?? "failed")).ToList(),
-            checks, checks.All(c => c.Passed), bootstrap);
+            checks, ok.Count > 0 && checks.All(c => c.Passed), bootstrap);
     }
 
     private static RougeScore Rouge(string name, string reference, string output, bool stem) => name switch
@@ -96,12 +97,9 @@ public static class TextScoring
         _ => Metrics.Rouge.RougeLsum(reference, output, stem),
     };
 
+    /// <summary>The mean of at least one value, with a bootstrap interval when the suite asks for one.</summary>
     private static MetricValue Mean(double[] values, BootstrapSpec spec)
     {
-        if (values.Length == 0)
-        {
-            return new MetricValue(double.NaN);
-        }
         var mean = values.Average();
         if (spec.Resamples <= 0)
         {
