@@ -143,6 +143,24 @@ public abstract class ServerFixture : IAsyncLifetime
     }
 
     /// <summary>Returns once every request answered so far (and every record added so far) is in the request log's table.</summary>
+    /// <summary>
+    /// Writes a model policy that drops below its risk tier's floor (set-ups that skip gates not under test): refused
+    /// first, approved by the tier's authority with another key, then written.
+    /// </summary>
+    public async Task PutPolicyBelowFloorAsync(string model, string policyYaml)
+    {
+        using var response = await Client().PutAsync($"/api/v1/policies/{model}", new StringContent(policyYaml, System.Text.Encoding.UTF8, "application/yaml"));
+        if (response.IsSuccessStatusCode)
+        {
+            return;
+        }
+        var change = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("change").GetString()!;
+        var tier = (await Api().GetModelAsync(model)).RiskTier;
+        var authority = Api((await Api().CreateKeyAsync(new CreateKeyRequest(UniqueName("authority"), [ModelGate.Lifecycle.PolicyFloors.Authority(tier)]))).Key);
+        await authority.ApproveFloorChangeAsync(model, new FloorApprovalRequest(change, "the gates this set-up skips are not under test"));
+        await Api().PutPolicyAsync(model, policyYaml);
+    }
+
     public Task FlushRequestLogAsync() =>
         App.Services.GetRequiredService<ModelGate.Gateway.RequestLog>().FlushAsync(TestContext.Current.CancellationToken);
 

@@ -21,7 +21,7 @@ public sealed class ApprovalTierTests(SqliteServerFixture server) : IClassFixtur
         var admin = server.Api();
         var model = ServerFixture.UniqueName("tier");
         await admin.CreateModelAsync(new CreateModelRequest(model, "owners", tier, "classification"));
-        await WaivedAsync(model, tier);
+        await server.PutPolicyBelowFloorAsync(model, Policy);
         var sha = await server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
         await admin.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "v1-logreg.onnx")], Fixtures.Attestation()));
         var suite = await server.UploadAsync("{\"name\":\"external\",\"task\":\"classification\"}"u8.ToArray());
@@ -32,16 +32,6 @@ public sealed class ApprovalTierTests(SqliteServerFixture server) : IClassFixtur
             await admin.TransitionAsync(model, "1.0.0", new TransitionRequest(stage, "setting up"));
         }
         return (model, evaluation.Id);
-    }
-
-    /// <summary>The waiver drops below every tier's floor: the tier's authority (another key) approves it, then it is written.</summary>
-    private async Task WaivedAsync(string model, string tier)
-    {
-        var response = await server.Client().PutAsync($"/api/v1/policies/{model}", new StringContent(Policy, System.Text.Encoding.UTF8, "application/yaml"));
-        var change = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("change").GetString()!;
-        var authority = await PersonAsync("authority", ModelGate.Lifecycle.PolicyFloors.Authority(tier));
-        await authority.ApproveFloorChangeAsync(model, new FloorApprovalRequest(change, "the earlier gates are not under test"));
-        await server.Api().PutPolicyAsync(model, Policy);
     }
 
     private static ApprovalRequest Approval(string role, string evidence, DateTime? review = null) => new(ApprovalDecisions.Approve, role, [evidence], "accepted",

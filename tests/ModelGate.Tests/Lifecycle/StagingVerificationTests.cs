@@ -19,7 +19,7 @@ public sealed class StagingVerificationTests(SqliteServerFixture server) : IClas
         var api = server.Api();
         var model = ServerFixture.UniqueName("drill");
         await api.CreateModelAsync(new CreateModelRequest(model, "owners", RiskTiers.Low, "classification"));
-        await api.PutPolicyAsync(model, Policy);
+        await server.PutPolicyBelowFloorAsync(model, Policy);
         await server.UploadAsync(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "datasets", "adult", "test.csv")));
         var suite = await server.UploadAsync(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "suites", "adult-classification.json")));
         foreach (var (version, onnx) in versions)
@@ -71,7 +71,7 @@ public sealed class StagingVerificationTests(SqliteServerFixture server) : IClas
         Assert.Equal(ProductionGate.DefaultStagingLatencyP99Ms, latency.Figures!.Value.GetProperty("p99LimitMs").GetDouble());
 
         // A limit no load can meet fails the latency check, and with it the verification.
-        await api.PutPolicyAsync(model, Policy + "\nproduction: { stagingLatencyP99Ms: 0.001 }\n");
+        await server.PutPolicyBelowFloorAsync(model, Policy + "\nproduction: { stagingLatencyP99Ms: 0.001 }\n");
         var slow = await api.VerifyStagingAsync(model, "2.0.0", new StagingVerificationRequest(SmokeRows: 5, LoadRequests: 20, Concurrency: 2));
         Assert.False(slow.Passed);
         Assert.Equal(["latency_throughput"], slow.Checks.Where(c => !c.Passed).Select(c => c.Check));

@@ -22,7 +22,7 @@ public sealed class StagingTrafficAlertTests(AlertingServerFixture server) : ICl
     {
         var model = await AdultServing.RegisterAsync(server);
         var api = server.Api();
-        await api.PutPolicyAsync(model, Policy);
+        await server.PutPolicyBelowFloorAsync(model, Policy);
         var suite = await server.UploadAsync("{\"name\":\"external\",\"task\":\"classification\"}"u8.ToArray());
         await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, External: true, Metrics: new Dictionary<string, double> { ["roc_auc"] = 0.9 }));
         await api.TransitionAsync(model, "1.0.0", new TransitionRequest(Stages.Evaluated, "setting up"));
