@@ -214,7 +214,12 @@ public sealed record ProblemDto(
     string? Detail,
     string? Code,
     IReadOnlyDictionary<string, string[]>? Errors = null,
-    IReadOnlyList<GateCheck>? Checks = null);
+    IReadOnlyList<GateCheck>? Checks = null)
+{
+    /// <summary>The problem's other members (e.g. <c>change</c> and <c>authority</c> of <c>policy_below_floor</c>), kept as they came.</summary>
+    [System.Text.Json.Serialization.JsonExtensionData]
+    public Dictionary<string, JsonElement>? Extensions { get; init; }
+}
 
 public static class ModelGateJson
 {

@@ -57,8 +57,61 @@ internal static class RegistryCommands
             return ExitCodes.Ok;
         }, ct));
         model.Subcommands.Add(show);
+        model.Subcommands.Add(Update(context));
+        model.Subcommands.Add(ApproveFloor(context));
         model.Subcommands.Add(Card(context));
         return model;
+    }
+
+    /// <summary><c>model update NAME [--owner O] [--risk-tier T]</c>: an audited model update; lowering the tier needs a floor approval.</summary>
+    private static Command Update(CliContext context)
+    {
+        var name = new Argument<string>("name") { Description = "Model name" };
+        var owner = new Option<string?>("--owner") { Description = "The new owning team or person" };
+        var risk = new Option<string?>("--risk-tier") { Description = "low, medium or high (lowering it is refused until the tier's authority approves: model approve-floor)" };
+        risk.AcceptOnlyFromAmong([.. RiskTiers.All]);
+        var update = new Command("update", "Change a model's owner or risk tier (audited)") { name, owner, risk };
+        update.SetAction((parse, ct) =>
+        {
+            if (parse.GetValue(owner) is null && parse.GetValue(risk) is null)
+            {
+                context.Err.WriteLine("error: give --owner, --risk-tier or both");
+                return Task.FromResult(ExitCodes.Usage);
+            }
+            return CliApp.Call(context, parse, async (client, c) =>
+            {
+                await WriteModel(context, parse, await client.UpdateModelAsync(parse.GetValue(name)!, new UpdateModelRequest(parse.GetValue(owner), parse.GetValue(risk)), c));
+                return ExitCodes.Ok;
+            }, ct);
+        });
+        return update;
+    }
+
+    /// <summary><c>model approve-floor NAME --change ID --reason R</c>: the tier's authority approves one change that goes below its floor.</summary>
+    private static Command ApproveFloor(CliContext context)
+    {
+        var name = new Argument<string>("name") { Description = "Model name" };
+        var change = new Option<string>("--change") { Description = "The change id a refusal (policy_below_floor) named", Required = true };
+        var reason = new Option<string>("--reason") { Description = "Why the weakening is acceptable (recorded in the audit chain)", Required = true };
+        var approve = new Command("approve-floor", "Approve a policy change or tier change below the risk tier's floor (the tier's authority; not the requester)")
+        {
+            name, change, reason,
+        };
+        approve.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var approval = await client.ApproveFloorChangeAsync(parse.GetValue(name)!, new FloorApprovalRequest(parse.GetValue(change)!, parse.GetValue(reason)!), c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, approval);
+            }
+            else
+            {
+                await context.Out.WriteLineAsync(
+                    $"approved {approval.Kind} of {approval.Model} below the floor ({string.Join(", ", approval.Fields)}), requested by {approval.RequestedBy}, approved by {approval.ApprovedBy} as {approval.Role}");
+            }
+            return ExitCodes.Ok;
+        }, ct));
+        return approve;
     }
 
     /// <summary><c>model card set NAME@VERSION FILE</c> (JSON or YAML, sent as JSON) and <c>model card show NAME@VERSION</c>.</summary>

@@ -37,6 +37,37 @@ public sealed class OperationsCliTests(SqliteServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task ModelUpdate_LoweringTheTier_IsRefused_UntilAnotherKeyWithTheAuthorityApprovesIt()
+    {
+        var model = ServerFixture.UniqueName("cli-tier");
+        await server.Api().CreateModelAsync(new CreateModelRequest(model, "team-a", RiskTiers.High, "classification"));
+
+        var owner = await Run("model", "update", model, "--owner", "team-b", "-o", "json");
+        Assert.True(owner.Exit == ExitCodes.Ok, owner.Err + owner.Out);
+        Assert.Equal(("team-b", RiskTiers.High), (JsonSerializer.Deserialize<ModelDto>(owner.Out, ModelGateJson.Options)!.Owner,
+            JsonSerializer.Deserialize<ModelDto>(owner.Out, ModelGateJson.Options)!.RiskTier));
+        Assert.Equal(ExitCodes.Usage, (await Run("model", "update", model)).Exit);
+
+        var lower = await Run("model", "update", model, "--risk-tier", "low", "-o", "json");
+        Assert.Equal(ExitCodes.Refused, lower.Exit);
+        var problem = JsonDocument.Parse(lower.Out).RootElement;
+        Assert.Equal("policy_below_floor", problem.GetProperty("code").GetString());
+        var change = problem.GetProperty("change").GetString()!;
+        Assert.Equal(RiskTiers.High, (await server.Api().GetModelAsync(model)).RiskTier);
+
+        // The requester (the admin key) cannot approve its own change; a risk-committee key can.
+        Assert.Equal(ExitCodes.Unauthorized, (await Run("model", "approve-floor", model, "--change", change, "--reason", "mine")).Exit);
+        var committee = await server.CreateKeyAsync(Roles.RiskCommittee);
+        var approved = await server.CliAsync(["model", "approve-floor", model, "--change", change, "--reason", "the model only ranks internal tickets"], committee);
+        Assert.True(approved.Exit == ExitCodes.Ok, approved.Err + approved.Out);
+        Assert.Contains("approved by", approved.Out);
+
+        var retried = await Run("model", "update", model, "--risk-tier", "low");
+        Assert.True(retried.Exit == ExitCodes.Ok, retried.Err + retried.Out);
+        Assert.Equal(RiskTiers.Low, (await server.Api().GetModelAsync(model)).RiskTier);
+    }
+
+    [Fact]
     public async Task SloFeedbackUsage_OnAServedDeployment_GoThroughTheApi()
     {
         var deployment = await AdultServing.DeployAsync(server, await AdultServing.RegisterAsync(server), new { stable = "1.0.0" });
