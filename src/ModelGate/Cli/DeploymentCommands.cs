@@ -63,7 +63,7 @@ internal static class DeploymentCommands
 
         var routeName = new Argument<string>("name") { Description = "Deployment name" };
         var (routeStable, routeCandidates, routeSticky) = RoutingOptions();
-        var setRoute = new Command("set-route", "Replace the routing table (takes effect atomically, within a second everywhere)")
+        var setRoute = new Command("set-route", "Replace the traffic split (stable, candidates, stickiness; the backend and upstreams stay); takes effect atomically, within a second everywhere")
         {
             routeName, routeStable, routeCandidates, routeSticky,
         };
@@ -75,6 +75,15 @@ internal static class DeploymentCommands
                 await context.Err.WriteLineAsync("error: --candidate is VERSION=WEIGHT, e.g. 1.1.0=10");
                 return ExitCodes.Usage;
             }
+            // The table's traffic is replaced; how versions are reached is the deployment's: its backend and every version's
+            // upstream are kept (sent back without keys, so each stored key stays bound to its URL).
+            var current = (await client.GetDeploymentAsync(parse.GetValue(routeName)!, c)).Routing;
+            if (RedactedUpstream(current, null) is { } hidden)
+            {
+                await context.Err.WriteLineAsync(hidden);
+                return ExitCodes.Refused;
+            }
+            routing = routing with { Backend = current.Backend, Upstreams = current.Upstreams };
             await Write(context, parse, await client.SetRoutingAsync(parse.GetValue(routeName)!, routing, c));
             return ExitCodes.Ok;
         }, ct));
@@ -114,6 +123,11 @@ internal static class DeploymentCommands
             return CliApp.Call(context, parse, async (client, c) =>
             {
                 var current = await client.GetDeploymentAsync(parse.GetValue(name)!, c);
+                if (RedactedUpstream(current.Routing, parse.GetValue(version)!) is { } hidden)
+                {
+                    await context.Err.WriteLineAsync(hidden);
+                    return ExitCodes.Refused;
+                }
                 var defaults = new UpstreamBackend("", "");
                 var backend = new UpstreamBackend(parse.GetValue(url)!, parse.GetValue(model)!, null, false,
                     parse.GetValue(firstByte) ?? defaults.FirstByteTimeoutSeconds, parse.GetValue(idle) ?? defaults.IdleTimeoutSeconds,
@@ -269,4 +283,14 @@ internal static class DeploymentCommands
         await context.Out.WriteLineAsync($"  stable {d.Routing.Stable}  candidates {Candidates(d.Routing)}  backend {d.Routing.Backend}" +
                                          (d.Routing.Stickiness?.Header is { } h ? $"  sticky by {h}" : ""));
     }
+
+    /// <summary>
+    /// The server shows upstream URLs with credential-looking query values as <c>redacted</c> to callers other than admins;
+    /// writing such a table back would store the redacted URL. Says which version's URL it is (other than
+    /// <paramref name="replaced"/>, which the command sets anew), or null when the table can be written back as read.
+    /// </summary>
+    private static string? RedactedUpstream(RoutingTable routing, string? replaced) =>
+        routing.Upstreams?.FirstOrDefault(u => u.Key != replaced && u.Value.Url.Contains("=redacted", StringComparison.Ordinal)) is { Key: { } version }
+            ? $"error: the upstream URL of {version} is shown redacted to this key (a credential in its query), so the table cannot be written back from the CLI: use an admin key, or PUT the whole routing table"
+            : null;
 }

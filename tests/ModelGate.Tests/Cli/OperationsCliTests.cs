@@ -180,5 +180,21 @@ public sealed class OperationsCliTests(SqliteServerFixture server) : IClassFixtu
         Assert.Equal(ExitCodes.Refused, (await Run("deployment", "set-upstream", name, "1.0.0", "--url", "http://127.0.0.1:11/v1", "--model", "m")).Exit);
         Assert.Equal(ExitCodes.Usage, (await Run("deployment", "set-upstream", name, "1.0.0", "--url", "http://x/v1", "--model", "m", "--api-key-env", "NO_SUCH_VAR")).Exit);
         Assert.Equal(ExitCodes.NotFound, (await Run("deployment", "set-upstream", "no-such-deployment", "1.0.0", "--url", "http://x/v1", "--model", "m")).Exit);
+
+        // set-route on an upstream deployment keeps its backend and every version's upstream (and stored key).
+        var routed = await Run("deployment", "set-route", name, "--stable", "1.0.0", "--candidate", "1.1.0=10");
+        Assert.True(routed.Exit == ExitCodes.Ok, routed.Err + routed.Out);
+        var table = (await server.Api().GetDeploymentAsync(name)).Routing;
+        Assert.Equal(("upstream", "1.0.0", 10.0), (table.Backend, table.Stable, table.Candidates!.Single(c => c.Version == "1.1.0").Weight));
+        Assert.True(table.Upstreams!["1.0.0"] is { Model: "m-renamed", HasApiKey: true });
+        Assert.Equal("m2", table.Upstreams["1.1.0"].Model);
+
+        // A URL whose credential query is shown redacted to a deployer is not written back redacted: the command refuses.
+        Assert.Equal(ExitCodes.Ok, (await Run("deployment", "set-upstream", name, "1.1.0", "--url", "http://127.0.0.1:10/v1?api-key=s3cret", "--model", "m2")).Exit);
+        var deployer = await server.CreateKeyAsync(Roles.Deployer);
+        var refused = await server.CliAsync(["deployment", "set-route", name, "--stable", "1.0.0"], deployer);
+        Assert.Equal(ExitCodes.Refused, refused.Exit);
+        Assert.Contains("redacted", refused.Err);
+        Assert.Equal("http://127.0.0.1:10/v1?api-key=s3cret", (await server.Api().GetDeploymentAsync(name)).Routing.Upstreams!["1.1.0"].Url);
     }
 }
