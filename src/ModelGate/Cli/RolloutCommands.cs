@@ -16,7 +16,7 @@ internal static class RolloutCommands
         var strategy = new Option<string>("--strategy") { Description = "canary, shadow or ab", DefaultValueFactory = _ => RolloutStrategies.Canary };
         strategy.AcceptOnlyFromAmong([.. RolloutStrategies.All]);
         var steps = new Option<double[]>("--steps") { Description = "Canary weights (default 5 10 25 50)", AllowMultipleArgumentsPerToken = true };
-        var interval = new Option<int>("--interval") { Description = "Seconds between analyses", DefaultValueFactory = _ => 60 };
+        var interval = new Option<int>("--interval") { Description = "Seconds between analyses (at least 30: three ten-second slots of data each side)", DefaultValueFactory = _ => 60 };
         var failed = new Option<int>("--failed-check-limit") { DefaultValueFactory = _ => 2 };
         var minimumRequests = new Option<int>("--minimum-requests")
         {

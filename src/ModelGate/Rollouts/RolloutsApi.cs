@@ -74,6 +74,14 @@ public static class RolloutsApi
         {
             errors.Add("progressDeadlineSeconds", "at least one interval");
         }
+        // Per-slot metrics need minimumSamples ten-second slots with data on each side within one interval: a shorter
+        // interval could never judge them, and every analysis would end no_data until the rollout rolled back.
+        if (request.IntervalSeconds is >= 10 and <= 86_400 && request.MinimumSamples is >= 1 and <= 1000
+            && request.IntervalSeconds < request.MinimumSamples * (int)Gateway.Telemetry.GatewayTelemetry.SlotLength.TotalSeconds)
+        {
+            errors.Add("intervalSeconds", $"at least {request.MinimumSamples * (int)Gateway.Telemetry.GatewayTelemetry.SlotLength.TotalSeconds} s: " +
+                $"minimumSamples ({request.MinimumSamples}) ten-second slots of data each side are judged per interval");
+        }
         EgressRefusal? refused = null;
         foreach (var (field, url) in new[] { ("preRollout", request.Hooks?.PreRollout), ("confirmPromotion", request.Hooks?.ConfirmPromotion),
                      ("rollback", request.Hooks?.Rollback), ("event", request.Hooks?.Event) })

@@ -209,6 +209,12 @@ public sealed class RolloutControlTests(AlertingServerFixture server) : IClassFi
         }
         Assert.Empty((await server.Api().GetDeploymentAsync(deployment)).Routing.Candidates ?? []);
 
+        // An interval too short to hold minimumSamples ten-second slots could never be judged: refused at the start.
+        var shortInterval = await Assert.ThrowsAsync<ModelGateApiException>(() =>
+            server.Api().StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", IntervalSeconds: 20, MinimumSamples: 3)));
+        Assert.Equal("validation_failed", shortInterval.Code);
+        Assert.Contains("at least 30 s", shortInterval.Problem!.Errors!["intervalSeconds"].Single());
+
         // Valid ones are kept in the spec.
         var started = await server.Api().StartRolloutAsync(deployment, new StartRolloutRequest("1.1.0", MinimumRequests: 200, NoDataLimit: 5,
             Metrics: [new RolloutMetricSpec("conversion", MetricDirections.Decrease, Critical: true)]));
