@@ -186,9 +186,11 @@ public sealed record AuditCheckpointKeyDto(string Algorithm, string PublicKey);
 /// <param name="AllowPinning">Whether the key may pin versions (<c>deployment@version</c>).</param>
 /// <param name="TokensPerMinute">Data-plane tokens per minute, counted from the upstream's usage (null: none).</param>
 /// <param name="CostBudget">The most the key may spend in total, priced by the versions' price tables (null: none).</param>
+/// <param name="Principal">The principal (id or identity) the key acts for; it must hold every role given to the key. Left out: the
+/// key is its own service principal (same id), holding the key's roles.</param>
 public sealed record CreateKeyRequest(string Name, IReadOnlyList<string> Roles, DateTimeOffset? ExpiresAt = null,
     IReadOnlyList<string>? Deployments = null, int? RequestsPerMinute = null, bool AllowPinning = true, int? TokensPerMinute = null,
-    double? CostBudget = null);
+    double? CostBudget = null, string? Principal = null);
 
 public sealed record ApiKeyDto(
     string Id,
@@ -204,7 +206,8 @@ public sealed record ApiKeyDto(
     int? RequestsPerMinute = null,
     bool AllowPinning = true,
     int? TokensPerMinute = null,
-    double? CostBudget = null);
+    double? CostBudget = null,
+    string? Principal = null);
 
 /// <summary>An RFC 9457 problem as ModelGate writes it.</summary>
 public sealed record ProblemDto(

@@ -24,6 +24,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<AuditEventEntity> AuditEvents => Set<AuditEventEntity>();
     public DbSet<AuditChainHeadEntity> AuditChainHeads => Set<AuditChainHeadEntity>();
     public DbSet<ApiKeyEntity> ApiKeys => Set<ApiKeyEntity>();
+    public DbSet<PrincipalEntity> Principals => Set<PrincipalEntity>();
     public DbSet<EvaluationEntity> Evaluations => Set<EvaluationEntity>();
     public DbSet<DeploymentEntity> Deployments => Set<DeploymentEntity>();
     public DbSet<RequestLogEntity> RequestLogs => Set<RequestLogEntity>();
@@ -75,6 +76,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(v => v.Stage).HasMaxLength(16);
             e.Property(v => v.AttestationSha256).HasMaxLength(64);
             e.Property(v => v.Trainer).HasMaxLength(200);
+            e.Property(v => v.TrainerPrincipal).HasMaxLength(32);
             e.Property(v => v.CodeRepo).HasMaxLength(1000);
             e.Property(v => v.CodeCommit).HasMaxLength(128);
             e.Property(v => v.BaseModel).HasMaxLength(400);
@@ -158,6 +160,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(x => x.Trainer).HasMaxLength(200);
             e.Property(x => x.ResultSha256).HasMaxLength(64);
             e.Property(x => x.Error).HasMaxLength(4000);
+            e.Property(x => x.EvidenceSha256).HasMaxLength(64);
         });
 
         modelBuilder.Entity<DeploymentEntity>(e =>
@@ -273,6 +276,24 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(k => k.CreatedBy).HasMaxLength(64);
             e.Property(k => k.RevokedBy).HasMaxLength(64);
             e.Property(k => k.Deployments).HasMaxLength(4000);
+            e.Property(k => k.PrincipalId).HasMaxLength(32);
+            e.HasIndex(k => k.PrincipalId);
+        });
+
+        modelBuilder.Entity<PrincipalEntity>(e =>
+        {
+            e.ToTable("principals");
+            e.HasKey(p => p.Id);
+            e.Property(p => p.Id).HasMaxLength(32);
+            e.Property(p => p.Kind).HasMaxLength(16);
+            e.Property(p => p.Identity).HasMaxLength(320);
+            e.Property(p => p.IdentityKey).HasMaxLength(320);
+            e.HasIndex(p => p.IdentityKey).IsUnique();
+            e.Property(p => p.DisplayName).HasMaxLength(200);
+            e.Property(p => p.Roles).HasMaxLength(400);
+            e.Property(p => p.Source).HasMaxLength(16);
+            e.Property(p => p.CreatedBy).HasMaxLength(64);
+            e.Property(p => p.DisabledBy).HasMaxLength(64);
         });
 
         modelBuilder.Entity<PolicyEntity>(e =>
@@ -312,6 +333,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(a => a.RollbackPlan).HasMaxLength(4000);
             e.Property(a => a.Comment).HasMaxLength(4000);
             e.HasOne<ModelVersionEntity>().WithMany().HasForeignKey(a => a.VersionId).OnDelete(DeleteBehavior.Restrict);
+            e.Property(a => a.EvidenceSha256).HasMaxLength(64);
         });
 
         modelBuilder.Entity<StagingVerificationEntity>(e =>
@@ -323,6 +345,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(s => s.Deployment).HasMaxLength(64);
             e.Property(s => s.CreatedBy).HasMaxLength(64);
             e.HasOne<ModelVersionEntity>().WithMany().HasForeignKey(s => s.VersionId).OnDelete(DeleteBehavior.Restrict);
+            e.Property(s => s.EvidenceSha256).HasMaxLength(64);
         });
 
         modelBuilder.Entity<ModelCardEntity>(e =>
@@ -331,6 +354,7 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.HasKey(c => c.VersionId);
             e.Property(c => c.UpdatedBy).HasMaxLength(64);
             e.HasOne<ModelVersionEntity>().WithOne().HasForeignKey<ModelCardEntity>(c => c.VersionId).OnDelete(DeleteBehavior.Restrict);
+            e.Property(c => c.EvidenceSha256).HasMaxLength(64);
         });
     }
 }

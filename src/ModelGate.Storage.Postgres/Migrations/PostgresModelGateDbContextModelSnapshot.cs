@@ -119,6 +119,13 @@ namespace ModelGate.Storage.Postgres.Migrations
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
 
+                    b.Property<long?>("EvidenceAuditSequence")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("EvidenceSha256")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<bool>("External")
                         .HasColumnType("boolean");
 
@@ -417,6 +424,13 @@ namespace ModelGate.Storage.Postgres.Migrations
                         .IsRequired()
                         .HasColumnType("text");
 
+                    b.Property<long?>("EvidenceAuditSequence")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("EvidenceSha256")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<string>("MonitoringPlan")
                         .IsRequired()
                         .HasMaxLength(4000)
@@ -461,6 +475,13 @@ namespace ModelGate.Storage.Postgres.Migrations
                     b.Property<string>("Card")
                         .IsRequired()
                         .HasColumnType("text");
+
+                    b.Property<long?>("EvidenceAuditSequence")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("EvidenceSha256")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
 
                     b.Property<DateTime>("UpdatedAt")
                         .HasColumnType("timestamp with time zone");
@@ -536,6 +557,13 @@ namespace ModelGate.Storage.Postgres.Migrations
 
                     b.Property<string>("Deployment")
                         .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<long?>("EvidenceAuditSequence")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("EvidenceSha256")
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
 
@@ -905,6 +933,10 @@ namespace ModelGate.Storage.Postgres.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("character varying(200)");
 
+                    b.Property<string>("TrainerPrincipal")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
                     b.Property<string>("Version")
                         .IsRequired()
                         .HasMaxLength(128)
@@ -1118,6 +1150,11 @@ namespace ModelGate.Storage.Postgres.Migrations
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)");
 
+                    b.Property<string>("PrincipalId")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
                     b.Property<int?>("RequestsPerMinute")
                         .HasColumnType("integer");
 
@@ -1141,7 +1178,67 @@ namespace ModelGate.Storage.Postgres.Migrations
                     b.HasIndex("KeyHash")
                         .IsUnique();
 
+                    b.HasIndex("PrincipalId");
+
                     b.ToTable("api_keys", (string)null);
+                });
+
+            modelBuilder.Entity("ModelGate.Storage.Security.PrincipalEntity", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTime?>("DisabledAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("DisabledBy")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("DisplayName")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<string>("Identity")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("character varying(320)");
+
+                    b.Property<string>("IdentityKey")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("character varying(320)");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("Roles")
+                        .IsRequired()
+                        .HasMaxLength(400)
+                        .HasColumnType("character varying(400)");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("IdentityKey")
+                        .IsUnique();
+
+                    b.ToTable("principals", (string)null);
                 });
 
             modelBuilder.Entity("ModelGate.Storage.Evaluation.EvaluationEntity", b =>

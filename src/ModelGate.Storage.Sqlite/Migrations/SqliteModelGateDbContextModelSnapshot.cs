@@ -114,6 +114,13 @@ namespace ModelGate.Storage.Sqlite.Migrations
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("EvidenceAuditSequence")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("EvidenceSha256")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<bool>("External")
                         .HasColumnType("INTEGER");
 
@@ -406,6 +413,13 @@ namespace ModelGate.Storage.Sqlite.Migrations
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("EvidenceAuditSequence")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("EvidenceSha256")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("MonitoringPlan")
                         .IsRequired()
                         .HasMaxLength(4000)
@@ -449,6 +463,13 @@ namespace ModelGate.Storage.Sqlite.Migrations
 
                     b.Property<string>("Card")
                         .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("EvidenceAuditSequence")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("EvidenceSha256")
+                        .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
                     b.Property<DateTime>("UpdatedAt")
@@ -523,6 +544,13 @@ namespace ModelGate.Storage.Sqlite.Migrations
 
                     b.Property<string>("Deployment")
                         .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("EvidenceAuditSequence")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("EvidenceSha256")
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
@@ -882,6 +910,10 @@ namespace ModelGate.Storage.Sqlite.Migrations
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("TrainerPrincipal")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Version")
                         .IsRequired()
                         .HasMaxLength(128)
@@ -1091,6 +1123,11 @@ namespace ModelGate.Storage.Sqlite.Migrations
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("PrincipalId")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
                     b.Property<int?>("RequestsPerMinute")
                         .HasColumnType("INTEGER");
 
@@ -1114,7 +1151,67 @@ namespace ModelGate.Storage.Sqlite.Migrations
                     b.HasIndex("KeyHash")
                         .IsUnique();
 
+                    b.HasIndex("PrincipalId");
+
                     b.ToTable("api_keys", (string)null);
+                });
+
+            modelBuilder.Entity("ModelGate.Storage.Security.PrincipalEntity", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("DisabledAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("DisabledBy")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("DisplayName")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Identity")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("IdentityKey")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Roles")
+                        .IsRequired()
+                        .HasMaxLength(400)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("IdentityKey")
+                        .IsUnique();
+
+                    b.ToTable("principals", (string)null);
                 });
 
             modelBuilder.Entity("ModelGate.Storage.Evaluation.EvaluationEntity", b =>

@@ -29,4 +29,8 @@ public sealed class EvaluationEntity
     public string? Result { get; set; }
     public string? ResultSha256 { get; set; }
     public string? Error { get; set; }
+    /// <summary>SHA-256 (hex) of the record's canonical evidence form, set when the record becomes evidence; re-checked wherever it is used.</summary>
+    public string? EvidenceSha256 { get; set; }
+    /// <summary>The audit event that recorded <see cref="EvidenceSha256"/> (its details carry the same hash).</summary>
+    public long? EvidenceAuditSequence { get; set; }
 }

@@ -44,6 +44,10 @@ public sealed class ApprovalEntity
     public required string RollbackPlan { get; set; }
     public DateTime NextReviewAt { get; set; }
     public string? Comment { get; set; }
+    /// <summary>SHA-256 (hex) of the record's canonical evidence form, set when the record becomes evidence; re-checked wherever it is used.</summary>
+    public string? EvidenceSha256 { get; set; }
+    /// <summary>The audit event that recorded <see cref="EvidenceSha256"/> (its details carry the same hash).</summary>
+    public long? EvidenceAuditSequence { get; set; }
 }
 
 /// <summary>A staging verification run by ModelGate: every check with its measured figures (JSON), kept as evidence.</summary>
@@ -56,6 +60,10 @@ public sealed class StagingVerificationEntity
     public required string Checks { get; set; }
     public DateTime CreatedAt { get; set; }
     public required string CreatedBy { get; set; }
+    /// <summary>SHA-256 (hex) of the record's canonical evidence form, set when the record becomes evidence; re-checked wherever it is used.</summary>
+    public string? EvidenceSha256 { get; set; }
+    /// <summary>The audit event that recorded <see cref="EvidenceSha256"/> (its details carry the same hash).</summary>
+    public long? EvidenceAuditSequence { get; set; }
 }
 
 /// <summary>A version's model card (structured fields and markdown, JSON), editable until the version is registered.</summary>
@@ -65,4 +73,8 @@ public sealed class ModelCardEntity
     public required string Card { get; set; }
     public DateTime UpdatedAt { get; set; }
     public required string UpdatedBy { get; set; }
+    /// <summary>SHA-256 (hex) of the record's canonical evidence form, set when the record becomes evidence; re-checked wherever it is used.</summary>
+    public string? EvidenceSha256 { get; set; }
+    /// <summary>The audit event that recorded <see cref="EvidenceSha256"/> (its details carry the same hash).</summary>
+    public long? EvidenceAuditSequence { get; set; }
 }

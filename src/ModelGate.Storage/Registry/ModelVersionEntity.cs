@@ -20,6 +20,8 @@ public sealed class ModelVersionEntity
     public required string Attestation { get; set; }
     public required string AttestationSha256 { get; set; }
     public string? Trainer { get; set; }
+    /// <summary>The principal the attestation's trainer names (by identity), when it names one at registration.</summary>
+    public string? TrainerPrincipal { get; set; }
     public string? CodeRepo { get; set; }
     public string? CodeCommit { get; set; }
     public string? BaseModel { get; set; }

@@ -459,7 +459,8 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
         await using var tx = await write.BeginAsync(cancellationToken);
         var secret = ApiKeyService.NewSecret();
-        var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), $"staging verification of {deployment}", secret, [Roles.Viewer], tx.Now, actor,
+        var system = await PrincipalDirectory.SystemAsync(tx.Db, tx.Now, cancellationToken);
+        var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), system.Id, $"staging verification of {deployment}", secret, [Roles.Viewer], tx.Now, actor,
             tx.Now.AddMinutes(30), deployments: [deployment]);
         tx.Db.ApiKeys.Add(entity);
         await tx.AppendAsync(actor, "key.created", $"keys/{entity.Id}", new { entity.Name, roles = entity.Roles, deployments = entity.Deployments, entity.ExpiresAt },

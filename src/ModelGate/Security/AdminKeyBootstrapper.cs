@@ -20,7 +20,10 @@ internal sealed class AdminKeyBootstrapper(IServiceProvider services, IOptions<S
             return;
         }
         var secret = options.Value.BootstrapAdminKey ?? ApiKeyService.NewSecret();
-        var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), "admin", secret, [Roles.Admin], tx.Now, SystemActor, null);
+        var id = ApiKeyService.NewId();
+        tx.Db.Principals.Add(PrincipalDirectory.NewEntity(id, PrincipalKinds.Service, $"key:{id}", "admin", [Roles.Admin], PrincipalSources.Bootstrap,
+            tx.Now, SystemActor));
+        var entity = ApiKeyService.NewEntity(id, id, "admin", secret, [Roles.Admin], tx.Now, SystemActor, null);
         tx.Db.ApiKeys.Add(entity);
         await tx.AppendAsync(SystemActor, "key.created", $"keys/{entity.Id}",
             new { entity.Name, roles = new[] { Roles.Admin }, entity.Prefix, bootstrap = true }, cancellationToken: cancellationToken);

@@ -14,22 +14,15 @@ namespace ModelGate.Security;
 
 public sealed record AuthenticatedKey(string Id, string Name, IReadOnlyList<string> Roles, DateTime? ExpiresAt,
     IReadOnlySet<string>? Deployments = null, int? RequestsPerMinute = null, bool AllowPinning = true, int? TokensPerMinute = null,
-    double? CostBudget = null)
+    double? CostBudget = null, string? PrincipalId = null, string? PrincipalIdentity = null)
 {
-    /// <summary>The key as the request's user: built once per cached validation, not on every request.</summary>
-    public ClaimsPrincipal Principal { get; } = NewPrincipal(Id, Name, Roles);
-
-    private static ClaimsPrincipal NewPrincipal(string id, string name, IReadOnlyList<string> roles)
-    {
-        var identity = new ClaimsIdentity(ApiKeyAuthenticationHandler.SchemeName, ClaimTypes.NameIdentifier, ClaimTypes.Role);
-        identity.AddClaim(new Claim(ClaimTypes.NameIdentifier, id));
-        identity.AddClaim(new Claim(ClaimTypes.Name, name));
-        foreach (var role in roles)
-        {
-            identity.AddClaim(new Claim(ClaimTypes.Role, role));
-        }
-        return new ClaimsPrincipal(identity);
-    }
+    /// <summary>
+    /// The request's user: the key's principal (what actors are recorded as) with the key's roles as far as the principal
+    /// still holds them. Built once per cached validation, not on every request.
+    /// </summary>
+    /// The name of a key that is its own principal is the key's name.
+    public ClaimsPrincipal Principal { get; } = ModelGateClaims.Create(ApiKeyAuthenticationHandler.SchemeName, PrincipalId ?? Id,
+        PrincipalId is null || PrincipalId == Id ? Name : PrincipalIdentity ?? Name, Roles, Id, Name);
 }
 
 /// <summary>
@@ -76,7 +69,7 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
 
     public static bool LooksLikeKey(string key) => key.StartsWith(KeyPrefix, StringComparison.Ordinal) && key.Length is >= 32 and <= 256;
 
-    public static ApiKeyEntity NewEntity(string id, string name, string secret, IEnumerable<string> roles, DateTime now, string createdBy, DateTime? expiresAt,
+    public static ApiKeyEntity NewEntity(string id, string principalId, string name, string secret, IEnumerable<string> roles, DateTime now, string createdBy, DateTime? expiresAt,
         IEnumerable<string>? deployments = null, int? requestsPerMinute = null, bool allowPinning = true, int? tokensPerMinute = null,
         double? costBudget = null) => new()
     {
@@ -86,6 +79,7 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
         RequestsPerMinute = requestsPerMinute,
         AllowPinning = allowPinning,
         Id = id,
+        PrincipalId = principalId,
         Name = name,
         Prefix = secret[..PrefixShown],
         KeyHash = Hash(secret),
@@ -286,7 +280,9 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
         Interlocked.Increment(ref _lookupCount);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-        var entity = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.KeyHash == hash);
+        var row = await db.ApiKeys.AsNoTracking().Where(k => k.KeyHash == hash)
+            .Select(k => new { Key = k, Principal = db.Principals.FirstOrDefault(p => p.Id == k.PrincipalId) }).FirstOrDefaultAsync();
+        var entity = row?.Key;
         if (entity is null)
         {
             _cache.TryRemove(hash, out _);
@@ -308,11 +304,13 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
             }
             return null;
         }
-        var found = entity.RevokedAt is not null
+        // A key acts for its principal: not at all once the principal is disabled (or gone), and only with the roles it still holds.
+        var principal = row!.Principal;
+        var found = entity.RevokedAt is not null || principal is null || principal.DisabledAt is not null
             ? null
-            : new AuthenticatedKey(entity.Id, entity.Name, entity.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), entity.ExpiresAt,
+            : new AuthenticatedKey(entity.Id, entity.Name, EffectiveRoles(entity.Roles, principal.Roles), entity.ExpiresAt,
                 entity.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal),
-                entity.RequestsPerMinute, entity.AllowPinning, entity.TokensPerMinute, entity.CostBudget);
+                entity.RequestsPerMinute, entity.AllowPinning, entity.TokensPerMinute, entity.CostBudget, principal.Id, principal.Identity);
         var answer = new CachedKey(found, started);
         if (Interlocked.Read(ref _generation) == generation)
         {
@@ -323,6 +321,13 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
             }
         }
         return answer;
+    }
+
+    /// <summary>A key's roles that its principal holds (every role includes viewer's reading).</summary>
+    public static string[] EffectiveRoles(string keyRoles, string principalRoles)
+    {
+        var held = principalRoles.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return [.. keyRoles.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(r => held.Contains(r) || (r == Client.Roles.Viewer && held.Length > 0))];
     }
 
     private sealed record CachedKey(AuthenticatedKey? Key, long CachedAt);

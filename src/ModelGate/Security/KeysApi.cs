@@ -65,11 +65,35 @@ public static class KeysApi
 
         var secret = ApiKeyService.NewSecret();
         await using var tx = await write.BeginAsync(cancellationToken);
-        var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), request.Name.Trim(), secret, request.Roles!, tx.Now, user.ActorId(),
+        var id = ApiKeyService.NewId();
+        string principalId;
+        if (request.Principal is { } named)
+        {
+            var principal = await PrincipalDirectory.FindAsync(tx.Db, named, cancellationToken);
+            if (principal is null || principal.DisabledAt is not null)
+            {
+                return Problems.NotFound(ProblemCodes.PrincipalNotFound, $"there is no enabled principal '{ClientText.Echo(named)}'");
+            }
+            var missing = request.Roles!.Where(r => !ApiKeyService.EffectiveRoles(r, principal.Roles).Contains(r)).ToList();
+            if (missing.Count > 0)
+            {
+                return Problems.Unprocessable(ProblemCodes.RolesNotHeld,
+                    $"{principal.Identity} does not hold {string.Join(", ", missing)}: a key carries only roles its principal holds");
+            }
+            principalId = principal.Id;
+        }
+        else
+        {
+            // The key is its own service principal, as every key made before principals existed is.
+            tx.Db.Principals.Add(PrincipalDirectory.NewEntity(id, PrincipalKinds.Service, $"key:{id}", request.Name.Trim(), request.Roles!,
+                PrincipalSources.Api, tx.Now, user.ActorId()));
+            principalId = id;
+        }
+        var entity = ApiKeyService.NewEntity(id, principalId, request.Name.Trim(), secret, request.Roles!, tx.Now, user.ActorId(),
             request.ExpiresAt?.UtcDateTime, request.Deployments, request.RequestsPerMinute, request.AllowPinning, request.TokensPerMinute, request.CostBudget);
         tx.Db.ApiKeys.Add(entity);
         await tx.AppendAsync(user.ActorId(), "key.created", $"keys/{entity.Id}",
-            new { entity.Name, roles = request.Roles, entity.Prefix, entity.ExpiresAt, deployments = request.Deployments, request.RequestsPerMinute, request.AllowPinning,
+            new { entity.Name, principal = principalId, roles = request.Roles, entity.Prefix, entity.ExpiresAt, deployments = request.Deployments, request.RequestsPerMinute, request.AllowPinning,
                 request.TokensPerMinute, request.CostBudget },
             cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
@@ -105,5 +129,5 @@ public static class KeysApi
 
     private static ApiKeyDto ToDto(ApiKeyEntity k) =>
         new(k.Id, k.Name, k.Prefix, k.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.CreatedAt, k.CreatedBy, k.ExpiresAt, k.RevokedAt, null,
-            k.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.RequestsPerMinute, k.AllowPinning, k.TokensPerMinute, k.CostBudget);
+            k.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.RequestsPerMinute, k.AllowPinning, k.TokensPerMinute, k.CostBudget, k.PrincipalId);
 }

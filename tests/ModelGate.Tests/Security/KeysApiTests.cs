@@ -185,9 +185,12 @@ public abstract class KeysApiTests(ServerFixture fixture) : ProviderTests(fixtur
         Assert.Null(await here.ValidateAsync(secret, default));
         Assert.Null(await elsewhere.ValidateAsync(secret, default));
 
-        var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), "late", secret, ["viewer"], Server.Time.GetUtcNow().UtcDateTime, "test", null);
+        var id = ApiKeyService.NewId();
+        var entity = ApiKeyService.NewEntity(id, id, "late", secret, ["viewer"], Server.Time.GetUtcNow().UtcDateTime, "test", null);
         await Server.WithDbAsync(db =>
         {
+            db.Principals.Add(PrincipalDirectory.NewEntity(id, PrincipalKinds.Service, $"key:{id}", "late", ["viewer"], PrincipalSources.Api,
+                Server.Time.GetUtcNow().UtcDateTime, "test"));
             db.ApiKeys.Add(entity);
             return db.SaveChangesAsync();
         });
