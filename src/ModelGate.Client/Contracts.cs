@@ -239,3 +239,30 @@ public static class ModelGateJson
         return options;
     }
 }
+
+/// <summary>
+/// What changed from one version to another (<c>GET /api/v1/models/{model}/versions/{from}/diff/{to}</c>): the prompt text, the
+/// attestation field by field, the artifacts, and the version bump those changes need against the one the numbers make.
+/// </summary>
+public sealed record VersionDiffDto(string Model, string From, string To, PromptDiffDto Prompt, IReadOnlyList<AttestationChangeDto> Attestation,
+    ArtifactsDiffDto Artifacts, VersionBumpDto Versioning);
+
+/// <summary>
+/// The prompt template's change: <see cref="System"/> and <see cref="Template"/> are line diffs (each line prefixed with
+/// <c>"  "</c> unchanged, <c>"- "</c> removed or <c>"+ "</c> added), null when that text is the same in both.
+/// </summary>
+public sealed record PromptDiffDto(bool Changed, IReadOnlyList<string>? System, IReadOnlyList<string>? Template, IReadOnlyList<string> VariablesAdded,
+    IReadOnlyList<string> VariablesRemoved);
+
+/// <summary>One attestation field (a JSON path such as <c>hyperparameters.C</c> or <c>datasets[0].sha256</c>) that differs; null: absent.</summary>
+public sealed record AttestationChangeDto(string Path, JsonElement? From, JsonElement? To);
+
+public sealed record ArtifactsDiffDto(IReadOnlyList<ArtifactRef> Added, IReadOnlyList<ArtifactRef> Removed);
+
+/// <summary>
+/// <see cref="Required"/>: the least bump the changes need (none, qualifier, patch, minor, major); <see cref="Actual"/>: the bump
+/// from one number to the other; <see cref="Enough"/>: whether the second version's number carries its changes.
+/// </summary>
+public sealed record VersionBumpDto(string Required, string Actual, bool Enough, IReadOnlyList<VersionChangeDto> Changes, IReadOnlyList<string> Conflicts);
+
+public sealed record VersionChangeDto(string Field, string Requires, string Message, string? Detail);

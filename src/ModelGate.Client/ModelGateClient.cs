@@ -57,6 +57,10 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<JsonElement> GetAttestationAsync(string model, string version, string? format = null, CancellationToken ct = default) =>
         SendAsync<JsonElement>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/attestation" + (format is null ? "" : $"?format={Esc(format)}"), null, ct);
 
+    /// <summary>What changed from <paramref name="version"/> to <paramref name="other"/> (prompt, attestation, artifacts, implied bump).</summary>
+    public Task<VersionDiffDto> DiffVersionsAsync(string model, string version, string other, CancellationToken ct = default) =>
+        SendAsync<VersionDiffDto>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/diff/{Esc(other)}", null, ct);
+
     public Task<LineageDto> GetLineageAsync(string model, string version, CancellationToken ct = default) =>
         SendAsync<LineageDto>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/lineage", null, ct);
 

@@ -176,7 +176,11 @@ internal static class RegistryCommands
 
         var model = new Argument<string>("name") { Description = "Model name" };
         var number = new Argument<string>("version") { Description = "Semantic version, e.g. 1.0.0 or 1.0.0-q4" };
-        var artifacts = new Option<string[]>("--artifact") { Description = "An artifact file (repeatable); uploaded unless already stored", Required = true, AllowMultipleArgumentsPerToken = true };
+        var artifacts = new Option<string[]>("--artifact")
+        {
+            Description = "An artifact file (repeatable); uploaded unless already stored. A prompt-only version (an attestation with a promptTemplate) needs none: the server stores its template as its artifact",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var attestation = new Option<FileInfo>("--attestation") { Description = "The training attestation (JSON file)", Required = true };
         var description = new Option<string?>("--description") { Description = "What changed in this version" };
         var create = new Command("create", "Register a version: uploads its artifacts (verified by SHA-256) and records its attestation")
@@ -208,7 +212,7 @@ internal static class RegistryCommands
                 return ExitCodes.Usage;
             }
             var refs = new List<ArtifactRef>();
-            foreach (var path in parse.GetValue(artifacts)!)
+            foreach (var path in parse.GetValue(artifacts) ?? [])
             {
                 var pushed = await PushFileAsync(context, client, path, c);
                 if (pushed is null)
@@ -287,7 +291,98 @@ internal static class RegistryCommands
             return ExitCodes.Ok;
         }, ct));
         version.Subcommands.Add(lineage);
+        version.Subcommands.Add(Diff(context));
         return version;
+    }
+
+    /// <summary><c>version diff NAME@A NAME@B</c> (or <c>NAME@A B</c>): the prompt text diff, the attestation diff and the bump they imply.</summary>
+    private static Command Diff(CliContext context)
+    {
+        var from = new Argument<string>("from") { Description = "NAME@VERSION" };
+        var to = new Argument<string>("to") { Description = "NAME@VERSION (or VERSION, of the same model)" };
+        var command = new Command("diff", "What changed between two versions: the prompt as a line diff, the attestation, the artifacts, and the version bump it implies")
+        {
+            from, to,
+        };
+        command.SetAction((parse, ct) =>
+        {
+            var other = parse.GetValue(to)!;
+            return CliApp.WithRef(context, parse, from, async (client, model, version, c) =>
+            {
+                if (CliApp.TrySplitRef(other, out var otherModel, out var otherVersion))
+                {
+                    if (otherModel != model)
+                    {
+                        await context.Err.WriteLineAsync($"error: both versions must be of one model ({model}, {otherModel})");
+                        return ExitCodes.Usage;
+                    }
+                    other = otherVersion;
+                }
+                var diff = await client.DiffVersionsAsync(model, version, other, c);
+                if (CliApp.Json(parse))
+                {
+                    await CliApp.WriteJsonAsync(context, diff);
+                    return ExitCodes.Ok;
+                }
+                await WriteDiff(context.Out, diff);
+                return ExitCodes.Ok;
+            }, ct);
+        });
+        return command;
+    }
+
+    private static async Task WriteDiff(TextWriter output, VersionDiffDto diff)
+    {
+        await output.WriteLineAsync($"{diff.Model}@{diff.From} → {diff.Model}@{diff.To}");
+        if (!diff.Prompt.Changed)
+        {
+            await output.WriteLineAsync("prompt: unchanged");
+        }
+        else
+        {
+            foreach (var (name, lines) in new[] { ("system prompt", diff.Prompt.System), ("template", diff.Prompt.Template) })
+            {
+                if (lines is null)
+                {
+                    continue;
+                }
+                await output.WriteLineAsync($"--- {name} ({diff.From})");
+                await output.WriteLineAsync($"+++ {name} ({diff.To})");
+                foreach (var line in lines)
+                {
+                    await output.WriteLineAsync(line);
+                }
+            }
+            if (diff.Prompt.VariablesAdded.Count + diff.Prompt.VariablesRemoved.Count > 0)
+            {
+                await output.WriteLineAsync($"variables: +[{string.Join(", ", diff.Prompt.VariablesAdded)}] -[{string.Join(", ", diff.Prompt.VariablesRemoved)}]");
+            }
+        }
+        await output.WriteLineAsync(diff.Attestation.Count == 0 ? "attestation: unchanged" : "attestation:");
+        foreach (var change in diff.Attestation)
+        {
+            await output.WriteLineAsync($"  {change.Path}: {Show(change.From)} → {Show(change.To)}");
+        }
+        foreach (var a in diff.Artifacts.Removed)
+        {
+            await output.WriteLineAsync($"artifact removed: {a.FileName} sha256:{a.Sha256}");
+        }
+        foreach (var a in diff.Artifacts.Added)
+        {
+            await output.WriteLineAsync($"artifact added: {a.FileName} sha256:{a.Sha256}");
+        }
+        var v = diff.Versioning;
+        await output.WriteLineAsync($"versioning: the changes need a {v.Required} bump; {diff.From} → {diff.To} is a {v.Actual} bump{(v.Enough ? "" : " (not enough)")}");
+        foreach (var change in v.Changes)
+        {
+            await output.WriteLineAsync($"  {change.Message}{(change.Detail is null ? "" : $": {change.Detail}")}");
+        }
+        foreach (var conflict in v.Conflicts)
+        {
+            await output.WriteLineAsync($"  conflict: {conflict}");
+        }
+
+        static string Show(JsonElement? value) => value is { } v ? v.GetRawText() : "(absent)";
     }
 
     public static Command Lineage(CliContext context)

@@ -23,6 +23,7 @@ public static class VersionsApi
         api.MapGet("/", ListVersions).WithName(nameof(ListVersions)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         api.MapGet("/{version}", GetVersion).WithName(nameof(GetVersion)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         api.MapGet("/{version}/attestation", GetAttestation).WithName(nameof(GetAttestation)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
+        api.MapGet("/{version}/diff/{other}", DiffVersions).WithName(nameof(DiffVersions)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         api.MapGet("/{version}/lineage", GetLineage).WithName(nameof(GetLineage)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         app.MapGet("/api/v1/lineage", FindByLineage).WithTags("Versions").WithName(nameof(FindByLineage)).RequireAuthorization(Permissions.Read).AllowScopedKeys();
         return app;
@@ -40,7 +41,9 @@ public static class VersionsApi
         {
             errors.Add("version", versionError!);
         }
-        var artifacts = ValidateArtifacts(request.Artifacts, errors);
+        // A prompt-only version (an LLM integration: no weights of its own) needs no artifact: its template becomes one.
+        var promptOnly = request.Artifacts is null or { Count: 0 } && PromptArtifact.Describes(request.Attestation?.PromptTemplate);
+        var artifacts = promptOnly ? [] : ValidateArtifacts(request.Artifacts, errors);
         AttestationRules.Validate(request.Attestation, errors);
         if (request.Description is { Length: > 4000 })
         {
@@ -76,8 +79,18 @@ public static class VersionsApi
                 new Dictionary<string, object?> { ["latest"] = line.Max()?.ToString() });
         }
 
+        if (promptOnly)
+        {
+            var template = await PromptArtifact.StoreAsync(db, blobs, AttestationRules.Canonicalize(request.Attestation!).Normalized.PromptTemplate!,
+                user.ActorId(), tx.Now, cancellationToken);
+            artifacts.Add(template);
+        }
         var digests = artifacts.Select(a => a.Sha256).Distinct().ToList();
         var known = await db.Artifacts.Where(a => digests.Contains(a.Sha256)).ToDictionaryAsync(a => a.Sha256, a => a.Size, cancellationToken);
+        foreach (var added in db.ChangeTracker.Entries<ArtifactEntity>().Where(e => e.State == EntityState.Added))
+        {
+            known[added.Entity.Sha256] = added.Entity.Size;
+        }
         var missing = new List<string>();
         foreach (var digest in digests)
         {
@@ -93,7 +106,7 @@ public static class VersionsApi
                 new Dictionary<string, object?> { ["missing"] = missing });
         }
 
-        var (attestation, attestationJson) = AttestationRules.Canonicalize(request.Attestation);
+        var (attestation, attestationJson) = AttestationRules.Canonicalize(request.Attestation!);
         var (verdict, versioningProblem) = await VersionCreationCheck.CheckAsync(db, modelEntity.Id, model,
             new VersionFacts(semver!, attestation, digests), existing, rejected, cancellationToken);
         if (versioningProblem is not null)
@@ -148,6 +161,23 @@ public static class VersionsApi
         return TypedResults.Created($"/api/v1/models/{model}/versions/{entity.Version}", RegistryMapping.ToDto(model, entity));
     }
 
+    /// <summary>What changed from <paramref name="version"/> to <paramref name="other"/>: prompt, attestation, artifacts, and the bump it implies.</summary>
+    public static async Task<Results<Ok<VersionDiffDto>, ProblemHttpResult>> DiffVersions(string model, string version, string other, ModelGateDbContext db,
+        CancellationToken cancellationToken)
+    {
+        var (from, problem) = await FindAsync(db, model, version, cancellationToken);
+        if (from is null)
+        {
+            return problem!;
+        }
+        var (to, otherProblem) = await FindAsync(db, model, other, cancellationToken);
+        if (to is null)
+        {
+            return otherProblem!;
+        }
+        return TypedResults.Ok(VersionDiff.Compare(model, from, to));
+    }
+
     /// <summary>
     /// A new version must be greater than every version of the line (<paramref name="line"/>: the existing ones less
     /// those rejected), except that a qualified build of an existing release (<c>1.0.0-q4</c> beside <c>1.0.0</c>) may
@@ -173,7 +203,7 @@ public static class VersionsApi
         var result = new List<ArtifactRef>();
         if (artifacts is null || artifacts.Count == 0)
         {
-            errors.Add("artifacts", "a version needs at least one artifact {sha256, fileName, mediaType}");
+            errors.Add("artifacts", "a version needs at least one artifact {sha256, fileName, mediaType}, or a prompt template (attestation.promptTemplate) that the server stores as its artifact");
             return result;
         }
         if (artifacts.Count > MaxArtifacts)

@@ -166,7 +166,7 @@ public abstract partial class AuthorizationMatrixTests(ServerFixture fixture) : 
         Server.Time.Advance(TimeSpan.FromMinutes(2)); // the expiring key is now expired
         var values = new Dictionary<string, string>
         {
-            ["model"] = model, ["version"] = "1.0.0", ["name"] = deployments[1], ["sha256"] = sha, ["scope"] = "default", ["id"] = "000000000000",
+            ["model"] = model, ["version"] = "1.0.0", ["other"] = "1.0.0", ["name"] = deployments[1], ["sha256"] = sha, ["scope"] = "default", ["id"] = "000000000000",
         };
         return (values, callers);
     }
