@@ -28,6 +28,7 @@ public static class ProblemCodes
     /// <summary>A stored artifact whose bytes no longer hash to its digest: never sent, never loaded (503).</summary>
     public const string ArtifactCorrupt = "artifact_corrupt";
     public const string KeyNotFound = "key_not_found";
+    public const string InvalidPromptVariables = "invalid_prompt_variables";
     public const string PrincipalNotFound = "principal_not_found";
     public const string RolesNotHeld = "roles_not_held";
     public const string DeploymentNotFound = "deployment_not_found";

@@ -91,13 +91,23 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
     /// <summary>
     /// An upper bound of the prompt tokens of a request body as the upstream receives it, without tokenizing: a byte-level
     /// BPE token covers at least one byte, so the body's UTF-8 length bounds the text in it (messages, prompt, input,
-    /// tools) and its chat framing; the system prompt the gateway adds is counted with its own framing.
+    /// tools) and its chat framing; the messages the gateway adds (the version's rendered prompt) are counted with their own framing.
     /// </summary>
-    public static long PromptBound(int bodyBytes, string? systemPrompt) =>
-        bodyBytes + (systemPrompt is { Length: > 0 } ? Encoding.UTF8.GetByteCount(systemPrompt) + SystemFraming : 0);
+    public static long PromptBound(int bodyBytes, Registry.PromptRenderer? prompt, IReadOnlyDictionary<string, string>? variables)
+    {
+        long bound = bodyBytes;
+        if (prompt is not null)
+        {
+            foreach (var (_, content) in prompt.Texts(variables))
+            {
+                bound += Encoding.UTF8.GetByteCount(content) + MessageFraming;
+            }
+        }
+        return bound;
+    }
 
-    /// <summary>Framing of the added system message, as <see cref="TokenCounter.CountPrompt"/> counts it: 3, its role (≤ 6 bytes), one spare.</summary>
-    private const int SystemFraming = 10;
+    /// <summary>Framing of an added message, as <see cref="TokenCounter.CountPrompt"/> counts it: 3, its role (≤ 6 bytes), one spare.</summary>
+    private const int MessageFraming = 10;
 
     /// <summary>
     /// The completion tokens a request may produce: <c>max_completion_tokens</c> (or <c>max_tokens</c>) times <c>n</c>, or

@@ -19,7 +19,8 @@ namespace ModelGate.Gateway;
 /// </summary>
 public static class OpenAiApi
 {
-    private static readonly string[] Paths = ["chat/completions", "completions", "embeddings"];
+    private const string ChatPath = "chat/completions";
+    private static readonly string[] Paths = [ChatPath, "completions", "embeddings"];
 
     public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder app)
     {
@@ -230,7 +231,7 @@ public static class OpenAiApi
         {
             // The upstream reported no usage: count it ourselves, so that limits, budgets and costs still hold.
             completionText = ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed);
-            prompt = TokenCounter.CountPrompt(exchange.Request.Json, exchange.Served?.SystemPrompt);
+            prompt = TokenCounter.CountPrompt(exchange.Request.Json, exchange.Served?.Prompt?.Texts(exchange.Request.PromptVariables));
             completion = path == "embeddings" ? 0 : TokenCounter.Count(completionText);
             usageSource = UsageSources.Tokenizer;
         }
@@ -405,6 +406,11 @@ public static class OpenAiApi
                 $"'{name}' is served by Open Inference Protocol v2: POST /v2/models/{name}/infer").ExecuteAsync(context);
             return;
         }
+        if ((route.Prompt is not null || request.PromptVariables is not null) && PromptVariablesProblem(deployment, route, request) is { } badVariables)
+        {
+            await badVariables.ExecuteAsync(context);
+            return;
+        }
         if (context.Items[typeof(AuthenticatedKey)] is AuthenticatedKey { TokensPerMinute: not null } or AuthenticatedKey { CostBudget: not null })
         {
             var (reservation, limited) = await ReserveAsync(context, path, guard, request, route, deployment.Stable);
@@ -417,11 +423,11 @@ public static class OpenAiApi
         }
 
         var stream = request.Stream;
-        if (pinnedVersion is null && deployment.ShadowFor() is { Upstream: not null } shadow)
+        if (pinnedVersion is null && deployment.ShadowFor() is { Upstream: not null } shadow && request.CanRender(shadow))
         {
             // Mirrored after the fact and never awaited: the shadow's answer and its latency stay out of the client's request.
             // Everything the mirror needs is taken now: the HttpContext is recycled once the response is sent.
-            var shadowBody = request.UpstreamBody(shadow);
+            var shadowBody = request.UpstreamBody(shadow, path == ChatPath);
             var keyId = (context.Items[typeof(AuthenticatedKey)] as AuthenticatedKey)?.Id;
             // Compared with stable only when the stable version is the one chosen to answer (not a canary).
             var comparison = kind == RouteKinds.Stable ? new ShadowComparison(name, shadow.Version) : null;
@@ -520,6 +526,34 @@ public static class OpenAiApi
     }
 
     /// <summary>
+    /// The prompt variables against the routed version's template: each variable it takes must be given, and each one given
+    /// must be taken by some version the deployment routes (so that clients may send both prompts' variables while a new prompt
+    /// is rolled out); 400 <c>invalid_prompt_variables</c> naming them otherwise.
+    /// </summary>
+    private static IResult? PromptVariablesProblem(DeploymentRoute deployment, VersionRoute route, OpenAiRequest request)
+    {
+        var missing = route.Prompt?.Missing(request.PromptVariables) ?? [];
+        var unknown = (request.PromptVariables?.Keys ?? []).Where(v => !deployment.Versions.Any(r => r.Prompt?.Variables.Contains(v) == true))
+            .Order(StringComparer.Ordinal).ToList();
+        if (missing.Count == 0 && unknown.Count == 0)
+        {
+            return null;
+        }
+        var reasons = new List<string>();
+        if (missing.Count > 0)
+        {
+            reasons.Add($"{deployment.Name}@{route.Version}'s prompt template needs {string.Join(", ", missing)}");
+        }
+        if (unknown.Count > 0)
+        {
+            reasons.Add($"no version of {deployment.Name} takes {string.Join(", ", unknown.Select(ClientText.Echo))}");
+        }
+        return Problems.Result(400, ProblemCodes.InvalidPromptVariables, "The prompt variables do not fit the prompt template.",
+            string.Join("; ", reasons) + " (send them as \"prompt_variables\": {\"name\": \"value\"})",
+            new Dictionary<string, object?> { ["missing"] = missing, ["unknown"] = unknown });
+    }
+
+    /// <summary>
     /// Reserves against the key's limits the most the request may use: its prompt (bounded by its size) and completion
     /// (its maximum, or the configured default), priced at the dearer of the chosen version and the stable one it may fall
     /// back to.
@@ -529,10 +563,10 @@ public static class OpenAiApi
     {
         var key = (AuthenticatedKey)context.Items[typeof(AuthenticatedKey)]!;
         var length = request.Bytes.Length;
-        var prompt = DataPlaneGuard.PromptBound(length, route.SystemPrompt);
-        if (stable != route)
+        var prompt = DataPlaneGuard.PromptBound(length, route.Prompt, request.PromptVariables);
+        if (stable != route && request.CanRender(stable))
         {
-            prompt = Math.Max(prompt, DataPlaneGuard.PromptBound(length, stable.SystemPrompt));
+            prompt = Math.Max(prompt, DataPlaneGuard.PromptBound(length, stable.Prompt, request.PromptVariables));
         }
         var completion = path == "embeddings" ? 0 : guard.CompletionBound(request.Bytes);
         var inputPrice = Math.Max(route.Upstream?.InputPricePer1K ?? 0, stable.Upstream?.InputPricePer1K ?? 0);
@@ -624,15 +658,15 @@ public static class OpenAiApi
         CancellationToken ct)
     {
         exchange.SentAt = time.GetTimestamp();
-        var attempt = await SendAsync(forwarder, route.Upstream!, path, request.UpstreamBody(route), ct);
-        if (attempt.Response is not null || route == deployment.Stable || deployment.Stable.Upstream is null)
+        var attempt = await SendAsync(forwarder, route.Upstream!, path, request.UpstreamBody(route, path == ChatPath), ct);
+        if (attempt.Response is not null || route == deployment.Stable || deployment.Stable.Upstream is null || !request.CanRender(deployment.Stable))
         {
             return (attempt.Response, route, kind);
         }
         (exchange.Failed, exchange.FailedKind, exchange.FailedStatus) = (route, kind, attempt.FailedStatus);
         exchange.FailedMs = time.GetElapsedTime(exchange.SentAt).TotalMilliseconds;
         exchange.SentAt = time.GetTimestamp();
-        return ((await SendAsync(forwarder, deployment.Stable.Upstream, path, request.UpstreamBody(deployment.Stable), ct)).Response, deployment.Stable,
+        return ((await SendAsync(forwarder, deployment.Stable.Upstream, path, request.UpstreamBody(deployment.Stable, path == ChatPath), ct)).Response, deployment.Stable,
             RouteKinds.Fallback);
     }
 

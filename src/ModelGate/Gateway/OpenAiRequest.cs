@@ -7,7 +7,7 @@ namespace ModelGate.Gateway;
 /// <summary>
 /// An OpenAI-compatible request body as the gateway sees it: the raw bytes, validated as one JSON object in a single
 /// pass of <see cref="Utf8JsonReader"/>, and where in them the fields the gateway reads or rewrites are (<c>model</c>,
-/// <c>stream</c>, <c>stream_options</c>, <c>user</c>, <c>messages</c>). The body sent upstream is these bytes with those
+/// <c>stream</c>, <c>stream_options</c>, <c>user</c>, <c>messages</c>, <c>prompt_variables</c>). The body sent upstream is these bytes with those
 /// few spans replaced, so every field the gateway does not know passes through byte for byte, and no JSON DOM is built
 /// on the hot path (<see cref="Json"/> builds one on demand, for the rare uses that need it).
 /// </summary>
@@ -23,6 +23,7 @@ public sealed class OpenAiRequest
     private int? _messagesOpen;
     private bool _messagesEmpty;
     private int _closingBrace;
+    private (int Start, int End)? _promptVariables;
     private JsonObject? _json;
 
     private OpenAiRequest(byte[] body, int length)
@@ -39,6 +40,15 @@ public sealed class OpenAiRequest
 
     /// <summary>The value of <c>user</c> when it is a string.</summary>
     public string? User { get; private set; }
+
+    /// <summary>
+    /// <c>prompt_variables</c>: the values of the version's prompt-template variables (an object of strings), taken out of the
+    /// body before it is forwarded; null when the body has none.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? PromptVariables { get; private set; }
+
+    /// <summary>Whether the body has a <c>messages</c> array.</summary>
+    public bool HasMessages => _messagesOpen is not null;
 
     public ReadOnlySpan<byte> Bytes => _body.AsSpan(0, _length);
 
@@ -75,6 +85,7 @@ public sealed class OpenAiRequest
                 : reader.ValueTextEquals("stream_options"u8) ? Field.StreamOptions
                 : reader.ValueTextEquals("user"u8) ? Field.User
                 : reader.ValueTextEquals("messages"u8) ? Field.Messages
+                : reader.ValueTextEquals("prompt_variables"u8) ? Field.PromptVariables
                 : Field.Other;
             if (field != Field.Other)
             {
@@ -84,6 +95,7 @@ public sealed class OpenAiRequest
                 }
                 seen |= (int)field;
             }
+            var nameStart = (int)reader.TokenStartIndex;
             reader.Read();
             var start = (int)reader.TokenStartIndex;
             switch (field)
@@ -100,6 +112,9 @@ public sealed class OpenAiRequest
                 case Field.Messages when reader.TokenType == JsonTokenType.StartArray:
                     request._messagesOpen = (int)reader.BytesConsumed;
                     break;
+                case Field.PromptVariables:
+                    request.PromptVariables = ReadVariables(ref reader);
+                    break;
             }
             reader.Skip();
             var end = (int)reader.BytesConsumed;
@@ -114,6 +129,10 @@ public sealed class OpenAiRequest
             else if (field == Field.Messages && request._messagesOpen is { } open)
             {
                 request._messagesEmpty = body.AsSpan(open, end - 1 - open).Trim(" \t\r\n"u8).IsEmpty;
+            }
+            else if (field == Field.PromptVariables)
+            {
+                request._promptVariables = Member(body.AsSpan(0, length), nameStart, end);
             }
         }
         if (reader.TokenType != JsonTokenType.EndObject)
@@ -140,6 +159,58 @@ public sealed class OpenAiRequest
         return request;
     }
 
+    /// <summary>The longest value of one prompt variable (characters); a longer one is 400 <c>value_too_long</c>.</summary>
+    public const int MaxVariableLength = 100_000;
+
+    /// <summary><c>prompt_variables</c>: an object whose members are strings (reader on its first token, left on its last).</summary>
+    private static Dictionary<string, string> ReadVariables(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new ClientInputException(ProblemCodes.Validation, "must be an object of strings: {\"name\": \"value\"}", knownField: "prompt_variables");
+        }
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.String)
+            {
+                throw new ClientInputException(ProblemCodes.Validation, "must be a string", knownField: $"prompt_variables.{ClientText.Echo(name)}");
+            }
+            var value = reader.GetString()!;
+            if (value.Length > MaxVariableLength)
+            {
+                throw new ClientInputException(ProblemCodes.ValueTooLong, $"must be at most {MaxVariableLength} characters", knownField: $"prompt_variables.{ClientText.Echo(name)}");
+            }
+            if (!variables.TryAdd(name, value))
+            {
+                throw new JsonException($"prompt_variables.{ClientText.Echo(name)} appears more than once");
+            }
+        }
+        return variables;
+    }
+
+    /// <summary>The span that removes one member (name to value end) of the top-level object with one of the commas around it.</summary>
+    private static (int Start, int End) Member(ReadOnlySpan<byte> body, int nameStart, int valueEnd)
+    {
+        var after = valueEnd;
+        while (after < body.Length && body[after] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+        {
+            after++;
+        }
+        if (after < body.Length && body[after] == (byte)',')
+        {
+            return (nameStart, after + 1);
+        }
+        var before = nameStart - 1;
+        while (before >= 0 && body[before] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+        {
+            before--;
+        }
+        return before >= 0 && body[before] == (byte)',' ? (before, valueEnd) : (nameStart, valueEnd);
+    }
+
     /// <summary>Where in a body the first fault of the text rule is, as a JSON path (<c>messages[0].content</c>); only on the error path.</summary>
     private static string FieldOfFault(ReadOnlySpan<byte> body)
     {
@@ -156,13 +227,15 @@ public sealed class OpenAiRequest
 
     /// <summary>
     /// The body for <paramref name="route"/>'s upstream: <c>model</c> replaced by the upstream's model name; for a stream,
-    /// <c>stream_options.include_usage</c> set so that streams are accounted too; the version's system prompt, if any,
-    /// put first in <c>messages</c>. Everything else is copied as it came.
+    /// <c>stream_options.include_usage</c> set so that streams are accounted too; <c>prompt_variables</c> taken out; the
+    /// version's prompt (<see cref="Registry.PromptRenderer"/>: its system prompt and rendered user template), if any, put
+    /// first in <c>messages</c> — on the chat path, a body without <c>messages</c> gets them. Everything else is copied as it
+    /// came. The caller has checked that the route's template has its variables (<see cref="CanRender"/>).
     /// </summary>
-    public byte[] UpstreamBody(VersionRoute route)
+    public byte[] UpstreamBody(VersionRoute route, bool chat)
     {
         var upstream = route.Upstream ?? throw new InvalidOperationException($"version {route.Version} has no upstream");
-        Span<(int Start, int End, ReadOnlyMemory<byte> With)> edits = new (int, int, ReadOnlyMemory<byte>)[3];
+        Span<(int Start, int End, ReadOnlyMemory<byte> With)> edits = new (int, int, ReadOnlyMemory<byte>)[5];
         var count = 0;
         edits[count++] = (_model.Start, _model.End, upstream.EncodedModel);
         if (Stream)
@@ -171,12 +244,24 @@ public sealed class OpenAiRequest
                 ? (options.Start, options.End, StreamOptionsWithUsage(_body.AsSpan(options.Start, options.End - options.Start)))
                 : (_closingBrace, _closingBrace, IncludeUsageField);
         }
-        if (route.EncodedSystemMessage is { } system && _messagesOpen is { } open)
+        if (_promptVariables is { } variables)
         {
-            edits[count++] = (open, open, _messagesEmpty ? system : route.EncodedSystemMessageAndComma!.Value);
+            edits[count++] = (variables.Start, variables.End, ReadOnlyMemory<byte>.Empty);
+        }
+        if (route.Prompt is { } prompt)
+        {
+            var messages = prompt.Messages(PromptVariables);
+            if (_messagesOpen is { } open)
+            {
+                edits[count++] = (open, open, _messagesEmpty ? messages : prompt.FixedAndComma ?? (byte[])[.. messages, (byte)',']);
+            }
+            else if (chat)
+            {
+                edits[count++] = (_closingBrace, _closingBrace, (byte[])[.. ""","messages":["""u8, .. messages, (byte)']']);
+            }
         }
         edits = edits[..count];
-        edits.Sort((x, y) => x.Start.CompareTo(y.Start));
+        edits.Sort((x, y) => x.Start != y.Start ? x.Start.CompareTo(y.Start) : x.End.CompareTo(y.End));
         var length = _length;
         foreach (var (start, end, with) in edits)
         {
@@ -196,6 +281,9 @@ public sealed class OpenAiRequest
         return output;
     }
 
+    /// <summary>Whether <paramref name="route"/>'s prompt template has every variable it takes in <see cref="PromptVariables"/>.</summary>
+    public bool CanRender(VersionRoute route) => route.Prompt is not { } prompt || prompt.Missing(PromptVariables).Count == 0;
+
     private static readonly ReadOnlyMemory<byte> IncludeUsageField = ""","stream_options":{"include_usage":true}"""u8.ToArray();
 
     private static byte[] StreamOptionsWithUsage(ReadOnlySpan<byte> value)
@@ -214,5 +302,6 @@ public sealed class OpenAiRequest
         StreamOptions = 4,
         User = 8,
         Messages = 16,
+        PromptVariables = 32,
     }
 }

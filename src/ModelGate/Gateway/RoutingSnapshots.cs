@@ -10,20 +10,9 @@ namespace ModelGate.Gateway;
 
 /// <summary>
 /// One version a deployment can route to, with what it takes to serve it: its ONNX artifact, or its upstream (the API
-/// key decrypted, in memory only) and the system prompt of its prompt template.
+/// key decrypted, in memory only) and its prompt template's renderer.
 /// </summary>
-public sealed record VersionRoute(string Version, string OnnxSha256, UpstreamRoute? Upstream = null, string? SystemPrompt = null)
-{
-    /// <summary>The system message the gateway puts first in <c>messages</c>, as JSON, when the version has a system prompt.</summary>
-    public ReadOnlyMemory<byte>? EncodedSystemMessage { get; } = SystemPrompt is { Length: > 0 }
-        ? JsonSerializer.SerializeToUtf8Bytes(new System.Text.Json.Nodes.JsonObject { ["role"] = "system", ["content"] = SystemPrompt })
-        : null;
-
-    /// <summary><see cref="EncodedSystemMessage"/> followed by a comma, to go before other messages.</summary>
-    public ReadOnlyMemory<byte>? EncodedSystemMessageAndComma { get; } = SystemPrompt is { Length: > 0 }
-        ? (byte[])[.. JsonSerializer.SerializeToUtf8Bytes(new System.Text.Json.Nodes.JsonObject { ["role"] = "system", ["content"] = SystemPrompt }), (byte)',']
-        : null;
-}
+public sealed record VersionRoute(string Version, string OnnxSha256, UpstreamRoute? Upstream = null, Registry.PromptRenderer? Prompt = null);
 
 public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, TimeSpan FirstByteTimeout, TimeSpan IdleTimeout, int Retries,
     double? InputPricePer1K = null, double? OutputPricePer1K = null)
@@ -153,7 +142,7 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
             var onnx = artifacts.GroupBy(a => (a.ModelId, a.Version)).ToDictionary(g => g.Key, g => g.First().Sha256);
             var prompts = (await db.ModelVersions.AsNoTracking().Where(v => modelIds.Contains(v.ModelId))
                     .Select(v => new { v.ModelId, v.Version, v.Attestation }).ToListAsync(cancellationToken))
-                .ToDictionary(v => (v.ModelId, v.Version), v => Registry.RegistryMapping.ReadAttestation(v.Attestation).PromptTemplate?.System);
+                .ToDictionary(v => (v.ModelId, v.Version), v => Registry.PromptRenderer.For(Registry.RegistryMapping.ReadAttestation(v.Attestation).PromptTemplate));
             var routes = new Dictionary<string, DeploymentRoute>(StringComparer.Ordinal);
             foreach (var d in deployments)
             {

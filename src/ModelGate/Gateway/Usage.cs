@@ -118,16 +118,17 @@ public static class TokenCounter
     /// Prompt tokens of an OpenAI request body as the upstream receives it: chat messages (with the system prompt the gateway
     /// puts first, if any), a completion prompt or embedding input.
     /// </summary>
-    public static long CountPrompt(JsonObject body, string? systemPrompt = null)
+    public static long CountPrompt(JsonObject body, IEnumerable<(string Role, string Content)>? leading = null)
     {
-        if (body["messages"] is JsonArray messages)
+        var added = leading?.ToList() ?? [];
+        if (body["messages"] is JsonArray messages || added.Count > 0)
         {
             long total = 3;
-            if (systemPrompt is { Length: > 0 })
+            foreach (var (role, content) in added)
             {
-                total += 3 + Count("system") + Count(systemPrompt);
+                total += 3 + Count(role) + Count(content);
             }
-            foreach (var message in messages.OfType<JsonObject>())
+            foreach (var message in (body["messages"] as JsonArray ?? []).OfType<JsonObject>())
             {
                 total += 3 + Count(ChatText.Content(message["content"]));
                 if (message["role"] is JsonValue role && role.TryGetValue<string>(out var r))

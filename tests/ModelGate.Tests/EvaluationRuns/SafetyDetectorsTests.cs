@@ -32,5 +32,5 @@ public sealed class SafetyDetectorsTests
 
     [Fact]
     public void Render_FillsKnownVariables_AndLeavesUnknownOnesVisible() =>
-        Assert.Equal("Q: what? {{other}}", TextSuitePreparation.Render("Q: {{ question }} {{other}}", new Dictionary<string, string> { ["question"] = "what?" }));
+        Assert.Equal("Q: what? {{other}}", ModelGate.Registry.PromptRenderer.Fill("Q: {{ question }} {{other}}", new Dictionary<string, string> { ["question"] = "what?" }));
 }

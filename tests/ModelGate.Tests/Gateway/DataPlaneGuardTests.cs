@@ -22,10 +22,14 @@ public sealed class DataPlaneGuardTests
         Assert.Equal(expected, Guard.CompletionBound(Encoding.UTF8.GetBytes(body)));
 
     [Fact]
-    public void PromptBound_IsTheBodysBytesPlusTheSystemPromptsBytesAndFraming()
+    public void PromptBound_IsTheBodysBytesPlusTheRenderedPromptsBytesAndFraming()
     {
-        Assert.Equal(100, DataPlaneGuard.PromptBound(100, null));
-        Assert.Equal(100 + "Tu es prêt.".Length + 1 + 10, DataPlaneGuard.PromptBound(100, "Tu es prêt.")); // ê is 2 bytes
+        Assert.Equal(100, DataPlaneGuard.PromptBound(100, null, null));
+        Assert.Equal(100 + "Tu es prêt.".Length + 1 + 10,
+            DataPlaneGuard.PromptBound(100, ModelGate.Registry.PromptRenderer.For(new ModelGate.Client.PromptTemplate("Tu es prêt.")), null)); // ê is 2 bytes
+        var template = ModelGate.Registry.PromptRenderer.For(new ModelGate.Client.PromptTemplate("Résume.", "Ticket : {{ticket}}", ["ticket"]));
+        Assert.Equal(100 + ("Résume.".Length + 1 + 10) + ("Ticket : ".Length + "écran noir".Length + 1 + 10),
+            DataPlaneGuard.PromptBound(100, template, new Dictionary<string, string> { ["ticket"] = "écran noir" }));
     }
 
     [Fact]

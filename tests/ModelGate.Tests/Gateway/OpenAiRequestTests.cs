@@ -20,8 +20,9 @@ public sealed class OpenAiRequestTests
         return OpenAiRequest.Parse(buffer, bytes.Length);
     }
 
-    private static string Upstreamed(string json, string? systemPrompt = null) =>
-        Encoding.UTF8.GetString(Parse(json).UpstreamBody(new VersionRoute("1.0.0", "", Upstream, systemPrompt)));
+    private static string Upstreamed(string json, string? systemPrompt = null, bool chat = true) =>
+        Encoding.UTF8.GetString(Parse(json).UpstreamBody(new VersionRoute("1.0.0", "", Upstream,
+            ModelGate.Registry.PromptRenderer.For(new ModelGate.Client.PromptTemplate(systemPrompt))), chat));
 
     [Fact]
     public void ReadsTheFieldsTheGatewayRoutesBy()
@@ -78,7 +79,7 @@ public sealed class OpenAiRequestTests
         Assert.Single(empty["messages"]!.AsArray());
 
         // A completion (no messages) is sent as it came, apart from the model.
-        Assert.Equal("""{"model":""" + JsonSerializer.Serialize(Upstream.Model) + ""","prompt":"p"}""", Upstreamed("""{"model":"chat","prompt":"p"}""", prompt));
+        Assert.Equal("""{"model":""" + JsonSerializer.Serialize(Upstream.Model) + ""","prompt":"p"}""", Upstreamed("""{"model":"chat","prompt":"p"}""", prompt, chat: false));
     }
 
     [Theory]

@@ -18,6 +18,9 @@ public sealed class StubChatUpstream : IAsyncDisposable
 
     public ConcurrentQueue<JsonObject> Requests { get; } = new();
 
+    /// <summary>Every request body exactly as it arrived (in the order of <see cref="Requests"/>).</summary>
+    public ConcurrentQueue<byte[]> RawBodies { get; } = new();
+
     /// <summary>How many requests have arrived (each already in <see cref="Requests"/>), to await.</summary>
     public CountSignal Received { get; } = new();
     public ConcurrentQueue<string?> Authorizations { get; } = new();
@@ -48,7 +51,10 @@ public sealed class StubChatUpstream : IAsyncDisposable
         var stub = new StubChatUpstream(app);
         app.MapPost("/v1/chat/completions", async (HttpContext context) =>
         {
-            var body = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
+            using var raw = new MemoryStream();
+            await context.Request.Body.CopyToAsync(raw);
+            var body = JsonNode.Parse(raw.ToArray())!.AsObject();
+            stub.RawBodies.Enqueue(raw.ToArray());
             stub.Requests.Enqueue(body);
             stub.Authorizations.Enqueue(context.Request.Headers.Authorization);
             stub.Received.Increment();
@@ -125,7 +131,10 @@ public sealed class StubChatUpstream : IAsyncDisposable
         });
         app.MapPost("/v1/embeddings", async (HttpContext context) =>
         {
-            var body = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
+            using var raw = new MemoryStream();
+            await context.Request.Body.CopyToAsync(raw);
+            var body = JsonNode.Parse(raw.ToArray())!.AsObject();
+            stub.RawBodies.Enqueue(raw.ToArray());
             stub.Requests.Enqueue(body);
             stub.Authorizations.Enqueue(context.Request.Headers.Authorization);
             stub.Received.Increment();

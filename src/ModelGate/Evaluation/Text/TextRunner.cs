@@ -20,7 +20,7 @@ public static class TextRunner
                 var clock = Stopwatch.StartNew();
                 try
                 {
-                    var output = await client.CompleteAsync(suite.Upstream, row.System, row.User, suite.Suite.MaxTokens, ct);
+                    var output = await client.CompleteAsync(suite.Upstream, row.Messages, suite.Suite.MaxTokens, ct);
                     answers[i] = new TextAnswer(row, output, clock.Elapsed.TotalMilliseconds, null);
                     job.AddDone(1, 0);
                 }

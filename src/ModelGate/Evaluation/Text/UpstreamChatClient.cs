@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -22,18 +23,26 @@ public sealed class UpstreamChatClient(Security.EgressPolicy egress) : IDisposab
         return handler;
     }
 
-    public async Task<string> CompleteAsync(UpstreamTarget upstream, string? system, string user, int maxTokens, CancellationToken cancellationToken)
+    /// <summary>
+    /// Asks for one completion of <paramref name="messages"/> (the rendered messages, comma-separated JSON objects, sent
+    /// byte for byte) at temperature 0.
+    /// </summary>
+    public async Task<string> CompleteAsync(UpstreamTarget upstream, byte[] messages, int maxTokens, CancellationToken cancellationToken)
     {
-        var messages = new JsonArray();
-        if (!string.IsNullOrEmpty(system))
+        var body = new ArrayBufferWriter<byte>(messages.Length + 128);
+        using (var writer = new Utf8JsonWriter(body))
         {
-            messages.Add(new JsonObject { ["role"] = "system", ["content"] = system });
+            writer.WriteStartObject();
+            writer.WriteString("model"u8, upstream.Model);
+            writer.WritePropertyName("messages"u8);
+            writer.WriteRawValue([.. "["u8, .. messages, .. "]"u8], skipInputValidation: true);
+            writer.WriteNumber("temperature"u8, 0);
+            writer.WriteNumber("max_tokens"u8, maxTokens);
+            writer.WriteEndObject();
         }
-        messages.Add(new JsonObject { ["role"] = "user", ["content"] = user });
-        var body = new JsonObject { ["model"] = upstream.Model, ["messages"] = messages, ["temperature"] = 0, ["max_tokens"] = maxTokens };
         using var request = new HttpRequestMessage(HttpMethod.Post, upstream.Url.TrimEnd('/') + "/chat/completions")
         {
-            Content = JsonContent.Create(body),
+            Content = new ByteArrayContent(body.WrittenSpan.ToArray()) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } },
         };
         if (!string.IsNullOrEmpty(upstream.ApiKey))
         {
