@@ -406,7 +406,7 @@ public static class OpenAiApi
                 $"'{name}' is served by Open Inference Protocol v2: POST /v2/models/{name}/infer").ExecuteAsync(context);
             return;
         }
-        if ((route.Prompt is not null || request.PromptVariables is not null) && PromptVariablesProblem(deployment, route, request) is { } badVariables)
+        if ((route.Prompt is { Variables.Count: > 0 } || request.PromptVariables is not null) && PromptVariablesProblem(deployment, route, request) is { } badVariables)
         {
             await badVariables.ExecuteAsync(context);
             return;

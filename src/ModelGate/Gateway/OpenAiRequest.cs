@@ -282,7 +282,8 @@ public sealed class OpenAiRequest
     }
 
     /// <summary>Whether <paramref name="route"/>'s prompt template has every variable it takes in <see cref="PromptVariables"/>.</summary>
-    public bool CanRender(VersionRoute route) => route.Prompt is not { } prompt || prompt.Missing(PromptVariables).Count == 0;
+    public bool CanRender(VersionRoute route) =>
+        route.Prompt is not { Variables.Count: > 0 } prompt || prompt.Variables.All(v => PromptVariables?.ContainsKey(v) == true);
 
     private static readonly ReadOnlyMemory<byte> IncludeUsageField = ""","stream_options":{"include_usage":true}"""u8.ToArray();
 
