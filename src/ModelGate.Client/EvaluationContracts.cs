@@ -60,9 +60,11 @@ public sealed record StartEvaluationRequest(string Suite, bool External = false,
 
 /// <summary>
 /// The OpenAI-compatible server an LLM version is evaluated through: <see cref="Url"/> is its API base (…/v1).
-/// <see cref="ApiKey"/> is used for this run only: it is neither stored nor logged.
+/// <see cref="ApiKey"/> is used for this run only: it is neither stored nor logged. <see cref="InputPricePer1K"/> and
+/// <see cref="OutputPricePer1K"/> (per 1,000 prompt and completion tokens, as in a deployment's upstream) price each row, so that
+/// a suite can hold the version to a cost (<c>cost_per_request</c>, <c>cost_per_1k_requests</c>).
 /// </summary>
-public sealed record UpstreamTarget(string Url, string Model, string? ApiKey = null);
+public sealed record UpstreamTarget(string Url, string Model, string? ApiKey = null, double? InputPricePer1K = null, double? OutputPricePer1K = null);
 
 public sealed record EvaluationProgressDto(long RowsTotal, long RowsDone, long RowsFailed, double RowsPerSecond, double? EtaSeconds);
 

@@ -77,6 +77,8 @@ public static class Gates
     private static readonly HashSet<string> LowerIsBetter = new(StringComparer.Ordinal)
     {
         "log_loss", "brier", "mae", "mse", "rmse", "leak_rate", "demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference",
+        "latency_p50", "latency_p95", "latency_p99", "prompt_tokens_mean", "completion_tokens_mean", "total_tokens_mean", "cost_per_request",
+        "cost_per_1k_requests",
     };
 
     public static GateReport Evaluate(GateInputs inputs, string to)

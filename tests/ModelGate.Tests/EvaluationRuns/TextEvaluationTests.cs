@@ -181,4 +181,88 @@ public sealed class TextEvaluationTests(SqliteServerFixture server) : IClassFixt
         Assert.Empty(result.GetProperty("metrics").EnumerateObject());
         Assert.False(result.GetProperty("passed").GetBoolean());
     }
+
+    [Fact]
+    public async Task LlmSuite_RecordsLatencyTokensAndCostPerRow_AndJudgesThresholdsOnThem()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        var answers = new Dictionary<string, string> { ["Q: a"] = "a short answer", ["Q: bb"] = "a somewhat longer answer here", ["Q: ccc"] = "x" };
+        upstream.Answer = (_, user) => answers[user];
+        var (model, api) = await RegisterLlmAsync(new PromptTemplate(null, "Q: {{question}}", ["question"]));
+        var dataset = await server.UploadAsync(Encoding.UTF8.GetBytes(string.Join('\n', new[] { "a", "bb", "ccc" }.Select(q =>
+            JsonSerializer.Serialize(new { id = q, variables = new { question = q }, reference = answers["Q: " + q] })))));
+        var suite = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "qa", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, bootstrap = new { resamples = 0 },
+            thresholds = new { latency_p95 = new { max = 600000 }, cost_per_1k_requests = new { max = 0.001 }, exact_match = new { min = 1 } },
+        })));
+
+        var done = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.0",
+            new StartEvaluationRequest(suite, Upstream: new UpstreamTarget(upstream.BaseUrl, "stub-chat", InputPricePer1K: 0.5, OutputPricePer1K: 2.0))));
+        Assert.True(done.Status == EvaluationStatuses.Succeeded, done.Error);
+        var result = done.Result!.Value;
+        var rows = result.GetProperty("rowRecords").EnumerateArray().OrderBy(r => r.GetProperty("id").GetString()).ToList();
+        Assert.Equal(["a", "bb", "ccc"], rows.Select(r => r.GetProperty("id").GetString()));
+        var costs = new List<double>();
+        foreach (var row in rows)
+        {
+            // The stub reports usage as (user text length / 4, answer length / 4): what the run must have taken.
+            var q = row.GetProperty("id").GetString()!;
+            var (prompt, completion) = (("Q: " + q).Length / 4, answers["Q: " + q].Length / 4);
+            Assert.Equal(prompt, row.GetProperty("promptTokens").GetInt64());
+            Assert.Equal(completion, row.GetProperty("completionTokens").GetInt64());
+            var cost = prompt / 1000.0 * 0.5 + completion / 1000.0 * 2.0;
+            Assert.Equal(cost, row.GetProperty("cost").GetDouble(), 12);
+            costs.Add(cost);
+            Assert.True(row.GetProperty("latencyMs").GetDouble() > 0);
+        }
+        Assert.Equal(costs.Average(), Value(result, "cost_per_request"), 12);
+        Assert.Equal(costs.Average() * 1000, Value(result, "cost_per_1k_requests"), 9);
+        var latencies = rows.Select(r => r.GetProperty("latencyMs").GetDouble()).Order().ToArray();
+        Assert.Equal(latencies[1], Value(result, "latency_p50"), 3); // nearest rank: ceil(0.5·3) = 2nd
+        Assert.Equal(latencies[2], Value(result, "latency_p95"), 3);
+        Assert.Equal(rows.Average(r => (double)r.GetProperty("completionTokens").GetInt64()), Value(result, "completion_tokens_mean"), 12);
+
+        var checks = result.GetProperty("thresholds").EnumerateArray().ToDictionary(c => c.GetProperty("metric").GetString()!, c => c.GetProperty("passed").GetBoolean());
+        Assert.Equal((true, false, true), (checks["latency_p95"], checks["cost_per_1k_requests"], checks["exact_match"]));
+        Assert.False(result.GetProperty("passed").GetBoolean());
+    }
+
+    [Fact]
+    public async Task LlmSuite_WithoutUsageFromTheUpstream_CountsTokensWithO200k_AndUnpricedRunsHaveNoCost()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.ReportsUsage = false;
+        upstream.Answer = (_, _) => "Bonjour, le ticket est résolu.";
+        var (model, api) = await RegisterLlmAsync(new PromptTemplate("Be brief.", "Q: {{question}}", ["question"]));
+        var dataset = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { id = "r1", variables = new { question = "état ?" }, reference = "x" })));
+        var suite = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "qa", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, bootstrap = new { resamples = 0 },
+        })));
+        var done = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, Upstream: new UpstreamTarget(upstream.BaseUrl, "stub-chat"))));
+        var row = done.Result!.Value.GetProperty("rowRecords")[0];
+        var o200k = Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForEncoding("o200k_base");
+        Assert.Equal(o200k.CountTokens("Bonjour, le ticket est résolu."), row.GetProperty("completionTokens").GetInt64());
+        // Chat framing as OpenAI counts it: 3 per message plus role and content, and 3 for the reply's priming.
+        Assert.Equal(3 + (3 + o200k.CountTokens("system") + o200k.CountTokens("Be brief.")) + (3 + o200k.CountTokens("user") + o200k.CountTokens("Q: état ?")),
+            row.GetProperty("promptTokens").GetInt64());
+        Assert.Equal(JsonValueKind.Null, row.GetProperty("cost").ValueKind);
+        Assert.False(done.Result!.Value.GetProperty("metrics").TryGetProperty("cost_per_request", out _));
+    }
+
+    [Fact]
+    public async Task LlmSuite_AThresholdOnAnUnknownMetric_IsRefused()
+    {
+        var (model, _) = await RegisterLlmAsync(new PromptTemplate(null, "Q: {{question}}", ["question"]));
+        var dataset = await server.UploadAsync(Encoding.UTF8.GetBytes("{\"variables\": {\"question\": \"a\"}, \"reference\": \"b\"}"));
+        var suite = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "qa", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, thresholds = new { latency_p90 = new { max = 3000 } },
+        })));
+        using var refused = await server.Client().PostAsJsonAsync($"/api/v1/models/{model}/versions/1.0.0/evaluations",
+            new { suite, upstream = new { url = "http://127.0.0.1:9/v1", model = "m" } });
+        var problem = await ProblemAssert.IsProblem(refused, HttpStatusCode.BadRequest, "validation_failed");
+        Assert.Contains("latency_p95", problem.GetProperty("errors").GetProperty("suite.thresholds.latency_p90")[0].GetString());
+    }
 }

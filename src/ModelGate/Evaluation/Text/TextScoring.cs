@@ -5,6 +5,9 @@ namespace ModelGate.Evaluation.Text;
 
 public sealed record RowFailure(string Id, string Error);
 
+/// <summary>What one row cost to answer: its latency, tokens and (for a priced upstream) cost; <see cref="Error"/> when it failed.</summary>
+public sealed record TextRowRecord(string Id, double LatencyMs, long? PromptTokens, long? CompletionTokens, double? Cost, string? Error);
+
 public sealed record TextEvaluationResult(
     string Suite,
     string SuiteSha256,
@@ -21,7 +24,8 @@ public sealed record TextEvaluationResult(
     IReadOnlyList<RowFailure> Failures,
     IReadOnlyList<ThresholdCheck> Thresholds,
     bool Passed,
-    BootstrapSpec Bootstrap);
+    BootstrapSpec Bootstrap,
+    IReadOnlyList<TextRowRecord> RowRecords);
 
 /// <summary>
 /// Scores answers: ROUGE as rouge-score computes it per example (target = reference), averaged over rows, with a
@@ -30,6 +34,18 @@ public sealed record TextEvaluationResult(
 /// </summary>
 public static class TextScoring
 {
+    /// <summary>
+    /// The requirements every LLM and safety run measures, over the rows answered, whatever the suite's quality metrics:
+    /// latency quantiles (ms, nearest rank), mean tokens per request, and, for a priced upstream, cost per request and per
+    /// 1,000 requests. A suite may set thresholds on them like on quality metrics (a seed's "summaries in less than 3 s":
+    /// <c>latency_p95: {max: 3000}</c>).
+    /// </summary>
+    public static readonly IReadOnlySet<string> RequirementMetrics = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "latency_p50", "latency_p95", "latency_p99", "prompt_tokens_mean", "completion_tokens_mean", "total_tokens_mean", "cost_per_request",
+        "cost_per_1k_requests",
+    };
+
     public static TextEvaluationResult Compute(PreparedTextSuite prepared, IReadOnlyList<TextAnswer> answers)
     {
         var suite = prepared.Suite;
@@ -75,6 +91,23 @@ public static class TextScoring
                 });
         }
 
+        if (ok.Count > 0)
+        {
+            var answered = ok.Select(a => a.LatencyMs).Order().ToArray();
+            metrics["latency_p50"] = new MetricValue(Math.Round(NearestRank(answered, 0.5), 3));
+            metrics["latency_p95"] = new MetricValue(Math.Round(NearestRank(answered, 0.95), 3));
+            metrics["latency_p99"] = new MetricValue(Math.Round(NearestRank(answered, 0.99), 3));
+            metrics["prompt_tokens_mean"] = new MetricValue(ok.Average(a => (double)(a.PromptTokens ?? 0)));
+            metrics["completion_tokens_mean"] = new MetricValue(ok.Average(a => (double)(a.CompletionTokens ?? 0)));
+            metrics["total_tokens_mean"] = new MetricValue(ok.Average(a => (double)((a.PromptTokens ?? 0) + (a.CompletionTokens ?? 0))));
+            if (ok.All(a => a.Cost is not null))
+            {
+                var cost = ok.Average(a => a.Cost!.Value);
+                metrics["cost_per_request"] = new MetricValue(cost);
+                metrics["cost_per_1k_requests"] = new MetricValue(cost * 1000);
+            }
+        }
+
         var checks = new List<ThresholdCheck>();
         foreach (var (name, limit) in suite.Thresholds ?? new Dictionary<string, MetricThreshold>())
         {
@@ -86,8 +119,13 @@ public static class TextScoring
             answers.Count, ok.Count, answers.Count - ok.Count, metrics, slices,
             new LatencyResult(Math.Round(At(0.5), 3), Math.Round(At(0.95), 3), Math.Round(At(0.99), 3), latencies.Length),
             answers.Where(a => a.Output is null).Select(a => new RowFailure(a.Row.Id, a.Error ?? "failed")).ToList(),
-            checks, ok.Count > 0 && checks.All(c => c.Passed), bootstrap);
+            checks, ok.Count > 0 && checks.All(c => c.Passed), bootstrap,
+            answers.Select(a => new TextRowRecord(a.Row.Id, Math.Round(a.LatencyMs, 3), a.PromptTokens, a.CompletionTokens, a.Cost, a.Output is null ? a.Error ?? "failed" : null))
+                .ToList());
     }
+
+    /// <summary>The nearest-rank quantile of sorted values (at least one).</summary>
+    private static double NearestRank(double[] sorted, double q) => sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
 
     private static RougeScore Rouge(string name, string reference, string output, bool stem) => name switch
     {

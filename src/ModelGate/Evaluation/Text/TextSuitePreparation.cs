@@ -57,6 +57,14 @@ public static class TextSuitePreparation
                 errors.Add($"suite.metrics[{i}]", $"'{metrics[i]}' is not a {suite.Task} metric; they are {string.Join(", ", allowed.Order(StringComparer.Ordinal))}");
             }
         }
+        foreach (var name in (suite.Thresholds ?? new Dictionary<string, MetricThreshold>()).Keys)
+        {
+            if (!allowed.Contains(name) && !TextScoring.RequirementMetrics.Contains(name) && !name.StartsWith("rouge", StringComparison.Ordinal))
+            {
+                errors.Add($"suite.thresholds.{name}", $"'{name}' is not a metric of a {suite.Task} run; they are " +
+                    string.Join(", ", allowed.Concat(TextScoring.RequirementMetrics).Order(StringComparer.Ordinal)));
+            }
+        }
         if (suite.MaxTokens is < 1 or > 32768)
         {
             errors.Add("suite.maxTokens", "between 1 and 32768");

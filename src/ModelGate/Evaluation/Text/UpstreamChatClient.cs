@@ -7,6 +7,9 @@ using ModelGate.Client;
 
 namespace ModelGate.Evaluation.Text;
 
+/// <summary>One answer: its text and the token counts the upstream reported (null when it reported none).</summary>
+public sealed record ChatAnswer(string Content, long? PromptTokens, long? CompletionTokens);
+
 /// <summary>Calls an OpenAI-compatible <c>/chat/completions</c> endpoint for evaluation runs (not the gateway's hot path).</summary>
 /// <remarks>Connections go through the egress policy (checked on the resolved address), without redirects.</remarks>
 public sealed class UpstreamChatClient(Security.EgressPolicy egress) : IDisposable
@@ -27,7 +30,7 @@ public sealed class UpstreamChatClient(Security.EgressPolicy egress) : IDisposab
     /// Asks for one completion of <paramref name="messages"/> (the rendered messages, comma-separated JSON objects, sent
     /// byte for byte) at temperature 0.
     /// </summary>
-    public async Task<string> CompleteAsync(UpstreamTarget upstream, byte[] messages, int maxTokens, CancellationToken cancellationToken)
+    public async Task<ChatAnswer> CompleteAsync(UpstreamTarget upstream, byte[] messages, int maxTokens, CancellationToken cancellationToken)
     {
         var body = new ArrayBufferWriter<byte>(messages.Length + 128);
         using (var writer = new Utf8JsonWriter(body))
@@ -58,7 +61,9 @@ public sealed class UpstreamChatClient(Security.EgressPolicy egress) : IDisposab
             choices[0].TryGetProperty("message", out var message) && message.TryGetProperty("content", out var content) &&
             content.ValueKind == JsonValueKind.String)
         {
-            return content.GetString()!;
+            long? Usage(string name) => doc.RootElement.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object &&
+                                        usage.TryGetProperty(name, out var n) && n.TryGetInt64(out var v) && v >= 0 ? v : null;
+            return new ChatAnswer(content.GetString()!, Usage("prompt_tokens"), Usage("completion_tokens"));
         }
         throw new InvalidDataException("the upstream's answer has no choices[0].message.content");
     }
