@@ -53,10 +53,11 @@ public sealed record BootstrapSpec(int Resamples = 1000, double Confidence = 0.9
 /// <summary>
 /// Starts a run of the suite stored as artifact <see cref="Suite"/>; with <see cref="External"/> it records results computed
 /// elsewhere instead. <see cref="Baseline"/> names a version to compare against on the same rows (default: the model's
-/// version in stage production, if there is one).
+/// version in stage production, if there is one). For an <c>llm-chat</c> suite the baseline version is run on the same rows through <see cref="BaselineUpstream"/> (default: the
+/// same upstream), unless its own stored run of the same suite and dataset has the answers to reuse.
 /// </summary>
 public sealed record StartEvaluationRequest(string Suite, bool External = false, IReadOnlyDictionary<string, double>? Metrics = null, string? Baseline = null,
-    UpstreamTarget? Upstream = null);
+    UpstreamTarget? Upstream = null, UpstreamTarget? BaselineUpstream = null);
 
 /// <summary>
 /// The OpenAI-compatible server an LLM version is evaluated through: <see cref="Url"/> is its API base (…/v1).

@@ -20,6 +20,8 @@ public sealed class EvaluationJob(string id, string evaluator, long rowsTotal)
     public BaselineModel? Baseline { get; init; }
     /// <summary>An LLM or safety run's rendered prompts; null for classification runs.</summary>
     public Text.PreparedTextSuite? Text { get; init; }
+    /// <summary>An llm-chat run's baseline: its rows to ask (<see cref="TextBaselineRun.Ask"/>) or its stored answers to reuse.</summary>
+    public TextBaselineRun? TextBaseline { get; init; }
     public string Evaluator { get; } = evaluator;
     public CancellationTokenSource Cancellation { get; } = new();
     public long RowsTotal => rowsTotal;
@@ -91,3 +93,7 @@ public sealed class EvaluationJobs
         }
     }
 }
+
+/// <summary>The baseline of an llm-chat run: its version, and either its rendered rows to ask or the answers of its stored run to reuse.</summary>
+public sealed record TextBaselineRun(string Version, string AttestationSha256, Text.PreparedTextSuite? Ask, IReadOnlyList<Text.TextAnswer>? Reused,
+    string? ReusedFrom);

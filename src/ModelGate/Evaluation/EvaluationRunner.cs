@@ -55,7 +55,13 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
             if (job.Text is { } text)
             {
                 var answers = await Text.TextRunner.AskAllAsync(job, text, upstream, linked.Token);
-                json = System.Text.Json.JsonSerializer.Serialize(Text.TextScoring.Compute(text, answers), ModelGateJson.Options);
+                Text.TextBaseline? compared = null;
+                if (job.TextBaseline is { } b)
+                {
+                    var theirs = b.Reused ?? await Text.TextRunner.AskAllAsync(job, b.Ask!, upstream, linked.Token);
+                    compared = new Text.TextBaseline(b.Version, b.AttestationSha256, theirs, b.ReusedFrom);
+                }
+                json = System.Text.Json.JsonSerializer.Serialize(Text.TextScoring.Compute(text, answers, compared), ModelGateJson.Options);
             }
             else
             {

@@ -62,6 +62,7 @@ public static class EvaluationsApi
         PreparedSuite? prepared = null;
         BaselineModel? baseline = null;
         Text.PreparedTextSuite? text = null;
+        TextBaselineRun? textBaseline = null;
         if (!request.External)
         {
             var (suite, suiteProblem) = await SuitePreparation.LoadAsync(suiteSha, blobs, cancellationToken);
@@ -84,14 +85,22 @@ public static class EvaluationsApi
             }
             else
             {
-                if (request.Baseline is not null)
+                if (request.Baseline is not null && suite.Task != "llm-chat")
                 {
-                    return Problems.Validation("baseline", "baselines are compared in classification runs; run the LLM suite on each version and use eval compare");
+                    return Problems.Validation("baseline", "baselines are compared in classification, regression and llm-chat runs");
                 }
                 (text, problem) = await Text.TextSuitePreparation.PrepareAsync(suite, suiteSha, entity, request.Upstream, blobs, cancellationToken);
                 if (text is null)
                 {
                     return problem!;
+                }
+                if (suite.Task == "llm-chat")
+                {
+                    (textBaseline, problem) = await ResolveTextBaselineAsync(db, model, entity, request, text, blobs, cancellationToken);
+                    if (problem is not null)
+                    {
+                        return problem;
+                    }
                 }
                 var upstreamUrl = new Uri(text.Upstream.Url);
                 if (upstreamUrl.UserInfo.Length > 0)
@@ -131,14 +140,14 @@ public static class EvaluationsApi
             Model = model,
             Version = entity.Version,
             SuiteSha256 = suiteSha,
-            BaselineVersion = baseline?.Version,
+            BaselineVersion = baseline?.Version ?? textBaseline?.Version,
             DatasetSha256 = prepared?.DatasetSha256 ?? text?.DatasetSha256,
             Status = request.External ? EvaluationStatuses.Succeeded : EvaluationStatuses.Queued,
             External = request.External,
             Evaluator = actor,
             Trainer = entity.Trainer,
             Independent = independent,
-            RowsTotal = prepared?.Table.RowCount ?? text?.Rows.Count ?? 0,
+            RowsTotal = prepared?.Table.RowCount ?? (text?.Rows.Count ?? 0) + (textBaseline?.Ask?.Rows.Count ?? 0),
             CreatedAt = tx.Now,
         };
         if (request.External)
@@ -153,7 +162,8 @@ public static class EvaluationsApi
             RegistryMapping.VersionSubject(model, entity.Version) + "/evaluations/" + evaluation.Id,
             new
             {
-                suite = suiteSha, dataset = evaluation.DatasetSha256, baseline = baseline?.Version, external = request.External, independent,
+                suite = suiteSha, dataset = evaluation.DatasetSha256, baseline = evaluation.BaselineVersion, baselineReusedFrom = textBaseline?.ReusedFrom,
+                external = request.External, independent,
                 upstream = text is null ? null : new { text.Upstream.Url, text.Upstream.Model }, // never the key
             },
             cancellationToken: cancellationToken);
@@ -164,7 +174,7 @@ public static class EvaluationsApi
         {
             return TypedResults.Created(location, ToDto(evaluation, null));
         }
-        var job = new EvaluationJob(evaluation.Id, actor, evaluation.RowsTotal) { Suite = prepared, Baseline = baseline, Text = text };
+        var job = new EvaluationJob(evaluation.Id, actor, evaluation.RowsTotal) { Suite = prepared, Baseline = baseline, Text = text, TextBaseline = textBaseline };
         jobs.Enqueue(job);
         return TypedResults.Accepted(location, ToDto(evaluation, job));
     }
@@ -206,6 +216,54 @@ public static class EvaluationsApi
             await job.Cancellation.CancelAsync();
         }
         return TypedResults.Accepted($"/api/v1/models/{model}/versions/{evaluation.Version}/evaluations/{id}", ToDto(evaluation, job));
+    }
+
+    /// <summary>
+    /// An llm-chat run's baseline: the named version, or by default the production baseline (none when there is none). Its
+    /// answers are reused from its latest succeeded run of the same suite and dataset when that run kept them; otherwise its
+    /// rows are rendered with its own prompt template and asked through <c>baselineUpstream</c> (default: the run's upstream).
+    /// </summary>
+    private static async Task<(TextBaselineRun?, ProblemHttpResult?)> ResolveTextBaselineAsync(ModelGateDbContext db, string model,
+        Storage.Registry.ModelVersionEntity candidate, StartEvaluationRequest request, Text.PreparedTextSuite text, IBlobStore blobs,
+        CancellationToken cancellationToken)
+    {
+        Storage.Registry.ModelVersionEntity? baseline;
+        if (request.Baseline is { } requested)
+        {
+            ProblemHttpResult? problem;
+            (baseline, problem) = await VersionsApi.FindAsync(db, model, requested, cancellationToken);
+            if (baseline is null)
+            {
+                return (null, problem);
+            }
+            if (baseline.Id == candidate.Id)
+            {
+                return (null, Problems.Validation("baseline", "a version cannot be its own baseline"));
+            }
+        }
+        else
+        {
+            baseline = await Lifecycle.ProductionBaseline.FindAsync(db, candidate.ModelId, candidate.Id, cancellationToken);
+            if (baseline is null)
+            {
+                return (null, null);
+            }
+        }
+        var stored = await db.Evaluations.AsNoTracking()
+            .Where(e => e.VersionId == baseline.Id && e.SuiteSha256 == text.SuiteSha256 && e.DatasetSha256 == text.DatasetSha256 &&
+                        e.Status == EvaluationStatuses.Succeeded && !e.External && e.Result != null)
+            .OrderByDescending(e => e.FinishedAt).FirstOrDefaultAsync(cancellationToken);
+        if (stored is not null && Text.TextScoring.ReadAnswers(stored.Result!, text.Rows) is { } reused)
+        {
+            return (new TextBaselineRun(baseline.Version, baseline.AttestationSha256, null, reused, stored.Id), null);
+        }
+        var (ask, askProblem) = await Text.TextSuitePreparation.PrepareAsync(text.Suite, text.SuiteSha256, baseline, request.BaselineUpstream ?? request.Upstream,
+            blobs, cancellationToken);
+        if (ask is null)
+        {
+            return (null, askProblem);
+        }
+        return (new TextBaselineRun(baseline.Version, baseline.AttestationSha256, ask, null, null), null);
     }
 
     /// <summary>The named baseline, or by default the one the regression check compares with (<see cref="Lifecycle.ProductionBaseline"/>; none when there is none).</summary>

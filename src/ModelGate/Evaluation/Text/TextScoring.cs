@@ -1,3 +1,4 @@
+using System.Text.Json;
 using ModelGate.Client;
 using ModelGate.Evaluation.Metrics;
 
@@ -5,8 +6,21 @@ namespace ModelGate.Evaluation.Text;
 
 public sealed record RowFailure(string Id, string Error);
 
-/// <summary>What one row cost to answer: its latency, tokens and (for a priced upstream) cost; <see cref="Error"/> when it failed.</summary>
-public sealed record TextRowRecord(string Id, double LatencyMs, long? PromptTokens, long? CompletionTokens, double? Cost, string? Error);
+/// <summary>
+/// One row's answer (<see cref="Output"/>, kept so that a later run comparing with this version can reuse it) and what it cost:
+/// latency, tokens and (for a priced upstream) cost; <see cref="Error"/> when it failed.
+/// </summary>
+public sealed record TextRowRecord(string Id, double LatencyMs, long? PromptTokens, long? CompletionTokens, double? Cost, string? Error, string? Output = null);
+
+/// <summary>
+/// The baseline version's answers to the same rows: asked through an upstream in this run, or (<see cref="ReusedFrom"/>) those of
+/// its stored run of the same suite and dataset.
+/// </summary>
+public sealed record TextBaseline(string Version, string AttestationSha256, IReadOnlyList<TextAnswer> Answers, string? ReusedFrom);
+
+/// <summary>The baseline's metrics on the rows both answered, and candidate − baseline with paired bootstrap intervals.</summary>
+public sealed record TextComparison(string Version, string ModelSha256, long Rows, IReadOnlyDictionary<string, double> Metrics,
+    IReadOnlyDictionary<string, MetricValue> Deltas, string? ReusedFrom);
 
 public sealed record TextEvaluationResult(
     string Suite,
@@ -25,7 +39,8 @@ public sealed record TextEvaluationResult(
     IReadOnlyList<ThresholdCheck> Thresholds,
     bool Passed,
     BootstrapSpec Bootstrap,
-    IReadOnlyList<TextRowRecord> RowRecords);
+    IReadOnlyList<TextRowRecord> RowRecords,
+    TextComparison? Baseline = null);
 
 /// <summary>
 /// Scores answers: ROUGE as rouge-score computes it per example (target = reference), averaged over rows, with a
@@ -46,7 +61,7 @@ public static class TextScoring
         "cost_per_1k_requests",
     };
 
-    public static TextEvaluationResult Compute(PreparedTextSuite prepared, IReadOnlyList<TextAnswer> answers)
+    public static TextEvaluationResult Compute(PreparedTextSuite prepared, IReadOnlyList<TextAnswer> answers, TextBaseline? baseline = null)
     {
         var suite = prepared.Suite;
         var bootstrap = suite.Bootstrap ?? new BootstrapSpec();
@@ -120,8 +135,75 @@ public static class TextScoring
             new LatencyResult(Math.Round(At(0.5), 3), Math.Round(At(0.95), 3), Math.Round(At(0.99), 3), latencies.Length),
             answers.Where(a => a.Output is null).Select(a => new RowFailure(a.Row.Id, a.Error ?? "failed")).ToList(),
             checks, ok.Count > 0 && checks.All(c => c.Passed), bootstrap,
-            answers.Select(a => new TextRowRecord(a.Row.Id, Math.Round(a.LatencyMs, 3), a.PromptTokens, a.CompletionTokens, a.Cost, a.Output is null ? a.Error ?? "failed" : null))
-                .ToList());
+            answers.Select(a => new TextRowRecord(a.Row.Id, Math.Round(a.LatencyMs, 3), a.PromptTokens, a.CompletionTokens, a.Cost,
+                a.Output is null ? a.Error ?? "failed" : null, a.Output)).ToList(),
+            baseline is null ? null : Compare(suite, bootstrap, answers, baseline));
+    }
+
+    /// <summary>
+    /// The answers a stored run kept (its <c>rowRecords</c> with their outputs), matched to <paramref name="rows"/> by id; null
+    /// when it kept none (a run from before answers were kept) or they do not cover the rows.
+    /// </summary>
+    public static IReadOnlyList<TextAnswer>? ReadAnswers(string result, IReadOnlyList<TextRow> rows)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(result);
+        if (!document.RootElement.TryGetProperty("rowRecords", out var records) || records.ValueKind != System.Text.Json.JsonValueKind.Array)
+        {
+            return null;
+        }
+        var kept = new Dictionary<string, TextRowRecord>(StringComparer.Ordinal);
+        foreach (var element in records.EnumerateArray())
+        {
+            var record = element.Deserialize<TextRowRecord>(ModelGateJson.Options);
+            if (record is null || (record.Output is null && record.Error is null))
+            {
+                return null;
+            }
+            kept[record.Id] = record;
+        }
+        var answers = new List<TextAnswer>(rows.Count);
+        foreach (var row in rows)
+        {
+            if (!kept.TryGetValue(row.Id, out var r))
+            {
+                return null;
+            }
+            answers.Add(new TextAnswer(row, r.Output, r.LatencyMs, r.Error, r.PromptTokens, r.CompletionTokens, r.Cost));
+        }
+        return answers;
+    }
+
+    /// <summary>The quality metrics a regression is judged on (each a mean over rows of a per-row score in [0, 1]).</summary>
+    public static readonly IReadOnlySet<string> ComparedMetrics = new HashSet<string>(StringComparer.Ordinal)
+        { "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match", "contains" };
+
+    /// <summary>One row's score on a quality metric (ROUGE's F-measure, or 1/0).</summary>
+    private static double RowScore(string name, string reference, string output, bool stem) => name switch
+    {
+        "exact_match" => TextMatch.ExactMatch(reference, output) ? 1 : 0,
+        "contains" => TextMatch.Contains(reference, output) ? 1 : 0,
+        _ => Rouge(name, reference, output, stem).FMeasure,
+    };
+
+    /// <summary>
+    /// Candidate against baseline on the rows both answered (paired by row id): each metric's baseline mean and the delta of
+    /// the means, with a paired bootstrap interval (the same rows resampled for both).
+    /// </summary>
+    private static TextComparison Compare(EvaluationSuite suite, BootstrapSpec bootstrap, IReadOnlyList<TextAnswer> answers, TextBaseline baseline)
+    {
+        var theirs = baseline.Answers.Where(a => a.Output is not null).ToDictionary(a => a.Row.Id, StringComparer.Ordinal);
+        var pairs = answers.Where(a => a.Output is not null && theirs.ContainsKey(a.Row.Id)).Select(a => (Mine: a, Theirs: theirs[a.Row.Id])).ToList();
+        var metrics = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        var deltas = new SortedDictionary<string, MetricValue>(StringComparer.Ordinal);
+        foreach (var name in pairs.Count == 0 ? [] : suite.Metrics!.Where(ComparedMetrics.Contains))
+        {
+            var mine = pairs.Select(p => RowScore(name, p.Mine.Row.Reference!, p.Mine.Output!, suite.UseStemmer)).ToArray();
+            var other = pairs.Select(p => RowScore(name, p.Theirs.Row.Reference!, p.Theirs.Output!, suite.UseStemmer)).ToArray();
+            var difference = mine.Zip(other, (m, o) => m - o).ToArray();
+            metrics[name] = other.Average();
+            deltas[name] = Mean(difference, bootstrap);
+        }
+        return new TextComparison(baseline.Version, baseline.AttestationSha256, pairs.Count, metrics, deltas, baseline.ReusedFrom);
     }
 
     /// <summary>The nearest-rank quantile of sorted values (at least one).</summary>
