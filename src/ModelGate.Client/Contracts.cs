@@ -238,3 +238,34 @@ public static class ModelGateJson
         return options;
     }
 }
+
+public static class PrincipalKindNames
+{
+    public const string Person = "person";
+    public const string Service = "service";
+}
+
+/// <summary>A person or a service that keys act for.</summary>
+/// <param name="Kind"><c>person</c> or <c>service</c>; only people hold the approving roles (ml-lead, product-owner, risk-committee).</param>
+/// <param name="Identity">E-mail or subject (1–320 characters, unique case-insensitively).</param>
+public sealed record CreatePrincipalRequest(string Kind, string Identity, string? DisplayName = null, IReadOnlyList<string>? Roles = null);
+
+/// <summary>A change to a principal; a field left out is unchanged.</summary>
+/// <param name="Grant">Roles to grant.</param>
+/// <param name="Revoke">Roles to remove (at once, for every key of the principal).</param>
+/// <param name="Disabled">true disables the principal (its keys stop working at once); a disabled principal stays disabled.</param>
+public sealed record UpdatePrincipalRequest(string? DisplayName = null, IReadOnlyList<string>? Grant = null, IReadOnlyList<string>? Revoke = null,
+    bool? Disabled = null);
+
+public sealed record PrincipalDto(
+    string Id,
+    string Kind,
+    string Identity,
+    string? DisplayName,
+    IReadOnlyList<string> Roles,
+    string Source,
+    DateTime CreatedAt,
+    string CreatedBy,
+    DateTime? DisabledAt,
+    string? DisabledBy,
+    IReadOnlyList<ApiKeyDto>? Keys = null);

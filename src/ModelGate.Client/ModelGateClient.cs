@@ -247,6 +247,19 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<ApiKeyDto> RevokeKeyAsync(string id, CancellationToken ct = default) =>
         SendAsync<ApiKeyDto>(HttpMethod.Delete, $"api/v1/keys/{Esc(id)}", null, ct);
 
+    public Task<PrincipalDto> CreatePrincipalAsync(CreatePrincipalRequest request, CancellationToken ct = default) =>
+        SendAsync<PrincipalDto>(HttpMethod.Post, "api/v1/principals", request, ct);
+
+    public Task<IReadOnlyList<PrincipalDto>> ListPrincipalsAsync(CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<PrincipalDto>>(HttpMethod.Get, "api/v1/principals", null, ct);
+
+    /// <summary>A principal (by id or identity) with its keys.</summary>
+    public Task<PrincipalDto> GetPrincipalAsync(string idOrIdentity, CancellationToken ct = default) =>
+        SendAsync<PrincipalDto>(HttpMethod.Get, $"api/v1/principals/{Esc(idOrIdentity)}", null, ct);
+
+    public Task<PrincipalDto> UpdatePrincipalAsync(string idOrIdentity, UpdatePrincipalRequest request, CancellationToken ct = default) =>
+        SendAsync<PrincipalDto>(HttpMethod.Patch, $"api/v1/principals/{Esc(idOrIdentity)}", request, ct);
+
     private static string Esc(string value) => Uri.EscapeDataString(value);
 
     // Lifecycle

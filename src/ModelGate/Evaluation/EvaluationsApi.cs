@@ -56,8 +56,8 @@ public static class EvaluationsApi
             return Problems.Validation("suite", $"'{ClientText.Echo(request.Suite)}' is not the SHA-256 digest of a stored suite artifact");
         }
         var actor = user.ActorId();
-        var actorName = user.FindFirst(ClaimTypes.Name)?.Value;
-        var independent = actor != entity.CreatedBy && !string.Equals(actorName, entity.Trainer, StringComparison.OrdinalIgnoreCase);
+        var independent = Lifecycle.SeparationOfDuties.IsIndependentEvaluator(await Lifecycle.VersionParties.LoadAsync(db, entity, cancellationToken),
+            await Lifecycle.Party.OfAsync(db, user, cancellationToken));
 
         PreparedSuite? prepared = null;
         BaselineModel? baseline = null;

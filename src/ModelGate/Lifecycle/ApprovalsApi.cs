@@ -20,7 +20,7 @@ namespace ModelGate.Lifecycle;
 /// </summary>
 public static class ApprovalsApi
 {
-    public const string SeparationOfDuties = "separation_of_duties";
+    public const string SeparationOfDuties = ProblemCodes.SeparationOfDuties;
 
     public static IEndpointRouteBuilder MapApprovalsApi(this IEndpointRouteBuilder app)
     {
@@ -62,7 +62,6 @@ public static class ApprovalsApi
             return errors.ToProblem();
         }
         var actor = user.ActorId();
-        var actorName = user.Identity?.Name ?? actor;
         await using var tx = await write.BeginAsync(cancellationToken);
         var (entity, problem) = await VersionsApi.FindAsync(tx.Db, model, version, cancellationToken, tracked: true);
         if (entity is null)
@@ -87,15 +86,13 @@ public static class ApprovalsApi
         }
 
         var previous = await tx.Db.Approvals.Where(a => a.VersionId == entity.Id).ToListAsync(cancellationToken);
-        var requesters = await tx.Db.Transitions.Where(t => t.VersionId == entity.Id).Select(t => t.Actor).Distinct().ToListAsync(cancellationToken);
-        string? conflict =
-            actor == entity.CreatedBy || string.Equals(actorName, entity.Trainer, StringComparison.OrdinalIgnoreCase) ? "you trained (registered) this version"
-            : evaluations.Any(e => e.Evaluator == actor) ? "you evaluated this version"
-            : requesters.Contains(actor) ? "you asked to promote this version"
-            : previous.FirstOrDefault(a => a.Approver == actor) is { } mine ? $"you already decided on this version as {mine.Role} ({mine.Id}): one person fills one role"
-            : previous.FirstOrDefault(a => a.Role == request.Role && a.Decision == request.Decision) is { } same
+        var parties = await VersionParties.LoadAsync(tx.Db, entity, cancellationToken);
+        var party = await Party.OfAsync(tx.Db, user, cancellationToken);
+        string? conflict = Lifecycle.SeparationOfDuties.ApproverConflict(parties, party, previous)
+            ?? (previous.FirstOrDefault(a => a.Role == request.Role && a.Decision == request.Decision) is { } same
                 ? $"the {request.Role} {request.Decision} is already recorded by {same.Approver} ({same.Id})"
-            : null;
+                : null)
+            ?? await Lifecycle.SeparationOfDuties.GrantConflictAsync(tx.Db, parties, actor, request.Role, cancellationToken);
         if (previous.FirstOrDefault(a => a.Decision == ApprovalDecisions.Reject) is { } rejection)
         {
             conflict ??= $"{rejection.Approver} ({rejection.Role}) rejected this version ({rejection.Id}): it cannot be approved; register a new version";

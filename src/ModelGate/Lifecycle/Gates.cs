@@ -46,7 +46,8 @@ public sealed record GateInputs(
     IReadOnlyList<ApprovalEntity> Approvals,
     IReadOnlyList<string> Requesters,
     string Actor,
-    string ActorName)
+    string ActorName,
+    VersionParties? Parties = null)
 {
     public static async Task<GateInputs> LoadAsync(ModelGateDbContext db, ModelEntity model, ModelVersionEntity version, string actor, string actorName,
         CancellationToken cancellationToken)
@@ -62,8 +63,9 @@ public sealed record GateInputs(
             .OrderByDescending(s => s.CreatedAt).FirstOrDefaultAsync(cancellationToken);
         var approvals = await db.Approvals.AsNoTracking().Where(a => a.VersionId == version.Id).OrderBy(a => a.Time).ToListAsync(cancellationToken);
         var requesters = await db.Transitions.AsNoTracking().Where(t => t.VersionId == version.Id).Select(t => t.Actor).Distinct().ToListAsync(cancellationToken);
+        var parties = await VersionParties.LoadAsync(db, version, cancellationToken);
         return new GateInputs(model, version, policy, source, evaluations, production,
-            card is null ? null : JsonDocument.Parse(card.Card).RootElement.Clone(), deployments, verification, approvals, requesters, actor, actorName);
+            card is null ? null : JsonDocument.Parse(card.Card).RootElement.Clone(), deployments, verification, approvals, requesters, actor, actorName, parties);
     }
 }
 
@@ -233,9 +235,9 @@ public static class Gates
         var used = new HashSet<string>(StringComparer.Ordinal);
         foreach (var role in roles)
         {
-            // Each role needs its own approver: one person's approval fills at most one role.
-            var approval = approvals.FirstOrDefault(a => a.Decision == ApprovalDecisions.Approve && a.Role == role && a.Approver != inputs.Actor &&
-                                                         !used.Contains(a.Approver));
+            // Each role needs its own approver: one principal's approval fills at most one role (SeparationOfDuties decides who counts).
+            var approval = approvals.FirstOrDefault(a => a.Decision == ApprovalDecisions.Approve && a.Role == role &&
+                                                         SeparationOfDuties.Counts(inputs.Parties, a.Approver, inputs.Actor, used));
             if (approval is not null)
             {
                 used.Add(approval.Approver);
@@ -244,6 +246,8 @@ public static class Gates
             var actual = approval is not null ? $"{approval.Approver} ({approval.Id})"
                 : seen.Count == 0 ? "none"
                 : seen.All(a => a.Approver == inputs.Actor) ? $"only by the requester {inputs.Actor}"
+                : seen.All(a => !SeparationOfDuties.Counts(inputs.Parties, a.Approver, inputs.Actor, new HashSet<string>()))
+                    ? "only by someone who trained, registered, evaluated or asked to promote this version"
                 : "only by an approver who already fills another role";
             checks.Add(new GateCheck($"approval:{role}", $"an approval by a {role} (risk tier {inputs.Model.RiskTier})", actual, approval is not null));
         }
