@@ -96,7 +96,7 @@ public static class SeparationOfDuties
             return "you asked to promote this version";
         }
         return previous.FirstOrDefault(a => a.Approver == party.PrincipalId) is { } mine
-            ? $"you already decided on this version as {mine.Role} ({mine.Id}): one principal fills one role"
+            ? $"you already decided on this version as {mine.Role} ({mine.Id}): one person fills one role"
             : null;
     }
 

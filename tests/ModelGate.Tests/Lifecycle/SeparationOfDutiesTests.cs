@@ -110,7 +110,7 @@ public abstract class SeparationOfDutiesTests(ServerFixture fixture) : ProviderT
         var twice = await Assert.ThrowsAsync<ModelGateApiException>(async () =>
             await (await KeyForAsync(max, "max-2", Roles.ProductOwner)).ApproveAsync(model, "1.0.0", Approval(Roles.ProductOwner, evidence)));
         Assert.Equal("separation_of_duties", twice.Code);
-        Assert.Contains("one principal fills one role", twice.Problem!.Detail);
+        Assert.Contains("one person fills one role", twice.Problem!.Detail);
     }
 
     [Fact]
