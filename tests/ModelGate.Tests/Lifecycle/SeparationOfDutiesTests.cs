@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
 
@@ -111,6 +112,25 @@ public abstract class SeparationOfDutiesTests(ServerFixture fixture) : ProviderT
             await (await KeyForAsync(max, "max-2", Roles.ProductOwner)).ApproveAsync(model, "1.0.0", Approval(Roles.ProductOwner, evidence)));
         Assert.Equal("separation_of_duties", twice.Code);
         Assert.Contains("one person fills one role", twice.Problem!.Detail);
+    }
+
+    [Fact]
+    public async Task MigratedApproverKey_ItsOwnServicePrincipal_CannotApprove()
+    {
+        // What the Principals migration made of an ml-lead key that existed before: its own service principal holding ml-lead.
+        var (model, evidence) = await StagedAsync(Server.Api(), "nobody");
+        var legacy = await Server.Api().CreateKeyAsync(new CreateKeyRequest("legacy lead", [Roles.Viewer]));
+        await Server.WithDbAsync(async db =>
+        {
+            var principal = await db.Principals.SingleAsync(p => p.Id == legacy.Principal);
+            var key = await db.ApiKeys.SingleAsync(k => k.Id == legacy.Id);
+            (principal.Roles, principal.Source, key.Roles) = (Roles.MlLead, "migration", Roles.MlLead);
+            return await db.SaveChangesAsync();
+        });
+        Server.App.Services.GetRequiredService<ModelGate.Security.ApiKeyService>().Invalidate();
+        var refused = await Assert.ThrowsAsync<ModelGateApiException>(() => Server.Api(legacy.Key).ApproveAsync(model, "1.0.0", Approval(Roles.MlLead, evidence)));
+        Assert.Equal("separation_of_duties", refused.Code);
+        Assert.Contains("approvals are made by people", refused.Problem!.Detail);
     }
 
     [Fact]
