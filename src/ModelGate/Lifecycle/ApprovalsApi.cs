@@ -15,8 +15,9 @@ namespace ModelGate.Lifecycle;
 
 /// <summary>
 /// Approvals of a version's production release. Every field is required; the approver records the decision in one of
-/// their own approving roles; nobody approves a version they trained, evaluated or asked to promote, and one person fills
-/// one role per version. A rejection stands: the version cannot reach production, a new version is needed.
+/// their own approving roles; nobody approves a version they trained, registered, evaluated or asked to promote, and one person
+/// fills one role per version — compared as principals, by <see cref="Lifecycle.SeparationOfDuties"/>. A rejection
+/// stands: the version cannot reach production, a new version is needed.
 /// </summary>
 public static class ApprovalsApi
 {
