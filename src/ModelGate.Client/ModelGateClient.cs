@@ -247,6 +247,9 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<ApiKeyDto> RevokeKeyAsync(string id, CancellationToken ct = default) =>
         SendAsync<ApiKeyDto>(HttpMethod.Delete, $"api/v1/keys/{Esc(id)}", null, ct);
 
+    /// <summary>Who the client's key or token acts as.</summary>
+    public Task<MeDto> GetMeAsync(CancellationToken ct = default) => SendAsync<MeDto>(HttpMethod.Get, "api/v1/me", null, ct);
+
     private static string Esc(string value) => Uri.EscapeDataString(value);
 
     // Lifecycle

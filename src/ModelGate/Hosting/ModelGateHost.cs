@@ -100,6 +100,7 @@ public static class ModelGateHost
             app.MapArtifactsApi();
             app.MapAuditApi();
             app.MapKeysApi();
+            app.MapMeApi();
             app.MapEvaluationsApi();
             app.MapDeploymentsApi();
             app.MapUsageApi();
