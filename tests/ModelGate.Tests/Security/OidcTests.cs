@@ -59,6 +59,8 @@ public abstract class OidcTests(ServerFixture fixture) : ProviderTests(fixture)
         var email = Email("carol");
         var first = await Server.Api(Provider.Token(email, Now, ["trainers"])).GetMeAsync();
         Assert.Equal([Roles.Trainer], first.Roles);
+        var key = (await Server.Api().CreateKeyAsync(new CreateKeyRequest("carol ci", [Roles.Trainer], Principal: email))).Key!;
+        Assert.Equal([Roles.Trainer], (await Server.Api(key).GetMeAsync()).Roles);
         var second = await Server.Api(Provider.Token(email, Now, ["ml-leads", "owners"])).GetMeAsync();
         Assert.Equal(first.Principal, second.Principal);
         Assert.Equal([Roles.MlLead, Roles.ProductOwner], second.Roles.Order());
@@ -69,6 +71,8 @@ public abstract class OidcTests(ServerFixture fixture) : ProviderTests(fixture)
         Assert.Equal(["ml-lead", "product-owner"], synced.Details.GetProperty("to").EnumerateArray().Select(e => e.GetString()));
         var roles = await Server.WithDbAsync(db => Task.FromResult(db.Principals.Single(p => p.Id == first.Principal).Roles));
         Assert.Equal("ml-lead product-owner", roles);
+        // Her key acts with the roles her principal holds now, at once: trainer is gone.
+        Assert.Empty((await Server.Api(key).GetMeAsync()).Roles);
     }
 
     [Fact]
@@ -80,10 +84,10 @@ public abstract class OidcTests(ServerFixture fixture) : ProviderTests(fixture)
         {
             ("wrong audience", Provider.Token(email, Now, audience: "someone-else"), "audience is not 'modelgate'"),
             ("wrong issuer", Provider.Token(email, Now, issuer: "https://evil.example/"), $"issuer is not '{Provider.Issuer}'"),
-            ("wrong signature", Provider.Token(email, Now, signWith: other), "signature"),
+            ("wrong signature", Provider.Token(email, Now, signWith: other), "the token's signature is not valid"),
             ("unknown key id", Provider.Token(email, Now, signWith: other, keyId: "other-key"), "signature does not verify"),
             ("not yet valid", Provider.Token(email, Now, notBefore: Now.AddMinutes(10), lifetime: TimeSpan.FromMinutes(20)), "not valid before"),
-            ("alg none", Unsigned(email), "signature"),
+            ("alg none", Unsigned(email), "the token's signature is not valid (or it is unsigned)"),
             ("not a token", "not-a-token-at-all", "neither an API key"),
         };
         foreach (var (name, token, detail) in cases)
