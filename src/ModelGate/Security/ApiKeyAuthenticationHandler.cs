@@ -63,5 +63,6 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         return AuthenticateResult.Fail(failure);
     }
 
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties) => ChallengeAsync(Context, Context.Items[FailureKey] as string);
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties) => ChallengeAsync(Context, Context.Items[FailureKey] as string
+        ?? (Context.RequestServices.GetRequiredService<IOptions<OidcOptions>>().Value.Enabled ? OidcAuthentication.Describe(null, null) : null));
 }

@@ -159,21 +159,23 @@ public static class OidcAuthentication
             context.HttpContext.RequestServices.GetRequiredService<IOptions<OidcOptions>>().Value));
     }
 
+    private const string MissingEither = "an API key or an OpenID Connect token is required: send 'Authorization: Bearer <key or token>'";
+
     /// <summary>What was wrong with a token, in words (the library's messages hide their details).</summary>
-    public static string Describe(Exception? failure, OidcOptions oidc) => failure switch
+    public static string Describe(Exception? failure, OidcOptions? oidc) => failure switch
     {
-        null => "an API key or an OpenID Connect token is required: send 'Authorization: Bearer <key or token>'",
+        null => MissingEither,
         OidcRefusal refusal => refusal.Message,
         SecurityTokenExpiredException e => $"the token expired at {e.Expires:u}",
         SecurityTokenNotYetValidException e => $"the token is not valid before {e.NotBefore:u}",
         SecurityTokenNoExpirationException => "the token has no expiry (exp)",
-        SecurityTokenInvalidAudienceException => $"the token's audience is not '{oidc.Audience}'",
-        SecurityTokenInvalidIssuerException => $"the token's issuer is not '{oidc.Issuer}'",
-        SecurityTokenInvalidAlgorithmException => $"the token's signing algorithm is not accepted (accepted: {string.Join(", ", oidc.Algorithms)})",
+        SecurityTokenInvalidAudienceException => $"the token's audience is not '{oidc?.Audience}'",
+        SecurityTokenInvalidIssuerException => $"the token's issuer is not '{oidc?.Issuer}'",
+        SecurityTokenInvalidAlgorithmException => $"the token's signing algorithm is not accepted (accepted: {string.Join(", ", oidc?.Algorithms ?? [])})",
         SecurityTokenSignatureKeyNotFoundException => "the token's signature does not verify with any key of the identity provider's key set (unknown key id, or signed by another key)",
         SecurityTokenInvalidSignatureException => "the token's signature is not valid (or it is unsigned)",
         SecurityTokenMalformedException or ArgumentException => "the bearer value is neither an API key (those start with 'mg_') nor a well-formed JSON Web Token",
-        InvalidOperationException => $"the identity provider's signing keys could not be read from {oidc.KeySource.Address}",
+        InvalidOperationException => $"the identity provider's signing keys could not be read from {oidc?.KeySource.Address}",
         _ => "the token is not valid",
     };
 

@@ -94,6 +94,7 @@ public abstract class OidcTests(ServerFixture fixture) : ProviderTests(fixture)
         {
             await AssertUnauthenticatedAsync(token, detail, name);
         }
+        await AssertUnauthenticatedAsync(null, "an API key or an OpenID Connect token is required", "no header");
         // Nothing was provisioned for the refused tokens.
         Assert.False(await Server.WithDbAsync(db => Task.FromResult(db.Principals.Any(p => p.IdentityKey == email))));
     }
@@ -204,7 +205,7 @@ public abstract class OidcTests(ServerFixture fixture) : ProviderTests(fixture)
         Assert.Equal(MeDto.ByApiKey, JsonDocument.Parse(keyOutput).RootElement.GetProperty("authenticatedBy").GetString());
     }
 
-    private async Task AssertUnauthenticatedAsync(string token, string detail, string because)
+    private async Task AssertUnauthenticatedAsync(string? token, string detail, string because)
     {
         using var client = Server.Client(token);
         using var response = await client.GetAsync("/api/v1/me");
