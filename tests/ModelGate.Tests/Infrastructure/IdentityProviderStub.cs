@@ -48,16 +48,23 @@ public sealed class IdentityProviderStub : IAsyncDisposable
                 keys = new[] { new { kty = "RSA", use = "sig", alg = "RS256", kid = KeyId, n = Base64UrlEncoder.Encode(p.Modulus), e = Base64UrlEncoder.Encode(p.Exponent) } },
             }), "application/json");
         });
+        app.MapGet("/realms/test/.well-known/openid-configuration", () => Results.Json(new
+        {
+            issuer = provider.Issuer, jwks_uri = provider.JwksUri, id_token_signing_alg_values_supported = new[] { "RS256" },
+        }));
         await app.StartAsync();
         provider.Issuer = app.Urls.First() + "/realms/test";
         provider.JwksUri = app.Urls.First() + "/jwks";
         return provider;
     }
 
-    /// <summary>The server's configuration for this provider, with the role mappings the tests use.</summary>
-    public IEnumerable<string> Arguments() =>
+    /// <summary>
+    /// The server's configuration for this provider, with the role mappings the tests use: the key set's address, or with
+    /// <paramref name="discover"/> the provider's base address (the key set found through its discovery document).
+    /// </summary>
+    public IEnumerable<string> Arguments(bool discover = false) =>
     [
-        $"--Oidc:Issuer={Issuer}", $"--Oidc:Audience={Audience}", $"--Oidc:JwksUri={JwksUri}",
+        $"--Oidc:Issuer={Issuer}", $"--Oidc:Audience={Audience}", discover ? $"--Oidc:Authority={Issuer}" : $"--Oidc:JwksUri={JwksUri}",
         "--Oidc:RoleMappings:ml-leads=ml-lead", "--Oidc:RoleMappings:owners=product-owner", "--Oidc:RoleMappings:trainers=trainer",
         "--Oidc:RoleMappings:Readers=viewer",
     ];
@@ -134,6 +141,27 @@ public sealed class OidcPostgresServerFixture : PostgresServerFixture, IOidcServ
     {
         IdP = await IdentityProviderStub.StartAsync();
         return IdP.Arguments();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (IdP is not null)
+        {
+            await IdP.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>A SQLite server that finds the provider's key set through its discovery document (<c>Oidc:Authority</c>).</summary>
+public sealed class OidcDiscoveryServerFixture : SqliteServerFixture, IOidcServer
+{
+    public IdentityProviderStub IdP { get; private set; } = null!;
+
+    protected override async Task<IEnumerable<string>> ExtraArgumentsAsync()
+    {
+        IdP = await IdentityProviderStub.StartAsync();
+        return IdP.Arguments(discover: true);
     }
 
     public override async ValueTask DisposeAsync()

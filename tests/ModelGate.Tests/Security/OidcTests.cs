@@ -234,8 +234,31 @@ public sealed class OidcTests_Sqlite(OidcSqliteServerFixture fixture) : OidcTest
 
 public sealed class OidcTests_Postgres(OidcPostgresServerFixture fixture) : OidcTests(fixture), IClassFixture<OidcPostgresServerFixture>;
 
+/// <summary>The key set found through the provider's discovery document (<c>Oidc:Authority</c> instead of <c>Oidc:JwksUri</c>).</summary>
+public sealed class OidcDiscoveryTests(OidcDiscoveryServerFixture server) : IClassFixture<OidcDiscoveryServerFixture>
+{
+    [Fact]
+    public async Task Authority_KeySetFoundByDiscovery_TokenAccepted()
+    {
+        var me = await server.Api(server.IdP.Token("ivy@example.com", server.Time.GetUtcNow(), ["owners"])).GetMeAsync();
+        Assert.Equal(("ivy@example.com", MeDto.ByOidc), (me.Identity, me.AuthenticatedBy));
+        Assert.Equal([Roles.ProductOwner], me.Roles);
+    }
+}
+
 public sealed class OidcOptionsTests
 {
+    [Fact]
+    public async Task BadSection_StopsTheServerAtStart_NamingTheKey()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "modelgate-tests", Guid.NewGuid().ToString("N"));
+        await using var app = ModelGate.Hosting.ModelGateHost.Build([$"--Data:Directory={data}", "--Database:Provider=sqlite",
+            "--Oidc:Issuer=https://idp.example/", "--Oidc:Audience=modelgate", "--Oidc:JwksUri=http://idp.example/jwks"],
+            b => Microsoft.AspNetCore.TestHost.WebHostBuilderExtensions.UseTestServer(b.WebHost));
+        var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => app.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Contains("Oidc:JwksUri must be an absolute https URL (http only to a loopback address)", e.Message);
+    }
+
     private static OidcOptions Configured(string jwks) => new() { Issuer = "https://idp.example/", Audience = "modelgate", JwksUri = jwks };
 
     [Theory]
