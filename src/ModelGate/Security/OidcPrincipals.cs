@@ -31,6 +31,10 @@ public sealed class OidcPrincipals(IServiceScopeFactory scopes, TimeProvider tim
     private const int MaxEntries = 100_000;
 
     private readonly ConcurrentDictionary<string, Entry> _cache = new(StringComparer.Ordinal);
+    private long _lookups;
+
+    /// <summary>Database lookups made so far (one per identity not answered from the cache).</summary>
+    public long Lookups => Interlocked.Read(ref _lookups);
 
     private sealed record Entry(OidcResolution Result, string Roles, long CachedAt, long Generation);
 
@@ -65,6 +69,7 @@ public sealed class OidcPrincipals(IServiceScopeFactory scopes, TimeProvider tim
 
     private async Task<OidcResolution> LoadAsync(OidcIdentity who, string roles, string issuer, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _lookups);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
         var identityKey = PrincipalDirectory.IdentityKey(who.Identity);

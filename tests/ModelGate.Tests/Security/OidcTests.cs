@@ -100,6 +100,23 @@ public abstract class OidcTests(ServerFixture fixture) : ProviderTests(fixture)
     }
 
     [Fact]
+    public async Task Principal_IsCachedBriefly_NotLookedUpOnEveryRequest()
+    {
+        var principals = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<OidcPrincipals>(Server.App.Services);
+        var token = Provider.Token(Email("hal"), Now, ["readers"], lifetime: TimeSpan.FromMinutes(10));
+        await Server.Api(token).GetMeAsync();
+        var before = principals.Lookups;
+        for (var i = 0; i < 5; i++)
+        {
+            await Server.Api(token).GetMeAsync();
+        }
+        Assert.Equal(before, principals.Lookups);
+        Server.Time.Advance(TimeSpan.FromSeconds(11)); // past Oidc:PrincipalCacheDuration (10 s)
+        await Server.Api(token).GetMeAsync();
+        Assert.Equal(before + 1, principals.Lookups);
+    }
+
+    [Fact]
     public async Task ExpiredToken_Gets401_ByTheServersClock()
     {
         var token = Provider.Token(Email("frank"), Now, ["readers"], lifetime: TimeSpan.FromMinutes(2));
