@@ -269,3 +269,22 @@ public sealed record PrincipalDto(
     DateTime? DisabledAt,
     string? DisabledBy,
     IReadOnlyList<ApiKeyDto>? Keys = null);
+
+/// <summary>
+/// The caller (<c>GET /api/v1/me</c>): their principal and the roles this request acts with, and how it was authenticated
+/// (<see cref="ByApiKey"/> with the key's id and name, or <see cref="ByOidc"/> with the token's issuer).
+/// </summary>
+public sealed record MeDto(
+    string Principal,
+    string Kind,
+    string Identity,
+    string? DisplayName,
+    IReadOnlyList<string> Roles,
+    string AuthenticatedBy,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? KeyId = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? KeyName = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Issuer = null)
+{
+    public const string ByApiKey = "api_key";
+    public const string ByOidc = "oidc";
+}

@@ -259,6 +259,8 @@ public sealed class ModelGateClient(HttpClient http)
 
     public Task<PrincipalDto> UpdatePrincipalAsync(string idOrIdentity, UpdatePrincipalRequest request, CancellationToken ct = default) =>
         SendAsync<PrincipalDto>(HttpMethod.Patch, $"api/v1/principals/{Esc(idOrIdentity)}", request, ct);
+    /// <summary>Who the client's key or token acts as.</summary>
+    public Task<MeDto> GetMeAsync(CancellationToken ct = default) => SendAsync<MeDto>(HttpMethod.Get, "api/v1/me", null, ct);
 
     private static string Esc(string value) => Uri.EscapeDataString(value);
 

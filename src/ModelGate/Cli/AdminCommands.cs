@@ -108,6 +108,27 @@ internal static class AdminCommands
         return audit;
     }
 
+    /// <summary><c>modelgate whoami</c>: the principal the configured key or token acts as.</summary>
+    public static Command WhoAmI(CliContext context)
+    {
+        var whoami = new Command("whoami", "Show who the key or token (MODELGATE_TOKEN, --token) acts as: principal, roles, how authenticated");
+        whoami.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        {
+            var me = await client.GetMeAsync(c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, me);
+                return ExitCodes.Ok;
+            }
+            await context.Out.WriteLineAsync($"{me.Identity}{(me.DisplayName is { } n ? $" ({n})" : "")}: {me.Kind} principal {me.Principal}");
+            await context.Out.WriteLineAsync($"roles: {(me.Roles.Count == 0 ? "none" : string.Join(", ", me.Roles))}");
+            await context.Out.WriteLineAsync(me.AuthenticatedBy == MeDto.ByOidc ? $"authenticated by: OpenID Connect token from {me.Issuer}"
+                : $"authenticated by: API key {me.KeyId} ({me.KeyName})");
+            return ExitCodes.Ok;
+        }, ct));
+        return whoami;
+    }
+
     public static Command Key(CliContext context)
     {
         var key = new Command("key", "Create, list and revoke API keys (admin)");

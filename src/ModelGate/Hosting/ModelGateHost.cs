@@ -101,6 +101,7 @@ public static class ModelGateHost
             app.MapAuditApi();
             app.MapKeysApi();
             app.MapPrincipalsApi();
+            app.MapMeApi();
             app.MapEvaluationsApi();
             app.MapDeploymentsApi();
             app.MapUsageApi();
