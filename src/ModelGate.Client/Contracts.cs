@@ -233,6 +233,7 @@ public static class ModelGateJson
         var options = new JsonSerializerOptions(JsonSerializerDefaults.Web)
         {
             DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+            TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver { Modifiers = { UpstreamBackend.WriteApiKeyWhenGiven } },
         };
         options.MakeReadOnly(populateMissingResolver: true);
         return options;

@@ -56,6 +56,10 @@ public sealed record UpstreamBackend(string Url, string Model, string? ApiKey = 
 
     private readonly string? _apiKey = ApiKey;
 
+    /// <summary>
+    /// Left out when null, except by <see cref="ModelGateJson.Options"/> (the client's), which also writes it when it was
+    /// given as null (<c>"apiKey": null</c>: drop the stored key).
+    /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? ApiKey
     {
@@ -73,6 +77,22 @@ public sealed record UpstreamBackend(string Url, string Model, string? ApiKey = 
     /// </summary>
     [JsonIgnore]
     public bool ApiKeyGiven { get; init; } = ApiKey is not null;
+
+    /// <summary>The serializer's rule for <see cref="ApiKey"/> (a contract modifier of <see cref="ModelGateJson.Options"/>).</summary>
+    internal static void WriteApiKeyWhenGiven(System.Text.Json.Serialization.Metadata.JsonTypeInfo info)
+    {
+        if (info.Type != typeof(UpstreamBackend))
+        {
+            return;
+        }
+        foreach (var property in info.Properties)
+        {
+            if (property.Name == "apiKey")
+            {
+                property.ShouldSerialize = static (owner, value) => value is not null || ((UpstreamBackend)owner).ApiKeyGiven;
+            }
+        }
+    }
 }
 
 /// <summary>Totals over the request log, grouped as asked.</summary>

@@ -287,6 +287,14 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<JsonElement> GetCardAsync(string model, string version, CancellationToken ct = default) =>
         SendAsync<JsonElement>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/card", null, ct);
 
+    /// <summary>The card rendered as markdown (<paramref name="format"/> = <c>markdown</c>) or exported as a CycloneDX ML-BOM (<c>cyclonedx</c>).</summary>
+    public async Task<string> GetCardTextAsync(string model, string version, string format, CancellationToken ct = default)
+    {
+        using var response = await Http.GetAsync($"api/v1/models/{Esc(model)}/versions/{Esc(version)}/card?format={Esc(format)}", ct).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ct).ConfigureAwait(false);
+        return await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+    }
+
     public Task<StagingVerificationDto> VerifyStagingAsync(string model, string version, StagingVerificationRequest? request = null, CancellationToken ct = default) =>
         SendAsync<StagingVerificationDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/staging-verifications",
             request ?? new StagingVerificationRequest(), ct);

@@ -18,19 +18,49 @@ internal static class DeploymentCommands
         environment.AcceptOnlyFromAmong([.. DeploymentEnvironments.All]);
         var model = new Option<string>("--model") { Description = "The model whose versions it serves", Required = true };
         var (stable, candidates, sticky) = RoutingOptions();
-        var create = new Command("create", "Create a deployment") { name, environment, model, stable, candidates, sticky };
-        create.SetAction((parse, ct) => CliApp.Call(context, parse, async (client, c) =>
+        var backend = new Option<string>("--backend")
+        {
+            Description = "onnx (each version's ONNX artifact, in-process) or upstream (an OpenAI-compatible API per version; give the stable version's with --upstream-url and --upstream-model, a candidate's with set-upstream before routing to it)",
+            DefaultValueFactory = _ => "onnx",
+        };
+        backend.AcceptOnlyFromAmong("onnx", "upstream");
+        var upstream = new UpstreamOptions(required: false);
+        var create = new Command("create", "Create a deployment") { name, environment, model, stable, candidates, sticky, backend };
+        upstream.AddTo(create);
+        create.SetAction((parse, ct) =>
         {
             var routing = Routing(parse, stable, candidates, sticky);
             if (routing is null)
             {
-                await context.Err.WriteLineAsync("error: --candidate is VERSION=WEIGHT, e.g. 1.1.0=10");
-                return ExitCodes.Usage;
+                context.Err.WriteLine("error: --candidate is VERSION=WEIGHT, e.g. 1.1.0=10");
+                return Task.FromResult(ExitCodes.Usage);
             }
-            await Write(context, parse, await client.CreateDeploymentAsync(
-                new CreateDeploymentRequest(parse.GetValue(name)!, parse.GetValue(environment)!, parse.GetValue(model)!, routing), c));
-            return ExitCodes.Ok;
-        }, ct));
+            if (parse.GetValue(backend) == "upstream")
+            {
+                if (!upstream.TryRead(context, parse, out var stableUpstream, out var failure))
+                {
+                    context.Err.WriteLine(failure);
+                    return Task.FromResult(ExitCodes.Usage);
+                }
+                if (stableUpstream is null)
+                {
+                    context.Err.WriteLine("error: an upstream deployment needs the stable version's upstream: --upstream-url and --upstream-model");
+                    return Task.FromResult(ExitCodes.Usage);
+                }
+                routing = routing with { Backend = "upstream", Upstreams = new Dictionary<string, UpstreamBackend> { [routing.Stable] = stableUpstream } };
+            }
+            else if (upstream.Given(parse))
+            {
+                context.Err.WriteLine("error: --upstream-* options are for --backend upstream");
+                return Task.FromResult(ExitCodes.Usage);
+            }
+            return CliApp.Call(context, parse, async (client, c) =>
+            {
+                await Write(context, parse, await client.CreateDeploymentAsync(
+                    new CreateDeploymentRequest(parse.GetValue(name)!, parse.GetValue(environment)!, parse.GetValue(model)!, routing), c));
+                return ExitCodes.Ok;
+            }, ct);
+        });
         deployment.Subcommands.Add(create);
 
         var list = new Command("list", "List deployments");
@@ -93,31 +123,25 @@ internal static class DeploymentCommands
     }
 
     /// <summary>
-    /// <c>deployment set-upstream NAME VERSION --url --model …</c>: reads the routing table, replaces the one version's upstream
-    /// entry (URL, model, key, timeouts, retries, prices) and writes the table back; other entries keep their stored keys.
+    /// <c>deployment set-upstream NAME VERSION --upstream-url --upstream-model …</c>: reads the routing table, replaces the one
+    /// version's upstream entry (URL, model, key, timeouts, retries, prices) and writes the table back; other entries keep their
+    /// stored keys.
     /// </summary>
     private static Command SetUpstream(CliContext context)
     {
         var name = new Argument<string>("name") { Description = "Deployment name (an upstream deployment)" };
         var version = new Argument<string>("version") { Description = "The version this upstream serves" };
-        var url = new Option<string>("--url") { Description = "The OpenAI-compatible API base (…/v1)", Required = true };
-        var model = new Option<string>("--model") { Description = "The upstream's model name", Required = true };
-        var keyEnv = new Option<string?>("--api-key-env") { Description = "Name of the environment variable holding the upstream's API key (stored encrypted, never shown)" };
-        var inputPrice = new Option<double?>("--input-price") { Description = "Price per 1,000 prompt tokens" };
-        var outputPrice = new Option<double?>("--output-price") { Description = "Price per 1,000 completion tokens" };
-        var firstByte = new Option<double?>("--first-byte-timeout") { Description = "Seconds to wait for the first byte [default 60]" };
-        var idle = new Option<double?>("--idle-timeout") { Description = "Seconds of silence in a stream before it is cut [default 60]" };
-        var retries = new Option<int?>("--retries") { Description = "Retries of a failed attempt [default 1]" };
+        var upstream = new UpstreamOptions(required: true);
         var command = new Command("set-upstream", "Set the upstream (URL, model, key, prices, timeouts) that serves one version of an upstream deployment")
         {
-            name, version, url, model, keyEnv, inputPrice, outputPrice, firstByte, idle, retries,
+            name, version,
         };
+        upstream.AddTo(command);
         command.SetAction((parse, ct) =>
         {
-            string? key = null;
-            if (parse.GetValue(keyEnv) is { } env && (key = context.Environment(env)) is null)
+            if (!upstream.TryRead(context, parse, out var backend, out var failure))
             {
-                context.Err.WriteLine($"error: the environment variable {env} is not set");
+                context.Err.WriteLine(failure);
                 return Task.FromResult(ExitCodes.Usage);
             }
             return CliApp.Call(context, parse, async (client, c) =>
@@ -128,21 +152,87 @@ internal static class DeploymentCommands
                     await context.Err.WriteLineAsync(hidden);
                     return ExitCodes.Refused;
                 }
-                var defaults = new UpstreamBackend("", "");
-                var backend = new UpstreamBackend(parse.GetValue(url)!, parse.GetValue(model)!, null, false,
-                    parse.GetValue(firstByte) ?? defaults.FirstByteTimeoutSeconds, parse.GetValue(idle) ?? defaults.IdleTimeoutSeconds,
-                    parse.GetValue(retries) ?? defaults.Retries, parse.GetValue(inputPrice), parse.GetValue(outputPrice));
-                // Without --api-key-env the stored key is kept while the URL stays the same (the server refuses a moved URL without a key).
-                backend = key is not null ? backend with { ApiKey = key } : backend;
                 var upstreams = new Dictionary<string, UpstreamBackend>(current.Routing.Upstreams ?? new Dictionary<string, UpstreamBackend>(), StringComparer.Ordinal)
                 {
-                    [parse.GetValue(version)!] = backend,
+                    [parse.GetValue(version)!] = backend!,
                 };
                 await Write(context, parse, await client.SetRoutingAsync(current.Name, current.Routing with { Upstreams = upstreams }, c));
                 return ExitCodes.Ok;
             }, ct);
         });
         return command;
+    }
+
+    /// <summary>
+    /// The options that describe one version's upstream, shared by <c>deployment create --backend upstream</c> (the stable
+    /// version's) and <c>deployment set-upstream</c>. Without <c>--api-key-env</c> or <c>--drop-api-key</c> the stored key is
+    /// kept while the URL stays the same (the server refuses a moved URL without a key decision).
+    /// </summary>
+    private sealed class UpstreamOptions(bool required)
+    {
+        // set-upstream (where the upstream is all there is) also answers to --url and --model; create has a --model of its own.
+        private readonly Option<string?> _url = required
+            ? new("--upstream-url", "--url") { Description = "The OpenAI-compatible API base (…/v1)", Required = true }
+            : new("--upstream-url") { Description = "The stable version's OpenAI-compatible API base (…/v1)" };
+        private readonly Option<string?> _model = required
+            ? new("--upstream-model", "--model") { Description = "The upstream's model name", Required = true }
+            : new("--upstream-model") { Description = "The stable version's model name at the upstream" };
+        private readonly Option<string?> _keyEnv = new("--api-key-env") { Description = "Name of the environment variable holding the upstream's API key (stored encrypted, never shown)" };
+        private readonly Option<bool> _dropKey = new("--drop-api-key") { Description = "Send no API key to this upstream any more (the stored one is deleted)" };
+        private readonly Option<double?> _inputPrice = new("--input-price") { Description = "Price per 1,000 prompt tokens" };
+        private readonly Option<double?> _outputPrice = new("--output-price") { Description = "Price per 1,000 completion tokens" };
+        private readonly Option<double?> _firstByte = new("--first-byte-timeout") { Description = "Seconds to wait for the first byte [default 60]" };
+        private readonly Option<double?> _idle = new("--idle-timeout") { Description = "Seconds of silence in a stream before it is cut [default 60]" };
+        private readonly Option<int?> _retries = new("--retries") { Description = "Retries of a failed attempt [default 1]" };
+
+        public void AddTo(Command command)
+        {
+            foreach (var option in new Option[] { _url, _model, _keyEnv, _dropKey, _inputPrice, _outputPrice, _firstByte, _idle, _retries })
+            {
+                command.Options.Add(option);
+            }
+        }
+
+        public bool Given(ParseResult parse) =>
+            parse.GetValue(_url) is not null || parse.GetValue(_model) is not null || parse.GetValue(_keyEnv) is not null || parse.GetValue(_dropKey)
+            || parse.GetValue(_inputPrice) is not null || parse.GetValue(_outputPrice) is not null || parse.GetValue(_firstByte) is not null
+            || parse.GetValue(_idle) is not null || parse.GetValue(_retries) is not null;
+
+        /// <summary>The upstream given (null when neither URL nor model was), or why the options do not make one.</summary>
+        public bool TryRead(CliContext context, ParseResult parse, out UpstreamBackend? backend, out string? failure)
+        {
+            backend = null;
+            failure = null;
+            var (url, model) = (parse.GetValue(_url), parse.GetValue(_model));
+            if (url is null && model is null && !Given(parse))
+            {
+                return true;
+            }
+            if (url is null || model is null)
+            {
+                failure = "error: an upstream needs both --upstream-url and --upstream-model";
+                return false;
+            }
+            if (parse.GetValue(_dropKey) && parse.GetValue(_keyEnv) is not null)
+            {
+                failure = "error: --api-key-env and --drop-api-key contradict each other";
+                return false;
+            }
+            string? key = null;
+            if (parse.GetValue(_keyEnv) is { } env && (key = context.Environment(env)) is null)
+            {
+                failure = $"error: the environment variable {env} is not set";
+                return false;
+            }
+            var defaults = new UpstreamBackend("", "");
+            backend = new UpstreamBackend(url, model, null, false,
+                parse.GetValue(_firstByte) ?? defaults.FirstByteTimeoutSeconds, parse.GetValue(_idle) ?? defaults.IdleTimeoutSeconds,
+                parse.GetValue(_retries) ?? defaults.Retries, parse.GetValue(_inputPrice), parse.GetValue(_outputPrice));
+            backend = key is not null ? backend with { ApiKey = key }
+                : parse.GetValue(_dropKey) ? backend with { ApiKey = null }
+                : backend;
+            return true;
+        }
     }
 
     public static Command Rollback(CliContext context)

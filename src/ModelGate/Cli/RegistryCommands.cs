@@ -147,10 +147,24 @@ internal static class RegistryCommands
             }, ct);
         });
         var showRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
-        var show = new Command("show", "Print a version's model card (JSON)") { showRef };
+        var format = new Option<string>("--format")
+        {
+            Description = "json (the card as stored), markdown (rendered, with the version's evaluations) or cyclonedx (a CycloneDX 1.6 ML-BOM)",
+            DefaultValueFactory = _ => "json",
+        };
+        format.AcceptOnlyFromAmong("json", "markdown", "cyclonedx");
+        var show = new Command("show", "Print a version's model card: JSON, rendered markdown or a CycloneDX ML-BOM") { showRef, format };
         show.SetAction((parse, ct) => CliApp.WithRef(context, parse, showRef, async (client, model, version, c) =>
         {
-            await CliApp.WriteJsonAsync(context, await client.GetCardAsync(model, version, c));
+            if (parse.GetValue(format) is "json")
+            {
+                await CliApp.WriteJsonAsync(context, await client.GetCardAsync(model, version, c));
+            }
+            else
+            {
+                var text = await client.GetCardTextAsync(model, version, parse.GetValue(format)!, c);
+                await context.Out.WriteAsync(text.EndsWith('\n') ? text : text + "\n");
+            }
             return ExitCodes.Ok;
         }, ct));
         return new Command("card", "A version's model card") { set, show };

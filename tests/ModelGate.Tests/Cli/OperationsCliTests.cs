@@ -14,7 +14,9 @@ public sealed class OperationsCliTests(SqliteServerFixture server) : IClassFixtu
 
     public void Dispose() => Directory.Delete(_work, recursive: true);
 
-    private Task<(int Exit, string Out, string Err)> Run(params string[] args) => server.CliAsync(args);
+    private readonly Dictionary<string, string?> _environment = [];
+
+    private Task<(int Exit, string Out, string Err)> Run(params string[] args) => server.CliAsync(args, environment: _environment);
 
     [Fact]
     public async Task KeyCreate_WithScopeAndLimits_CreatesAScopedLimitedKey()
@@ -136,6 +138,20 @@ public sealed class OperationsCliTests(SqliteServerFixture server) : IClassFixtu
         Assert.Equal("Credit or employment decisions", card.OutOfScopeUse);
         Assert.Equal(["Trained on 1994 US census data", "Not calibrated for other countries"], card.Limitations);
 
+        var markdown = await Run("model", "card", "show", $"{model}@1.0.0", "--format", "markdown");
+        Assert.True(markdown.Exit == ExitCodes.Ok, markdown.Err);
+        Assert.StartsWith("#", markdown.Out);
+        Assert.Contains("Credit or employment decisions", markdown.Out);
+        Assert.Contains("Not calibrated for other countries", markdown.Out);
+        var bom = await Run("model", "card", "show", $"{model}@1.0.0", "--format", "cyclonedx");
+        Assert.True(bom.Exit == ExitCodes.Ok, bom.Err);
+        using (var document = JsonDocument.Parse(bom.Out))
+        {
+            Assert.Equal("CycloneDX", document.RootElement.GetProperty("bomFormat").GetString());
+            Assert.Contains("Credit or employment decisions", bom.Out);
+        }
+        Assert.Equal(ExitCodes.Usage, (await Run("model", "card", "show", $"{model}@1.0.0", "--format", "pdf")).Exit);
+
         var json = Path.Combine(_work, "card.json");
         await File.WriteAllTextAsync(json, """{"intendedUse": "JSON works too", "limitations": ["one"]}""");
         Assert.Equal(ExitCodes.Ok, (await Run("model", "card", "set", $"{model}@1.1.0", json)).Exit);
@@ -157,6 +173,51 @@ public sealed class OperationsCliTests(SqliteServerFixture server) : IClassFixtu
         Assert.Equal(40, baseline.Rows);
         Assert.Equal(["age", "education"], baseline.Columns);
         Assert.Equal(ExitCodes.Refused, (await Run("drift", "baseline", "set", $"{model}@1.0.0", "--dataset", csv, "--column", "no_such_column")).Exit);
+    }
+
+    [Fact]
+    public async Task DeploymentCreate_WithAnUpstreamBackend_StoresTheStableVersionsUpstreamAndKey_AndSetUpstreamCanDropTheKey()
+    {
+        var model = await UpstreamModels.RegisterAsync(server, "cli-upstream-create");
+        var name = ServerFixture.UniqueName("cli-upstream-create");
+        _environment["CLI_TEST_UPSTREAM_KEY"] = "sk-created";
+        var created = await Run("deployment", "create", name, "--model", model, "--stable", "1.0.0", "--backend", "upstream",
+            "--upstream-url", "http://127.0.0.1:9/v1", "--upstream-model", "m", "--api-key-env", "CLI_TEST_UPSTREAM_KEY", "--input-price", "0.25");
+        Assert.True(created.Exit == ExitCodes.Ok, created.Err + created.Out);
+        var table = (await server.Api().GetDeploymentAsync(name)).Routing;
+        Assert.Equal("upstream", table.Backend);
+        Assert.True(table.Upstreams!["1.0.0"] is { Url: "http://127.0.0.1:9/v1", Model: "m", HasApiKey: true, InputPricePer1K: 0.25 });
+        Assert.DoesNotContain("sk-created", created.Out);
+
+        var dropped = await Run("deployment", "set-upstream", name, "1.0.0", "--upstream-url", "http://127.0.0.1:9/v1", "--upstream-model", "m", "--drop-api-key");
+        Assert.True(dropped.Exit == ExitCodes.Ok, dropped.Err + dropped.Out);
+        Assert.False((await server.Api().GetDeploymentAsync(name)).Routing.Upstreams!["1.0.0"].HasApiKey);
+        var events = await server.Api().ListAuditAsync(subject: $"deployments/{name}");
+        Assert.Equal(2, events.Items.Count);
+
+        // Usage errors: an upstream deployment without the stable version's upstream, upstream options on an onnx one, contradictions.
+        Assert.Equal(ExitCodes.Usage, (await Run("deployment", "create", name + "-x", "--model", model, "--stable", "1.0.0", "--backend", "upstream")).Exit);
+        Assert.Equal(ExitCodes.Usage, (await Run("deployment", "create", name + "-y", "--model", model, "--stable", "1.0.0", "--upstream-url", "http://127.0.0.1:9/v1",
+            "--upstream-model", "m")).Exit);
+        Assert.Equal(ExitCodes.Usage, (await Run("deployment", "set-upstream", name, "1.0.0", "--url", "http://127.0.0.1:9/v1", "--model", "m",
+            "--api-key-env", "CLI_TEST_UPSTREAM_KEY", "--drop-api-key")).Exit);
+        Assert.Equal(1, (await server.Api().ListDeploymentsAsync()).Count(d => d.Name.StartsWith(name, StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Client_ARoutingChangeWithApiKeyNull_DropsTheStoredKey_AndOneWithoutApiKeyKeepsIt()
+    {
+        var model = await UpstreamModels.RegisterAsync(server, "client-drop-key");
+        var name = ServerFixture.UniqueName("client-drop-key");
+        var api = server.Api();
+        await api.CreateDeploymentAsync(new CreateDeploymentRequest(name, "development", model, new RoutingTable("1.0.0", Backend: "upstream",
+            Upstreams: new Dictionary<string, UpstreamBackend> { ["1.0.0"] = new("http://127.0.0.1:9/v1", "m", "sk-a") })));
+        var shown = (await api.GetDeploymentAsync(name)).Routing;
+        await api.SetRoutingAsync(name, shown);
+        Assert.True((await api.GetDeploymentAsync(name)).Routing.Upstreams!["1.0.0"].HasApiKey);
+
+        await api.SetRoutingAsync(name, shown with { Upstreams = new Dictionary<string, UpstreamBackend> { ["1.0.0"] = shown.Upstreams!["1.0.0"] with { ApiKey = null } } });
+        Assert.False((await api.GetDeploymentAsync(name)).Routing.Upstreams!["1.0.0"].HasApiKey);
     }
 
     [Fact]

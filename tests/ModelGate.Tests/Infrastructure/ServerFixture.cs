@@ -119,11 +119,12 @@ public abstract class ServerFixture : IAsyncLifetime
     public HttpMessageHandler Handler() => App.GetTestServer().CreateHandler();
 
     /// <summary>Runs the <c>modelgate</c> CLI against this server, as the holder of <paramref name="token"/>.</summary>
-    public async Task<(int Exit, string Out, string Err)> CliAsync(string?[] args, string? token = AdminKey)
+    public async Task<(int Exit, string Out, string Err)> CliAsync(string?[] args, string? token = AdminKey,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var env = new Dictionary<string, string?> { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = token };
+        var env = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>()) { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = token };
         var exit = await ModelGate.Cli.CliApp.RunAsync(args!, new ModelGate.Cli.CliContext(output, error, false, Handler(), name => env.GetValueOrDefault(name)));
         return (exit, output.ToString(), error.ToString());
     }
