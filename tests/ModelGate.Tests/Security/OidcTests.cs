@@ -205,7 +205,7 @@ public abstract class OidcTests(ServerFixture fixture) : ProviderTests(fixture)
             new ApprovalRequest(ApprovalDecisions.Approve, Roles.ProductOwner, [evaluation.Id], "accepted", "alerts", "rollback", DateTime.UtcNow.AddDays(30))));
         Assert.Equal(HttpStatusCode.Forbidden, refused.Status);
         Assert.Equal("separation_of_duties", refused.Code);
-        Assert.Contains("you trained", refused.Problem!.Detail);
+        Assert.Contains("you registered this version", refused.Problem!.Detail);
     }
 
     [Fact]
