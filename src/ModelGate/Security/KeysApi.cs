@@ -85,7 +85,7 @@ public static class KeysApi
         else if (request.Roles!.Where(Lifecycle.SeparationOfDuties.IsApprovalRole).ToList() is { Count: > 0 } approving)
         {
             return Problems.Unprocessable(ProblemCodes.ApprovalRoleNeedsPerson,
-                $"{string.Join(", ", approving)} approve releases and are held by people only: create a person principal (POST /api/v1/principals), " +
+                $"approving roles ({string.Join(", ", approving)}) are held by people only: create a person principal (POST /api/v1/principals), " +
                 "have another administrator grant it the role, and create a key for it (principal)");
         }
         else

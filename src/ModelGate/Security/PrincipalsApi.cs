@@ -207,7 +207,7 @@ public static class PrincipalsApi
     private static ProblemHttpResult? NeedsPerson(IEnumerable<string> roles) =>
         roles.Where(SeparationOfDuties.IsApprovalRole).ToList() is { Count: > 0 } approving
             ? Problems.Unprocessable(ProblemCodes.ApprovalRoleNeedsPerson,
-                $"{string.Join(", ", approving)} approve releases and are held by person principals only")
+                $"approving roles ({string.Join(", ", approving)}) are held by person principals only")
             : null;
 
     private static string? NullIfBlank(string? text) => string.IsNullOrWhiteSpace(text) ? null : text.Trim();
