@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using ModelGate.Audit;
 using ModelGate.Client;
 using ModelGate.Storage;
 using ModelGate.Storage.Evaluation;
@@ -48,6 +49,12 @@ public sealed record GateInputs(
     string Actor,
     string ActorName)
 {
+    /// <summary>The evidence records above as stored (evaluations, the card, the latest verification, approvals), for <see cref="EvidenceVerifier"/>.</summary>
+    public IReadOnlyList<EvidenceRecord> EvidenceRecords { get; init; } = [];
+
+    /// <summary>Their re-verification (set by the caller, which holds the chain key); a record a gate reads without one fails its integrity check.</summary>
+    public IReadOnlyList<EvidenceIntegrity> Integrity { get; init; } = [];
+
     public static async Task<GateInputs> LoadAsync(ModelGateDbContext db, ModelEntity model, ModelVersionEntity version, string actor, string actorName,
         CancellationToken cancellationToken)
     {
@@ -63,7 +70,11 @@ public sealed record GateInputs(
         var approvals = await db.Approvals.AsNoTracking().Where(a => a.VersionId == version.Id).OrderBy(a => a.Time).ToListAsync(cancellationToken);
         var requesters = await db.Transitions.AsNoTracking().Where(t => t.VersionId == version.Id).Select(t => t.Actor).Distinct().ToListAsync(cancellationToken);
         return new GateInputs(model, version, policy, source, evaluations, production,
-            card is null ? null : JsonDocument.Parse(card.Card).RootElement.Clone(), deployments, verification, approvals, requesters, actor, actorName);
+            card is null ? null : JsonDocument.Parse(card.Card).RootElement.Clone(), deployments, verification, approvals, requesters, actor, actorName)
+        {
+            EvidenceRecords = [.. evaluations.Select(EvidenceRecord.Of), .. card is null ? [] : new[] { EvidenceRecord.Of(card) },
+                .. verification is null ? [] : new[] { EvidenceRecord.Of(verification) }, .. approvals.Select(EvidenceRecord.Of)],
+        };
     }
 }
 
@@ -100,6 +111,7 @@ public static class Gates
                 ProductionChecks(inputs, checks);
                 break;
         }
+        EvidenceChecks(inputs, to, checks);
         return new GateReport(inputs.Model.Name, inputs.Version.Version, from, to, checks.All(c => c.Passed), checks, inputs.PolicySource);
     }
 
@@ -247,6 +259,47 @@ public static class Gates
                 : "only by an approver who already fills another role";
             checks.Add(new GateCheck($"approval:{role}", $"an approval by a {role} (risk tier {inputs.Model.RiskTier})", actual, approval is not null));
         }
+    }
+
+    /// <summary>Every evidence record the gate read: one check each, failing when the record does not re-verify against its audit event.</summary>
+    private static void EvidenceChecks(GateInputs inputs, string to, List<GateCheck> checks)
+    {
+        switch (to)
+        {
+            case Stages.Evaluated:
+                foreach (var e in inputs.Evaluations)
+                {
+                    checks.Add(EvidenceCheck(inputs, EvidenceKinds.Evaluation, e.Id, e.Id));
+                }
+                break;
+            case Stages.Registered when inputs.Card is not null:
+                checks.Add(EvidenceCheck(inputs, EvidenceKinds.Card, EvidenceHashes.CardId(inputs.Version.Id), $"{inputs.Model.Name}@{inputs.Version.Version}"));
+                break;
+            case Stages.Production:
+                if (inputs.LatestVerification is { } v)
+                {
+                    checks.Add(EvidenceCheck(inputs, EvidenceKinds.StagingVerification, v.Id, v.Id));
+                }
+                foreach (var a in inputs.Approvals)
+                {
+                    checks.Add(EvidenceCheck(inputs, EvidenceKinds.Approval, a.Id, a.Id));
+                }
+                break;
+        }
+    }
+
+    private static GateCheck EvidenceCheck(GateInputs inputs, string kind, string id, string label)
+    {
+        var name = $"evidence_integrity:{kind}:{label}";
+        var result = inputs.Integrity.FirstOrDefault(i => i.Kind == kind && i.Id == id);
+        return result switch
+        {
+            null => new GateCheck(name, "the record re-verified against its audit event", "not re-verified", false),
+            { Verified: true } => new GateCheck(name, "the record re-verified against its audit event", "verified", true),
+            { Accepted: true } => new GateCheck(name, "the record re-verified against its audit event",
+                "unverifiable: written before evidence hashing (accepted by Audit:AcceptUnhashedEvidence)", true),
+            _ => new GateCheck(name, result.Expected ?? "", $"{result.Failure}: {result.Actual}", false),
+        };
     }
 
     public static DeploymentRoutingView? Routing(DeploymentEntity d)
