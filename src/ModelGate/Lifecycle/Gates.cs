@@ -261,6 +261,19 @@ public static class Gates
         }
     }
 
+    /// <summary>The evidence records the gate to <paramref name="to"/> reads (and so re-verifies): only those are checked.</summary>
+    public static IReadOnlyList<EvidenceRecord> EvidenceRead(GateInputs inputs, string to)
+    {
+        string[] kinds = to switch
+        {
+            Stages.Evaluated => [EvidenceKinds.Evaluation],
+            Stages.Registered => [EvidenceKinds.Card],
+            Stages.Production => [EvidenceKinds.StagingVerification, EvidenceKinds.Approval],
+            _ => [],
+        };
+        return kinds.Length == 0 ? [] : inputs.EvidenceRecords.Where(r => kinds.Contains(r.Kind)).ToList();
+    }
+
     /// <summary>Every evidence record the gate read: one check each, failing when the record does not re-verify against its audit event.</summary>
     private static void EvidenceChecks(GateInputs inputs, string to, List<GateCheck> checks)
     {
