@@ -65,7 +65,7 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
     public async Task<EvidenceIntegrity> VerifyAsync(ModelGateDbContext db, EvidenceRecord record, CancellationToken cancellationToken) =>
         (await VerifyAsync(db, [record], cancellationToken).ConfigureAwait(false))[0];
 
-    /// <summary>Verifies the records with two queries: their audit events with the events after them, and the newest sequence.</summary>
+    /// <summary>Verifies the records with one query (their audit events with the events after them), and one more when one of them is the newest.</summary>
     public async Task<IReadOnlyList<EvidenceIntegrity>> VerifyAsync(ModelGateDbContext db, IReadOnlyList<EvidenceRecord> records,
         CancellationToken cancellationToken)
     {
@@ -93,7 +93,11 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
                     events[e.Sequence] = e;
                 }
             }
-            newest = await db.AuditEvents.MaxAsync(e => (long?)e.Sequence, cancellationToken).ConfigureAwait(false) ?? 0;
+            // Only an event without a successor needs the newest sequence (it must be the head); usually every one has one.
+            if (records.Any(r => r.AuditSequence is { } s && events.ContainsKey(s) && !events.ContainsKey(s + 1)))
+            {
+                newest = await db.AuditEvents.MaxAsync(e => (long?)e.Sequence, cancellationToken).ConfigureAwait(false) ?? 0;
+            }
         }
         var results = new List<EvidenceIntegrity>(records.Count);
         foreach (var r in records)

@@ -147,11 +147,22 @@ internal static class RegistryCommands
             }, ct);
         });
         var showRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
-        var show = new Command("show", "Print a version's model card (JSON)") { showRef };
+        var show = new Command("show", "Print a version's model card (JSON, with its integrity); exits 7 when the card no longer verifies against its audit event")
+        {
+            showRef,
+        };
         show.SetAction((parse, ct) => CliApp.WithRef(context, parse, showRef, async (client, model, version, c) =>
         {
-            await CliApp.WriteJsonAsync(context, await client.GetCardAsync(model, version, c));
-            return ExitCodes.Ok;
+            var card = await client.GetCardAsync(model, version, c);
+            await CliApp.WriteJsonAsync(context, card);
+            var tampered = card.TryGetProperty("integrity", out var integrity) && integrity.ValueKind == System.Text.Json.JsonValueKind.Object &&
+                           integrity.TryGetProperty("verified", out var verified) && verified.ValueKind == System.Text.Json.JsonValueKind.False;
+            if (tampered)
+            {
+                await context.Err.WriteLineAsync("error: the card does not verify against its audit event: " +
+                    $"{integrity.GetProperty("failure").GetString()}: expected {integrity.GetProperty("expected").GetString()}; found {integrity.GetProperty("actual").GetString()}");
+            }
+            return tampered ? ExitCodes.VerificationFailed : ExitCodes.Ok;
         }, ct));
         return new Command("card", "A version's model card") { set, show };
     }

@@ -76,6 +76,14 @@ public abstract class EvidenceIntegrityTests(ServerFixture fixture) : ProviderTe
         Assert.Contains($"TAMPERED {kind} {id}: {failure}", output);
     }
 
+    /// <summary>A show command exits 7 and says why.</summary>
+    private async Task AssertCliShowFailsAsync(string[] args, string failure)
+    {
+        var (exit, output, error) = await Server.CliAsync(args);
+        Assert.Equal(ModelGate.Cli.ExitCodes.VerificationFailed, exit);
+        Assert.Contains(failure, output + error);
+    }
+
     private async Task AssertAuditVerifyValidAsync()
     {
         var result = await Server.Api().VerifyAuditAsync(Ct);
@@ -181,6 +189,7 @@ public abstract class EvidenceIntegrityTests(ServerFixture fixture) : ProviderTe
             var integrity = (await api.GetCardAsync(model, "1.0.0", Ct)).GetProperty("integrity");
             Assert.False(integrity.GetProperty("verified").GetBoolean());
             Assert.Equal(EvidenceFailures.ContentChanged, integrity.GetProperty("failure").GetString());
+            await AssertCliShowFailsAsync(["model", "card", "show", $"{model}@1.0.0"], EvidenceFailures.ContentChanged);
             await AssertAuditVerifyNamesAsync(EvidenceKinds.Card, id, EvidenceFailures.ContentChanged);
 
             var forged = await Server.WithDbAsync(db => db.ModelCards.AsNoTracking().SingleAsync(c => c.VersionId == versionId, Ct));
@@ -222,6 +231,8 @@ public abstract class EvidenceIntegrityTests(ServerFixture fixture) : ProviderTe
         await AssertGatePassesCheckAsync(api, model, Stages.Production, approvalCheck);
         Assert.True(Assert.Single(await api.ListApprovalsAsync(model, "1.0.0", Ct)).Integrity!.Verified);
         Assert.True(Assert.Single(await api.ListStagingVerificationsAsync(model, "1.0.0", Ct)).Integrity!.Verified);
+        Assert.Equal(ModelGate.Cli.ExitCodes.Ok, (await Server.CliAsync(["approvals", $"{model}@1.0.0"])).Exit);
+        Assert.Equal(ModelGate.Cli.ExitCodes.Ok, (await Server.CliAsync(["staging", "show", $"{model}@1.0.0"])).Exit);
         await AssertAuditVerifyValidAsync();
 
         var originalApproval = await Server.WithDbAsync(db => db.Approvals.AsNoTracking().SingleAsync(a => a.Id == approval.Id, Ct));
@@ -236,6 +247,7 @@ public abstract class EvidenceIntegrityTests(ServerFixture fixture) : ProviderTe
             var shown = Assert.Single(await api.ListApprovalsAsync(model, "1.0.0", Ct));
             Assert.False(shown.Integrity!.Verified);
             Assert.Equal(EvidenceFailures.ContentChanged, shown.Integrity.Failure);
+            await AssertCliShowFailsAsync(["approvals", $"{model}@1.0.0"], EvidenceFailures.ContentChanged);
             await AssertAuditVerifyNamesAsync(EvidenceKinds.Approval, approval.Id, EvidenceFailures.ContentChanged);
 
             var forged = await Server.WithDbAsync(db => db.Approvals.AsNoTracking().SingleAsync(a => a.Id == approval.Id, Ct));
@@ -250,6 +262,7 @@ public abstract class EvidenceIntegrityTests(ServerFixture fixture) : ProviderTe
             await AssertGateRefusesAsync(api, model, Stages.Production, verificationCheck, EvidenceFailures.ContentChanged);
             var shownVerification = Assert.Single(await api.ListStagingVerificationsAsync(model, "1.0.0", Ct));
             Assert.Equal(EvidenceFailures.ContentChanged, shownVerification.Integrity!.Failure);
+            await AssertCliShowFailsAsync(["staging", "show", $"{model}@1.0.0"], EvidenceFailures.ContentChanged);
             await AssertAuditVerifyNamesAsync(EvidenceKinds.StagingVerification, verification.Id, EvidenceFailures.ContentChanged);
 
             var flipped = await Server.WithDbAsync(db => db.StagingVerifications.AsNoTracking().SingleAsync(s => s.Id == verification.Id, Ct));
