@@ -142,6 +142,51 @@ public abstract class EvidenceIntegrityTests(ServerFixture fixture) : ProviderTe
     }
 
     [Fact]
+    public async Task Evaluation_EditedWithItsHashAndItsAuditEventRewritten_DoesNotVerifyWithoutTheChainKey()
+    {
+        var (api, model, suite) = await ModelAsync(EvaluatedPolicy);
+        var recorded = await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, External: true,
+            Metrics: new Dictionary<string, double> { ["roc_auc"] = 0.7 }), Ct);
+        var original = await Server.WithDbAsync(db => db.Evaluations.AsNoTracking().SingleAsync(e => e.Id == recorded.Id, Ct));
+        var originalEvent = await Server.WithDbAsync(db => db.AuditEvents.AsNoTracking().SingleAsync(e => e.Sequence == original.EvidenceAuditSequence, Ct));
+        Assert.Contains(original.EvidenceSha256!, originalEvent.Details);
+        // Another write after it, so that the refused transitions below link to that one, not to the event this test rewrites.
+        await api.CreateModelAsync(new CreateModelRequest(ServerFixture.UniqueName("after"), "owners", RiskTiers.Low, "classification"), Ct);
+        const string passing = """{"external":true,"metrics":{"roc_auc":0.95}}""";
+        try
+        {
+            // The writer edits the result, recomputes the record's hash, and writes that hash into the audit event's details, recomputing
+            // the event's hash with plain SHA-256 (it has no chain key).
+            await Server.WithDbAsync(db => db.Evaluations.Where(e => e.Id == recorded.Id).ExecuteUpdateAsync(s => s.SetProperty(e => e.Result, passing), Ct));
+            var forged = await Server.WithDbAsync(db => db.Evaluations.AsNoTracking().SingleAsync(e => e.Id == recorded.Id, Ct));
+            var rehash = EvidenceHashes.Evaluation(forged);
+            var details = originalEvent.Details.Replace(original.EvidenceSha256!, rehash);
+            var eventHash = AuditChain.ComputeHash(originalEvent.Sequence, originalEvent.Time, originalEvent.Actor, originalEvent.Action, originalEvent.Subject,
+                details, originalEvent.Outcome, originalEvent.PreviousHash);
+            await Server.WithDbAsync(async db =>
+            {
+                await db.Evaluations.Where(e => e.Id == recorded.Id).ExecuteUpdateAsync(s => s.SetProperty(e => e.EvidenceSha256, rehash), Ct);
+                return await db.AuditEvents.Where(e => e.Sequence == originalEvent.Sequence)
+                    .ExecuteUpdateAsync(s => s.SetProperty(e => e.Details, details).SetProperty(e => e.Hash, eventHash), Ct);
+            });
+            await AssertGateRefusesAsync(api, model, Stages.Evaluated, $"evidence_integrity:evaluation:{recorded.Id}", EvidenceFailures.AuditEventAltered);
+            Assert.Equal(EvidenceFailures.AuditEventAltered, (await api.GetEvaluationAsync(model, "1.0.0", recorded.Id, Ct)).Integrity!.Failure);
+            Assert.False((await Server.Api().VerifyAuditAsync(Ct)).Valid);
+        }
+        finally
+        {
+            await Server.WithDbAsync(async db =>
+            {
+                await db.Evaluations.Where(e => e.Id == recorded.Id).ExecuteUpdateAsync(s => s
+                    .SetProperty(e => e.Result, original.Result).SetProperty(e => e.EvidenceSha256, original.EvidenceSha256), Ct);
+                return await db.AuditEvents.Where(e => e.Sequence == originalEvent.Sequence)
+                    .ExecuteUpdateAsync(s => s.SetProperty(e => e.Details, originalEvent.Details).SetProperty(e => e.Hash, originalEvent.Hash), Ct);
+            });
+        }
+        await AssertAuditVerifyValidAsync();
+    }
+
+    [Fact]
     public async Task Evaluation_WithoutAnEvidenceHash_IsUnverifiable_AndTheGateRefuses()
     {
         var (api, model, suite) = await ModelAsync(EvaluatedPolicy);
@@ -284,6 +329,52 @@ public abstract class EvidenceIntegrityTests(ServerFixture fixture) : ProviderTe
         await AssertAuditVerifyValidAsync();
     }
 }
+
+/// <summary>With <c>Audit:AcceptUnhashedEvidence</c> a record written before evidence hashing passes the gate, still shown as unverifiable.</summary>
+public abstract class AcceptUnhashedEvidenceTests(ServerFixture fixture) : ProviderTests(fixture)
+{
+    public static readonly string[] Settings = ["--Audit:AcceptUnhashedEvidence=true"];
+
+    [Fact]
+    public async Task Evaluation_WithoutAnEvidenceHash_PassesTheGate_ButShowsUnverifiable()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var api = Server.Api();
+        var model = ServerFixture.UniqueName("unhashed");
+        await api.CreateModelAsync(new CreateModelRequest(model, "owners", RiskTiers.Low, "classification"), ct);
+        await Server.PutPolicyBelowFloorAsync(model, "evaluated: { requirePlatformRun: false, requireIndependent: false, thresholds: [] }");
+        var suite = await Server.UploadAsync("{\"name\":\"external\",\"task\":\"classification\"}"u8.ToArray());
+        var sha = await Server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "v1-logreg.onnx")], Fixtures.Attestation()), ct);
+        var recorded = await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, External: true,
+            Metrics: new Dictionary<string, double> { ["roc_auc"] = 0.9 }), ct);
+        await Server.WithDbAsync(db => db.Evaluations.Where(e => e.Id == recorded.Id).ExecuteUpdateAsync(s => s
+            .SetProperty(e => e.EvidenceSha256, (string?)null).SetProperty(e => e.EvidenceAuditSequence, (long?)null), ct));
+
+        var dry = await api.DryRunTransitionAsync(model, "1.0.0", new TransitionRequest(Stages.Evaluated, "legacy record"), ct);
+        var check = Assert.Single(dry.Checks, c => c.Check == $"evidence_integrity:evaluation:{recorded.Id}");
+        Assert.True(check.Passed);
+        Assert.Contains("AcceptUnhashedEvidence", check.Actual);
+        Assert.Equal(EvidenceFailures.Unhashed, (await api.GetEvaluationAsync(model, "1.0.0", recorded.Id, ct)).Integrity!.Failure);
+        var verify = await api.VerifyAuditAsync(ct);
+        Assert.True(verify.Valid, verify.Reason);
+        Assert.Equal(0, verify.Evidence!.Failed);
+    }
+}
+
+public sealed class AcceptUnhashedSqliteFixture : SqliteServerFixture
+{
+    protected override Task<IEnumerable<string>> ExtraArgumentsAsync() => Task.FromResult<IEnumerable<string>>(AcceptUnhashedEvidenceTests.Settings);
+}
+
+public sealed class AcceptUnhashedPostgresFixture : PostgresServerFixture
+{
+    protected override Task<IEnumerable<string>> ExtraArgumentsAsync() => Task.FromResult<IEnumerable<string>>(AcceptUnhashedEvidenceTests.Settings);
+}
+
+public sealed class AcceptUnhashedEvidenceTests_Sqlite(AcceptUnhashedSqliteFixture fixture) : AcceptUnhashedEvidenceTests(fixture), IClassFixture<AcceptUnhashedSqliteFixture>;
+
+public sealed class AcceptUnhashedEvidenceTests_Postgres(AcceptUnhashedPostgresFixture fixture) : AcceptUnhashedEvidenceTests(fixture), IClassFixture<AcceptUnhashedPostgresFixture>;
 
 public sealed class EvidenceIntegrityTests_Sqlite(SqliteServerFixture fixture) : EvidenceIntegrityTests(fixture), IClassFixture<SqliteServerFixture>;
 
