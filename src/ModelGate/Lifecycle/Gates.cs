@@ -49,8 +49,8 @@ public sealed record GateInputs(
     string Actor,
     string ActorName)
 {
-    /// <summary>The evidence records above as stored (evaluations, the card, the latest verification, approvals), for <see cref="EvidenceVerifier"/>.</summary>
-    public IReadOnlyList<EvidenceRecord> EvidenceRecords { get; init; } = [];
+    /// <summary>The stored card row behind <see cref="Card"/>: its evidence hash is re-verified by the registered gate.</summary>
+    public ModelCardEntity? CardRecord { get; init; }
 
     /// <summary>Their re-verification (set by the caller, which holds the chain key); a record a gate reads without one fails its integrity check.</summary>
     public IReadOnlyList<EvidenceIntegrity> Integrity { get; init; } = [];
@@ -72,8 +72,7 @@ public sealed record GateInputs(
         return new GateInputs(model, version, policy, source, evaluations, production,
             card is null ? null : JsonDocument.Parse(card.Card).RootElement.Clone(), deployments, verification, approvals, requesters, actor, actorName)
         {
-            EvidenceRecords = [.. evaluations.Select(EvidenceRecord.Of), .. card is null ? [] : new[] { EvidenceRecord.Of(card) },
-                .. verification is null ? [] : new[] { EvidenceRecord.Of(verification) }, .. approvals.Select(EvidenceRecord.Of)],
+            CardRecord = card,
         };
     }
 }
@@ -261,18 +260,15 @@ public static class Gates
         }
     }
 
-    /// <summary>The evidence records the gate to <paramref name="to"/> reads (and so re-verifies): only those are checked.</summary>
-    public static IReadOnlyList<EvidenceRecord> EvidenceRead(GateInputs inputs, string to)
+    /// <summary>The evidence records the gate to <paramref name="to"/> reads (and so re-verifies): only those are hashed and checked.</summary>
+    public static IReadOnlyList<EvidenceRecord> EvidenceRead(GateInputs inputs, string to) => to switch
     {
-        string[] kinds = to switch
-        {
-            Stages.Evaluated => [EvidenceKinds.Evaluation],
-            Stages.Registered => [EvidenceKinds.Card],
-            Stages.Production => [EvidenceKinds.StagingVerification, EvidenceKinds.Approval],
-            _ => [],
-        };
-        return kinds.Length == 0 ? [] : inputs.EvidenceRecords.Where(r => kinds.Contains(r.Kind)).ToList();
-    }
+        Stages.Evaluated => inputs.Evaluations.Select(EvidenceRecord.Of).ToList(),
+        Stages.Registered when inputs.CardRecord is { } card => [EvidenceRecord.Of(card)],
+        Stages.Production => [.. inputs.LatestVerification is { } v ? [EvidenceRecord.Of(v)] : Array.Empty<EvidenceRecord>(),
+            .. inputs.Approvals.Select(EvidenceRecord.Of)],
+        _ => [],
+    };
 
     /// <summary>Every evidence record the gate read: one check each, failing when the record does not re-verify against its audit event.</summary>
     private static void EvidenceChecks(GateInputs inputs, string to, List<GateCheck> checks)
@@ -285,7 +281,7 @@ public static class Gates
                     checks.Add(EvidenceCheck(inputs, EvidenceKinds.Evaluation, e.Id, e.Id));
                 }
                 break;
-            case Stages.Registered when inputs.Card is not null:
+            case Stages.Registered when inputs.CardRecord is not null:
                 checks.Add(EvidenceCheck(inputs, EvidenceKinds.Card, EvidenceHashes.CardId(inputs.Version.Id), $"{inputs.Model.Name}@{inputs.Version.Version}"));
                 break;
             case Stages.Production:
