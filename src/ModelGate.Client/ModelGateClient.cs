@@ -299,6 +299,9 @@ public sealed class ModelGateClient(HttpClient http)
         SendAsync<StagingVerificationDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/staging-verifications",
             request ?? new StagingVerificationRequest(), ct);
 
+    public Task<IReadOnlyList<StagingVerificationDto>> ListStagingVerificationsAsync(string model, string version, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<StagingVerificationDto>>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/staging-verifications", null, ct);
+
     public Task<PolicyDto> GetPolicyAsync(string scope, CancellationToken ct = default) =>
         SendAsync<PolicyDto>(HttpMethod.Get, $"api/v1/policies/{Esc(scope)}", null, ct);
 

@@ -43,7 +43,7 @@ internal static class AdminCommands
         {
             Description = "Base64 Ed25519 key to check checkpoint signatures with (default: the server's, from /api/v1/audit/checkpoint-key)",
         };
-        var verify = new Command("verify", "Recompute the keyed hash chain and check it against signed checkpoints; exits 7 and names the first broken event if it does not hold")
+        var verify = new Command("verify", "Recompute the keyed hash chain, check it against signed checkpoints and re-verify every evidence record; exits 7 and names the first broken event or the tampered records")
         {
             checkpointsFile, publicKey,
         };
@@ -96,6 +96,14 @@ internal static class AdminCommands
                     await context.Out.WriteLineAsync($"checkpoints ({cp.Source}): {cp.Count} lines, {cp.ValidSignatures} with a valid signature" +
                         (cp.BadLines.Count > 0 ? $", {cp.BadLines.Count} INVALID (lines {string.Join(", ", cp.BadLines.Take(10))})" : "") +
                         (cp.Last is { } last ? $"; newest signed head: event {last.Sequence} at {last.Time:u}" : ""));
+                }
+                if (result.Evidence is { } evidence)
+                {
+                    await context.Out.WriteLineAsync($"evidence records: {evidence.Checked} checked, {evidence.Failed} do not verify");
+                    foreach (var r in evidence.Records)
+                    {
+                        await context.Out.WriteLineAsync($"  TAMPERED {r.Kind} {r.Id}: {r.Failure}: expected {r.Expected}; found {r.Actual}");
+                    }
                 }
                 if (result.CheckpointPublicKey is { } k)
                 {

@@ -123,14 +123,17 @@ public static class ApprovalsApi
             Comment = request.Comment,
         };
         tx.Db.Approvals.Add(approval);
-        await tx.AppendAsync(actor, request.Decision == ApprovalDecisions.Approve ? "version.approved" : "version.approval_rejected", subject,
-            new { approval.Id, approval.Role, approval.Decision, evidence = request.Evidence, approval.NextReviewAt }, cancellationToken: cancellationToken);
+        var stamp = EvidenceHashes.Stamp(approval);
+        var recorded = await tx.AppendAsync(actor, request.Decision == ApprovalDecisions.Approve ? "version.approved" : "version.approval_rejected", subject,
+            new { approval.Id, approval.Role, approval.Decision, evidence = request.Evidence, approval.NextReviewAt, evidenceHash = stamp }, cancellationToken: cancellationToken);
+        approval.EvidenceAuditSequence = recorded.Sequence;
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Created($"/api/v1/models/{model}/versions/{entity.Version}/approvals", ToDto(model, entity.Version, approval));
     }
 
+    /// <summary>The version's approvals, each with its <c>integrity</c> (re-verified against its audit event).</summary>
     public static async Task<Results<Ok<List<ApprovalDto>>, ProblemHttpResult>> ListApprovals(string model, string version, ModelGateDbContext db,
-        CancellationToken cancellationToken)
+        EvidenceVerifier evidence, CancellationToken cancellationToken)
     {
         var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
@@ -138,7 +141,8 @@ public static class ApprovalsApi
             return problem!;
         }
         var approvals = await db.Approvals.AsNoTracking().Where(a => a.VersionId == entity.Id).OrderBy(a => a.Time).ToListAsync(cancellationToken);
-        return TypedResults.Ok(approvals.Select(a => ToDto(model, entity.Version, a)).ToList());
+        var integrity = await evidence.VerifyAsync(db, approvals.Select(EvidenceRecord.Of).ToList(), cancellationToken);
+        return TypedResults.Ok(approvals.Select((a, i) => ToDto(model, entity.Version, a) with { Integrity = integrity[i].ToDto() }).ToList());
     }
 
     public static ApprovalDto ToDto(string model, string version, ApprovalEntity a) => new(a.Id, model, version, a.Decision, a.Approver, a.Role, a.Time,
