@@ -266,7 +266,7 @@ public abstract class EvidenceIntegrityTests(ServerFixture fixture) : ProviderTe
         var verification = await api.VerifyStagingAsync(model, "1.0.0", new StagingVerificationRequest(SmokeRows: 5, LoadRequests: 20, Concurrency: 2), Ct);
         Assert.True(verification.Passed, string.Join("; ", verification.Checks.Select(c => $"{c.Check}: {c.Detail}")));
         // An ml-lead who records the approval in their other role: the low tier's ml-lead approval is still missing.
-        var approver = Server.Api((await api.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("approver"), [Roles.MlLead, Roles.ProductOwner]), Ct)).Key);
+        var approver = Server.Api((await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("approver"), [Roles.MlLead, Roles.ProductOwner]))).Key);
         var approval = await approver.ApproveAsync(model, "1.0.0", new ApprovalRequest(ApprovalDecisions.Approve, Roles.ProductOwner, [run.Id, verification.Id],
             "accepted", "alerts", "rollback", DateTime.UtcNow.AddDays(30)), Ct);
 
