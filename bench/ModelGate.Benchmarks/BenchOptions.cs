@@ -29,6 +29,9 @@ internal sealed class BenchOptions
     public int CreateOps { get; private set; } = 500;
     public int GetOps { get; private set; } = 2000;
     public int ListOps { get; private set; } = 100;
+    /// <summary>Production-gate dry runs (registry suite); with <see cref="GateOnly"/> the other registry scenarios are skipped.</summary>
+    public int GateOps { get; private set; } = 500;
+    public bool GateOnly { get; private set; }
     public int ListSize { get; private set; } = 1000;
     public int Clients { get; private set; } = 10;
     public int ConcurrentGetOps { get; private set; } = 10000;
@@ -98,6 +101,8 @@ internal sealed class BenchOptions
           --create-ops <n>            create version, sequential, one client (default 500)
           --get-ops <n>               get version, sequential, one client (default 2000)
           --list-ops <n>              list versions ?limit=<list-size>, sequential (default 100)
+          --gate-ops <n>              production-gate dry runs (POST …/transitions?dryRun=true), sequential (default 500)
+          --gate-only                 registry suite: only the production-gate dry run (with its set-up)
           --list-size <n>             versions seeded on the list model, at most 1000 (default 1000)
           --clients <n>               concurrent clients (default 10)
           --concurrent-get-ops <n>    get version, total over all clients (default 10000)
@@ -160,6 +165,7 @@ internal sealed class BenchOptions
             o.CreateOps = 50;
             o.GetOps = 200;
             o.ListOps = 10;
+            o.GateOps = 50;
             o.ListSize = 200;
             o.ConcurrentGetOps = 500;
             o.ConcurrentCreateOps = 50;
@@ -245,6 +251,8 @@ internal sealed class BenchOptions
                     case "--create-ops": o.CreateOps = Count(); break;
                     case "--get-ops": o.GetOps = Count(); break;
                     case "--list-ops": o.ListOps = Count(); break;
+                    case "--gate-ops": o.GateOps = Count(); break;
+                    case "--gate-only": o.GateOnly = true; break;
                     case "--list-size": o.ListSize = Count(); break;
                     case "--clients": o.Clients = Count(); break;
                     case "--concurrent-get-ops": o.ConcurrentGetOps = Count(); break;

@@ -36,9 +36,13 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
         var results = new List<ScenarioResult>();
         using var setupHttp = NewHttpClient();
         var api = new ModelGateClient(setupHttp);
-        await SetupAsync(api);
-
         using var http = NewHttpClient();
+        if (options.GateOnly)
+        {
+            results.Add(await GateScenarioAsync(api, setupHttp, http));
+            return results;
+        }
+        await SetupAsync(api);
 
         // (a) The floor: routing, middleware and Kestrel over loopback, no authentication, no database.
         results.Add(await SequentialAsync("GET /healthz (baseline)", http, options.ReadWarmup, options.HealthOps,
@@ -83,7 +87,102 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
         results.Add(await ConcurrentAsync($"create version, {options.Clients} clients", options.ConcurrentWarmupPerClient,
             options.ConcurrentCreateOpsPerClient, (k, i) => CreateVersionRequest(ConcurrentModel(k), Version(i))));
 
+        // (f) The production gate, as `promote --dry-run` asks it, on a version with the evidence a release has.
+        results.Add(await GateScenarioAsync(api, setupHttp, http));
         return results;
+    }
+
+    private const string GateModel = "bench-gate";
+
+    // The admin key does every step, so the policy waives the independent evaluator (below the low tier's floor: the tier's
+    // authority approves that once).
+    private const string GatePolicy = """
+        evaluated: { requirePlatformRun: false, requireIndependent: false, thresholds: [] }
+        registered: { cardFields: [], requireLicense: false }
+        """;
+
+    /// <summary>
+    /// <c>POST …/transitions?dryRun=true</c> to production on a staging version with three evaluations (one run by the server,
+    /// two external), a card, a passed staging verification and two approvals: every record the production gate reads.
+    /// </summary>
+    private async Task<ScenarioResult> GateScenarioAsync(ModelGateClient api, HttpClient setupHttp, HttpClient http)
+    {
+        var clock = Stopwatch.StartNew();
+        await SetupGateAsync(api, setupHttp);
+        var note = $"{server.Provider}: gate set-up (a platform evaluation, two external ones, a card, a staging verification, two approvals) took {clock.Elapsed.TotalSeconds:F1} s";
+        _notes.Add(note);
+        log.WriteLine($"  {note}");
+        var body = JsonSerializer.SerializeToUtf8Bytes(new TransitionRequest(Stages.Production, "benchmark dry run"), ModelGateJson.Options);
+        HttpRequestMessage DryRun(int _)
+        {
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = JsonMediaType;
+            return new HttpRequestMessage(HttpMethod.Post, $"api/v1/models/{GateModel}/versions/1.0.0/transitions?dryRun=true") { Content = content };
+        }
+        var report = await api.DryRunTransitionAsync(GateModel, "1.0.0", new TransitionRequest(Stages.Production, "benchmark check"));
+        Require(report.Passed, "the production gate dry run did not pass: " +
+                               string.Join("; ", report.Checks.Where(c => !c.Passed).Select(c => $"{c.Check}: {c.Actual}")));
+        return await SequentialAsync("production gate dry run", http, options.ReadWarmup, options.GateOps, DryRun);
+    }
+
+    private async Task SetupGateAsync(ModelGateClient api, HttpClient setupHttp)
+    {
+        var fixtures = EvaluationFixtures.Load(options.FixturesDirectory ?? EvaluationFixtures.DefaultDirectory());
+        var onnx = fixtures.Models[0];
+        foreach (var (bytes, sha) in new[] { (fixtures.Dataset, fixtures.DatasetSha256), (fixtures.NoBootstrap.Bytes, fixtures.NoBootstrap.Sha256), (onnx.Bytes, onnx.Sha256) })
+        {
+            using var stream = new MemoryStream(bytes, writable: false);
+            await api.PushArtifactAsync(stream, sha);
+        }
+        await api.CreateModelAsync(new CreateModelRequest(GateModel, "bench", RiskTiers.Low, "classification", "MIT", "gate benchmark", ["bench"]));
+        using (var put = await setupHttp.PutAsync($"api/v1/policies/{GateModel}", new StringContent(GatePolicy, System.Text.Encoding.UTF8, "application/yaml")))
+        {
+            if (!put.IsSuccessStatusCode)
+            {
+                var change = JsonDocument.Parse(await put.Content.ReadAsStringAsync()).RootElement.GetProperty("change").GetString()!;
+                var authority = await api.CreateKeyAsync(new CreateKeyRequest("bench-authority", [Roles.ProductOwner]));
+                await Person(authority.Key!).ApproveFloorChangeAsync(GateModel, new FloorApprovalRequest(change, "benchmark set-up"));
+                await api.PutPolicyAsync(GateModel, GatePolicy);
+            }
+        }
+        await api.CreateVersionAsync(GateModel, new CreateVersionRequest("1.0.0", [new ArtifactRef(onnx.Sha256, onnx.FileName)],
+            new Attestation(Datasets: [new DatasetRef("adult-train", "fixtures/" + EvaluationFixtures.TrainPath, fixtures.TrainSha256)], Trainer: "bench-trainer")));
+        var run = await api.StartEvaluationAsync(GateModel, "1.0.0", new StartEvaluationRequest(fixtures.NoBootstrap.Sha256));
+        var started = Stopwatch.StartNew();
+        while (!EvaluationStatuses.IsTerminal(run.Status))
+        {
+            Require(started.Elapsed < TimeSpan.FromMinutes(5), $"evaluation {run.Id} did not finish");
+            await Task.Delay(50);
+            run = await api.GetEvaluationAsync(GateModel, "1.0.0", run.Id);
+        }
+        Require(run.Status == EvaluationStatuses.Succeeded, $"evaluation {run.Id} ended {run.Status}: {run.Error}");
+        foreach (var auc in new[] { 0.9, 0.91 })
+        {
+            await api.StartEvaluationAsync(GateModel, "1.0.0", new StartEvaluationRequest(fixtures.NoBootstrap.Sha256, External: true,
+                Metrics: new Dictionary<string, double> { ["roc_auc"] = auc, ["accuracy"] = 0.85 }));
+        }
+        await api.TransitionAsync(GateModel, "1.0.0", new TransitionRequest(Stages.Evaluated, "benchmark set-up"));
+        await api.PutCardAsync(GateModel, "1.0.0", new ModelCard("Aggregate census statistics.", "Decisions about individuals.", ["1994 US census data only."],
+            "UCI Adult train split.", new CardEvaluation("Adult test split.", [run.Id]), [new EthicalConsideration("Sex and race are inputs", "gated")], "# bench"));
+        await api.TransitionAsync(GateModel, "1.0.0", new TransitionRequest(Stages.Registered, "benchmark set-up"));
+        await api.CreateDeploymentAsync(new CreateDeploymentRequest(GateModel + "-staging", DeploymentEnvironments.Staging, GateModel, new RoutingTable("1.0.0")));
+        await api.TransitionAsync(GateModel, "1.0.0", new TransitionRequest(Stages.Staging, "benchmark set-up"));
+        var verification = await api.VerifyStagingAsync(GateModel, "1.0.0", new StagingVerificationRequest(SmokeRows: 5, LoadRequests: 20, Concurrency: 2));
+        Require(verification.Passed, "the staging verification failed: " + string.Join("; ", verification.Checks.Where(c => !c.Passed).Select(c => c.Detail)));
+        foreach (var role in new[] { Roles.MlLead, Roles.ProductOwner })
+        {
+            var key = await api.CreateKeyAsync(new CreateKeyRequest("bench-" + role, [role]));
+            await Person(key.Key!).ApproveAsync(GateModel, "1.0.0", new ApprovalRequest(ApprovalDecisions.Approve, role, [run.Id, verification.Id],
+                "accepted", "alerts", "rollback", DateTime.UtcNow.AddDays(90)));
+        }
+    }
+
+    /// <summary>A client holding another key (approvers must not be the requester).</summary>
+    private ModelGateClient Person(string key)
+    {
+        var http = NewHttpClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return new ModelGateClient(http);
     }
 
     private async Task SetupAsync(ModelGateClient api)

@@ -12,6 +12,9 @@ namespace ModelGate.Client;
 /// <param name="Evaluation">How it was evaluated, with references to ModelGate evaluations.</param>
 /// <param name="EthicalConsiderations">Risks to people, each with how it is mitigated.</param>
 /// <param name="Markdown">Anything else, as markdown.</param>
+/// <param name="Integrity">
+/// Output only: whether the stored card still verifies as evidence (<see cref="EvidenceIntegrityDto"/>); ignored on input and never stored.
+/// </param>
 public sealed record ModelCard(
     string? IntendedUse = null,
     string? OutOfScopeUse = null,
@@ -19,7 +22,9 @@ public sealed record ModelCard(
     string? TrainingData = null,
     CardEvaluation? Evaluation = null,
     IReadOnlyList<EthicalConsideration>? EthicalConsiderations = null,
-    string? Markdown = null);
+    string? Markdown = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    EvidenceIntegrityDto? Integrity = null);
 
 /// <param name="Text">How the model was evaluated and what the results mean.</param>
 /// <param name="EvaluationIds">ModelGate evaluations of this version the text refers to (<c>eval_…</c>).</param>

@@ -159,9 +159,26 @@ public sealed record AuditEventDto(
 /// <param name="KeyedFrom">The first event of the keyed (HMAC) chain: 1 on a store created keyed, the re-anchor event on an older store.</param>
 /// <param name="Checkpoints">What the signed checkpoints say, when any were given or configured.</param>
 /// <param name="CheckpointPublicKey">Base64 of the Ed25519 key that verifies the server's checkpoints.</param>
+/// <param name="Evidence">The evidence records (evaluations, staging verifications, approvals, cards) re-verified against their audit events.</param>
 public sealed record AuditVerifyDto(bool Valid, long Checked, long? FirstBrokenSequence, string? Reason, string? HeadHash,
     long? HeadSequence = null, long? HighWaterSequence = null, long? KeyedFrom = null, AuditCheckpointReportDto? Checkpoints = null,
-    string? CheckpointPublicKey = null);
+    string? CheckpointPublicKey = null, AuditEvidenceReportDto? Evidence = null);
+
+/// <param name="Checked">Evidence records checked.</param>
+/// <param name="Failed">Records that do not verify.</param>
+/// <param name="Records">The first failing records (at most 100).</param>
+public sealed record AuditEvidenceReportDto(long Checked, long Failed, IReadOnlyList<EvidenceIntegrityDto> Records);
+
+/// <summary>
+/// Whether an evidence record (an evaluation, a staging verification, an approval, a model card) still verifies: its content hashes
+/// to the hash recorded when it was written, and the keyed audit event written with it carries that hash for this record.
+/// </summary>
+/// <param name="Kind">evaluation, staging_verification, approval or card.</param>
+/// <param name="Id">The record's id (a card: its version's row id).</param>
+/// <param name="Failure">Null when verified; else unhashed, content_changed, audit_event_missing, audit_event_altered, audit_event_mismatch or chain_broken.</param>
+/// <param name="Expected">What a verified record would show.</param>
+/// <param name="Actual">What was found.</param>
+public sealed record EvidenceIntegrityDto(string Kind, string Id, bool Verified, string? Failure = null, string? Expected = null, string? Actual = null);
 
 /// <summary>
 /// One line of the checkpoint sink: the chain's head at <paramref name="Time"/>, signed with Ed25519 over
@@ -266,3 +283,53 @@ public sealed record ArtifactsDiffDto(IReadOnlyList<ArtifactRef> Added, IReadOnl
 public sealed record VersionBumpDto(string Required, string Actual, bool Enough, IReadOnlyList<VersionChangeDto> Changes, IReadOnlyList<string> Conflicts);
 
 public sealed record VersionChangeDto(string Field, string Requires, string Message, string? Detail);
+
+public static class PrincipalKindNames
+{
+    public const string Person = "person";
+    public const string Service = "service";
+}
+
+/// <summary>A person or a service that keys act for.</summary>
+/// <param name="Kind"><c>person</c> or <c>service</c>; only people hold the approving roles (ml-lead, product-owner, risk-committee).</param>
+/// <param name="Identity">E-mail or subject (1–320 characters, unique case-insensitively).</param>
+public sealed record CreatePrincipalRequest(string Kind, string Identity, string? DisplayName = null, IReadOnlyList<string>? Roles = null);
+
+/// <summary>A change to a principal; a field left out is unchanged.</summary>
+/// <param name="Grant">Roles to grant.</param>
+/// <param name="Revoke">Roles to remove (at once, for every key of the principal).</param>
+/// <param name="Disabled">true disables the principal (its keys stop working at once); a disabled principal stays disabled.</param>
+public sealed record UpdatePrincipalRequest(string? DisplayName = null, IReadOnlyList<string>? Grant = null, IReadOnlyList<string>? Revoke = null,
+    bool? Disabled = null);
+
+public sealed record PrincipalDto(
+    string Id,
+    string Kind,
+    string Identity,
+    string? DisplayName,
+    IReadOnlyList<string> Roles,
+    string Source,
+    DateTime CreatedAt,
+    string CreatedBy,
+    DateTime? DisabledAt,
+    string? DisabledBy,
+    IReadOnlyList<ApiKeyDto>? Keys = null);
+
+/// <summary>
+/// The caller (<c>GET /api/v1/me</c>): their principal and the roles this request acts with, and how it was authenticated
+/// (<see cref="ByApiKey"/> with the key's id and name, or <see cref="ByOidc"/> with the token's issuer).
+/// </summary>
+public sealed record MeDto(
+    string Principal,
+    string Kind,
+    string Identity,
+    string? DisplayName,
+    IReadOnlyList<string> Roles,
+    string AuthenticatedBy,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? KeyId = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? KeyName = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Issuer = null)
+{
+    public const string ByApiKey = "api_key";
+    public const string ByOidc = "oidc";
+}

@@ -87,4 +87,5 @@ public sealed record EvaluationDto(
     JsonElement? Result,
     string? ResultSha256,
     string? Error,
-    string? Baseline = null);
+    string? Baseline = null,
+    EvidenceIntegrityDto? Integrity = null);

@@ -98,14 +98,15 @@ public sealed record ApprovalDto(
     string MonitoringPlan,
     string RollbackPlan,
     DateTime NextReviewAt,
-    string? Comment);
+    string? Comment,
+    EvidenceIntegrityDto? Integrity = null);
 
 public sealed record StagingCheckResult(string Check, bool Passed, string Detail, JsonElement? Figures = null);
 
 public sealed record StagingVerificationRequest(string? Deployment = null, int SmokeRows = 20, int LoadRequests = 200, int Concurrency = 4);
 
 public sealed record StagingVerificationDto(string Id, string Model, string Version, string Deployment, bool Passed, IReadOnlyList<StagingCheckResult> Checks,
-    DateTime CreatedAt, string CreatedBy);
+    DateTime CreatedAt, string CreatedBy, EvidenceIntegrityDto? Integrity = null);
 
 public sealed record ReviewDueDto(string Model, string Version, DateTime NextReviewAt, double DaysOverdue, string Owner);
 

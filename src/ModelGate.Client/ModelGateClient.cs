@@ -251,6 +251,21 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<ApiKeyDto> RevokeKeyAsync(string id, CancellationToken ct = default) =>
         SendAsync<ApiKeyDto>(HttpMethod.Delete, $"api/v1/keys/{Esc(id)}", null, ct);
 
+    public Task<PrincipalDto> CreatePrincipalAsync(CreatePrincipalRequest request, CancellationToken ct = default) =>
+        SendAsync<PrincipalDto>(HttpMethod.Post, "api/v1/principals", request, ct);
+
+    public Task<IReadOnlyList<PrincipalDto>> ListPrincipalsAsync(CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<PrincipalDto>>(HttpMethod.Get, "api/v1/principals", null, ct);
+
+    /// <summary>A principal (by id or identity) with its keys.</summary>
+    public Task<PrincipalDto> GetPrincipalAsync(string idOrIdentity, CancellationToken ct = default) =>
+        SendAsync<PrincipalDto>(HttpMethod.Get, $"api/v1/principals/{Esc(idOrIdentity)}", null, ct);
+
+    public Task<PrincipalDto> UpdatePrincipalAsync(string idOrIdentity, UpdatePrincipalRequest request, CancellationToken ct = default) =>
+        SendAsync<PrincipalDto>(HttpMethod.Patch, $"api/v1/principals/{Esc(idOrIdentity)}", request, ct);
+    /// <summary>Who the client's key or token acts as.</summary>
+    public Task<MeDto> GetMeAsync(CancellationToken ct = default) => SendAsync<MeDto>(HttpMethod.Get, "api/v1/me", null, ct);
+
     private static string Esc(string value) => Uri.EscapeDataString(value);
 
     // Lifecycle
@@ -287,6 +302,9 @@ public sealed class ModelGateClient(HttpClient http)
     public Task<StagingVerificationDto> VerifyStagingAsync(string model, string version, StagingVerificationRequest? request = null, CancellationToken ct = default) =>
         SendAsync<StagingVerificationDto>(HttpMethod.Post, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/staging-verifications",
             request ?? new StagingVerificationRequest(), ct);
+
+    public Task<IReadOnlyList<StagingVerificationDto>> ListStagingVerificationsAsync(string model, string version, CancellationToken ct = default) =>
+        SendAsync<IReadOnlyList<StagingVerificationDto>>(HttpMethod.Get, $"api/v1/models/{Esc(model)}/versions/{Esc(version)}/staging-verifications", null, ct);
 
     public Task<PolicyDto> GetPolicyAsync(string scope, CancellationToken ct = default) =>
         SendAsync<PolicyDto>(HttpMethod.Get, $"api/v1/policies/{Esc(scope)}", null, ct);

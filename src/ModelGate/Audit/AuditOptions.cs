@@ -28,4 +28,10 @@ public sealed class AuditOptions
 
     /// <summary>Optional: each checkpoint line is also POSTed (application/json) to this URL; failures are logged, never block a write.</summary>
     public Uri? CheckpointWebhook { get; set; }
+
+    /// <summary>
+    /// Evidence records without an evidence hash (written before evidence hashing) cannot be verified. By default a gate that
+    /// reads one refuses and <c>audit verify</c> fails; true accepts them (they are still reported as unverifiable).
+    /// </summary>
+    public bool AcceptUnhashedEvidence { get; set; }
 }

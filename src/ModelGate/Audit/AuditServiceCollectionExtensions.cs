@@ -16,6 +16,7 @@ public static class AuditServiceCollectionExtensions
         services.AddSingleton<AuditKeys>();
         services.AddSingleton<AuditCheckpoints>();
         services.AddScoped<AuditVerifier>();
+        services.AddSingleton<EvidenceVerifier>();
         services.AddSingleton<IValidateOptions<AuditOptions>, AuditWebhookValidation>();
         services.AddHttpClient(nameof(AuditCheckpoints), c => c.Timeout = TimeSpan.FromSeconds(10))
             .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<Security.EgressPolicy>().CreateHandler());

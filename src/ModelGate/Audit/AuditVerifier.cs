@@ -10,9 +10,10 @@ namespace ModelGate.Audit;
 /// chain key from it on), the events at signed checkpoints, and that the store still reaches its newest checkpoint and its
 /// high-water mark (truncation).
 /// </summary>
-public sealed class AuditVerifier(ModelGateDbContext db, AuditKeys keys, AuditCheckpoints checkpoints)
+public sealed class AuditVerifier(ModelGateDbContext db, AuditKeys keys, AuditCheckpoints checkpoints, EvidenceVerifier evidence)
 {
     private const int Batch = 2000;
+    private const int MaxEvidenceReported = 100;
 
     /// <param name="checkpointLines">Checkpoint lines to check against; null: the server's own checkpoint file.</param>
     public async Task<AuditVerifyDto> VerifyAsync(IReadOnlyList<string>? checkpointLines, CancellationToken cancellationToken)
@@ -38,9 +39,11 @@ public sealed class AuditVerifier(ModelGateDbContext db, AuditKeys keys, AuditCh
         var highWater = await db.AuditChainHeads.AsNoTracking().Where(h => h.Id == AuditChainHeadEntity.SingletonId)
             .Select(h => (long?)h.Sequence).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
         var head = walk.HeadSequence ?? 0;
+        var sweep = await evidence.VerifyAllAsync(db, MaxEvidenceReported, cancellationToken).ConfigureAwait(false);
+        var evidenceReport = new AuditEvidenceReportDto(sweep.Checked, sweep.Failed, sweep.Reported.Select(r => r.ToDto()).ToList());
 
         AuditVerifyDto Result(bool valid, long? broken, string? reason) =>
-            new(valid, walk.Checked, broken, reason, walk.HeadHash, walk.HeadSequence, highWater, walk.KeyedFrom, report, keys.PublicKey);
+            new(valid, walk.Checked, broken, reason, walk.HeadHash, walk.HeadSequence, highWater, walk.KeyedFrom, report, keys.PublicKey, evidenceReport);
 
         if (!walk.Valid)
         {
@@ -68,6 +71,11 @@ public sealed class AuditVerifier(ModelGateDbContext db, AuditKeys keys, AuditCh
         {
             return Result(false, null,
                 $"checkpoint line(s) {string.Join(", ", report.BadLines.Take(10))} do not verify under the server's checkpoint key: forged or altered");
+        }
+        if (sweep.Failed > 0)
+        {
+            return Result(false, null, $"{sweep.Failed} evidence record(s) do not verify against their audit events: " +
+                string.Join(", ", sweep.Reported.Take(10).Select(r => $"{r.Kind} {r.Id} ({r.Failure})")) + (sweep.Failed > 10 ? ", …" : ""));
         }
         return Result(true, null, null);
     }

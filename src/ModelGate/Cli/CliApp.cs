@@ -60,6 +60,8 @@ public static class CliApp
         root.Subcommands.Add(ChatCommand.Create(context));
         root.Subcommands.Add(AdminCommands.Audit(context));
         root.Subcommands.Add(AdminCommands.Key(context));
+        root.Subcommands.Add(AdminCommands.Principals(context));
+        root.Subcommands.Add(AdminCommands.WhoAmI(context));
         foreach (var command in LifecycleCommands.Create(context).Concat(MonitoringCommands.Create(context)).Concat(OperationsCommands.Create(context)))
         {
             root.Subcommands.Add(command);

@@ -98,11 +98,15 @@ internal static class EvalCommands
 
         var showRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
         var id = new Argument<string>("id") { Description = "Evaluation id (eval_…)" };
-        var show = new Command("show", "Show one evaluation and its metrics") { showRef, id };
+        var show = new Command("show", "Show one evaluation, its metrics and its integrity; exits 7 when the record no longer verifies against its audit event")
+        {
+            showRef, id,
+        };
         show.SetAction((parse, ct) => CliApp.WithRef(context, parse, showRef, async (client, model, version, c) =>
         {
-            await Write(context, parse, await client.GetEvaluationAsync(model, version, parse.GetValue(id)!, c));
-            return ExitCodes.Ok;
+            var evaluation = await client.GetEvaluationAsync(model, version, parse.GetValue(id)!, c);
+            await Write(context, parse, evaluation);
+            return evaluation.Integrity is { Verified: false } ? ExitCodes.VerificationFailed : ExitCodes.Ok;
         }, ct));
         eval.Subcommands.Add(show);
 
@@ -166,6 +170,10 @@ internal static class EvalCommands
         _ => ExitCodes.Ok,
     };
 
+    /// <summary>One line: verified, or what did not match.</summary>
+    internal static string Integrity(EvidenceIntegrityDto i) =>
+        i.Verified ? "verified (matches its audit event)" : $"NOT VERIFIED ({i.Failure}): expected {i.Expected}; found {i.Actual}";
+
     private static async Task Write(CliContext context, ParseResult parse, EvaluationDto e)
     {
         if (CliApp.Json(parse))
@@ -175,6 +183,10 @@ internal static class EvalCommands
         }
         await context.Out.WriteLineAsync($"{e.Id}  {e.Model}@{e.Version}  {e.Status}  rows {e.Progress.RowsDone}/{e.Progress.RowsTotal} (failed {e.Progress.RowsFailed})");
         await context.Out.WriteLineAsync($"  evaluator {e.Evaluator}  independent: {(e.Independent ? "yes" : "no")}  external: {(e.External ? "yes" : "no")}  suite sha256:{e.Suite}");
+        if (e.Integrity is { } integrity)
+        {
+            await context.Out.WriteLineAsync($"  integrity: {Integrity(integrity)}");
+        }
         if (e.Error is not null)
         {
             await context.Out.WriteLineAsync($"  {e.Error}");

@@ -5,11 +5,11 @@ using ModelGate.Lifecycle;
 
 namespace ModelGate.Cli;
 
-/// <summary><c>promote</c>, <c>approve</c>, <c>staging verify</c>, <c>retire</c>, <c>archive verify</c>, <c>policy</c>, <c>reviews</c>.</summary>
+/// <summary><c>promote</c>, <c>approve</c>, <c>approvals</c>, <c>staging verify|show</c>, <c>retire</c>, <c>archive verify</c>, <c>policy</c>, <c>reviews</c>.</summary>
 internal static class LifecycleCommands
 {
     public static IEnumerable<Command> Create(CliContext context) =>
-        [Promote(context), Approve(context), Staging(context), Retire(context), Archive(context), Policy(context), Reviews(context)];
+        [Promote(context), Approve(context), Approvals(context), Staging(context), Retire(context), Archive(context), Policy(context), Reviews(context)];
 
     private static Argument<string> Ref() => new("ref") { Description = "NAME@VERSION" };
 
@@ -129,6 +129,45 @@ internal static class LifecycleCommands
         return command;
     }
 
+    /// <summary><c>approvals NAME@VERSION</c>: the version's approvals with their integrity; exits 7 when one no longer verifies.</summary>
+    private static Command Approvals(CliContext context)
+    {
+        var reference = Ref();
+        var command = new Command("approvals", "Show a version's approvals and whether each still verifies against its audit event; exits 7 if one does not")
+        {
+            reference,
+        };
+        command.SetAction((parse, ct) => CliApp.WithRef(context, parse, reference, async (client, model, version, c) =>
+        {
+            var approvals = await client.ListApprovalsAsync(model, version, c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, approvals);
+            }
+            else
+            {
+                CliApp.WriteTable(context.Out, ["ID", "DECISION", "ROLE", "APPROVER", "TIME", "INTEGRITY"], approvals.Select(a => new[]
+                {
+                    a.Id, a.Decision, a.Role, a.Approver, a.Time.ToString("u", CultureInfo.InvariantCulture), IntegrityCell(a.Integrity),
+                }));
+                await WriteIntegrityFailuresAsync(context, approvals.Select(a => a.Integrity));
+            }
+            return approvals.Any(a => a.Integrity is { Verified: false }) ? ExitCodes.VerificationFailed : ExitCodes.Ok;
+        }, ct));
+        return command;
+    }
+
+    private static string IntegrityCell(EvidenceIntegrityDto? integrity) =>
+        integrity is null ? "-" : integrity.Verified ? "verified" : "NOT VERIFIED";
+
+    private static async Task WriteIntegrityFailuresAsync(CliContext context, IEnumerable<EvidenceIntegrityDto?> integrity)
+    {
+        foreach (var i in integrity.Where(i => i is { Verified: false }))
+        {
+            await context.Out.WriteLineAsync($"{i!.Id}: {EvalCommands.Integrity(i)}");
+        }
+    }
+
     private static Command Staging(CliContext context)
     {
         var reference = Ref();
@@ -153,7 +192,29 @@ internal static class LifecycleCommands
             }
             return result.Passed ? ExitCodes.Ok : ExitCodes.VerificationFailed;
         }, ct));
-        return new Command("staging", "Staging checks") { verify };
+        var showRef = Ref();
+        var show = new Command("show", "Show a version's staging verifications and whether each still verifies against its audit event; exits 7 if one does not")
+        {
+            showRef,
+        };
+        show.SetAction((parse, ct) => CliApp.WithRef(context, parse, showRef, async (client, model, version, c) =>
+        {
+            var verifications = await client.ListStagingVerificationsAsync(model, version, c);
+            if (CliApp.Json(parse))
+            {
+                await CliApp.WriteJsonAsync(context, verifications);
+            }
+            else
+            {
+                CliApp.WriteTable(context.Out, ["ID", "RESULT", "DEPLOYMENT", "CREATED", "INTEGRITY"], verifications.Select(v => new[]
+                {
+                    v.Id, v.Passed ? "passed" : "failed", v.Deployment, v.CreatedAt.ToString("u", CultureInfo.InvariantCulture), IntegrityCell(v.Integrity),
+                }));
+                await WriteIntegrityFailuresAsync(context, verifications.Select(v => v.Integrity));
+            }
+            return verifications.Any(v => v.Integrity is { Verified: false }) ? ExitCodes.VerificationFailed : ExitCodes.Ok;
+        }, ct));
+        return new Command("staging", "Staging checks") { verify, show };
     }
 
     private static Command Archive(CliContext context)

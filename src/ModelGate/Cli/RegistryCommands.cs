@@ -149,23 +149,35 @@ internal static class RegistryCommands
         var showRef = new Argument<string>("ref") { Description = "NAME@VERSION" };
         var format = new Option<string>("--format")
         {
-            Description = "json (the card as stored), markdown (rendered, with the version's evaluations) or cyclonedx (a CycloneDX 1.6 ML-BOM)",
+            Description = "json (the card as stored, with its integrity), markdown (rendered, with the version's evaluations) or cyclonedx (a CycloneDX 1.6 ML-BOM)",
             DefaultValueFactory = _ => "json",
         };
         format.AcceptOnlyFromAmong("json", "markdown", "cyclonedx");
-        var show = new Command("show", "Print a version's model card: JSON, rendered markdown or a CycloneDX ML-BOM") { showRef, format };
+        var show = new Command("show",
+            "Print a version's model card: JSON, rendered markdown or a CycloneDX ML-BOM; exits 7 when the card no longer verifies against its audit event")
+        {
+            showRef, format,
+        };
         show.SetAction((parse, ct) => CliApp.WithRef(context, parse, showRef, async (client, model, version, c) =>
         {
+            var card = await client.GetCardAsync(model, version, c);
+            var tampered = card.TryGetProperty("integrity", out var integrity) && integrity.ValueKind == System.Text.Json.JsonValueKind.Object &&
+                           integrity.TryGetProperty("verified", out var verified) && verified.ValueKind == System.Text.Json.JsonValueKind.False;
             if (parse.GetValue(format) is "json")
             {
-                await CliApp.WriteJsonAsync(context, await client.GetCardAsync(model, version, c));
+                await CliApp.WriteJsonAsync(context, card);
             }
-            else
+            else if (!tampered)
             {
                 var text = await client.GetCardTextAsync(model, version, parse.GetValue(format)!, c);
                 await context.Out.WriteAsync(text.EndsWith('\n') ? text : text + "\n");
             }
-            return ExitCodes.Ok;
+            if (tampered)
+            {
+                await context.Err.WriteLineAsync("error: the card does not verify against its audit event: " +
+                    $"{integrity.GetProperty("failure").GetString()}: expected {integrity.GetProperty("expected").GetString()}; found {integrity.GetProperty("actual").GetString()}");
+            }
+            return tampered ? ExitCodes.VerificationFailed : ExitCodes.Ok;
         }, ct));
         return new Command("card", "A version's model card") { set, show };
     }

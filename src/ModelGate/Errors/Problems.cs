@@ -31,6 +31,16 @@ public static class ProblemCodes
     public const string InvalidPromptVariables = "invalid_prompt_variables";
     public const string PrincipalNotFound = "principal_not_found";
     public const string RolesNotHeld = "roles_not_held";
+    /// <summary>A principal with that identity (compared case-insensitively) exists (409).</summary>
+    public const string PrincipalExists = "principal_exists";
+    /// <summary>
+    /// An approving role (ml-lead, product-owner, risk-committee) asked for a key without a principal, or for a service principal:
+    /// only people approve; create a person principal and a key for it (422).
+    /// </summary>
+    public const string ApprovalRoleNeedsPerson = "approval_role_needs_person";
+    /// <summary>An act that separation of duties forbids: approving what one trained, registered, evaluated or asked to promote,
+    /// filling two approving roles, approving with a role granted by one of those, or granting oneself an approving role (403).</summary>
+    public const string SeparationOfDuties = "separation_of_duties";
     public const string DeploymentNotFound = "deployment_not_found";
     public const string ModelExists = "model_exists";
     public const string VersionExists = "version_exists";

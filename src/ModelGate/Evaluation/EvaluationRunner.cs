@@ -244,9 +244,15 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
         change(entity, tx.Now);
         if (auditAction is not null)
         {
-            await tx.AppendAsync(entity.Evaluator, auditAction, RegistryMapping.VersionSubject(entity.Model, entity.Version) + "/evaluations/" + entity.Id,
-                new { entity.Status, entity.SuiteSha256, entity.RowsDone, entity.RowsFailed, entity.ResultSha256, entity.Error },
+            // A terminal record never changes again: from here on it is evidence, hashed and recorded with this event.
+            var stamp = EvaluationStatuses.IsTerminal(entity.Status) ? EvidenceHashes.Stamp(entity) : null;
+            var recorded = await tx.AppendAsync(entity.Evaluator, auditAction, RegistryMapping.VersionSubject(entity.Model, entity.Version) + "/evaluations/" + entity.Id,
+                new { entity.Status, entity.SuiteSha256, entity.RowsDone, entity.RowsFailed, entity.ResultSha256, entity.Error, evidenceHash = stamp },
                 entity.Status == EvaluationStatuses.Succeeded ? AuditOutcomes.Success : entity.Status, cancellationToken);
+            if (stamp is not null)
+            {
+                entity.EvidenceAuditSequence = recorded.Sequence;
+            }
         }
         await tx.CommitAsync(cancellationToken);
     }

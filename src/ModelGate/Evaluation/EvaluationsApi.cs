@@ -56,8 +56,8 @@ public static class EvaluationsApi
             return Problems.Validation("suite", $"'{ClientText.Echo(request.Suite)}' is not the SHA-256 digest of a stored suite artifact");
         }
         var actor = user.ActorId();
-        var actorName = user.FindFirst(ClaimTypes.Name)?.Value;
-        var independent = actor != entity.CreatedBy && !string.Equals(actorName, entity.Trainer, StringComparison.OrdinalIgnoreCase);
+        var independent = Lifecycle.SeparationOfDuties.IsIndependentEvaluator(await Lifecycle.VersionParties.LoadAsync(db, entity, cancellationToken),
+            await Lifecycle.Party.OfAsync(db, user, cancellationToken));
 
         PreparedSuite? prepared = null;
         BaselineModel? baseline = null;
@@ -158,15 +158,22 @@ public static class EvaluationsApi
             evaluation.ResultSha256 = AuditChain.Hex(json);
         }
         tx.Db.Evaluations.Add(evaluation);
-        await tx.AppendAsync(actor, request.External ? "evaluation.recorded" : "evaluation.queued",
+        // A recorded external result is evidence at once; a queued run becomes evidence when it reaches a terminal status.
+        var stamp = request.External ? EvidenceHashes.Stamp(evaluation) : null;
+        var recorded = await tx.AppendAsync(actor, request.External ? "evaluation.recorded" : "evaluation.queued",
             RegistryMapping.VersionSubject(model, entity.Version) + "/evaluations/" + evaluation.Id,
             new
             {
                 suite = suiteSha, dataset = evaluation.DatasetSha256, baseline = evaluation.BaselineVersion, baselineReusedFrom = textBaseline?.ReusedFrom,
                 external = request.External, independent,
                 upstream = text is null ? null : new { text.Upstream.Url, text.Upstream.Model }, // never the key
+                evidenceHash = stamp,
             },
             cancellationToken: cancellationToken);
+        if (stamp is not null)
+        {
+            evaluation.EvidenceAuditSequence = recorded.Sequence;
+        }
         await tx.CommitAsync(cancellationToken);
 
         var location = $"/api/v1/models/{model}/versions/{entity.Version}/evaluations/{evaluation.Id}";
@@ -179,8 +186,9 @@ public static class EvaluationsApi
         return TypedResults.Accepted(location, ToDto(evaluation, job));
     }
 
+    /// <summary>The version's evaluations; each finished one with its <c>integrity</c> (re-verified against its audit event).</summary>
     public static async Task<Results<Ok<List<EvaluationDto>>, ProblemHttpResult>> ListEvaluations(string model, string version, ModelGateDbContext db,
-        EvaluationJobs jobs, Security.EgressPolicy egress, CancellationToken cancellationToken)
+        EvaluationJobs jobs, EvidenceVerifier evidence, CancellationToken cancellationToken)
     {
         var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
@@ -188,14 +196,23 @@ public static class EvaluationsApi
             return problem!;
         }
         var rows = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == entity.Id).OrderBy(e => e.CreatedAt).ThenBy(e => e.Id).ToListAsync(cancellationToken);
-        return TypedResults.Ok(rows.Select(e => ToDto(e, jobs.Find(e.Id))).ToList());
+        var finished = rows.Where(e => EvaluationStatuses.IsTerminal(e.Status)).ToList();
+        var integrity = (await evidence.VerifyAsync(db, finished.Select(EvidenceRecord.Of).ToList(), cancellationToken)).ToDictionary(i => i.Id);
+        return TypedResults.Ok(rows.Select(e => ToDto(e, jobs.Find(e.Id)) with { Integrity = integrity.GetValueOrDefault(e.Id)?.ToDto() }).ToList());
     }
 
     public static async Task<Results<Ok<EvaluationDto>, ProblemHttpResult>> GetEvaluation(string model, string version, string id, ModelGateDbContext db,
-        EvaluationJobs jobs, CancellationToken cancellationToken)
+        EvaluationJobs jobs, EvidenceVerifier evidence, CancellationToken cancellationToken)
     {
         var (evaluation, problem) = await FindAsync(db, model, version, id, cancellationToken);
-        return evaluation is null ? problem! : TypedResults.Ok(ToDto(evaluation, jobs.Find(id)));
+        if (evaluation is null)
+        {
+            return problem!;
+        }
+        var integrity = EvaluationStatuses.IsTerminal(evaluation.Status)
+            ? (await evidence.VerifyAsync(db, EvidenceRecord.Of(evaluation), cancellationToken)).ToDto()
+            : null;
+        return TypedResults.Ok(ToDto(evaluation, jobs.Find(id)) with { Integrity = integrity });
     }
 
     public static async Task<Results<Accepted<EvaluationDto>, Ok<EvaluationDto>, ProblemHttpResult>> CancelEvaluation(string model, string version, string id,

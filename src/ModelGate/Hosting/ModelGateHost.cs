@@ -100,6 +100,8 @@ public static class ModelGateHost
             app.MapArtifactsApi();
             app.MapAuditApi();
             app.MapKeysApi();
+            app.MapPrincipalsApi();
+            app.MapMeApi();
             app.MapEvaluationsApi();
             app.MapDeploymentsApi();
             app.MapUsageApi();

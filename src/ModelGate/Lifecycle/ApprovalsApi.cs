@@ -15,12 +15,13 @@ namespace ModelGate.Lifecycle;
 
 /// <summary>
 /// Approvals of a version's production release. Every field is required; the approver records the decision in one of
-/// their own approving roles; nobody approves a version they trained, evaluated or asked to promote, and one person fills
-/// one role per version. A rejection stands: the version cannot reach production, a new version is needed.
+/// their own approving roles; nobody approves a version they trained, registered, evaluated or asked to promote, and one person
+/// fills one role per version — compared as principals, by <see cref="Lifecycle.SeparationOfDuties"/>. A rejection
+/// stands: the version cannot reach production, a new version is needed.
 /// </summary>
 public static class ApprovalsApi
 {
-    public const string SeparationOfDuties = "separation_of_duties";
+    public const string SeparationOfDuties = ProblemCodes.SeparationOfDuties;
 
     public static IEndpointRouteBuilder MapApprovalsApi(this IEndpointRouteBuilder app)
     {
@@ -62,7 +63,6 @@ public static class ApprovalsApi
             return errors.ToProblem();
         }
         var actor = user.ActorId();
-        var actorName = user.Identity?.Name ?? actor;
         await using var tx = await write.BeginAsync(cancellationToken);
         var (entity, problem) = await VersionsApi.FindAsync(tx.Db, model, version, cancellationToken, tracked: true);
         if (entity is null)
@@ -87,15 +87,13 @@ public static class ApprovalsApi
         }
 
         var previous = await tx.Db.Approvals.Where(a => a.VersionId == entity.Id).ToListAsync(cancellationToken);
-        var requesters = await tx.Db.Transitions.Where(t => t.VersionId == entity.Id).Select(t => t.Actor).Distinct().ToListAsync(cancellationToken);
-        string? conflict =
-            actor == entity.CreatedBy || string.Equals(actorName, entity.Trainer, StringComparison.OrdinalIgnoreCase) ? "you trained (registered) this version"
-            : evaluations.Any(e => e.Evaluator == actor) ? "you evaluated this version"
-            : requesters.Contains(actor) ? "you asked to promote this version"
-            : previous.FirstOrDefault(a => a.Approver == actor) is { } mine ? $"you already decided on this version as {mine.Role} ({mine.Id}): one person fills one role"
-            : previous.FirstOrDefault(a => a.Role == request.Role && a.Decision == request.Decision) is { } same
+        var parties = await VersionParties.LoadAsync(tx.Db, entity, cancellationToken);
+        var party = await Party.OfAsync(tx.Db, user, cancellationToken);
+        string? conflict = Lifecycle.SeparationOfDuties.ApproverConflict(parties, party, previous)
+            ?? (previous.FirstOrDefault(a => a.Role == request.Role && a.Decision == request.Decision) is { } same
                 ? $"the {request.Role} {request.Decision} is already recorded by {same.Approver} ({same.Id})"
-            : null;
+                : null)
+            ?? await Lifecycle.SeparationOfDuties.GrantConflictAsync(tx.Db, parties, actor, request.Role, cancellationToken);
         if (previous.FirstOrDefault(a => a.Decision == ApprovalDecisions.Reject) is { } rejection)
         {
             conflict ??= $"{rejection.Approver} ({rejection.Role}) rejected this version ({rejection.Id}): it cannot be approved; register a new version";
@@ -125,14 +123,17 @@ public static class ApprovalsApi
             Comment = request.Comment,
         };
         tx.Db.Approvals.Add(approval);
-        await tx.AppendAsync(actor, request.Decision == ApprovalDecisions.Approve ? "version.approved" : "version.approval_rejected", subject,
-            new { approval.Id, approval.Role, approval.Decision, evidence = request.Evidence, approval.NextReviewAt }, cancellationToken: cancellationToken);
+        var stamp = EvidenceHashes.Stamp(approval);
+        var recorded = await tx.AppendAsync(actor, request.Decision == ApprovalDecisions.Approve ? "version.approved" : "version.approval_rejected", subject,
+            new { approval.Id, approval.Role, approval.Decision, evidence = request.Evidence, approval.NextReviewAt, evidenceHash = stamp }, cancellationToken: cancellationToken);
+        approval.EvidenceAuditSequence = recorded.Sequence;
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Created($"/api/v1/models/{model}/versions/{entity.Version}/approvals", ToDto(model, entity.Version, approval));
     }
 
+    /// <summary>The version's approvals, each with its <c>integrity</c> (re-verified against its audit event).</summary>
     public static async Task<Results<Ok<List<ApprovalDto>>, ProblemHttpResult>> ListApprovals(string model, string version, ModelGateDbContext db,
-        CancellationToken cancellationToken)
+        EvidenceVerifier evidence, CancellationToken cancellationToken)
     {
         var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
@@ -140,7 +141,8 @@ public static class ApprovalsApi
             return problem!;
         }
         var approvals = await db.Approvals.AsNoTracking().Where(a => a.VersionId == entity.Id).OrderBy(a => a.Time).ToListAsync(cancellationToken);
-        return TypedResults.Ok(approvals.Select(a => ToDto(model, entity.Version, a)).ToList());
+        var integrity = await evidence.VerifyAsync(db, approvals.Select(EvidenceRecord.Of).ToList(), cancellationToken);
+        return TypedResults.Ok(approvals.Select((a, i) => ToDto(model, entity.Version, a) with { Integrity = integrity[i].ToDto() }).ToList());
     }
 
     public static ApprovalDto ToDto(string model, string version, ApprovalEntity a) => new(a.Id, model, version, a.Decision, a.Approver, a.Role, a.Time,

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using ModelGate.Audit;
 using ModelGate.Client;
 using ModelGate.Errors;
 using ModelGate.Lifecycle.Cards;
@@ -30,7 +31,9 @@ public static class CardsApi
         return app;
     }
 
-    public static async Task<IResult> GetCard(string model, string version, string? format, ModelGateDbContext db, CancellationToken cancellationToken)
+    /// <summary>The card; as JSON with its <c>integrity</c> (re-verified against its audit event).</summary>
+    public static async Task<IResult> GetCard(string model, string version, string? format, ModelGateDbContext db, EvidenceVerifier evidence,
+        CancellationToken cancellationToken)
     {
         if (format is not (null or "json" or "markdown" or "cyclonedx"))
         {
@@ -45,7 +48,9 @@ public static class CardsApi
         var card = stored is null ? null : JsonSerializer.Deserialize<ModelCard>(stored.Card, ModelGateJson.Options);
         if (format is null or "json")
         {
-            return card is null ? Problems.NotFound("card_not_found", $"{model}@{entity.Version} has no model card yet") : TypedResults.Ok(card);
+            return card is null
+                ? Problems.NotFound("card_not_found", $"{model}@{entity.Version} has no model card yet")
+                : TypedResults.Ok(card with { Integrity = (await evidence.VerifyAsync(db, EvidenceRecord.Of(stored!), cancellationToken)).ToDto() });
         }
         var subject = new CardSubject(model, entity.Version, entity.Model!.Owner, entity.Model.Task, entity.Model.RiskTier, entity.Model.License, entity.Stage,
             entity.Artifacts.Select(a => new ArtifactRef(a.Sha256, a.FileName, a.MediaType, a.Size)).ToList(),
@@ -93,6 +98,7 @@ public static class CardsApi
         AuditedWrite write, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
+        card = card with { Integrity = null }; // output only
         ModelCardRules.Validate(card, errors);
         var json = JsonSerializer.Serialize(card, ModelGateJson.Options);
         if (json.Length > MaxCardBytes)
@@ -113,21 +119,25 @@ public static class CardsApi
         {
             return Problems.Conflict("card_frozen", $"{model}@{entity.Version} is {entity.Stage}: its card was registered with it and does not change; a change is a new version");
         }
-        var existing = await tx.Db.ModelCards.FirstOrDefaultAsync(c => c.VersionId == entity.Id, cancellationToken);
-        if (existing is null)
+        var stored = await tx.Db.ModelCards.FirstOrDefaultAsync(c => c.VersionId == entity.Id, cancellationToken);
+        if (stored is null)
         {
-            tx.Db.ModelCards.Add(new ModelCardEntity { VersionId = entity.Id, Card = json, UpdatedAt = tx.Now, UpdatedBy = user.ActorId() });
+            stored = new ModelCardEntity { VersionId = entity.Id, Card = json, UpdatedAt = tx.Now, UpdatedBy = user.ActorId() };
+            tx.Db.ModelCards.Add(stored);
         }
         else
         {
-            existing.Card = json;
-            existing.UpdatedAt = tx.Now;
-            existing.UpdatedBy = user.ActorId();
+            stored.Card = json;
+            stored.UpdatedAt = tx.Now;
+            stored.UpdatedBy = user.ActorId();
         }
         var completeness = ModelCardRules.Check(card, entity.Model!.License, entity.Model.Owner);
-        await tx.AppendAsync(user.ActorId(), "version.card_changed", RegistryMapping.VersionSubject(model, entity.Version),
-            new { sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json))), completeness.Missing },
+        var stamp = EvidenceHashes.Stamp(stored);
+        var recorded = await tx.AppendAsync(user.ActorId(), "version.card_changed", RegistryMapping.VersionSubject(model, entity.Version),
+            new { sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json))), completeness.Missing,
+                evidenceHash = stamp },
             cancellationToken: cancellationToken);
+        stored.EvidenceAuditSequence = recorded.Sequence;
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Ok(card);
     }

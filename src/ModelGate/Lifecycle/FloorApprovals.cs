@@ -24,7 +24,7 @@ public sealed record FloorDecision(string Change, string Authority, IReadOnlyLis
 /// authority (<see cref="PolicyFloors.Authority"/>), given by another actor than the one who asked. The flow lives in
 /// the audit chain, no table of its own: the refused change is recorded (<see cref="Requested"/>, with its id: the
 /// SHA-256 of model, kind and content); the authority approves that id (<see cref="Approved"/>); the requester repeats
-/// the same change, which spends the approval (<see cref="Used"/>) once. Actors are API keys until principals come.
+/// the same change, which spends the approval (<see cref="Used"/>) once. Requester and approver are compared as principals (<see cref="SeparationOfDuties"/>).
 /// </summary>
 public static class FloorApprovals
 {
@@ -53,8 +53,8 @@ public static class FloorApprovals
         var subject = RegistryMapping.ModelSubject(model);
         var events = await EventsAsync(tx.Db, subject, change, cancellationToken);
         var spent = events.Where(e => e.Action == Used).Select(e => e.Details.GetProperty("approval").GetInt64()).ToHashSet();
-        var approval = events.FirstOrDefault(e => e.Action == Approved && !spent.Contains(e.Sequence) && e.Actor != actor &&
-                                                  !string.Equals(e.Details.GetProperty("approverName").GetString(), actorName, StringComparison.OrdinalIgnoreCase));
+        var approval = events.FirstOrDefault(e => e.Action == Approved && !spent.Contains(e.Sequence) &&
+                                                  SeparationOfDuties.FloorApproverConflict(actor, e.Actor) is null);
         if (approval is not null)
         {
             await tx.AppendAsync(actor, Used, subject, new { change, kind, approval = approval.Sequence, approvedBy = approval.Actor }, cancellationToken: cancellationToken);
@@ -146,12 +146,8 @@ public static class FloorApprovalsApi
             return Problems.NotFound(ProblemCodes.FloorChangeNotFound, $"no below-floor change {request.Change} was requested for model '{model}'");
         }
         var authority = requested.Details.GetProperty("authority").GetString()!;
-        var requesterName = requested.Details.GetProperty("requesterName").GetString();
-        // Separation of duties as elsewhere today: the acting key, and its name, differ from the requester's.
         var conflict = !user.IsInRole(authority) ? $"approving this change takes the {authority} role, which your key does not hold"
-            : requested.Actor == actor || string.Equals(requesterName, actorName, StringComparison.OrdinalIgnoreCase)
-                ? "you asked for this change: someone else must approve it"
-            : null;
+            : SeparationOfDuties.FloorApproverConflict(requested.Actor, actor);
         if (conflict is not null)
         {
             await tx.AppendAsync(actor, FloorApprovals.Refused, subject, new { change = request.Change, reason = conflict }, AuditOutcomes.Refused, cancellationToken);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using ModelGate.Audit;
 using ModelGate.Client;
 using ModelGate.Storage;
 using ModelGate.Storage.Evaluation;
@@ -46,8 +47,15 @@ public sealed record GateInputs(
     IReadOnlyList<ApprovalEntity> Approvals,
     IReadOnlyList<string> Requesters,
     string Actor,
-    string ActorName)
+    string ActorName,
+    VersionParties? Parties = null)
 {
+    /// <summary>The stored card row behind <see cref="Card"/>: its evidence hash is re-verified by the registered gate.</summary>
+    public ModelCardEntity? CardRecord { get; init; }
+
+    /// <summary>Their re-verification (set by the caller, which holds the chain key); a record a gate reads without one fails its integrity check.</summary>
+    public IReadOnlyList<EvidenceIntegrity> Integrity { get; init; } = [];
+
     public static async Task<GateInputs> LoadAsync(ModelGateDbContext db, ModelEntity model, ModelVersionEntity version, string actor, string actorName,
         CancellationToken cancellationToken)
     {
@@ -62,8 +70,12 @@ public sealed record GateInputs(
             .OrderByDescending(s => s.CreatedAt).FirstOrDefaultAsync(cancellationToken);
         var approvals = await db.Approvals.AsNoTracking().Where(a => a.VersionId == version.Id).OrderBy(a => a.Time).ToListAsync(cancellationToken);
         var requesters = await db.Transitions.AsNoTracking().Where(t => t.VersionId == version.Id).Select(t => t.Actor).Distinct().ToListAsync(cancellationToken);
+        var parties = await VersionParties.LoadAsync(db, version, cancellationToken);
         return new GateInputs(model, version, policy, source, evaluations, production,
-            card is null ? null : JsonDocument.Parse(card.Card).RootElement.Clone(), deployments, verification, approvals, requesters, actor, actorName);
+            card is null ? null : JsonDocument.Parse(card.Card).RootElement.Clone(), deployments, verification, approvals, requesters, actor, actorName, parties)
+        {
+            CardRecord = card,
+        };
     }
 }
 
@@ -102,6 +114,7 @@ public static class Gates
                 ProductionChecks(inputs, checks);
                 break;
         }
+        EvidenceChecks(inputs, to, checks);
         return new GateReport(inputs.Model.Name, inputs.Version.Version, from, to, checks.All(c => c.Passed), checks, inputs.PolicySource);
     }
 
@@ -235,9 +248,9 @@ public static class Gates
         var used = new HashSet<string>(StringComparer.Ordinal);
         foreach (var role in roles)
         {
-            // Each role needs its own approver: one person's approval fills at most one role.
-            var approval = approvals.FirstOrDefault(a => a.Decision == ApprovalDecisions.Approve && a.Role == role && a.Approver != inputs.Actor &&
-                                                         !used.Contains(a.Approver));
+            // Each role needs its own approver: one principal's approval fills at most one role (SeparationOfDuties decides who counts).
+            var approval = approvals.FirstOrDefault(a => a.Decision == ApprovalDecisions.Approve && a.Role == role &&
+                                                         SeparationOfDuties.Counts(inputs.Parties, a.Approver, inputs.Actor, used));
             if (approval is not null)
             {
                 used.Add(approval.Approver);
@@ -246,9 +259,62 @@ public static class Gates
             var actual = approval is not null ? $"{approval.Approver} ({approval.Id})"
                 : seen.Count == 0 ? "none"
                 : seen.All(a => a.Approver == inputs.Actor) ? $"only by the requester {inputs.Actor}"
+                : seen.All(a => !SeparationOfDuties.Counts(inputs.Parties, a.Approver, inputs.Actor, new HashSet<string>()))
+                    ? "only by someone who trained, registered, evaluated or asked to promote this version"
                 : "only by an approver who already fills another role";
             checks.Add(new GateCheck($"approval:{role}", $"an approval by a {role} (risk tier {inputs.Model.RiskTier})", actual, approval is not null));
         }
+    }
+
+    /// <summary>The evidence records the gate to <paramref name="to"/> reads (and so re-verifies): only those are hashed and checked.</summary>
+    public static IReadOnlyList<EvidenceRecord> EvidenceRead(GateInputs inputs, string to) => to switch
+    {
+        Stages.Evaluated => inputs.Evaluations.Select(EvidenceRecord.Of).ToList(),
+        Stages.Registered when inputs.CardRecord is { } card => [EvidenceRecord.Of(card)],
+        Stages.Production => [.. inputs.LatestVerification is { } v ? [EvidenceRecord.Of(v)] : Array.Empty<EvidenceRecord>(),
+            .. inputs.Approvals.Select(EvidenceRecord.Of)],
+        _ => [],
+    };
+
+    /// <summary>Every evidence record the gate read: one check each, failing when the record does not re-verify against its audit event.</summary>
+    private static void EvidenceChecks(GateInputs inputs, string to, List<GateCheck> checks)
+    {
+        switch (to)
+        {
+            case Stages.Evaluated:
+                foreach (var e in inputs.Evaluations)
+                {
+                    checks.Add(EvidenceCheck(inputs, EvidenceKinds.Evaluation, e.Id, e.Id));
+                }
+                break;
+            case Stages.Registered when inputs.CardRecord is not null:
+                checks.Add(EvidenceCheck(inputs, EvidenceKinds.Card, EvidenceHashes.CardId(inputs.Version.Id), $"{inputs.Model.Name}@{inputs.Version.Version}"));
+                break;
+            case Stages.Production:
+                if (inputs.LatestVerification is { } v)
+                {
+                    checks.Add(EvidenceCheck(inputs, EvidenceKinds.StagingVerification, v.Id, v.Id));
+                }
+                foreach (var a in inputs.Approvals)
+                {
+                    checks.Add(EvidenceCheck(inputs, EvidenceKinds.Approval, a.Id, a.Id));
+                }
+                break;
+        }
+    }
+
+    private static GateCheck EvidenceCheck(GateInputs inputs, string kind, string id, string label)
+    {
+        var name = $"evidence_integrity:{kind}:{label}";
+        var result = inputs.Integrity.FirstOrDefault(i => i.Kind == kind && i.Id == id);
+        return result switch
+        {
+            null => new GateCheck(name, "the record re-verified against its audit event", "not re-verified", false),
+            { Verified: true } => new GateCheck(name, "the record re-verified against its audit event", "verified", true),
+            { Accepted: true } => new GateCheck(name, "the record re-verified against its audit event",
+                "unverifiable: written before evidence hashing (accepted by Audit:AcceptUnhashedEvidence)", true),
+            _ => new GateCheck(name, result.Expected ?? "", $"{result.Failure}: {result.Actual}", false),
+        };
     }
 
     public static DeploymentRoutingView? Routing(DeploymentEntity d)

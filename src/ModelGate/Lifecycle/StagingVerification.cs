@@ -8,6 +8,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using ModelGate.Audit;
 using ModelGate.Client;
 using ModelGate.Errors;
 using ModelGate.Evaluation;
@@ -82,8 +83,9 @@ public static class StagingVerificationApi
         return await verifier.RunAsync(entity, deployment, request, user, cancellationToken);
     }
 
+    /// <summary>The version's staging verifications, each with its <c>integrity</c> (re-verified against its audit event).</summary>
     public static async Task<Results<Ok<List<StagingVerificationDto>>, ProblemHttpResult>> ListVerifications(string model, string version, ModelGateDbContext db,
-        CancellationToken cancellationToken)
+        EvidenceVerifier evidence, CancellationToken cancellationToken)
     {
         var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
@@ -91,7 +93,8 @@ public static class StagingVerificationApi
             return problem!;
         }
         var list = await db.StagingVerifications.AsNoTracking().Where(s => s.VersionId == entity.Id).OrderBy(s => s.CreatedAt).ToListAsync(cancellationToken);
-        return TypedResults.Ok(list.Select(s => ToDto(model, entity.Version, s)).ToList());
+        var integrity = await evidence.VerifyAsync(db, list.Select(EvidenceRecord.Of).ToList(), cancellationToken);
+        return TypedResults.Ok(list.Select((s, i) => ToDto(model, entity.Version, s) with { Integrity = integrity[i].ToDto() }).ToList());
     }
 
     public static StagingVerificationDto ToDto(string model, string version, StagingVerificationEntity s) => new(s.Id, model, version, s.Deployment, s.Passed,
@@ -499,8 +502,10 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
             CreatedBy = actor,
         };
         tx.Db.StagingVerifications.Add(entity);
-        await tx.AppendAsync(actor, "version.staging_verified", RegistryMapping.VersionSubject(version.Model!.Name, version.Version),
-            new { entity.Id, deployment, entity.Passed, checks = checks.Select(c => new { c.Check, c.Passed }) }, cancellationToken: cancellationToken);
+        var stamp = EvidenceHashes.Stamp(entity);
+        var recorded = await tx.AppendAsync(actor, "version.staging_verified", RegistryMapping.VersionSubject(version.Model!.Name, version.Version),
+            new { entity.Id, deployment, entity.Passed, checks = checks.Select(c => new { c.Check, c.Passed }), evidenceHash = stamp }, cancellationToken: cancellationToken);
+        entity.EvidenceAuditSequence = recorded.Sequence;
         await tx.CommitAsync(cancellationToken);
         var dto = StagingVerificationApi.ToDto(version.Model!.Name, version.Version, entity);
         return TypedResults.Created($"/api/v1/models/{dto.Model}/versions/{dto.Version}/staging-verifications", dto);

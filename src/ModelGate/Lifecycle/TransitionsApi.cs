@@ -32,7 +32,7 @@ public static class TransitionsApi
     }
 
     public static async Task<Results<Ok<TransitionDto>, Ok<GateReport>, ProblemHttpResult>> Transition(string model, string version, TransitionRequest request,
-        bool? dryRun, ClaimsPrincipal user, AuditedWrite write, Retirement retirement, CancellationToken cancellationToken)
+        bool? dryRun, ClaimsPrincipal user, AuditedWrite write, Retirement retirement, EvidenceVerifier evidence, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (!StageMachine.All.Contains(request.To) || request.To == Stages.Trained)
@@ -63,6 +63,7 @@ public static class TransitionsApi
             return problem!;
         }
         var inputs = await GateInputs.LoadAsync(tx.Db, entity.Model!, entity, actor, user.Identity?.Name ?? actor, cancellationToken);
+        inputs = inputs with { Integrity = await evidence.VerifyAsync(tx.Db, Gates.EvidenceRead(inputs, request.To), cancellationToken) };
         var report = Gates.Evaluate(inputs, request.To);
         if (request.To == Stages.Retired && report.Passed)
         {

@@ -126,6 +126,7 @@ public static class VersionsApi
             Attestation = attestationJson,
             AttestationSha256 = AuditChain.Hex(attestationJson),
             Trainer = attestation.Trainer,
+            TrainerPrincipal = await Lifecycle.SeparationOfDuties.ResolveTrainerAsync(db, attestation.Trainer, cancellationToken),
             CodeRepo = attestation.Code?.Repo,
             CodeCommit = attestation.Code?.Commit,
             BaseModel = attestation.BaseModel,

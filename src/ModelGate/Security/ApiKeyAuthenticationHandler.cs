@@ -11,6 +11,8 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
     public const string SchemeName = "ApiKey";
     private const string FailureKey = "modelgate.auth.failure";
     private const string Missing = "an API key is required: send 'Authorization: Bearer <api key>'";
+    private const string NotAKey = "this is not an API key (API keys start with 'mg_'): the data plane (/v1, /v2) takes API keys only; " +
+        "OpenID Connect tokens are taken on the control plane (/api/v1) when single sign-on is configured";
 
     /// <summary>
     /// The one place a request's key is checked: the key, or why there is none (null when no key was sent). On success the
@@ -27,11 +29,12 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         {
             return (null, "the Authorization header must be 'Bearer <api key>'");
         }
-        var key = await keys.ValidateAsync(header["Bearer ".Length..].Trim(), context.RequestAborted);
+        var secret = header["Bearer ".Length..].Trim();
+        var key = await keys.ValidateAsync(secret, context.RequestAborted);
         if (key is null)
         {
             keys.NoteRefused(context.Connection.RemoteIpAddress);
-            return (null, "the API key is not valid: unknown, revoked or expired");
+            return (null, secret.StartsWith(ApiKeyService.KeyPrefix, StringComparison.Ordinal) ? "the API key is not valid: unknown, revoked or expired" : NotAKey);
         }
         context.Items[typeof(AuthenticatedKey)] = key;
         return (key, null);
@@ -60,5 +63,6 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
         return AuthenticateResult.Fail(failure);
     }
 
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties) => ChallengeAsync(Context, Context.Items[FailureKey] as string);
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties) => ChallengeAsync(Context, Context.Items[FailureKey] as string
+        ?? (Context.RequestServices.GetRequiredService<IOptions<OidcOptions>>().Value.Enabled ? OidcAuthentication.Describe(null, null) : null));
 }

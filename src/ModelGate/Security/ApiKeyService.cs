@@ -58,6 +58,9 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
     /// <summary>Unknown keys looked up one by one before the hashes of all stored keys are loaded to refuse the rest from memory.</summary>
     private const int MissesBeforeLoadingAllKeys = 16;
 
+    /// <summary>Changes with every <see cref="Invalidate"/> and <see cref="Created"/>: caches built on principals compare it to drop what they hold.</summary>
+    public long Generation => Interlocked.Read(ref _generation);
+
     /// <summary>Database lookups made so far (one per key not answered from memory).</summary>
     public long Lookups => Interlocked.Read(ref _lookupCount);
 

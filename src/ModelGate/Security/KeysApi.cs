@@ -82,6 +82,12 @@ public static class KeysApi
             }
             principalId = principal.Id;
         }
+        else if (request.Roles!.Where(Lifecycle.SeparationOfDuties.IsApprovalRole).ToList() is { Count: > 0 } approving)
+        {
+            return Problems.Unprocessable(ProblemCodes.ApprovalRoleNeedsPerson,
+                $"approving roles ({string.Join(", ", approving)}) are held by people only: create a person principal (POST /api/v1/principals), " +
+                "have another administrator grant it the role, and create a key for it (principal)");
+        }
         else
         {
             // The key is its own service principal, as every key made before principals existed is.
@@ -127,7 +133,7 @@ public static class KeysApi
         return TypedResults.Ok(ToDto(entity));
     }
 
-    private static ApiKeyDto ToDto(ApiKeyEntity k) =>
+    internal static ApiKeyDto ToDto(ApiKeyEntity k) =>
         new(k.Id, k.Name, k.Prefix, k.Roles.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.CreatedAt, k.CreatedBy, k.ExpiresAt, k.RevokedAt, null,
             k.Deployments?.Split(' ', StringSplitOptions.RemoveEmptyEntries), k.RequestsPerMinute, k.AllowPinning, k.TokensPerMinute, k.CostBudget, k.PrincipalId);
 }

@@ -24,15 +24,25 @@ public static class SecurityServiceCollectionExtensions
         services.AddSingleton<EgressPolicy>();
         // The core services only: AddAuthentication() also registers ASP.NET Core's data protection, whose hosted
         // service creates and loads an XML key ring under ~/.aspnet at start for cookies nothing here issues.
-        services.AddAuthenticationCore(o => o.DefaultScheme = ApiKeyAuthenticationHandler.SchemeName);
+        // The default scheme picks API key or OpenID Connect token by the bearer value (OidcAuthentication).
+        services.AddAuthenticationCore(o => o.DefaultScheme = OidcAuthentication.SelectorScheme);
         services.AddWebEncoders();
         new AuthenticationBuilder(services)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddModelGateOidc();
         services.AddAuthorization(o =>
         {
             foreach (var (name, roles) in Permissions.Policies)
             {
-                o.AddPolicy(name, p => p.RequireAuthenticatedUser().RequireRole(roles));
+                o.AddPolicy(name, p =>
+                {
+                    p.RequireAuthenticatedUser().RequireRole(roles);
+                    if (name == Permissions.Infer)
+                    {
+                        // The data plane takes API keys only (their scopes and limits are what it enforces): a token gets 401.
+                        p.AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName);
+                    }
+                });
             }
             // Anything mapped without a policy still needs a key: nothing is open by accident.
             o.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build();

@@ -265,4 +265,59 @@ public sealed class TextEvaluationTests(SqliteServerFixture server) : IClassFixt
         var problem = await ProblemAssert.IsProblem(refused, HttpStatusCode.BadRequest, "validation_failed");
         Assert.Contains("latency_p95", problem.GetProperty("errors").GetProperty("suite.thresholds.latency_p90")[0].GetString());
     }
+
+    [Fact]
+    public async Task LlmSuite_ComparedWithABaselineVersion_PairsTheRows_ReusingItsStoredAnswers_WithPairedBootstrapDeltas()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        // Prompt A makes the stub answer each reference exactly; prompt B gets two of four wrong.
+        var references = new Dictionary<string, string> { ["q1"] = "one", ["q2"] = "two", ["q3"] = "three", ["q4"] = "four" };
+        upstream.Answer = (_, user) => user.StartsWith("A:", StringComparison.Ordinal) ? references[user[3..]]
+            : user[3..] is "q1" or "q2" ? references[user[3..]] : "wrong";
+        var (model, api) = await RegisterLlmAsync(new PromptTemplate(null, "A: {{question}}", ["question"]));
+        var config = await server.UploadAsync(Encoding.UTF8.GetBytes("{\"provider\":\"stub\"} b " + model));
+        await server.Api().CreateVersionAsync(model, new CreateVersionRequest("1.0.1", [new ArtifactRef(config, "serving.json")],
+            Fixtures.Attestation() with { Architecture = "upstream-llm", BaseModel = "stub-chat", PromptTemplate = new PromptTemplate(null, "B: {{question}}", ["question"]) }));
+        var dataset = await server.UploadAsync(Encoding.UTF8.GetBytes(string.Join('\n', references.Select(r =>
+            JsonSerializer.Serialize(new { id = r.Key, variables = new { question = r.Key }, reference = r.Value })))));
+        var suite = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "qa", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, metrics = new[] { "exact_match", "rouge1" },
+            bootstrap = new { resamples = 200, seed = 7 },
+        })));
+        var target = new UpstreamTarget(upstream.BaseUrl, "stub-chat");
+
+        // The baseline's own run keeps its answers…
+        var first = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, Upstream: target)));
+        Assert.Equal(1.0, Value(first.Result!.Value, "exact_match"));
+        Assert.Equal(4, upstream.Requests.Count);
+
+        // …which a comparison with it reuses: only the candidate's four rows are asked.
+        var compared = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.1", new StartEvaluationRequest(suite, Baseline: "1.0.0", Upstream: target)));
+        Assert.True(compared.Status == EvaluationStatuses.Succeeded, compared.Error);
+        Assert.Equal(8, upstream.Requests.Count);
+        Assert.All(upstream.Requests.Skip(4), r => Assert.StartsWith("B:", (string?)r["messages"]![0]!["content"]));
+        Assert.Equal("1.0.0", compared.Baseline);
+        var baseline = compared.Result!.Value.GetProperty("baseline");
+        Assert.Equal(first.Id, baseline.GetProperty("reusedFrom").GetString());
+        Assert.Equal(4, baseline.GetProperty("rows").GetInt64());
+        Assert.Equal(1.0, baseline.GetProperty("metrics").GetProperty("exact_match").GetDouble());
+        var delta = baseline.GetProperty("deltas").GetProperty("exact_match");
+        Assert.Equal(0.5 - 1.0, delta.GetProperty("value").GetDouble(), 12);
+        // Paired differences per row are (0, 0, −1, −1): every resample's mean lies in [−1, 0], and so does the interval.
+        var interval = delta.GetProperty("interval").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        Assert.True(interval[0] >= -1 && interval[0] <= -0.5 && interval[1] <= 0 && interval[1] >= -0.5, string.Join(", ", interval));
+
+        // Without a stored run of the same suite to reuse (another suite digest), the baseline's rows are asked too, with its own prompt.
+        var other = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "qa2", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, metrics = new[] { "exact_match" }, bootstrap = new { resamples = 0 },
+        })));
+        var asked = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.1", new StartEvaluationRequest(other, Baseline: "1.0.0", Upstream: target)));
+        Assert.Equal(16, upstream.Requests.Count);
+        Assert.Equal(4, upstream.Requests.Skip(8).Count(r => ((string?)r["messages"]![0]!["content"])!.StartsWith("A:", StringComparison.Ordinal)));
+        Assert.Equal(JsonValueKind.Null, asked.Result!.Value.GetProperty("baseline").GetProperty("reusedFrom").ValueKind);
+        Assert.Equal(-0.5, asked.Result!.Value.GetProperty("baseline").GetProperty("deltas").GetProperty("exact_match").GetProperty("value").GetDouble(), 12);
+        Assert.Equal(8, asked.Progress.RowsTotal);
+    }
 }

@@ -133,8 +133,49 @@ public abstract class ServerFixture : IAsyncLifetime
 
     public async Task<string> CreateKeyAsync(params string[] roles)
     {
-        var key = await Api().CreateKeyAsync(new CreateKeyRequest($"test {string.Join('+', roles)}", roles));
+        var key = await CreateKeyAsync(new CreateKeyRequest($"test {string.Join('+', roles)}", roles));
         return key.Key!;
+    }
+
+    private ModelGateClient? _peopleAdmin;
+    private readonly SemaphoreSlim _peopleAdminLock = new(1, 1);
+
+    /// <summary>
+    /// An administrator (its own service principal) that makes the test's people. An approving role granted by someone who
+    /// registered a version or asked to promote it does not count for that version, and the bootstrap admin does both in
+    /// most tests' set-ups: people are made by another principal.
+    /// </summary>
+    public async Task<ModelGateClient> PeopleAdminAsync()
+    {
+        await _peopleAdminLock.WaitAsync();
+        try
+        {
+            return _peopleAdmin ??= Api((await Api().CreateKeyAsync(new CreateKeyRequest("people admin", [Roles.Admin]))).Key);
+        }
+        finally
+        {
+            _peopleAdminLock.Release();
+        }
+    }
+
+    /// <summary>The roles that approve, which only person principals hold (ml-lead, product-owner, risk-committee).</summary>
+    public static readonly IReadOnlyList<string> ApprovalRoles = [Roles.MlLead, Roles.ProductOwner, Roles.RiskCommittee];
+
+    /// <summary>
+    /// Creates a key as the admin. A key with an approving role is made for a fresh person principal (a unique identity
+    /// named after the key) holding the key's roles, as approving roles are held by people only; any other key without a
+    /// principal is its own service principal. <see cref="ApiKeyDto.Principal"/> is what the key's acts are recorded as.
+    /// </summary>
+    public async Task<ApiKeyDto> CreateKeyAsync(CreateKeyRequest request)
+    {
+        if (request.Principal is null && request.Roles.Any(ApprovalRoles.Contains))
+        {
+            var person = await (await PeopleAdminAsync()).CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKindNames.Person,
+                $"{UniqueName(new string(request.Name.Where(char.IsAsciiLetterOrDigit).ToArray()) is { Length: > 0 } n ? n : "person")}@example.com",
+                request.Name, request.Roles));
+            request = request with { Principal = person.Id };
+        }
+        return await Api().CreateKeyAsync(request);
     }
 
     public async Task<T> WithDbAsync<T>(Func<ModelGateDbContext, Task<T>> action)
@@ -157,7 +198,7 @@ public abstract class ServerFixture : IAsyncLifetime
         }
         var change = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("change").GetString()!;
         var tier = (await Api().GetModelAsync(model)).RiskTier;
-        var authority = Api((await Api().CreateKeyAsync(new CreateKeyRequest(UniqueName("authority"), [ModelGate.Lifecycle.PolicyFloors.Authority(tier)]))).Key);
+        var authority = Api((await CreateKeyAsync(new CreateKeyRequest(UniqueName("authority"), [ModelGate.Lifecycle.PolicyFloors.Authority(tier)]))).Key);
         await authority.ApproveFloorChangeAsync(model, new FloorApprovalRequest(change, "the gates this set-up skips are not under test"));
         await Api().PutPolicyAsync(model, policyYaml);
     }

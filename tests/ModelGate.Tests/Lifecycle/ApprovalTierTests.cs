@@ -38,7 +38,7 @@ public sealed class ApprovalTierTests(SqliteServerFixture server) : IClassFixtur
         "alerts", "rollback", review ?? DateTime.UtcNow.AddDays(30));
 
     private async Task<ModelGateClient> PersonAsync(string name, params string[] roles) =>
-        server.Api((await server.Api().CreateKeyAsync(new CreateKeyRequest(name, roles))).Key);
+        server.Api((await server.CreateKeyAsync(new CreateKeyRequest(name, roles))).Key);
 
     [Fact]
     public async Task Medium_NeedsProductOwnerAndMlLead_FromTwoPeople()

@@ -38,8 +38,8 @@ public sealed class LifecycleWalkthroughTests(SqliteServerFixture server) : ICla
         var admin = server.Api();
         async Task<(ModelGateClient Client, string Id)> Key(string name, params string[] roles)
         {
-            var key = await admin.CreateKeyAsync(new CreateKeyRequest(name, roles));
-            return (server.Api(key.Key!), key.Id);
+            var key = await server.CreateKeyAsync(new CreateKeyRequest(name, roles));
+            return (server.Api(key.Key!), key.Principal!);
         }
         var alice = await Key("alice", Roles.Trainer, Roles.MlLead); // the trainer, who also leads another team
         var eve = await Key("eve", Roles.Evaluator, Roles.MlLead);   // evaluates this model

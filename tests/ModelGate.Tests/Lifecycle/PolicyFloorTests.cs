@@ -23,8 +23,8 @@ public abstract class PolicyFloorTests(ServerFixture server)
     private async Task<(ModelGateClient Api, HttpClient Http, string Actor)> PersonAsync(string name, params string[] roles)
     {
         server.SkipIfUnavailable();
-        var key = await server.Api().CreateKeyAsync(new CreateKeyRequest(name, roles));
-        return (server.Api(key.Key), server.Client(key.Key), key.Id);
+        var key = await server.CreateKeyAsync(new CreateKeyRequest(name, roles));
+        return (server.Api(key.Key), server.Client(key.Key), key.Principal!);
     }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");

@@ -148,7 +148,11 @@ public sealed class LlmRolloutTests(SqliteServerFixture server, ITestOutputHelpe
         });
 
         Assert.True(ended.Status == RolloutStatuses.RolledBack, $"{ended.Status}: {ended.Reason}");
-        Assert.True(ended.Analyses!.Count <= rollout.Spec.FailedCheckLimit, $"{ended.Analyses.Count} analyses");
+        // Conversion is judged per 10-second slot, a handful of candidate answers each: an early analysis may lack the power to
+        // tell 1 in 10 from 3 in 10 (seen under load, where the order of the answers, and so which slots convert, varies). The
+        // rollout still ends on exactly the failed-check limit of failing analyses, before the intervals run out.
+        Assert.Equal(rollout.Spec.FailedCheckLimit, ended.Analyses!.Count(a => a.Outcome == AnalysisOutcomes.Fail));
+        Assert.True(ended.Analyses!.Count < 6, $"{ended.Analyses.Count} analyses");
         var conversion = ended.Analyses!.Last().Metrics.Single(m => m.Name == "conversion");
         Assert.Equal("Low", conversion.Classification);
         Assert.True(conversion.CriticalFailure);

@@ -158,10 +158,10 @@ public abstract partial class AuthorizationMatrixTests(ServerFixture fixture) : 
             false, Valid: false));
         foreach (var role in Roles.All)
         {
-            callers.Add(new(role, Bearer((await api.CreateKeyAsync(new CreateKeyRequest($"authz {role}", [role]))).Key), role, false));
+            callers.Add(new(role, Bearer((await Server.CreateKeyAsync(new CreateKeyRequest($"authz {role}", [role]))).Key), role, false));
         }
         // Every role, so that only the scope can refuse it.
-        var scoped = await api.CreateKeyAsync(new CreateKeyRequest("authz scoped", Roles.All, Deployments: [deployments[0]]));
+        var scoped = await Server.CreateKeyAsync(new CreateKeyRequest("authz scoped", Roles.All, Deployments: [deployments[0]]));
         callers.Add(new("key scoped to another deployment", Bearer(scoped.Key), null, true));
         Server.Time.Advance(TimeSpan.FromMinutes(2)); // the expiring key is now expired
         var values = new Dictionary<string, string>

@@ -1,0 +1,247 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using ModelGate.Client;
+using ModelGate.Storage;
+using ModelGate.Storage.Audit;
+using ModelGate.Storage.Evaluation;
+using ModelGate.Storage.Lifecycle;
+
+namespace ModelGate.Audit;
+
+/// <summary>Why an evidence record does not verify (the <c>failure</c> of its integrity).</summary>
+public static class EvidenceFailures
+{
+    /// <summary>The record carries no evidence hash: it was written before evidence hashing, or its hash was removed.</summary>
+    public const string Unhashed = "unhashed";
+    /// <summary>The record's content no longer hashes to its stored evidence hash: a column was edited.</summary>
+    public const string ContentChanged = "content_changed";
+    /// <summary>The audit event the record names is not in the store.</summary>
+    public const string AuditEventMissing = "audit_event_missing";
+    /// <summary>The audit event the record names does not verify under the chain key: it was rewritten.</summary>
+    public const string AuditEventAltered = "audit_event_altered";
+    /// <summary>The audit event verifies but names another record, or another hash: the record (and its hash) were rewritten.</summary>
+    public const string AuditEventMismatch = "audit_event_mismatch";
+    /// <summary>The event after the record's audit event does not link to it.</summary>
+    public const string ChainBroken = "chain_broken";
+}
+
+/// <summary>One evidence record as stored: its kind and id, the hash it carries, the audit event it names, and its content's hash now.</summary>
+public sealed record EvidenceRecord(string Kind, string Id, string? StoredSha256, long? AuditSequence, string ComputedSha256)
+{
+    public static EvidenceRecord Of(EvaluationEntity e) =>
+        new(EvidenceKinds.Evaluation, e.Id, e.EvidenceSha256, e.EvidenceAuditSequence, EvidenceHashes.Evaluation(e));
+
+    public static EvidenceRecord Of(StagingVerificationEntity s) =>
+        new(EvidenceKinds.StagingVerification, s.Id, s.EvidenceSha256, s.EvidenceAuditSequence, EvidenceHashes.StagingVerification(s));
+
+    public static EvidenceRecord Of(ApprovalEntity a) =>
+        new(EvidenceKinds.Approval, a.Id, a.EvidenceSha256, a.EvidenceAuditSequence, EvidenceHashes.Approval(a));
+
+    public static EvidenceRecord Of(ModelCardEntity c) =>
+        new(EvidenceKinds.Card, EvidenceHashes.CardId(c.VersionId), c.EvidenceSha256, c.EvidenceAuditSequence, EvidenceHashes.Card(c));
+}
+
+/// <summary>The outcome of re-verifying one evidence record; <see cref="Failure"/> is null when it verified.</summary>
+/// <param name="Accepted">True when the record did not verify only because it carries no hash, and <c>Audit:AcceptUnhashedEvidence</c> accepts that.</param>
+public sealed record EvidenceIntegrity(string Kind, string Id, string? Failure, string? Expected, string? Actual, bool Accepted = false)
+{
+    public bool Verified => Failure is null;
+
+    /// <summary>Whether a gate may rely on the record: verified, or unhashed and accepted by configuration.</summary>
+    public bool Holds => Failure is null || Accepted;
+
+    public EvidenceIntegrityDto ToDto() => new(Kind, Id, Verified, Failure, Expected, Actual);
+}
+
+/// <summary>
+/// Re-verifies evidence records where they are used (gates, show endpoints, audit verify): the record's content still hashes to
+/// its stored hash; the audit event it names exists, verifies under the chain key, names this record and carries the same hash;
+/// and the next event links to that event (or it is the newest). A database writer without the chain key can change a record,
+/// or its hash, but cannot write an audit event that agrees.
+/// </summary>
+public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> options)
+{
+    public async Task<EvidenceIntegrity> VerifyAsync(ModelGateDbContext db, EvidenceRecord record, CancellationToken cancellationToken) =>
+        (await VerifyAsync(db, [record], cancellationToken).ConfigureAwait(false))[0];
+
+    /// <summary>Verifies the records with one query (their audit events with the events after them), and one more when one of them is the newest.</summary>
+    public async Task<IReadOnlyList<EvidenceIntegrity>> VerifyAsync(ModelGateDbContext db, IReadOnlyList<EvidenceRecord> records,
+        CancellationToken cancellationToken)
+    {
+        if (records.Count == 0)
+        {
+            return [];
+        }
+        var wanted = new HashSet<long>();
+        foreach (var r in records)
+        {
+            if (r.AuditSequence is { } s)
+            {
+                wanted.Add(s);
+                wanted.Add(s + 1);
+            }
+        }
+        var events = new Dictionary<long, AuditEventEntity>();
+        long newest = 0;
+        if (wanted.Count > 0)
+        {
+            foreach (var chunk in wanted.Chunk(500))
+            {
+                foreach (var e in await db.AuditEvents.AsNoTracking().Where(e => chunk.Contains(e.Sequence)).ToListAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    events[e.Sequence] = e;
+                }
+            }
+            // Only an event without a successor needs the newest sequence (it must be the head); usually every one has one.
+            if (records.Any(r => r.AuditSequence is { } s && events.ContainsKey(s) && !events.ContainsKey(s + 1)))
+            {
+                newest = await db.AuditEvents.MaxAsync(e => (long?)e.Sequence, cancellationToken).ConfigureAwait(false) ?? 0;
+            }
+        }
+        var results = new List<EvidenceIntegrity>(records.Count);
+        foreach (var r in records)
+        {
+            results.Add(Check(r, events, newest));
+        }
+        return results;
+    }
+
+    private EvidenceIntegrity Check(EvidenceRecord r, Dictionary<long, AuditEventEntity> events, long newest)
+    {
+        EvidenceIntegrity Fail(string failure, string expected, string actual, bool accepted = false) => new(r.Kind, r.Id, failure, expected, actual, accepted);
+
+        if (r.StoredSha256 is null)
+        {
+            return Fail(EvidenceFailures.Unhashed, "an evidence hash recorded when the record was written", "none: the record cannot be verified",
+                options.Value.AcceptUnhashedEvidence);
+        }
+        if (r.ComputedSha256 != r.StoredSha256)
+        {
+            return Fail(EvidenceFailures.ContentChanged, $"content hashing to {r.StoredSha256} (its stored evidence hash)",
+                $"content hashing to {r.ComputedSha256}: the record was changed after it was written");
+        }
+        if (r.AuditSequence is not { } sequence || !events.TryGetValue(sequence, out var e))
+        {
+            return Fail(EvidenceFailures.AuditEventMissing, $"audit event {r.AuditSequence?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(none)"} recording the hash",
+                "no such event");
+        }
+        if (AuditChain.ComputeKeyedHash(keys.ChainKey, e) != e.Hash)
+        {
+            return Fail(EvidenceFailures.AuditEventAltered, $"audit event {sequence} verifying under the chain key",
+                "it does not: the event was rewritten");
+        }
+        var stamp = ReadStamp(e.Details);
+        if (stamp is null || stamp.Kind != r.Kind || stamp.Id != r.Id || stamp.Sha256 != r.StoredSha256)
+        {
+            return Fail(EvidenceFailures.AuditEventMismatch,
+                stamp is null ? $"audit event {sequence} recording {r.Kind} {r.Id}" : $"{stamp.Kind} {stamp.Id} with hash {stamp.Sha256} (audit event {sequence})",
+                $"{r.Kind} {r.Id} with hash {r.StoredSha256}: the record and its hash were rewritten");
+        }
+        if (events.TryGetValue(sequence + 1, out var next) ? next.PreviousHash != e.Hash : newest > sequence)
+        {
+            return Fail(EvidenceFailures.ChainBroken, $"audit event {sequence + 1} linking to event {sequence}",
+                next is null ? "it is missing" : "its previous-hash differs: the chain was rewritten around the event");
+        }
+        return new EvidenceIntegrity(r.Kind, r.Id, null, null, null);
+    }
+
+    private static EvidenceStamp? ReadStamp(string details)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(details);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("evidenceHash", out var evidence) &&
+                   evidence.ValueKind == JsonValueKind.Object
+                ? evidence.Deserialize<EvidenceStamp>(ModelGateJson.Options)
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Every evidence record in the store, in batches: evaluations that reached a terminal status, verifications, approvals, cards.</summary>
+    public async Task<EvidenceSweep> VerifyAllAsync(ModelGateDbContext db, int maxReported, CancellationToken cancellationToken)
+    {
+        const int Batch = 500;
+        long checkedCount = 0, failedCount = 0;
+        var reported = new List<EvidenceIntegrity>();
+        async Task Run(IReadOnlyList<EvidenceRecord> records)
+        {
+            foreach (var result in await VerifyAsync(db, records, cancellationToken).ConfigureAwait(false))
+            {
+                checkedCount++;
+                if (!result.Holds)
+                {
+                    failedCount++;
+                    if (reported.Count < maxReported)
+                    {
+                        reported.Add(result);
+                    }
+                }
+            }
+        }
+
+        string? afterId = null;
+        while (true)
+        {
+            var from = afterId;
+            var page = await db.Evaluations.AsNoTracking()
+                .Where(e => (from == null || string.Compare(e.Id, from) > 0) &&
+                            (e.Status == EvaluationStatuses.Succeeded || e.Status == EvaluationStatuses.Failed || e.Status == EvaluationStatuses.Cancelled))
+                .OrderBy(e => e.Id).Take(Batch).ToListAsync(cancellationToken).ConfigureAwait(false);
+            await Run(page.Select(EvidenceRecord.Of).ToList()).ConfigureAwait(false);
+            if (page.Count < Batch)
+            {
+                break;
+            }
+            afterId = page[^1].Id;
+        }
+        afterId = null;
+        while (true)
+        {
+            var from = afterId;
+            var page = await db.StagingVerifications.AsNoTracking().Where(s => from == null || string.Compare(s.Id, from) > 0)
+                .OrderBy(s => s.Id).Take(Batch).ToListAsync(cancellationToken).ConfigureAwait(false);
+            await Run(page.Select(EvidenceRecord.Of).ToList()).ConfigureAwait(false);
+            if (page.Count < Batch)
+            {
+                break;
+            }
+            afterId = page[^1].Id;
+        }
+        afterId = null;
+        while (true)
+        {
+            var from = afterId;
+            var page = await db.Approvals.AsNoTracking().Where(a => from == null || string.Compare(a.Id, from) > 0)
+                .OrderBy(a => a.Id).Take(Batch).ToListAsync(cancellationToken).ConfigureAwait(false);
+            await Run(page.Select(EvidenceRecord.Of).ToList()).ConfigureAwait(false);
+            if (page.Count < Batch)
+            {
+                break;
+            }
+            afterId = page[^1].Id;
+        }
+        long afterVersion = 0;
+        while (true)
+        {
+            var from = afterVersion;
+            var page = await db.ModelCards.AsNoTracking().Where(c => c.VersionId > from)
+                .OrderBy(c => c.VersionId).Take(Batch).ToListAsync(cancellationToken).ConfigureAwait(false);
+            await Run(page.Select(EvidenceRecord.Of).ToList()).ConfigureAwait(false);
+            if (page.Count < Batch)
+            {
+                break;
+            }
+            afterVersion = page[^1].VersionId;
+        }
+        return new EvidenceSweep(checkedCount, failedCount, reported);
+    }
+}
+
+/// <param name="Failed">Records that do not verify (unhashed ones accepted by configuration not counted).</param>
+/// <param name="Reported">The first of them, at most the number asked for.</param>
+public sealed record EvidenceSweep(long Checked, long Failed, IReadOnlyList<EvidenceIntegrity> Reported);
