@@ -41,10 +41,14 @@ public static class EvaluationsApi
     /// Checks the suite against its dataset and the model (refusing a bad suite before any row is scored) and queues
     /// the run; 202 with the record, whose progress the caller polls. An external result is recorded at once, marked external.
     /// </summary>
+    /// <summary>The services starting an evaluation uses.</summary>
+    public sealed record StartServices(ModelGateDbContext Db, AuditedWrite Write, IBlobStore Blobs, OnnxModelCache Models, EvaluationJobs Jobs,
+        Security.EgressPolicy Egress, EvidenceVerifier Evidence);
+
     public static async Task<Results<Accepted<EvaluationDto>, Created<EvaluationDto>, ProblemHttpResult>> StartEvaluation(string model, string version,
-        StartEvaluationRequest request, ClaimsPrincipal user, ModelGateDbContext db, AuditedWrite write, IBlobStore blobs, OnnxModelCache models,
-        EvaluationJobs jobs, Security.EgressPolicy egress, CancellationToken cancellationToken)
+        StartEvaluationRequest request, ClaimsPrincipal user, [AsParameters] StartServices services, CancellationToken cancellationToken)
     {
+        var (db, write, blobs, models, jobs, egress, evidence) = services;
         var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
         {
@@ -96,7 +100,7 @@ public static class EvaluationsApi
                 }
                 if (suite.Task == "llm-chat")
                 {
-                    (textBaseline, problem) = await ResolveTextBaselineAsync(db, model, entity, request, text, blobs, cancellationToken);
+                    (textBaseline, problem) = await ResolveTextBaselineAsync(db, model, entity, request, text, blobs, evidence, cancellationToken);
                     if (problem is not null)
                     {
                         return problem;
@@ -237,12 +241,12 @@ public static class EvaluationsApi
 
     /// <summary>
     /// An llm-chat run's baseline: the named version, or by default the production baseline (none when there is none). Its
-    /// answers are reused from its latest succeeded run of the same suite and dataset when that run kept them; otherwise its
+    /// answers are reused from its latest succeeded run of the same suite and dataset when that run kept them and still verifies; otherwise its
     /// rows are rendered with its own prompt template and asked through <c>baselineUpstream</c> (default: the run's upstream).
     /// </summary>
     private static async Task<(TextBaselineRun?, ProblemHttpResult?)> ResolveTextBaselineAsync(ModelGateDbContext db, string model,
         Storage.Registry.ModelVersionEntity candidate, StartEvaluationRequest request, Text.PreparedTextSuite text, IBlobStore blobs,
-        CancellationToken cancellationToken)
+        EvidenceVerifier evidence, CancellationToken cancellationToken)
     {
         Storage.Registry.ModelVersionEntity? baseline;
         if (request.Baseline is { } requested)
@@ -270,7 +274,9 @@ public static class EvaluationsApi
             .Where(e => e.VersionId == baseline.Id && e.SuiteSha256 == text.SuiteSha256 && e.DatasetSha256 == text.DatasetSha256 &&
                         e.Status == EvaluationStatuses.Succeeded && !e.External && e.Result != null)
             .OrderByDescending(e => e.FinishedAt).FirstOrDefaultAsync(cancellationToken);
-        if (stored is not null && Text.TextScoring.ReadAnswers(stored.Result!, text.Rows) is { } reused)
+        // Reused only while that run still verifies against its audit event (evidence is verified where it is used).
+        if (stored is not null && (await evidence.VerifyAsync(db, EvidenceRecord.Of(stored), cancellationToken)).Verified &&
+            Text.TextScoring.ReadAnswers(stored.Result!, text.Rows) is { } reused)
         {
             return (new TextBaselineRun(baseline.Version, baseline.AttestationSha256, null, reused, stored.Id), null);
         }

@@ -175,7 +175,13 @@ public static class Gates
                 checks.Add(new GateCheck("regression", $"an evaluation compared with production {production.Version}", "none", false));
                 return;
             }
-            foreach (var metric in gate.RegressionMetrics ?? ["roc_auc", "accuracy"])
+            // The policy names classification metrics; an LLM comparison is judged on every quality metric it measured as well.
+            var metrics = (gate.RegressionMetrics ?? ["roc_auc", "accuracy"]).AsEnumerable();
+            if (inputs.Model.Task == "llm-chat")
+            {
+                metrics = metrics.Concat(Evaluation.Text.TextScoring.ComparedMetrics.Order(StringComparer.Ordinal)).Distinct();
+            }
+            foreach (var metric in metrics)
             {
                 if (compared.Delta(metric) is not { } delta)
                 {

@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
@@ -305,7 +306,7 @@ public sealed class TextEvaluationTests(SqliteServerFixture server) : IClassFixt
         var delta = baseline.GetProperty("deltas").GetProperty("exact_match");
         Assert.Equal(0.5 - 1.0, delta.GetProperty("value").GetDouble(), 12);
         // Paired differences per row are (0, 0, −1, −1): every resample's mean lies in [−1, 0], and so does the interval.
-        var interval = delta.GetProperty("interval").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var interval = delta.GetProperty("ci").EnumerateArray().Select(e => e.GetDouble()).ToArray();
         Assert.True(interval[0] >= -1 && interval[0] <= -0.5 && interval[1] <= 0 && interval[1] >= -0.5, string.Join(", ", interval));
 
         // Without a stored run of the same suite to reuse (another suite digest), the baseline's rows are asked too, with its own prompt.
@@ -319,5 +320,14 @@ public sealed class TextEvaluationTests(SqliteServerFixture server) : IClassFixt
         Assert.Equal(JsonValueKind.Null, asked.Result!.Value.GetProperty("baseline").GetProperty("reusedFrom").ValueKind);
         Assert.Equal(-0.5, asked.Result!.Value.GetProperty("baseline").GetProperty("deltas").GetProperty("exact_match").GetProperty("value").GetDouble(), 12);
         Assert.Equal(8, asked.Progress.RowsTotal);
+
+        // The evaluated gate's regression check judges the LLM comparison: with 1.0.0 in production, 1.0.1's exact match is 0.5 worse.
+        await server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == model && v.Version == "1.0.0")
+            .ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, Stages.Production)));
+        var report = await server.Api().DryRunTransitionAsync(model, "1.0.1", new TransitionRequest(Stages.Evaluated, "gate dry run"));
+        var regression = report.Checks.Single(c => c.Check == "regression:exact_match");
+        Assert.False(regression.Passed);
+        Assert.Equal("-0.5", regression.Actual);
+        Assert.False(report.Passed);
     }
 }
