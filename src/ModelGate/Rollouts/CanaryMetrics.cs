@@ -34,7 +34,7 @@ public static class CanaryMetrics
         CriticalDecrease = 0.25, AbsoluteFloor = 0.02,
     };
 
-    /// <summary>The positive-class probability's distribution: fails at Kolmogorov-Smirnov D ≥ 0.1, critically at D ≥ 0.2 (p &lt; 0.01).</summary>
+    /// <summary>The positive-class probability's distribution: fails at Kolmogorov-Smirnov D ≥ 0.1, critically at D ≥ 0.2 (p &lt; 0.001).</summary>
     public static readonly DistributionMetricConfig ScoreDistribution = new() { Name = "score_distribution" };
 
     /// <summary>Share of rows whose output was NaN, infinite or outside [0, 1]; any significant rise of at least 0.001 is critical.</summary>

@@ -80,7 +80,7 @@ public sealed class EgressTests(NoEgressAllowanceFixture server) : IClassFixture
             Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         }
         using var response = await server.Client().PostAsJsonAsync("/v1/chat/completions",
-            new { model = name, messages = new[] { new { role = "user", content = "hi" } } });
+            new { model = name, messages = new[] { new { role = "user", content = "hi" } }, prompt_variables = new { question = "hi" } });
         await ProblemAssert.IsProblem(response, HttpStatusCode.BadGateway, "egress_denied");
         Assert.Empty(upstream.Requests);
     }
