@@ -111,11 +111,16 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         Storage.Gateway.DeploymentEntity deployment, StagingVerificationRequest request, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
         var model = version.Model!.Name;
-        var rows = await SmokeRowsAsync(version, request.SmokeRows, cancellationToken);
+        var table = DeploymentRouting.Read(deployment);
+        var upstream = table.Backend == "upstream";
+        var rows = upstream
+            ? await ChatSmokeRowsAsync(version, table, request.SmokeRows, cancellationToken)
+            : await SmokeRowsAsync(version, request.SmokeRows, cancellationToken);
         if (rows.Problem is not null)
         {
             return rows.Problem;
         }
+        var protocol = upstream ? SmokeProtocol.Chat(deployment.Name) : SmokeProtocol.Inference(deployment.Name);
         var checks = new List<StagingCheckResult>();
         var actor = user.ActorId();
         double latencyLimit;
@@ -125,18 +130,27 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
             latencyLimit = policy.Production?.StagingLatencyP99Ms ?? ProductionGate.DefaultStagingLatencyP99Ms;
         }
 
-        // 1. It loads, from a digest-verified artifact.
-        var onnx = version.Artifacts.First(a => a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase));
-        var clock = Stopwatch.StartNew();
-        try
+        // 1. It loads, from a digest-verified artifact; an upstream-served version has its upstream in the staging table.
+        if (upstream)
         {
-            await models.GetAsync(onnx.Sha256, cancellationToken);
-            checks.Add(Check("loads", true, $"{onnx.FileName} ({onnx.Sha256[..12]}) loaded, digest verified", new { loadMs = clock.Elapsed.TotalMilliseconds }));
+            var target = table.Upstreams![version.Version];
+            checks.Add(Check("upstream", true, $"served by {UpstreamBinding.Shown(target.Url, hideQuerySecrets: true)} as model {target.Model}",
+                new { url = UpstreamBinding.Shown(target.Url, hideQuerySecrets: true), model = target.Model }));
         }
-        catch (Exception e) when (e is Registry.ArtifactCorruptException or InvalidDataException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        else
         {
-            checks.Add(Check("loads", false, e.Message));
-            return await SaveAsync(version, deployment.Name, checks, actor, cancellationToken);
+            var onnx = version.Artifacts.First(a => a.FileName.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase));
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                await models.GetAsync(onnx.Sha256, cancellationToken);
+                checks.Add(Check("loads", true, $"{onnx.FileName} ({onnx.Sha256[..12]}) loaded, digest verified", new { loadMs = clock.Elapsed.TotalMilliseconds }));
+            }
+            catch (Exception e) when (e is Registry.ArtifactCorruptException or InvalidDataException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+            {
+                checks.Add(Check("loads", false, e.Message));
+                return await SaveAsync(version, deployment.Name, checks, actor, cancellationToken);
+            }
         }
 
         await routes.ReloadAsync(cancellationToken);
@@ -144,26 +158,25 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         try
         {
             using var client = loopback.Create(secret);
-            var pinned = $"v2/models/{deployment.Name}/versions/{version.Version}/infer";
 
             // 2. Smoke: every row answered, with the model's outputs.
             var smokeIds = new List<string>();
             var smokeFailures = new List<string>();
             foreach (var body in rows.Bodies!)
             {
-                using var response = await client.PostAsync(pinned, Json(body), cancellationToken);
+                using var response = await client.PostAsync(protocol.Path(version.Version), Json(protocol.Body(body, version.Version)), cancellationToken);
                 if (response.Headers.TryGetValues(InferenceProtocolApi.RequestIdHeader, out var ids))
                 {
                     smokeIds.Add(ids.First());
                 }
                 var text = await response.Content.ReadAsStringAsync(cancellationToken);
-                if (response.StatusCode != HttpStatusCode.OK || !text.Contains("\"outputs\"", StringComparison.Ordinal))
+                if (response.StatusCode != HttpStatusCode.OK || !protocol.Answered(text))
                 {
                     smokeFailures.Add($"{(int)response.StatusCode}: {Truncate(text)}");
                 }
             }
             checks.Add(Check("smoke", smokeFailures.Count == 0,
-                smokeFailures.Count == 0 ? $"{rows.Bodies!.Count} rows from the suite's dataset answered" : $"{smokeFailures.Count} of {rows.Bodies!.Count} failed: {smokeFailures[0]}",
+                smokeFailures.Count == 0 ? $"{rows.Bodies!.Count} rows from the suite's dataset answered{(upstream ? " (chat completions with content)" : "")}" : $"{smokeFailures.Count} of {rows.Bodies!.Count} failed: {smokeFailures[0]}",
                 new { requests = rows.Bodies.Count, failures = smokeFailures.Count }));
 
             // 3. A short load: latency and throughput as a client sees them.
@@ -177,7 +190,8 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
                 while ((i = Interlocked.Increment(ref next)) < request.LoadRequests)
                 {
                     var started = Stopwatch.GetTimestamp();
-                    using var response = await client.PostAsync(pinned, Json(rows.Bodies[i % rows.Bodies.Count]), cancellationToken);
+                    using var response = await client.PostAsync(protocol.Path(version.Version), Json(protocol.Body(rows.Bodies[i % rows.Bodies.Count], version.Version)),
+                        cancellationToken);
                     await response.Content.CopyToAsync(Stream.Null, cancellationToken);
                     latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                     if (response.StatusCode != HttpStatusCode.OK)
@@ -209,7 +223,7 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
                 new { sent, counted }));
 
             // 6. Rollback drill: staging to the previous version, it answers; then back.
-            checks.Add(await RollbackDrillAsync(client, deployment.Name, version, rows.Bodies, user, cancellationToken));
+            checks.Add(await RollbackDrillAsync(client, protocol, deployment.Name, version, rows.Bodies, user, cancellationToken));
         }
         finally
         {
@@ -298,7 +312,7 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
     /// Routes staging to the version it served before, checks that version serves (its ONNX artifact loads with a verified
     /// digest; the smoke requests are answered by it), routes back to the table as it was, checks again, and times each leg.
     /// </summary>
-    private async Task<StagingCheckResult> RollbackDrillAsync(HttpClient client, string deployment, Storage.Registry.ModelVersionEntity tested,
+    private async Task<StagingCheckResult> RollbackDrillAsync(HttpClient client, SmokeProtocol protocol, string deployment, Storage.Registry.ModelVersionEntity tested,
         IReadOnlyList<JsonObject> bodies, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
         var version = tested.Version;
@@ -357,7 +371,7 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
             string? failure = null;
             foreach (var body in bodies.Take(DrillRequests))
             {
-                using var response = await client.PostAsync($"v2/models/{deployment}/infer", Json(body), cancellationToken);
+                using var response = await client.PostAsync(protocol.Path(null), Json(protocol.Body(body, null)), cancellationToken);
                 var by = response.Headers.TryGetValues(InferenceProtocolApi.VersionHeader, out var v) ? v.First() : null;
                 if (by is not null && !answeredBy.Contains(by))
                 {
@@ -454,6 +468,120 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
             bodies.Add(new JsonObject { ["id"] = $"staging-smoke-{row}", ["inputs"] = inputs });
         }
         return (bodies, null);
+    }
+
+    /// <summary>
+    /// Chat bodies for an upstream-served version, one per row of the dataset of its latest succeeded llm-chat evaluation: the
+    /// row's variables as <c>prompt_variables</c> (those its template takes), its prompt as the user message when the template
+    /// writes none, and the suite's <c>maxTokens</c>.
+    /// </summary>
+    private async Task<(List<JsonObject>? Bodies, ProblemHttpResult? Problem)> ChatSmokeRowsAsync(Storage.Registry.ModelVersionEntity version,
+        RoutingTable table, int count, CancellationToken cancellationToken)
+    {
+        if (table.Upstreams?.ContainsKey(version.Version) != true)
+        {
+            return (null, Problems.Unprocessable("no_upstream", $"the staging deployment has no upstream for {version.Version}: set one before verifying it"));
+        }
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var evaluations = await db.Evaluations.AsNoTracking()
+            .Where(e => e.VersionId == version.Id && e.Status == EvaluationStatuses.Succeeded && !e.External && e.DatasetSha256 != null)
+            .OrderByDescending(e => e.CreatedAt).ToListAsync(cancellationToken);
+        EvaluationSuite? suite = null;
+        EvaluationEntityRef? chosen = null;
+        foreach (var e in evaluations)
+        {
+            var (loaded, _) = await SuitePreparation.LoadAsync(e.SuiteSha256, blobs, cancellationToken);
+            if (loaded?.Task == "llm-chat")
+            {
+                (suite, chosen) = (loaded, new EvaluationEntityRef(e.Id, e.DatasetSha256!));
+                break;
+            }
+        }
+        if (suite is null || chosen is null)
+        {
+            return (null, Problems.Unprocessable("no_smoke_data", $"{version.Version} has no succeeded llm-chat evaluation with a dataset: its rows are the smoke prompts"));
+        }
+        var stream = await blobs.OpenReadAsync(chosen.DatasetSha256, cancellationToken);
+        if (stream is null)
+        {
+            return (null, Problems.Unprocessable(ProblemCodes.UnknownArtifact, $"the dataset {chosen.DatasetSha256} of evaluation {chosen.Id} is not stored"));
+        }
+        string text;
+        await using (stream)
+        {
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            text = await reader.ReadToEndAsync(cancellationToken);
+        }
+        var renderer = PromptRenderer.For(RegistryMapping.ReadAttestation(version.Attestation).PromptTemplate);
+        var bodies = new List<JsonObject>();
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Take(count))
+        {
+            using var document = JsonDocument.Parse(line);
+            var root = document.RootElement;
+            var variables = new JsonObject();
+            if (root.TryGetProperty("variables", out var vars) && vars.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var v in vars.EnumerateObject().Where(v => renderer?.Variables.Contains(v.Name) == true))
+                {
+                    variables[v.Name] = v.Value.ValueKind == JsonValueKind.String ? v.Value.GetString() : v.Value.GetRawText();
+                }
+            }
+            var prompt = root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+            if (prompt is not null && renderer?.Variables.Contains("prompt") == true)
+            {
+                variables["prompt"] = prompt;
+            }
+            var messages = new JsonArray();
+            if (renderer?.WritesUserMessage != true && prompt is not null)
+            {
+                messages.Add(new JsonObject { ["role"] = "user", ["content"] = prompt });
+            }
+            var body = new JsonObject { ["messages"] = messages, ["max_tokens"] = suite.MaxTokens };
+            if (variables.Count > 0)
+            {
+                body["prompt_variables"] = variables;
+            }
+            bodies.Add(body);
+        }
+        return bodies.Count == 0 ? (null, Problems.Unprocessable("no_smoke_data", $"the dataset of evaluation {chosen.Id} has no rows")) : (bodies, null);
+    }
+
+    private sealed record EvaluationEntityRef(string Id, string DatasetSha256);
+
+    /// <summary>
+    /// How smoke traffic reaches the staging deployment: Open Inference Protocol v2 for ONNX versions, chat completions for
+    /// upstream-served ones; pinned to a version (smoke, load) or routed by the table (the drill), and what counts as an answer.
+    /// </summary>
+    private sealed record SmokeProtocol(Func<string?, string> Path, Func<JsonObject, string?, JsonObject> Body, Func<string, bool> Answered)
+    {
+        public static SmokeProtocol Inference(string deployment) => new(
+            version => version is null ? $"v2/models/{deployment}/infer" : $"v2/models/{deployment}/versions/{version}/infer",
+            (body, _) => body,
+            text => text.Contains("\"outputs\"", StringComparison.Ordinal));
+
+        public static SmokeProtocol Chat(string deployment) => new(
+            _ => "v1/chat/completions",
+            (body, version) =>
+            {
+                var sent = (JsonObject)body.DeepClone();
+                sent["model"] = version is null ? deployment : $"{deployment}@{version}";
+                return sent;
+            },
+            text =>
+            {
+                try
+                {
+                    using var document = JsonDocument.Parse(text);
+                    return document.RootElement.TryGetProperty("choices", out var choices) && choices.ValueKind == JsonValueKind.Array &&
+                           choices.GetArrayLength() > 0 && choices[0].TryGetProperty("message", out var message) &&
+                           message.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String;
+                }
+                catch (JsonException)
+                {
+                    return false;
+                }
+            });
     }
 
     private async Task<(string Secret, string Id)> CreateKeyAsync(string deployment, string actor, CancellationToken cancellationToken)

@@ -1,0 +1,106 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Tests.Infrastructure;
+
+namespace ModelGate.Tests.Lifecycle;
+
+/// <summary>
+/// Staging verification of an upstream-served (LLM) version: smoke prompts from its evaluation's dataset through the staging
+/// deployment's chat completions, latency against the policy, request log and telemetry, and the rollback drill to the version
+/// the deployment served before.
+/// </summary>
+public sealed class UpstreamStagingTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
+{
+    private static readonly Dictionary<string, string> Tickets = new()
+    {
+        ["t1"] = "Printer offline", ["t2"] = "Password reset loops", ["t3"] = "Invoice shows « 0 € »",
+    };
+
+    /// <summary>Prompt 1.0.0 was served by the staging deployment first; 1.0.1 (a new template) is stable now and evaluated.</summary>
+    private async Task<(string Model, string Deployment)> StagedAsync(StubChatUpstream upstream)
+    {
+        var api = server.Api();
+        var model = ServerFixture.UniqueName("tickets");
+        await api.CreateModelAsync(new CreateModelRequest(model, "support", "medium", "llm-chat"));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [], Fixtures.Attestation() with
+        {
+            Architecture = "upstream", PromptTemplate = new PromptTemplate("You summarise tickets.", "v1 {{ticket}}", ["ticket"]),
+        }));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.1", [], Fixtures.Attestation() with
+        {
+            Architecture = "upstream", PromptTemplate = new PromptTemplate("You summarise tickets briefly.", "v2 {{ticket}}", ["ticket"]),
+        }));
+        var dataset = await server.UploadAsync(Encoding.UTF8.GetBytes(string.Join('\n', Tickets.Select(t =>
+            JsonSerializer.Serialize(new { id = t.Key, variables = new { ticket = t.Value }, reference = t.Value })))));
+        var suite = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "tickets", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, bootstrap = new { resamples = 0 }, maxTokens = 64,
+        })));
+        var run = await api.StartEvaluationAsync(model, "1.0.1", new StartEvaluationRequest(suite, Upstream: new UpstreamTarget(upstream.BaseUrl, "stub-chat")));
+        await server.EvaluationFinishedAsync(run.Id);
+        Assert.Equal(EvaluationStatuses.Succeeded, (await api.GetEvaluationAsync(model, "1.0.1", run.Id)).Status);
+
+        // Walking the gates is the walk-through's job; here the stages are set directly: 1.0.0 went on to production, 1.0.1 is in staging.
+        foreach (var (version, stage) in new[] { ("1.0.0", Stages.Production), ("1.0.1", Stages.Staging) })
+        {
+            await server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == model && v.Version == version)
+                .ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, stage)));
+        }
+        var deployment = ServerFixture.UniqueName("tickets-staging");
+        var upstreams = new Dictionary<string, UpstreamBackend>
+        {
+            ["1.0.0"] = new(upstream.BaseUrl, "stub-chat-v1"), ["1.0.1"] = new(upstream.BaseUrl, "stub-chat-v2"),
+        };
+        await api.CreateDeploymentAsync(new CreateDeploymentRequest(deployment, DeploymentEnvironments.Staging, model,
+            new RoutingTable("1.0.0", Backend: "upstream", Upstreams: upstreams)));
+        await api.SetRoutingAsync(deployment, new RoutingTable("1.0.1", Backend: "upstream", Upstreams: upstreams));
+        return (model, deployment);
+    }
+
+    [Fact]
+    public async Task AnUpstreamServedVersion_IsVerified_SmokePromptsLatencyLogTelemetryAndTheRollbackDrill()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, user) => "summary of " + user;
+        var (model, deployment) = await StagedAsync(upstream);
+        var before = upstream.Requests.Count;
+
+        var verification = await server.Api().VerifyStagingAsync(model, "1.0.1", new StagingVerificationRequest(SmokeRows: 3, LoadRequests: 12, Concurrency: 2));
+
+        Assert.True(verification.Passed, string.Join("; ", verification.Checks.Select(c => $"{c.Check}: {c.Passed} {c.Detail}")));
+        Assert.Equal(["upstream", "smoke", "latency_throughput", "request_log", "telemetry", "rollback_drill"], verification.Checks.Select(c => c.Check));
+        Assert.Contains("3 rows", verification.Checks.Single(c => c.Check == "smoke").Detail);
+        Assert.Contains("3 of 3 smoke requests in the request log", verification.Checks.Single(c => c.Check == "request_log").Detail);
+        var drill = verification.Checks.Single(c => c.Check == "rollback_drill");
+        Assert.Equal("1.0.0", drill.Figures!.Value.GetProperty("answeredAfterRollback").GetString());
+        Assert.Equal("1.0.1", drill.Figures!.Value.GetProperty("answeredAfterRestore").GetString());
+
+        // What reached the upstream: 1.0.1's rendered prompt for smoke, load and the restored leg, 1.0.0's for the rolled-back leg.
+        var sent = upstream.Requests.Skip(before).ToList();
+        // Each drill leg sends the smoke rows again (at most five; three here).
+        Assert.Equal(3 + 12 + 3 + 3, sent.Count);
+        Assert.Equal(3, sent.Count(r => (string?)r["model"] == "stub-chat-v1" && ((string?)r["messages"]![1]!["content"])!.StartsWith("v1 ", StringComparison.Ordinal)));
+        Assert.All(sent.Where(r => (string?)r["model"] == "stub-chat-v2"), r => Assert.StartsWith("v2 ", (string?)r["messages"]![1]!["content"]));
+        Assert.All(sent, r => Assert.Null(r["prompt_variables"]));
+        Assert.Equal("1.0.1", (await server.Api().GetDeploymentAsync(deployment)).Routing.Stable);
+    }
+
+    [Fact]
+    public async Task ABrokenUpstream_FailsTheSmokeAndTheDrill_AndTheVerificationIsRecordedFailed()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        var (model, deployment) = await StagedAsync(upstream);
+        upstream.Broken = true;
+
+        var verification = await server.Api().VerifyStagingAsync(model, "1.0.1", new StagingVerificationRequest(SmokeRows: 2, LoadRequests: 4, Concurrency: 1));
+
+        Assert.False(verification.Passed);
+        Assert.False(verification.Checks.Single(c => c.Check == "smoke").Passed);
+        Assert.False(verification.Checks.Single(c => c.Check == "latency_throughput").Passed);
+        Assert.False(verification.Checks.Single(c => c.Check == "rollback_drill").Passed);
+        Assert.Single(await server.Api().ListStagingVerificationsAsync(model, "1.0.1"), v => v.Id == verification.Id && !v.Passed);
+        Assert.Equal("1.0.1", (await server.Api().GetDeploymentAsync(deployment)).Routing.Stable);
+    }
+}
