@@ -17,9 +17,15 @@ namespace ModelGate.Lifecycle;
 /// to the replacement first; the version is unloaded; an archive of everything recorded about it is written as an
 /// artifact with a SHA-256 manifest, and the version keeps the archive's digest.
 /// </summary>
-public sealed class Retirement(IBlobStore blobs, OnnxModelCache models, DeploymentRouting routings)
+public sealed class Retirement(IBlobStore blobs, OnnxModelCache models, DeploymentRouting routings, RequestLog requestLog)
 {
     public static readonly TimeSpan UnloadGrace = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Before the retirement's write: every request answered so far is in the request log's table, so that the archive holds the
+    /// version's traffic up to the retirement (the log is written in batches; flushing inside the write would wait on itself).
+    /// </summary>
+    public Task FlushTrafficAsync(CancellationToken cancellationToken) => requestLog.FlushAsync(cancellationToken);
 
     /// <summary>Adds the retirement checks (traffic, replacement) to a report whose stage checks passed.</summary>
     public async Task<GateReport> CheckAsync(ModelGateDbContext db, ModelVersionEntity version, string? replacement, GateReport report,

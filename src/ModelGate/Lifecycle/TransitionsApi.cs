@@ -56,6 +56,10 @@ public static class TransitionsApi
             return errors.ToProblem();
         }
         var actor = user.ActorId();
+        if (request.To == Stages.Retired && dryRun != true)
+        {
+            await retirement.FlushTrafficAsync(cancellationToken);
+        }
         await using var tx = await write.BeginAsync(cancellationToken);
         var (entity, problem) = await VersionsApi.FindAsync(tx.Db, model, version, cancellationToken, tracked: true);
         if (entity is null)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
 
@@ -76,6 +77,82 @@ public abstract class RetirementRoutingTests(ServerFixture fixture) : ProviderTe
         using var chat = await ChatAsync(deployment);
         Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
         Assert.Equal("1.0.0", chat.Headers.GetValues("x-modelgate-version").Single());
+    }
+    [Fact]
+    public async Task RetireWithReplacement_UnderTrafficFromTheOpenAiSdk_EveryRequestIsAnswered_AndTheArchiveHoldsTheRetiredVersionsRequests()
+    {
+        await using var a = await StubChatUpstream.StartAsync();
+        await using var b = await StubChatUpstream.StartAsync();
+        a.Answer = (_, _) => "from a";
+        b.Answer = (_, _) => "from b";
+        var api = Server.Api();
+        var model = await UpstreamModels.RegisterAsync(Server, "retiring");
+        var deployment = await DeployAsync(model, new() { ["1.0.0"] = new(a.BaseUrl, "m"), ["1.1.0"] = new(b.BaseUrl, "m") });
+        var chat = new OpenAI.OpenAIClient(new System.ClientModel.ApiKeyCredential(ServerFixture.AdminKey), new OpenAI.OpenAIClientOptions
+        {
+            Endpoint = new Uri("http://localhost/v1"),
+            Transport = new System.ClientModel.Primitives.HttpClientPipelineTransport(new HttpClient(Server.Handler())),
+        }).GetChatClient(deployment);
+
+        // Two clients keep asking while the version is retired; they stop once 1.1.0 has answered each of them three times.
+        var answers = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var retiredAt = new TaskCompletionSource();
+        async Task ClientAsync()
+        {
+            var afterRetirement = 0;
+            while (afterRetirement < 3)
+            {
+                try
+                {
+                    OpenAI.Chat.ChatCompletion completion = await chat.CompleteChatAsync([new OpenAI.Chat.UserChatMessage("hi")]);
+                    answers.Enqueue(completion.Content[0].Text);
+                }
+                catch (System.ClientModel.ClientResultException e)
+                {
+                    failures.Enqueue($"{e.Status}: {e.Message}");
+                }
+                if (retiredAt.Task.IsCompleted)
+                {
+                    afterRetirement++;
+                }
+            }
+        }
+        var clients = new[] { Task.Run(ClientAsync), Task.Run(ClientAsync) };
+        await a.Received.WaitForAsync(4); // traffic is flowing to 1.0.0
+        var retired = await api.TransitionAsync(model, "1.0.0", new TransitionRequest(Stages.Retired, "replaced", RetirementTriggers.Replaced, "1.1.0"));
+        retiredAt.SetResult();
+        await Task.WhenAll(clients);
+
+        Assert.Empty(failures);
+        Assert.Contains("from a", answers);
+        Assert.Contains("from b", answers);
+        Assert.Equal("1.1.0", (await api.GetDeploymentAsync(deployment)).Routing.Stable);
+
+        // The archive holds the requests 1.0.0 answered before its retirement (the request log is flushed first).
+        using var archive = new MemoryStream();
+        await api.PullArtifactAsync(retired.ArchiveSha256!, archive);
+        var logs = Encoding.UTF8.GetString(ArchiveEntry(archive.ToArray(), "request-logs.jsonl"));
+        var archived = logs.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        Assert.True(archived.Count >= 4, $"{archived.Count} records archived");
+        Assert.All(archived, r => Assert.Equal("1.0.0", r.GetProperty("version").GetString()));
+    }
+
+    /// <summary>One entry of a retirement archive (a gzipped tar).</summary>
+    private static byte[] ArchiveEntry(byte[] archive, string path)
+    {
+        using var gzip = new System.IO.Compression.GZipStream(new MemoryStream(archive), System.IO.Compression.CompressionMode.Decompress);
+        using var tar = new System.Formats.Tar.TarReader(gzip);
+        while (tar.GetNextEntry() is { } entry)
+        {
+            if (entry.Name == path && entry.DataStream is { } data)
+            {
+                using var copy = new MemoryStream();
+                data.CopyTo(copy);
+                return copy.ToArray();
+            }
+        }
+        throw new InvalidOperationException($"{path} is not in the archive");
     }
 }
 
