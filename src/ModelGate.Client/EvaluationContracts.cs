@@ -42,7 +42,19 @@ public sealed record EvaluationSuite(
     int MaxTokens = 256,
     int Concurrency = 4,
     string? Output = null,
-    int OutputIndex = -1);
+    int OutputIndex = -1,
+    JudgeSpec? Judge = null);
+
+/// <summary>
+/// An LLM-as-judge for an llm-chat suite: the judge model behind an OpenAI-compatible <see cref="Url"/> (its key is given with
+/// the run, as <c>judgeApiKey</c>, never in the suite), and the rubric it scores each answer by. Part of the suite, so part of
+/// its digest: a run names exactly the judge and rubric that scored it.
+/// </summary>
+/// <param name="Criteria">What the judge scores (e.g. "faithful to the ticket, covers the customer's request, at most two sentences").</param>
+/// <param name="ScaleMin">The lowest score (default 1).</param>
+/// <param name="ScaleMax">The highest score (default 5); <c>judge_score</c> is the mean score mapped to [0, 1].</param>
+/// <param name="UseReference">Whether the judge sees the row's human-written reference.</param>
+public sealed record JudgeSpec(string Url, string Model, string Criteria, int ScaleMin = 1, int ScaleMax = 5, bool UseReference = true);
 
 public sealed record SuiteDataset(string Sha256, string Format = "csv");
 
@@ -57,7 +69,7 @@ public sealed record BootstrapSpec(int Resamples = 1000, double Confidence = 0.9
 /// same upstream), unless its own stored run of the same suite and dataset has the answers to reuse.
 /// </summary>
 public sealed record StartEvaluationRequest(string Suite, bool External = false, IReadOnlyDictionary<string, double>? Metrics = null, string? Baseline = null,
-    UpstreamTarget? Upstream = null, UpstreamTarget? BaselineUpstream = null);
+    UpstreamTarget? Upstream = null, UpstreamTarget? BaselineUpstream = null, string? JudgeApiKey = null);
 
 /// <summary>
 /// The OpenAI-compatible server an LLM version is evaluated through: <see cref="Url"/> is its API base (…/v1).

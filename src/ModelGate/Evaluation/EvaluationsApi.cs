@@ -93,7 +93,7 @@ public static class EvaluationsApi
                 {
                     return Problems.Validation("baseline", "baselines are compared in classification, regression and llm-chat runs");
                 }
-                (text, problem) = await Text.TextSuitePreparation.PrepareAsync(suite, suiteSha, entity, request.Upstream, blobs, cancellationToken);
+                (text, problem) = await Text.TextSuitePreparation.PrepareAsync(suite, suiteSha, entity, request.Upstream, blobs, cancellationToken, request.JudgeApiKey);
                 if (text is null)
                 {
                     return problem!;
@@ -114,6 +114,10 @@ public static class EvaluationsApi
                 if (egress.CheckUrl(upstreamUrl) is { } refused)
                 {
                     return Problems.Unprocessable(ProblemCodes.EgressDenied, $"upstream.url: {refused}");
+                }
+                if (suite.Judge is { } judge && egress.CheckUrl(new Uri(judge.Url)) is { } judgeRefused)
+                {
+                    return Problems.Unprocessable(ProblemCodes.EgressDenied, $"suite.judge.url: {judgeRefused}");
                 }
             }
         }

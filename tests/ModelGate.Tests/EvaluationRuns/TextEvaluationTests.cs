@@ -330,4 +330,79 @@ public sealed class TextEvaluationTests(SqliteServerFixture server) : IClassFixt
         Assert.Equal("-0.5", regression.Actual);
         Assert.False(report.Passed);
     }
+
+    [Fact]
+    public async Task LlmSuite_WithAJudge_ScoresEveryAnswerOnTheRubric_KeepsTheReasoning_CountsMalformedVerdicts_AndIsReproducible()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        // The model answers; the judge (the same stub, told apart by its system prompt) follows a script per answer.
+        var verdicts = new Dictionary<string, string>
+        {
+            ["answer q1"] = """{"score": 5, "reasoning": "covers the request"}""",
+            ["answer q2"] = "Here is my verdict:\n```json\n{\"score\": \"3\", \"reasoning\": \"partly\"}\n```",
+            ["answer q3"] = "Score: 2. Too long.",
+            ["answer q4"] = "I cannot decide.",
+        };
+        upstream.Answer = (system, user) => system == ModelGate.Evaluation.Text.LlmJudge.SystemPrompt
+            ? verdicts[user.Split("The assistant's answer:\n")[1].Split('\n')[0]]
+            : "answer " + user[3..];
+        var (model, api) = await RegisterLlmAsync(new PromptTemplate(null, "Q: {{question}}", ["question"]));
+        var dataset = await server.UploadAsync(Encoding.UTF8.GetBytes(string.Join('\n', new[] { "q1", "q2", "q3", "q4" }.Select(q =>
+            JsonSerializer.Serialize(new { id = q, variables = new { question = q }, reference = "reference for " + q })))));
+        var suite = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "judged", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, metrics = new[] { "judge_score" },
+            bootstrap = new { resamples = 0 }, concurrency = 1,
+            judge = new { url = upstream.BaseUrl, model = "stub-judge", criteria = "answers the question", scaleMin = 1, scaleMax = 5 },
+            thresholds = new { judge_score = new { min = 0.5 } },
+        })));
+
+        var first = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.0",
+            new StartEvaluationRequest(suite, Upstream: new UpstreamTarget(upstream.BaseUrl, "stub-chat"), JudgeApiKey: "sk-judge")));
+        Assert.True(first.Status == EvaluationStatuses.Succeeded, first.Error);
+        var result = first.Result!.Value;
+        // (5, 3, 2) on 1–5 map to 1, 0.5 and 0.25; the fourth verdict has no score and is counted, not scored.
+        Assert.Equal((1.0 + 0.5 + 0.25) / 3, Value(result, "judge_score"), 12);
+        Assert.Equal(1, Value(result, "judge_errors"));
+        Assert.True(result.GetProperty("passed").GetBoolean());
+        var rows = result.GetProperty("rowRecords").EnumerateArray().ToDictionary(r => r.GetProperty("id").GetString()!);
+        Assert.Equal("covers the request", rows["q1"].GetProperty("judgeReasoning").GetString());
+        Assert.Equal(3, rows["q2"].GetProperty("judgeScore").GetDouble());
+        Assert.Contains("no score", rows["q4"].GetProperty("judgeError").GetString());
+
+        var judged = upstream.Requests.Where(r => (string?)r["model"] == "stub-judge").ToList();
+        Assert.Equal(4, judged.Count);
+        Assert.All(judged, r => Assert.Equal(0, (int)r["temperature"]!));
+        Assert.Contains("reference for q1", judged.Select(r => (string?)r["messages"]![1]!["content"]).Single(c => c!.Contains("answer q1")));
+        Assert.All(upstream.Authorizations.Zip(upstream.Requests).Where(p => (string?)p.Second["model"] == "stub-judge"), p => Assert.Equal("Bearer sk-judge", p.First));
+
+        // The same judge and rubric on the same answers: the same scores, from byte-identical judge requests.
+        var firstBodies = upstream.RawBodies.Where(b => Encoding.UTF8.GetString(b).Contains("stub-judge")).Select(Encoding.UTF8.GetString).Order().ToList();
+        var again = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.0",
+            new StartEvaluationRequest(suite, Upstream: new UpstreamTarget(upstream.BaseUrl, "stub-chat"), JudgeApiKey: "sk-judge")));
+        Assert.Equal(Value(result, "judge_score"), Value(again.Result!.Value, "judge_score"));
+        var allBodies = upstream.RawBodies.Where(b => Encoding.UTF8.GetString(b).Contains("stub-judge")).Select(Encoding.UTF8.GetString).ToList();
+        Assert.Equal(8, allBodies.Count);
+        Assert.Equal(firstBodies, allBodies.Skip(4).Order().ToList());
+        Assert.DoesNotContain("sk-judge", JsonSerializer.Serialize(await server.Api().ListAuditAsync(subject: $"models/{model}*")));
+    }
+
+    [Fact]
+    public async Task AJudge_OnASafetySuite_OrWithABadScale_IsRefused()
+    {
+        var (model, _) = await RegisterLlmAsync(new PromptTemplate(null, "Q: {{question}}", ["question"]));
+        var dataset = await server.UploadAsync(Encoding.UTF8.GetBytes("{\"variables\": {\"question\": \"a\"}, \"reference\": \"b\"}"));
+        var suite = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "qa", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" },
+            judge = new { url = "ftp://judge", model = "", criteria = "x", scaleMin = 5, scaleMax = 1 },
+        })));
+        using var refused = await server.Client().PostAsJsonAsync($"/api/v1/models/{model}/versions/1.0.0/evaluations",
+            new { suite, upstream = new { url = "http://127.0.0.1:9/v1", model = "m" } });
+        var errors = (await ProblemAssert.IsProblem(refused, HttpStatusCode.BadRequest, "validation_failed")).GetProperty("errors");
+        Assert.True(errors.TryGetProperty("suite.judge.url", out _));
+        Assert.True(errors.TryGetProperty("suite.judge.model", out _));
+        Assert.True(errors.TryGetProperty("suite.judge.scaleMin", out _));
+        Assert.Empty(await server.Api().ListEvaluationsAsync(model, "1.0.0"));
+    }
 }

@@ -7,7 +7,7 @@ namespace ModelGate.Evaluation.Text;
 /// reported them, or counted with the gateway's tokenizer when it reported none) and, when the upstream is priced, its cost.
 /// </summary>
 public sealed record TextAnswer(TextRow Row, string? Output, double LatencyMs, string? Error, long? PromptTokens = null, long? CompletionTokens = null,
-    double? Cost = null);
+    double? Cost = null, JudgeVerdict? Judged = null);
 
 public static class TextRunner
 {
@@ -32,7 +32,10 @@ public static class TextRunner
                     var completion = answer.CompletionTokens ?? Gateway.TokenCounter.Count(answer.Content);
                     var (input, output) = (suite.Upstream.InputPricePer1K, suite.Upstream.OutputPricePer1K);
                     double? cost = input is null && output is null ? null : prompt / 1000.0 * (input ?? 0) + completion / 1000.0 * (output ?? 0);
-                    answers[i] = new TextAnswer(row, answer.Content, latency, null, prompt, completion, cost);
+                    var judged = suite.Suite.Judge is { } judge
+                        ? await LlmJudge.JudgeAsync(client, judge, suite.JudgeApiKey, row.Question, answer.Content, row.Reference, ct)
+                        : null;
+                    answers[i] = new TextAnswer(row, answer.Content, latency, null, prompt, completion, cost, judged);
                     job.AddDone(1, 0);
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested && e is HttpRequestException or InvalidDataException or System.Text.Json.JsonException

@@ -10,7 +10,8 @@ public sealed record RowFailure(string Id, string Error);
 /// One row's answer (<see cref="Output"/>, kept so that a later run comparing with this version can reuse it) and what it cost:
 /// latency, tokens and (for a priced upstream) cost; <see cref="Error"/> when it failed.
 /// </summary>
-public sealed record TextRowRecord(string Id, double LatencyMs, long? PromptTokens, long? CompletionTokens, double? Cost, string? Error, string? Output = null);
+public sealed record TextRowRecord(string Id, double LatencyMs, long? PromptTokens, long? CompletionTokens, double? Cost, string? Error, string? Output = null,
+    double? JudgeScore = null, string? JudgeReasoning = null, string? JudgeError = null);
 
 /// <summary>
 /// The baseline version's answers to the same rows: asked through an upstream in this run, or (<see cref="ReusedFrom"/>) those of
@@ -86,6 +87,14 @@ public static class TextScoring
                 case "contains":
                     metrics[name] = Mean(ok.Select(a => TextMatch.Contains(a.Row.Reference!, a.Output!) ? 1.0 : 0.0).ToArray(), bootstrap);
                     break;
+                case TextSuitePreparation.JudgeMetric when suite.Judge is { } judge:
+                    var judged = ok.Where(a => a.Judged?.Score is not null).Select(a => (a.Judged!.Score!.Value - judge.ScaleMin) / (judge.ScaleMax - judge.ScaleMin)).ToArray();
+                    if (judged.Length > 0)
+                    {
+                        metrics[name] = Mean(judged, bootstrap);
+                    }
+                    metrics["judge_errors"] = new MetricValue(ok.Count(a => a.Judged?.Error is not null));
+                    break;
                 case "refusal_rate":
                     metrics[name] = Mean(ok.Select(a => SafetyDetectors.IsRefusal(a.Output!) ? 1.0 : 0.0).ToArray(), bootstrap);
                     break;
@@ -136,7 +145,7 @@ public static class TextScoring
             answers.Where(a => a.Output is null).Select(a => new RowFailure(a.Row.Id, a.Error ?? "failed")).ToList(),
             checks, ok.Count > 0 && checks.All(c => c.Passed), bootstrap,
             answers.Select(a => new TextRowRecord(a.Row.Id, Math.Round(a.LatencyMs, 3), a.PromptTokens, a.CompletionTokens, a.Cost,
-                a.Output is null ? a.Error ?? "failed" : null, a.Output)).ToList(),
+                a.Output is null ? a.Error ?? "failed" : null, a.Output, a.Judged?.Score, a.Judged?.Reasoning, a.Judged?.Error)).ToList(),
             baseline is null ? null : Compare(suite, bootstrap, answers, baseline));
     }
 

@@ -15,16 +15,20 @@ namespace ModelGate.Evaluation.Text;
 /// One prompt to send: its messages as the version's prompt renderer wrote them (<see cref="PromptRenderer"/>, the same bytes
 /// the gateway puts first in a served request), and what the answer is judged against.
 /// </summary>
-public sealed record TextRow(string Id, string? Style, byte[] Messages, string? Reference);
+/// <param name="Question">The user message's text (the rendered template or the row's prompt), shown to a judge.</param>
+public sealed record TextRow(string Id, string? Style, byte[] Messages, string? Reference, string Question = "");
 
 /// <summary>An LLM or safety suite checked and rendered, ready to send through the upstream.</summary>
 public sealed record PreparedTextSuite(EvaluationSuite Suite, string SuiteSha256, string DatasetSha256, IReadOnlyList<TextRow> Rows,
-    UpstreamTarget Upstream, string? Canary);
+    UpstreamTarget Upstream, string? Canary, string? JudgeApiKey = null);
 
 public static class TextSuitePreparation
 {
     public static readonly IReadOnlySet<string> LlmMetrics = new HashSet<string>(StringComparer.Ordinal)
         { "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match", "contains" };
+
+    /// <summary>The judge's mean score mapped to [0, 1] (<c>(score − scaleMin) / (scaleMax − scaleMin)</c>); a suite with a judge measures it.</summary>
+    public const string JudgeMetric = "judge_score";
 
     public static readonly IReadOnlySet<string> SafetyMetrics = new HashSet<string>(StringComparer.Ordinal) { "refusal_rate", "leak_rate" };
 
@@ -40,15 +44,38 @@ public static class TextSuitePreparation
     }
 
     public static async Task<(PreparedTextSuite? Suite, ProblemHttpResult? Problem)> PrepareAsync(EvaluationSuite suite, string suiteSha256,
-        ModelVersionEntity version, UpstreamTarget? upstream, IBlobStore blobs, CancellationToken cancellationToken)
+        ModelVersionEntity version, UpstreamTarget? upstream, IBlobStore blobs, CancellationToken cancellationToken, string? judgeApiKey = null)
     {
         var errors = new ValidationErrors();
+        if (suite.Judge is { } judge)
+        {
+            if (suite.Task != "llm-chat")
+            {
+                errors.Add("suite.judge", "a judge scores llm-chat answers");
+            }
+            if (!Uri.TryCreate(judge.Url, UriKind.Absolute, out var judgeUrl) || judgeUrl.Scheme is not ("http" or "https") || judgeUrl.UserInfo.Length > 0)
+            {
+                errors.Add("suite.judge.url", "the judge's OpenAI-compatible API base (…/v1), an http(s) URL without credentials");
+            }
+            if (string.IsNullOrWhiteSpace(judge.Model) || judge.Model.Length > 200)
+            {
+                errors.Add("suite.judge.model", "the judge model's name (1–200 characters)");
+            }
+            if (string.IsNullOrWhiteSpace(judge.Criteria) || judge.Criteria.Length > 4000)
+            {
+                errors.Add("suite.judge.criteria", "what the judge scores (1–4000 characters)");
+            }
+            if (judge.ScaleMin < 0 || judge.ScaleMax > 100 || judge.ScaleMin >= judge.ScaleMax)
+            {
+                errors.Add("suite.judge.scaleMin", "an integer scale within 0–100, scaleMin below scaleMax");
+            }
+        }
         if (upstream is null || !Uri.TryCreate(upstream.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https") ||
             string.IsNullOrWhiteSpace(upstream.Model))
         {
             errors.Add("upstream", "an LLM or safety suite runs through an OpenAI-compatible upstream: give {url (its …/v1 base), model, apiKey?}");
         }
-        var allowed = suite.Task == "safety" ? SafetyMetrics : LlmMetrics;
+        var allowed = suite.Task == "safety" ? SafetyMetrics : suite.Judge is null ? LlmMetrics : LlmMetrics.Append(JudgeMetric).ToHashSet(StringComparer.Ordinal);
         var metrics = suite.Metrics ?? [.. allowed.Order(StringComparer.Ordinal)];
         for (var i = 0; i < metrics.Count; i++)
         {
@@ -166,7 +193,8 @@ public static class TextSuitePreparation
                 var id = root.TryGetProperty("id", out var idElement) ? idElement.ToString() : (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
                 // The same renderer the gateway serves the version with: what is evaluated is what is served.
                 var messages = renderer is null ? PromptRenderer.Plain(null, prompt!) : renderer.Messages(variables, user: prompt);
-                items.Add(new TextRow(id, null, messages, reference));
+                var question = renderer?.Texts(variables).LastOrDefault(t => t.Role == "user").Content ?? prompt!;
+                items.Add(new TextRow(id, null, messages, reference, renderer?.WritesUserMessage == true ? question : prompt!));
             }
             catch (JsonException e)
             {
@@ -185,6 +213,6 @@ public static class TextSuitePreparation
         {
             return (null, errors.ToProblem());
         }
-        return (new PreparedTextSuite(suite with { Metrics = metrics }, suiteSha256, datasetSha, items, upstream!, null), null);
+        return (new PreparedTextSuite(suite with { Metrics = metrics }, suiteSha256, datasetSha, items, upstream!, null, judgeApiKey), null);
     }
 }
