@@ -252,27 +252,10 @@ public static class EvaluationsApi
         Storage.Registry.ModelVersionEntity candidate, StartEvaluationRequest request, Text.PreparedTextSuite text, IBlobStore blobs,
         EvidenceVerifier evidence, CancellationToken cancellationToken)
     {
-        Storage.Registry.ModelVersionEntity? baseline;
-        if (request.Baseline is { } requested)
+        var (baseline, problem) = await BaselineVersionAsync(db, model, candidate, request.Baseline, cancellationToken);
+        if (baseline is null)
         {
-            ProblemHttpResult? problem;
-            (baseline, problem) = await VersionsApi.FindAsync(db, model, requested, cancellationToken);
-            if (baseline is null)
-            {
-                return (null, problem);
-            }
-            if (baseline.Id == candidate.Id)
-            {
-                return (null, Problems.Validation("baseline", "a version cannot be its own baseline"));
-            }
-        }
-        else
-        {
-            baseline = await Lifecycle.ProductionBaseline.FindAsync(db, candidate.ModelId, candidate.Id, cancellationToken);
-            if (baseline is null)
-            {
-                return (null, null);
-            }
+            return (null, problem);
         }
         var stored = await db.Evaluations.AsNoTracking()
             .Where(e => e.VersionId == baseline.Id && e.SuiteSha256 == text.SuiteSha256 && e.DatasetSha256 == text.DatasetSha256 &&
@@ -293,31 +276,31 @@ public static class EvaluationsApi
         return (new TextBaselineRun(baseline.Version, baseline.AttestationSha256, ask, null, null), null);
     }
 
+    /// <summary>
+    /// The version a run compares with, for every task: the named one (never the candidate itself), or by default the production
+    /// baseline the regression check uses (<see cref="Lifecycle.ProductionBaseline"/>); (null, null) when there is none.
+    /// </summary>
+    private static async Task<(Storage.Registry.ModelVersionEntity?, ProblemHttpResult?)> BaselineVersionAsync(ModelGateDbContext db, string model,
+        Storage.Registry.ModelVersionEntity candidate, string? requested, CancellationToken cancellationToken)
+    {
+        if (requested is null)
+        {
+            return (await Lifecycle.ProductionBaseline.FindAsync(db, candidate.ModelId, candidate.Id, cancellationToken), null);
+        }
+        var (baseline, problem) = await VersionsApi.FindAsync(db, model, requested, cancellationToken);
+        return baseline is null ? (null, problem)
+            : baseline.Id == candidate.Id ? (null, Problems.Validation("baseline", "a version cannot be its own baseline"))
+            : (baseline, null);
+    }
+
     /// <summary>The named baseline, or by default the one the regression check compares with (<see cref="Lifecycle.ProductionBaseline"/>; none when there is none).</summary>
     private static async Task<(BaselineModel?, ProblemHttpResult?)> ResolveBaselineAsync(ModelGateDbContext db, string model,
         Storage.Registry.ModelVersionEntity candidate, string? requested, PreparedSuite prepared, OnnxModelCache models, CancellationToken cancellationToken)
     {
-        Storage.Registry.ModelVersionEntity? baseline;
-        if (requested is not null)
+        var (baseline, problem) = await BaselineVersionAsync(db, model, candidate, requested, cancellationToken);
+        if (baseline is null)
         {
-            ProblemHttpResult? problem;
-            (baseline, problem) = await VersionsApi.FindAsync(db, model, requested, cancellationToken);
-            if (baseline is null)
-            {
-                return (null, problem);
-            }
-            if (baseline.Id == candidate.Id)
-            {
-                return (null, Problems.Validation("baseline", "a version cannot be its own baseline"));
-            }
-        }
-        else
-        {
-            baseline = await Lifecycle.ProductionBaseline.FindAsync(db, candidate.ModelId, candidate.Id, cancellationToken);
-            if (baseline is null)
-            {
-                return (null, null);
-            }
+            return (null, problem);
         }
         var errors = new ValidationErrors();
         var (onnx, mapping, modelProblem) = await SuitePreparation.PrepareModelAsync(baseline, prepared.Suite, prepared.Table, models, errors, "baseline.inputs", cancellationToken);
