@@ -205,10 +205,29 @@ public static class ChatText
                 {
                     continue;
                 }
-                if (choice.TryGetProperty(delta ? "delta" : "message", out var message) && message.ValueKind == JsonValueKind.Object &&
-                    message.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String)
+                if (choice.TryGetProperty(delta ? "delta" : "message", out var message) && message.ValueKind == JsonValueKind.Object)
                 {
-                    into.Append(content.GetString());
+                    if (message.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String)
+                    {
+                        into.Append(content.GetString());
+                    }
+                    // A tool call's name and arguments are generated tokens too (a stream sends them in pieces).
+                    if (message.TryGetProperty("tool_calls", out var calls) && calls.ValueKind == JsonValueKind.Array)
+                    {
+                        foreach (var call in calls.EnumerateArray())
+                        {
+                            if (call.ValueKind == JsonValueKind.Object && call.TryGetProperty("function", out var function) && function.ValueKind == JsonValueKind.Object)
+                            {
+                                foreach (var part in new[] { "name", "arguments" })
+                                {
+                                    if (function.TryGetProperty(part, out var value) && value.ValueKind == JsonValueKind.String)
+                                    {
+                                        into.Append(value.GetString());
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
                 else if (choice.TryGetProperty("text", out var text) && text.ValueKind == JsonValueKind.String)
                 {

@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using System.ClientModel;
 using System.ClientModel.Primitives;
@@ -607,6 +608,52 @@ public sealed class OpenAiGatewayTests(SqliteServerFixture server) : IClassFixtu
             Assert.Equal("1.0.0", answered.Headers.GetValues("x-modelgate-version").Single());
             var answer = await answered.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
             Assert.Equal("echo same", answer.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task ToolsResponseFormatNAndLogprobs_PassThroughUnchanged_AndAreAccounted_FromUsageOrCountedWithoutIt()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        const string Answer = """
+            {"id":"chatcmpl-tools","object":"chat.completion","model":"stub-large","choices":[
+              {"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"logprobs":{"content":[{"token":"x","logprob":-0.1,"top_logprobs":[]}]},"finish_reason":"tool_calls"},
+              {"index":1,"message":{"role":"assistant","content":"It is sunny in Paris."},"logprobs":null,"finish_reason":"stop"}]USAGE}
+            """;
+        var usage = true;
+        upstream.RawAnswer = _ => Answer.Replace("USAGE", usage ? ""","usage":{"prompt_tokens":41,"completion_tokens":17,"total_tokens":58}""" : "");
+        var (deployment, _) = await DeployAsync(upstream);
+        var tools = """[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]""";
+        var body = $$$"""{"model":"{{{deployment}}}","messages":[{"role":"user","content":"Weather in Paris?"}],"tools":{{{tools}}},"tool_choice":"auto","response_format":{"type":"json_object"},"n":2,"logprobs":true,"top_logprobs":0}""";
+
+        foreach (var withUsage in new[] { true, false })
+        {
+            usage = withUsage;
+            using var response = await server.Client().PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var answered = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+            Assert.Equal("get_weather", (string?)answered["choices"]![0]!["message"]!["tool_calls"]![0]!["function"]!["name"]);
+            Assert.Equal(-0.1, (double)answered["choices"]![0]!["logprobs"]!["content"]![0]!["logprob"]!);
+            Assert.Equal(2, answered["choices"]!.AsArray().Count);
+
+            // What the upstream got: every field as the client sent it, with its own model name.
+            var sent = upstream.Requests.Last();
+            Assert.True(System.Text.Json.Nodes.JsonNode.DeepEquals(System.Text.Json.Nodes.JsonNode.Parse(tools), sent["tools"]));
+            Assert.Equal(("auto", "json_object", 2, true), ((string?)sent["tool_choice"], (string?)sent["response_format"]!["type"], (int)sent["n"]!, (bool)sent["logprobs"]!));
+
+            var id = response.Headers.GetValues("x-modelgate-request-id").Single();
+            await server.FlushRequestLogAsync();
+            var record = await server.WithDbAsync(db => db.RequestLogs.SingleAsync(r => r.RequestId == id && r.Route != "failed_attempt"));
+            if (withUsage)
+            {
+                Assert.Equal((41L, 17L), (record.PromptTokens, record.CompletionTokens));
+            }
+            else
+            {
+                // Counted as the gateway counts when an upstream reports none: every choice's text and every tool call's name and arguments.
+                var o200k = Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForEncoding("o200k_base");
+                Assert.Equal(o200k.CountTokens("get_weather" + "{\"city\":\"Paris\"}" + "It is sunny in Paris."), record.CompletionTokens);
+            }
         }
     }
 }

@@ -35,6 +35,9 @@ public sealed class StubChatUpstream : IAsyncDisposable
     /// Content-Length already sent) and the upstream then says nothing more until the client goes away.</summary>
     public int? StallAfterBytes { get; set; }
 
+    /// <summary>When set, the whole JSON body of a plain answer, given the request (tool calls, several choices, logprobs…).</summary>
+    public Func<JsonObject, string>? RawAnswer { get; set; }
+
     /// <summary>Given (system, user), returns the answer, or null to fail the request with 500.</summary>
     public Func<string?, string, string?> Answer { get; set; } = (_, user) => user;
 
@@ -61,6 +64,10 @@ public sealed class StubChatUpstream : IAsyncDisposable
             if (stub.Broken)
             {
                 return Results.StatusCode(500);
+            }
+            if (stub.RawAnswer is { } rawAnswer && body["stream"]?.GetValue<bool>() != true)
+            {
+                return Results.Text(rawAnswer(body), "application/json");
             }
             var messages = body["messages"]!.AsArray();
             var system = messages.FirstOrDefault(m => (string?)m!["role"] == "system")?["content"]?.GetValue<string>();
