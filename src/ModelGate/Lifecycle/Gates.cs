@@ -181,15 +181,23 @@ public static class Gates
             {
                 metrics = metrics.Concat(Evaluation.Text.TextScoring.ComparedMetrics.Order(StringComparer.Ordinal)).Distinct();
             }
+            var judged = 0;
             foreach (var metric in metrics)
             {
                 if (compared.Delta(metric) is not { } delta)
                 {
                     continue;
                 }
+                judged++;
                 var worse = LowerIsBetter.Contains(metric) ? delta : -delta;
                 checks.Add(new GateCheck($"regression:{metric}", $"at most {F(tolerance)} worse than {production.Version}",
                     $"{(delta >= 0 ? "+" : "")}{F(delta)}", worse <= tolerance));
+            }
+            if (judged == 0)
+            {
+                // A comparison that measured none of the regression metrics shows nothing about a regression: it does not pass.
+                checks.Add(new GateCheck("regression", $"a comparison with production {production.Version} measuring one of {string.Join(", ", metrics)}",
+                    $"{compared.Entity.Id} measured none of them", false));
             }
         }
     }

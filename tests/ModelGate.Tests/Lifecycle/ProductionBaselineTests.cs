@@ -55,6 +55,23 @@ public abstract class ProductionBaselineTests(ServerFixture fixture) : ProviderT
     }
 
     [Fact]
+    public async Task AComparisonThatMeasuresNoneOfTheRegressionMetrics_DoesNotPassTheRegressionCheck()
+    {
+        var (model, evaluator, _) = await ThreeVersionsTwoInProductionAsync();
+        // Compared with production, but on precision only: the policy judges regressions on roc_auc and accuracy.
+        var yaml = "name: precision-only\ntask: classification\ndataset: {sha256: " + TestCsvSha256 + ", format: csv}\ntarget: income\nmetrics: [precision]\nbootstrap: {resamples: 20}\n";
+        var suite = await Server.UploadAsync(Encoding.UTF8.GetBytes(yaml));
+        var evaluation = await EvaluateAsync(evaluator, model, suite);
+        Assert.Equal("2.0.0", evaluation.Baseline);
+
+        var check = Assert.Single(await RegressionChecksAsync(model));
+        Assert.Equal("regression", check.Check);
+        Assert.False(check.Passed);
+        Assert.Contains($"{evaluation.Id} measured none of them", check.Actual);
+        Assert.Contains("roc_auc, accuracy", check.Expected);
+    }
+
+    [Fact]
     public async Task TwoVersionsInProduction_DeploymentStableIsTheBaseline_ForEvaluationAndGateAlike()
     {
         var (model, evaluator, suite) = await ThreeVersionsTwoInProductionAsync();
