@@ -284,10 +284,12 @@ public sealed record VersionBumpDto(string Required, string Actual, bool Enough,
 
 public sealed record VersionChangeDto(string Field, string Requires, string Message, string? Detail);
 
-public static class PrincipalKindNames
+/// <summary>What a principal is: a person (who may hold approving roles) or a service.</summary>
+public static class PrincipalKinds
 {
     public const string Person = "person";
     public const string Service = "service";
+    public static readonly IReadOnlyList<string> All = [Person, Service];
 }
 
 /// <summary>A person or a service that keys act for.</summary>

@@ -217,8 +217,8 @@ internal static class AdminCommands
     {
         var principals = new Command("principals", "People and services that keys act for; only people hold the approving roles (admin)");
 
-        var kind = new Option<string>("--kind") { Description = "person or service", DefaultValueFactory = _ => PrincipalKindNames.Person };
-        kind.AcceptOnlyFromAmong(PrincipalKindNames.Person, PrincipalKindNames.Service);
+        var kind = new Option<string>("--kind") { Description = "person or service", DefaultValueFactory = _ => PrincipalKinds.Person };
+        kind.AcceptOnlyFromAmong(PrincipalKinds.Person, PrincipalKinds.Service);
         var identity = new Option<string>("--identity") { Description = "E-mail or subject (1–320 characters, unique case-insensitively)", Required = true };
         var displayName = new Option<string?>("--display-name") { Description = "A name to show" };
         var roles = new Option<string[]>("--role") { Description = $"A role (repeatable): {string.Join(", ", Roles.All)}", AllowMultipleArgumentsPerToken = true };

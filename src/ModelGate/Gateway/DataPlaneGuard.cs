@@ -93,21 +93,8 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
     /// BPE token covers at least one byte, so the body's UTF-8 length bounds the text in it (messages, prompt, input,
     /// tools) and its chat framing; the messages the gateway adds (the version's rendered prompt) are counted with their own framing.
     /// </summary>
-    public static long PromptBound(int bodyBytes, Registry.PromptRenderer? prompt, IReadOnlyDictionary<string, string>? variables)
-    {
-        long bound = bodyBytes;
-        if (prompt is not null)
-        {
-            foreach (var (_, content) in prompt.Texts(variables))
-            {
-                bound += Encoding.UTF8.GetByteCount(content) + MessageFraming;
-            }
-        }
-        return bound;
-    }
-
-    /// <summary>Framing of an added message, as <see cref="TokenCounter.CountPrompt"/> counts it: 3, its role (≤ 6 bytes), one spare.</summary>
-    private const int MessageFraming = 10;
+    public static long PromptBound(int bodyBytes, Registry.PromptRenderer? prompt, IReadOnlyDictionary<string, string>? variables) =>
+        bodyBytes + (prompt?.AddedBytes(variables) ?? 0);
 
     /// <summary>
     /// The completion tokens a request may produce: <c>max_completion_tokens</c> (or <c>max_tokens</c>) times <c>n</c>, or

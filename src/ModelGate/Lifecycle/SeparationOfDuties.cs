@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
 using ModelGate.Security;
 using ModelGate.Storage;
 using ModelGate.Storage.Lifecycle;

@@ -518,19 +518,11 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Take(count))
         {
             using var document = JsonDocument.Parse(line);
-            var root = document.RootElement;
+            var (prompt, given, _) = Evaluation.Text.TextSuitePreparation.ReadChatRow(document.RootElement);
             var variables = new JsonObject();
-            if (root.TryGetProperty("variables", out var vars) && vars.ValueKind == JsonValueKind.Object)
+            foreach (var (name, value) in given.Where(v => renderer?.Variables.Contains(v.Key) == true))
             {
-                foreach (var v in vars.EnumerateObject().Where(v => renderer?.Variables.Contains(v.Name) == true))
-                {
-                    variables[v.Name] = v.Value.ValueKind == JsonValueKind.String ? v.Value.GetString() : v.Value.GetRawText();
-                }
-            }
-            var prompt = root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
-            if (prompt is not null && renderer?.Variables.Contains("prompt") == true)
-            {
-                variables["prompt"] = prompt;
+                variables[name] = value;
             }
             var messages = new JsonArray();
             if (renderer?.WritesUserMessage != true && prompt is not null)

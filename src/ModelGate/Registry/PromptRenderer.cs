@@ -34,6 +34,28 @@ public sealed partial class PromptRenderer
         Variables = names;
         _fixed = names.Count == 0 ? Write(template.System, template.Template, EmptyVariables, null) : null;
         FixedAndComma = _fixed is null ? null : [.. _fixed, (byte)','];
+        _fixedAddedBytes = names.Count == 0 ? CountAddedBytes(EmptyVariables) : -1;
+    }
+
+    private readonly long _fixedAddedBytes;
+
+    /// <summary>Framing of an added message, as <c>TokenCounter.CountPrompt</c> counts it: 3, its role (≤ 6 bytes), one spare.</summary>
+    public const int MessageFraming = 10;
+
+    /// <summary>
+    /// The UTF-8 bytes of the rendered messages' texts plus their framing: with the request body's size, an upper bound of the
+    /// prompt tokens (a BPE token covers at least a byte). Computed once for a template without variables.
+    /// </summary>
+    public long AddedBytes(IReadOnlyDictionary<string, string>? variables) => _fixedAddedBytes >= 0 ? _fixedAddedBytes : CountAddedBytes(variables);
+
+    private long CountAddedBytes(IReadOnlyDictionary<string, string>? variables)
+    {
+        long bytes = 0;
+        foreach (var (_, content) in Texts(variables))
+        {
+            bytes += Encoding.UTF8.GetByteCount(content) + MessageFraming;
+        }
+        return bytes;
     }
 
     /// <summary>The renderer of a template that has something to render (a system prompt or a user template); null otherwise.</summary>

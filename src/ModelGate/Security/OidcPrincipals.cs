@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using ModelGate.Client;
 using ModelGate.Storage;
 using ModelGate.Storage.Security;
 

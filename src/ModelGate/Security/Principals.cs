@@ -7,13 +7,6 @@ using ModelGate.Storage.Security;
 
 namespace ModelGate.Security;
 
-public static class PrincipalKinds
-{
-    public const string Person = "person";
-    public const string Service = "service";
-    public static readonly IReadOnlyList<string> All = [Person, Service];
-}
-
 public static class PrincipalSources
 {
     public const string Api = "api";

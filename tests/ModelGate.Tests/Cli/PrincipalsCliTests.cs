@@ -17,7 +17,7 @@ public sealed class PrincipalsCliTests(SqliteServerFixture server) : IClassFixtu
         var created = await Run("principals", "create", "--identity", identity, "--display-name", "Pat", "--role", "trainer", "-o", "json");
         Assert.True(created.Exit == ExitCodes.Ok, created.Err + created.Out);
         var pat = JsonSerializer.Deserialize<PrincipalDto>(created.Out, ModelGateJson.Options)!;
-        Assert.Equal((PrincipalKindNames.Person, identity, "Pat"), (pat.Kind, pat.Identity, pat.DisplayName));
+        Assert.Equal((PrincipalKinds.Person, identity, "Pat"), (pat.Kind, pat.Identity, pat.DisplayName));
 
         var granted = await Run("principals", "grant", identity, "--role", "product-owner");
         Assert.True(granted.Exit == ExitCodes.Ok, granted.Err + granted.Out);

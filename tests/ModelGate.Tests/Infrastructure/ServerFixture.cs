@@ -170,7 +170,7 @@ public abstract class ServerFixture : IAsyncLifetime
     {
         if (request.Principal is null && request.Roles.Any(ApprovalRoles.Contains))
         {
-            var person = await (await PeopleAdminAsync()).CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKindNames.Person,
+            var person = await (await PeopleAdminAsync()).CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKinds.Person,
                 $"{UniqueName(new string(request.Name.Where(char.IsAsciiLetterOrDigit).ToArray()) is { Length: > 0 } n ? n : "person")}@example.com",
                 request.Name, request.Roles));
             request = request with { Principal = person.Id };

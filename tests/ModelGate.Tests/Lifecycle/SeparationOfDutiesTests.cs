@@ -23,7 +23,7 @@ public abstract class SeparationOfDutiesTests(ServerFixture fixture) : ProviderT
 
     /// <summary>A person principal holding the roles, made by an administrator with no hand in the versions.</summary>
     private async Task<PrincipalDto> PersonAsync(string identity, params string[] roles) =>
-        await (await Server.PeopleAdminAsync()).CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKindNames.Person, identity, identity, roles));
+        await (await Server.PeopleAdminAsync()).CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKinds.Person, identity, identity, roles));
 
     private async Task<ModelGateClient> KeyForAsync(PrincipalDto principal, string name, params string[] roles) =>
         Server.Api((await Server.Api().CreateKeyAsync(new CreateKeyRequest(name, roles, Principal: principal.Id))).Key);
@@ -89,7 +89,7 @@ public abstract class SeparationOfDutiesTests(ServerFixture fixture) : ProviderT
         var carol = await PersonAsync(carolIdentity, Roles.Admin);
         var carolKey = await KeyForAsync(carol, "carol", Roles.Admin);
         var (model, evidence) = await StagedAsync(carolKey, "someone else");
-        var bob = await carolKey.CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKindNames.Person, Email("bob"), "Bob", [Roles.ProductOwner]));
+        var bob = await carolKey.CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKinds.Person, Email("bob"), "Bob", [Roles.ProductOwner]));
         var bobKey = Server.Api((await carolKey.CreateKeyAsync(new CreateKeyRequest("bob", [Roles.ProductOwner], Principal: bob.Id))).Key);
 
         var refused = await Assert.ThrowsAsync<ModelGateApiException>(() => bobKey.ApproveAsync(model, "1.0.0", Approval(Roles.ProductOwner, evidence)));

@@ -27,7 +27,7 @@ public abstract class PrincipalsApiTests(ServerFixture fixture) : ProviderTests(
         await Expect(new { kind = "service", identity = Email("svc"), roles = new[] { Roles.MlLead } }, HttpStatusCode.UnprocessableEntity, "approval_role_needs_person");
 
         var identity = Email("Ann");
-        await Server.Api().CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKindNames.Person, identity));
+        await Server.Api().CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKinds.Person, identity));
         await Expect(new { kind = "service", identity = identity.ToUpperInvariant() }, HttpStatusCode.Conflict, "principal_exists");
         Assert.Equal(identity, (await Server.Api().GetPrincipalAsync(identity.ToUpperInvariant())).Identity);
         using var missing = await client.GetAsync("/api/v1/principals/nobody%40example.com");
@@ -40,7 +40,7 @@ public abstract class PrincipalsApiTests(ServerFixture fixture) : ProviderTests(
     public async Task RemovingARole_AndDisabling_TakeEffectAtOnce_ForEveryKeyOfThePrincipal()
     {
         var admin = Server.Api();
-        var person = await (await Server.PeopleAdminAsync()).CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKindNames.Person, Email("kim"), "Kim",
+        var person = await (await Server.PeopleAdminAsync()).CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKinds.Person, Email("kim"), "Kim",
             [Roles.Deployer, Roles.Viewer]));
         var key = await admin.CreateKeyAsync(new CreateKeyRequest("kim", [Roles.Deployer, Roles.Viewer], Principal: person.Id));
         using var client = Server.Client(key.Key);

@@ -34,6 +34,29 @@ public static class TextSuitePreparation
 
     public const string ProbeSetName = "safety-probes-v1.jsonl";
 
+    /// <summary>
+    /// One row of an llm-chat dataset (<c>{id?, prompt?, variables?, reference}</c>): its prompt, its variables as strings (the
+    /// prompt among them as <c>prompt</c>), and its reference. Evaluation and staging's smoke prompts read rows with it.
+    /// </summary>
+    public static (string? Prompt, Dictionary<string, string> Variables, string? Reference) ReadChatRow(JsonElement root)
+    {
+        var reference = root.TryGetProperty("reference", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+        var prompt = root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (root.TryGetProperty("variables", out var vars) && vars.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var v in vars.EnumerateObject())
+            {
+                variables[v.Name] = v.Value.ValueKind == JsonValueKind.String ? v.Value.GetString()! : v.Value.GetRawText();
+            }
+        }
+        if (prompt is not null)
+        {
+            variables.TryAdd("prompt", prompt);
+        }
+        return (prompt, variables, reference);
+    }
+
     public static byte[] ProbeSet()
     {
         using var stream = typeof(TextSuitePreparation).Assembly.GetManifestResourceStream(ProbeSetName)
@@ -160,20 +183,7 @@ public static class TextSuitePreparation
             {
                 using var doc = JsonDocument.Parse(line);
                 var root = doc.RootElement;
-                var reference = root.TryGetProperty("reference", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
-                var prompt = root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
-                var variables = new Dictionary<string, string>(StringComparer.Ordinal);
-                if (root.TryGetProperty("variables", out var vars) && vars.ValueKind == JsonValueKind.Object)
-                {
-                    foreach (var v in vars.EnumerateObject())
-                    {
-                        variables[v.Name] = v.Value.ValueKind == JsonValueKind.String ? v.Value.GetString()! : v.Value.GetRawText();
-                    }
-                }
-                if (prompt is not null)
-                {
-                    variables.TryAdd("prompt", prompt);
-                }
+                var (prompt, variables, reference) = ReadChatRow(root);
                 if (reference is null)
                 {
                     errors.Add(field, "each row needs a string 'reference'");
