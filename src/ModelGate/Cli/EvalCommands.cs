@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using ModelGate.Client;
 
@@ -20,9 +21,12 @@ internal static class EvalCommands
         var upstreamUrl = new Option<string?>("--upstream") { Description = "LLM and safety suites: the OpenAI-compatible API base URL (…/v1)" };
         var upstreamModel = new Option<string?>("--upstream-model") { Description = "LLM and safety suites: the upstream's model name" };
         var upstreamKeyEnv = new Option<string?>("--upstream-key-env") { Description = "Name of the environment variable holding the upstream API key (used for this run only, never stored)" };
+        var inputPrice = new Option<double?>("--input-price") { Description = "LLM suites: the upstream's price per 1,000 prompt tokens (for cost requirements)" };
+        var outputPrice = new Option<double?>("--output-price") { Description = "LLM suites: the upstream's price per 1,000 completion tokens" };
+        var judgeKeyEnv = new Option<string?>("--judge-key-env") { Description = "Name of the environment variable holding the suite's judge API key (used for this run only, never stored)" };
         var run = new Command("run", "Evaluate a version with a suite; shows progress and waits for the result unless --no-wait")
         {
-            target, suite, dataset, noWait, external, baseline, upstreamUrl, upstreamModel, upstreamKeyEnv,
+            target, suite, dataset, noWait, external, baseline, upstreamUrl, upstreamModel, upstreamKeyEnv, inputPrice, outputPrice, judgeKeyEnv,
         };
         run.SetAction((parse, ct) => CliApp.WithRef(context, parse, target, async (client, model, version, c) =>
         {
@@ -43,11 +47,23 @@ internal static class EvalCommands
             UpstreamTarget? upstream = null;
             if (parse.GetValue(upstreamUrl) is { } url)
             {
-                var key = parse.GetValue(upstreamKeyEnv) is { } env ? context.Environment(env) : null;
-                upstream = new UpstreamTarget(url, parse.GetValue(upstreamModel) ?? "", key);
+                if (await KeyFromEnvironmentAsync(context, parse.GetValue(upstreamKeyEnv)) is not { } key)
+                {
+                    return ExitCodes.Usage;
+                }
+                upstream = new UpstreamTarget(url, parse.GetValue(upstreamModel) ?? "", key.Value, parse.GetValue(inputPrice), parse.GetValue(outputPrice));
+            }
+            else if (parse.GetValue(inputPrice) is not null || parse.GetValue(outputPrice) is not null || parse.GetValue(upstreamKeyEnv) is not null)
+            {
+                await context.Err.WriteLineAsync("error: --input-price, --output-price and --upstream-key-env describe the run's upstream: give --upstream too");
+                return ExitCodes.Usage;
+            }
+            if (await KeyFromEnvironmentAsync(context, parse.GetValue(judgeKeyEnv)) is not { } judgeKey)
+            {
+                return ExitCodes.Usage;
             }
             var started = await client.StartEvaluationAsync(model, version,
-                new StartEvaluationRequest(pushed.Sha256, metrics is not null, metrics, parse.GetValue(baseline), upstream), c);
+                new StartEvaluationRequest(pushed.Sha256, metrics is not null, metrics, parse.GetValue(baseline), upstream, JudgeApiKey: judgeKey.Value), c);
             if (parse.GetValue(noWait) || EvaluationStatuses.IsTerminal(started.Status))
             {
                 await Write(context, parse, started);
@@ -256,5 +272,23 @@ internal static class EvalCommands
             s += string.Create(CultureInfo.InvariantCulture, $"  [{ci[0].GetDouble():0.0000}, {ci[1].GetDouble():0.0000}]");
         }
         return s;
+    }
+
+    /// <summary>
+    /// The secret held by the environment variable named by an option (<c>--upstream-key-env</c>, <c>--judge-key-env</c>): none
+    /// when the option is not given; null (after saying why) when the variable is unset or empty.
+    /// </summary>
+    private static async Task<StrongBox<string?>?> KeyFromEnvironmentAsync(CliContext context, string? variable)
+    {
+        if (variable is null)
+        {
+            return new StrongBox<string?>(null);
+        }
+        if (context.Environment(variable) is { Length: > 0 } value)
+        {
+            return new StrongBox<string?>(value);
+        }
+        await context.Err.WriteLineAsync($"error: the environment variable {variable} is not set");
+        return null;
     }
 }

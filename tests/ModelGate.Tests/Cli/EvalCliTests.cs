@@ -50,11 +50,9 @@ public sealed class EvalCliTests(SqliteServerFixture server) : IClassFixture<Sql
         Assert.Equal(Ref("v1-logreg") - Ref("v2-mlp"), accuracy.GetProperty("delta").GetDouble(), 1e-4);
     }
 
-    [Fact]
-    public async Task EvalRun_SuiteThresholdsFail_ExitsRefused()
+    /// <summary>An llm-chat model answered by the stub, and a one-row suite and dataset in a temporary directory.</summary>
+    private async Task<(string Model, string Suite, string Dataset)> LlmSetUpAsync()
     {
-        await using var upstream = await StubChatUpstream.StartAsync();
-        upstream.Answer = (_, _) => "something else entirely";
         var model = ServerFixture.UniqueName("cli-eval-llm");
         var api = server.Api();
         await api.CreateModelAsync(new CreateModelRequest(model, "o", "low", "llm-chat"));
@@ -71,6 +69,15 @@ public sealed class EvalCliTests(SqliteServerFixture server) : IClassFixture<Sql
             name = "qa", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, bootstrap = new { resamples = 0 },
             thresholds = new { exact_match = new { min = 0.9 } },
         }));
+        return (model, suiteFile, datasetFile);
+    }
+
+    [Fact]
+    public async Task EvalRun_SuiteThresholdsFail_ExitsRefused()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, _) => "something else entirely";
+        var (model, suiteFile, datasetFile) = await LlmSetUpAsync();
 
         var run = await Run("eval", "run", $"{model}@1.0.0", "--suite", suiteFile, "--dataset", datasetFile, "--upstream", upstream.BaseUrl, "--upstream-model", "stub-chat");
         Assert.True(run.Exit == ExitCodes.Refused, $"exit {run.Exit}: {run.Err}{run.Out}");
@@ -79,5 +86,34 @@ public sealed class EvalCliTests(SqliteServerFixture server) : IClassFixture<Sql
         upstream.Answer = (_, _) => "the answer";
         var passing = await Run("eval", "run", $"{model}@1.0.0", "--suite", suiteFile, "--upstream", upstream.BaseUrl, "--upstream-model", "stub-chat");
         Assert.True(passing.Exit == ExitCodes.Ok, $"exit {passing.Exit}: {passing.Err}{passing.Out}");
+    }
+
+    [Fact]
+    public async Task EvalRun_TakesTheUpstreamsPricesAndKeyFromTheEnvironment_AndAnUnsetVariableOrAPriceWithoutUpstreamExits2WithNothingStarted()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, _) => "the answer";
+        var (model, suiteFile, datasetFile) = await LlmSetUpAsync();
+        var environment = new Dictionary<string, string?> { ["UPSTREAM_KEY"] = "sk-from-env" };
+        string[] target = ["eval", "run", $"{model}@1.0.0", "--suite", suiteFile, "--dataset", datasetFile];
+
+        var unset = await server.CliAsync([.. target, "--upstream", upstream.BaseUrl, "--upstream-model", "stub-chat", "--upstream-key-env", "UPSTREAM_KEY",
+            "--judge-key-env", "NOT_SET"], environment: environment);
+        Assert.Equal((ExitCodes.Usage, true), (unset.Exit, unset.Err.Contains("NOT_SET", StringComparison.Ordinal)));
+        var priceAlone = await server.CliAsync([.. target, "--input-price", "1"], environment: environment);
+        Assert.Equal(ExitCodes.Usage, priceAlone.Exit);
+        Assert.Contains("--upstream", priceAlone.Err);
+        Assert.Empty(await server.Api().ListEvaluationsAsync(model, "1.0.0"));
+        Assert.Empty(upstream.Requests);
+
+        var priced = await server.CliAsync([.. target, "--upstream", upstream.BaseUrl, "--upstream-model", "stub-chat", "--upstream-key-env", "UPSTREAM_KEY",
+            "--input-price", "2", "--output-price", "4", "-o", "json"], environment: environment);
+        Assert.True(priced.Exit == ExitCodes.Ok, $"exit {priced.Exit}: {priced.Err}{priced.Out}");
+        Assert.Equal("Bearer sk-from-env", Assert.Single(upstream.Authorizations));
+        var result = JsonSerializer.Deserialize<EvaluationDto>(priced.Out, ModelGateJson.Options)!.Result!.Value;
+        var row = result.GetProperty("rowRecords")[0];
+        var cost = (row.GetProperty("promptTokens").GetDouble() * 2 + row.GetProperty("completionTokens").GetDouble() * 4) / 1000;
+        Assert.True(cost > 0);
+        Assert.Equal(cost * 1000, result.GetProperty("metrics").GetProperty("cost_per_1k_requests").GetProperty("value").GetDouble(), 12);
     }
 }
