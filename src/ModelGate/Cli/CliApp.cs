@@ -30,6 +30,15 @@ public static class CliApp
         Recursive = true,
     };
 
+    /// <summary>
+    /// A figure as the CLI prints it: in <paramref name="format"/> (four decimals by default), or with four significant
+    /// digits when it is so small that four decimals would print it as 0 (a cost per request or per token); never "-0".
+    /// </summary>
+    internal static string Figure(double value, string format = "0.0000") =>
+        value != 0 && Math.Abs(value) < 0.001
+            ? value.ToString("0.###E+0", System.Globalization.CultureInfo.InvariantCulture)
+            : (value == 0 ? 0 : value).ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+
     internal static readonly Option<string> OutputOption = new("--output", "-o")
     {
         Description = "Output format: text or json",

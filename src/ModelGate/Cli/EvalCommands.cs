@@ -153,7 +153,7 @@ internal static class EvalCommands
             {
                 CliApp.WriteTable(context.Out, ["METRIC", $"A {a.Version}", $"B {b.Version}", "B − A"], rows.Select(r => new[]
                 {
-                    r.Metric, r.A.ToString("0.0000", CultureInfo.InvariantCulture), r.B.ToString("0.0000", CultureInfo.InvariantCulture),
+                    r.Metric, CliApp.Figure(r.A), CliApp.Figure(r.B),
                     (r.B - r.A).ToString("+0.0000;-0.0000;0.0000", CultureInfo.InvariantCulture),
                 }));
             }
@@ -230,7 +230,7 @@ internal static class EvalCommands
                 {
                     var bound = (c.GetProperty("min").ValueKind == JsonValueKind.Number ? $"≥ {c.GetProperty("min").GetDouble()}" : "") +
                                 (c.GetProperty("max").ValueKind == JsonValueKind.Number ? $"≤ {c.GetProperty("max").GetDouble()}" : "");
-                    var actual = c.GetProperty("actual").ValueKind == JsonValueKind.Number ? c.GetProperty("actual").GetDouble().ToString("0.0000", CultureInfo.InvariantCulture) : "n/a";
+                    var actual = c.GetProperty("actual").ValueKind == JsonValueKind.Number ? CliApp.Figure(c.GetProperty("actual").GetDouble()) : "n/a";
                     await context.Out.WriteLineAsync($"  check {c.GetProperty("metric").GetString()} {bound}: {actual} {(c.GetProperty("passed").GetBoolean() ? "pass" : "FAIL")}");
                 }
                 await context.Out.WriteLineAsync($"  suite thresholds: {(result.GetProperty("passed").GetBoolean() ? "passed" : "NOT passed")}");
@@ -266,10 +266,10 @@ internal static class EvalCommands
 
     private static string Format(JsonElement value, JsonElement metric)
     {
-        var s = value.ValueKind == JsonValueKind.Number ? value.GetDouble().ToString("0.0000", CultureInfo.InvariantCulture) : value.ToString();
+        var s = value.ValueKind == JsonValueKind.Number ? CliApp.Figure(value.GetDouble()) : value.ToString();
         if (metric.TryGetProperty("ci", out var ci) && ci.ValueKind == JsonValueKind.Array && ci.GetArrayLength() == 2)
         {
-            s += string.Create(CultureInfo.InvariantCulture, $"  [{ci[0].GetDouble():0.0000}, {ci[1].GetDouble():0.0000}]");
+            s += $"  [{CliApp.Figure(ci[0].GetDouble())}, {CliApp.Figure(ci[1].GetDouble())}]";
         }
         return s;
     }

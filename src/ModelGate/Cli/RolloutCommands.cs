@@ -117,14 +117,7 @@ internal static class RolloutCommands
         }));
     }
 
-    /// <summary>Four decimals, or four significant digits for the small figures (a cost per token) that four decimals would show as 0; never "-0".</summary>
-    private static string Number(double? value) => value switch
-    {
-        null => "-",
-        0 => "0",
-        { } v when Math.Abs(v) < 0.001 => v.ToString("0.###E+0", CultureInfo.InvariantCulture),
-        { } v => v.ToString("0.####", CultureInfo.InvariantCulture),
-    };
+    private static string Number(double? value) => value is { } v ? CliApp.Figure(v, "0.####") : "-";
 
     private static async Task Write(CliContext context, ParseResult parse, RolloutDto r)
     {
