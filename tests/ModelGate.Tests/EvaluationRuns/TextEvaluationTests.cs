@@ -332,6 +332,54 @@ public sealed class TextEvaluationTests(SqliteServerFixture server) : IClassFixt
     }
 
     [Fact]
+    public async Task LlmComparison_WithAJudge_PairsTheJudgesScores_AndTheGateRefusesAVersionTheJudgeScoresLower_ThoughItsRougeIsEqual()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        // Both prompts get each reference exactly (the same ROUGE); the judge, shown the task, gives prompt A's answers 5 and B's 3,
+        // except B's answer to q4, which it cannot score.
+        var references = new Dictionary<string, string> { ["q1"] = "one", ["q2"] = "two", ["q3"] = "three", ["q4"] = "four" };
+        upstream.Answer = (system, user) => system == ModelGate.Evaluation.Text.LlmJudge.SystemPrompt
+            ? user.Contains("assistant:\nA: ", StringComparison.Ordinal) ? """{"score": 5, "reasoning": "good"}"""
+              : user.Contains("B: q4", StringComparison.Ordinal) ? "no idea" : """{"score": 3, "reasoning": "vague"}"""
+            : references[user[3..]];
+        var (model, api) = await RegisterLlmAsync(new PromptTemplate(null, "A: {{question}}", ["question"]));
+        var config = await server.UploadAsync(Encoding.UTF8.GetBytes("{\"provider\":\"stub\"} judged b " + model));
+        await server.Api().CreateVersionAsync(model, new CreateVersionRequest("1.0.1", [new ArtifactRef(config, "serving.json")],
+            Fixtures.Attestation() with { Architecture = "upstream-llm", BaseModel = "stub-chat", PromptTemplate = new PromptTemplate(null, "B: {{question}}", ["question"]) }));
+        var dataset = await server.UploadAsync(Encoding.UTF8.GetBytes(string.Join('\n', references.Select(r =>
+            JsonSerializer.Serialize(new { id = r.Key, variables = new { question = r.Key }, reference = r.Value })))));
+        var suite = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "judged-qa", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, metrics = new[] { "rouge1", "judge_score" },
+            bootstrap = new { resamples = 0 }, concurrency = 1,
+            judge = new { url = upstream.BaseUrl, model = "stub-judge", criteria = "answers the question" },
+        })));
+        var target = new UpstreamTarget(upstream.BaseUrl, "stub-chat");
+        var first = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, Upstream: target)));
+        Assert.Equal(1.0, Value(first.Result!.Value, "judge_score"));
+
+        // The comparison reuses 1.0.0's stored answers and their verdicts: the judge is asked only about 1.0.1's answers.
+        var judgedBefore = upstream.Requests.Count(r => (string?)r["model"] == "stub-judge");
+        var compared = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.1", new StartEvaluationRequest(suite, Baseline: "1.0.0", Upstream: target)));
+        Assert.True(compared.Status == EvaluationStatuses.Succeeded, compared.Error);
+        Assert.Equal(judgedBefore + 4, upstream.Requests.Count(r => (string?)r["model"] == "stub-judge"));
+        var baseline = compared.Result!.Value.GetProperty("baseline");
+        Assert.Equal(first.Id, baseline.GetProperty("reusedFrom").GetString());
+        Assert.Equal(0, baseline.GetProperty("deltas").GetProperty("rouge1").GetProperty("value").GetDouble(), 12);
+        // Paired on the three rows both sides' verdicts scored: (3 − 1)/4 − (5 − 1)/4 each.
+        Assert.Equal(0.5 - 1.0, baseline.GetProperty("deltas").GetProperty("judge_score").GetProperty("value").GetDouble(), 12);
+        Assert.Equal(1.0, baseline.GetProperty("metrics").GetProperty("judge_score").GetDouble(), 12);
+
+        await server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == model && v.Version == "1.0.0")
+            .ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, Stages.Production)));
+        var report = await server.Api().DryRunTransitionAsync(model, "1.0.1", new TransitionRequest(Stages.Evaluated, "gate dry run"));
+        Assert.True(report.Checks.Single(c => c.Check == "regression:rouge1").Passed);
+        var judgeRegression = report.Checks.Single(c => c.Check == "regression:judge_score");
+        Assert.False(judgeRegression.Passed);
+        Assert.Equal("-0.5", judgeRegression.Actual);
+    }
+
+    [Fact]
     public async Task LlmSuite_WithAJudge_ScoresEveryAnswerOnTheRubric_KeepsTheReasoning_CountsMalformedVerdicts_AndIsReproducible()
     {
         await using var upstream = await StubChatUpstream.StartAsync();

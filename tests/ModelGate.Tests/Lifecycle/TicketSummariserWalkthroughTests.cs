@@ -194,8 +194,10 @@ public sealed class TicketSummariserWalkthroughTests(SqliteServerFixture server,
             Assert.Equal(1, Metric(v2Eval, "rouge1"), 12);
             Assert.Equal(1, Metric(v2Eval, "judge_score"), 12);
             Assert.Equal(1 - Metric(v1Eval, "rouge1"), baseline.GetProperty("deltas").GetProperty("rouge1").GetProperty("value").GetDouble(), 9);
+            Assert.Equal(1 - 0.75, baseline.GetProperty("deltas").GetProperty("judge_score").GetProperty("value").GetDouble(), 12);
             var evaluated = await MgJson<TransitionDto>(lee, "promote", $"{model}@1.1.0", "--to", Stages.Evaluated);
             Assert.Contains(evaluated.Report.Checks, c => c.Check == "regression:rouge1" && c.Passed && c.Actual.StartsWith('+'));
+            Assert.Contains(evaluated.Report.Checks, c => c.Check == "regression:judge_score" && c.Passed && c.Actual == "+0.25");
             await Mg(alice, "model", "card", "set", $"{model}@1.1.0", Ex("card.yaml"));
             await Mg(lee, "promote", $"{model}@1.1.0", "--to", Stages.Registered);
 

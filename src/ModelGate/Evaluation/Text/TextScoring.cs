@@ -88,7 +88,7 @@ public static class TextScoring
                     metrics[name] = Mean(ok.Select(a => TextMatch.Contains(a.Row.Reference!, a.Output!) ? 1.0 : 0.0).ToArray(), bootstrap);
                     break;
                 case TextSuitePreparation.JudgeMetric when suite.Judge is { } judge:
-                    var judged = ok.Where(a => a.Judged?.Score is not null).Select(a => (a.Judged!.Score!.Value - judge.ScaleMin) / (judge.ScaleMax - judge.ScaleMin)).ToArray();
+                    var judged = ok.Where(a => a.Judged?.Score is not null).Select(a => OnUnitScale(judge, a.Judged!.Score!.Value)).ToArray();
                     if (judged.Length > 0)
                     {
                         metrics[name] = Mean(judged, bootstrap);
@@ -177,14 +177,18 @@ public static class TextScoring
             {
                 return null;
             }
-            answers.Add(new TextAnswer(row, r.Output, r.LatencyMs, r.Error, r.PromptTokens, r.CompletionTokens, r.Cost));
+            var judged = r.JudgeScore is null && r.JudgeReasoning is null && r.JudgeError is null ? null : new JudgeVerdict(r.JudgeScore, r.JudgeReasoning, r.JudgeError);
+            answers.Add(new TextAnswer(row, r.Output, r.LatencyMs, r.Error, r.PromptTokens, r.CompletionTokens, r.Cost, judged));
         }
         return answers;
     }
 
-    /// <summary>The quality metrics a regression is judged on (each a mean over rows of a per-row score in [0, 1]).</summary>
+    /// <summary>
+    /// The quality metrics a regression is judged on (each a mean over rows of a per-row score in [0, 1]); <c>judge_score</c>
+    /// on the rows the judge scored on both sides (the suite, and so the judge and rubric, are the same for both).
+    /// </summary>
     public static readonly IReadOnlySet<string> ComparedMetrics = new HashSet<string>(StringComparer.Ordinal)
-        { "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match", "contains" };
+        { "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match", "contains", TextSuitePreparation.JudgeMetric };
 
     /// <summary>One row's score on a quality metric (ROUGE's F-measure, or 1/0).</summary>
     private static double RowScore(string name, string reference, string output, bool stem) => name switch
@@ -206,14 +210,35 @@ public static class TextScoring
         var deltas = new SortedDictionary<string, MetricValue>(StringComparer.Ordinal);
         foreach (var name in pairs.Count == 0 ? [] : suite.Metrics!.Where(ComparedMetrics.Contains))
         {
-            var mine = pairs.Select(p => RowScore(name, p.Mine.Row.Reference!, p.Mine.Output!, suite.UseStemmer)).ToArray();
-            var other = pairs.Select(p => RowScore(name, p.Theirs.Row.Reference!, p.Theirs.Output!, suite.UseStemmer)).ToArray();
+            double[] mine, other;
+            if (name == TextSuitePreparation.JudgeMetric)
+            {
+                if (suite.Judge is not { } judge)
+                {
+                    continue;
+                }
+                var scored = pairs.Where(p => p.Mine.Judged?.Score is not null && p.Theirs.Judged?.Score is not null).ToList();
+                if (scored.Count == 0)
+                {
+                    continue;
+                }
+                (mine, other) = (scored.Select(p => OnUnitScale(judge, p.Mine.Judged!.Score!.Value)).ToArray(),
+                    scored.Select(p => OnUnitScale(judge, p.Theirs.Judged!.Score!.Value)).ToArray());
+            }
+            else
+            {
+                mine = pairs.Select(p => RowScore(name, p.Mine.Row.Reference!, p.Mine.Output!, suite.UseStemmer)).ToArray();
+                other = pairs.Select(p => RowScore(name, p.Theirs.Row.Reference!, p.Theirs.Output!, suite.UseStemmer)).ToArray();
+            }
             var difference = mine.Zip(other, (m, o) => m - o).ToArray();
             metrics[name] = other.Average();
             deltas[name] = Mean(difference, bootstrap);
         }
         return new TextComparison(baseline.Version, baseline.AttestationSha256, pairs.Count, metrics, deltas, baseline.ReusedFrom);
     }
+
+    /// <summary>A judge's score mapped from its scale to [0, 1], as <c>judge_score</c> reports it.</summary>
+    private static double OnUnitScale(JudgeSpec judge, double score) => (score - judge.ScaleMin) / (judge.ScaleMax - judge.ScaleMin);
 
     /// <summary>The nearest-rank quantile of sorted values (at least one).</summary>
     private static double NearestRank(double[] sorted, double q) => sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
