@@ -47,14 +47,18 @@ public sealed record EvaluationSuite(
 
 /// <summary>
 /// An LLM-as-judge for an llm-chat suite: the judge model behind an OpenAI-compatible <see cref="Url"/> (its key is given with
-/// the run, as <c>judgeApiKey</c>, never in the suite), and the rubric it scores each answer by. Part of the suite, so part of
+/// the run, as <c>judgeApiKey</c>, never in the suite) or a <see cref="Deployment"/>, and the rubric it scores each answer by. Part of the suite, so part of
 /// its digest: a run names exactly the judge and rubric that scored it.
 /// </summary>
 /// <param name="Criteria">What the judge scores (e.g. "faithful to the ticket, covers the customer's request, at most two sentences").</param>
 /// <param name="ScaleMin">The lowest score (default 1).</param>
 /// <param name="ScaleMax">The highest score (default 5); <c>judge_score</c> is the mean score mapped to [0, 1].</param>
 /// <param name="UseReference">Whether the judge sees the row's human-written reference.</param>
-public sealed record JudgeSpec(string Url, string Model, string Criteria, int ScaleMin = 1, int ScaleMax = 5, bool UseReference = true);
+/// <param name="Deployment">Instead of <see cref="Url"/> and <see cref="Model"/>: a deployment of this ModelGate serving a chat model,
+/// asked through ModelGate's own data plane with a temporary key scoped to it (no <c>judgeApiKey</c>: the deployment's stored
+/// upstream key is used server-side and never shown).</param>
+public sealed record JudgeSpec(string? Url, string? Model, string Criteria, int ScaleMin = 1, int ScaleMax = 5, bool UseReference = true,
+    string? Deployment = null);
 
 public sealed record SuiteDataset(string Sha256, string Format = "csv");
 

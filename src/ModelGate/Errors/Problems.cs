@@ -42,6 +42,8 @@ public static class ProblemCodes
     /// filling two approving roles, approving with a role granted by one of those, or granting oneself an approving role (403).</summary>
     public const string SeparationOfDuties = "separation_of_duties";
     public const string DeploymentNotFound = "deployment_not_found";
+    /// <summary>A deployment asked in a protocol it does not serve (chat of an ONNX model, OIP v2 of an upstream one), or named as a judge while serving ONNX.</summary>
+    public const string WrongProtocol = "wrong_protocol";
     public const string ModelExists = "model_exists";
     public const string VersionExists = "version_exists";
     public const string VersionNotGreater = "version_not_greater";

@@ -13,7 +13,7 @@ namespace ModelGate.Evaluation;
 /// recorded as such with no result; only a run that scored every row it could records metrics.
 /// </summary>
 public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeFactory scopes, Text.UpstreamChatClient upstream,
-    ILogger<EvaluationRunner> logger) : BackgroundService
+    Text.DeploymentJudges judges, ILogger<EvaluationRunner> logger) : BackgroundService
 {
     public const string Interrupted = "interrupted: the server stopped before the run finished";
 
@@ -30,6 +30,7 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
                 }
                 finally
                 {
+                    await EndJudgeAsync(job);
                     jobs.Complete(job.Id);
                 }
             }
@@ -90,6 +91,23 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
         {
             LogRunFailed(logger, e, job.Id);
             await FinishAsync(job, EvaluationStatuses.Failed, e.Message);
+        }
+    }
+
+    /// <summary>A deployment judge's temporary key is revoked as soon as the run ends, however it ended.</summary>
+    private async Task EndJudgeAsync(EvaluationJob job)
+    {
+        if (job.Text?.Judge is not { } judge)
+        {
+            return;
+        }
+        try
+        {
+            await judges.RevokeAsync(judge, $"evaluation {job.Id} ended");
+        }
+        catch (Exception e)
+        {
+            LogJudgeKeyNotRevoked(logger, e, job.Id); // it still expires on its own (DeploymentJudges.KeyLifetime)
         }
     }
 
@@ -277,6 +295,9 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Evaluation {Id} failed")]
     private static partial void LogRunFailed(ILogger logger, Exception exception, string id);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The judge key of evaluation {Id} could not be revoked; it expires on its own")]
+    private static partial void LogJudgeKeyNotRevoked(ILogger logger, Exception exception, string id);
 }
 
 /// <summary>Per row: whether it was scored, P(positive), and the true label; and the scoring time per row of each batch.</summary>

@@ -23,6 +23,7 @@ public static class EvaluationsApi
         services.TryAddSingleton<OnnxModelCache>();
         services.AddSingleton<EvaluationJobs>();
         services.AddSingleton<Text.UpstreamChatClient>();
+        services.AddSingleton<Text.DeploymentJudges>();
         services.AddHostedService<EvaluationRunner>();
         return services;
     }
@@ -43,12 +44,12 @@ public static class EvaluationsApi
     /// </summary>
     /// <summary>The services starting an evaluation uses.</summary>
     public sealed record StartServices(ModelGateDbContext Db, AuditedWrite Write, IBlobStore Blobs, OnnxModelCache Models, EvaluationJobs Jobs,
-        Security.EgressPolicy Egress, EvidenceVerifier Evidence);
+        Security.EgressPolicy Egress, EvidenceVerifier Evidence, Text.DeploymentJudges Judges);
 
     public static async Task<Results<Accepted<EvaluationDto>, Created<EvaluationDto>, ProblemHttpResult>> StartEvaluation(string model, string version,
         StartEvaluationRequest request, ClaimsPrincipal user, [AsParameters] StartServices services, CancellationToken cancellationToken)
     {
-        var (db, write, blobs, models, jobs, egress, evidence) = services;
+        var (db, write, blobs, models, jobs, egress, evidence, judges) = services;
         var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
         {
@@ -115,9 +116,18 @@ public static class EvaluationsApi
                 {
                     return Problems.Unprocessable(ProblemCodes.EgressDenied, $"upstream.url: {refused}");
                 }
-                if (suite.Judge is { } judge && egress.CheckUrl(new Uri(judge.Url)) is { } judgeRefused)
+                if (suite.Judge is { Deployment: null } judge && egress.CheckUrl(new Uri(judge.Url!)) is { } judgeRefused)
                 {
                     return Problems.Unprocessable(ProblemCodes.EgressDenied, $"suite.judge.url: {judgeRefused}");
+                }
+                if (suite.Judge is { Deployment: { } judgeDeployment } && await Text.DeploymentJudges.CheckAsync(db, judgeDeployment, cancellationToken) is { } cannot)
+                {
+                    return Problems.Result(cannot.Status, cannot.Code, "The judge cannot be asked.", cannot.Detail);
+                }
+                // The baseline's answers, when asked, are judged by the same judge (with the run's key).
+                if (textBaseline?.Ask is { } ask)
+                {
+                    textBaseline = textBaseline with { Ask = ask with { Judge = text.Judge } };
                 }
             }
         }
@@ -140,10 +150,37 @@ public static class EvaluationsApi
             }
         }
 
+        var evaluationId = "eval_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        if (text?.Suite.Judge is { Deployment: { } judgedBy })
+        {
+            // Issued last, once nothing can refuse the run: the key is revoked when the run ends (or here, if recording it fails).
+            var endpoint = await judges.OpenAsync(judgedBy, evaluationId, actor, cancellationToken);
+            text = text with { Judge = endpoint };
+            if (textBaseline?.Ask is { } ask)
+            {
+                textBaseline = textBaseline with { Ask = ask with { Judge = endpoint } };
+            }
+        }
+        try
+        {
+            return await RecordAndQueueAsync(model, entity, request, suiteSha, actor, independent, evaluationId, prepared, baseline, text, textBaseline, write, jobs, cancellationToken);
+        }
+        catch when (text?.Judge?.TemporaryKeyId is not null)
+        {
+            await judges.RevokeAsync(text.Judge, "the evaluation could not be recorded");
+            throw;
+        }
+    }
+
+    private static async Task<Results<Accepted<EvaluationDto>, Created<EvaluationDto>, ProblemHttpResult>> RecordAndQueueAsync(string model,
+        Storage.Registry.ModelVersionEntity entity, StartEvaluationRequest request, string suiteSha, string actor, bool independent, string evaluationId, PreparedSuite? prepared,
+        BaselineModel? baseline, Text.PreparedTextSuite? text, TextBaselineRun? textBaseline, AuditedWrite write, EvaluationJobs jobs,
+        CancellationToken cancellationToken)
+    {
         await using var tx = await write.BeginAsync(cancellationToken);
         var evaluation = new EvaluationEntity
         {
-            Id = "eval_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
+            Id = evaluationId,
             VersionId = entity.Id,
             Model = model,
             Version = entity.Version,
@@ -175,6 +212,7 @@ public static class EvaluationsApi
                 suite = suiteSha, dataset = evaluation.DatasetSha256, baseline = evaluation.BaselineVersion, baselineReusedFrom = textBaseline?.ReusedFrom,
                 external = request.External, independent,
                 upstream = text is null ? null : new { text.Upstream.Url, text.Upstream.Model }, // never the key
+                judge = text?.Suite.Judge is { } judged ? new { judged.Deployment, judged.Url, judged.Model, judgeKey = text.Judge?.TemporaryKeyId } : null,
                 evidenceHash = stamp,
             },
             cancellationToken: cancellationToken);

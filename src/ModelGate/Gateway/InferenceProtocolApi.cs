@@ -310,7 +310,7 @@ public static class InferenceProtocolApi
     }
 
     private static ProblemHttpResult WrongProtocol(string name) =>
-        Problems.Result(400, "wrong_protocol", "This deployment serves through an upstream.",
+        Problems.Result(400, ProblemCodes.WrongProtocol, "This deployment serves through an upstream.",
             $"'{name}' is served by the OpenAI-compatible API: POST /v1/chat/completions with model '{name}'");
 
     private static ProblemHttpResult UnknownDeployment(string name) =>

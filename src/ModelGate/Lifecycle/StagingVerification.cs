@@ -102,7 +102,7 @@ public static class StagingVerificationApi
 }
 
 public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blobs, OnnxModelCache models, RoutingSnapshots routes, GatewayTelemetry telemetry,
-    LoopbackClient loopback, DeploymentRouting routings, ApiKeyService keys, RequestLog requestLog)
+    LoopbackClient loopback, DeploymentRouting routings, TemporaryKeys temporaryKeys, RequestLog requestLog)
 {
     /// <summary>Smoke requests sent after each routing change of the rollback drill.</summary>
     private const int DrillRequests = 5;
@@ -154,7 +154,7 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         }
 
         await routes.ReloadAsync(cancellationToken);
-        var (secret, keyId) = await CreateKeyAsync(deployment.Name, actor, cancellationToken);
+        var (secret, keyId) = await temporaryKeys.IssueAsync(deployment.Name, $"staging verification of {deployment.Name}", actor, TimeSpan.FromMinutes(30), cancellationToken);
         try
         {
             using var client = loopback.Create(secret);
@@ -227,7 +227,7 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         }
         finally
         {
-            await RevokeKeyAsync(keyId, cancellationToken);
+            await temporaryKeys.RevokeAsync(keyId, "staging verification finished");
         }
         return await SaveAsync(version, deployment.Name, checks, actor, cancellationToken);
     }
@@ -574,35 +574,6 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
                     return false;
                 }
             });
-    }
-
-    private async Task<(string Secret, string Id)> CreateKeyAsync(string deployment, string actor, CancellationToken cancellationToken)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
-        await using var tx = await write.BeginAsync(cancellationToken);
-        var secret = ApiKeyService.NewSecret();
-        var system = await PrincipalDirectory.SystemAsync(tx.Db, tx.Now, cancellationToken);
-        var entity = ApiKeyService.NewEntity(ApiKeyService.NewId(), system.Id, $"staging verification of {deployment}", secret, [Roles.Viewer], tx.Now, actor,
-            tx.Now.AddMinutes(30), deployments: [deployment]);
-        tx.Db.ApiKeys.Add(entity);
-        await tx.AppendAsync(actor, "key.created", $"keys/{entity.Id}", new { entity.Name, roles = entity.Roles, deployments = entity.Deployments, entity.ExpiresAt },
-            cancellationToken: cancellationToken);
-        await tx.CommitAsync(cancellationToken);
-        return (secret, entity.Id);
-    }
-
-    private async Task RevokeKeyAsync(string id, CancellationToken cancellationToken)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var write = scope.ServiceProvider.GetRequiredService<AuditedWrite>();
-        await using var tx = await write.BeginAsync(CancellationToken.None);
-        var entity = await tx.Db.ApiKeys.FirstAsync(k => k.Id == id, CancellationToken.None);
-        entity.RevokedAt = tx.Now;
-        entity.RevokedBy = "modelgate";
-        await tx.AppendAsync("modelgate", "key.revoked", $"keys/{id}", new { reason = "staging verification finished" }, cancellationToken: CancellationToken.None);
-        await tx.CommitAsync(CancellationToken.None);
-        keys.Invalidate();
     }
 
     private async Task<Results<Created<StagingVerificationDto>, ProblemHttpResult>> SaveAsync(Storage.Registry.ModelVersionEntity version, string deployment,

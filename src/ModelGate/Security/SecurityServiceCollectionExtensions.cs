@@ -22,6 +22,7 @@ public static class SecurityServiceCollectionExtensions
         services.AddLogging(b => b.AddFilter(typeof(ApiKeyAuthenticationHandler).FullName, LogLevel.Warning));
         services.AddSingleton<SecretProtector>();
         services.AddSingleton<EgressPolicy>();
+        services.AddSingleton<TemporaryKeys>();
         // The core services only: AddAuthentication() also registers ASP.NET Core's data protection, whose hosted
         // service creates and loads an XML key ring under ~/.aspnet at start for cookies nothing here issues.
         // The default scheme picks API key or OpenID Connect token by the bearer value (OidcAuthentication).

@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using ModelGate.Client;
+using ModelGate.Errors;
 using ModelGate.Tests.Infrastructure;
 
 namespace ModelGate.Tests.EvaluationRuns;
@@ -377,6 +378,74 @@ public sealed class TextEvaluationTests(SqliteServerFixture server) : IClassFixt
         var judgeRegression = report.Checks.Single(c => c.Check == "regression:judge_score");
         Assert.False(judgeRegression.Passed);
         Assert.Equal("-0.5", judgeRegression.Actual);
+    }
+
+    [Fact]
+    public async Task LlmSuite_JudgedByADeployment_AsksItThroughTheDataPlane_WithItsStoredKey_LogsTheRequests_AndRevokesTheRunsKey()
+    {
+        await using var model = await StubChatUpstream.StartAsync();
+        await using var judgeUpstream = await StubChatUpstream.StartAsync();
+        model.Answer = (_, user) => "answer " + user[3..];
+        judgeUpstream.Answer = (_, user) => user.Contains("answer q1", StringComparison.Ordinal) ? """{"score": 5, "reasoning": "right"}""" : "Score: 2";
+        var (name, api) = await RegisterLlmAsync(new PromptTemplate(null, "Q: {{question}}", ["question"]));
+        // The judge: a deployment of another model, whose upstream key is stored (encrypted) with its routing.
+        var judgeModel = await UpstreamModels.RegisterAsync(server, "judge");
+        var judgeDeployment = ServerFixture.UniqueName("judge");
+        await server.Api().CreateDeploymentAsync(new CreateDeploymentRequest(judgeDeployment, DeploymentEnvironments.Development, judgeModel,
+            new RoutingTable("1.0.0", Backend: "upstream", Upstreams: new Dictionary<string, UpstreamBackend> { ["1.0.0"] = new(judgeUpstream.BaseUrl, "judge-llm", "sk-stored-judge") })));
+        var dataset = await server.UploadAsync(Encoding.UTF8.GetBytes(string.Join('\n', new[] { "q1", "q2" }.Select(q =>
+            JsonSerializer.Serialize(new { id = q, variables = new { question = q }, reference = "reference for " + q })))));
+        object Suite(object judge) => new
+        {
+            name = "judged-by-deployment", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, metrics = new[] { "judge_score" },
+            bootstrap = new { resamples = 0 }, concurrency = 1, judge,
+        };
+        var suite = await server.UploadAsync(JsonSerializer.SerializeToUtf8Bytes(Suite(new { deployment = judgeDeployment, criteria = "answers the question" })));
+        var target = new UpstreamTarget(model.BaseUrl, "stub-chat");
+
+        var run = await WaitAsync(api, await api.StartEvaluationAsync(name, "1.0.0", new StartEvaluationRequest(suite, Upstream: target)));
+
+        Assert.True(run.Status == EvaluationStatuses.Succeeded, run.Error);
+        Assert.Equal(((5.0 - 1) / 4 + (2.0 - 1) / 4) / 2, Value(run.Result!.Value, "judge_score"), 12);
+        var judgedBy = run.Result!.Value.GetProperty("judge");
+        Assert.Equal(judgeDeployment, judgedBy.GetProperty("deployment").GetString());
+        Assert.Equal(["1.0.0"], judgedBy.GetProperty("versions").EnumerateArray().Select(v => v.GetString()));
+        // The judge model got the deployment's upstream model name and its stored key, through the gateway…
+        Assert.Equal(2, judgeUpstream.Requests.Count);
+        Assert.All(judgeUpstream.Requests, r => Assert.Equal("judge-llm", (string?)r["model"]));
+        Assert.All(judgeUpstream.Authorizations, a => Assert.Equal("Bearer sk-stored-judge", a));
+        await server.FlushRequestLogAsync();
+        Assert.Equal(2, await server.WithDbAsync(db => db.RequestLogs.CountAsync(r => r.Deployment == judgeDeployment)));
+        // …with a key of the run's own, scoped to the judge deployment, issued and revoked in the audit log.
+        var key = Assert.Single(await server.Api().ListKeysAsync(), k => k.Name == $"judge of evaluation {run.Id}");
+        Assert.Equal([judgeDeployment], key.Deployments);
+        Assert.NotNull(key.RevokedAt);
+        var audited = (await server.Api().ListAuditAsync(subject: $"keys/{key.Id}", limit: 10)).Items.Select(e => e.Action).ToList();
+        Assert.Equal(["key.created", "key.revoked"], audited);
+
+        // What cannot judge is refused before anything runs: both kinds of judge, a missing or an ONNX deployment, a key for a deployment judge.
+        var before = (await api.ListEvaluationsAsync(name, "1.0.0")).Count;
+        async Task<JsonElement> Refused(object judge, HttpStatusCode status, string code, string? judgeApiKey = null)
+        {
+            var bad = await server.UploadAsync(JsonSerializer.SerializeToUtf8Bytes(Suite(judge)));
+            using var response = await server.Client().PostAsJsonAsync($"/api/v1/models/{name}/versions/1.0.0/evaluations",
+                new StartEvaluationRequest(bad, Upstream: target, JudgeApiKey: judgeApiKey), ModelGateJson.Options);
+            return await ProblemAssert.IsProblem(response, status, code);
+        }
+        var both = await Refused(new { deployment = judgeDeployment, url = judgeUpstream.BaseUrl, model = "m", criteria = "c" }, HttpStatusCode.BadRequest, ProblemCodes.Validation);
+        Assert.True(both.GetProperty("errors").TryGetProperty("suite.judge.deployment", out _));
+        await Refused(new { deployment = "no-such-deployment", criteria = "c" }, HttpStatusCode.UnprocessableEntity, ProblemCodes.DeploymentNotFound);
+        var onnx = ServerFixture.UniqueName("onnx-judge");
+        var onnxModel = ServerFixture.UniqueName("onnx");
+        await server.Api().CreateModelAsync(new CreateModelRequest(onnxModel, "o", "low", "classification"));
+        var sha = await server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
+        await server.Api().CreateVersionAsync(onnxModel, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "m.onnx")], Fixtures.Attestation()));
+        await server.Api().CreateDeploymentAsync(new CreateDeploymentRequest(onnx, DeploymentEnvironments.Development, onnxModel, new RoutingTable("1.0.0")));
+        await Refused(new { deployment = onnx, criteria = "c" }, HttpStatusCode.UnprocessableEntity, ProblemCodes.WrongProtocol);
+        var keyed = await Refused(new { deployment = judgeDeployment, criteria = "c" }, HttpStatusCode.BadRequest, ProblemCodes.Validation, judgeApiKey: "sk-x");
+        Assert.True(keyed.GetProperty("errors").TryGetProperty("judgeApiKey", out _));
+        Assert.Equal(before, (await api.ListEvaluationsAsync(name, "1.0.0")).Count);
+        Assert.Equal(2, judgeUpstream.Requests.Count);
     }
 
     [Fact]

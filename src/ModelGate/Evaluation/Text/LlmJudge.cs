@@ -29,14 +29,19 @@ public static partial class LlmJudge
         return judge.UseReference && reference is not null ? text + $"\nA human-written reference answer:\n{reference}\n" : text;
     }
 
-    public static async Task<JudgeVerdict> JudgeAsync(UpstreamChatClient client, JudgeSpec judge, string? apiKey, string question, string answer, string? reference,
-        CancellationToken cancellationToken)
+    public static async Task<JudgeVerdict> JudgeAsync(UpstreamChatClient client, JudgeSpec judge, JudgeEndpoint endpoint, string question, string answer,
+        string? reference, CancellationToken cancellationToken)
     {
         string content;
         try
         {
             var messages = Registry.PromptRenderer.Plain(SystemPrompt, Prompt(judge, question, answer, reference));
-            content = (await client.CompleteAsync(new UpstreamTarget(judge.Url, judge.Model, apiKey), messages, 256, cancellationToken)).Content;
+            var answered = await client.CompleteAsync(endpoint.Target, messages, 256, cancellationToken, endpoint.Via);
+            if (answered.ServedBy is { } version)
+            {
+                endpoint.ServedBy.TryAdd(version, 0);
+            }
+            content = answered.Content;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is HttpRequestException or InvalidDataException or JsonException
                                       or TaskCanceledException)

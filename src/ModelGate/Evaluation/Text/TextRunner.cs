@@ -32,8 +32,8 @@ public static class TextRunner
                     var completion = answer.CompletionTokens ?? Gateway.TokenCounter.Count(answer.Content);
                     var (input, output) = (suite.Upstream.InputPricePer1K, suite.Upstream.OutputPricePer1K);
                     double? cost = input is null && output is null ? null : prompt / 1000.0 * (input ?? 0) + completion / 1000.0 * (output ?? 0);
-                    var judged = suite.Suite.Judge is { } judge
-                        ? await LlmJudge.JudgeAsync(client, judge, suite.JudgeApiKey, row.Question, answer.Content, row.Reference, ct)
+                    var judged = suite.Suite.Judge is { } judge && suite.Judge is { } endpoint
+                        ? await LlmJudge.JudgeAsync(client, judge, endpoint, row.Question, answer.Content, row.Reference, ct)
                         : null;
                     answers[i] = new TextAnswer(row, answer.Content, latency, null, prompt, completion, cost, judged);
                     job.AddDone(1, 0);

@@ -41,7 +41,14 @@ public sealed record TextEvaluationResult(
     bool Passed,
     BootstrapSpec Bootstrap,
     IReadOnlyList<TextRowRecord> RowRecords,
-    TextComparison? Baseline = null);
+    TextComparison? Baseline = null,
+    JudgedBy? Judge = null);
+
+/// <summary>
+/// Who judged: the suite's judge upstream (URL and model), or its deployment and the versions of it that answered the judge's
+/// requests (a judge deployment's stable version may change between runs: the result says which one scored it).
+/// </summary>
+public sealed record JudgedBy(string? Url, string? Model, string? Deployment, IReadOnlyList<string>? Versions);
 
 /// <summary>
 /// Scores answers: ROUGE as rouge-score computes it per example (target = reference), averaged over rows, with a
@@ -146,7 +153,10 @@ public static class TextScoring
             checks, ok.Count > 0 && checks.All(c => c.Passed), bootstrap,
             answers.Select(a => new TextRowRecord(a.Row.Id, Math.Round(a.LatencyMs, 3), a.PromptTokens, a.CompletionTokens, a.Cost,
                 a.Output is null ? a.Error ?? "failed" : null, a.Output, a.Judged?.Score, a.Judged?.Reasoning, a.Judged?.Error)).ToList(),
-            baseline is null ? null : Compare(suite, bootstrap, answers, baseline));
+            baseline is null ? null : Compare(suite, bootstrap, answers, baseline),
+            suite.Judge is not { } judgeSpec ? null
+                : judgeSpec.Deployment is { } deployment ? new JudgedBy(null, null, deployment, prepared.Judge?.ServedBy.Keys.Order(StringComparer.Ordinal).ToList() ?? [])
+                : new JudgedBy(judgeSpec.Url, judgeSpec.Model, null, null));
     }
 
     /// <summary>

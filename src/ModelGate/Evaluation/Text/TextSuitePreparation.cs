@@ -20,7 +20,7 @@ public sealed record TextRow(string Id, string? Style, byte[] Messages, string? 
 
 /// <summary>An LLM or safety suite checked and rendered, ready to send through the upstream.</summary>
 public sealed record PreparedTextSuite(EvaluationSuite Suite, string SuiteSha256, string DatasetSha256, IReadOnlyList<TextRow> Rows,
-    UpstreamTarget Upstream, string? Canary, string? JudgeApiKey = null);
+    UpstreamTarget Upstream, string? Canary, JudgeEndpoint? Judge = null);
 
 public static class TextSuitePreparation
 {
@@ -76,13 +76,31 @@ public static class TextSuitePreparation
             {
                 errors.Add("suite.judge", "a judge scores llm-chat answers");
             }
-            if (!Uri.TryCreate(judge.Url, UriKind.Absolute, out var judgeUrl) || judgeUrl.Scheme is not ("http" or "https") || judgeUrl.UserInfo.Length > 0)
+            if (judge.Deployment is { } deployment)
             {
-                errors.Add("suite.judge.url", "the judge's OpenAI-compatible API base (…/v1), an http(s) URL without credentials");
+                if (judge.Url is not null || judge.Model is not null)
+                {
+                    errors.Add("suite.judge.deployment", "a judge is a deployment or an upstream (url and model), not both");
+                }
+                if (!Registry.Names.IsValidModelName(deployment))
+                {
+                    errors.Add("suite.judge.deployment", $"'{ClientText.Echo(deployment)}' is not a deployment name");
+                }
+                if (judgeApiKey is not null)
+                {
+                    errors.Add("judgeApiKey", "a deployment judge is asked with the deployment's own upstream key: give no judgeApiKey");
+                }
             }
-            if (string.IsNullOrWhiteSpace(judge.Model) || judge.Model.Length > 200)
+            else
             {
-                errors.Add("suite.judge.model", "the judge model's name (1–200 characters)");
+                if (!Uri.TryCreate(judge.Url, UriKind.Absolute, out var judgeUrl) || judgeUrl.Scheme is not ("http" or "https") || judgeUrl.UserInfo.Length > 0)
+                {
+                    errors.Add("suite.judge.url", "the judge's OpenAI-compatible API base (…/v1), an http(s) URL without credentials, or instead a deployment");
+                }
+                if (string.IsNullOrWhiteSpace(judge.Model) || judge.Model.Length > 200)
+                {
+                    errors.Add("suite.judge.model", "the judge model's name (1–200 characters)");
+                }
             }
             if (string.IsNullOrWhiteSpace(judge.Criteria) || judge.Criteria.Length > 4000)
             {
@@ -223,6 +241,8 @@ public static class TextSuitePreparation
         {
             return (null, errors.ToProblem());
         }
-        return (new PreparedTextSuite(suite with { Metrics = metrics }, suiteSha256, datasetSha, items, upstream!, null, judgeApiKey), null);
+        // An upstream judge is known now; a deployment judge gets its endpoint (a temporary key) once the run is recorded.
+        var judgeEndpoint = suite.Judge is { Deployment: null } byUrl ? new JudgeEndpoint(new UpstreamTarget(byUrl.Url!, byUrl.Model!, judgeApiKey)) : null;
+        return (new PreparedTextSuite(suite with { Metrics = metrics }, suiteSha256, datasetSha, items, upstream!, null, judgeEndpoint), null);
     }
 }

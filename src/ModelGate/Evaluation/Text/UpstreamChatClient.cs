@@ -7,8 +7,11 @@ using ModelGate.Client;
 
 namespace ModelGate.Evaluation.Text;
 
-/// <summary>One answer: its text and the token counts the upstream reported (null when it reported none).</summary>
-public sealed record ChatAnswer(string Content, long? PromptTokens, long? CompletionTokens);
+/// <summary>
+/// One answer: its text and the token counts the upstream reported (null when it reported none); <see cref="ServedBy"/> the
+/// version that answered, when the upstream is a ModelGate deployment (its <c>x-modelgate-version</c> header).
+/// </summary>
+public sealed record ChatAnswer(string Content, long? PromptTokens, long? CompletionTokens, string? ServedBy = null);
 
 /// <summary>Calls an OpenAI-compatible <c>/chat/completions</c> endpoint for evaluation runs (not the gateway's hot path).</summary>
 /// <remarks>Connections go through the egress policy (checked on the resolved address), without redirects.</remarks>
@@ -28,9 +31,11 @@ public sealed class UpstreamChatClient(Security.EgressPolicy egress) : IDisposab
 
     /// <summary>
     /// Asks for one completion of <paramref name="messages"/> (the rendered messages, comma-separated JSON objects, sent
-    /// byte for byte) at temperature 0.
+    /// byte for byte) at temperature 0; through <paramref name="via"/> when given (this process's own data plane, which the
+    /// egress policy does not govern), else through the egress-checked client.
     /// </summary>
-    public async Task<ChatAnswer> CompleteAsync(UpstreamTarget upstream, byte[] messages, int maxTokens, CancellationToken cancellationToken)
+    public async Task<ChatAnswer> CompleteAsync(UpstreamTarget upstream, byte[] messages, int maxTokens, CancellationToken cancellationToken,
+        HttpClient? via = null)
     {
         var body = new ArrayBufferWriter<byte>(messages.Length + 128);
         using (var writer = new Utf8JsonWriter(body))
@@ -51,7 +56,7 @@ public sealed class UpstreamChatClient(Security.EgressPolicy egress) : IDisposab
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", upstream.ApiKey);
         }
-        using var response = await _http.SendAsync(request, cancellationToken);
+        using var response = await (via ?? _http).SendAsync(request, cancellationToken);
         if (!response.IsSuccessStatusCode)
         {
             throw new HttpRequestException($"the upstream answered {(int)response.StatusCode}", null, response.StatusCode);
@@ -63,7 +68,8 @@ public sealed class UpstreamChatClient(Security.EgressPolicy egress) : IDisposab
         {
             long? Usage(string name) => doc.RootElement.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object &&
                                         usage.TryGetProperty(name, out var n) && n.TryGetInt64(out var v) && v >= 0 ? v : null;
-            return new ChatAnswer(content.GetString()!, Usage("prompt_tokens"), Usage("completion_tokens"));
+            var servedBy = response.Headers.TryGetValues(Gateway.InferenceProtocolApi.VersionHeader, out var versions) ? versions.FirstOrDefault() : null;
+            return new ChatAnswer(content.GetString()!, Usage("prompt_tokens"), Usage("completion_tokens"), servedBy);
         }
         throw new InvalidDataException("the upstream's answer has no choices[0].message.content");
     }
