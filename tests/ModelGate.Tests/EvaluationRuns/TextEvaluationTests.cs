@@ -378,6 +378,22 @@ public sealed class TextEvaluationTests(SqliteServerFixture server) : IClassFixt
         var judgeRegression = report.Checks.Single(c => c.Check == "regression:judge_score");
         Assert.False(judgeRegression.Passed);
         Assert.Equal("-0.5", judgeRegression.Actual);
+
+        // With nothing to reuse (another suite), the baseline's answers are asked and judged in the run too, with the run's judge key.
+        var other = await server.UploadAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+        {
+            name = "judged-qa-2", task = "llm-chat", dataset = new { sha256 = dataset, format = "jsonl" }, metrics = new[] { "judge_score" },
+            bootstrap = new { resamples = 0 }, concurrency = 1,
+            judge = new { url = upstream.BaseUrl, model = "stub-judge", criteria = "answers the question" },
+        })));
+        var judgedSoFar = upstream.Requests.Count(r => (string?)r["model"] == "stub-judge");
+        var fresh = await WaitAsync(api, await api.StartEvaluationAsync(model, "1.0.1",
+            new StartEvaluationRequest(other, Baseline: "1.0.0", Upstream: target, JudgeApiKey: "sk-judge")));
+        Assert.Equal(JsonValueKind.Null, fresh.Result!.Value.GetProperty("baseline").GetProperty("reusedFrom").ValueKind);
+        Assert.Equal(-0.5, fresh.Result!.Value.GetProperty("baseline").GetProperty("deltas").GetProperty("judge_score").GetProperty("value").GetDouble(), 12);
+        var judgeCalls = upstream.Authorizations.Zip(upstream.Requests).Where(p => (string?)p.Second["model"] == "stub-judge").Skip(judgedSoFar).ToList();
+        Assert.Equal(8, judgeCalls.Count);
+        Assert.All(judgeCalls, p => Assert.Equal("Bearer sk-judge", p.First));
     }
 
     [Fact]
