@@ -103,7 +103,13 @@ public sealed record ApprovalDto(
 
 public sealed record StagingCheckResult(string Check, bool Passed, string Detail, JsonElement? Figures = null);
 
-public sealed record StagingVerificationRequest(string? Deployment = null, int SmokeRows = 20, int LoadRequests = 200, int Concurrency = 4);
+/// <summary>
+/// What staging verification sends. <see cref="SmokeDataset"/> (upstream-served versions): the digest of an uploaded JSONL
+/// smoke set in the llm-chat row format (<c>{id?, prompt?, variables?, reference?}</c>); without it, the version's own
+/// <c>smoke.jsonl</c> artifact, else the dataset of its latest succeeded llm-chat evaluation.
+/// </summary>
+public sealed record StagingVerificationRequest(string? Deployment = null, int SmokeRows = 20, int LoadRequests = 200, int Concurrency = 4,
+    string? SmokeDataset = null);
 
 public sealed record StagingVerificationDto(string Id, string Model, string Version, string Deployment, bool Passed, IReadOnlyList<StagingCheckResult> Checks,
     DateTime CreatedAt, string CreatedBy, EvidenceIntegrityDto? Integrity = null);

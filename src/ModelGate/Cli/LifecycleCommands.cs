@@ -173,14 +173,29 @@ internal static class LifecycleCommands
         var reference = Ref();
         var deployment = new Option<string?>("--deployment") { Description = "The staging deployment (default: the one routing the version)" };
         var requests = new Option<int>("--requests") { Description = "Requests in the short load", DefaultValueFactory = _ => 200 };
+        var smokeRows = new Option<int>("--smoke-rows") { Description = "Smoke requests (the first rows of the smoke set)", DefaultValueFactory = _ => 20 };
+        var smokeSet = new Option<string?>("--smoke-set")
+        {
+            Description = "LLM versions: a JSONL smoke set (a file, uploaded first, or the digest of one); default: the version's smoke.jsonl, else its latest llm-chat evaluation's dataset",
+        };
         var verify = new Command("verify", "Check a staging version through the data plane: load, smoke, latency, logging, telemetry, rollback drill")
         {
-            reference, deployment, requests,
+            reference, deployment, requests, smokeRows, smokeSet,
         };
         verify.SetAction((parse, ct) => CliApp.WithRef(context, parse, reference, async (client, model, version, c) =>
         {
+            var smoke = parse.GetValue(smokeSet);
+            if (smoke is not null && File.Exists(smoke))
+            {
+                if (await RegistryCommands.PushFileAsync(context, client, smoke, c) is not { } pushed)
+                {
+                    return ExitCodes.Usage;
+                }
+                smoke = pushed.Sha256;
+            }
             await context.Err.WriteLineAsync($"verifying {model}@{version} on staging…");
-            var result = await client.VerifyStagingAsync(model, version, new StagingVerificationRequest(parse.GetValue(deployment), LoadRequests: parse.GetValue(requests)), c);
+            var result = await client.VerifyStagingAsync(model, version, new StagingVerificationRequest(parse.GetValue(deployment), parse.GetValue(smokeRows),
+                parse.GetValue(requests), SmokeDataset: smoke), c);
             if (CliApp.Json(parse))
             {
                 await CliApp.WriteJsonAsync(context, result);

@@ -56,6 +56,10 @@ public static class StagingVerificationApi
         {
             errors.Add("concurrency", "1–64");
         }
+        if (request.SmokeDataset is { } smoke && Digests.Normalize(smoke) is null)
+        {
+            errors.Add("smokeDataset", "the SHA-256 digest of an uploaded JSONL smoke set");
+        }
         if (errors.Any)
         {
             return errors.ToProblem();
@@ -114,7 +118,7 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         var table = DeploymentRouting.Read(deployment);
         var upstream = table.Backend == "upstream";
         var rows = upstream
-            ? await ChatSmokeRowsAsync(version, table, request.SmokeRows, cancellationToken)
+            ? await ChatSmokeRowsAsync(version, table, request.SmokeRows, request.SmokeDataset is { } given ? Digests.Normalize(given) : null, cancellationToken)
             : await SmokeRowsAsync(version, request.SmokeRows, cancellationToken);
         if (rows.Problem is not null)
         {
@@ -470,42 +474,56 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         return (bodies, null);
     }
 
+    /// <summary>The name of a version's own smoke set among its artifacts (llm-chat rows, JSONL).</summary>
+    public const string SmokeSetFileName = "smoke.jsonl";
+
+    /// <summary>The smoke prompts' <c>max_tokens</c> when they do not come from an evaluation's suite.</summary>
+    private const int SmokeMaxTokens = 64;
+
     /// <summary>
-    /// Chat bodies for an upstream-served version, one per row of the dataset of its latest succeeded llm-chat evaluation: the
+    /// Chat bodies for an upstream-served version, one per row of its smoke set: the one given (<paramref name="smokeDataset"/>),
+    /// else its own <see cref="SmokeSetFileName"/> artifact, else the dataset of its latest succeeded llm-chat evaluation; each
     /// row's variables as <c>prompt_variables</c> (those its template takes), its prompt as the user message when the template
-    /// writes none, and the suite's <c>maxTokens</c>.
+    /// writes none, and the suite's <c>maxTokens</c> (<see cref="SmokeMaxTokens"/> for a smoke set).
     /// </summary>
     private async Task<(List<JsonObject>? Bodies, ProblemHttpResult? Problem)> ChatSmokeRowsAsync(Storage.Registry.ModelVersionEntity version,
-        RoutingTable table, int count, CancellationToken cancellationToken)
+        RoutingTable table, int count, string? smokeDataset, CancellationToken cancellationToken)
     {
         if (table.Upstreams?.ContainsKey(version.Version) != true)
         {
             return (null, Problems.Unprocessable("no_upstream", $"the staging deployment has no upstream for {version.Version}: set one before verifying it"));
         }
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-        var evaluations = await db.Evaluations.AsNoTracking()
-            .Where(e => e.VersionId == version.Id && e.Status == EvaluationStatuses.Succeeded && !e.External && e.DatasetSha256 != null)
-            .OrderByDescending(e => e.CreatedAt).ToListAsync(cancellationToken);
-        EvaluationSuite? suite = null;
-        EvaluationEntityRef? chosen = null;
-        foreach (var e in evaluations)
+        var (datasetSha, maxTokens, source) = (smokeDataset, SmokeMaxTokens, "the smoke set given");
+        if (datasetSha is null && version.Artifacts.FirstOrDefault(a => a.FileName == SmokeSetFileName) is { } own)
         {
-            var (loaded, _) = await SuitePreparation.LoadAsync(e.SuiteSha256, blobs, cancellationToken);
-            if (loaded?.Task == "llm-chat")
+            (datasetSha, source) = (own.Sha256, $"{version.Version}'s {SmokeSetFileName}");
+        }
+        if (datasetSha is null)
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+            var evaluations = await db.Evaluations.AsNoTracking()
+                .Where(e => e.VersionId == version.Id && e.Status == EvaluationStatuses.Succeeded && !e.External && e.DatasetSha256 != null)
+                .OrderByDescending(e => e.CreatedAt).ToListAsync(cancellationToken);
+            foreach (var e in evaluations)
             {
-                (suite, chosen) = (loaded, new EvaluationEntityRef(e.Id, e.DatasetSha256!));
-                break;
+                var (loaded, _) = await SuitePreparation.LoadAsync(e.SuiteSha256, blobs, cancellationToken);
+                if (loaded?.Task == "llm-chat")
+                {
+                    (datasetSha, maxTokens, source) = (e.DatasetSha256!, loaded.MaxTokens, $"the dataset of evaluation {e.Id}");
+                    break;
+                }
             }
         }
-        if (suite is null || chosen is null)
+        if (datasetSha is null)
         {
-            return (null, Problems.Unprocessable("no_smoke_data", $"{version.Version} has no succeeded llm-chat evaluation with a dataset: its rows are the smoke prompts"));
+            return (null, Problems.Unprocessable("no_smoke_data",
+                $"{version.Version} has no smoke set: give smokeDataset, register a {SmokeSetFileName} artifact with it, or evaluate it with an llm-chat suite first (its rows are the smoke prompts)"));
         }
-        var stream = await blobs.OpenReadAsync(chosen.DatasetSha256, cancellationToken);
+        var stream = await blobs.OpenReadAsync(datasetSha, cancellationToken);
         if (stream is null)
         {
-            return (null, Problems.Unprocessable(ProblemCodes.UnknownArtifact, $"the dataset {chosen.DatasetSha256} of evaluation {chosen.Id} is not stored"));
+            return (null, Problems.Unprocessable(ProblemCodes.UnknownArtifact, $"{source} ({datasetSha}) is not stored"));
         }
         string text;
         await using (stream)
@@ -515,9 +533,24 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         }
         var renderer = PromptRenderer.For(RegistryMapping.ReadAttestation(version.Attestation).PromptTemplate);
         var bodies = new List<JsonObject>();
+        var number = 0;
         foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Take(count))
         {
-            using var document = JsonDocument.Parse(line);
+            number++;
+            JsonDocument document;
+            try
+            {
+                document = JsonDocument.Parse(line);
+            }
+            catch (JsonException e)
+            {
+                return (null, Problems.Unprocessable("invalid_smoke_data", $"{source}, line {number}: not a JSON object ({e.Message})"));
+            }
+            using var parsed = document;
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return (null, Problems.Unprocessable("invalid_smoke_data", $"{source}, line {number}: not a JSON object"));
+            }
             var (prompt, given, _) = Evaluation.Text.TextSuitePreparation.ReadChatRow(document.RootElement);
             var variables = new JsonObject();
             foreach (var (name, value) in given.Where(v => renderer?.Variables.Contains(v.Key) == true))
@@ -529,17 +562,16 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
             {
                 messages.Add(new JsonObject { ["role"] = "user", ["content"] = prompt });
             }
-            var body = new JsonObject { ["messages"] = messages, ["max_tokens"] = suite.MaxTokens };
+            var body = new JsonObject { ["messages"] = messages, ["max_tokens"] = maxTokens };
             if (variables.Count > 0)
             {
                 body["prompt_variables"] = variables;
             }
             bodies.Add(body);
         }
-        return bodies.Count == 0 ? (null, Problems.Unprocessable("no_smoke_data", $"the dataset of evaluation {chosen.Id} has no rows")) : (bodies, null);
+        return bodies.Count == 0 ? (null, Problems.Unprocessable("no_smoke_data", $"{source} has no rows")) : (bodies, null);
     }
 
-    private sealed record EvaluationEntityRef(string Id, string DatasetSha256);
 
     /// <summary>
     /// How smoke traffic reaches the staging deployment: Open Inference Protocol v2 for ONNX versions, chat completions for

@@ -103,4 +103,63 @@ public sealed class UpstreamStagingTests(SqliteServerFixture server) : IClassFix
         Assert.Single(await server.Api().ListStagingVerificationsAsync(model, "1.0.1"), v => v.Id == verification.Id && !v.Passed);
         Assert.Equal("1.0.1", (await server.Api().GetDeploymentAsync(deployment)).Routing.Stable);
     }
+
+    [Fact]
+    public async Task AVersionWithoutAnEvaluation_IsVerifiedWithTheSmokeSetGiven_OrItsOwnSmokeJsonl_AndABadSmokeSetIsRefused()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, user) => "summary of " + user;
+        var api = server.Api();
+        var model = ServerFixture.UniqueName("smoke");
+        await api.CreateModelAsync(new CreateModelRequest(model, "support", "medium", "llm-chat"));
+        var template = new PromptTemplate("You summarise tickets.", "smoke {{ticket}}", ["ticket"]);
+        var ownSet = Encoding.UTF8.GetBytes("""{"id": "o1", "variables": {"ticket": "from the version's own set"}}""" + "\n");
+        var ownSha = await server.UploadAsync(ownSet);
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [], Fixtures.Attestation() with { Architecture = "upstream", PromptTemplate = template }));
+        var promptSha = (await api.GetVersionAsync(model, "1.0.0")).Artifacts.Single().Sha256;
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.1", [new ArtifactRef(promptSha, "prompt-template.json"), new ArtifactRef(ownSha, "smoke.jsonl")],
+            Fixtures.Attestation() with { Architecture = "upstream", PromptTemplate = template }));
+        foreach (var version in new[] { "1.0.0", "1.0.1" })
+        {
+            await server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == model && v.Version == version)
+                .ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, Stages.Staging)));
+        }
+        var deployment = ServerFixture.UniqueName("smoke-staging");
+        await api.CreateDeploymentAsync(new CreateDeploymentRequest(deployment, DeploymentEnvironments.Staging, model,
+            new RoutingTable("1.0.0", Backend: "upstream", Upstreams: new Dictionary<string, UpstreamBackend>
+            {
+                ["1.0.0"] = new(upstream.BaseUrl, "stub-chat"), ["1.0.1"] = new(upstream.BaseUrl, "stub-chat"),
+            })));
+
+        // No evaluation and no smoke set: nothing to send, said so.
+        var none = await Assert.ThrowsAsync<ModelGateApiException>(() => api.VerifyStagingAsync(model, "1.0.0", new StagingVerificationRequest(LoadRequests: 2, Concurrency: 1)));
+        Assert.Equal(("no_smoke_data", true), (none.Code, none.Problem!.Detail!.Contains("smokeDataset", StringComparison.Ordinal)));
+
+        // A smoke set given with the request: its rows are the smoke prompts, rendered with the version's template.
+        var given = await server.UploadAsync(Encoding.UTF8.GetBytes(string.Join('\n', new[] { "printer offline", "invoice wrong" }.Select(t =>
+            JsonSerializer.Serialize(new { variables = new { ticket = t } })))));
+        var before = upstream.Requests.Count;
+        var verified = await api.VerifyStagingAsync(model, "1.0.0", new StagingVerificationRequest(SmokeRows: 2, LoadRequests: 2, Concurrency: 1, SmokeDataset: given));
+        Assert.True(verified.Passed, string.Join("; ", verified.Checks.Select(c => $"{c.Check}: {c.Passed} {c.Detail}")));
+        var smoke = upstream.Requests.Skip(before).Take(2).Select(r => (string?)r["messages"]![1]!["content"]).ToList();
+        Assert.Equal(["smoke printer offline", "smoke invoice wrong"], smoke);
+
+        // 1.0.1 carries its own smoke.jsonl.
+        await api.SetRoutingAsync(deployment, new RoutingTable("1.0.1", Backend: "upstream", Upstreams: new Dictionary<string, UpstreamBackend>
+        {
+            ["1.0.0"] = new(upstream.BaseUrl, "stub-chat"), ["1.0.1"] = new(upstream.BaseUrl, "stub-chat"),
+        }));
+        before = upstream.Requests.Count;
+        var own = await api.VerifyStagingAsync(model, "1.0.1", new StagingVerificationRequest(SmokeRows: 5, LoadRequests: 2, Concurrency: 1));
+        Assert.True(own.Passed, string.Join("; ", own.Checks.Select(c => $"{c.Check}: {c.Passed} {c.Detail}")));
+        Assert.Equal("smoke from the version's own set", (string?)upstream.Requests.Skip(before).First()["messages"]![1]!["content"]);
+
+        // A smoke set that is not JSONL, or not a digest at all, is refused with nothing recorded.
+        var broken = await server.UploadAsync(Encoding.UTF8.GetBytes("{\"variables\": {\"ticket\": \"ok\"}}\nnot json\n"));
+        var bad = await Assert.ThrowsAsync<ModelGateApiException>(() => api.VerifyStagingAsync(model, "1.0.1", new StagingVerificationRequest(LoadRequests: 2, SmokeDataset: broken)));
+        Assert.Equal(("invalid_smoke_data", true), (bad.Code, bad.Problem!.Detail!.Contains("line 2", StringComparison.Ordinal)));
+        var notDigest = await Assert.ThrowsAsync<ModelGateApiException>(() => api.VerifyStagingAsync(model, "1.0.1", new StagingVerificationRequest(SmokeDataset: "../etc/passwd")));
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, notDigest.Status);
+        Assert.Single(await api.ListStagingVerificationsAsync(model, "1.0.1"));
+    }
 }
