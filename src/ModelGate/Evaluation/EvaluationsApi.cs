@@ -241,7 +241,7 @@ public static class EvaluationsApi
         {
             return problem!;
         }
-        var rows = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == entity.Id).OrderBy(e => e.CreatedAt).ThenBy(e => e.Id).ToListAsync(cancellationToken);
+        var rows = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == entity.Id).OldestFirst().ToListAsync(cancellationToken);
         var finished = rows.Where(e => EvaluationStatuses.IsTerminal(e.Status)).ToList();
         var integrity = (await evidence.VerifyAsync(db, finished.Select(EvidenceRecord.Of).ToList(), cancellationToken)).ToDictionary(i => i.Id);
         return TypedResults.Ok(rows.Select(e => ToDto(e, jobs.Find(e.Id)) with { Integrity = integrity.GetValueOrDefault(e.Id)?.ToDto() }).ToList());
@@ -298,7 +298,7 @@ public static class EvaluationsApi
         var stored = await db.Evaluations.AsNoTracking()
             .Where(e => e.VersionId == baseline.Id && e.SuiteSha256 == text.SuiteSha256 && e.DatasetSha256 == text.DatasetSha256 &&
                         e.Status == EvaluationStatuses.Succeeded && !e.External && e.Result != null)
-            .OrderByDescending(e => e.FinishedAt).FirstOrDefaultAsync(cancellationToken);
+            .NewestFirst().FirstOrDefaultAsync(cancellationToken);
         // Reused only while that run still verifies against its audit event (evidence is verified where it is used).
         if (stored is not null && (await evidence.VerifyAsync(db, EvidenceRecord.Of(stored), cancellationToken)).Verified &&
             Text.TextScoring.ReadAnswers(stored.Result!, text.Rows) is { } reused)

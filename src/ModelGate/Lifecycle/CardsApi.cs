@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using ModelGate.Audit;
 using ModelGate.Client;
+using ModelGate.Evaluation;
 using ModelGate.Errors;
 using ModelGate.Lifecycle.Cards;
 using ModelGate.Registry;
@@ -65,7 +66,7 @@ public static class CardsApi
     public static async Task<List<CardEvaluationSummary>> EvaluationSummariesAsync(ModelGateDbContext db, long versionId, CancellationToken cancellationToken)
     {
         var runs = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == versionId && e.Status == EvaluationStatuses.Succeeded && e.Result != null)
-            .OrderBy(e => e.CreatedAt).ToListAsync(cancellationToken);
+            .OldestFirst().ToListAsync(cancellationToken);
         var summaries = new List<CardEvaluationSummary>();
         foreach (var run in runs)
         {

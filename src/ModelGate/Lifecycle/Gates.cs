@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using ModelGate.Audit;
 using ModelGate.Client;
+using ModelGate.Evaluation;
 using ModelGate.Storage;
 using ModelGate.Storage.Evaluation;
 using ModelGate.Storage.Gateway;
@@ -61,7 +62,7 @@ public sealed record GateInputs(
     {
         var (policy, source) = await PoliciesApi.EffectiveAsync(db, model.Name, cancellationToken);
         var evaluations = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == version.Id && e.Status == EvaluationStatuses.Succeeded)
-            .OrderBy(e => e.CreatedAt).ToListAsync(cancellationToken);
+            .OldestFirst().ToListAsync(cancellationToken);
         var production = await ProductionBaseline.FindAsync(db, model.Id, version.Id, cancellationToken);
         var card = await db.ModelCards.AsNoTracking().FirstOrDefaultAsync(c => c.VersionId == version.Id, cancellationToken);
         var deployments = await db.Deployments.AsNoTracking().Where(d => d.ModelId == model.Id && d.Environment == DeploymentEnvironments.Staging)

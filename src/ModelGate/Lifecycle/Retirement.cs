@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using ModelGate.Client;
+using ModelGate.Evaluation;
 using ModelGate.Gateway;
 using ModelGate.Gateway.Onnx;
 using ModelGate.Lifecycle.Archives;
@@ -173,7 +174,7 @@ public sealed class Retirement(IBlobStore blobs, OnnxModelCache models, Deployme
         entries.Add(new(RetirementArchiveLayout.CardMarkdown, Encoding.UTF8.GetBytes(ModelCardMarkdown.Render(subject, card, summaries))));
         entries.Add(new(RetirementArchiveLayout.CardCycloneDx, Encoding.UTF8.GetBytes(CycloneDxExporter.ExportJson(subject, card, summaries,
             new CycloneDxOptions(Timestamp: now, SerialNumber: DeterministicGuid($"{model.Name}@{version.Version}"))))));
-        foreach (var e in await db.Evaluations.AsNoTracking().Where(e => e.VersionId == version.Id).OrderBy(e => e.CreatedAt).ToListAsync(cancellationToken))
+        foreach (var e in await db.Evaluations.AsNoTracking().Where(e => e.VersionId == version.Id).OldestFirst().ToListAsync(cancellationToken))
         {
             Add(RetirementArchiveLayout.Evaluation(e.Id), e);
         }

@@ -439,7 +439,7 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
         var evaluation = await db.Evaluations.AsNoTracking()
             .Where(e => e.VersionId == version.Id && e.Status == EvaluationStatuses.Succeeded && !e.External && e.DatasetSha256 != null)
-            .OrderByDescending(e => e.CreatedAt).FirstOrDefaultAsync(cancellationToken);
+            .NewestFirst().FirstOrDefaultAsync(cancellationToken);
         if (evaluation is null)
         {
             return (null, Problems.Unprocessable("no_smoke_data", $"{version.Version} has no succeeded evaluation with a dataset: its rows are the smoke requests"));
@@ -504,7 +504,7 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
             var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
             var evaluations = await db.Evaluations.AsNoTracking()
                 .Where(e => e.VersionId == version.Id && e.Status == EvaluationStatuses.Succeeded && !e.External && e.DatasetSha256 != null)
-                .OrderByDescending(e => e.CreatedAt).ToListAsync(cancellationToken);
+                .NewestFirst().ToListAsync(cancellationToken);
             foreach (var e in evaluations)
             {
                 var (loaded, _) = await SuitePreparation.LoadAsync(e.SuiteSha256, blobs, cancellationToken);
