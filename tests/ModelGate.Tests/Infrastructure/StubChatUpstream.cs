@@ -36,8 +36,8 @@ public sealed class StubChatUpstream : IAsyncDisposable
     /// Content-Length already sent) and the upstream then says nothing more until the client goes away.</summary>
     public int? StallAfterBytes { get; set; }
 
-    /// <summary>When set, the whole JSON body of a plain answer, given the request (tool calls, several choices, logprobs…).</summary>
-    public Func<JsonObject, string>? RawAnswer { get; set; }
+    /// <summary>When set, the whole JSON body of a plain answer, given the request (tool calls, several choices, logprobs…), or null to answer as usual.</summary>
+    public Func<JsonObject, string?>? RawAnswer { get; set; }
 
     /// <summary>Given (system, user), returns the answer, or null to fail the request with 500.</summary>
     public Func<string?, string, string?> Answer { get; set; } = (_, user) => user;
@@ -66,9 +66,9 @@ public sealed class StubChatUpstream : IAsyncDisposable
             {
                 return Results.StatusCode(500);
             }
-            if (stub.RawAnswer is { } rawAnswer && body["stream"]?.GetValue<bool>() != true)
+            if (stub.RawAnswer is { } rawAnswer && body["stream"]?.GetValue<bool>() != true && rawAnswer(body) is { } rawBody)
             {
-                return Results.Text(rawAnswer(body), "application/json");
+                return Results.Text(rawBody, "application/json");
             }
             var messages = body["messages"]!.AsArray();
             var system = messages.FirstOrDefault(m => (string?)m!["role"] == "system")?["content"]?.GetValue<string>();
@@ -151,9 +151,9 @@ public sealed class StubChatUpstream : IAsyncDisposable
                 return Results.StatusCode(500);
             }
             var streamed = body["stream"]?.GetValue<bool>() == true;
-            if (stub.RawAnswer is { } rawAnswer && !streamed)
+            if (stub.RawAnswer is { } rawAnswer && !streamed && rawAnswer(body) is { } rawBody)
             {
-                return Results.Text(rawAnswer(body), "application/json");
+                return Results.Text(rawBody, "application/json");
             }
             // The system prompt: `instructions`, else the first system item; the user's text: `input` as a string, else the last user item's.
             var items = body["input"] as JsonArray ?? [];
