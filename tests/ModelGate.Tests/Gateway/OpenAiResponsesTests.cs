@@ -20,7 +20,8 @@ public abstract class OpenAiResponsesTests(ServerFixture fixture) : ProviderTest
     /// at <paramref name="candidate"/> (no retries) as a canary at <paramref name="weight"/> %; each version's attestation from
     /// <paramref name="prompt"/>.
     /// </summary>
-    private async Task<string> DeployAsync(StubChatUpstream stable, StubChatUpstream? candidate = null, double weight = 0, PromptTemplate? prompt = null)
+    private async Task<string> DeployAsync(StubChatUpstream stable, StubChatUpstream? candidate = null, double weight = 0, PromptTemplate? prompt = null,
+        double shadowPercent = 0)
     {
         var model = await UpstreamModels.RegisterAsync(Server, "responses", a => a with { PromptTemplate = prompt });
         var name = ServerFixture.UniqueName("responses");
@@ -29,8 +30,9 @@ public abstract class OpenAiResponsesTests(ServerFixture fixture) : ProviderTest
             ["1.0.0"] = new(stable.BaseUrl, "stub-large", "sk-stable", InputPricePer1K: 0.5, OutputPricePer1K: 1.5),
             ["1.1.0"] = new((candidate ?? stable).BaseUrl, "stub-small", "sk-candidate", Retries: 0),
         };
-        await Server.Api().CreateDeploymentAsync(new CreateDeploymentRequest(name, "development", model,
-            new RoutingTable("1.0.0", [new CandidateRoute("1.1.0", weight)], Backend: "upstream", Upstreams: upstreams)));
+        await Server.Api().CreateDeploymentAsync(new CreateDeploymentRequest(name, "development", model, shadowPercent > 0
+            ? new RoutingTable("1.0.0", Backend: "upstream", Upstreams: upstreams, Shadow: new ShadowRoute("1.1.0", shadowPercent))
+            : new RoutingTable("1.0.0", [new CandidateRoute("1.1.0", weight)], Backend: "upstream", Upstreams: upstreams)));
         return name;
     }
 
@@ -230,6 +232,27 @@ public abstract class OpenAiResponsesTests(ServerFixture fixture) : ProviderTest
         var rows = await LogAsync(deployment, 4);
         Assert.Equal(["canary", "failed_attempt", "fallback", "pinned"], rows.Select(r => r.Route!).Order(StringComparer.Ordinal));
         Assert.Equal("1.1.0", Assert.Single(rows, r => r.Route == "failed_attempt").Version);
+    }
+
+    [Fact]
+    public async Task Responses_MirroredToAShadow_AreRecordedWithTheShadowsUsage()
+    {
+        await using var stable = await StubChatUpstream.StartAsync();
+        await using var shadow = await StubChatUpstream.StartAsync();
+        stable.Answer = (_, _) => "from stable";
+        shadow.Answer = (_, _) => "the shadow answers at length";
+        var deployment = await DeployAsync(stable, shadow, shadowPercent: 100);
+        using (var response = await PostAsync(new { model = deployment, input = "hello there friend", stream = true }))
+        {
+            Assert.Equal("from stable", StreamedText(await response.Content.ReadAsStringAsync()));
+        }
+        var rows = await LogAsync(deployment, 2);
+        var mirrored = Assert.Single(rows, r => r.Route == "shadow");
+        Assert.Equal(("1.1.0", 200), (mirrored.Version, mirrored.Status));
+        // The shadow's stream reports 3 input tokens and one output token per word in response.completed.
+        Assert.Equal((3L, 5L, "upstream"), (mirrored.PromptTokens!.Value, mirrored.CompletionTokens!.Value, mirrored.UsageSource));
+        Assert.Null(shadow.Requests.Single()["stream_options"]);
+        Assert.Equal("stub-small", (string?)shadow.Requests.Single()["model"]);
     }
 
     [Fact]
