@@ -305,7 +305,7 @@ public static class ChatText
     /// <summary>A Responses API output item's generated text: a message's text (or refusal) parts, a function call's name and arguments.</summary>
     private static void AppendResponsesItem(JsonElement item, StringBuilder into)
     {
-        if (item.ValueKind != JsonValueKind.Object || !item.TryGetProperty("type", out var type))
+        if (item.ValueKind != JsonValueKind.Object || !item.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
         {
             return;
         }
@@ -340,7 +340,7 @@ public static class ChatText
             into.Append(String(e, "delta"));
         }
         else if (type.ValueEquals("response.output_item.added") && e.TryGetProperty("item", out var item) && item.ValueKind == JsonValueKind.Object
-            && item.TryGetProperty("type", out var itemType) && itemType.ValueEquals("function_call"))
+            && item.TryGetProperty("type", out var itemType) && itemType.ValueKind == JsonValueKind.String && itemType.ValueEquals("function_call"))
         {
             into.Append(String(item, "name"));
         }

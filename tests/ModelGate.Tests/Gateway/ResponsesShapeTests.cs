@@ -96,6 +96,18 @@ public sealed class ResponsesShapeTests
     }
 
     [Fact]
+    public void Completion_OfAnOddlyShapedAnswer_IsWhatCanBeRead_NotAnError()
+    {
+        Assert.Equal("ok", ChatText.Completion("""{"output":[{"type":7},{"type":"message","content":[{"text":1},{"text":"ok"}]},"x",{"type":"function_call"}]}""", streamed: false));
+        Assert.Equal("", ChatText.Completion("""
+            data: {"type":"response.output_item.added","item":{"type":["function_call"],"name":"f"}}
+
+            data: {"type":5,"delta":"x"}
+
+            """, streamed: true));
+    }
+
+    [Fact]
     public void CountPrompt_CountsInstructionsAndInput_AsTheChatMessagesTheyAmountTo()
     {
         var chat = TokenCounter.CountPrompt(JsonNode.Parse("""{"messages":[{"role":"system","content":"Be kind."},{"role":"user","content":"hello world"}]}""")!.AsObject());
