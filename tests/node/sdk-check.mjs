@@ -35,7 +35,21 @@ const { data: response, response: raw } = await client.chat.completions
   .create({ model, messages: [{ role: "user", content: "headers" }] })
   .withResponse();
 
+// The Responses API, plain and streamed (its events: text deltas, then response.completed with the usage).
+const answered = await client.responses.create({ model, input: "respond from node", instructions: "Answer plainly." });
+const responseStream = await client.responses.create({ model, input: "respond in a stream", stream: true });
+const responseDeltas = [];
+let completed = null;
+for await (const event of responseStream) {
+  if (event.type === "response.output_text.delta") responseDeltas.push(event.delta);
+  if (event.type === "response.completed") completed = event.response;
+}
+
 console.log(JSON.stringify({
+  responses: {
+    plain: { text: answered.output_text, usage: answered.usage },
+    stream: { deltas: responseDeltas, text: responseDeltas.join(""), usage: completed?.usage ?? null, status: completed?.status ?? null },
+  },
   plain: { content: plain.choices[0].message.content, usage: plain.usage },
   stream: { deltas, content: deltas.join(""), usage: streamUsage },
   embedding: embedding.data[0].embedding,

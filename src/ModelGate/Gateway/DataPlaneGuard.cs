@@ -97,7 +97,8 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
         bodyBytes + (prompt?.AddedBytes(variables) ?? 0);
 
     /// <summary>
-    /// The completion tokens a request may produce: <c>max_completion_tokens</c> (or <c>max_tokens</c>) times <c>n</c>, or
+    /// The completion tokens a request may produce: <c>max_completion_tokens</c> (or <c>max_tokens</c>; the Responses API's
+    /// <c>max_output_tokens</c>) times <c>n</c>, or
     /// the configured default when it sets no maximum. Read with one pass over the top level of the body; nothing allocated.
     /// </summary>
     public long CompletionBound(ReadOnlySpan<byte> body)
@@ -113,7 +114,7 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
             }
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var isMaxCompletion = reader.ValueTextEquals("max_completion_tokens"u8);
+                var isMaxCompletion = reader.ValueTextEquals("max_completion_tokens"u8) || reader.ValueTextEquals("max_output_tokens"u8);
                 var isMax = !isMaxCompletion && reader.ValueTextEquals("max_tokens"u8);
                 var isN = !isMaxCompletion && !isMax && reader.ValueTextEquals("n"u8);
                 reader.Read();

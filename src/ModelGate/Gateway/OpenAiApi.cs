@@ -20,7 +20,9 @@ namespace ModelGate.Gateway;
 public static class OpenAiApi
 {
     private const string ChatPath = "chat/completions";
-    private static readonly string[] Paths = [ChatPath, "completions", "embeddings"];
+    /// <summary>OpenAI's Responses API, forwarded to upstreams that speak it.</summary>
+    private const string ResponsesPath = "responses";
+    private static readonly string[] Paths = [ChatPath, "completions", "embeddings", ResponsesPath];
 
     public static IEndpointRouteBuilder MapOpenAiApi(this IEndpointRouteBuilder app)
     {
@@ -34,8 +36,8 @@ public static class OpenAiApi
     }
 
     /// <summary>
-    /// The OpenAI routes ahead of the general middleware: <c>POST /v1/chat/completions</c>, <c>/v1/completions</c> and
-    /// <c>/v1/embeddings</c> are answered here, with the same key check
+    /// The OpenAI routes ahead of the general middleware: <c>POST /v1/chat/completions</c>, <c>/v1/completions</c>,
+    /// <c>/v1/embeddings</c> and <c>/v1/responses</c> are answered here, with the same key check
     /// (<see cref="ApiKeyAuthenticationHandler.AuthenticateAsync"/>), the same policy (<see cref="Permissions.Infer"/>)
     /// and the same handlers as the endpoints <see cref="MapOpenAiApi"/> maps, but without a per-request authentication
     /// handler, authorization service, status-code pages and endpoint dispatch. Every other request goes on down the
@@ -231,7 +233,7 @@ public static class OpenAiApi
         {
             // The upstream reported no usage: count it ourselves, so that limits, budgets and costs still hold.
             completionText = ChatText.Completion(exchange.Response!.Text(), exchange.Response.Streamed);
-            prompt = TokenCounter.CountPrompt(exchange.Request.Json, exchange.Served?.Prompt?.Texts(exchange.Request.PromptVariables));
+            prompt = TokenCounter.CountPrompt(exchange.Request.Json, exchange.Served?.Prompt?.Texts(exchange.Request.PromptVariables), exchange.Request.Responses);
             completion = path == "embeddings" ? 0 : TokenCounter.Count(completionText);
             usageSource = UsageSources.Tokenizer;
         }
@@ -346,7 +348,7 @@ public static class OpenAiApi
         OpenAiRequest request;
         try
         {
-            request = OpenAiRequest.Parse(buffer, length);
+            request = OpenAiRequest.Parse(buffer, length, responses: path == ResponsesPath);
         }
         catch (ClientInputException e)
         {
@@ -623,7 +625,7 @@ public static class OpenAiApi
             if (prompt is null)
             {
                 // As for served requests: an upstream that reports no usage is counted (the body sent carries the shadow's system prompt).
-                prompt = JsonNode.Parse(body) is JsonObject sent ? TokenCounter.CountPrompt(sent) : 0;
+                prompt = JsonNode.Parse(body) is JsonObject sent ? TokenCounter.CountPrompt(sent, responses: path == ResponsesPath) : 0;
                 completion = path == "embeddings" ? 0 : TokenCounter.Count(ChatText.Completion(answer.Text(), answer.Streamed));
                 usageSource = UsageSources.Tokenizer;
             }

@@ -7,7 +7,8 @@ namespace ModelGate.Gateway;
 /// <summary>
 /// An OpenAI-compatible request body as the gateway sees it: the raw bytes, validated as one JSON object in a single
 /// pass of <see cref="Utf8JsonReader"/>, and where in them the fields the gateway reads or rewrites are (<c>model</c>,
-/// <c>stream</c>, <c>stream_options</c>, <c>user</c>, <c>messages</c>, <c>prompt_variables</c>). The body sent upstream is these bytes with those
+/// <c>stream</c>, <c>stream_options</c>, <c>user</c>, <c>messages</c>, <c>prompt_variables</c>, and for the Responses API
+/// <c>input</c>). The body sent upstream is these bytes with those
 /// few spans replaced, so every field the gateway does not know passes through byte for byte, and no JSON DOM is built
 /// on the hot path (<see cref="Json"/> builds one on demand, for the rare uses that need it).
 /// </summary>
@@ -24,13 +25,22 @@ public sealed class OpenAiRequest
     private bool _messagesEmpty;
     private int _closingBrace;
     private (int Start, int End)? _promptVariables;
+    private (int Start, int End, JsonTokenType Type)? _input;
+    private bool _inputEmpty;
     private JsonObject? _json;
 
-    private OpenAiRequest(byte[] body, int length)
+    private OpenAiRequest(byte[] body, int length, bool responses)
     {
         _body = body;
         _length = length;
+        Responses = responses;
     }
+
+    /// <summary>
+    /// Whether the body is a Responses API request (<c>POST /v1/responses</c>): the version's prompt goes first in its <c>input</c>,
+    /// and a stream gets no <c>stream_options</c> (the Responses API has none; its usage comes in <c>response.completed</c>).
+    /// </summary>
+    public bool Responses { get; }
 
     /// <summary>The value of <c>model</c>; null when it is missing or not a string.</summary>
     public string? Model { get; private set; }
@@ -61,9 +71,9 @@ public sealed class OpenAiRequest
     /// invalid UTF-8, an escaped NUL, control character or lone surrogate anywhere in the body, which is forwarded as it came)
     /// or that <c>model</c> is not one clean line of at most <see cref="MaxModelLength"/> characters.
     /// </summary>
-    public static OpenAiRequest Parse(byte[] body, int length)
+    public static OpenAiRequest Parse(byte[] body, int length, bool responses = false)
     {
-        var request = new OpenAiRequest(body, length);
+        var request = new OpenAiRequest(body, length, responses);
         if (body.AsSpan(0, length).Trim(" \t\r\n"u8).IsEmpty)
         {
             throw new JsonException("the body is empty; it must be a JSON object");
@@ -86,6 +96,7 @@ public sealed class OpenAiRequest
                 : reader.ValueTextEquals("user"u8) ? Field.User
                 : reader.ValueTextEquals("messages"u8) ? Field.Messages
                 : reader.ValueTextEquals("prompt_variables"u8) ? Field.PromptVariables
+                : responses && reader.ValueTextEquals("input"u8) ? Field.Input
                 : Field.Other;
             if (field != Field.Other)
             {
@@ -98,6 +109,7 @@ public sealed class OpenAiRequest
             var nameStart = (int)reader.TokenStartIndex;
             reader.Read();
             var start = (int)reader.TokenStartIndex;
+            var type = reader.TokenType;
             switch (field)
             {
                 case Field.Model:
@@ -133,6 +145,11 @@ public sealed class OpenAiRequest
             else if (field == Field.PromptVariables)
             {
                 request._promptVariables = Member(body.AsSpan(0, length), nameStart, end);
+            }
+            else if (field == Field.Input)
+            {
+                request._input = (start, end, type);
+                request._inputEmpty = type == JsonTokenType.StartArray && body.AsSpan(start + 1, end - 2 - start).Trim(" \t\r\n"u8).IsEmpty;
             }
         }
         if (reader.TokenType != JsonTokenType.EndObject)
@@ -226,11 +243,12 @@ public sealed class OpenAiRequest
     }
 
     /// <summary>
-    /// The body for <paramref name="route"/>'s upstream: <c>model</c> replaced by the upstream's model name; for a stream,
-    /// <c>stream_options.include_usage</c> set so that streams are accounted too; <c>prompt_variables</c> taken out; the
-    /// version's prompt (<see cref="Registry.PromptRenderer"/>: its system prompt and rendered user template), if any, put
-    /// first in <c>messages</c> — on the chat path, a body without <c>messages</c> gets them. Everything else is copied as it
-    /// came. The caller has checked that the route's template has its variables (<see cref="CanRender"/>).
+    /// The body for <paramref name="route"/>'s upstream: <c>model</c> replaced by the upstream's model name; for a chat or
+    /// completion stream, <c>stream_options.include_usage</c> set so that streams are accounted too; <c>prompt_variables</c> taken
+    /// out; the version's prompt (<see cref="Registry.PromptRenderer"/>: its system prompt and rendered user template), if any,
+    /// put first in <c>messages</c> — on the chat path, a body without <c>messages</c> gets them — or, for the Responses API,
+    /// first in <c>input</c> as the same message items (a string input becomes the user item after them). Everything else is
+    /// copied as it came. The caller has checked that the route's template has its variables (<see cref="CanRender"/>).
     /// </summary>
     public byte[] UpstreamBody(VersionRoute route, bool chat)
     {
@@ -238,7 +256,7 @@ public sealed class OpenAiRequest
         Span<(int Start, int End, ReadOnlyMemory<byte> With)> edits = new (int, int, ReadOnlyMemory<byte>)[5];
         var count = 0;
         edits[count++] = (_model.Start, _model.End, upstream.EncodedModel);
-        if (Stream)
+        if (Stream && !Responses)
         {
             edits[count++] = _streamOptions is { } options
                 ? (options.Start, options.End, StreamOptionsWithUsage(_body.AsSpan(options.Start, options.End - options.Start)))
@@ -251,7 +269,11 @@ public sealed class OpenAiRequest
         if (route.Prompt is { } prompt)
         {
             var messages = prompt.Messages(PromptVariables);
-            if (_messagesOpen is { } open)
+            if (Responses)
+            {
+                count = InputEdits(edits, count, messages, prompt.FixedAndComma);
+            }
+            else if (_messagesOpen is { } open)
             {
                 edits[count++] = (open, open, _messagesEmpty ? messages : prompt.FixedAndComma ?? (byte[])[.. messages, (byte)',']);
             }
@@ -281,6 +303,34 @@ public sealed class OpenAiRequest
         return output;
     }
 
+    private static readonly byte[] UserItemOpen = """{"role":"user","content":"""u8.ToArray();
+    private static readonly byte[] UserItemClose = "}]"u8.ToArray();
+
+    /// <summary>
+    /// The edits that put the rendered <paramref name="messages"/> first in a Responses API <c>input</c>: into its list; before a
+    /// string, which becomes the user item after them; as the whole list when there is none (or it is null).
+    /// </summary>
+    private int InputEdits(Span<(int Start, int End, ReadOnlyMemory<byte> With)> edits, int count, byte[] messages, byte[]? messagesAndComma)
+    {
+        switch (_input)
+        {
+            case { Type: JsonTokenType.StartArray } list:
+                edits[count++] = (list.Start + 1, list.Start + 1, _inputEmpty ? messages : messagesAndComma ?? [.. messages, (byte)',']);
+                break;
+            case { Type: JsonTokenType.String } text:
+                edits[count++] = (text.Start, text.Start, (byte[])[(byte)'[', .. messagesAndComma ?? [.. messages, (byte)','], .. UserItemOpen]);
+                edits[count++] = (text.End, text.End, UserItemClose);
+                break;
+            case { } other:
+                edits[count++] = (other.Start, other.End, (byte[])[(byte)'[', .. messages, (byte)']']);
+                break;
+            default:
+                edits[count++] = (_closingBrace, _closingBrace, (byte[])[.. ""","input":["""u8, .. messages, (byte)']']);
+                break;
+        }
+        return count;
+    }
+
     /// <summary>Whether <paramref name="route"/>'s prompt template has every variable it takes in <see cref="PromptVariables"/>.</summary>
     public bool CanRender(VersionRoute route) =>
         route.Prompt is not { Variables.Count: > 0 } prompt || prompt.Variables.All(v => PromptVariables?.ContainsKey(v) == true);
@@ -304,5 +354,6 @@ public sealed class OpenAiRequest
         User = 8,
         Messages = 16,
         PromptVariables = 32,
+        Input = 64,
     }
 }

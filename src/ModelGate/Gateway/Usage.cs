@@ -52,7 +52,11 @@ public static class UsageSources
     public const string Tokenizer = "tokenizer";
 }
 
-/// <summary>Reads OpenAI <c>usage</c> (prompt and completion tokens) from a response body or the last usage event of a stream.</summary>
+/// <summary>
+/// Reads OpenAI <c>usage</c> (prompt and completion tokens) from a response body or the last usage event of a stream: chat's
+/// <c>prompt_tokens</c>/<c>completion_tokens</c>, or the Responses API's <c>input_tokens</c>/<c>output_tokens</c> (in a stream, the
+/// <c>response</c> of its <c>response.completed</c> event).
+/// </summary>
 public static class Usage
 {
     /// <summary>From the captured response: a plain body is parsed as it is (UTF-8), a stream's text is searched for its last usage event.</summary>
@@ -87,11 +91,12 @@ public static class Usage
         try
         {
             using var doc = JsonDocument.Parse(json);
-            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+            var root = doc.RootElement;
+            if (root.ValueKind == JsonValueKind.Object && (UsageOf(root) ?? (root.TryGetProperty("response", out var response) ? UsageOf(response) : null)) is { } usage)
             {
                 long? Get(string name) => usage.TryGetProperty(name, out var v) && v.TryGetInt64(out var n) ? n : null;
-                var prompt = Get("prompt_tokens");
-                var completion = Get("completion_tokens") ?? (prompt is not null && Get("total_tokens") is { } total ? total - prompt : null);
+                var prompt = Get("prompt_tokens") ?? Get("input_tokens");
+                var completion = Get("completion_tokens") ?? Get("output_tokens") ?? (prompt is not null && Get("total_tokens") is { } total ? total - prompt : null);
                 return (prompt, completion);
             }
         }
@@ -100,6 +105,9 @@ public static class Usage
         }
         return (null, null);
     }
+
+    private static JsonElement? UsageOf(JsonElement holder) =>
+        holder.ValueKind == JsonValueKind.Object && holder.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object ? usage : null;
 }
 
 /// <summary>
@@ -116,11 +124,15 @@ public static class TokenCounter
 
     /// <summary>
     /// Prompt tokens of an OpenAI request body as the upstream receives it: chat messages (with the system prompt the gateway
-    /// puts first, if any), a completion prompt or embedding input.
+    /// puts first, if any), a completion prompt or embedding input, or a Responses API request (<paramref name="responses"/>).
     /// </summary>
-    public static long CountPrompt(JsonObject body, IEnumerable<(string Role, string Content)>? leading = null)
+    public static long CountPrompt(JsonObject body, IEnumerable<(string Role, string Content)>? leading = null, bool responses = false)
     {
         var added = leading?.ToList() ?? [];
+        if (responses)
+        {
+            return CountResponsesPrompt(body, added);
+        }
         if (body["messages"] is JsonArray messages || added.Count > 0)
         {
             long total = 3;
@@ -144,13 +156,46 @@ public static class TokenCounter
         }
         return ChatText.Strings(body["prompt"] ?? body["input"]).Sum(s => (long)Count(s));
     }
+
+    /// <summary>
+    /// A Responses API prompt counted as the chat messages it amounts to: <c>instructions</c> a system message, a string
+    /// <c>input</c> a user message, each input item a message (a tool call or its output by its texts).
+    /// </summary>
+    private static long CountResponsesPrompt(JsonObject body, List<(string Role, string Content)> added)
+    {
+        long total = 3;
+        foreach (var (role, content) in added)
+        {
+            total += 3 + Count(role) + Count(content);
+        }
+        if (body["instructions"] is JsonValue instructions && instructions.TryGetValue<string>(out var system))
+        {
+            total += 3 + Count("system") + Count(system);
+        }
+        if (body["input"] is JsonValue input && input.TryGetValue<string>(out var user))
+        {
+            total += 3 + Count("user") + Count(user);
+        }
+        foreach (var item in (body["input"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            total += 3 + Count(ChatText.Content(item["content"]));
+            foreach (var text in new[] { "role", "name", "arguments", "output" })
+            {
+                if (item[text] is JsonValue value && value.TryGetValue<string>(out var t))
+                {
+                    total += Count(t);
+                }
+            }
+        }
+        return total;
+    }
 }
 
 /// <summary>The text of OpenAI requests and responses, for token counting and input sampling.</summary>
 public static class ChatText
 {
-    /// <summary>The characters of a request's prompt (messages, prompt or input).</summary>
-    public static long PromptLength(JsonObject body) => body["messages"] is JsonArray messages
+    /// <summary>The characters of a request's prompt (messages, prompt or input: strings, or the Responses API's items).</summary>
+    public static long PromptLength(JsonObject body) => (body["messages"] ?? body["input"]) is JsonArray messages && messages.Any(m => m is JsonObject)
         ? messages.OfType<JsonObject>().Sum(m => (long)Content(m["content"]).Length)
         : Strings(body["prompt"] ?? body["input"]).Sum(s => (long)s.Length);
 
@@ -169,7 +214,10 @@ public static class ChatText
         _ => [],
     };
 
-    /// <summary>The generated text of a response: choices' message content or text, or for a stream the concatenated deltas.</summary>
+    /// <summary>
+    /// The generated text of a response: choices' message content or text (the Responses API: its output's text and function
+    /// calls), or for a stream the concatenated deltas (the Responses API: its text, refusal and call-argument delta events).
+    /// </summary>
     public static string Completion(string body, bool streamed)
     {
         var text = new StringBuilder();
@@ -194,9 +242,23 @@ public static class ChatText
         try
         {
             using var doc = JsonDocument.Parse(json);
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("choices", out var choices) ||
-                choices.ValueKind != JsonValueKind.Array)
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
             {
+                return;
+            }
+            if (!doc.RootElement.TryGetProperty("choices", out var choices) || choices.ValueKind != JsonValueKind.Array)
+            {
+                if (delta)
+                {
+                    AppendResponsesEvent(doc.RootElement, into);
+                }
+                else if (doc.RootElement.TryGetProperty("output", out var output) && output.ValueKind == JsonValueKind.Array)
+                {
+                    foreach (var item in output.EnumerateArray())
+                    {
+                        AppendResponsesItem(item, into);
+                    }
+                }
                 return;
             }
             foreach (var choice in choices.EnumerateArray())
@@ -239,4 +301,51 @@ public static class ChatText
         {
         }
     }
+
+    /// <summary>A Responses API output item's generated text: a message's text (or refusal) parts, a function call's name and arguments.</summary>
+    private static void AppendResponsesItem(JsonElement item, StringBuilder into)
+    {
+        if (item.ValueKind != JsonValueKind.Object || !item.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+        {
+            return;
+        }
+        if (type.ValueEquals("message") && item.TryGetProperty("content", out var parts) && parts.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var part in parts.EnumerateArray())
+            {
+                if (part.ValueKind == JsonValueKind.Object && (String(part, "text") ?? String(part, "refusal")) is { } text)
+                {
+                    into.Append(text);
+                }
+            }
+        }
+        else if (type.ValueEquals("function_call"))
+        {
+            into.Append(String(item, "name")).Append(String(item, "arguments"));
+        }
+    }
+
+    /// <summary>
+    /// A Responses API stream event's generated text: the deltas of text, refusals and call arguments, and a function call's
+    /// name when its item is added (its arguments follow as deltas).
+    /// </summary>
+    private static void AppendResponsesEvent(JsonElement e, StringBuilder into)
+    {
+        if (!e.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+        {
+            return;
+        }
+        if (type.ValueEquals("response.output_text.delta") || type.ValueEquals("response.refusal.delta") || type.ValueEquals("response.function_call_arguments.delta"))
+        {
+            into.Append(String(e, "delta"));
+        }
+        else if (type.ValueEquals("response.output_item.added") && e.TryGetProperty("item", out var item) && item.ValueKind == JsonValueKind.Object
+            && item.TryGetProperty("type", out var itemType) && itemType.ValueKind == JsonValueKind.String && itemType.ValueEquals("function_call"))
+        {
+            into.Append(String(item, "name"));
+        }
+    }
+
+    private static string? String(JsonElement holder, string name) =>
+        holder.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 }

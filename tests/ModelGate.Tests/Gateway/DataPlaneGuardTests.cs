@@ -18,6 +18,7 @@ public sealed class DataPlaneGuardTests
     [InlineData("""{"max_tokens":50,"n":3,"metadata":{"max_tokens":1,"n":100}}""", 150)]
     [InlineData("""{"max_tokens":"50"}""", 700)]
     [InlineData("""{"max_tokens":-5}""", 700)]
+    [InlineData("""{"model":"m","input":"x","max_output_tokens":40}""", 40)]
     public void CompletionBound_ReadsTheRequestsMaximumTimesN_OrTheDefault(string body, long expected) =>
         Assert.Equal(expected, Guard.CompletionBound(Encoding.UTF8.GetBytes(body)));
 

@@ -9,8 +9,9 @@ using Microsoft.Extensions.Logging;
 namespace ModelGate.Tests.Infrastructure;
 
 /// <summary>
-/// Stands in for an upstream LLM server at the HTTP boundary: an OpenAI-compatible <c>/v1/chat/completions</c> on a
-/// loopback port whose answer to each request is decided by the test.
+/// Stands in for an upstream LLM server at the HTTP boundary: an OpenAI-compatible <c>/v1/chat/completions</c>,
+/// <c>/v1/responses</c> (OpenAI's Responses API) and <c>/v1/embeddings</c> on a loopback port whose answer to each request
+/// is decided by the test.
 /// </summary>
 public sealed class StubChatUpstream : IAsyncDisposable
 {
@@ -35,8 +36,8 @@ public sealed class StubChatUpstream : IAsyncDisposable
     /// Content-Length already sent) and the upstream then says nothing more until the client goes away.</summary>
     public int? StallAfterBytes { get; set; }
 
-    /// <summary>When set, the whole JSON body of a plain answer, given the request (tool calls, several choices, logprobs…).</summary>
-    public Func<JsonObject, string>? RawAnswer { get; set; }
+    /// <summary>When set, the whole JSON body of a plain answer, given the request (tool calls, several choices, logprobs…), or null to answer as usual.</summary>
+    public Func<JsonObject, string?>? RawAnswer { get; set; }
 
     /// <summary>Given (system, user), returns the answer, or null to fail the request with 500.</summary>
     public Func<string?, string, string?> Answer { get; set; } = (_, user) => user;
@@ -65,9 +66,9 @@ public sealed class StubChatUpstream : IAsyncDisposable
             {
                 return Results.StatusCode(500);
             }
-            if (stub.RawAnswer is { } rawAnswer && body["stream"]?.GetValue<bool>() != true)
+            if (stub.RawAnswer is { } rawAnswer && body["stream"]?.GetValue<bool>() != true && rawAnswer(body) is { } rawBody)
             {
-                return Results.Text(rawAnswer(body), "application/json");
+                return Results.Text(rawBody, "application/json");
             }
             var messages = body["messages"]!.AsArray();
             var system = messages.FirstOrDefault(m => (string?)m!["role"] == "system")?["content"]?.GetValue<string>();
@@ -136,6 +137,95 @@ public sealed class StubChatUpstream : IAsyncDisposable
                 })
                 : Results.Json(new { id = "chatcmpl-stub", @object = "chat.completion", model = (string?)body["model"], choices });
         });
+        app.MapPost("/v1/responses", async (HttpContext context) =>
+        {
+            using var raw = new MemoryStream();
+            await context.Request.Body.CopyToAsync(raw);
+            var body = JsonNode.Parse(raw.ToArray())!.AsObject();
+            stub.RawBodies.Enqueue(raw.ToArray());
+            stub.Requests.Enqueue(body);
+            stub.Authorizations.Enqueue(context.Request.Headers.Authorization);
+            stub.Received.Increment();
+            if (stub.Broken)
+            {
+                return Results.StatusCode(500);
+            }
+            var streamed = body["stream"]?.GetValue<bool>() == true;
+            if (stub.RawAnswer is { } rawAnswer && !streamed && rawAnswer(body) is { } rawBody)
+            {
+                return Results.Text(rawBody, "application/json");
+            }
+            // The system prompt: `instructions`, else the first system item; the user's text: `input` as a string, else the last user item's.
+            var items = body["input"] as JsonArray ?? [];
+            var system = (string?)body["instructions"] ?? items.OfType<JsonObject>().Where(i => (string?)i["role"] is "system" or "developer")
+                .Select(i => ResponseText(i["content"])).FirstOrDefault();
+            var user = body["input"] is JsonValue input ? input.GetValue<string>()
+                : items.OfType<JsonObject>().Last(i => (string?)i["role"] == "user") is var last ? ResponseText(last["content"]) : "";
+            var answer = stub.Answer(system, user);
+            if (answer is null)
+            {
+                return Results.StatusCode(500);
+            }
+            var model = (string?)body["model"];
+            JsonObject Response(string status, JsonNode? output, JsonNode? usage) => new()
+            {
+                ["id"] = "resp_stub", ["object"] = "response", ["created_at"] = 1, ["status"] = status, ["model"] = model,
+                ["output"] = output ?? new JsonArray(), ["usage"] = usage,
+            };
+            JsonObject Message(string text) => new()
+            {
+                ["type"] = "message", ["id"] = "msg_stub", ["status"] = "completed", ["role"] = "assistant",
+                ["content"] = new JsonArray(new JsonObject { ["type"] = "output_text", ["text"] = text, ["annotations"] = new JsonArray() }),
+            };
+            if (!streamed)
+            {
+                var usage = stub.ReportsUsage
+                    ? new JsonObject { ["input_tokens"] = user.Length / 4, ["output_tokens"] = answer.Length / 4, ["total_tokens"] = user.Length / 4 + answer.Length / 4 }
+                    : null;
+                return Results.Text(Response("completed", new JsonArray(Message(answer)), usage).ToJsonString(), "application/json");
+            }
+            // The Responses API's server-sent events: named events, the text in output_text deltas, the usage in response.completed.
+            context.Response.ContentType = "text/event-stream";
+            var sequence = 0;
+            async Task Send(string type, JsonObject data)
+            {
+                data["type"] = type;
+                data["sequence_number"] = sequence++;
+                await context.Response.WriteAsync($"event: {type}\ndata: {data.ToJsonString()}\n\n");
+                await context.Response.Body.FlushAsync();
+            }
+            await Send("response.created", new JsonObject { ["response"] = Response("in_progress", null, null) });
+            await Send("response.output_item.added", new JsonObject
+            {
+                ["output_index"] = 0,
+                ["item"] = new JsonObject { ["type"] = "message", ["id"] = "msg_stub", ["status"] = "in_progress", ["role"] = "assistant", ["content"] = new JsonArray() },
+            });
+            await Send("response.content_part.added", new JsonObject
+            {
+                ["item_id"] = "msg_stub", ["output_index"] = 0, ["content_index"] = 0,
+                ["part"] = new JsonObject { ["type"] = "output_text", ["text"] = "", ["annotations"] = new JsonArray() },
+            });
+            var words = answer.Split(' ');
+            for (var i = 0; i < words.Length; i++)
+            {
+                await Send("response.output_text.delta", new JsonObject
+                {
+                    ["item_id"] = "msg_stub", ["output_index"] = 0, ["content_index"] = 0, ["delta"] = (i == 0 ? "" : " ") + words[i],
+                });
+            }
+            await Send("response.output_text.done", new JsonObject { ["item_id"] = "msg_stub", ["output_index"] = 0, ["content_index"] = 0, ["text"] = answer });
+            await Send("response.content_part.done", new JsonObject
+            {
+                ["item_id"] = "msg_stub", ["output_index"] = 0, ["content_index"] = 0,
+                ["part"] = new JsonObject { ["type"] = "output_text", ["text"] = answer, ["annotations"] = new JsonArray() },
+            });
+            await Send("response.output_item.done", new JsonObject { ["output_index"] = 0, ["item"] = Message(answer) });
+            var streamUsage = stub.ReportsUsage
+                ? new JsonObject { ["input_tokens"] = 3, ["output_tokens"] = words.Length, ["total_tokens"] = 3 + words.Length }
+                : null;
+            await Send("response.completed", new JsonObject { ["response"] = Response("completed", new JsonArray(Message(answer)), streamUsage) });
+            return Results.Empty;
+        });
         app.MapPost("/v1/embeddings", async (HttpContext context) =>
         {
             using var raw = new MemoryStream();
@@ -159,6 +249,14 @@ public sealed class StubChatUpstream : IAsyncDisposable
         stub.BaseUrl = app.Urls.First() + "/v1";
         return stub;
     }
+
+    /// <summary>A Responses API item's content: a string, or its text parts (<c>input_text</c>, <c>output_text</c>).</summary>
+    private static string ResponseText(JsonNode? content) => content switch
+    {
+        JsonValue v => v.GetValue<string>(),
+        JsonArray parts => string.Concat(parts.OfType<JsonObject>().Select(p => (string?)p["text"] ?? "")),
+        _ => "",
+    };
 
     public async ValueTask DisposeAsync()
     {
