@@ -404,7 +404,7 @@ public static class OpenAiApi
         }
         if (route.Upstream is null)
         {
-            await Problems.Result(400, "wrong_protocol", "This deployment serves an ONNX model.",
+            await Problems.Result(400, ProblemCodes.WrongProtocol, "This deployment serves an ONNX model.",
                 $"'{name}' is served by Open Inference Protocol v2: POST /v2/models/{name}/infer").ExecuteAsync(context);
             return;
         }
