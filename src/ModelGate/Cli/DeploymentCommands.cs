@@ -380,7 +380,8 @@ internal static class DeploymentCommands
     /// <paramref name="replaced"/>, which the command sets anew), or null when the table can be written back as read.
     /// </summary>
     private static string? RedactedUpstream(RoutingTable routing, string? replaced) =>
-        routing.Upstreams?.FirstOrDefault(u => u.Key != replaced && u.Value.Url.Contains("=redacted", StringComparison.Ordinal)) is { Key: { } version }
+        routing.Upstreams?.FirstOrDefault(u => u.Key != replaced && new[] { u.Value.Url }.Concat((u.Value.Endpoints ?? []).Concat(u.Value.Fallbacks ?? []).Select(e => e.Url))
+            .Any(url => url?.Contains("=redacted", StringComparison.Ordinal) == true)) is { Key: { } version }
             ? $"error: the upstream URL of {version} is shown redacted to this key (a credential in its query), so the table cannot be written back from the CLI: use an admin key, or PUT the whole routing table"
             : null;
 }

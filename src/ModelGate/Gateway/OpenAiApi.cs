@@ -670,10 +670,17 @@ public static class OpenAiApi
             RouteKinds.Fallback);
     }
 
-    /// <summary>Up to the upstream's retries more attempts while it cannot answer; the last attempt's outcome.</summary>
+    /// <summary>
+    /// Up to the upstream's retries more attempts while it cannot answer; the last attempt's outcome. A version with several
+    /// endpoints (<see cref="UpstreamRoute.Pool"/>) is sent to as <see cref="SendToPoolAsync"/> says.
+    /// </summary>
     private static async Task<UpstreamAttempt> SendAsync(UpstreamForwarder forwarder, UpstreamRoute upstream, string path, byte[] body,
         CancellationToken ct)
     {
+        if (upstream.Pool is { } pool)
+        {
+            return await SendToPoolAsync(forwarder, upstream, pool, path, body, ct);
+        }
         var outcome = UpstreamAttempt.NoAnswer;
         for (var attempt = 0; attempt <= upstream.Retries; attempt++)
         {
@@ -684,5 +691,60 @@ public static class OpenAiApi
             }
         }
         return outcome;
+    }
+
+    /// <summary>
+    /// The version's attempt and retries go to its primary endpoints (<see cref="UpstreamPool.Choose"/>: by weight, those whose
+    /// circuit is open skipped, a retry to another endpoint when there is one); when none answered, its fallbacks, once each, in
+    /// order. An endpoint with a model name of its own gets the body with that name.
+    /// </summary>
+    private static async Task<UpstreamAttempt> SendToPoolAsync(UpstreamForwarder forwarder, UpstreamRoute version, UpstreamPool pool, string path,
+        byte[] body, CancellationToken ct)
+    {
+        var outcome = UpstreamAttempt.NoAnswer;
+        var tried = 0;
+        for (var attempt = 0; attempt <= version.Retries; attempt++)
+        {
+            if (pool.Choose(ref tried, forwarder.Breakers) is not { } endpoint)
+            {
+                break; // every primary endpoint's circuit is open
+            }
+            outcome = await forwarder.TrySendAsync(endpoint, path, BodyFor(endpoint, version, body), ct);
+            if (outcome.Response is not null)
+            {
+                return outcome;
+            }
+        }
+        foreach (var fallback in pool.Fallbacks)
+        {
+            outcome = await forwarder.TrySendAsync(fallback, path, BodyFor(fallback, version, body), ct);
+            if (outcome.Response is not null)
+            {
+                return outcome;
+            }
+        }
+        return outcome;
+    }
+
+    private static byte[] BodyFor(UpstreamRoute endpoint, UpstreamRoute version, byte[] body) =>
+        string.Equals(endpoint.Model, version.Model, StringComparison.Ordinal) ? body : WithModel(body, endpoint.EncodedModel);
+
+    /// <summary>An upstream body (always an object with a <c>model</c> member) with another model name in it.</summary>
+    internal static byte[] WithModel(byte[] body, ReadOnlyMemory<byte> encodedModel)
+    {
+        var reader = new Utf8JsonReader(body);
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isModel = reader.ValueTextEquals("model"u8);
+            reader.Read();
+            if (isModel)
+            {
+                var (start, end) = ((int)reader.TokenStartIndex, (int)reader.BytesConsumed);
+                return [.. body.AsSpan(0, start), .. encodedModel.Span, .. body.AsSpan(end)];
+            }
+            reader.Skip();
+        }
+        return body;
     }
 }

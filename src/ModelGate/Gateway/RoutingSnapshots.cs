@@ -30,6 +30,133 @@ public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, Ti
 
     /// <summary><see cref="Model"/> as a JSON string, as it replaces the client's <c>model</c>.</summary>
     public ReadOnlyMemory<byte> EncodedModel { get; } = JsonSerializer.SerializeToUtf8Bytes(Model);
+
+    /// <summary>
+    /// The version's endpoints when it has more than this one (its primary endpoints, this one first, and its fallbacks);
+    /// null for a version with one endpoint, which is sent to as it always was.
+    /// </summary>
+    public UpstreamPool? Pool { get; init; }
+
+    /// <summary>This endpoint's attempts, failures and circuit refusals, on <c>/metrics</c>.</summary>
+    public Telemetry.EndpointCounters? Counters { get; init; }
+}
+
+/// <summary>
+/// A version's endpoints: the primary ones share its load by weight, in a smooth weighted rotation (the counts of any run of
+/// requests stay within one or two of the weights' shares), skipping those whose circuit is open; the fallbacks are tried in
+/// order when no primary endpoint answered.
+/// </summary>
+public sealed class UpstreamPool
+{
+    /// <summary>The length of the rotation when the weights are not small whole numbers.</summary>
+    private const int MaxCycle = 1000;
+
+    private readonly double[] _weights;
+    private readonly byte[] _rotation;
+    private int _next = -1;
+
+    public UpstreamPool(IReadOnlyList<(UpstreamRoute Endpoint, double Weight)> primaries, IReadOnlyList<UpstreamRoute> fallbacks)
+    {
+        Primaries = [.. primaries.Select(p => p.Endpoint)];
+        Fallbacks = [.. fallbacks];
+        _weights = [.. primaries.Select(p => p.Weight)];
+        _rotation = Rotation(_weights);
+    }
+
+    public UpstreamRoute[] Primaries { get; }
+
+    public UpstreamRoute[] Fallbacks { get; }
+
+    /// <summary>
+    /// The primary endpoint of the next attempt: the rotation's next one, unless <paramref name="tried"/> (a bit per endpoint)
+    /// already has it or its circuit is open; then another endpoint not tried yet whose circuit is closed, by weight; when
+    /// every such endpoint was tried, any whose circuit is closed; null when all circuits are open.
+    /// </summary>
+    public UpstreamRoute? Choose(ref int tried, CircuitBreakers breakers)
+    {
+        int index = _rotation[(uint)Interlocked.Increment(ref _next) % (uint)_rotation.Length];
+        if ((tried & (1 << index)) != 0 || breakers.IsOpen(Primaries[index].BreakerKey))
+        {
+            index = ByWeight(tried, breakers);
+            if (index < 0)
+            {
+                index = ByWeight(0, breakers);
+            }
+            if (index < 0)
+            {
+                return null;
+            }
+        }
+        tried |= 1 << index;
+        return Primaries[index];
+    }
+
+    private int ByWeight(int excluded, CircuitBreakers breakers)
+    {
+        var total = 0.0;
+        Span<bool> open = stackalloc bool[Primaries.Length];
+        for (var i = 0; i < Primaries.Length; i++)
+        {
+            open[i] = (excluded & (1 << i)) != 0 || breakers.IsOpen(Primaries[i].BreakerKey);
+            total += open[i] ? 0 : _weights[i];
+        }
+        if (total <= 0)
+        {
+            return -1;
+        }
+        var point = Random.Shared.NextDouble() * total;
+        var last = -1;
+        for (var i = 0; i < Primaries.Length; i++)
+        {
+            if (open[i])
+            {
+                continue;
+            }
+            last = i;
+            point -= _weights[i];
+            if (point < 0)
+            {
+                return i;
+            }
+        }
+        return last;
+    }
+
+    /// <summary>
+    /// Smooth weighted round-robin (as nginx balances upstreams) over one cycle: whole-number weights give a cycle of their
+    /// sum (reduced by their common divisor) with exact shares, other weights a cycle of <see cref="MaxCycle"/> within one of them.
+    /// </summary>
+    internal static byte[] Rotation(IReadOnlyList<double> weights)
+    {
+        var whole = weights.All(w => w == Math.Floor(w));
+        var length = MaxCycle;
+        if (whole)
+        {
+            var divisor = weights.Select(w => (long)w).Aggregate(0L, Gcd);
+            var sum = weights.Sum(w => (long)w / divisor);
+            length = (int)Math.Min(sum, MaxCycle);
+        }
+        var total = weights.Sum();
+        var current = new double[weights.Count];
+        var rotation = new byte[length];
+        for (var step = 0; step < length; step++)
+        {
+            var best = 0;
+            for (var i = 0; i < weights.Count; i++)
+            {
+                current[i] += weights[i];
+                if (current[i] > current[best])
+                {
+                    best = i;
+                }
+            }
+            current[best] -= total;
+            rotation[step] = (byte)best;
+        }
+        return rotation;
+    }
+
+    private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
 }
 
 /// <summary>An immutable view of one deployment's routing table, as the data plane reads it.</summary>
@@ -93,7 +220,7 @@ public sealed class DeploymentRoute(string name, string environment, string mode
 /// other replicas' changes arrive within <see cref="PollInterval"/>.
 /// </summary>
 public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.OnnxModelCache models, Security.SecretProtector secrets,
-    ILogger<RoutingSnapshots> logger) : BackgroundService
+    Telemetry.EndpointTelemetry endpoints, ILogger<RoutingSnapshots> logger) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
     private FrozenDictionary<string, DeploymentRoute> _routes = FrozenDictionary<string, DeploymentRoute>.Empty;
@@ -148,11 +275,7 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
             {
                 var table = JsonSerializer.Deserialize<RoutingTable>(d.Routing, ModelGateJson.Options)!;
                 VersionRoute Route(string version) => new(version, onnx.GetValueOrDefault((d.ModelId, version), ""),
-                    table.Backend == "upstream" && table.Upstreams?.GetValueOrDefault(version) is { } u
-                        ? new UpstreamRoute(new Uri(u.Url.TrimEnd('/') + "/"), u.Model, u.ApiKey is null ? null : secrets.Unprotect(u.ApiKey),
-                            TimeSpan.FromSeconds(u.FirstByteTimeoutSeconds), TimeSpan.FromSeconds(u.IdleTimeoutSeconds), u.Retries,
-                            u.InputPricePer1K, u.OutputPricePer1K)
-                        : null,
+                    table.Backend == "upstream" && table.Upstreams?.GetValueOrDefault(version) is { } u ? Upstream(d.Name, version, u) : null,
                     prompts.GetValueOrDefault((d.ModelId, version)));
                 routes[d.Name] = new DeploymentRoute(d.Name, d.Environment, d.Model, d.Revision, Route(table.Stable),
                     (table.Candidates ?? []).Select(c => (Route(c.Version), c.Weight)).ToList(), table.Stickiness,
@@ -171,6 +294,9 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
                 }
             }
             Volatile.Write(ref _routes, routes.ToFrozenDictionary(StringComparer.Ordinal));
+            endpoints.Retain(routes.Values.SelectMany(r => r.Shadow is { } sh ? r.Versions.Append(sh.Route) : r.Versions)
+                .SelectMany(v => v.Upstream?.Pool is { } pool ? [.. pool.Primaries, .. pool.Fallbacks] : v.Upstream is { } one ? [one] : Array.Empty<UpstreamRoute>())
+                .Select(e => e.Counters!));
             _seen = (deployments.Count, deployments.Sum(d => (long)d.Revision), deployments.Count == 0 ? default : deployments.Max(d => d.UpdatedAt));
             Loaded = true;
         }
@@ -178,6 +304,36 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
         {
             _reload.Release();
         }
+    }
+
+    /// <summary>
+    /// A version's upstream as the data plane sends to it: its first primary endpoint, carrying the pool of all its endpoints
+    /// when it has more than one (or fallbacks). Timeouts, retries and prices are the version's, the same on every endpoint.
+    /// </summary>
+    private UpstreamRoute Upstream(string deployment, string version, UpstreamBackend upstream)
+    {
+        UpstreamRoute Endpoint(string list, int index, UpstreamEndpoint e)
+        {
+            var url = new Uri(e.Url.TrimEnd('/') + "/");
+            return new UpstreamRoute(url, e.Model ?? upstream.Model, e.ApiKey is null ? null : secrets.Unprotect(e.ApiKey),
+                TimeSpan.FromSeconds(upstream.FirstByteTimeoutSeconds), TimeSpan.FromSeconds(upstream.IdleTimeoutSeconds), upstream.Retries,
+                upstream.InputPricePer1K, upstream.OutputPricePer1K)
+            {
+                Counters = endpoints.For(deployment, version, list, index, url.Authority, url + "#" + (e.Model ?? upstream.Model)),
+            };
+        }
+        var listed = UpstreamBinding.Listed(upstream).ToList();
+        var primaries = listed.Where(l => l.List == UpstreamBinding.Primary).Select(l => (Endpoint(l.List, l.Index, l.Endpoint), l.Endpoint.Weight ?? 1)).ToList();
+        var fallbacks = listed.Where(l => l.List == UpstreamBinding.Fallback).Select(l => Endpoint(l.List, l.Index, l.Endpoint)).ToList();
+        if (primaries.Count == 1 && fallbacks.Count == 0)
+        {
+            return primaries[0].Item1;
+        }
+        var pool = new UpstreamPool(primaries, fallbacks);
+        // The first primary endpoint stands for the version (its prices, timeouts) and carries the pool.
+        var first = primaries[0].Item1 with { Pool = pool };
+        pool.Primaries[0] = first;
+        return first;
     }
 
     /// <summary>
