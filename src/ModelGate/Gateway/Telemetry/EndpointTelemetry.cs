@@ -12,9 +12,28 @@ namespace ModelGate.Gateway.Telemetry;
 /// are dropped with the endpoint; the number of series is bounded by the routing tables (at most
 /// <see cref="UpstreamBinding.MaxEndpoints"/> per list per version).
 /// </remarks>
-public sealed class EndpointTelemetry
+public sealed class EndpointTelemetry : IDisposable
 {
     private readonly ConcurrentDictionary<(string Deployment, string Version, string List, int Index, string Backend), EndpointCounters> _counters = new();
+
+    // Exported over OTLP when configured (the meter GatewayTelemetry's instruments are in), read only when collected.
+    private readonly System.Diagnostics.Metrics.Meter _meter = new(GatewayTelemetry.MeterName);
+
+    public EndpointTelemetry()
+    {
+        _meter.CreateObservableCounter("modelgate.gateway.upstream.attempts", () => Measure(c => c.Attempts), "{attempt}",
+            "Attempts sent to an upstream endpoint");
+        _meter.CreateObservableCounter("modelgate.gateway.upstream.failures", () => Measure(c => c.Failures), "{attempt}",
+            "Attempts on an upstream endpoint that failed");
+        _meter.CreateObservableCounter("modelgate.gateway.upstream.circuit_rejected", () => Measure(c => c.Rejected), "{attempt}",
+            "Attempts not sent because the endpoint's circuit was open");
+    }
+
+    private IEnumerable<System.Diagnostics.Metrics.Measurement<long>> Measure(Func<EndpointCounters, long> value) =>
+        _counters.Values.Select(c => new System.Diagnostics.Metrics.Measurement<long>(value(c),
+            new("deployment", c.Deployment), new("version", c.Version), new("list", c.List), new("endpoint", c.Index), new("host", c.Host)));
+
+    public void Dispose() => _meter.Dispose();
 
     public IEnumerable<EndpointCounters> All => _counters.Values;
 
