@@ -696,34 +696,43 @@ public static class OpenAiApi
     /// <summary>
     /// The version's attempt and retries go to its primary endpoints (<see cref="UpstreamPool.Choose"/>: by weight, those whose
     /// circuit is open skipped, a retry to another endpoint when there is one); when none answered, its fallbacks, once each, in
-    /// order. An endpoint with a model name of its own gets the body with that name.
+    /// order. An endpoint with a model name of its own gets the body with that name. An endpoint whose address the egress
+    /// policy refuses counts as one that did not answer; when no endpoint answered, that refusal is what the caller gets.
     /// </summary>
     private static async Task<UpstreamAttempt> SendToPoolAsync(UpstreamForwarder forwarder, UpstreamRoute version, UpstreamPool pool, string path,
         byte[] body, CancellationToken ct)
     {
         var outcome = UpstreamAttempt.NoAnswer;
+        Security.EgressDeniedException? denied = null;
         var tried = 0;
-        for (var attempt = 0; attempt <= version.Retries; attempt++)
+        var fallback = 0;
+        for (var attempt = 0; ; attempt++)
         {
-            if (pool.Choose(ref tried, forwarder.Breakers) is not { } endpoint)
+            var endpoint = attempt <= version.Retries ? pool.Choose(ref tried, forwarder.Breakers) : null;
+            if (endpoint is null)
             {
-                break; // every primary endpoint's circuit is open
+                // The primary endpoints' attempts are spent (or every one's circuit is open): the fallbacks, in order.
+                if (fallback == pool.Fallbacks.Length)
+                {
+                    break;
+                }
+                endpoint = pool.Fallbacks[fallback++];
+                attempt = version.Retries;
             }
-            outcome = await forwarder.TrySendAsync(endpoint, path, BodyFor(endpoint, version, body), ct);
+            try
+            {
+                outcome = await forwarder.TrySendAsync(endpoint, path, BodyFor(endpoint, version, body), ct);
+            }
+            catch (Security.EgressDeniedException e)
+            {
+                (denied, outcome) = (e, UpstreamAttempt.NoAnswer);
+            }
             if (outcome.Response is not null)
             {
                 return outcome;
             }
         }
-        foreach (var fallback in pool.Fallbacks)
-        {
-            outcome = await forwarder.TrySendAsync(fallback, path, BodyFor(fallback, version, body), ct);
-            if (outcome.Response is not null)
-            {
-                return outcome;
-            }
-        }
-        return outcome;
+        return denied is null ? outcome : throw denied;
     }
 
     private static byte[] BodyFor(UpstreamRoute endpoint, UpstreamRoute version, byte[] body) =>
