@@ -37,6 +37,9 @@ public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, Ti
     /// </summary>
     public UpstreamPool? Pool { get; init; }
 
+    /// <summary>This endpoint's circuit breaker (that of its <see cref="BreakerKey"/>), handed over by the snapshot.</summary>
+    public CircuitBreakers.Circuit? Circuit { get; init; }
+
     /// <summary>This endpoint's attempts, failures and circuit refusals, on <c>/metrics</c>.</summary>
     public Telemetry.EndpointCounters? Counters { get; init; }
 }
@@ -75,7 +78,7 @@ public sealed class UpstreamPool
     public UpstreamRoute? Choose(ref int tried, CircuitBreakers breakers)
     {
         int index = _rotation[(uint)Interlocked.Increment(ref _next) % (uint)_rotation.Length];
-        if ((tried & (1 << index)) != 0 || breakers.IsOpen(Primaries[index].BreakerKey))
+        if ((tried & (1 << index)) != 0 || breakers.IsOpen(breakers.For(Primaries[index])))
         {
             index = ByWeight(tried, breakers);
             if (index < 0)
@@ -97,7 +100,7 @@ public sealed class UpstreamPool
         Span<bool> open = stackalloc bool[Primaries.Length];
         for (var i = 0; i < Primaries.Length; i++)
         {
-            open[i] = (excluded & (1 << i)) != 0 || breakers.IsOpen(Primaries[i].BreakerKey);
+            open[i] = (excluded & (1 << i)) != 0 || breakers.IsOpen(breakers.For(Primaries[i]));
             total += open[i] ? 0 : _weights[i];
         }
         if (total <= 0)
@@ -220,7 +223,7 @@ public sealed class DeploymentRoute(string name, string environment, string mode
 /// other replicas' changes arrive within <see cref="PollInterval"/>.
 /// </summary>
 public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.OnnxModelCache models, Security.SecretProtector secrets,
-    Telemetry.EndpointTelemetry endpoints, ILogger<RoutingSnapshots> logger) : BackgroundService
+    Telemetry.EndpointTelemetry endpoints, CircuitBreakers breakers, ILogger<RoutingSnapshots> logger) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
     private FrozenDictionary<string, DeploymentRoute> _routes = FrozenDictionary<string, DeploymentRoute>.Empty;
@@ -315,11 +318,13 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
         UpstreamRoute Endpoint(string list, int index, UpstreamEndpoint e)
         {
             var url = new Uri(e.Url.TrimEnd('/') + "/");
-            return new UpstreamRoute(url, e.Model ?? upstream.Model, e.ApiKey is null ? null : secrets.Unprotect(e.ApiKey),
+            var route = new UpstreamRoute(url, e.Model ?? upstream.Model, e.ApiKey is null ? null : secrets.Unprotect(e.ApiKey),
                 TimeSpan.FromSeconds(upstream.FirstByteTimeoutSeconds), TimeSpan.FromSeconds(upstream.IdleTimeoutSeconds), upstream.Retries,
-                upstream.InputPricePer1K, upstream.OutputPricePer1K)
+                upstream.InputPricePer1K, upstream.OutputPricePer1K);
+            return route with
             {
-                Counters = endpoints.For(deployment, version, list, index, url.Authority, url + "#" + (e.Model ?? upstream.Model)),
+                Circuit = breakers.For(route.BreakerKey),
+                Counters = endpoints.For(deployment, version, list, index, url.Authority, route.BreakerKey),
             };
         }
         var listed = UpstreamBinding.Listed(upstream).ToList();

@@ -40,7 +40,7 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
     /// <exception cref="Security.EgressDeniedException">The egress policy refused the address the upstream resolved to.</exception>
     public async Task<UpstreamAttempt> TrySendAsync(UpstreamRoute upstream, string path, byte[] body, CancellationToken cancellationToken)
     {
-        var backend = CircuitBreakers.KeyOf(upstream);
+        var backend = breakers.For(upstream);
         var counters = upstream.Counters;
         if (!breakers.TryEnter(backend))
         {
