@@ -305,6 +305,24 @@ public abstract class UpstreamEndpointsTests(ServerFixture fixture) : ProviderTe
     }
 
     [Fact]
+    public async Task EndpointUrls_ShownToReaders_WithoutKeysAndWithQueryCredentialsRedacted()
+    {
+        await using var a = await StubChatUpstream.StartAsync();
+        await using var b = await StubChatUpstream.StartAsync();
+        var deployment = await DeployAsync(Endpoints([Endpoint(a, "sk-a"), new JsonObject { ["url"] = b.BaseUrl + "?api-key=sk-in-query&region=eu" }],
+            fallbacks: [new JsonObject { ["url"] = a.BaseUrl.Replace("127.0.0.1", "localhost") + "?token=sk-fallback-query" }]));
+        var viewer = await Server.CreateKeyAsync("viewer");
+
+        using var shown = await Server.Client(viewer).GetAsync($"/api/v1/deployments/{deployment}");
+        var text = await shown.Content.ReadAsStringAsync();
+        Assert.True(shown.IsSuccessStatusCode, text);
+        Assert.DoesNotContain("sk-", text);
+        Assert.Contains("region=eu", text);
+        var events = await Server.Api().ListAuditAsync(subject: $"deployments/{deployment}");
+        Assert.DoesNotContain("sk-", System.Text.Json.JsonSerializer.Serialize(events));
+    }
+
+    [Fact]
     public async Task SingleUrlUpstream_StoredAsBefore_IsStillServedAndStoredUnchanged()
     {
         await using var a = await StubChatUpstream.StartAsync();
