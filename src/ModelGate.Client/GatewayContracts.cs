@@ -35,24 +35,35 @@ public sealed record CandidateRoute(string Version, double Weight);
 public sealed record StickinessSpec(string? Header = null, bool User = false);
 
 /// <summary>
-/// How an <c>upstream</c> version is reached: an OpenAI-compatible API base (…/v1) and the model name there.
-/// <see cref="ApiKey"/> is write-only: it is stored encrypted and never returned (<see cref="HasApiKey"/> says whether one is set).
+/// How an <c>upstream</c> version is reached: an OpenAI-compatible API base (…/v1) and the model name there — one
+/// <see cref="Url"/>, or several <see cref="Endpoints"/> that share its load by weight, and <see cref="Fallbacks"/> tried in
+/// order when none of them answers. <see cref="ApiKey"/> is write-only: it is stored encrypted and never returned
+/// (<see cref="HasApiKey"/> says whether one is set).
 /// </summary>
 /// <remarks>
 /// The key is bound to the URL it was given with. In a change of routing, <c>"apiKey": "…"</c> sets a new key,
 /// <c>"apiKey": null</c> drops the key, and leaving <c>apiKey</c> out keeps the stored key only while the URL's scheme,
-/// host, port and path stay the same (otherwise the change is refused: 422 <c>upstream_key_required</c>).
+/// host, port and path stay the same (otherwise the change is refused: 422 <c>upstream_key_required</c>). Each endpoint's
+/// key is bound to its own URL by the same rule.
 /// </remarks>
+/// <param name="Url">The one endpoint's URL; null when <see cref="Endpoints"/> are given instead.</param>
+/// <param name="Model">The model name at the upstream (the default of endpoints that name none).</param>
 /// <param name="InputPricePer1K">Price per 1,000 prompt tokens (any currency, used consistently); null: not priced.</param>
 /// <param name="OutputPricePer1K">Price per 1,000 completion tokens.</param>
-public sealed record UpstreamBackend(string Url, string Model, string? ApiKey = null, bool HasApiKey = false, double FirstByteTimeoutSeconds = 60,
-    double IdleTimeoutSeconds = 60, int Retries = 1, double? InputPricePer1K = null, double? OutputPricePer1K = null)
+/// <param name="Endpoints">Several endpoints serving the version, chosen by weight (instead of <see cref="Url"/>).</param>
+/// <param name="Fallbacks">Endpoints tried one after the other, in order, when the primary endpoints did not answer.</param>
+public sealed record UpstreamBackend([property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Url, string Model, string? ApiKey = null, bool HasApiKey = false, double FirstByteTimeoutSeconds = 60,
+    double IdleTimeoutSeconds = 60, int Retries = 1, double? InputPricePer1K = null, double? OutputPricePer1K = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<UpstreamEndpoint>? Endpoints = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<UpstreamEndpoint>? Fallbacks = null) : IWriteOnlyApiKey
 {
     /// <summary>Read from JSON: <see cref="ApiKey"/> is set only when the document has the property (null included).</summary>
     [JsonConstructor]
-    private UpstreamBackend(string url, string model, bool hasApiKey = false, double firstByteTimeoutSeconds = 60, double idleTimeoutSeconds = 60,
-        int retries = 1, double? inputPricePer1K = null, double? outputPricePer1K = null)
-        : this(url, model, null, hasApiKey, firstByteTimeoutSeconds, idleTimeoutSeconds, retries, inputPricePer1K, outputPricePer1K) => ApiKeyGiven = false;
+    private UpstreamBackend(string? url, string model, bool hasApiKey = false, double firstByteTimeoutSeconds = 60, double idleTimeoutSeconds = 60,
+        int retries = 1, double? inputPricePer1K = null, double? outputPricePer1K = null, IReadOnlyList<UpstreamEndpoint>? endpoints = null,
+        IReadOnlyList<UpstreamEndpoint>? fallbacks = null)
+        : this(url, model, null, hasApiKey, firstByteTimeoutSeconds, idleTimeoutSeconds, retries, inputPricePer1K, outputPricePer1K, endpoints, fallbacks) =>
+        ApiKeyGiven = false;
 
     private readonly string? _apiKey = ApiKey;
 
@@ -81,7 +92,7 @@ public sealed record UpstreamBackend(string Url, string Model, string? ApiKey = 
     /// <summary>The serializer's rule for <see cref="ApiKey"/> (a contract modifier of <see cref="ModelGateJson.Options"/>).</summary>
     internal static void WriteApiKeyWhenGiven(System.Text.Json.Serialization.Metadata.JsonTypeInfo info)
     {
-        if (info.Type != typeof(UpstreamBackend))
+        if (info.Type != typeof(UpstreamBackend) && info.Type != typeof(UpstreamEndpoint))
         {
             return;
         }
@@ -89,10 +100,50 @@ public sealed record UpstreamBackend(string Url, string Model, string? ApiKey = 
         {
             if (property.Name == "apiKey")
             {
-                property.ShouldSerialize = static (owner, value) => value is not null || ((UpstreamBackend)owner).ApiKeyGiven;
+                property.ShouldSerialize = static (owner, value) => value is not null || ((IWriteOnlyApiKey)owner).ApiKeyGiven;
             }
         }
     }
+}
+
+/// <summary>What <see cref="UpstreamBackend"/> and <see cref="UpstreamEndpoint"/> share: a write-only key, and whether one was given.</summary>
+public interface IWriteOnlyApiKey
+{
+    string? ApiKey { get; }
+    bool ApiKeyGiven { get; }
+}
+
+/// <summary>
+/// One endpoint of an upstream with several (<see cref="UpstreamBackend.Endpoints"/> or <see cref="UpstreamBackend.Fallbacks"/>):
+/// its URL, its model name when it differs from the upstream's, its API key (write-only, bound to this URL like an upstream's),
+/// and, among the primary endpoints, its share of the load (<see cref="Weight"/>, relative to the others'; default 1).
+/// </summary>
+public sealed record UpstreamEndpoint(string Url, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Model = null,
+    string? ApiKey = null, bool HasApiKey = false, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Weight = null)
+    : IWriteOnlyApiKey
+{
+    /// <summary>Read from JSON: <see cref="ApiKey"/> is set only when the document has the property (null included).</summary>
+    [JsonConstructor]
+    private UpstreamEndpoint(string url, string? model = null, bool hasApiKey = false, double? weight = null)
+        : this(url, model, null, hasApiKey, weight) => ApiKeyGiven = false;
+
+    private readonly string? _apiKey = ApiKey;
+
+    /// <summary>As <see cref="UpstreamBackend.ApiKey"/>: left out when null, except when given as null by the client.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ApiKey
+    {
+        get => _apiKey;
+        init
+        {
+            _apiKey = value;
+            ApiKeyGiven = true;
+        }
+    }
+
+    /// <summary>Whether <see cref="ApiKey"/> was given (a key, or null to drop the stored one). Never serialized.</summary>
+    [JsonIgnore]
+    public bool ApiKeyGiven { get; init; } = ApiKey is not null;
 }
 
 /// <summary>Totals over the request log, grouped as asked.</summary>

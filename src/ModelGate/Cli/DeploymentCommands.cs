@@ -44,7 +44,7 @@ internal static class DeploymentCommands
                 }
                 if (stableUpstream is null)
                 {
-                    context.Err.WriteLine("error: an upstream deployment needs the stable version's upstream: --upstream-url and --upstream-model");
+                    context.Err.WriteLine("error: an upstream deployment needs the stable version's upstream: --upstream-model and --upstream-url (or --upstream-endpoint)");
                     return Task.FromResult(ExitCodes.Usage);
                 }
                 routing = routing with { Backend = "upstream", Upstreams = new Dictionary<string, UpstreamBackend> { [routing.Stable] = stableUpstream } };
@@ -172,22 +172,30 @@ internal static class DeploymentCommands
     {
         // set-upstream (where the upstream is all there is) also answers to --url and --model; create has a --model of its own.
         private readonly Option<string?> _url = required
-            ? new("--upstream-url", "--url") { Description = "The OpenAI-compatible API base (…/v1)", Required = true }
-            : new("--upstream-url") { Description = "The stable version's OpenAI-compatible API base (…/v1)" };
+            ? new("--upstream-url", "--url") { Description = "The OpenAI-compatible API base (…/v1); or give --upstream-endpoint (repeatable) instead" }
+            : new("--upstream-url") { Description = "The stable version's OpenAI-compatible API base (…/v1); or give --upstream-endpoint (repeatable) instead" };
         private readonly Option<string?> _model = required
-            ? new("--upstream-model", "--model") { Description = "The upstream's model name", Required = true }
-            : new("--upstream-model") { Description = "The stable version's model name at the upstream" };
+            ? new("--upstream-model", "--model") { Description = "The upstream's model name (the default of endpoints that name none)", Required = true }
+            : new("--upstream-model") { Description = "The stable version's model name at the upstream (the default of endpoints that name none)" };
+        private readonly Option<string[]> _endpoints = new("--upstream-endpoint")
+        {
+            Description = "URL[,weight=W][,model=M][,api-key-env=VAR|,no-api-key]: one of several endpoints sharing the load by weight (default 1; repeatable, instead of --upstream-url)",
+        };
+        private readonly Option<string[]> _fallbacks = new("--upstream-fallback")
+        {
+            Description = "URL[,model=M][,api-key-env=VAR|,no-api-key]: an endpoint tried when no primary endpoint answered (repeatable; tried in the order given)",
+        };
         private readonly Option<string?> _keyEnv = new("--api-key-env") { Description = "Name of the environment variable holding the upstream's API key (stored encrypted, never shown)" };
         private readonly Option<bool> _dropKey = new("--drop-api-key") { Description = "Send no API key to this upstream any more (the stored one is deleted)" };
         private readonly Option<double?> _inputPrice = new("--input-price") { Description = "Price per 1,000 prompt tokens" };
         private readonly Option<double?> _outputPrice = new("--output-price") { Description = "Price per 1,000 completion tokens" };
         private readonly Option<double?> _firstByte = new("--first-byte-timeout") { Description = "Seconds to wait for the first byte [default 60]" };
         private readonly Option<double?> _idle = new("--idle-timeout") { Description = "Seconds of silence in a stream before it is cut [default 60]" };
-        private readonly Option<int?> _retries = new("--retries") { Description = "Retries of a failed attempt [default 1]" };
+        private readonly Option<int?> _retries = new("--retries") { Description = "Retries of a failed attempt (on another endpoint when there is one) [default 1]" };
 
         public void AddTo(Command command)
         {
-            foreach (var option in new Option[] { _url, _model, _keyEnv, _dropKey, _inputPrice, _outputPrice, _firstByte, _idle, _retries })
+            foreach (var option in new Option[] { _url, _model, _endpoints, _fallbacks, _keyEnv, _dropKey, _inputPrice, _outputPrice, _firstByte, _idle, _retries })
             {
                 command.Options.Add(option);
             }
@@ -196,21 +204,33 @@ internal static class DeploymentCommands
         public bool Given(ParseResult parse) =>
             parse.GetValue(_url) is not null || parse.GetValue(_model) is not null || parse.GetValue(_keyEnv) is not null || parse.GetValue(_dropKey)
             || parse.GetValue(_inputPrice) is not null || parse.GetValue(_outputPrice) is not null || parse.GetValue(_firstByte) is not null
-            || parse.GetValue(_idle) is not null || parse.GetValue(_retries) is not null;
+            || parse.GetValue(_idle) is not null || parse.GetValue(_retries) is not null
+            || parse.GetValue(_endpoints) is { Length: > 0 } || parse.GetValue(_fallbacks) is { Length: > 0 };
 
-        /// <summary>The upstream given (null when neither URL nor model was), or why the options do not make one.</summary>
+        /// <summary>The upstream given (null when nothing of it was), or why the options do not make one.</summary>
         public bool TryRead(CliContext context, ParseResult parse, out UpstreamBackend? backend, out string? failure)
         {
             backend = null;
             failure = null;
             var (url, model) = (parse.GetValue(_url), parse.GetValue(_model));
-            if (url is null && model is null && !Given(parse))
+            var (endpointSpecs, fallbackSpecs) = (parse.GetValue(_endpoints) ?? [], parse.GetValue(_fallbacks) ?? []);
+            if (!Given(parse))
             {
                 return true;
             }
-            if (url is null || model is null)
+            if (url is not null && endpointSpecs.Length > 0)
             {
-                failure = "error: an upstream needs both --upstream-url and --upstream-model";
+                failure = "error: give either --upstream-url (one endpoint) or --upstream-endpoint (several), not both";
+                return false;
+            }
+            if (url is null && endpointSpecs.Length == 0 || model is null)
+            {
+                failure = "error: an upstream needs --upstream-model and either --upstream-url or --upstream-endpoint";
+                return false;
+            }
+            if (endpointSpecs.Length > 0 && (parse.GetValue(_keyEnv) is not null || parse.GetValue(_dropKey)))
+            {
+                failure = "error: with --upstream-endpoint, each endpoint carries its key: URL,api-key-env=VAR (or URL,no-api-key)";
                 return false;
             }
             if (parse.GetValue(_dropKey) && parse.GetValue(_keyEnv) is not null)
@@ -224,13 +244,73 @@ internal static class DeploymentCommands
                 failure = $"error: the environment variable {env} is not set";
                 return false;
             }
+            var endpoints = new List<UpstreamEndpoint>();
+            var fallbacks = new List<UpstreamEndpoint>();
+            foreach (var (specs, list, weighted) in new[] { (endpointSpecs, endpoints, true), (fallbackSpecs, fallbacks, false) })
+            {
+                foreach (var spec in specs)
+                {
+                    if (!TryEndpoint(context, spec, weighted, out var endpoint, out failure))
+                    {
+                        return false;
+                    }
+                    list.Add(endpoint!);
+                }
+            }
             var defaults = new UpstreamBackend("", "");
             backend = new UpstreamBackend(url, model, null, false,
                 parse.GetValue(_firstByte) ?? defaults.FirstByteTimeoutSeconds, parse.GetValue(_idle) ?? defaults.IdleTimeoutSeconds,
-                parse.GetValue(_retries) ?? defaults.Retries, parse.GetValue(_inputPrice), parse.GetValue(_outputPrice));
+                parse.GetValue(_retries) ?? defaults.Retries, parse.GetValue(_inputPrice), parse.GetValue(_outputPrice),
+                endpoints.Count > 0 ? endpoints : null, fallbacks.Count > 0 ? fallbacks : null);
             backend = key is not null ? backend with { ApiKey = key }
                 : parse.GetValue(_dropKey) ? backend with { ApiKey = null }
                 : backend;
+            return true;
+        }
+
+        /// <summary>
+        /// <c>URL[,weight=W][,model=M][,api-key-env=VAR|,no-api-key]</c>: an endpoint (its key read from the environment;
+        /// without either key option, the stored key is kept while the URL stays).
+        /// </summary>
+        private static bool TryEndpoint(CliContext context, string spec, bool weighted, out UpstreamEndpoint? endpoint, out string? failure)
+        {
+            endpoint = null;
+            failure = null;
+            var parts = spec.Split(',');
+            var result = new UpstreamEndpoint(parts[0].Trim());
+            foreach (var part in parts.Skip(1))
+            {
+                var (name, value) = part.IndexOf('=') is var eq and >= 0 ? (part[..eq].Trim(), part[(eq + 1)..].Trim()) : (part.Trim(), null);
+                switch (name)
+                {
+                    case "weight" when weighted && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var weight):
+                        result = result with { Weight = weight };
+                        break;
+                    case "model" when value is { Length: > 0 }:
+                        result = result with { Model = value };
+                        break;
+                    case "api-key-env" when value is { Length: > 0 }:
+                        if (context.Environment(value) is not { } key)
+                        {
+                            failure = $"error: the environment variable {value} is not set";
+                            return false;
+                        }
+                        result = result with { ApiKey = key };
+                        break;
+                    case "no-api-key" when value is null:
+                        result = result with { ApiKey = null };
+                        break;
+                    default:
+                        failure = $"error: '{part}' in '{spec}': an endpoint is URL[{(weighted ? ",weight=W" : "")}][,model=M][,api-key-env=VAR|,no-api-key]";
+                        return false;
+                }
+            }
+            if (result.ApiKey is not null && parts.Any(p => p.Trim() == "no-api-key"))
+            {
+                failure = $"error: '{spec}': api-key-env and no-api-key contradict each other";
+                return false;
+            }
+            endpoint = result;
             return true;
         }
     }
@@ -380,7 +460,8 @@ internal static class DeploymentCommands
     /// <paramref name="replaced"/>, which the command sets anew), or null when the table can be written back as read.
     /// </summary>
     private static string? RedactedUpstream(RoutingTable routing, string? replaced) =>
-        routing.Upstreams?.FirstOrDefault(u => u.Key != replaced && u.Value.Url.Contains("=redacted", StringComparison.Ordinal)) is { Key: { } version }
+        routing.Upstreams?.FirstOrDefault(u => u.Key != replaced && new[] { u.Value.Url }.Concat((u.Value.Endpoints ?? []).Concat(u.Value.Fallbacks ?? []).Select(e => e.Url))
+            .Any(url => url?.Contains("=redacted", StringComparison.Ordinal) == true)) is { Key: { } version }
             ? $"error: the upstream URL of {version} is shown redacted to this key (a credential in its query), so the table cannot be written back from the CLI: use an admin key, or PUT the whole routing table"
             : null;
 }

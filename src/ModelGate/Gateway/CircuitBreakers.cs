@@ -14,8 +14,6 @@ public sealed class CircuitBreakers(TimeProvider time)
 
     private readonly ConcurrentDictionary<string, Circuit> _circuits = new(StringComparer.Ordinal);
 
-    public static string KeyOf(UpstreamRoute upstream) => upstream.BreakerKey;
-
     public bool TryEnter(string backend) => _circuits.GetOrAdd(backend, _ => new Circuit()).TryEnter(time);
 
     public void Succeeded(string backend) => _circuits.GetOrAdd(backend, _ => new Circuit()).Succeeded();
@@ -24,14 +22,32 @@ public sealed class CircuitBreakers(TimeProvider time)
 
     public bool IsOpen(string backend) => _circuits.TryGetValue(backend, out var c) && c.IsOpen(time);
 
-    private sealed class Circuit
+    /// <summary>
+    /// The circuit of one backend, for a routing snapshot to hand its upstream (<see cref="UpstreamRoute.Circuit"/>), so that
+    /// sending looks nothing up.
+    /// </summary>
+    public Circuit For(string backend) => _circuits.GetOrAdd(backend, static _ => new Circuit());
+
+    /// <summary>The circuit of <paramref name="upstream"/>: the one its snapshot handed it, or the one of its backend.</summary>
+    public Circuit For(UpstreamRoute upstream) => upstream.Circuit ?? For(upstream.BreakerKey);
+
+    public bool TryEnter(Circuit circuit) => circuit.TryEnter(time);
+
+    public void Succeeded(Circuit circuit) => circuit.Succeeded();
+
+    public void Failed(Circuit circuit) => circuit.Failed(time);
+
+    public bool IsOpen(Circuit circuit) => circuit.IsOpen(time);
+
+    /// <summary>One backend's circuit; its state changes through <see cref="CircuitBreakers"/>, which holds the clock.</summary>
+    public sealed class Circuit
     {
         private readonly Lock _lock = new();
         private int _failures;
         private DateTimeOffset? _openUntil;
         private bool _trialInFlight;
 
-        public bool TryEnter(TimeProvider time)
+        internal bool TryEnter(TimeProvider time)
         {
             lock (_lock)
             {
@@ -48,7 +64,7 @@ public sealed class CircuitBreakers(TimeProvider time)
             }
         }
 
-        public void Succeeded()
+        internal void Succeeded()
         {
             lock (_lock)
             {
@@ -56,7 +72,7 @@ public sealed class CircuitBreakers(TimeProvider time)
             }
         }
 
-        public void Failed(TimeProvider time)
+        internal void Failed(TimeProvider time)
         {
             lock (_lock)
             {
@@ -69,7 +85,7 @@ public sealed class CircuitBreakers(TimeProvider time)
             }
         }
 
-        public bool IsOpen(TimeProvider time)
+        internal bool IsOpen(TimeProvider time)
         {
             lock (_lock)
             {

@@ -308,12 +308,25 @@ public sealed class DeploymentRouting(UpstreamBinding binding, RoutingSnapshots 
         ? table
         : table with
         {
-            Upstreams = table.Upstreams.ToDictionary(kv => kv.Key,
-                kv => kv.Value with { Url = UpstreamBinding.Shown(kv.Value.Url, hideQuerySecrets), ApiKey = null, ApiKeyGiven = false }),
+            Upstreams = table.Upstreams.ToDictionary(kv => kv.Key, kv => WithoutKeys(kv.Value) with
+            {
+                Url = kv.Value.Url is null ? null : UpstreamBinding.Shown(kv.Value.Url, hideQuerySecrets),
+                Endpoints = kv.Value.Endpoints?.Select(e => e with { Url = UpstreamBinding.Shown(e.Url, hideQuerySecrets) }).ToList(),
+                Fallbacks = kv.Value.Fallbacks?.Select(e => e with { Url = UpstreamBinding.Shown(e.Url, hideQuerySecrets) }).ToList(),
+            }),
         };
 
     /// <summary>The table with every upstream's key left out, so that it is kept where the URL stays (for changes made from the stored table).</summary>
     private static RoutingTable KeepingStoredKeys(RoutingTable table) => table.Upstreams is null
         ? table
-        : table with { Upstreams = table.Upstreams.ToDictionary(kv => kv.Key, kv => kv.Value with { ApiKey = null, ApiKeyGiven = false }) };
+        : table with { Upstreams = table.Upstreams.ToDictionary(kv => kv.Key, kv => WithoutKeys(kv.Value)) };
+
+    /// <summary>An upstream with its keys and its endpoints' keys left out (not given: kept where the URL stays).</summary>
+    private static UpstreamBackend WithoutKeys(UpstreamBackend upstream) => upstream with
+    {
+        ApiKey = null,
+        ApiKeyGiven = false,
+        Endpoints = upstream.Endpoints?.Select(e => e with { ApiKey = null, ApiKeyGiven = false }).ToList(),
+        Fallbacks = upstream.Fallbacks?.Select(e => e with { ApiKey = null, ApiKeyGiven = false }).ToList(),
+    };
 }

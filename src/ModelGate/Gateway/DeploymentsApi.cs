@@ -20,6 +20,7 @@ public static class DeploymentsApi
         services.TryAddSingleton<Onnx.OnnxModelCache>();
         services.AddSingleton<RoutingSnapshots>();
         services.AddSingleton<CircuitBreakers>();
+        services.AddSingleton<Telemetry.EndpointTelemetry>();
         services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<UpstreamBinding>();
         services.AddSingleton<DeploymentRouting>();

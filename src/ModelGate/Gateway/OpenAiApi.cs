@@ -672,10 +672,17 @@ public static class OpenAiApi
             RouteKinds.Fallback);
     }
 
-    /// <summary>Up to the upstream's retries more attempts while it cannot answer; the last attempt's outcome.</summary>
+    /// <summary>
+    /// Up to the upstream's retries more attempts while it cannot answer; the last attempt's outcome. A version with several
+    /// endpoints (<see cref="UpstreamRoute.Pool"/>) is sent to as <see cref="SendToPoolAsync"/> says.
+    /// </summary>
     private static async Task<UpstreamAttempt> SendAsync(UpstreamForwarder forwarder, UpstreamRoute upstream, string path, byte[] body,
         CancellationToken ct)
     {
+        if (upstream.Pool is { } pool)
+        {
+            return await SendToPoolAsync(forwarder, upstream, pool, path, body, ct);
+        }
         var outcome = UpstreamAttempt.NoAnswer;
         for (var attempt = 0; attempt <= upstream.Retries; attempt++)
         {
@@ -686,5 +693,69 @@ public static class OpenAiApi
             }
         }
         return outcome;
+    }
+
+    /// <summary>
+    /// The version's attempt and retries go to its primary endpoints (<see cref="UpstreamPool.Choose"/>: by weight, those whose
+    /// circuit is open skipped, a retry to another endpoint when there is one); when none answered, its fallbacks, once each, in
+    /// order. An endpoint with a model name of its own gets the body with that name. An endpoint whose address the egress
+    /// policy refuses counts as one that did not answer; when no endpoint answered, that refusal is what the caller gets.
+    /// </summary>
+    private static async Task<UpstreamAttempt> SendToPoolAsync(UpstreamForwarder forwarder, UpstreamRoute version, UpstreamPool pool, string path,
+        byte[] body, CancellationToken ct)
+    {
+        var outcome = UpstreamAttempt.NoAnswer;
+        Security.EgressDeniedException? denied = null;
+        var tried = 0;
+        var fallback = 0;
+        for (var attempt = 0; ; attempt++)
+        {
+            var endpoint = attempt <= version.Retries ? pool.Choose(ref tried, forwarder.Breakers) : null;
+            if (endpoint is null)
+            {
+                // The primary endpoints' attempts are spent (or every one's circuit is open): the fallbacks, in order.
+                if (fallback == pool.Fallbacks.Length)
+                {
+                    break;
+                }
+                endpoint = pool.Fallbacks[fallback++];
+                attempt = version.Retries;
+            }
+            try
+            {
+                outcome = await forwarder.TrySendAsync(endpoint, path, BodyFor(endpoint, version, body), ct);
+            }
+            catch (Security.EgressDeniedException e)
+            {
+                (denied, outcome) = (e, UpstreamAttempt.NoAnswer);
+            }
+            if (outcome.Response is not null)
+            {
+                return outcome;
+            }
+        }
+        return denied is null ? outcome : throw denied;
+    }
+
+    private static byte[] BodyFor(UpstreamRoute endpoint, UpstreamRoute version, byte[] body) =>
+        string.Equals(endpoint.Model, version.Model, StringComparison.Ordinal) ? body : WithModel(body, endpoint.EncodedModel);
+
+    /// <summary>An upstream body (always an object with a <c>model</c> member) with another model name in it.</summary>
+    internal static byte[] WithModel(byte[] body, ReadOnlyMemory<byte> encodedModel)
+    {
+        var reader = new Utf8JsonReader(body);
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isModel = reader.ValueTextEquals("model"u8);
+            reader.Read();
+            if (isModel)
+            {
+                var (start, end) = ((int)reader.TokenStartIndex, (int)reader.BytesConsumed);
+                return [.. body.AsSpan(0, start), .. encodedModel.Span, .. body.AsSpan(end)];
+            }
+            reader.Skip();
+        }
+        return body;
     }
 }

@@ -30,6 +30,18 @@ public sealed record UpstreamRoute(Uri BaseUrl, string Model, string? ApiKey, Ti
 
     /// <summary><see cref="Model"/> as a JSON string, as it replaces the client's <c>model</c>.</summary>
     public ReadOnlyMemory<byte> EncodedModel { get; } = JsonSerializer.SerializeToUtf8Bytes(Model);
+
+    /// <summary>
+    /// The version's endpoints when it has more than this one (its primary endpoints, this one first, and its fallbacks);
+    /// null for a version with one endpoint, which is sent to as it always was.
+    /// </summary>
+    public UpstreamPool? Pool { get; init; }
+
+    /// <summary>This endpoint's circuit breaker (that of its <see cref="BreakerKey"/>), handed over by the snapshot.</summary>
+    public CircuitBreakers.Circuit? Circuit { get; init; }
+
+    /// <summary>This endpoint's attempts, failures and circuit refusals, on <c>/metrics</c>.</summary>
+    public Telemetry.EndpointCounters? Counters { get; init; }
 }
 
 /// <summary>An immutable view of one deployment's routing table, as the data plane reads it.</summary>
@@ -93,7 +105,7 @@ public sealed class DeploymentRoute(string name, string environment, string mode
 /// other replicas' changes arrive within <see cref="PollInterval"/>.
 /// </summary>
 public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.OnnxModelCache models, Security.SecretProtector secrets,
-    ILogger<RoutingSnapshots> logger) : BackgroundService
+    Telemetry.EndpointTelemetry endpoints, CircuitBreakers breakers, ILogger<RoutingSnapshots> logger) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
     private FrozenDictionary<string, DeploymentRoute> _routes = FrozenDictionary<string, DeploymentRoute>.Empty;
@@ -148,11 +160,7 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
             {
                 var table = JsonSerializer.Deserialize<RoutingTable>(d.Routing, ModelGateJson.Options)!;
                 VersionRoute Route(string version) => new(version, onnx.GetValueOrDefault((d.ModelId, version), ""),
-                    table.Backend == "upstream" && table.Upstreams?.GetValueOrDefault(version) is { } u
-                        ? new UpstreamRoute(new Uri(u.Url.TrimEnd('/') + "/"), u.Model, u.ApiKey is null ? null : secrets.Unprotect(u.ApiKey),
-                            TimeSpan.FromSeconds(u.FirstByteTimeoutSeconds), TimeSpan.FromSeconds(u.IdleTimeoutSeconds), u.Retries,
-                            u.InputPricePer1K, u.OutputPricePer1K)
-                        : null,
+                    table.Backend == "upstream" && table.Upstreams?.GetValueOrDefault(version) is { } u ? Upstream(d.Name, version, u) : null,
                     prompts.GetValueOrDefault((d.ModelId, version)));
                 routes[d.Name] = new DeploymentRoute(d.Name, d.Environment, d.Model, d.Revision, Route(table.Stable),
                     (table.Candidates ?? []).Select(c => (Route(c.Version), c.Weight)).ToList(), table.Stickiness,
@@ -171,6 +179,9 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
                 }
             }
             Volatile.Write(ref _routes, routes.ToFrozenDictionary(StringComparer.Ordinal));
+            endpoints.Retain(routes.Values.SelectMany(r => r.Shadow is { } sh ? r.Versions.Append(sh.Route) : r.Versions)
+                .SelectMany(v => v.Upstream?.Pool is { } pool ? [.. pool.Primaries, .. pool.Fallbacks] : v.Upstream is { } one ? [one] : Array.Empty<UpstreamRoute>())
+                .Select(e => e.Counters!));
             _seen = (deployments.Count, deployments.Sum(d => (long)d.Revision), deployments.Count == 0 ? default : deployments.Max(d => d.UpdatedAt));
             Loaded = true;
         }
@@ -178,6 +189,38 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
         {
             _reload.Release();
         }
+    }
+
+    /// <summary>
+    /// A version's upstream as the data plane sends to it: its first primary endpoint, carrying the pool of all its endpoints
+    /// when it has more than one (or fallbacks). Timeouts, retries and prices are the version's, the same on every endpoint.
+    /// </summary>
+    private UpstreamRoute Upstream(string deployment, string version, UpstreamBackend upstream)
+    {
+        UpstreamRoute Endpoint(string list, int index, UpstreamEndpoint e)
+        {
+            var url = new Uri(e.Url.TrimEnd('/') + "/");
+            var route = new UpstreamRoute(url, e.Model ?? upstream.Model, e.ApiKey is null ? null : secrets.Unprotect(e.ApiKey),
+                TimeSpan.FromSeconds(upstream.FirstByteTimeoutSeconds), TimeSpan.FromSeconds(upstream.IdleTimeoutSeconds), upstream.Retries,
+                upstream.InputPricePer1K, upstream.OutputPricePer1K);
+            return route with
+            {
+                Circuit = breakers.For(route.BreakerKey),
+                Counters = endpoints.For(deployment, version, list, index, url.Authority, route.BreakerKey),
+            };
+        }
+        var listed = UpstreamBinding.Listed(upstream).ToList();
+        var primaries = listed.Where(l => l.List == UpstreamBinding.Primary).Select(l => (Endpoint(l.List, l.Index, l.Endpoint), l.Endpoint.Weight ?? 1)).ToList();
+        var fallbacks = listed.Where(l => l.List == UpstreamBinding.Fallback).Select(l => Endpoint(l.List, l.Index, l.Endpoint)).ToList();
+        if (primaries.Count == 1 && fallbacks.Count == 0)
+        {
+            return primaries[0].Item1;
+        }
+        var pool = new UpstreamPool(primaries, fallbacks);
+        // The first primary endpoint stands for the version (its prices, timeouts) and carries the pool.
+        var first = primaries[0].Item1 with { Pool = pool };
+        pool.Primaries[0] = first;
+        return first;
     }
 
     /// <summary>

@@ -30,6 +30,9 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
             : System.Diagnostics.DistributedContextPropagator.CreateDefaultPropagator(),
     }, disposeHandler: true);
 
+    /// <summary>The circuit breakers this forwarder consults, which a version's endpoint choice consults too.</summary>
+    public CircuitBreakers Breakers => breakers;
+
     /// <summary>
     /// One attempt: the response once its headers arrived within the first-byte timeout, or, without one, why: the upstream
     /// answered 5xx, or could not be reached (both safe to retry: nothing was streamed to the client yet).
@@ -37,11 +40,14 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
     /// <exception cref="Security.EgressDeniedException">The egress policy refused the address the upstream resolved to.</exception>
     public async Task<UpstreamAttempt> TrySendAsync(UpstreamRoute upstream, string path, byte[] body, CancellationToken cancellationToken)
     {
-        var backend = CircuitBreakers.KeyOf(upstream);
+        var backend = breakers.For(upstream);
+        var counters = upstream.Counters;
         if (!breakers.TryEnter(backend))
         {
+            counters?.RejectedByCircuit();
             return UpstreamAttempt.NoAnswer; // the circuit is open: fail fast so the caller falls back without waiting on a dead backend
         }
+        counters?.Attempted();
         UpstreamAttempt attempt;
         try
         {
@@ -50,6 +56,7 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
         catch (Security.EgressDeniedException)
         {
             breakers.Failed(backend); // ends a half-open trial, which would otherwise stay in flight
+            counters?.Failed();
             throw;
         }
         if (attempt.Response is null)
@@ -57,6 +64,7 @@ public sealed class UpstreamForwarder(CircuitBreakers breakers, IConfiguration c
             if (!cancellationToken.IsCancellationRequested)
             {
                 breakers.Failed(backend);
+                counters?.Failed();
             }
         }
         else

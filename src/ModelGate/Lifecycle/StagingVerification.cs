@@ -138,8 +138,13 @@ public sealed class StagingVerifier(IServiceScopeFactory scopes, IBlobStore blob
         if (upstream)
         {
             var target = table.Upstreams![version.Version];
-            checks.Add(Check("upstream", true, $"served by {UpstreamBinding.Shown(target.Url, hideQuerySecrets: true)} as model {target.Model}",
-                new { url = UpstreamBinding.Shown(target.Url, hideQuerySecrets: true), model = target.Model }));
+            var endpoints = UpstreamBinding.Listed(target)
+                .Select(l => new { list = l.List, url = UpstreamBinding.Shown(l.Endpoint.Url, hideQuerySecrets: true), model = l.Endpoint.Model ?? target.Model })
+                .ToList();
+            checks.Add(Check("upstream", true, endpoints.Count == 1
+                    ? $"served by {endpoints[0].url} as model {endpoints[0].model}"
+                    : $"served by {endpoints.Count} endpoints: {string.Join(", ", endpoints.Select(e => $"{e.url} ({e.model}, {e.list})"))}",
+                new { endpoints[0].url, endpoints[0].model, endpoints = endpoints.Count > 1 ? endpoints : null }));
         }
         else
         {

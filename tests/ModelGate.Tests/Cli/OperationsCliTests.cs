@@ -205,6 +205,50 @@ public sealed class OperationsCliTests(SqliteServerFixture server) : IClassFixtu
     }
 
     [Fact]
+    public async Task DeploymentSetUpstream_WithEndpointsAndFallbacks_StoresEachWithItsWeightModelAndKey()
+    {
+        var model = await UpstreamModels.RegisterAsync(server, "cli-endpoints");
+        var name = ServerFixture.UniqueName("cli-endpoints");
+        _environment["CLI_TEST_KEY_A"] = "sk-endpoint-a";
+        _environment["CLI_TEST_KEY_C"] = "sk-fallback-c";
+        var created = await Run("deployment", "create", name, "--model", model, "--stable", "1.0.0", "--backend", "upstream", "--upstream-model", "m",
+            "--upstream-endpoint", "http://127.0.0.1:9/v1,weight=3,api-key-env=CLI_TEST_KEY_A", "--upstream-endpoint", "http://127.0.0.1:10/v1,model=m-b",
+            "--upstream-fallback", "http://127.0.0.1:11/v1,api-key-env=CLI_TEST_KEY_C");
+        Assert.True(created.Exit == ExitCodes.Ok, created.Err + created.Out);
+        var upstream = (await server.Api().GetDeploymentAsync(name)).Routing.Upstreams!["1.0.0"];
+        Assert.Null(upstream.Url);
+        Assert.True(upstream.Endpoints![0] is { Url: "http://127.0.0.1:9/v1", Weight: 3, HasApiKey: true, Model: null });
+        Assert.True(upstream.Endpoints[1] is { Url: "http://127.0.0.1:10/v1", Weight: null, HasApiKey: false, Model: "m-b" });
+        Assert.True(upstream.Fallbacks!.Single() is { Url: "http://127.0.0.1:11/v1", HasApiKey: true });
+        Assert.DoesNotContain("sk-", created.Out);
+
+        // Reordered without key options: each stored key stays with its URL; no-api-key drops one.
+        var set = await Run("deployment", "set-upstream", name, "1.0.0", "--model", "m", "--upstream-endpoint", "http://127.0.0.1:10/v1",
+            "--upstream-endpoint", "http://127.0.0.1:9/v1,weight=2", "--upstream-fallback", "http://127.0.0.1:11/v1,no-api-key");
+        Assert.True(set.Exit == ExitCodes.Ok, set.Err + set.Out);
+        upstream = (await server.Api().GetDeploymentAsync(name)).Routing.Upstreams!["1.0.0"];
+        Assert.True(upstream.Endpoints![0] is { Url: "http://127.0.0.1:10/v1", HasApiKey: false });
+        Assert.True(upstream.Endpoints[1] is { Url: "http://127.0.0.1:9/v1", Weight: 2, HasApiKey: true });
+        Assert.False(upstream.Fallbacks!.Single().HasApiKey);
+
+        // Usage errors: a URL and endpoints at once, a malformed endpoint, a weight on a fallback, a key for all endpoints at once.
+        foreach (var args in new[]
+        {
+            new[] { "--url", "http://127.0.0.1:9/v1", "--upstream-endpoint", "http://127.0.0.1:10/v1" },
+            ["--upstream-endpoint", "http://127.0.0.1:10/v1,weight=heavy"],
+            ["--upstream-endpoint", "http://127.0.0.1:10/v1", "--upstream-fallback", "http://127.0.0.1:11/v1,weight=2"],
+            ["--upstream-endpoint", "http://127.0.0.1:10/v1", "--api-key-env", "CLI_TEST_KEY_A"],
+        })
+        {
+            Assert.Equal(ExitCodes.Usage, (await Run(["deployment", "set-upstream", name, "1.0.0", "--model", "m", .. args])).Exit);
+        }
+        // The server's rules hold too: a weight of 0 is refused, and nothing changes.
+        var revision = (await server.Api().GetDeploymentAsync(name)).Revision;
+        Assert.NotEqual(ExitCodes.Ok, (await Run("deployment", "set-upstream", name, "1.0.0", "--model", "m", "--upstream-endpoint", "http://127.0.0.1:10/v1,weight=0")).Exit);
+        Assert.Equal(revision, (await server.Api().GetDeploymentAsync(name)).Revision);
+    }
+
+    [Fact]
     public async Task Client_ARoutingChangeWithApiKeyNull_DropsTheStoredKey_AndOneWithoutApiKeyKeepsIt()
     {
         var model = await UpstreamModels.RegisterAsync(server, "client-drop-key");

@@ -12,7 +12,7 @@ public sealed class RequestLogTests
     public void Add_WhenTheBufferIsFull_DropsAndCountsInsteadOfBlocking()
     {
         var options = Options.Create(new GatewayOptions { RequestLogCapacity = 2 });
-        var routes = new RoutingSnapshots(null!, null!, null!, NullLogger<RoutingSnapshots>.Instance);
+        var routes = new RoutingSnapshots(null!, null!, null!, new EndpointTelemetry(), null!, NullLogger<RoutingSnapshots>.Instance);
         var log = new RequestLog(options, null!, TimeProvider.System, new GatewayTelemetry(TimeProvider.System, routes, options), NullLogger<RequestLog>.Instance);
         for (var i = 0; i < 5; i++)
         {

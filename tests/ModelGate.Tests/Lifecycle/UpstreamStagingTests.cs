@@ -19,7 +19,7 @@ public sealed class UpstreamStagingTests(SqliteServerFixture server) : IClassFix
     };
 
     /// <summary>Prompt 1.0.0 was served by the staging deployment first; 1.0.1 (a new template) is stable now and evaluated.</summary>
-    private async Task<(string Model, string Deployment)> StagedAsync(StubChatUpstream upstream)
+    private async Task<(string Model, string Deployment)> StagedAsync(StubChatUpstream upstream, StubChatUpstream? second = null)
     {
         var api = server.Api();
         var model = ServerFixture.UniqueName("tickets");
@@ -51,7 +51,11 @@ public sealed class UpstreamStagingTests(SqliteServerFixture server) : IClassFix
         var deployment = ServerFixture.UniqueName("tickets-staging");
         var upstreams = new Dictionary<string, UpstreamBackend>
         {
-            ["1.0.0"] = new(upstream.BaseUrl, "stub-chat-v1"), ["1.0.1"] = new(upstream.BaseUrl, "stub-chat-v2"),
+            ["1.0.0"] = new(upstream.BaseUrl, "stub-chat-v1"),
+            // With a second stand-in, 1.0.1 is served by both, as two endpoints sharing its load.
+            ["1.0.1"] = second is null
+                ? new(upstream.BaseUrl, "stub-chat-v2")
+                : new(null, "stub-chat-v2", Endpoints: [new UpstreamEndpoint(upstream.BaseUrl), new UpstreamEndpoint(second.BaseUrl)]),
         };
         await api.CreateDeploymentAsync(new CreateDeploymentRequest(deployment, DeploymentEnvironments.Staging, model,
             new RoutingTable("1.0.0", Backend: "upstream", Upstreams: upstreams)));
@@ -85,6 +89,27 @@ public sealed class UpstreamStagingTests(SqliteServerFixture server) : IClassFix
         Assert.All(sent.Where(r => (string?)r["model"] == "stub-chat-v2"), r => Assert.StartsWith("v2 ", (string?)r["messages"]![1]!["content"]));
         Assert.All(sent, r => Assert.Null(r["prompt_variables"]));
         Assert.Equal("1.0.1", (await server.Api().GetDeploymentAsync(deployment)).Routing.Stable);
+    }
+
+    [Fact]
+    public async Task AVersionWithSeveralEndpoints_IsVerifiedThroughTheSameEndpointChoice()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        await using var second = await StubChatUpstream.StartAsync();
+        upstream.Answer = second.Answer = (_, user) => "summary of " + user;
+        var (model, _) = await StagedAsync(upstream, second);
+        var (beforeFirst, beforeSecond) = (upstream.Requests.Count, second.Requests.Count);
+
+        var verification = await server.Api().VerifyStagingAsync(model, "1.0.1", new StagingVerificationRequest(SmokeRows: 3, LoadRequests: 12, Concurrency: 1));
+
+        Assert.True(verification.Passed, string.Join("; ", verification.Checks.Select(c => $"{c.Check}: {c.Passed} {c.Detail}")));
+        var check = verification.Checks.Single(c => c.Check == "upstream");
+        Assert.Contains("2 endpoints", check.Detail);
+        Assert.Contains(second.BaseUrl, check.Detail);
+        // 1.0.1's smoke, load and restored-leg requests (3 + 12 + 3) go to both endpoints in turn, as served traffic does.
+        int V2(StubChatUpstream stub, int before) => stub.Requests.Skip(before).Count(r => (string?)r["model"] == "stub-chat-v2");
+        Assert.Equal(18, V2(upstream, beforeFirst) + V2(second, beforeSecond));
+        Assert.InRange(V2(second, beforeSecond), 6, 12);
     }
 
     [Fact]

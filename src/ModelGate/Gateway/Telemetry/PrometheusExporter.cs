@@ -16,12 +16,13 @@ public static class PrometheusExporter
 
     public static IEndpointRouteBuilder MapPrometheusMetrics(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/metrics", (GatewayTelemetry telemetry, RequestLog log) => Results.Text(Render(telemetry, log), ContentType))
+        app.MapGet("/metrics", (GatewayTelemetry telemetry, RequestLog log, EndpointTelemetry endpoints, CircuitBreakers breakers) =>
+                Results.Text(Render(telemetry, log, endpoints, breakers), ContentType))
             .WithTags("Monitoring").RequireAuthorization(Permissions.Read).ExcludeFromDescription();
         return app;
     }
 
-    public static string Render(GatewayTelemetry telemetry, RequestLog log)
+    public static string Render(GatewayTelemetry telemetry, RequestLog log, EndpointTelemetry? endpoints = null, CircuitBreakers? breakers = null)
     {
         var series = telemetry.Series.Select(s => (s, Totals: s.Totals())).OrderBy(x => x.s.Deployment, StringComparer.Ordinal)
             .ThenBy(x => x.s.Version, StringComparer.Ordinal).ThenBy(x => x.s.Route, StringComparer.Ordinal).ToList();
@@ -74,11 +75,47 @@ public static class PrometheusExporter
             Sample(text, "modelgate_gateway_feedback_total", Labels(s), t.FeedbackCount);
             Sample(text, "modelgate_gateway_feedback_score_sum", Labels(s), t.FeedbackSum);
         }
+        if (endpoints is not null && breakers is not null)
+        {
+            Endpoints(text, endpoints, breakers);
+        }
         Header(text, "modelgate_request_log_dropped_total", "counter", "Request-log records dropped because the buffer was full or the database failed.");
         Sample(text, "modelgate_request_log_dropped_total", null, log.Dropped);
         Header(text, "modelgate_telemetry_series_overflow_total", "counter", "Requests not recorded because the series limit was reached.");
         Sample(text, "modelgate_telemetry_series_overflow_total", null, telemetry.Overflowed);
         return text.ToString();
+    }
+
+    /// <summary>
+    /// Per endpoint of each routed upstream version: attempts, failed attempts, attempts refused by its open circuit, and its
+    /// circuit's state. Labelled by the endpoint's list and place and its host (and port) only: never its path, query or key.
+    /// </summary>
+    private static void Endpoints(StringBuilder text, EndpointTelemetry endpoints, CircuitBreakers breakers)
+    {
+        var all = endpoints.All.OrderBy(e => e.Deployment, StringComparer.Ordinal).ThenBy(e => e.Version, StringComparer.Ordinal)
+            .ThenBy(e => e.List, StringComparer.Ordinal).ThenBy(e => e.Index).ToList();
+        static string Labels(EndpointCounters e) => $"deployment=\"{Escape(e.Deployment)}\",version=\"{Escape(e.Version)}\",list=\"{e.List}\"," +
+                                                    $"endpoint=\"{e.Index.ToString(CultureInfo.InvariantCulture)}\",host=\"{Escape(e.Host)}\"";
+        Header(text, "modelgate_gateway_upstream_attempts_total", "counter", "Attempts sent to an upstream endpoint (retries and fallbacks included).");
+        foreach (var e in all)
+        {
+            Sample(text, "modelgate_gateway_upstream_attempts_total", Labels(e), e.Attempts);
+        }
+        Header(text, "modelgate_gateway_upstream_failures_total", "counter", "Attempts on an upstream endpoint that failed: 5xx, no answer within the first-byte timeout, unreachable.");
+        foreach (var e in all)
+        {
+            Sample(text, "modelgate_gateway_upstream_failures_total", Labels(e), e.Failures);
+        }
+        Header(text, "modelgate_gateway_upstream_circuit_rejected_total", "counter", "Attempts not sent to an upstream endpoint because its circuit was open.");
+        foreach (var e in all)
+        {
+            Sample(text, "modelgate_gateway_upstream_circuit_rejected_total", Labels(e), e.Rejected);
+        }
+        Header(text, "modelgate_gateway_upstream_circuit_open", "gauge", "1 while an upstream endpoint's circuit is open (it is not tried), else 0.");
+        foreach (var e in all)
+        {
+            Sample(text, "modelgate_gateway_upstream_circuit_open", Labels(e), breakers.IsOpen(e.Backend) ? 1 : 0);
+        }
     }
 
     /// <summary>
