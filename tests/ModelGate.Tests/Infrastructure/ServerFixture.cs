@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
@@ -15,7 +16,8 @@ namespace ModelGate.Tests.Infrastructure;
 
 /// <summary>
 /// One real ModelGate host (the same composition as <c>modelgate serve</c>) on a fresh database, reached in-process
-/// through the ASP.NET test server. Derived fixtures choose the database provider.
+/// through the ASP.NET test server, or on a loopback socket when <see cref="ListensOnSocket"/> (a browser needs one).
+/// Derived fixtures choose the database provider.
 /// </summary>
 public abstract class ServerFixture : IAsyncLifetime
 {
@@ -33,10 +35,19 @@ public abstract class ServerFixture : IAsyncLifetime
 
     public abstract string Provider { get; }
     public string DataDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "modelgate-tests", Guid.NewGuid().ToString("N"));
-    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero));
+    public FakeTimeProvider Time { get; init; } = new(new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero));
     public string? SkipReason { get; protected set; }
 
     public WebApplication App => _app ?? throw new InvalidOperationException(SkipReason ?? "the server did not start");
+
+    /// <summary>
+    /// Kestrel on an ephemeral 127.0.0.1 port instead of the in-memory test server: for clients outside this process
+    /// (a browser). <see cref="Client"/>, <see cref="Api"/> and <see cref="CliAsync"/> then go through the socket.
+    /// </summary>
+    protected virtual bool ListensOnSocket => false;
+
+    /// <summary>Where the server is reached: <c>http://localhost/</c> in memory, the bound address on a socket.</summary>
+    public Uri BaseAddress { get; private set; } = new("http://localhost/");
 
     protected abstract Task<IEnumerable<string>?> DatabaseArgumentsAsync();
 
@@ -46,7 +57,7 @@ public abstract class ServerFixture : IAsyncLifetime
     /// <summary>More configuration for a fixture that needs it (e.g. the webhook receivers it started).</summary>
     protected virtual Task<IEnumerable<string>> ExtraArgumentsAsync() => Task.FromResult<IEnumerable<string>>([]);
 
-    public async ValueTask InitializeAsync()
+    public virtual async ValueTask InitializeAsync()
     {
         var databaseArgs = await DatabaseArgumentsAsync();
         if (databaseArgs is null)
@@ -69,16 +80,25 @@ public abstract class ServerFixture : IAsyncLifetime
             .. EgressArguments,
             .. databaseArgs,
             .. await ExtraArgumentsAsync(),
+            .. (ListensOnSocket ? (string[])["--urls=http://127.0.0.1:0"] : []),
         ];
         _app = ModelGateHost.Build(args, builder =>
         {
-            builder.WebHost.UseTestServer();
             builder.Services.AddSingleton<TimeProvider>(Time);
-            // ModelGate's calls to its own data plane (staging verification) go through the in-memory test server.
-            builder.Services.AddSingleton(sp => new ModelGate.Lifecycle.LoopbackClient(sp.GetRequiredService<IServer>(),
-                () => ((TestServer)sp.GetRequiredService<IServer>()).CreateHandler()));
+            if (!ListensOnSocket)
+            {
+                builder.WebHost.UseTestServer();
+                // ModelGate's calls to its own data plane (staging verification) go through the in-memory test server.
+                builder.Services.AddSingleton(sp => new ModelGate.Lifecycle.LoopbackClient(sp.GetRequiredService<IServer>(),
+                    () => ((TestServer)sp.GetRequiredService<IServer>()).CreateHandler()));
+            }
         });
         await _app.StartAsync();
+        if (ListensOnSocket)
+        {
+            var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            BaseAddress = new Uri(address.TrimEnd('/') + "/");
+        }
     }
 
     public virtual async ValueTask DisposeAsync()
@@ -108,7 +128,7 @@ public abstract class ServerFixture : IAsyncLifetime
 
     public HttpClient Client(string? token = AdminKey)
     {
-        var client = App.GetTestClient();
+        var client = ListensOnSocket ? new HttpClient(Handler()) { BaseAddress = BaseAddress } : App.GetTestClient();
         if (token is not null)
         {
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -116,7 +136,7 @@ public abstract class ServerFixture : IAsyncLifetime
         return client;
     }
 
-    public HttpMessageHandler Handler() => App.GetTestServer().CreateHandler();
+    public HttpMessageHandler Handler() => ListensOnSocket ? new SocketsHttpHandler() : App.GetTestServer().CreateHandler();
 
     /// <summary>Runs the <c>modelgate</c> CLI against this server, as the holder of <paramref name="token"/>.</summary>
     public async Task<(int Exit, string Out, string Err)> CliAsync(string?[] args, string? token = AdminKey,
@@ -124,12 +144,12 @@ public abstract class ServerFixture : IAsyncLifetime
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var env = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>()) { ["MODELGATE_URL"] = "http://localhost", ["MODELGATE_TOKEN"] = token };
+        var env = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>()) { ["MODELGATE_URL"] = BaseAddress.ToString().TrimEnd('/'), ["MODELGATE_TOKEN"] = token };
         var exit = await ModelGate.Cli.CliApp.RunAsync(args!, new ModelGate.Cli.CliContext(output, error, false, Handler(), name => env.GetValueOrDefault(name)));
         return (exit, output.ToString(), error.ToString());
     }
 
-    public ModelGateClient Api(string? token = AdminKey) => ModelGateClient.Create(new Uri("http://localhost/"), token, Handler());
+    public ModelGateClient Api(string? token = AdminKey) => ModelGateClient.Create(BaseAddress, token, Handler());
 
     public async Task<string> CreateKeyAsync(params string[] roles)
     {

@@ -1,0 +1,42 @@
+using Microsoft.Playwright;
+
+namespace ModelGate.Tests.Console;
+
+/// <summary>The console's page contract as the browser tests drive it (selectors in one place).</summary>
+public static class ConsolePages
+{
+    public const string SignInPath = "/console/sign-in";
+    public const string CatalogPath = "/console";
+    public const string SessionCookie = "modelgate_console";
+
+    /// <summary>The form field ASP.NET Core's antiforgery reads the request token from.</summary>
+    public const string AntiforgeryField = "__RequestVerificationToken";
+
+    public static string PathOf(IPage page) => new Uri(page.Url).AbsolutePath;
+
+    public static ILocator SignInForm(IPage page) => page.Locator("form#sign-in");
+
+    /// <summary>Fills the sign-in form with <paramref name="key"/> and submits it; returns the response to the form's POST.</summary>
+    public static async Task<IResponse> SubmitKeyAsync(IPage page, string key)
+    {
+        if (PathOf(page) != SignInPath)
+        {
+            await page.GotoAsync(SignInPath);
+        }
+        var form = SignInForm(page);
+        await form.GetByLabel("API key").FillAsync(key);
+        return await page.RunAndWaitForResponseAsync(() => form.GetByRole(AriaRole.Button).ClickAsync(),
+            r => r.Request.Method == "POST" && r.Request.IsNavigationRequest);
+    }
+
+    /// <summary>Signs in with <paramref name="key"/> and returns once the catalog has loaded.</summary>
+    public static async Task SignInAsync(IPage page, string key)
+    {
+        await SubmitKeyAsync(page, key);
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == CatalogPath);
+        await page.Locator("table#catalog").WaitForAsync();
+    }
+
+    public static async Task<BrowserContextCookiesResult?> SessionCookieAsync(IBrowserContext context) =>
+        (await context.CookiesAsync()).SingleOrDefault(c => c.Name == SessionCookie);
+}

@@ -1,0 +1,187 @@
+using System.Net;
+using Microsoft.Playwright;
+using ModelGate.Client;
+using ModelGate.Tests.Infrastructure;
+using static ModelGate.Tests.Console.ConsolePages;
+
+namespace ModelGate.Tests.Console;
+
+/// <summary>Sign-in, the session cookie, sign-out and antiforgery, driven in a real Chromium.</summary>
+public sealed class SignInTests(BrowserServerFixture fixture) : IClassFixture<BrowserServerFixture>
+{
+    private BrowserServerFixture Server
+    {
+        get
+        {
+            fixture.SkipIfUnavailable();
+            return fixture;
+        }
+    }
+
+    private async Task<(IBrowserContext Context, IPage Page)> OpenAsync()
+    {
+        var context = await Server.NewContextAsync();
+        return (context, await context.NewPageAsync());
+    }
+
+    [Fact]
+    public async Task Harness_Browser_ReachesTheServerOnItsLoopbackSocket()
+    {
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        var response = await page.GotoAsync("/healthz");
+        Assert.Equal((int)HttpStatusCode.OK, response!.Status);
+        Assert.Contains("ok", await page.Locator("body").InnerTextAsync());
+    }
+
+    [Fact]
+    public async Task Root_NotSignedIn_RedirectsToSignIn()
+    {
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        await page.GotoAsync("/");
+        Assert.Equal(SignInPath, PathOf(page));
+        await page.GotoAsync(CatalogPath);
+        Assert.Equal(SignInPath, PathOf(page));
+    }
+
+    [Fact]
+    public async Task SignInPage_HasALabelledKeyFieldAndAButton()
+    {
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        await page.GotoAsync(SignInPath);
+        var form = SignInForm(page);
+        var key = form.GetByLabel("API key");
+        Assert.Equal("apiKey", await key.GetAttributeAsync("name"));
+        Assert.Equal("password", await key.GetAttributeAsync("type"));
+        Assert.Equal(1, await form.GetByRole(AriaRole.Button).CountAsync());
+        Assert.Equal("post", (await form.GetAttributeAsync("method"))?.ToLowerInvariant());
+    }
+
+    [Fact]
+    public async Task SignIn_WrongKey_ShowsTheFormAgainWithAnAlert_401()
+    {
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        var response = await SubmitKeyAsync(page, "mg_not-a-key-0123456789abcdefghijklmnopqrstuvwx");
+        Assert.Equal((int)HttpStatusCode.Unauthorized, response.Status);
+        Assert.Equal(SignInPath, PathOf(page));
+        var alert = page.Locator("[role=alert]");
+        await Assertions.Expect(alert).ToBeVisibleAsync();
+        Assert.Matches("(?i)refused|not accepted|invalid|unknown|wrong", await alert.InnerTextAsync());
+        await Assertions.Expect(SignInForm(page).GetByLabel("API key")).ToBeVisibleAsync();
+        Assert.Null(await SessionCookieAsync(context));
+    }
+
+    [Fact]
+    public async Task SignIn_GoodKey_RedirectsToCatalog_WithAnHttpOnlySameSiteStrictCookie()
+    {
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        var response = await SubmitKeyAsync(page, ServerFixture.AdminKey);
+        Assert.InRange(response.Status, 300, 399);
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == CatalogPath);
+        await Assertions.Expect(page.Locator("table#catalog")).ToBeVisibleAsync();
+
+        var cookie = await SessionCookieAsync(context);
+        Assert.NotNull(cookie);
+        Assert.True(cookie.HttpOnly);
+        Assert.Equal(SameSiteAttribute.Strict, cookie.SameSite);
+        Assert.Equal("/", cookie.Path);
+        // The key is exchanged for a session: the cookie does not carry it.
+        Assert.DoesNotContain(ServerFixture.AdminKey, Uri.UnescapeDataString(cookie.Value));
+        // A lifetime: a persistent cookie that expires, not a session-only one.
+        Assert.True(cookie.Expires > DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+
+        await page.GotoAsync("/");
+        Assert.Equal(CatalogPath, PathOf(page));
+        // Scripts cannot read the session.
+        Assert.DoesNotContain(SessionCookie, await page.EvaluateAsync<string>("() => document.cookie"));
+    }
+
+    [Fact]
+    public async Task Header_SignedIn_ShowsThePrincipalsIdentity()
+    {
+        var key = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("console-viewer"), [Roles.Viewer]));
+        var me = await Server.Api(key.Key).GetMeAsync();
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        await SignInAsync(page, key.Key!);
+        await Assertions.Expect(page.Locator("[data-testid=whoami]")).ToContainTextAsync(me.Identity);
+    }
+
+    [Fact]
+    public async Task SignOut_EndsTheSession_ConsoleRedirectsToSignIn()
+    {
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        await SignInAsync(page, ServerFixture.AdminKey);
+        var form = page.Locator("form#sign-out");
+        Assert.Equal("/console/sign-out", new Uri(new Uri(page.Url), await form.GetAttributeAsync("action") ?? "").AbsolutePath);
+        await form.GetByRole(AriaRole.Button).ClickAsync();
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath != CatalogPath);
+        Assert.Null(await SessionCookieAsync(context));
+        await page.GotoAsync(CatalogPath);
+        Assert.Equal(SignInPath, PathOf(page));
+    }
+
+    [Fact]
+    public async Task Forms_ThatPost_CarryAnAntiforgeryToken()
+    {
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        await page.GotoAsync(SignInPath);
+        Assert.Equal(1, await SignInForm(page).Locator($"input[name={AntiforgeryField}]").CountAsync());
+        await SignInAsync(page, ServerFixture.AdminKey);
+        var posting = page.Locator("form[method=post i], form[method=POST]");
+        var count = await posting.CountAsync();
+        Assert.True(count >= 1, "the signed-in page has no POST form (sign-out)");
+        for (var i = 0; i < count; i++)
+        {
+            var form = posting.Nth(i);
+            Assert.True(await form.Locator($"input[name={AntiforgeryField}]").CountAsync() == 1,
+                $"form {await form.GetAttributeAsync("id")} has no antiforgery token");
+        }
+    }
+
+    [Fact]
+    public async Task SignOut_WithoutAntiforgeryToken_IsRefused_SessionStillWorks()
+    {
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        await SignInAsync(page, ServerFixture.AdminKey);
+
+        // The sign-out form's own fields, less the token, posted with the browser's cookies (session and antiforgery).
+        var fields = await page.Locator("form#sign-out input[type=hidden]").EvaluateAllAsync<Dictionary<string, string>>(
+            "inputs => Object.fromEntries(inputs.map(i => [i.name, i.value]))");
+        Assert.True(fields.Remove(AntiforgeryField), "the sign-out form carries no antiforgery token");
+        var form = context.APIRequest.CreateFormData();
+        foreach (var (name, value) in fields)
+        {
+            form.Set(name, value);
+        }
+        var forged = await context.APIRequest.PostAsync("/console/sign-out", new APIRequestContextOptions { Form = form, MaxRedirects = 0 });
+        Assert.InRange(forged.Status, 400, 499);
+
+        Assert.NotNull(await SessionCookieAsync(context));
+        await page.ReloadAsync();
+        Assert.Equal(CatalogPath, PathOf(page));
+        await Assertions.Expect(page.Locator("table#catalog")).ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task RevokedKey_SessionStopsWorking_AtTheNextPageLoad()
+    {
+        var key = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("console-revoked"), [Roles.Viewer]));
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        await SignInAsync(page, key.Key!);
+
+        await Server.Api().RevokeKeyAsync(key.Id);
+        await page.ReloadAsync();
+        Assert.Equal(SignInPath, PathOf(page));
+        await page.GotoAsync(CatalogPath);
+        Assert.Equal(SignInPath, PathOf(page));
+    }
+}
