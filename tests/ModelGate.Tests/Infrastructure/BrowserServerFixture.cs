@@ -58,12 +58,17 @@ public sealed class BrowserServerFixture : SqliteServerFixture
     }
 
     /// <summary>A fresh browser context (its own cookies) on this server, at <paramref name="width"/>×<paramref name="height"/>.</summary>
-    public Task<IBrowserContext> NewContextAsync(int width = 1280, int height = 800) =>
-        Browser.NewContextAsync(new BrowserNewContextOptions
+    public async Task<IBrowserContext> NewContextAsync(int width = 1280, int height = 800)
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions
         {
             BaseURL = BaseAddress.ToString(),
             ViewportSize = new ViewportSize { Width = width, Height = height },
         });
+        // A page of this server answers in well under a second; a missing element should fail the test in seconds, not 30.
+        context.SetDefaultTimeout(15_000);
+        return context;
+    }
 
     public override async ValueTask DisposeAsync()
     {
