@@ -12,6 +12,7 @@ using ModelGate.Gateway.Telemetry;
 using ModelGate.Lifecycle;
 using ModelGate.Monitoring;
 using ModelGate.Rollouts;
+using ModelGate.WebConsole;
 using ModelGate.Registry;
 using ModelGate.Security;
 using ModelGate.Storage;
@@ -75,6 +76,7 @@ public static class ModelGateHost
         builder.Services.AddModelGateLifecycle();
         builder.Services.AddModelGateMonitoring();
         builder.Services.AddModelGateRollouts();
+        builder.Services.AddModelGateConsole();
         builder.Services.AddModelGateOpenTelemetry(builder.Configuration);
         builder.Services.AddOpenApi("v1", o => o.AddSchemaTransformer(ClientJson.DescribeConvertedTypes));
         configure?.Invoke(builder);
@@ -110,6 +112,7 @@ public static class ModelGateHost
             app.MapAlertsApi();
             app.MapDriftApi();
             app.MapRolloutsApi();
+            app.MapConsole();
         }
         // The data plane: served by the all-in-one process and by gateway replicas.
         app.MapInferenceProtocolApi();

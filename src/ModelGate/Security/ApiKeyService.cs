@@ -93,13 +93,15 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
     };
 
     /// <summary>Returns the key's identity, or null for an unknown, revoked or expired key.</summary>
-    public async ValueTask<AuthenticatedKey?> ValidateAsync(string key, CancellationToken cancellationToken)
+    public ValueTask<AuthenticatedKey?> ValidateAsync(string key, CancellationToken cancellationToken) =>
+        LooksLikeKey(key) ? ValidateHashAsync(Hash(key), cancellationToken) : ValueTask.FromResult<AuthenticatedKey?>(null);
+
+    /// <summary>
+    /// The key whose SHA-256 is <paramref name="hash"/>, as <see cref="ValidateAsync"/> finds it (cached, revocation and
+    /// expiry honoured): how a console session, which keeps the hash and never the key, is checked on every page.
+    /// </summary>
+    public async ValueTask<AuthenticatedKey?> ValidateHashAsync(string hash, CancellationToken cancellationToken)
     {
-        if (!LooksLikeKey(key))
-        {
-            return null;
-        }
-        var hash = Hash(key);
         var now = time.GetTimestamp();
         var duration = options.Value.KeyCacheDuration;
         AuthenticatedKey? found;

@@ -1,0 +1,152 @@
+using System.Security.Claims;
+using System.Text;
+using Microsoft.AspNetCore.Authorization;
+using ModelGate.Client;
+using ModelGate.Security;
+using static ModelGate.WebConsole.Html;
+
+namespace ModelGate.WebConsole;
+
+/// <summary>
+/// The web console, served at <c>/console</c> by the all-in-one and control roles: server-rendered HTML pages over the same
+/// services the REST API uses, each checked with the REST API's authorization policy for the same act, so nothing is
+/// reachable through it that the signed-in key cannot do by API. <c>GET /</c> leads to it.
+/// </summary>
+public static class ConsoleApi
+{
+    public static IServiceCollection AddModelGateConsole(this IServiceCollection services)
+    {
+        services.AddOptions<ConsoleOptions>().BindConfiguration(ConsoleOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<ConsoleSessions>();
+        services.AddScoped<Catalog>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapConsole(this IEndpointRouteBuilder app)
+    {
+        // The console authenticates with its own session cookie (ConsoleSessions), not a bearer: its endpoints are anonymous
+        // to the API's schemes and check the session, then the policy, themselves.
+        app.MapGet("/", async (HttpContext context, ConsoleSessions sessions, CancellationToken ct) =>
+            Results.Redirect(await sessions.ReadAsync(context, ct) is null ? "/console/sign-in" : "/console")).AllowAnonymous().ExcludeFromDescription();
+        var console = app.MapGroup("/console").AllowAnonymous().ExcludeFromDescription();
+        console.MapGet("/console.css", (HttpContext context) =>
+        {
+            context.Response.Headers.CacheControl = "public, max-age=3600";
+            return Results.Text(Stylesheet, "text/css; charset=utf-8");
+        });
+        console.MapGet("/sign-in", (string? error) => HtmlResult(SignInPage(null), StatusCodes.Status200OK));
+        console.MapPost("/sign-in", SignInAsync).DisableAntiforgery();
+        console.MapPost("/sign-out", SignOutAsync).DisableAntiforgery();
+        console.MapGet("/", CatalogPageAsync);
+        return app;
+    }
+
+    private static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
+
+    private static string SignInPage(string? error) => Page("Sign in", $"""
+        <div class="card">
+        <h1>Sign in</h1>
+        {(error is null ? "" : $"""<p role="alert">{E(error)}</p>""")}
+        <form id="sign-in" method="post" action="/console/sign-in">
+        <label for="apiKey">API key<input id="apiKey" name="apiKey" type="password" autocomplete="current-password" required maxlength="256"></label>
+        <button type="submit">Sign in</button>
+        </form>
+        </div>
+        """, null);
+
+    private static async Task<IResult> SignInAsync(HttpContext context, ConsoleSessions sessions, CancellationToken ct)
+    {
+        if (!context.Request.HasFormContentType)
+        {
+            return HtmlResult(SignInPage("Sign in with the form."), StatusCodes.Status400BadRequest);
+        }
+        var form = await context.Request.ReadFormAsync(ct);
+        var key = form["apiKey"].ToString();
+        if (key.Length is 0 or > 256 || await sessions.SignInAsync(context, key, ct) is null)
+        {
+            return HtmlResult(SignInPage("That API key was refused: unknown, revoked or expired."), StatusCodes.Status401Unauthorized);
+        }
+        return Results.Redirect("/console");
+    }
+
+    private static async Task<IResult> SignOutAsync(HttpContext context, ConsoleSessions sessions, CancellationToken ct)
+    {
+        var session = await sessions.ReadAsync(context, ct);
+        if (session is null)
+        {
+            return Results.Redirect("/console/sign-in");
+        }
+        if (!context.Request.HasFormContentType || !ConsoleSessions.CsrfValid(session, await context.Request.ReadFormAsync(ct)))
+        {
+            return Forbidden(session, "The form's anti-forgery token is missing or wrong: reload the page and try again.", StatusCodes.Status400BadRequest);
+        }
+        ConsoleSessions.SignOut(context);
+        return Results.Redirect("/console/sign-in");
+    }
+
+    /// <summary>The session and whether its key may do what <paramref name="policy"/> allows (the REST API's policies); a redirect to sign in without one.</summary>
+    private static async Task<(ConsoleSession? Session, IResult? Refusal)> AuthorizeAsync(HttpContext context, ConsoleSessions sessions, IAuthorizationService authorization,
+        string policy, bool scopedKeysAllowed, CancellationToken ct)
+    {
+        var session = await sessions.ReadAsync(context, ct);
+        if (session is null)
+        {
+            ConsoleSessions.SignOut(context);
+            return (null, Results.Redirect("/console/sign-in"));
+        }
+        context.User = session.User;
+        if (!(await authorization.AuthorizeAsync(session.User, policy)).Succeeded || (!scopedKeysAllowed && session.Key.Deployments is not null))
+        {
+            return (session, Forbidden(session, "Your key's roles do not allow this page.", StatusCodes.Status403Forbidden));
+        }
+        return (session, null);
+    }
+
+    private static IResult Forbidden(ConsoleSession session, string message, int status) =>
+        HtmlResult(Page("Not allowed", $"""<h1>Not allowed</h1><p role="alert">{E(message)}</p><p><a href="/console">Back to the catalog</a></p>""", session), status);
+
+    private static async Task<IResult> CatalogPageAsync(HttpContext context, ConsoleSessions sessions, IAuthorizationService authorization, Catalog catalog,
+        string? q, string? tier, string? task, CancellationToken ct)
+    {
+        var (session, refusal) = await AuthorizeAsync(context, sessions, authorization, Permissions.Read, scopedKeysAllowed: true, ct);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+        tier = RiskTiers.All.Contains(tier) ? tier : null;
+        task = ModelTasks.All.Contains(task) ? task : null;
+        q = q is { Length: > 200 } ? q[..200] : q;
+        var entries = await catalog.ListAsync(new CatalogFilter(q, tier, task), ct);
+        string Options(IEnumerable<string> values, string? selected, string any) =>
+            $"""<option value="">{E(any)}</option>""" + string.Concat(values.Select(v => $"""<option value="{E(v)}"{(v == selected ? " selected" : "")}>{E(v)}</option>"""));
+        var rows = new StringBuilder();
+        foreach (var m in entries)
+        {
+            rows.Append($"""<tr data-model="{E(m.Name)}"><th scope="row">{E(m.Name)}</th><td>{E(m.Owner)}</td><td class="tier-{E(m.RiskTier)}">{E(m.RiskTier)}</td><td>{E(m.Task)}</td>""");
+            foreach (var stage in Catalog.Columns)
+            {
+                var versions = m.VersionsByStage[stage];
+                rows.Append($"""<td data-stage="{E(stage)}">{(versions.Count == 0 ? """<span class="empty">–</span>""" : string.Join(" ", versions.Select(v => $"""<span class="tag">{E(v)}</span>""")))}</td>""");
+            }
+            rows.Append($"""<td>{string.Join(" ", m.Tags.Select(t => $"""<span class="tag">{E(t)}</span>"""))}</td></tr>""");
+        }
+        var main = $"""
+            <h1>Catalog</h1>
+            <form id="catalog-search" class="filters" method="get" action="/console" role="search">
+            <label for="q">Search<input id="q" name="q" type="search" value="{E(q)}" placeholder="name, owner or tag" maxlength="200"></label>
+            <label for="tier">Risk tier<select id="tier" name="tier">{Options(RiskTiers.All, tier, "any")}</select></label>
+            <label for="task">Task<select id="task" name="task">{Options(ModelTasks.All, task, "any")}</select></label>
+            <button type="submit">Filter</button>
+            </form>
+            <p>{entries.Count} model{(entries.Count == 1 ? "" : "s")}</p>
+            <div class="scroll">
+            <table id="catalog">
+            <caption class="skip">Models with the versions in each stage</caption>
+            <thead><tr><th scope="col">Model</th><th scope="col">Owner</th><th scope="col">Risk</th><th scope="col">Task</th>{string.Concat(Catalog.Columns.Select(s => $"""<th scope="col">{E(s)}</th>"""))}<th scope="col">Tags</th></tr></thead>
+            <tbody>{rows}</tbody>
+            </table>
+            </div>
+            """;
+        return HtmlResult(Page("Catalog", main, session, "catalog"), StatusCodes.Status200OK);
+    }
+}

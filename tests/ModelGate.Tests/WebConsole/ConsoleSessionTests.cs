@@ -1,0 +1,135 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using ModelGate.Client;
+using ModelGate.Tests.Infrastructure;
+using ModelGate.WebConsole;
+
+namespace ModelGate.Tests.WebConsole;
+
+/// <summary>
+/// The console's session over HTTP (the browser tests drive the same pages in Chromium): an API key exchanged for an
+/// HttpOnly, SameSite=Strict cookie that holds no key, checked again on every page (a revoked key ends it), anti-forgery on
+/// every form, and the catalog with its filters.
+/// </summary>
+public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
+{
+    /// <summary>A client that neither follows redirects nor keeps cookies: each test says what it sends.</summary>
+    private HttpClient Browser() => new(server.Handler()) { BaseAddress = new Uri("http://localhost/") };
+
+    private static FormUrlEncodedContent Form(params (string Name, string Value)[] fields) => new(fields.Select(f => KeyValuePair.Create(f.Name, f.Value)));
+
+    private async Task<string> SignInAsync(HttpClient browser, string key)
+    {
+        using var response = await browser.PostAsync("/console/sign-in", Form(("apiKey", key)));
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/console", response.Headers.Location?.OriginalString);
+        var cookie = Assert.Single(response.Headers.GetValues("Set-Cookie"));
+        Assert.StartsWith(ConsoleSessions.CookieName + "=", cookie);
+        Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(key, Uri.UnescapeDataString(cookie), StringComparison.Ordinal);
+        return cookie.Split(';')[0];
+    }
+
+    private static async Task<(HttpStatusCode Status, string Body, string? Location)> GetAsync(HttpClient browser, string path, string? cookie)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        if (cookie is not null)
+        {
+            request.Headers.Add("Cookie", cookie);
+        }
+        using var response = await browser.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync(), response.Headers.Location?.OriginalString);
+    }
+
+    [GeneratedRegex("name=\"_csrf\" value=\"([^\"]+)\"")]
+    private static partial Regex CsrfField();
+
+    [Fact]
+    public async Task SignIn_ExchangesTheKeyForASessionCookie_ThatEveryPageChecksAgain_AndSignOutNeedsTheFormsToken()
+    {
+        var browser = Browser();
+        Assert.Equal("/console/sign-in", (await GetAsync(browser, "/", null)).Location);
+        Assert.Equal("/console/sign-in", (await GetAsync(browser, "/console", null)).Location);
+
+        // A wrong key: the form again, saying so, 401; no cookie.
+        using (var refused = await browser.PostAsync("/console/sign-in", Form(("apiKey", "mg_not-a-key-0123456789abcdefghijklmnop"))))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            Assert.Contains("role=\"alert\"", await refused.Content.ReadAsStringAsync());
+            Assert.False(refused.Headers.Contains("Set-Cookie"));
+        }
+
+        var viewer = await server.CreateKeyAsync(new CreateKeyRequest("console viewer", [Roles.Viewer]));
+        var cookie = await SignInAsync(browser, viewer.Key!);
+        Assert.Equal("/console", (await GetAsync(browser, "/", cookie)).Location);
+        var page = await GetAsync(browser, "/console", cookie);
+        Assert.Equal(HttpStatusCode.OK, page.Status);
+        Assert.Contains("data-testid=\"whoami\">console viewer<", page.Body);
+
+        // A cookie that was tampered with is no session.
+        var tampered = cookie[..^4] + (cookie[^4..] == "AAAA" ? "BBBB" : "AAAA");
+        Assert.Equal("/console/sign-in", (await GetAsync(browser, "/console", tampered)).Location);
+
+        // Sign-out without the form's token is refused and the session goes on; with it, the cookie is cleared.
+        using (var forged = new HttpRequestMessage(HttpMethod.Post, "/console/sign-out") { Content = Form() })
+        {
+            forged.Headers.Add("Cookie", cookie);
+            using var response = await browser.SendAsync(forged);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+        Assert.Equal(HttpStatusCode.OK, (await GetAsync(browser, "/console", cookie)).Status);
+        var token = CsrfField().Match(page.Body).Groups[1].Value;
+        using (var signOut = new HttpRequestMessage(HttpMethod.Post, "/console/sign-out") { Content = Form(("_csrf", token)) })
+        {
+            signOut.Headers.Add("Cookie", cookie);
+            using var response = await browser.SendAsync(signOut);
+            Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+            Assert.Contains(response.Headers.GetValues("Set-Cookie"), c => c.StartsWith(ConsoleSessions.CookieName + "=;", StringComparison.Ordinal));
+        }
+
+        // The key is revoked through the REST API: its session ends at the next page.
+        var again = await SignInAsync(browser, viewer.Key!);
+        await server.Api().RevokeKeyAsync(viewer.Id);
+        Assert.Equal("/console/sign-in", (await GetAsync(browser, "/console", again)).Location);
+    }
+
+    [Fact]
+    public async Task Catalog_ListsModelsWithTheirVersionsByStage_FilteredByTextTierAndTask_AndEncodesWhatUsersStored()
+    {
+        var api = server.Api();
+        var tag = ServerFixture.UniqueName("tag");
+        var classifier = ServerFixture.UniqueName("catalog-a");
+        var chat = ServerFixture.UniqueName("catalog-b");
+        await api.CreateModelAsync(new CreateModelRequest(classifier, "risk <team>", RiskTiers.High, "classification", Tags: [tag]));
+        await api.CreateModelAsync(new CreateModelRequest(chat, "support", RiskTiers.Low, "llm-chat", Tags: [tag]));
+        var sha = await server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
+        await api.CreateVersionAsync(classifier, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "m.onnx")], Fixtures.Attestation()));
+        var other = await server.UploadAsync(Fixtures.ModelBytes("v2-mlp"));
+        await api.CreateVersionAsync(classifier, new CreateVersionRequest("1.1.0", [new ArtifactRef(other, "m.onnx")], Fixtures.Attestation(datasetSha: new string('b', 64))));
+        await server.WithDbAsync(db => Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ExecuteUpdateAsync(
+            db.ModelVersions.Where(v => v.Model!.Name == classifier && v.Version == "1.0.0"), u => u.SetProperty(v => v.Stage, Stages.Production)));
+        var browser = Browser();
+        var cookie = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("catalog reader", [Roles.Viewer]))).Key!);
+
+        var all = (await GetAsync(browser, $"/console?q={tag}", cookie)).Body;
+        Assert.Contains($"data-model=\"{classifier}\"", all);
+        Assert.Contains($"data-model=\"{chat}\"", all);
+        Assert.Contains("risk &lt;team&gt;", all);
+        Assert.DoesNotContain("risk <team>", all);
+        var row = Regex.Match(all, $"<tr data-model=\"{classifier}\">.*?</tr>", RegexOptions.Singleline).Value;
+        Assert.Contains("data-stage=\"production\"><span class=\"tag\">1.0.0</span>", row);
+        Assert.Contains("data-stage=\"trained\"><span class=\"tag\">1.1.0</span>", row);
+
+        var high = (await GetAsync(browser, $"/console?q={tag}&tier=high", cookie)).Body;
+        Assert.Contains($"data-model=\"{classifier}\"", high);
+        Assert.DoesNotContain($"data-model=\"{chat}\"", high);
+        var llm = (await GetAsync(browser, $"/console?q={tag}&task=llm-chat", cookie)).Body;
+        Assert.DoesNotContain($"data-model=\"{classifier}\"", llm);
+        Assert.Contains($"data-model=\"{chat}\"", llm);
+        // An unknown filter value is no filter, and the text filter is echoed encoded.
+        var odd = (await GetAsync(browser, $"/console?q=%3Cscript%3E&tier=extreme", cookie)).Body;
+        Assert.Contains("value=\"&lt;script&gt;\"", odd);
+        Assert.DoesNotContain("<script>", odd);
+    }
+}
