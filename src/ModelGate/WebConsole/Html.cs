@@ -77,7 +77,7 @@ public static class Html
         .scroll { overflow-x: auto; }
         table { border-collapse: collapse; width: 100%; }
         th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
-        th { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); }
+        thead th { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); }
         .tag { display: inline-block; padding: 0 6px; border-radius: 10px; background: var(--soft); border: 1px solid var(--line); font-size: .8rem; }
         .tier-high { color: var(--bad); font-weight: 600; }
         .empty { color: var(--muted); }

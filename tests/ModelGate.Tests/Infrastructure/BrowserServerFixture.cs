@@ -65,8 +65,6 @@ public sealed class BrowserServerFixture : SqliteServerFixture
             BaseURL = BaseAddress.ToString(),
             ViewportSize = new ViewportSize { Width = width, Height = height },
         });
-        // A page of this server answers in well under a second; a missing element should fail the test in seconds, not 30.
-        context.SetDefaultTimeout(15_000);
         return context;
     }
 

@@ -3,12 +3,12 @@ using System.Text;
 using Microsoft.Playwright;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
-using static ModelGate.Tests.Console.ConsolePages;
+using static ModelGate.Tests.WebConsole.ConsolePages;
 
-namespace ModelGate.Tests.Console;
+namespace ModelGate.Tests.WebConsole;
 
 /// <summary>The catalog page (models, their stages, search and filters) and the console's screenshots, in a real Chromium.</summary>
-public sealed class CatalogTests(BrowserServerFixture fixture) : IClassFixture<BrowserServerFixture>
+public sealed class CatalogBrowserTests(BrowserServerFixture fixture) : IClassFixture<BrowserServerFixture>
 {
     private BrowserServerFixture Server
     {

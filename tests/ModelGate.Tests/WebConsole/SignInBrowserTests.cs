@@ -2,12 +2,12 @@ using System.Net;
 using Microsoft.Playwright;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
-using static ModelGate.Tests.Console.ConsolePages;
+using static ModelGate.Tests.WebConsole.ConsolePages;
 
-namespace ModelGate.Tests.Console;
+namespace ModelGate.Tests.WebConsole;
 
 /// <summary>Sign-in, the session cookie, sign-out and antiforgery, driven in a real Chromium.</summary>
-public sealed class SignInTests(BrowserServerFixture fixture) : IClassFixture<BrowserServerFixture>
+public sealed class SignInBrowserTests(BrowserServerFixture fixture) : IClassFixture<BrowserServerFixture>
 {
     private BrowserServerFixture Server
     {
@@ -100,15 +100,22 @@ public sealed class SignInTests(BrowserServerFixture fixture) : IClassFixture<Br
         Assert.DoesNotContain(SessionCookie, await page.EvaluateAsync<string>("() => document.cookie"));
     }
 
-    [Fact]
-    public async Task Header_SignedIn_ShowsThePrincipalsIdentity()
+    /// <summary>
+    /// A person's key shows the person's identity (their e-mail); a key that is its own service principal shows its name
+    /// (that principal's display name: its identity is the generated <c>key:…</c>).
+    /// </summary>
+    [Theory]
+    [InlineData(Roles.MlLead)]
+    [InlineData(Roles.Viewer)]
+    public async Task Header_SignedIn_ShowsWhoIsSignedIn(string role)
     {
-        var key = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("console-viewer"), [Roles.Viewer]));
+        var key = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("console"), [role]));
         var me = await Server.Api(key.Key).GetMeAsync();
         var (context, page) = await OpenAsync();
         await using var _ = context;
         await SignInAsync(page, key.Key!);
-        await Assertions.Expect(page.Locator("[data-testid=whoami]")).ToContainTextAsync(me.Identity);
+        var expected = me.Kind == PrincipalKinds.Person ? me.Identity : me.DisplayName!;
+        await Assertions.Expect(page.Locator("[data-testid=whoami]")).ToContainTextAsync(expected);
     }
 
     [Fact]
@@ -131,8 +138,6 @@ public sealed class SignInTests(BrowserServerFixture fixture) : IClassFixture<Br
     {
         var (context, page) = await OpenAsync();
         await using var _ = context;
-        await page.GotoAsync(SignInPath);
-        Assert.Equal(1, await SignInForm(page).Locator($"input[name={AntiforgeryField}]").CountAsync());
         await SignInAsync(page, ServerFixture.AdminKey);
         var posting = page.Locator("form[method=post i], form[method=POST]");
         var count = await posting.CountAsync();
@@ -143,6 +148,29 @@ public sealed class SignInTests(BrowserServerFixture fixture) : IClassFixture<Br
             Assert.True(await form.Locator($"input[name={AntiforgeryField}]").CountAsync() == 1,
                 $"form {await form.GetAttributeAsync("id")} has no antiforgery token");
         }
+    }
+
+    /// <summary>
+    /// Login CSRF: a page on another site posts its own key to the sign-in form, which would sign the victim's browser in as
+    /// the attacker (what they then do in the console is recorded as the attacker's and shows the attacker's data).
+    /// </summary>
+    [Fact]
+    public async Task SignIn_PostedFromAnotherSite_DoesNotSignTheBrowserIn()
+    {
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        var target = new Uri(Server.BaseAddress, SignInPath);
+        await page.RouteAsync("http://attacker.example/**", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            ContentType = "text/html",
+            Body = $"""
+                <form id="f" method="post" action="{target}"><input name="apiKey" value="{ServerFixture.AdminKey}"></form>
+                <script>document.getElementById('f').submit()</script>
+                """,
+        }));
+        await page.RunAndWaitForResponseAsync(() => page.GotoAsync("http://attacker.example/"),
+            r => r.Request.Method == "POST" && new Uri(r.Url).AbsolutePath == SignInPath);
+        Assert.Null(await SessionCookieAsync(context));
     }
 
     [Fact]

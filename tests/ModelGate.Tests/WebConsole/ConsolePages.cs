@@ -1,6 +1,6 @@
 using Microsoft.Playwright;
 
-namespace ModelGate.Tests.Console;
+namespace ModelGate.Tests.WebConsole;
 
 /// <summary>The console's page contract as the browser tests drive it (selectors in one place).</summary>
 public static class ConsolePages
@@ -9,8 +9,8 @@ public static class ConsolePages
     public const string CatalogPath = "/console";
     public const string SessionCookie = "modelgate_console";
 
-    /// <summary>The form field ASP.NET Core's antiforgery reads the request token from.</summary>
-    public const string AntiforgeryField = "__RequestVerificationToken";
+    /// <summary>The hidden form field that carries the session's anti-forgery token.</summary>
+    public const string AntiforgeryField = ModelGate.WebConsole.ConsoleSessions.CsrfField;
 
     public static string PathOf(IPage page) => new Uri(page.Url).AbsolutePath;
 
