@@ -19,7 +19,10 @@ public sealed class CatalogBrowserTests(BrowserServerFixture fixture) : IClassFi
         }
     }
 
-    /// <summary>Two models that differ in every filtered field; the first has version 1.0.0 in <c>trained</c>.</summary>
+    /// <summary>
+    /// Two models that differ in every filtered field: the first has version 1.0.0 in <c>trained</c>, the second a version
+    /// 1.0.0 that was rejected (the catalog lists the versions in the lifecycle's stages, not rejected or retired ones).
+    /// </summary>
     private async Task<(string First, string Second, string Marker)> CreateModelsAsync()
     {
         var marker = Guid.NewGuid().ToString("N")[..8];
@@ -30,6 +33,8 @@ public sealed class CatalogBrowserTests(BrowserServerFixture fixture) : IClassFi
         await api.CreateModelAsync(new CreateModelRequest(second, $"growth-{marker}", RiskTiers.Low, "regression", Tags: [$"retention-{marker}"]));
         var sha = await Server.UploadAsync(Encoding.UTF8.GetBytes($"weights of {first} {Guid.NewGuid()}"));
         await api.CreateVersionAsync(first, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "model.onnx")], Fixtures.Attestation()));
+        await api.CreateVersionAsync(second, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "model.onnx")], Fixtures.Attestation()));
+        await api.TransitionAsync(second, "1.0.0", new TransitionRequest(Stages.Rejected, "not under test"));
         return (first, second, marker);
     }
 
@@ -68,9 +73,12 @@ public sealed class CatalogBrowserTests(BrowserServerFixture fixture) : IClassFi
         Assert.Contains($"payments-{marker}", text);
         Assert.Contains("high", text, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("classification", text);
-        Assert.Contains("1.0.0", text);
-        // The stage is named in the row or as its column's heading.
-        Assert.Contains("trained", await page.Locator("table#catalog").InnerTextAsync(), StringComparison.OrdinalIgnoreCase);
+        await Assertions.Expect(row.Locator($"[data-stage={Stages.Trained}]")).ToHaveTextAsync("1.0.0");
+        foreach (var stage in (string[])[Stages.Evaluated, Stages.Registered, Stages.Staging, Stages.Production])
+        {
+            await Assertions.Expect(row.Locator($"[data-stage={stage}]")).Not.ToContainTextAsync("1.0.0");
+        }
+        await Assertions.Expect(page.Locator("table#catalog thead")).ToContainTextAsync(Stages.Trained, new() { IgnoreCase = true });
 
         var other = await Row(page, second).InnerTextAsync();
         Assert.Contains($"growth-{marker}", other);

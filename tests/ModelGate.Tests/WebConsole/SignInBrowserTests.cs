@@ -1,7 +1,10 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Playwright;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
+using ModelGate.WebConsole;
 using static ModelGate.Tests.WebConsole.ConsolePages;
 
 namespace ModelGate.Tests.WebConsole;
@@ -196,6 +199,23 @@ public sealed class SignInBrowserTests(BrowserServerFixture fixture) : IClassFix
         await page.ReloadAsync();
         Assert.Equal(CatalogPath, PathOf(page));
         await Assertions.Expect(page.Locator("table#catalog")).ToBeVisibleAsync();
+    }
+
+    /// <summary>The server ends a session at its lifetime (Console:SessionLifetime) whatever the browser still holds.</summary>
+    [Fact]
+    public async Task Session_PastItsLifetime_EndsAtTheNextPageLoad()
+    {
+        var (context, page) = await OpenAsync();
+        await using var _ = context;
+        var lifetime = Server.App.Services.GetRequiredService<IOptions<ConsoleOptions>>().Value.SessionLifetime;
+        await SignInAsync(page, ServerFixture.AdminKey);
+        Server.Time.Advance(lifetime - TimeSpan.FromMinutes(1));
+        await page.ReloadAsync();
+        Assert.Equal(CatalogPath, PathOf(page));
+
+        Server.Time.Advance(TimeSpan.FromMinutes(1));
+        await page.ReloadAsync();
+        Assert.Equal(SignInPath, PathOf(page));
     }
 
     [Fact]
