@@ -81,6 +81,10 @@ public static class Html
         .tag { display: inline-block; padding: 0 6px; border-radius: 10px; background: var(--soft); border: 1px solid var(--line); font-size: .8rem; }
         .tier-high { color: var(--bad); font-weight: 600; }
         .empty { color: var(--muted); }
+        dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; } dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+        ol.timeline { list-style: none; padding: 0; } ol.timeline li { padding: 6px 0; border-left: 3px solid var(--line); padding-left: 12px; }
+        ul.metrics { margin: 0; padding-left: 16px; } code { overflow-wrap: anywhere; } pre { white-space: pre-wrap; }
+        h2 { font-size: 1.1rem; margin: 24px 0 8px; }
         [role=alert] { color: var(--bad); border: 1px solid var(--bad); border-radius: 6px; padding: 8px 12px; margin-bottom: 12px; }
         .card { max-width: 420px; margin: 40px auto; border: 1px solid var(--line); border-radius: 10px; padding: 24px; }
         .card form { display: flex; flex-direction: column; gap: 14px; }

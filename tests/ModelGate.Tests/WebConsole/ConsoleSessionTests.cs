@@ -118,8 +118,8 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         Assert.Contains("risk &lt;team&gt;", all);
         Assert.DoesNotContain("risk <team>", all);
         var row = Regex.Match(all, $"<tr data-model=\"{classifier}\">.*?</tr>", RegexOptions.Singleline).Value;
-        Assert.Contains("data-stage=\"production\"><span class=\"tag\">1.0.0</span>", row);
-        Assert.Contains("data-stage=\"trained\"><span class=\"tag\">1.1.0</span>", row);
+        Assert.Contains($"data-stage=\"production\"><a class=\"tag\" href=\"/console/models/{classifier}/versions/1.0.0\">1.0.0</a>", row);
+        Assert.Contains($"data-stage=\"trained\"><a class=\"tag\" href=\"/console/models/{classifier}/versions/1.1.0\">1.1.0</a>", row);
 
         var high = (await GetAsync(browser, $"/console?q={tag}&tier=high", cookie)).Body;
         Assert.Contains($"data-model=\"{classifier}\"", high);
@@ -131,5 +131,51 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         var odd = (await GetAsync(browser, $"/console?q=%3Cscript%3E&tier=extreme", cookie)).Body;
         Assert.Contains("value=\"&lt;script&gt;\"", odd);
         Assert.DoesNotContain("<script>", odd);
+    }
+
+    [Fact]
+    public async Task ModelAndVersionPages_ShowTheTimelineEvidenceAndAudit_AndTheGateOnlyToKeysThatMayMoveIt()
+    {
+        var api = server.Api();
+        var model = ServerFixture.UniqueName("pages");
+        await api.CreateModelAsync(new CreateModelRequest(model, "risk-team", RiskTiers.Medium, "classification", Description: "<script>alert(1)</script> census"));
+        var sha = await server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "v1-logreg.onnx")], Fixtures.Attestation(trainer: "alice")));
+        var suite = await server.UploadAsync(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "suites", "adult-classification.json")));
+        var external = await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, External: true,
+            Metrics: new Dictionary<string, double> { ["accuracy"] = 0.8512 }));
+        var browser = Browser();
+        var lead = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("pages lead", [Roles.MlLead]))).Key!);
+        var viewer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("pages viewer", [Roles.Viewer]))).Key!);
+        var scoped = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("pages app", [Roles.Viewer], Deployments: ["somewhere"]))).Key!);
+
+        var modelPage = await GetAsync(browser, $"/console/models/{model}", viewer);
+        Assert.Equal(HttpStatusCode.OK, modelPage.Status);
+        Assert.Contains("data-version=\"1.0.0\"", modelPage.Body);
+        Assert.Contains("&lt;script&gt;alert(1)&lt;/script&gt; census", modelPage.Body);
+        Assert.DoesNotContain("<script>", modelPage.Body);
+        Assert.Contains("product-owner and ml-lead", modelPage.Body); // the default policy's approvals for a medium-risk model
+
+        var asLead = await GetAsync(browser, $"/console/models/{model}/versions/1.0.0", lead);
+        Assert.Equal(HttpStatusCode.OK, asLead.Status);
+        Assert.Contains("<dt>Trainer</dt><dd>alice</dd>", asLead.Body);
+        Assert.Contains($"sha256:{sha}", asLead.Body);
+        Assert.Contains($"data-evaluation=\"{external.Id}\"", asLead.Body);
+        Assert.Contains("data-metric=\"accuracy\">accuracy 0.8512<", asLead.Body);
+        // The gate to evaluated, as a dry run: an external result is no platform run, so it does not pass.
+        Assert.Contains("id=\"gate\" data-passed=\"false\"", asLead.Body);
+        Assert.Matches("data-check=\"platform_run[^\"]*\">.*?FAIL", asLead.Body);
+        Assert.Contains("evaluation.recorded", asLead.Body);
+
+        var asViewer = await GetAsync(browser, $"/console/models/{model}/versions/1.0.0", viewer);
+        Assert.DoesNotContain("id=\"gate\"", asViewer.Body);
+        Assert.Contains("id=\"audit\"", asViewer.Body);
+        var asScoped = await GetAsync(browser, $"/console/models/{model}/versions/1.0.0", scoped);
+        Assert.Equal(HttpStatusCode.OK, asScoped.Status);
+        Assert.DoesNotContain("id=\"audit\"", asScoped.Body);
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(browser, $"/console/models/{model}/versions/9.9.9", viewer)).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(browser, "/console/models/no-such-model", viewer)).Status);
+        // Nothing the page showed was written: the dry run leaves no transition and no audit event behind.
+        Assert.Empty(await api.ListTransitionsAsync(model, "1.0.0"));
     }
 }
