@@ -40,6 +40,9 @@ public static class ConsoleApi
         console.MapGet("/", CatalogPageAsync);
         console.MapGet("/models/{name}", VersionPages.ModelAsync);
         console.MapGet("/models/{name}/versions/{version}", VersionPages.VersionAsync);
+        console.MapGet("/deployments", DeploymentPages.ListAsync);
+        console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);
+        console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
         return app;
     }
 
@@ -107,6 +110,8 @@ public static class ConsoleApi
     internal static IResult NotFound(ConsoleSession session, string message) =>
         HtmlResult(Page("Not found", $"""<h1>Not found</h1><p role="alert">{E(message)}</p><p><a href="/console">Back to the catalog</a></p>""", session),
             StatusCodes.Status404NotFound);
+
+    internal static IResult Refused(ConsoleSession session, string message, int status) => Forbidden(session, message, status);
 
     private static IResult Forbidden(ConsoleSession session, string message, int status) =>
         HtmlResult(Page("Not allowed", $"""<h1>Not allowed</h1><p role="alert">{E(message)}</p><p><a href="/console">Back to the catalog</a></p>""", session), status);

@@ -178,4 +178,72 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         // Nothing the page showed was written: the dry run leaves no transition and no audit event behind.
         Assert.Empty(await api.ListTransitionsAsync(model, "1.0.0"));
     }
+
+    private static async Task<HttpResponseMessage> PostAsync(HttpClient browser, string path, string cookie, params (string Name, string Value)[] fields)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = Form(fields) };
+        request.Headers.Add("Cookie", cookie);
+        return await browser.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task Rollback_ThroughTheDeploymentPage_NeedsTheTokenTheConfirmationAndTheRole_AndIsAuditedAsTheApisIs()
+    {
+        var api = server.Api();
+        var model = ServerFixture.UniqueName("ui-rollback");
+        await api.CreateModelAsync(new CreateModelRequest(model, "o", RiskTiers.Low, "classification"));
+        foreach (var (version, onnx) in new[] { ("1.0.0", "v1-logreg"), ("1.1.0", "v2-mlp") })
+        {
+            var sha = await server.UploadAsync(Fixtures.ModelBytes(onnx));
+            await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(sha, onnx + ".onnx")], Fixtures.Attestation(datasetSha: onnx == "v1-logreg" ? Fixtures.TrainCsvSha256 : new string('c', 64))));
+        }
+        var deployment = ServerFixture.UniqueName("ui-dep");
+        await api.CreateDeploymentAsync(new CreateDeploymentRequest(deployment, DeploymentEnvironments.Development, model, new RoutingTable("1.0.0")));
+        await api.SetRoutingAsync(deployment, new RoutingTable("1.1.0"));
+        var browser = Browser();
+        var deployerKey = await server.CreateKeyAsync(new CreateKeyRequest("ui deployer", [Roles.Deployer]));
+        var deployer = await SignInAsync(browser, deployerKey.Key!);
+        var viewer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("ui onlooker", [Roles.Viewer]))).Key!);
+
+        var listed = await GetAsync(browser, "/console/deployments", viewer);
+        Assert.Contains($"data-deployment=\"{deployment}\"", listed.Body);
+        var asViewer = await GetAsync(browser, $"/console/deployments/{deployment}", viewer);
+        Assert.Contains("<tr data-route=\"stable\"><td>1.1.0</td>", asViewer.Body);
+        Assert.DoesNotContain("id=\"rollback\"", asViewer.Body); // no button for a role that may not use it…
+        var viewerToken = CsrfField().Match(asViewer.Body).Groups[1].Value;
+        using (var forged = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", viewer, ("_csrf", viewerToken), ("reason", "x"), ("confirm", "yes")))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, forged.StatusCode); // …and the act refused if the form is forged
+        }
+
+        var page = await GetAsync(browser, $"/console/deployments/{deployment}", deployer);
+        Assert.Contains("id=\"rollback\"", page.Body);
+        var token = CsrfField().Match(page.Body).Groups[1].Value;
+        using (var noToken = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("reason", "bad canary"), ("confirm", "yes")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, noToken.StatusCode);
+        }
+        using (var unconfirmed = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "bad canary")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, unconfirmed.StatusCode);
+        }
+        Assert.Equal("1.1.0", (await api.GetDeploymentAsync(deployment)).Routing.Stable);
+
+        using (var rolled = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "bad canary"), ("confirm", "yes")))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, rolled.StatusCode);
+            Assert.Equal($"/console/deployments/{deployment}?done=rolled-back", rolled.Headers.Location?.OriginalString);
+        }
+        Assert.Equal("1.0.0", (await api.GetDeploymentAsync(deployment)).Routing.Stable);
+        var events = (await api.ListAuditAsync(subject: $"deployments/{deployment}", limit: 50)).Items;
+        var rollback = Assert.Single(events, e => e.Action == "deployment.rolled_back");
+        Assert.Equal(deployerKey.Principal, rollback.Actor);
+        Assert.Contains("bad canary", rollback.Details.ToString());
+        // Nothing earlier to go back to now: said on the page, nothing changed.
+        using (var again = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "again"), ("confirm", "yes")))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        }
+        Assert.Single((await api.ListAuditAsync(subject: $"deployments/{deployment}", limit: 50)).Items, e => e.Action == "deployment.rolled_back");
+    }
 }
