@@ -82,6 +82,40 @@ public sealed class DeploymentRouting(UpstreamBinding binding, RoutingSnapshots 
     }
 
     /// <summary>Stages <paramref name="change"/> of deployment <paramref name="deployment"/> in the caller's transaction; nothing is written unless it is valid.</summary>
+    /// <summary>
+    /// Sends all of <paramref name="deployment"/>'s traffic to its last-known-good version at once: with candidates or a shadow
+    /// in play, that is the stable version (they are dropped); otherwise it is the stable version before the current one,
+    /// which is marked not good so that a second rollback does not bring it back. Refused (<see cref="ProblemCodes.NothingToRollBack"/>)
+    /// when there is nothing earlier that can serve. The one rollback, for the REST API and the console alike.
+    /// </summary>
+    public async Task<RoutingResult> RollbackAsync(AuditScope tx, string deployment, string actor, string reason, CancellationToken cancellationToken)
+    {
+        var entity = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == deployment, cancellationToken);
+        if (entity is null)
+        {
+            return new RoutingResult(RoutingOutcome.NotFound);
+        }
+        var current = Read(entity);
+        string target;
+        if (current.Candidates?.Any(c => c.Weight > 0) == true || current.Shadow is not null)
+        {
+            target = current.Stable;
+        }
+        else if (entity.LastKnownGood is { } good && good != current.Stable &&
+                 await tx.Db.ModelVersions.AnyAsync(v => v.ModelId == entity.ModelId && v.Version == good && v.Stage != Stages.Retired && v.Stage != Stages.Rejected,
+                     cancellationToken))
+        {
+            target = good;
+        }
+        else
+        {
+            return new RoutingResult(RoutingOutcome.Refused, Code: ProblemCodes.NothingToRollBack,
+                Detail: $"'{deployment}' routes only {current.Stable} and has no earlier version that can serve");
+        }
+        return await ChangeAsync(tx, deployment, new RoutingChange(actor, RoutingChange.RolledBack,
+            table => table with { Stable = target, Candidates = [], Shadow = null }, reason, NotGood: target == current.Stable ? null : current.Stable), cancellationToken);
+    }
+
     public async Task<RoutingResult> ChangeAsync(AuditScope tx, string deployment, RoutingChange change, CancellationToken cancellationToken)
     {
         var entity = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == deployment, cancellationToken);

@@ -126,33 +126,10 @@ public static class DeploymentsApi
             return Problems.Validation("reason", "at most 2000 characters");
         }
         await using var tx = await write.BeginAsync(cancellationToken);
-        var entity = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
-        if (entity is null)
-        {
-            return NotFound(name);
-        }
-        var current = DeploymentRouting.Read(entity);
-        string target;
-        if (current.Candidates?.Any(c => c.Weight > 0) == true || current.Shadow is not null)
-        {
-            target = current.Stable;
-        }
-        else if (entity.LastKnownGood is { } good && good != current.Stable &&
-                 await tx.Db.ModelVersions.AnyAsync(v => v.ModelId == entity.ModelId && v.Version == good && v.Stage != Stages.Retired && v.Stage != Stages.Rejected,
-                     cancellationToken))
-        {
-            target = good;
-        }
-        else
-        {
-            return Problems.Conflict(ProblemCodes.NothingToRollBack, $"'{name}' routes only {current.Stable} and has no earlier version that can serve");
-        }
-        // The version rolled away from is not good: a second rollback does not bring it back.
-        var result = await routing.ChangeAsync(tx, name, new RoutingChange(user.ActorId(), RoutingChange.RolledBack,
-            table => table with { Stable = target, Candidates = [], Shadow = null }, reason, NotGood: target == current.Stable ? null : current.Stable), cancellationToken);
+        var result = await routing.RollbackAsync(tx, name, user.ActorId(), reason, cancellationToken);
         if (!result.IsChanged)
         {
-            return Problem(result, name);
+            return result.Code == ProblemCodes.NothingToRollBack ? Problems.Conflict(result.Code, result.Detail!) : Problem(result, name);
         }
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Ok(ToDto(result.Deployment!, user));

@@ -94,6 +94,25 @@ public static class Gates
         "cost_per_1k_requests",
     };
 
+    /// <summary>
+    /// The gate's report for moving <paramref name="version"/> (loaded with its model) where <paramref name="request"/> says, as
+    /// <paramref name="user"/> would: its inputs loaded, the evidence it reads re-verified, every check judged (and, for a
+    /// retirement that passes, the replacement's). What a transition, its dry run and the console's version page all show.
+    /// </summary>
+    public static async Task<(GateInputs Inputs, GateReport Report)> ReportAsync(ModelGateDbContext db, ModelVersionEntity version, TransitionRequest request,
+        System.Security.Claims.ClaimsPrincipal user, EvidenceVerifier evidence, Retirement retirement, CancellationToken cancellationToken)
+    {
+        var actor = Security.SecurityServiceCollectionExtensions.ActorId(user);
+        var inputs = await GateInputs.LoadAsync(db, version.Model!, version, actor, user.Identity?.Name ?? actor, cancellationToken);
+        inputs = inputs with { Integrity = await evidence.VerifyAsync(db, EvidenceRead(inputs, request.To), cancellationToken) };
+        var report = Evaluate(inputs, request.To);
+        if (request.To == Stages.Retired && report.Passed)
+        {
+            report = await retirement.CheckAsync(db, version, request.Replacement, report, cancellationToken);
+        }
+        return (inputs, report);
+    }
+
     public static GateReport Evaluate(GateInputs inputs, string to)
     {
         var checks = new List<GateCheck>();

@@ -66,13 +66,7 @@ public static class TransitionsApi
         {
             return problem!;
         }
-        var inputs = await GateInputs.LoadAsync(tx.Db, entity.Model!, entity, actor, user.Identity?.Name ?? actor, cancellationToken);
-        inputs = inputs with { Integrity = await evidence.VerifyAsync(tx.Db, Gates.EvidenceRead(inputs, request.To), cancellationToken) };
-        var report = Gates.Evaluate(inputs, request.To);
-        if (request.To == Stages.Retired && report.Passed)
-        {
-            report = await retirement.CheckAsync(tx.Db, entity, request.Replacement, report, cancellationToken);
-        }
+        var (inputs, report) = await Gates.ReportAsync(tx.Db, entity, request, user, evidence, retirement, cancellationToken);
         if (dryRun == true)
         {
             return TypedResults.Ok(report);

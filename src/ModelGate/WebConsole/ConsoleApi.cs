@@ -38,10 +38,15 @@ public static class ConsoleApi
         console.MapPost("/sign-in", SignInAsync).DisableAntiforgery();
         console.MapPost("/sign-out", SignOutAsync).DisableAntiforgery();
         console.MapGet("/", CatalogPageAsync);
+        console.MapGet("/models/{name}", VersionPages.ModelAsync);
+        console.MapGet("/models/{name}/versions/{version}", VersionPages.VersionAsync);
+        console.MapGet("/deployments", DeploymentPages.ListAsync);
+        console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);
+        console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
         return app;
     }
 
-    private static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
+    internal static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
 
     private static string SignInPage(string? error) => Page("Sign in", $"""
         <div class="card">
@@ -85,7 +90,7 @@ public static class ConsoleApi
     }
 
     /// <summary>The session and whether its key may do what <paramref name="policy"/> allows (the REST API's policies); a redirect to sign in without one.</summary>
-    private static async Task<(ConsoleSession? Session, IResult? Refusal)> AuthorizeAsync(HttpContext context, ConsoleSessions sessions, IAuthorizationService authorization,
+    internal static async Task<(ConsoleSession? Session, IResult? Refusal)> AuthorizeAsync(HttpContext context, ConsoleSessions sessions, IAuthorizationService authorization,
         string policy, bool scopedKeysAllowed, CancellationToken ct)
     {
         var session = await sessions.ReadAsync(context, ct);
@@ -101,6 +106,12 @@ public static class ConsoleApi
         }
         return (session, null);
     }
+
+    internal static IResult NotFound(ConsoleSession session, string message) =>
+        HtmlResult(Page("Not found", $"""<h1>Not found</h1><p role="alert">{E(message)}</p><p><a href="/console">Back to the catalog</a></p>""", session),
+            StatusCodes.Status404NotFound);
+
+    internal static IResult Refused(ConsoleSession session, string message, int status) => Forbidden(session, message, status);
 
     private static IResult Forbidden(ConsoleSession session, string message, int status) =>
         HtmlResult(Page("Not allowed", $"""<h1>Not allowed</h1><p role="alert">{E(message)}</p><p><a href="/console">Back to the catalog</a></p>""", session), status);
@@ -122,11 +133,11 @@ public static class ConsoleApi
         var rows = new StringBuilder();
         foreach (var m in entries)
         {
-            rows.Append($"""<tr data-model="{E(m.Name)}"><th scope="row">{E(m.Name)}</th><td>{E(m.Owner)}</td><td class="tier-{E(m.RiskTier)}">{E(m.RiskTier)}</td><td>{E(m.Task)}</td>""");
+            rows.Append($"""<tr data-model="{E(m.Name)}"><th scope="row"><a href="/console/models/{E(m.Name)}">{E(m.Name)}</a></th><td>{E(m.Owner)}</td><td class="tier-{E(m.RiskTier)}">{E(m.RiskTier)}</td><td>{E(m.Task)}</td>""");
             foreach (var stage in Catalog.Columns)
             {
                 var versions = m.VersionsByStage[stage];
-                rows.Append($"""<td data-stage="{E(stage)}">{(versions.Count == 0 ? """<span class="empty">–</span>""" : string.Join(" ", versions.Select(v => $"""<span class="tag">{E(v)}</span>""")))}</td>""");
+                rows.Append($"""<td data-stage="{E(stage)}">{(versions.Count == 0 ? """<span class="empty">–</span>""" : string.Join(" ", versions.Select(v => $"""<a class="tag" href="/console/models/{E(m.Name)}/versions/{E(v)}">{E(v)}</a>""")))}</td>""");
             }
             rows.Append($"""<td>{string.Join(" ", m.Tags.Select(t => $"""<span class="tag">{E(t)}</span>"""))}</td></tr>""");
         }

@@ -38,6 +38,7 @@ public static class Html
             page.Append($"""
                 <nav aria-label="Console"><ul>
                 <li><a href="/console"{(current == "catalog" ? " aria-current=\"page\"" : "")}>Catalog</a></li>
+                <li><a href="/console/deployments"{(current == "deployments" ? " aria-current=\"page\"" : "")}>Deployments</a></li>
                 </ul></nav>
                 <div class="who"><span data-testid="whoami">{E(session.User.Identity?.Name)}</span>
                 <form id="sign-out" method="post" action="/console/sign-out">{Csrf(session)}<button type="submit">Sign out</button></form></div>
@@ -81,6 +82,14 @@ public static class Html
         .tag { display: inline-block; padding: 0 6px; border-radius: 10px; background: var(--soft); border: 1px solid var(--line); font-size: .8rem; }
         .tier-high { color: var(--bad); font-weight: 600; }
         .empty { color: var(--muted); }
+        dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; } dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+        ol.timeline { list-style: none; padding: 0; } ol.timeline li { padding: 6px 0; border-left: 3px solid var(--line); padding-left: 12px; }
+        ul.metrics { margin: 0; padding-left: 16px; } code { overflow-wrap: anywhere; } pre { white-space: pre-wrap; }
+        h2 { font-size: 1.1rem; margin: 24px 0 8px; }
+        textarea { font: inherit; padding: 6px 10px; border: 1px solid var(--line); border-radius: 6px; width: 100%; max-width: 520px; }
+        form#rollback { display: flex; flex-direction: column; gap: 10px; align-items: flex-start; }
+        label.check { flex-direction: row; align-items: center; gap: 8px; color: var(--fg); }
+        .done { border: 1px solid #1a7f37; color: #1a7f37; border-radius: 6px; padding: 8px 12px; }
         [role=alert] { color: var(--bad); border: 1px solid var(--bad); border-radius: 6px; padding: 8px 12px; margin-bottom: 12px; }
         .card { max-width: 420px; margin: 40px auto; border: 1px solid var(--line); border-radius: 10px; padding: 24px; }
         .card form { display: flex; flex-direction: column; gap: 14px; }

@@ -118,8 +118,8 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         Assert.Contains("risk &lt;team&gt;", all);
         Assert.DoesNotContain("risk <team>", all);
         var row = Regex.Match(all, $"<tr data-model=\"{classifier}\">.*?</tr>", RegexOptions.Singleline).Value;
-        Assert.Contains("data-stage=\"production\"><span class=\"tag\">1.0.0</span>", row);
-        Assert.Contains("data-stage=\"trained\"><span class=\"tag\">1.1.0</span>", row);
+        Assert.Contains($"data-stage=\"production\"><a class=\"tag\" href=\"/console/models/{classifier}/versions/1.0.0\">1.0.0</a>", row);
+        Assert.Contains($"data-stage=\"trained\"><a class=\"tag\" href=\"/console/models/{classifier}/versions/1.1.0\">1.1.0</a>", row);
 
         var high = (await GetAsync(browser, $"/console?q={tag}&tier=high", cookie)).Body;
         Assert.Contains($"data-model=\"{classifier}\"", high);
@@ -131,5 +131,119 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         var odd = (await GetAsync(browser, $"/console?q=%3Cscript%3E&tier=extreme", cookie)).Body;
         Assert.Contains("value=\"&lt;script&gt;\"", odd);
         Assert.DoesNotContain("<script>", odd);
+    }
+
+    [Fact]
+    public async Task ModelAndVersionPages_ShowTheTimelineEvidenceAndAudit_AndTheGateOnlyToKeysThatMayMoveIt()
+    {
+        var api = server.Api();
+        var model = ServerFixture.UniqueName("pages");
+        await api.CreateModelAsync(new CreateModelRequest(model, "risk-team", RiskTiers.Medium, "classification", Description: "<script>alert(1)</script> census"));
+        var sha = await server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "v1-logreg.onnx")], Fixtures.Attestation(trainer: "alice")));
+        var suite = await server.UploadAsync(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "suites", "adult-classification.json")));
+        var external = await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, External: true,
+            Metrics: new Dictionary<string, double> { ["accuracy"] = 0.8512 }));
+        var browser = Browser();
+        var lead = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("pages lead", [Roles.MlLead]))).Key!);
+        var viewer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("pages viewer", [Roles.Viewer]))).Key!);
+        var scoped = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("pages app", [Roles.Viewer], Deployments: ["somewhere"]))).Key!);
+
+        var modelPage = await GetAsync(browser, $"/console/models/{model}", viewer);
+        Assert.Equal(HttpStatusCode.OK, modelPage.Status);
+        Assert.Contains("data-version=\"1.0.0\"", modelPage.Body);
+        Assert.Contains("&lt;script&gt;alert(1)&lt;/script&gt; census", modelPage.Body);
+        Assert.DoesNotContain("<script>", modelPage.Body);
+        Assert.Contains("product-owner and ml-lead", modelPage.Body); // the default policy's approvals for a medium-risk model
+
+        var asLead = await GetAsync(browser, $"/console/models/{model}/versions/1.0.0", lead);
+        Assert.Equal(HttpStatusCode.OK, asLead.Status);
+        Assert.Contains("<dt>Trainer</dt><dd>alice</dd>", asLead.Body);
+        Assert.Contains($"sha256:{sha}", asLead.Body);
+        Assert.Contains($"data-evaluation=\"{external.Id}\"", asLead.Body);
+        Assert.Contains("data-metric=\"accuracy\">accuracy 0.8512<", asLead.Body);
+        // The gate to evaluated, as a dry run: an external result is no platform run, so it does not pass.
+        Assert.Contains("id=\"gate\" data-passed=\"false\"", asLead.Body);
+        Assert.Matches("data-check=\"platform_run[^\"]*\">.*?FAIL", asLead.Body);
+        Assert.Contains("evaluation.recorded", asLead.Body);
+
+        var asViewer = await GetAsync(browser, $"/console/models/{model}/versions/1.0.0", viewer);
+        Assert.DoesNotContain("id=\"gate\"", asViewer.Body);
+        Assert.Contains("id=\"audit\"", asViewer.Body);
+        var asScoped = await GetAsync(browser, $"/console/models/{model}/versions/1.0.0", scoped);
+        Assert.Equal(HttpStatusCode.OK, asScoped.Status);
+        Assert.DoesNotContain("id=\"audit\"", asScoped.Body);
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(browser, $"/console/models/{model}/versions/9.9.9", viewer)).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(browser, "/console/models/no-such-model", viewer)).Status);
+        // Nothing the page showed was written: the dry run leaves no transition and no audit event behind.
+        Assert.Empty(await api.ListTransitionsAsync(model, "1.0.0"));
+    }
+
+    private static async Task<HttpResponseMessage> PostAsync(HttpClient browser, string path, string cookie, params (string Name, string Value)[] fields)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = Form(fields) };
+        request.Headers.Add("Cookie", cookie);
+        return await browser.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task Rollback_ThroughTheDeploymentPage_NeedsTheTokenTheConfirmationAndTheRole_AndIsAuditedAsTheApisIs()
+    {
+        var api = server.Api();
+        var model = ServerFixture.UniqueName("ui-rollback");
+        await api.CreateModelAsync(new CreateModelRequest(model, "o", RiskTiers.Low, "classification"));
+        foreach (var (version, onnx) in new[] { ("1.0.0", "v1-logreg"), ("1.1.0", "v2-mlp") })
+        {
+            var sha = await server.UploadAsync(Fixtures.ModelBytes(onnx));
+            await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(sha, onnx + ".onnx")], Fixtures.Attestation(datasetSha: onnx == "v1-logreg" ? Fixtures.TrainCsvSha256 : new string('c', 64))));
+        }
+        var deployment = ServerFixture.UniqueName("ui-dep");
+        await api.CreateDeploymentAsync(new CreateDeploymentRequest(deployment, DeploymentEnvironments.Development, model, new RoutingTable("1.0.0")));
+        await api.SetRoutingAsync(deployment, new RoutingTable("1.1.0"));
+        var browser = Browser();
+        var deployerKey = await server.CreateKeyAsync(new CreateKeyRequest("ui deployer", [Roles.Deployer]));
+        var deployer = await SignInAsync(browser, deployerKey.Key!);
+        var viewer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("ui onlooker", [Roles.Viewer]))).Key!);
+
+        var listed = await GetAsync(browser, "/console/deployments", viewer);
+        Assert.Contains($"data-deployment=\"{deployment}\"", listed.Body);
+        var asViewer = await GetAsync(browser, $"/console/deployments/{deployment}", viewer);
+        Assert.Contains("<tr data-route=\"stable\"><td>1.1.0</td>", asViewer.Body);
+        Assert.DoesNotContain("id=\"rollback\"", asViewer.Body); // no button for a role that may not use it…
+        var viewerToken = CsrfField().Match(asViewer.Body).Groups[1].Value;
+        using (var forged = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", viewer, ("_csrf", viewerToken), ("reason", "x"), ("confirm", "yes")))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, forged.StatusCode); // …and the act refused if the form is forged
+        }
+
+        var page = await GetAsync(browser, $"/console/deployments/{deployment}", deployer);
+        Assert.Contains("id=\"rollback\"", page.Body);
+        var token = CsrfField().Match(page.Body).Groups[1].Value;
+        using (var noToken = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("reason", "bad canary"), ("confirm", "yes")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, noToken.StatusCode);
+        }
+        using (var unconfirmed = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "bad canary")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, unconfirmed.StatusCode);
+        }
+        Assert.Equal("1.1.0", (await api.GetDeploymentAsync(deployment)).Routing.Stable);
+
+        using (var rolled = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "bad canary"), ("confirm", "yes")))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, rolled.StatusCode);
+            Assert.Equal($"/console/deployments/{deployment}?done=rolled-back", rolled.Headers.Location?.OriginalString);
+        }
+        Assert.Equal("1.0.0", (await api.GetDeploymentAsync(deployment)).Routing.Stable);
+        var events = (await api.ListAuditAsync(subject: $"deployments/{deployment}", limit: 50)).Items;
+        var rollback = Assert.Single(events, e => e.Action == "deployment.rolled_back");
+        Assert.Equal(deployerKey.Principal, rollback.Actor);
+        Assert.Contains("bad canary", rollback.Details.ToString());
+        // Nothing earlier to go back to now: said on the page, nothing changed.
+        using (var again = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "again"), ("confirm", "yes")))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        }
+        Assert.Single((await api.ListAuditAsync(subject: $"deployments/{deployment}", limit: 50)).Items, e => e.Action == "deployment.rolled_back");
     }
 }

@@ -1,0 +1,162 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Client;
+using ModelGate.Audit;
+using ModelGate.Evaluation;
+using ModelGate.Lifecycle;
+using ModelGate.Registry;
+using ModelGate.Security;
+using ModelGate.Storage;
+using static ModelGate.WebConsole.Html;
+
+namespace ModelGate.WebConsole;
+
+/// <summary>
+/// The model page (its versions as a timeline of stages, the policy in force) and the version page (attestation and
+/// lineage, artifacts with digests, evaluations with their intervals, approvals, the gate's dry run for the next stage, the
+/// version's audit trail): what the REST API's reads show, with its read permission.
+/// </summary>
+public static class VersionPages
+{
+    public sealed record Services(ModelGateDbContext Db, ConsoleSessions Sessions, IAuthorizationService Authorization, EvidenceVerifier Evidence,
+        Retirement Retirement);
+
+    public static async Task<IResult> ModelAsync(string name, HttpContext context, [AsParameters] Services services, CancellationToken ct)
+    {
+        var (session, refusal) = await ConsoleApi.AuthorizeAsync(context, services.Sessions, services.Authorization, Permissions.Read, scopedKeysAllowed: true, ct);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+        var model = await services.Db.Models.AsNoTracking().Include(m => m.Versions).FirstOrDefaultAsync(m => m.Name == name, ct);
+        if (model is null)
+        {
+            return ConsoleApi.NotFound(session!, $"There is no model named '{name}'.");
+        }
+        var (policy, source) = await PoliciesApi.EffectiveAsync(services.Db, model.Name, ct);
+        var versions = new StringBuilder();
+        foreach (var v in model.Versions.OrderByDescending(v => SemVersion.Parse(v.Version)))
+        {
+            versions.Append($"""
+                <li data-version="{E(v.Version)}"><a href="/console/models/{E(model.Name)}/versions/{E(v.Version)}">{E(v.Version)}</a>
+                <span class="tag stage-{E(v.Stage)}">{E(v.Stage)}</span> <span class="empty">since {v.StageChangedAt:yyyy-MM-dd HH:mm} UTC, created by {E(v.CreatedBy)}</span></li>
+                """);
+        }
+        var approvals = policy.Production?.Approvals?.GetValueOrDefault(model.RiskTier) ?? [];
+        var main = $"""
+            <p><a href="/console">Catalog</a> › {E(model.Name)}</p>
+            <h1>{E(model.Name)}</h1>
+            <dl class="facts">
+            <dt>Owner</dt><dd>{E(model.Owner)}</dd><dt>Risk tier</dt><dd class="tier-{E(model.RiskTier)}">{E(model.RiskTier)}</dd>
+            <dt>Task</dt><dd>{E(model.Task)}</dd><dt>Licence</dt><dd>{E(model.License ?? "–")}</dd>
+            </dl>
+            <p>{E(model.Description)}</p>
+            <h2>Versions</h2>
+            <ol class="timeline" id="versions">{versions}</ol>
+            <h2>Policy in force</h2>
+            <p id="policy">{E(source)}: production needs {(approvals.Count == 0 ? "no approval" : string.Join(" and ", approvals.Select(E)))} for a {E(model.RiskTier)}-risk model;
+            regression tolerance {E(policy.Evaluated?.RegressionTolerance?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none")}.
+            The floor of the {E(model.RiskTier)} tier applies whatever a model's own policy says.</p>
+            """;
+        return ConsoleApi.HtmlResult(Page(model.Name, main, session, "catalog"), StatusCodes.Status200OK);
+    }
+
+    public static async Task<IResult> VersionAsync(string name, string version, HttpContext context, [AsParameters] Services services, CancellationToken ct)
+    {
+        var (session, refusal) = await ConsoleApi.AuthorizeAsync(context, services.Sessions, services.Authorization, Permissions.Read, scopedKeysAllowed: true, ct);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+        var (entity, _) = await VersionsApi.FindAsync(services.Db, name, version, ct);
+        if (entity is null)
+        {
+            return ConsoleApi.NotFound(session!, $"There is no version '{version}' of '{name}'.");
+        }
+        var db = services.Db;
+        var attestation = RegistryMapping.ReadAttestation(entity.Attestation);
+        var main = new StringBuilder();
+        main.Append($"""
+            <p><a href="/console">Catalog</a> › <a href="/console/models/{E(name)}">{E(name)}</a> › {E(entity.Version)}</p>
+            <h1>{E(name)}@{E(entity.Version)} <span class="tag stage-{E(entity.Stage)}">{E(entity.Stage)}</span></h1>
+            <h2>Attestation and lineage</h2>
+            <dl class="facts" id="attestation">
+            <dt>Trainer</dt><dd>{E(attestation.Trainer ?? "–")}</dd>
+            <dt>Code</dt><dd>{E(attestation.Code is { } code ? $"{code.Repo}@{code.Commit}" : "–")}</dd>
+            <dt>Architecture</dt><dd>{E(attestation.Architecture ?? "–")}</dd>
+            <dt>Base model</dt><dd>{E(attestation.BaseModel ?? "–")}</dd>
+            <dt>Datasets</dt><dd>{(attestation.Datasets is { Count: > 0 } datasets ? string.Join("<br>", datasets.Select(d => $"{E(d.Name)} <code>{E(d.Sha256)}</code>")) : "–")}</dd>
+            {(attestation.PromptTemplate is { } prompt ? $"<dt>Prompt</dt><dd><pre>{E(prompt.System)}\n---\n{E(prompt.Template)}</pre></dd>" : "")}
+            </dl>
+            <h2>Artifacts</h2>
+            <ul id="artifacts">{string.Concat(entity.Artifacts.Select(a => $"<li>{E(a.FileName)} <code>sha256:{E(a.Sha256)}</code> {a.Size:N0} bytes</li>"))}</ul>
+            """);
+
+        var evaluations = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == entity.Id).OldestFirst().ToListAsync(ct);
+        main.Append("""<h2>Evaluations</h2><div class="scroll"><table id="evaluations"><thead><tr><th scope="col">Run</th><th scope="col">Status</th><th scope="col">Evaluator</th><th scope="col">Metrics (95 % interval)</th><th scope="col">Compared with</th></tr></thead><tbody>""");
+        foreach (var e in evaluations)
+        {
+            main.Append($"""<tr data-evaluation="{E(e.Id)}"><td><code>{E(e.Id)}</code></td><td>{E(e.Status)}{(e.External ? " (external)" : "")}</td><td>{E(e.Evaluator)}{(e.Independent ? "" : " (not independent)")}</td><td>{Metrics(e.Result)}</td><td>{E(e.BaselineVersion ?? "–")}</td></tr>""");
+        }
+        main.Append("</tbody></table></div>");
+
+        var approvals = await db.Approvals.AsNoTracking().Where(a => a.VersionId == entity.Id).OrderBy(a => a.Time).ToListAsync(ct);
+        main.Append("""<h2>Approvals</h2><ul id="approvals">""");
+        main.Append(approvals.Count == 0 ? """<li class="empty">none</li>""" : string.Concat(approvals.Select(a =>
+            $"""<li>{E(a.Decision)} as {E(a.Role)} by {E(a.Approver)} on {a.Time:yyyy-MM-dd}; next review {a.NextReviewAt:yyyy-MM-dd}; evidence {E(a.Evidence)}</li>""")));
+        main.Append("</ul>");
+
+        // What the REST API lets this key see: the gate's dry run needs the transition permission, the audit log an unscoped key.
+        var mayTransition = (await services.Authorization.AuthorizeAsync(session!.User, Permissions.Transition)).Succeeded && session.Key.Deployments is null;
+        if (mayTransition && StageMachine.From(entity.Stage).FirstOrDefault(s => s is not (Stages.Rejected or Stages.Retired)) is { } next)
+        {
+            var (_, report) = await Gates.ReportAsync(db, entity, new TransitionRequest(next, "console dry run"), session.User, services.Evidence, services.Retirement, ct);
+            main.Append($"""<h2>Gate to {E(next)} (dry run)</h2><p id="gate" data-passed="{(report.Passed ? "true" : "false")}">{(report.Passed ? "Every check passes." : "Not yet: the failed checks are marked.")}</p>""");
+            main.Append("""<div class="scroll"><table id="gate-checks"><thead><tr><th scope="col">Check</th><th scope="col">Expected</th><th scope="col">Actual</th><th scope="col">Result</th></tr></thead><tbody>""");
+            main.Append(string.Concat(report.Checks.Select(c =>
+                $"""<tr data-check="{E(c.Check)}"><td>{E(c.Check)}</td><td>{E(c.Expected)}</td><td>{E(c.Actual)}</td><td>{(c.Passed ? "pass" : "<strong class=\"tier-high\">FAIL</strong>")}</td></tr>""")));
+            main.Append("</tbody></table></div>");
+        }
+
+        if (session.Key.Deployments is not null)
+        {
+            return ConsoleApi.HtmlResult(Page($"{name}@{entity.Version}", main.ToString(), session, "catalog"), StatusCodes.Status200OK);
+        }
+        var subject = RegistryMapping.VersionSubject(name, entity.Version);
+        var trail = await db.AuditEvents.AsNoTracking().Where(a => a.Subject == subject || a.Subject.StartsWith(subject + "/"))
+            .OrderByDescending(a => a.Sequence).Take(200).ToListAsync(ct);
+        main.Append("""<h2>Audit trail</h2><ol id="audit" reversed>""");
+        main.Append(string.Concat(trail.Select(a => $"""<li><code>#{a.Sequence}</code> {a.Time:yyyy-MM-dd HH:mm:ss} {E(a.Action)} by {E(a.Actor)}{(a.Outcome == "success" ? "" : $" ({E(a.Outcome)})")}</li>""")));
+        main.Append("</ol>");
+        return ConsoleApi.HtmlResult(Page($"{name}@{entity.Version}", main.ToString(), session, "catalog"), StatusCodes.Status200OK);
+    }
+
+    /// <summary>A result's headline metrics with their intervals, as a list (nothing for a run without a result).</summary>
+    private static string Metrics(string? result)
+    {
+        if (result is null)
+        {
+            return """<span class="empty">–</span>""";
+        }
+        using var document = JsonDocument.Parse(result);
+        if (!document.RootElement.TryGetProperty("metrics", out var metrics) || metrics.ValueKind != JsonValueKind.Object)
+        {
+            return """<span class="empty">–</span>""";
+        }
+        var items = new StringBuilder("<ul class=\"metrics\">");
+        foreach (var metric in metrics.EnumerateObject())
+        {
+            var (value, ci) = metric.Value.ValueKind == JsonValueKind.Number ? (metric.Value, default(JsonElement))
+                : metric.Value.TryGetProperty("value", out var v) ? (v, metric.Value.TryGetProperty("ci", out var c) ? c : default) : (default, default);
+            if (value.ValueKind != JsonValueKind.Number)
+            {
+                continue;
+            }
+            var interval = ci.ValueKind == JsonValueKind.Array && ci.GetArrayLength() == 2 ? $" [{Cli.CliApp.Figure(ci[0].GetDouble())}, {Cli.CliApp.Figure(ci[1].GetDouble())}]" : "";
+            items.Append($"""<li data-metric="{E(metric.Name)}">{E(metric.Name)} {Cli.CliApp.Figure(value.GetDouble())}{interval}</li>""");
+        }
+        return items.Append("</ul>").ToString();
+    }
+}
