@@ -87,7 +87,8 @@ public static class Html
         ul.metrics { margin: 0; padding-left: 16px; } code { overflow-wrap: anywhere; } pre { white-space: pre-wrap; }
         h2 { font-size: 1.1rem; margin: 24px 0 8px; }
         textarea { font: inherit; padding: 6px 10px; border: 1px solid var(--line); border-radius: 6px; width: 100%; max-width: 520px; }
-        form#rollback { display: flex; flex-direction: column; gap: 10px; align-items: flex-start; }
+        fieldset { border: 1px solid var(--line); border-radius: 6px; display: flex; flex-wrap: wrap; gap: 6px 16px; }
+        form#approve, form#rollback { display: flex; flex-direction: column; gap: 10px; align-items: flex-start; }
         label.check { flex-direction: row; align-items: center; gap: 8px; color: var(--fg); }
         .done { border: 1px solid #1a7f37; color: #1a7f37; border-radius: 6px; padding: 8px 12px; }
         [role=alert] { color: var(--bad); border: 1px solid var(--bad); border-radius: 6px; padding: 8px 12px; margin-bottom: 12px; }

@@ -81,6 +81,7 @@ public static class VersionPages
         main.Append($"""
             <p><a href="/console">Catalog</a> › <a href="/console/models/{E(name)}">{E(name)}</a> › {E(entity.Version)}</p>
             <h1>{E(name)}@{E(entity.Version)} <span class="tag stage-{E(entity.Stage)}">{E(entity.Stage)}</span></h1>
+            {(context.Request.Query["done"] == "recorded" ? """<p role="status" class="done">Your decision is recorded.</p>""" : "")}
             <h2>Attestation and lineage</h2>
             <dl class="facts" id="attestation">
             <dt>Trainer</dt><dd>{E(attestation.Trainer ?? "–")}</dd>
@@ -107,6 +108,31 @@ public static class VersionPages
         main.Append(approvals.Count == 0 ? """<li class="empty">none</li>""" : string.Concat(approvals.Select(a =>
             $"""<li>{E(a.Decision)} as {E(a.Role)} by {E(a.Approver)} on {a.Time:yyyy-MM-dd}; next review {a.NextReviewAt:yyyy-MM-dd}; evidence {E(a.Evidence)}</li>""")));
         main.Append("</ul>");
+        if (entity.Stage == Stages.Staging && session!.Key.Deployments is null &&
+            (await services.Authorization.AuthorizeAsync(session.User, Permissions.Approve)).Succeeded &&
+            ApprovalRoles.All.Where(session.User.IsInRole).ToList() is { Count: > 0 } roles)
+        {
+            var verifications = await db.StagingVerifications.AsNoTracking().Where(v => v.VersionId == entity.Id).OrderBy(v => v.CreatedAt).ToListAsync(ct);
+            var evidence = evaluations.Where(e => e.Status == EvaluationStatuses.Succeeded).Select(e => (e.Id, $"evaluation {e.Id}"))
+                .Concat(verifications.Select(v => (v.Id, $"staging verification {v.Id} ({(v.Passed ? "passed" : "failed")})")));
+            main.Append($"""
+                <h2>Record your decision</h2>
+                <form id="approve" method="post" action="/console/models/{E(name)}/versions/{E(entity.Version)}/approve">
+                {Csrf(session)}
+                <label for="role">Approving role<select id="role" name="role">{string.Concat(roles.Select(r => $"<option>{E(r)}</option>"))}</select></label>
+                <fieldset><legend>Decision</legend>
+                <label class="check"><input type="radio" name="decision" value="approve" checked> approve</label>
+                <label class="check"><input type="radio" name="decision" value="reject"> reject</label></fieldset>
+                <fieldset><legend>Evidence reviewed</legend>{string.Concat(evidence.Select(x => $"""<label class="check"><input type="checkbox" name="evidence" value="{E(x.Item1)}"> {E(x.Item2)}</label>"""))}</fieldset>
+                <label for="risks">Risks accepted<textarea id="risks" name="risks" required maxlength="4000" rows="2"></textarea></label>
+                <label for="monitoring">Monitoring plan<textarea id="monitoring" name="monitoring" required maxlength="4000" rows="2"></textarea></label>
+                <label for="rollbackPlan">Rollback plan<textarea id="rollbackPlan" name="rollbackPlan" required maxlength="4000" rows="2"></textarea></label>
+                <label for="review">Next review<input id="review" name="review" type="date" required></label>
+                <label for="comment">Comment (optional)<textarea id="comment" name="comment" maxlength="4000" rows="2"></textarea></label>
+                <button type="submit">Record decision</button>
+                </form>
+                """);
+        }
 
         // What the REST API lets this key see: the gate's dry run needs the transition permission, the audit log an unscoped key.
         var mayTransition = (await services.Authorization.AuthorizeAsync(session!.User, Permissions.Transition)).Succeeded && session.Key.Deployments is null;
@@ -131,6 +157,42 @@ public static class VersionPages
         main.Append(string.Concat(trail.Select(a => $"""<li><code>#{a.Sequence}</code> {a.Time:yyyy-MM-dd HH:mm:ss} {E(a.Action)} by {E(a.Actor)}{(a.Outcome == "success" ? "" : $" ({E(a.Outcome)})")}</li>""")));
         main.Append("</ol>");
         return ConsoleApi.HtmlResult(Page($"{name}@{entity.Version}", main.ToString(), session, "catalog"), StatusCodes.Status200OK);
+    }
+
+    public sealed record ApproveServices(ConsoleSessions Sessions, IAuthorizationService Authorization, AuditedWrite Write);
+
+    /// <summary>Records the decision posted from the version page through the REST API's rules (<see cref="Approvals.RecordAsync"/>).</summary>
+    public static async Task<IResult> ApproveAsync(string name, string version, HttpContext context, [AsParameters] ApproveServices services, CancellationToken ct)
+    {
+        var session = await services.Sessions.ReadAsync(context, ct);
+        if (session is null)
+        {
+            return Results.Redirect("/console/sign-in");
+        }
+        context.User = session.User;
+        var form = context.Request.HasFormContentType ? await context.Request.ReadFormAsync(ct) : null;
+        if (form is null || !ConsoleSessions.CsrfValid(session, form))
+        {
+            return ConsoleApi.Refused(session, "The form's anti-forgery token is missing or wrong: reload the page and try again.", StatusCodes.Status400BadRequest);
+        }
+        if (!(await services.Authorization.AuthorizeAsync(session.User, Permissions.Approve)).Succeeded || session.Key.Deployments is not null)
+        {
+            return ConsoleApi.Refused(session, "Your key's roles do not allow approving releases.", StatusCodes.Status403Forbidden);
+        }
+        var review = DateTime.TryParseExact(form["review"].ToString(), "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal, out var date) ? date : default;
+        var request = new ApprovalRequest(form["decision"].ToString(), form["role"].ToString(), form["evidence"].Where(e => !string.IsNullOrEmpty(e)).Select(e => e!).ToList(),
+            form["risks"].ToString(), form["monitoring"].ToString(), form["rollbackPlan"].ToString(), review,
+            form["comment"].ToString() is { Length: > 0 } comment ? comment : null);
+        var outcome = await Approvals.RecordAsync(services.Write, name, version, request, session.User, ct);
+        if (outcome.Recorded is not null)
+        {
+            return Results.Redirect($"/console/models/{Uri.EscapeDataString(name)}/versions/{Uri.EscapeDataString(outcome.Version!)}?done=recorded");
+        }
+        var why = outcome.Invalid is { } invalid
+            ? string.Join("; ", invalid.ToDictionary().Select(e => $"{e.Key}: {string.Join(" ", e.Value)}"))
+            : outcome.Detail ?? "refused";
+        return ConsoleApi.Refused(session, $"Not recorded: {why}", outcome.Invalid is not null ? StatusCodes.Status400BadRequest : outcome.Status);
     }
 
     /// <summary>A result's headline metrics with their intervals, as a list (nothing for a run without a result).</summary>

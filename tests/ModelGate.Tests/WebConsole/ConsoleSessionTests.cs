@@ -246,4 +246,54 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         }
         Assert.Single((await api.ListAuditAsync(subject: $"deployments/{deployment}", limit: 50)).Items, e => e.Action == "deployment.rolled_back");
     }
+
+    [Fact]
+    public async Task Approval_FromTheVersionPage_IsRecordedByTheRestApisRules_AndVisibleThroughTheApi()
+    {
+        var api = server.Api();
+        var model = ServerFixture.UniqueName("ui-approve");
+        await api.CreateModelAsync(new CreateModelRequest(model, "o", RiskTiers.Low, "classification"));
+        var sha = await server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "v1-logreg.onnx")], Fixtures.Attestation()));
+        var suite = await server.UploadAsync(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "suites", "adult-classification.json")));
+        var evaluation = await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, External: true, Metrics: new Dictionary<string, double> { ["accuracy"] = 0.85 }));
+        await server.WithDbAsync(db => Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ExecuteUpdateAsync(
+            db.ModelVersions.Where(v => v.Model!.Name == model), u => u.SetProperty(v => v.Stage, Stages.Staging)));
+        var browser = Browser();
+        var moKey = await server.CreateKeyAsync(new CreateKeyRequest("ui mo", [Roles.MlLead]));
+        var mo = await SignInAsync(browser, moKey.Key!);
+        var viewer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("ui approver onlooker", [Roles.Viewer]))).Key!);
+        Assert.DoesNotContain("id=\"approve\"", (await GetAsync(browser, $"/console/models/{model}/versions/1.0.0", viewer)).Body);
+
+        var page = await GetAsync(browser, $"/console/models/{model}/versions/1.0.0", mo);
+        Assert.Contains("id=\"approve\"", page.Body);
+        Assert.Contains($"name=\"evidence\" value=\"{evaluation.Id}\"", page.Body);
+        var token = CsrfField().Match(page.Body).Groups[1].Value;
+        (string, string)[] fields = [("role", Roles.MlLead), ("decision", "approve"), ("evidence", evaluation.Id), ("risks", "none beyond the card"),
+            ("monitoring", "error-rate alerts"), ("rollbackPlan", "modelgate rollback"), ("review", "2027-12-01")];
+        using (var noToken = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, fields))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, noToken.StatusCode);
+        }
+        using (var incomplete = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, [("_csrf", token), .. fields.Where(f => f.Item1 != "risks")]))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, incomplete.StatusCode);
+            Assert.Contains("risksAccepted", await incomplete.Content.ReadAsStringAsync());
+        }
+        Assert.Empty(await api.ListApprovalsAsync(model, "1.0.0"));
+
+        using (var recorded = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, [("_csrf", token), .. fields]))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, recorded.StatusCode);
+        }
+        var approval = Assert.Single(await api.ListApprovalsAsync(model, "1.0.0"));
+        Assert.Equal((moKey.Principal, Roles.MlLead, ApprovalDecisions.Approve), (approval.Approver, approval.Role, approval.Decision));
+        Assert.Contains((await api.ListAuditAsync(subject: $"models/{model}/versions/1.0.0", limit: 50)).Items, e => e.Action == "version.approved" && e.Actor == moKey.Principal);
+        // The same role twice is refused, as by the API (403), and nothing more is recorded.
+        using (var twice = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, [("_csrf", token), .. fields]))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, twice.StatusCode);
+        }
+        Assert.Single(await api.ListApprovalsAsync(model, "1.0.0"));
+    }
 }
