@@ -7,10 +7,11 @@ using static ModelGate.Tests.WebConsole.ConsolePages;
 namespace ModelGate.Tests.WebConsole;
 
 /// <summary>
-/// Walk-throughs in a real Chromium: find a model from the catalog and open its version, roll a deployment back through
-/// its page (then seen in the audit log through the REST API), and the rollback kept from a viewer and from a forged post.
+/// Walk-throughs in a real Chromium: find a model from the catalog and open its version, approve a release from its version
+/// page, roll a deployment back through its page (each then seen through the REST API, audit log included), and the
+/// rollback kept from a viewer and from a forged post.
 /// </summary>
-public sealed class DeploymentBrowserTests(BrowserServerFixture fixture) : IClassFixture<BrowserServerFixture>
+public sealed class WalkThroughBrowserTests(BrowserServerFixture fixture) : IClassFixture<BrowserServerFixture>
 {
     private BrowserServerFixture Server
     {
@@ -67,6 +68,53 @@ public sealed class DeploymentBrowserTests(BrowserServerFixture fixture) : IClas
         var body = page.Locator("main");
         await Assertions.Expect(body).ToContainTextAsync("alice");
         await Assertions.Expect(body).ToContainTextAsync(sha);
+    }
+
+    [Fact]
+    public async Task Approval_FromTheVersionPage_IsRecordedAndAudited_NoFormForAViewer()
+    {
+        var api = Server.Api();
+        var model = ServerFixture.UniqueName("walk-approve");
+        await api.CreateModelAsync(new CreateModelRequest(model, "risk-team", RiskTiers.Low, "classification"));
+        var sha = await Server.UploadAsync(Fixtures.ModelBytes("v1-logreg"));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [new ArtifactRef(sha, "v1-logreg.onnx")], Fixtures.Attestation()));
+        var suite = await Server.UploadAsync(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "suites", "adult-classification.json")));
+        var evaluation = await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(suite, External: true,
+            Metrics: new Dictionary<string, double> { ["accuracy"] = 0.85 }));
+        // Straight to staging: the gates on the way are not under test here.
+        await Server.WithDbAsync(db => Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ExecuteUpdateAsync(
+            db.ModelVersions.Where(v => v.Model!.Name == model), u => u.SetProperty(v => v.Stage, Stages.Staging)));
+        var path = $"/console/models/{model}/versions/1.0.0";
+
+        var viewer = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("walk-onlooker"), [Roles.Viewer]));
+        var (viewerContext, viewerPage) = await SignedInAsync(viewer.Key!);
+        await using (viewerContext)
+        {
+            await viewerPage.GotoAsync(path);
+            await Assertions.Expect(viewerPage.Locator("#approvals")).ToBeVisibleAsync();
+            await Assertions.Expect(viewerPage.Locator("form#approve")).ToHaveCountAsync(0);
+        }
+
+        var lead = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("walk-lead"), [Roles.MlLead]));
+        var (context, page) = await SignedInAsync(lead.Key!);
+        await using var _ = context;
+        await page.GotoAsync(path);
+        var form = page.Locator("form#approve");
+        await form.GetByLabel("Approving role").SelectOptionAsync(Roles.MlLead);
+        await form.GetByRole(AriaRole.Radio, new() { Name = "approve" }).CheckAsync();
+        await form.Locator($"input[name=evidence][value=\"{evaluation.Id}\"]").CheckAsync();
+        await form.GetByLabel("Risks accepted").FillAsync("none beyond the card");
+        await form.GetByLabel("Monitoring plan").FillAsync("error-rate alerts");
+        await form.GetByLabel("Rollback plan").FillAsync("modelgate rollback");
+        await form.GetByLabel("Next review").FillAsync("2027-12-01");
+        await form.GetByRole(AriaRole.Button, new() { Name = "Record decision" }).ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("done=recorded"));
+        await Assertions.Expect(page.Locator("#approvals")).ToContainTextAsync(Roles.MlLead);
+
+        var approval = Assert.Single(await api.ListApprovalsAsync(model, "1.0.0"));
+        Assert.Equal((lead.Principal, Roles.MlLead, ApprovalDecisions.Approve), (approval.Approver, approval.Role, approval.Decision));
+        Assert.Contains((await api.ListAuditAsync(subject: $"models/{model}/versions/1.0.0", limit: 50)).Items,
+            e => e.Action == "version.approved" && e.Actor == lead.Principal);
     }
 
     [Fact]
