@@ -40,6 +40,7 @@ public static class ConsoleApi
         console.MapGet("/", CatalogPageAsync);
         console.MapGet("/models/{name}", VersionPages.ModelAsync);
         console.MapGet("/models/{name}/versions/{version}", VersionPages.VersionAsync);
+        console.MapGet("/models/{name}/compare", VersionPages.CompareAsync);
         console.MapPost("/models/{name}/versions/{version}/approve", VersionPages.ApproveAsync).DisableAntiforgery();
         console.MapGet("/deployments", DeploymentPages.ListAsync);
         console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);

@@ -10,7 +10,10 @@ namespace ModelGate.WebConsole;
 public static class Html
 {
     /// <summary>Text as HTML (element content and quoted attribute values alike).</summary>
-    public static string E(string? text) => text is null ? "" : HtmlEncoder.Default.Encode(text);
+    public static string E(string? text) => text is null ? "" : Encoder.Encode(text);
+
+    /// <summary>Letters of every script stay readable; markup characters (and '+', against UTF-7 sniffing) are encoded.</summary>
+    private static readonly HtmlEncoder Encoder = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
 
     /// <summary>A hidden field with the session's anti-forgery token, for every form that posts.</summary>
     public static string Csrf(ConsoleSession session) => $"""<input type="hidden" name="{ConsoleSessions.CsrfField}" value="{E(session.CsrfToken)}">""";

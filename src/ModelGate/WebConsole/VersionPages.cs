@@ -55,6 +55,10 @@ public static class VersionPages
             <p>{E(model.Description)}</p>
             <h2>Versions</h2>
             <ol class="timeline" id="versions">{versions}</ol>
+            <form id="compare" class="filters" method="get" action="/console/models/{E(model.Name)}/compare">
+            <label for="a">Compare<select id="a" name="a">{string.Concat(model.Versions.Select(v => $"<option>{E(v.Version)}</option>"))}</select></label>
+            <label for="b">with<select id="b" name="b">{string.Concat(model.Versions.Select(v => $"<option>{E(v.Version)}</option>"))}</select></label>
+            <button type="submit">Compare</button></form>
             <h2>Policy in force</h2>
             <p id="policy">{E(source)}: production needs {(approvals.Count == 0 ? "no approval" : string.Join(" and ", approvals.Select(E)))} for a {E(model.RiskTier)}-risk model;
             regression tolerance {E(policy.Evaluated?.RegressionTolerance?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none")}.
@@ -157,6 +161,75 @@ public static class VersionPages
         main.Append(string.Concat(trail.Select(a => $"""<li><code>#{a.Sequence}</code> {a.Time:yyyy-MM-dd HH:mm:ss} {E(a.Action)} by {E(a.Actor)}{(a.Outcome == "success" ? "" : $" ({E(a.Outcome)})")}</li>""")));
         main.Append("</ol>");
         return ConsoleApi.HtmlResult(Page($"{name}@{entity.Version}", main.ToString(), session, "catalog"), StatusCodes.Status200OK);
+    }
+
+    /// <summary>
+    /// Two versions side by side: each metric of their latest succeeded runs of a suite both ran (B − A), the prompt's line
+    /// diff, the attestation's changes and the bump they need (<see cref="VersionDiff"/>, as <c>version diff</c> shows them).
+    /// </summary>
+    public static async Task<IResult> CompareAsync(string name, HttpContext context, [AsParameters] Services services, string? a, string? b, CancellationToken ct)
+    {
+        var (session, refusal) = await ConsoleApi.AuthorizeAsync(context, services.Sessions, services.Authorization, Permissions.Read, scopedKeysAllowed: true, ct);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+        var (from, _) = a is null ? default : await VersionsApi.FindAsync(services.Db, name, a, ct);
+        var (to, _) = b is null ? default : await VersionsApi.FindAsync(services.Db, name, b, ct);
+        if (from is null || to is null)
+        {
+            return ConsoleApi.NotFound(session!, $"Compare needs two versions of '{name}' (?a=…&b=…).");
+        }
+        var diff = VersionDiff.Compare(name, from, to);
+        var runs = await services.Db.Evaluations.AsNoTracking()
+            .Where(e => (e.VersionId == from.Id || e.VersionId == to.Id) && e.Status == EvaluationStatuses.Succeeded && e.Result != null)
+            .OldestFirst().ToListAsync(ct);
+        var suites = runs.GroupBy(e => e.SuiteSha256)
+            .Select(g => (Suite: g.Key, A: g.LastOrDefault(e => e.VersionId == from.Id), B: g.LastOrDefault(e => e.VersionId == to.Id)))
+            .Where(x => x.A is not null && x.B is not null).ToList();
+        var metrics = new StringBuilder();
+        foreach (var (suite, runA, runB) in suites)
+        {
+            var valuesA = MetricValues(runA!.Result!);
+            var valuesB = MetricValues(runB!.Result!);
+            foreach (var (metric, valueA) in valuesA.Where(m => valuesB.ContainsKey(m.Key)))
+            {
+                var delta = valuesB[metric] - valueA;
+                metrics.Append($"""<tr data-metric="{E(metric)}"><td>{E(metric)}</td><td>{Cli.CliApp.Figure(valueA)}</td><td>{Cli.CliApp.Figure(valuesB[metric])}</td><td>{(delta >= 0 ? "+" : "")}{Cli.CliApp.Figure(delta)}</td><td><code>{E(suite[..12])}</code></td></tr>""");
+            }
+        }
+        string Lines(IReadOnlyList<string>? lines) => lines is null ? """<span class="empty">unchanged</span>""" : $"<pre>{string.Join('\n', lines.Select(E))}</pre>";
+        var main = $"""
+            <p><a href="/console">Catalog</a> › <a href="/console/models/{E(name)}">{E(name)}</a> › compare</p>
+            <h1>{E(name)}: {E(from.Version)} → {E(to.Version)}</h1>
+            <h2>Metrics (latest runs of the suites both ran)</h2>
+            {(metrics.Length == 0 ? """<p class="empty">No suite was run on both versions.</p>""" : $"""<div class="scroll"><table id="compare-metrics"><thead><tr><th scope="col">Metric</th><th scope="col">{E(from.Version)}</th><th scope="col">{E(to.Version)}</th><th scope="col">B − A</th><th scope="col">Suite</th></tr></thead><tbody>{metrics}</tbody></table></div>""")}
+            <h2>Prompt</h2>
+            <div id="prompt-diff">{(diff.Prompt.Changed ? $"<h3>System prompt</h3>{Lines(diff.Prompt.System)}<h3>Template</h3>{Lines(diff.Prompt.Template)}" : """<p class="empty">unchanged</p>""")}</div>
+            <h2>Attestation</h2>
+            <ul id="attestation-diff">{(diff.Attestation.Count == 0 ? """<li class="empty">unchanged</li>""" : string.Concat(diff.Attestation.Select(c => $"<li><code>{E(c.Path)}</code>: {E(c.From?.ToString() ?? "–")} → {E(c.To?.ToString() ?? "–")}</li>")))}</ul>
+            <p id="bump">The changes need a {E(diff.Versioning.Required)} bump; {E(from.Version)} → {E(to.Version)} is a {E(diff.Versioning.Actual)} bump{(diff.Versioning.Enough ? "" : " — not enough")}.</p>
+            """;
+        return ConsoleApi.HtmlResult(Page($"{name} compare", main, session, "catalog"), StatusCodes.Status200OK);
+    }
+
+    /// <summary>A result's headline metrics by name (a number, or an object with its <c>value</c>).</summary>
+    private static Dictionary<string, double> MetricValues(string result)
+    {
+        using var document = JsonDocument.Parse(result);
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (document.RootElement.TryGetProperty("metrics", out var metrics) && metrics.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var metric in metrics.EnumerateObject())
+            {
+                var value = metric.Value.ValueKind == JsonValueKind.Number ? metric.Value : metric.Value.ValueKind == JsonValueKind.Object && metric.Value.TryGetProperty("value", out var v) ? v : default;
+                if (value.ValueKind == JsonValueKind.Number)
+                {
+                    values[metric.Name] = value.GetDouble();
+                }
+            }
+        }
+        return values;
     }
 
     public sealed record ApproveServices(ConsoleSessions Sessions, IAuthorizationService Authorization, AuditedWrite Write);

@@ -296,4 +296,36 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         }
         Assert.Single(await api.ListApprovalsAsync(model, "1.0.0"));
     }
+
+    [Fact]
+    public async Task Compare_ShowsMetricDeltasOfTheSuitesBothRan_ThePromptDiff_AndTheBump()
+    {
+        var api = server.Api();
+        var model = ServerFixture.UniqueName("ui-compare");
+        await api.CreateModelAsync(new CreateModelRequest(model, "support", RiskTiers.Low, "llm-chat"));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.0.0", [], Fixtures.Attestation() with
+        {
+            Architecture = "upstream", PromptTemplate = new PromptTemplate("You summarise.", "Summarise: {{ticket}}", ["ticket"]),
+        }));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("1.1.0", [], Fixtures.Attestation() with
+        {
+            Architecture = "upstream", PromptTemplate = new PromptTemplate("You summarise.", "Summarise in 15 words: {{ticket}}", ["ticket"]),
+        }));
+        var suite = await server.UploadAsync(System.Text.Encoding.UTF8.GetBytes("{\"name\": \"external\", \"task\": \"llm-chat\"}"));
+        foreach (var (version, rouge) in new[] { ("1.0.0", 0.5), ("1.1.0", 0.625) })
+        {
+            await api.StartEvaluationAsync(model, version, new StartEvaluationRequest(suite, External: true, Metrics: new Dictionary<string, double> { ["rouge1"] = rouge }));
+        }
+        var browser = Browser();
+        var viewer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("ui comparer", [Roles.Viewer]))).Key!);
+
+        var page = await GetAsync(browser, $"/console/models/{model}/compare?a=1.0.0&b=1.1.0", viewer);
+        Assert.Equal(HttpStatusCode.OK, page.Status);
+        Assert.Contains("<tr data-metric=\"rouge1\"><td>rouge1</td><td>0.5000</td><td>0.6250</td><td>+0.1250</td>", page.Body);
+        var promptDiff = Regex.Match(page.Body, "<div id=\"prompt-diff\">.*?</div>", RegexOptions.Singleline).Value;
+        Assert.True(promptDiff.Contains("- Summarise: {{ticket}}\n&#x2B; Summarise in 15 words: {{ticket}}", StringComparison.Ordinal), promptDiff); // '+' is encoded
+        Assert.Contains("<code>promptTemplate.template</code>", page.Body);
+        Assert.Contains("id=\"bump\">The changes need a patch bump", page.Body);
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(browser, $"/console/models/{model}/compare?a=1.0.0", viewer)).Status);
+    }
 }
