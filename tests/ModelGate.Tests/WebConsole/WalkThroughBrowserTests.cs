@@ -71,6 +71,26 @@ public sealed class WalkThroughBrowserTests(BrowserServerFixture fixture) : ICla
     }
 
     [Fact]
+    public async Task ModelPage_CompareTwoVersions_ShowsTheAttestationChangesAndTheBump()
+    {
+        var (model, _) = await DeployedAsync();
+        var (context, page) = await SignedInAsync(ServerFixture.AdminKey);
+        await using var _ = context;
+        await page.GotoAsync($"/console/models/{model}");
+
+        var form = page.Locator("form#compare");
+        await form.Locator("select[name=a]").SelectOptionAsync("1.0.0");
+        await form.Locator("select[name=b]").SelectOptionAsync("1.1.0");
+        await form.GetByRole(AriaRole.Button, new() { Name = "Compare" }).ClickAsync();
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == $"/console/models/{model}/compare");
+        var query = System.Web.HttpUtility.ParseQueryString(new Uri(page.Url).Query);
+        Assert.Equal(("1.0.0", "1.1.0"), (query["a"], query["b"]));
+        // 1.1.0 was trained on another dataset: the attestation diff says so.
+        await Assertions.Expect(page.Locator("#attestation-diff")).ToContainTextAsync(new string('c', 64));
+        await Assertions.Expect(page.Locator("#bump")).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task Approval_FromTheVersionPage_IsRecordedAndAudited_NoFormForAViewer()
     {
         var api = Server.Api();
