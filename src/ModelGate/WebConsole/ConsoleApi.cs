@@ -67,6 +67,13 @@ public static class ConsoleApi
         {
             return HtmlResult(SignInPage("Sign in with the form."), StatusCodes.Status400BadRequest);
         }
+        // Login CSRF: a page elsewhere must not sign this browser in with its own key. Browsers name the page that posted
+        // in Origin; a post from another origin is refused whatever the cookie's SameSite would have done.
+        if (context.Request.Headers.Origin is [{ } origin] && origin != "null" &&
+            (!Uri.TryCreate(origin, UriKind.Absolute, out var from) || !string.Equals(from.Authority, context.Request.Host.Value, StringComparison.OrdinalIgnoreCase)))
+        {
+            return HtmlResult(SignInPage("Sign in from this console's own page."), StatusCodes.Status403Forbidden);
+        }
         var form = await context.Request.ReadFormAsync(ct);
         var key = form["apiKey"].ToString();
         if (key.Length is 0 or > 256 || await sessions.SignInAsync(context, key, ct) is null)

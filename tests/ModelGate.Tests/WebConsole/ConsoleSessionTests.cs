@@ -61,6 +61,14 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         }
 
         var viewer = await server.CreateKeyAsync(new CreateKeyRequest("console viewer", [Roles.Viewer]));
+        // Posted from another site's page (login CSRF): refused, no cookie, whatever SameSite would have done.
+        using (var crossSite = new HttpRequestMessage(HttpMethod.Post, "/console/sign-in") { Content = Form(("apiKey", viewer.Key!)) })
+        {
+            crossSite.Headers.Add("Origin", "http://attacker.example");
+            using var response = await browser.SendAsync(crossSite);
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+            Assert.False(response.Headers.Contains("Set-Cookie"));
+        }
         var cookie = await SignInAsync(browser, viewer.Key!);
         Assert.Equal("/console", (await GetAsync(browser, "/", cookie)).Location);
         var page = await GetAsync(browser, "/console", cookie);
