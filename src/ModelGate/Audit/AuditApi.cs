@@ -41,7 +41,19 @@ public static class AuditApi
         {
             return Problems.Validation("order", "order is 'asc' or 'desc'");
         }
-        IQueryable<AuditEventEntity> query = db.AuditEvents.AsNoTracking();
+        var query = Filter(db.AuditEvents.AsNoTracking(), subject, actor, from, to);
+        var total = await query.CountAsync(cancellationToken);
+        query = order == "desc" ? query.OrderByDescending(e => e.Sequence) : query.OrderBy(e => e.Sequence);
+        var items = await query.Skip(skip).Take(take).ToListAsync(cancellationToken);
+        return TypedResults.Ok(new PageDto<AuditEventDto>(items.Select(ToDto).ToList(), total, skip, take));
+    }
+
+    /// <summary>
+    /// The events a filter selects: <paramref name="subject"/> exactly, or as a prefix when it ends in <c>*</c>; the actor; a
+    /// time range (from inclusive, to exclusive). The one filter of the REST API and the console.
+    /// </summary>
+    public static IQueryable<AuditEventEntity> Filter(IQueryable<AuditEventEntity> query, string? subject, string? actor, DateTimeOffset? from, DateTimeOffset? to)
+    {
         if (!string.IsNullOrEmpty(subject))
         {
             query = subject.EndsWith('*')
@@ -62,10 +74,7 @@ public static class AuditApi
             var toUtc = t.UtcDateTime;
             query = query.Where(e => e.Time < toUtc);
         }
-        var total = await query.CountAsync(cancellationToken);
-        query = order == "desc" ? query.OrderByDescending(e => e.Sequence) : query.OrderBy(e => e.Sequence);
-        var items = await query.Skip(skip).Take(take).ToListAsync(cancellationToken);
-        return TypedResults.Ok(new PageDto<AuditEventDto>(items.Select(ToDto).ToList(), total, skip, take));
+        return query;
     }
 
     /// <summary>Verifies the chain, and the store against the server's own checkpoint file (<c>Audit:CheckpointFile</c>).</summary>

@@ -43,6 +43,7 @@ public static class ConsoleApi
         console.MapGet("/models/{name}/compare", VersionPages.CompareAsync);
         console.MapPost("/models/{name}/versions/{version}/approve", VersionPages.ApproveAsync).DisableAntiforgery();
         console.MapGet("/deployments", DeploymentPages.ListAsync);
+        console.MapGet("/audit", AuditPage.ShowAsync);
         console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);
         console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
         return app;

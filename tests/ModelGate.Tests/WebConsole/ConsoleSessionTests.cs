@@ -336,4 +336,29 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         Assert.Contains("id=\"bump\">The changes need a patch bump", page.Body);
         Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(browser, $"/console/models/{model}/compare?a=1.0.0", viewer)).Status);
     }
+
+    [Fact]
+    public async Task AuditPage_FiltersAsTheApiDoes_VerifiesTheChainWithTheSameHead_AndIsClosedToScopedKeys()
+    {
+        var api = server.Api();
+        var model = ServerFixture.UniqueName("ui-audit");
+        await api.CreateModelAsync(new CreateModelRequest(model, "o", RiskTiers.Low, "classification"));
+        var browser = Browser();
+        var viewer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("ui auditor", [Roles.Viewer]))).Key!);
+        var scoped = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("ui scoped auditor", [Roles.Viewer], Deployments: ["x"]))).Key!);
+
+        var page = await GetAsync(browser, $"/console/audit?subject=models/{model}*", viewer);
+        Assert.Equal(HttpStatusCode.OK, page.Status);
+        var listed = Regex.Matches(page.Body, "<tr data-sequence=\"(\\d+)\">").Select(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        var expected = (await api.ListAuditAsync(subject: $"models/{model}*", limit: 100)).Items.Select(e => e.Sequence).OrderDescending().ToList();
+        Assert.NotEmpty(expected);
+        Assert.Equal(expected, listed);
+        Assert.Contains("model.created", page.Body);
+
+        var verified = await GetAsync(browser, "/console/audit?verify=true", viewer);
+        var head = (await api.VerifyAuditAsync()).HeadSequence;
+        Assert.Matches($"id=\"verify\"[^>]*data-valid=\"true\">Chain intact: [0-9,]+ events, head #{head} ", verified.Body);
+        Assert.Equal(HttpStatusCode.Forbidden, (await GetAsync(browser, "/console/audit", scoped)).Status);
+        Assert.DoesNotContain("href=\"/console/audit\"", (await GetAsync(browser, "/console", scoped)).Body);
+    }
 }
