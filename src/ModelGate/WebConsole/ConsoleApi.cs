@@ -44,6 +44,7 @@ public static class ConsoleApi
         console.MapPost("/models/{name}/versions/{version}/approve", VersionPages.ApproveAsync).DisableAntiforgery();
         console.MapGet("/deployments", DeploymentPages.ListAsync);
         console.MapGet("/audit", AuditPage.ShowAsync);
+        console.MapGet("/alerts", AlertsPage.ShowAsync);
         console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);
         console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
         return app;

@@ -42,7 +42,7 @@ public static class Html
                 <nav aria-label="Console"><ul>
                 <li><a href="/console"{(current == "catalog" ? " aria-current=\"page\"" : "")}>Catalog</a></li>
                 <li><a href="/console/deployments"{(current == "deployments" ? " aria-current=\"page\"" : "")}>Deployments</a></li>
-                {(session.Key.Deployments is null ? $"""<li><a href="/console/audit"{(current == "audit" ? " aria-current=\"page\"" : "")}>Audit</a></li>""" : "")}
+                {(session.Key.Deployments is null ? $"""<li><a href="/console/alerts"{(current == "alerts" ? " aria-current=\"page\"" : "")}>Alerts</a></li><li><a href="/console/audit"{(current == "audit" ? " aria-current=\"page\"" : "")}>Audit</a></li>""" : "")}
                 </ul></nav>
                 <div class="who"><span data-testid="whoami">{E(session.User.Identity?.Name)}</span>
                 <form id="sign-out" method="post" action="/console/sign-out">{Csrf(session)}<button type="submit">Sign out</button></form></div>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
 using ModelGate.WebConsole;
@@ -360,5 +361,30 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         Assert.Matches($"id=\"verify\"[^>]*data-valid=\"true\">Chain intact: [0-9,]+ events, head #{head} ", verified.Body);
         Assert.Equal(HttpStatusCode.Forbidden, (await GetAsync(browser, "/console/audit", scoped)).Status);
         Assert.DoesNotContain("href=\"/console/audit\"", (await GetAsync(browser, "/console", scoped)).Body);
+    }
+
+    [Fact]
+    public async Task AlertsPage_ShowsWhatFires_TheSilencesAndWhatResolved_EncodedAndClosedToScopedKeys()
+    {
+        var manager = server.App.Services.GetRequiredService<ModelGate.Monitoring.AlertManager>();
+        var key = ServerFixture.UniqueName("ui-alert");
+        await manager.RaiseAsync(key + "/burn", "ui", "slo_burn_rate", "critical", "<b>burning</b> 14x", new { }, CancellationToken.None);
+        await manager.RaiseAsync(key + "/drift", "ui", "drift", "warning", "drift on age", new { }, CancellationToken.None);
+        await manager.ResolveAsync(key + "/drift", CancellationToken.None);
+        await server.Api().SilenceAsync(new SilenceRequest(key, "2h", "maintenance window"));
+        var browser = Browser();
+        var viewer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("ui alert reader", [Roles.Viewer]))).Key!);
+        var scoped = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("ui alert app", [Roles.Viewer], Deployments: ["x"]))).Key!);
+
+        var page = (await GetAsync(browser, "/console/alerts", viewer)).Body;
+        var firing = Regex.Match(page, "<table id=\"firing\">.*?</table>", RegexOptions.Singleline).Value;
+        var resolved = Regex.Match(page, "<table id=\"resolved\">.*?</table>", RegexOptions.Singleline).Value;
+        Assert.Contains($"data-alert=\"{key}/burn\"", firing);
+        Assert.Contains("&lt;b&gt;burning&lt;/b&gt; 14x", firing);
+        Assert.DoesNotContain($"{key}/drift", firing);
+        Assert.Contains($"data-alert=\"{key}/drift\"", resolved);
+        Assert.Contains($"<code>{key}</code>", page);
+        Assert.Contains("maintenance window", page);
+        Assert.Equal(HttpStatusCode.Forbidden, (await GetAsync(browser, "/console/alerts", scoped)).Status);
     }
 }
