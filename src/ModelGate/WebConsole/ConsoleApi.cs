@@ -85,16 +85,12 @@ public static class ConsoleApi
         return Results.Redirect("/console");
     }
 
-    private static async Task<IResult> SignOutAsync(HttpContext context, ConsoleSessions sessions, CancellationToken ct)
+    private static async Task<IResult> SignOutAsync(HttpContext context, ConsoleSessions sessions, IAuthorizationService authorization, CancellationToken ct)
     {
-        var session = await sessions.ReadAsync(context, ct);
-        if (session is null)
+        var (_, _, refusal) = await PostedAsync(context, sessions, authorization, null, _ => true, "", ct);
+        if (refusal is not null)
         {
-            return Results.Redirect("/console/sign-in");
-        }
-        if (!context.Request.HasFormContentType || !ConsoleSessions.CsrfValid(session, await context.Request.ReadFormAsync(ct)))
-        {
-            return Forbidden(session, "The form's anti-forgery token is missing or wrong: reload the page and try again.", StatusCodes.Status400BadRequest);
+            return refusal;
         }
         ConsoleSessions.SignOut(context);
         return Results.Redirect("/console/sign-in");
@@ -116,6 +112,31 @@ public static class ConsoleApi
             return (session, Forbidden(session, "Your key's roles do not allow this page.", StatusCodes.Status403Forbidden));
         }
         return (session, null);
+    }
+
+    /// <summary>
+    /// What every action (a POST) checks first: a session (else to sign-in), the form's anti-forgery token (400), and, when a
+    /// <paramref name="policy"/> is named, the REST API's policy for the act and the key's scope (<paramref name="inScope"/>; 403).
+    /// </summary>
+    internal static async Task<(ConsoleSession? Session, IFormCollection? Form, IResult? Refusal)> PostedAsync(HttpContext context, ConsoleSessions sessions,
+        IAuthorizationService authorization, string? policy, Func<ConsoleSession, bool> inScope, string forbidden, CancellationToken ct)
+    {
+        var session = await sessions.ReadAsync(context, ct);
+        if (session is null)
+        {
+            return (null, null, Results.Redirect("/console/sign-in"));
+        }
+        context.User = session.User;
+        var form = context.Request.HasFormContentType ? await context.Request.ReadFormAsync(ct) : null;
+        if (form is null || !ConsoleSessions.CsrfValid(session, form))
+        {
+            return (session, null, Forbidden(session, "The form's anti-forgery token is missing or wrong: reload the page and try again.", StatusCodes.Status400BadRequest));
+        }
+        if (policy is not null && (!(await authorization.AuthorizeAsync(session.User, policy)).Succeeded || !inScope(session)))
+        {
+            return (session, null, Forbidden(session, forbidden, StatusCodes.Status403Forbidden));
+        }
+        return (session, form, null);
     }
 
     internal static IResult NotFound(ConsoleSession session, string message) =>

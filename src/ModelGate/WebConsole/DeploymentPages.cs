@@ -96,20 +96,11 @@ public static class DeploymentPages
 
     public static async Task<IResult> RollbackAsync(string name, HttpContext context, [AsParameters] RollbackServices services, CancellationToken ct)
     {
-        var session = await services.Sessions.ReadAsync(context, ct);
-        if (session is null)
+        var (session, form, refusal) = await ConsoleApi.PostedAsync(context, services.Sessions, services.Authorization, Permissions.Deploy,
+            s => DeploymentScope.Allows(s.Key, name), "Your key's roles do not allow rolling this deployment back.", ct);
+        if (refusal is not null || session is null || form is null)
         {
-            return Results.Redirect("/console/sign-in");
-        }
-        context.User = session.User;
-        var form = context.Request.HasFormContentType ? await context.Request.ReadFormAsync(ct) : null;
-        if (form is null || !ConsoleSessions.CsrfValid(session, form))
-        {
-            return ConsoleApi.Refused(session, "The form's anti-forgery token is missing or wrong: reload the page and try again.", StatusCodes.Status400BadRequest);
-        }
-        if (!(await services.Authorization.AuthorizeAsync(session.User, Permissions.Deploy)).Succeeded || !DeploymentScope.Allows(session.Key, name))
-        {
-            return ConsoleApi.Refused(session, "Your key's roles do not allow rolling this deployment back.", StatusCodes.Status403Forbidden);
+            return refusal!;
         }
         var reason = form["reason"].ToString().Trim();
         if (form["confirm"] != "yes" || reason.Length is 0 or > 2000)

@@ -237,20 +237,11 @@ public static class VersionPages
     /// <summary>Records the decision posted from the version page through the REST API's rules (<see cref="Approvals.RecordAsync"/>).</summary>
     public static async Task<IResult> ApproveAsync(string name, string version, HttpContext context, [AsParameters] ApproveServices services, CancellationToken ct)
     {
-        var session = await services.Sessions.ReadAsync(context, ct);
-        if (session is null)
+        var (session, form, refusal) = await ConsoleApi.PostedAsync(context, services.Sessions, services.Authorization, Permissions.Approve,
+            s => s.Key.Deployments is null, "Your key's roles do not allow approving releases.", ct);
+        if (refusal is not null || session is null || form is null)
         {
-            return Results.Redirect("/console/sign-in");
-        }
-        context.User = session.User;
-        var form = context.Request.HasFormContentType ? await context.Request.ReadFormAsync(ct) : null;
-        if (form is null || !ConsoleSessions.CsrfValid(session, form))
-        {
-            return ConsoleApi.Refused(session, "The form's anti-forgery token is missing or wrong: reload the page and try again.", StatusCodes.Status400BadRequest);
-        }
-        if (!(await services.Authorization.AuthorizeAsync(session.User, Permissions.Approve)).Succeeded || session.Key.Deployments is not null)
-        {
-            return ConsoleApi.Refused(session, "Your key's roles do not allow approving releases.", StatusCodes.Status403Forbidden);
+            return refusal!;
         }
         var review = DateTime.TryParseExact(form["review"].ToString(), "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture,
             System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal, out var date) ? date : default;

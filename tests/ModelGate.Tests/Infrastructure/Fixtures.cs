@@ -34,4 +34,19 @@ public static class Fixtures
         Trainer: trainer,
         StartedAt: new DateTimeOffset(2026, 10, 30, 9, 0, 0, TimeSpan.Zero),
         FinishedAt: new DateTimeOffset(2026, 10, 30, 9, 4, 0, TimeSpan.Zero));
+
+    /// <summary>A retirement archive's entries (.tar.gz) by path, with their bytes.</summary>
+    public static Dictionary<string, byte[]> ReadArchive(byte[] archive)
+    {
+        var entries = new Dictionary<string, byte[]>();
+        using var gzip = new System.IO.Compression.GZipStream(new MemoryStream(archive), System.IO.Compression.CompressionMode.Decompress);
+        using var reader = new System.Formats.Tar.TarReader(gzip);
+        while (reader.GetNextEntry() is { } entry)
+        {
+            using var content = new MemoryStream();
+            entry.DataStream?.CopyTo(content);
+            entries[entry.Name] = content.ToArray();
+        }
+        return entries;
+    }
 }

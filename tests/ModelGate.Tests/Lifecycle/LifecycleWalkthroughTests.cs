@@ -1,5 +1,3 @@
-using System.Formats.Tar;
-using System.IO.Compression;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
@@ -183,7 +181,7 @@ public sealed class LifecycleWalkthroughTests(SqliteServerFixture server) : ICla
         using var archive = new MemoryStream();
         await p.Admin.PullArtifactAsync(retired.ArchiveSha256!, archive);
         Assert.Equal(retired.ArchiveSha256, Convert.ToHexStringLower(SHA256.HashData(archive.ToArray())));
-        var entries = ReadTar(archive.ToArray());
+        var entries = Fixtures.ReadArchive(archive.ToArray());
         using var manifest = JsonDocument.Parse(entries["manifest.json"]);
         var listed = manifest.RootElement.GetProperty("entries").EnumerateArray().ToDictionary(e => e.GetProperty("path").GetString()!, e => e.GetProperty("sha256").GetString());
         Assert.Superset(new HashSet<string> { "attestation.json", "card/model-card.json", "card/model-card.md", "card/model-card.cdx.json",
@@ -226,19 +224,5 @@ public sealed class LifecycleWalkthroughTests(SqliteServerFixture server) : ICla
         Assert.True((await p.Admin.VerifyAuditAsync()).Valid);
         Assert.Equal([Stages.Evaluated, Stages.Registered, Stages.Staging, Stages.Production, Stages.Retired],
             (await p.Admin.ListTransitionsAsync(model, "1.0.0")).Select(t => t.To));
-    }
-
-    private static Dictionary<string, byte[]> ReadTar(byte[] archive)
-    {
-        var entries = new Dictionary<string, byte[]>();
-        using var gzip = new GZipStream(new MemoryStream(archive), CompressionMode.Decompress);
-        using var reader = new TarReader(gzip);
-        while (reader.GetNextEntry() is { } entry)
-        {
-            using var content = new MemoryStream();
-            entry.DataStream?.CopyTo(content);
-            entries[entry.Name] = content.ToArray();
-        }
-        return entries;
     }
 }

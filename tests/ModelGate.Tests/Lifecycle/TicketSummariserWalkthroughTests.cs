@@ -1,6 +1,4 @@
 using System.ClientModel;
-using System.Formats.Tar;
-using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -267,7 +265,7 @@ public sealed class TicketSummariserWalkthroughTests(SqliteServerFixture server,
             Assert.Contains("archive verified", await Mg(ServerFixture.AdminKey, "archive", "verify", retired.ArchiveSha256!));
             using var archive = new MemoryStream();
             await api.PullArtifactAsync(retired.ArchiveSha256!, archive);
-            var entries = ReadTar(archive.ToArray());
+            var entries = Fixtures.ReadArchive(archive.ToArray());
             using (var prompt = JsonDocument.Parse(entries[RetirementArchiveLayout.PromptTemplate]))
             {
                 Assert.Equal("Summarise this support ticket in one line:\n\n{{ticket}}", prompt.RootElement.GetProperty("template").GetString());
@@ -293,18 +291,4 @@ public sealed class TicketSummariserWalkthroughTests(SqliteServerFixture server,
     }
 
     private static StringContent JsonContent<T>(T value) => new(JsonSerializer.Serialize(value, ModelGateJson.Options), Encoding.UTF8, "application/json");
-
-    private static Dictionary<string, byte[]> ReadTar(byte[] archive)
-    {
-        var entries = new Dictionary<string, byte[]>();
-        using var gzip = new GZipStream(new MemoryStream(archive), CompressionMode.Decompress);
-        using var reader = new TarReader(gzip);
-        while (reader.GetNextEntry() is { } entry)
-        {
-            using var content = new MemoryStream();
-            entry.DataStream?.CopyTo(content);
-            entries[entry.Name] = content.ToArray();
-        }
-        return entries;
-    }
 }
