@@ -32,7 +32,7 @@ public static class ConsoleApi
         console.MapGet("/console.css", (HttpContext context) =>
         {
             context.Response.Headers.CacheControl = "public, max-age=3600";
-            return Results.Text(Stylesheet, "text/css; charset=utf-8");
+            return Results.Text(Styles, "text/css; charset=utf-8");
         });
         console.MapGet("/sign-in", (string? error) => HtmlResult(SignInPage(null), StatusCodes.Status200OK));
         console.MapPost("/sign-in", SignInAsync).DisableAntiforgery();
@@ -49,6 +49,9 @@ public static class ConsoleApi
         console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
         return app;
     }
+
+    /// <summary>The stylesheet served: the layout's, then each part's own (charts, …).</summary>
+    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet);
 
     internal static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
 

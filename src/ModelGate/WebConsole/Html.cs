@@ -42,7 +42,8 @@ public static class Html
                 <nav aria-label="Console"><ul>
                 <li><a href="/console"{(current == "catalog" ? " aria-current=\"page\"" : "")}>Catalog</a></li>
                 <li><a href="/console/deployments"{(current == "deployments" ? " aria-current=\"page\"" : "")}>Deployments</a></li>
-                {(session.Key.Deployments is null ? $"""<li><a href="/console/alerts"{(current == "alerts" ? " aria-current=\"page\"" : "")}>Alerts</a></li><li><a href="/console/audit"{(current == "audit" ? " aria-current=\"page\"" : "")}>Audit</a></li>""" : "")}
+                {(session.Key.Deployments is null ? Link("/console/dashboards", "Dashboards", "dashboards") + Link("/console/alerts", "Alerts", "alerts") + Link("/console/audit", "Audit", "audit") : "")}
+                {(session.User.IsInRole(Client.Roles.Admin) ? Link("/console/keys", "Keys", "keys") + Link("/console/principals", "Principals", "principals") : "")}
                 </ul></nav>
                 <div class="who"><span data-testid="whoami">{E(session.User.Identity?.Name)}</span>
                 <form id="sign-out" method="post" action="/console/sign-out">{Csrf(session)}<button type="submit">Sign out</button></form></div>
@@ -57,6 +58,9 @@ public static class Html
             </html>
             """);
         return page.ToString();
+
+        string Link(string href, string text, string name) =>
+            $"""<li><a href="{href}"{(current == name ? " aria-current=\"page\"" : "")}>{text}</a></li>""";
     }
 
     /// <summary>The console's stylesheet: one small file, no fonts or images fetched from anywhere.</summary>
