@@ -73,6 +73,10 @@ public static class ProblemCodes
     public const string FloorApprovalRefused = "floor_approval_refused";
     /// <summary>No refused below-floor change with that id was requested for the model (404).</summary>
     public const string FloorChangeNotFound = "floor_change_not_found";
+    /// <summary>A drift check of a version without a drift baseline.</summary>
+    public const string DriftBaselineNotFound = "drift_baseline_not_found";
+    /// <summary>A drift check over a window with too few sampled input rows to test.</summary>
+    public const string NotEnoughSamples = "not_enough_samples";
 }
 
 public static class Problems

@@ -101,15 +101,22 @@ public static class DriftApi
             return Gateway.DeploymentsApi.NotFound(name);
         }
         var target = version ?? Gates.Routing(deployment)?.Stable ?? "";
-        var (check, problem) = await checker.CheckAsync(db, deployment, target, span, cancellationToken);
-        return check is null ? problem! : TypedResults.Ok(check);
+        var result = await checker.CheckAsync(db, deployment, target, span, cancellationToken);
+        return result.Check is { } check ? TypedResults.Ok(check)
+            : result.NoBaseline ? Problems.NotFound(result.Code!, result.Detail!) : Problems.Unprocessable(result.Code!, result.Detail!);
     }
 }
 
 /// <summary>Compares a version's sampled inputs with its baseline; shared by the API and the drift monitor.</summary>
+/// <summary>A drift check's outcome: the check, or why none could be made (no baseline, or too few sampled rows) with its problem code.</summary>
+public sealed record DriftCheckResult(DriftCheckDto? Check, string? Code, string? Detail, bool NoBaseline = false)
+{
+    public static DriftCheckResult Refused(string code, string detail, bool noBaseline = false) => new(null, code, detail, noBaseline);
+}
+
 public sealed class DriftChecker(InputSamples samples, TimeProvider time)
 {
-    public async Task<(DriftCheckDto? Check, ProblemHttpResult? Problem)> CheckAsync(ModelGateDbContext db, Storage.Gateway.DeploymentEntity deployment, string version,
+    public async Task<DriftCheckResult> CheckAsync(ModelGateDbContext db, Storage.Gateway.DeploymentEntity deployment, string version,
         TimeSpan window, CancellationToken cancellationToken)
     {
         var baseline = await db.DriftBaselines.AsNoTracking()
@@ -117,21 +124,21 @@ public sealed class DriftChecker(InputSamples samples, TimeProvider time)
             .FirstOrDefaultAsync(cancellationToken);
         if (baseline is null)
         {
-            return (null, Problems.NotFound("drift_baseline_not_found",
-                $"{deployment.Model}@{version} has no drift baseline: PUT /api/v1/models/{deployment.Model}/versions/{version}/drift-baseline"));
+            return DriftCheckResult.Refused(ProblemCodes.DriftBaselineNotFound,
+                $"{deployment.Model}@{version} has no drift baseline: PUT /api/v1/models/{deployment.Model}/versions/{version}/drift-baseline", noBaseline: true);
         }
         var now = time.GetUtcNow().UtcDateTime;
         var (columns, rows) = samples.Read(deployment.Name, version, now - window);
         if (rows.Count < DriftApi.MinimumRows)
         {
-            return (null, Problems.Unprocessable("not_enough_samples",
-                $"{rows.Count} input rows of {version} were sampled on '{deployment.Name}' in the last {Durations.Format(window)}; a drift check needs at least {DriftApi.MinimumRows}"));
+            return DriftCheckResult.Refused(ProblemCodes.NotEnoughSamples,
+                $"{rows.Count} input rows of {version} were sampled on '{deployment.Name}' in the last {Durations.Format(window)}; a drift check needs at least {DriftApi.MinimumRows}");
         }
         var profile = JsonSerializer.Deserialize<DatasetProfile>(baseline.Profile, ModelGateJson.Options)!;
         var watched = columns.Where(c => profile.Columns.Any(p => p.Name == c)).ToList();
         var indices = watched.Select(c => columns.ToList().IndexOf(c)).ToArray();
         var window0 = DriftWindow.FromRows(watched, rows.Select(r => (IReadOnlyList<string?>)indices.Select(i => (string?)r.Values[i]).ToArray()).ToList());
         var report = DriftDetector.Compare(profile, window0);
-        return (new DriftCheckDto(deployment.Name, version, Durations.Format(window), now - window, now, report), null);
+        return new DriftCheckResult(new DriftCheckDto(deployment.Name, version, Durations.Format(window), now - window, now, report), null, null);
     }
 }

@@ -189,7 +189,7 @@ public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, D
         }
         foreach (var version in routing.Candidates?.Select(c => c.Version).Prepend(routing.Stable).Distinct() ?? [routing.Stable])
         {
-            var (check, _) = await drift.CheckAsync(db, deployment, version, options.Value.DriftWindow, cancellationToken);
+            var check = (await drift.CheckAsync(db, deployment, version, options.Value.DriftWindow, cancellationToken)).Check;
             if (check is null)
             {
                 continue; // no baseline, or too few samples: nothing can be said
