@@ -70,26 +70,10 @@ public static class CardsApi
         var summaries = new List<CardEvaluationSummary>();
         foreach (var run in runs)
         {
-            using var result = JsonDocument.Parse(run.Result!);
-            var metrics = new Dictionary<string, CardMetricValue>(StringComparer.Ordinal);
-            if (result.RootElement.TryGetProperty("metrics", out var m) && m.ValueKind == JsonValueKind.Object)
-            {
-                foreach (var metric in m.EnumerateObject())
-                {
-                    if (metric.Value.ValueKind == JsonValueKind.Number)
-                    {
-                        metrics[metric.Name] = new CardMetricValue(metric.Value.GetDouble());
-                    }
-                    else if (metric.Value.ValueKind == JsonValueKind.Object && metric.Value.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Number)
-                    {
-                        var ci = metric.Value.TryGetProperty("ci", out var c) && c.ValueKind == JsonValueKind.Array && c.GetArrayLength() == 2 ? c : default;
-                        metrics[metric.Name] = new CardMetricValue(v.GetDouble(), ci.ValueKind == JsonValueKind.Array ? ci[0].GetDouble() : null,
-                            ci.ValueKind == JsonValueKind.Array ? ci[1].GetDouble() : null);
-                    }
-                }
-            }
-            var suite = result.RootElement.TryGetProperty("suite", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()! : run.SuiteSha256[..12];
-            bool? passed = result.RootElement.TryGetProperty("passed", out var p) && p.ValueKind is JsonValueKind.True or JsonValueKind.False ? p.GetBoolean() : null;
+            var result = Evaluation.StoredEvaluationResult.Read(run.Result);
+            var metrics = (result?.Metrics ?? []).ToDictionary(m => m.Key, m => new CardMetricValue(m.Value.Value, m.Value.Lower, m.Value.Upper), StringComparer.Ordinal);
+            var suite = result?.Suite ?? run.SuiteSha256[..12];
+            var passed = result?.Passed;
             summaries.Add(new CardEvaluationSummary(run.Id, suite, metrics, DatasetSha256: run.DatasetSha256, Passed: passed));
         }
         return summaries;

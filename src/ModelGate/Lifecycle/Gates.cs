@@ -365,69 +365,26 @@ public static class Gates
 
     private static string F(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
 
-    /// <summary>An evaluation's stored result, read for the figures gates look at.</summary>
-    private sealed class ScoredEvaluation
+    /// <summary>An evaluation's stored result, read (by <see cref="StoredEvaluationResult"/>) for the figures gates look at.</summary>
+    private sealed class ScoredEvaluation(EvaluationEntity entity)
     {
-        private readonly JsonElement _result;
+        private readonly StoredEvaluationResult? _result = StoredEvaluationResult.Read(entity.Result);
 
-        public ScoredEvaluation(EvaluationEntity entity)
-        {
-            Entity = entity;
-            _result = entity.Result is null ? default : JsonDocument.Parse(entity.Result).RootElement.Clone();
-            SuiteName = _result.ValueKind == JsonValueKind.Object && _result.TryGetProperty("suite", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-        }
-
-        public EvaluationEntity Entity { get; }
-        public string? SuiteName { get; }
+        public EvaluationEntity Entity { get; } = entity;
+        public string? SuiteName => _result?.Suite;
         public string SuiteLabel => SuiteName ?? Entity.SuiteSha256[..12];
         public string? BaselineVersion => Entity.BaselineVersion;
 
         public bool Matches(string suite) => suite == SuiteName || string.Equals(suite, Entity.SuiteSha256, StringComparison.OrdinalIgnoreCase);
 
-        public bool? SuitePassed => _result.ValueKind == JsonValueKind.Object && _result.TryGetProperty("passed", out var p) &&
-                                    p.ValueKind is JsonValueKind.True or JsonValueKind.False && Get(_result, "thresholds") is { ValueKind: JsonValueKind.Array } t && t.GetArrayLength() > 0
-            ? p.GetBoolean()
-            : null;
+        /// <summary>The suite's verdict, when it had thresholds to judge.</summary>
+        public bool? SuitePassed => _result is { Passed: { } passed, Thresholds.Count: > 0 } ? passed : null;
 
-        public string FailedThresholds => Get(_result, "thresholds") is { ValueKind: JsonValueKind.Array } t
-            ? string.Join(", ", t.EnumerateArray().Where(c => c.TryGetProperty("passed", out var p) && p.ValueKind == JsonValueKind.False)
-                .Select(c => c.GetProperty("metric").GetString()))
-            : "";
+        public string FailedThresholds => string.Join(", ", _result?.Thresholds.Where(t => !t.Passed).Select(t => t.Metric) ?? []);
 
-        public double? Metric(string name)
-        {
-            if (Get(_result, "metrics") is { ValueKind: JsonValueKind.Object } metrics && metrics.TryGetProperty(name, out var m))
-            {
-                return Number(m);
-            }
-            if (Get(_result, "fairness") is { ValueKind: JsonValueKind.Object } fairness && fairness.TryGetProperty(CamelCase(name), out var f))
-            {
-                return Number(f);
-            }
-            return null;
-        }
+        public double? Metric(string name) => _result?.Metric(name);
 
-        public double? Delta(string name) =>
-            Get(_result, "baseline") is { ValueKind: JsonValueKind.Object } b && Get(b, "deltas") is { ValueKind: JsonValueKind.Object } deltas &&
-            deltas.TryGetProperty(name, out var d)
-                ? Number(d)
-                : null;
-
-        private static JsonElement? Get(JsonElement e, string name) =>
-            e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) ? v : null;
-
-        private static double? Number(JsonElement e) => e.ValueKind switch
-        {
-            JsonValueKind.Number => e.GetDouble(),
-            JsonValueKind.Object when e.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.Number => v.GetDouble(),
-            _ => null,
-        };
-
-        private static string CamelCase(string snake)
-        {
-            var parts = snake.Split('_');
-            return parts[0] + string.Concat(parts.Skip(1).Select(p => p.Length == 0 ? p : char.ToUpperInvariant(p[0]) + p[1..]));
-        }
+        public double? Delta(string name) => _result?.Delta(name)?.Value;
     }
 }
 

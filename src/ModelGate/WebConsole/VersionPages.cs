@@ -190,12 +190,22 @@ public static class VersionPages
         var metrics = new StringBuilder();
         foreach (var (suite, runA, runB) in suites)
         {
-            var valuesA = MetricValues(runA!.Result!);
-            var valuesB = MetricValues(runB!.Result!);
-            foreach (var (metric, valueA) in valuesA.Where(m => valuesB.ContainsKey(m.Key)))
+            var resultA = StoredEvaluationResult.Read(runA!.Result)!;
+            var resultB = StoredEvaluationResult.Read(runB!.Result)!;
+            // The paired interval of B − A exists when one run was compared with the other version on the same rows.
+            var paired = resultB.BaselineVersion == from.Version ? (Result: resultB, Sign: 1) : resultA.BaselineVersion == to.Version ? (Result: resultA, Sign: -1) : default;
+            foreach (var (metric, valueA) in resultA.Metrics)
             {
-                var delta = valuesB[metric] - valueA;
-                metrics.Append($"""<tr data-metric="{E(metric)}"><td>{E(metric)}</td><td>{Cli.CliApp.Figure(valueA)}</td><td>{Cli.CliApp.Figure(valuesB[metric])}</td><td>{(delta >= 0 ? "+" : "")}{Cli.CliApp.Figure(delta)}</td><td><code>{E(suite[..12])}</code></td></tr>""");
+                if (resultB.Metrics.FirstOrDefault(m => m.Key == metric) is not { Key: not null } other)
+                {
+                    continue;
+                }
+                var valueB = other.Value;
+                var delta = valueB.Value - valueA.Value;
+                var interval = paired.Result?.Delta(metric) is { HasInterval: true } d
+                    ? paired.Sign > 0 ? $" [{Signed(d.Lower!.Value)}, {Signed(d.Upper!.Value)}] paired" : $" [{Signed(-d.Upper!.Value)}, {Signed(-d.Lower!.Value)}] paired"
+                    : valueA.HasInterval && valueB.HasInterval ? (valueB.Lower > valueA.Upper || valueB.Upper < valueA.Lower ? " intervals apart" : " intervals overlap") : "";
+                metrics.Append($"""<tr data-metric="{E(metric)}"><td>{E(metric)}</td><td>{Figure(valueA)}</td><td>{Figure(valueB)}</td><td data-delta>{Signed(delta)}{interval}</td><td><code>{E(suite[..12])}</code></td></tr>""");
             }
         }
         string Lines(IReadOnlyList<string>? lines) => lines is null ? """<span class="empty">unchanged</span>""" : $"<pre>{string.Join('\n', lines.Select(E))}</pre>";
@@ -203,7 +213,7 @@ public static class VersionPages
             <p><a href="/console">Catalog</a> › <a href="/console/models/{E(name)}">{E(name)}</a> › compare</p>
             <h1>{E(name)}: {E(from.Version)} → {E(to.Version)}</h1>
             <h2>Metrics (latest runs of the suites both ran)</h2>
-            {(metrics.Length == 0 ? """<p class="empty">No suite was run on both versions.</p>""" : $"""<div class="scroll"><table id="compare-metrics"><thead><tr><th scope="col">Metric</th><th scope="col">{E(from.Version)}</th><th scope="col">{E(to.Version)}</th><th scope="col">B − A</th><th scope="col">Suite</th></tr></thead><tbody>{metrics}</tbody></table></div>""")}
+            {(metrics.Length == 0 ? """<p class="empty">No suite was run on both versions.</p>""" : $"""<div class="scroll"><table id="compare-metrics"><thead><tr><th scope="col">Metric</th><th scope="col">{E(from.Version)}</th><th scope="col">{E(to.Version)}</th><th scope="col">B − A (95 % interval)</th><th scope="col">Suite</th></tr></thead><tbody>{metrics}</tbody></table></div>""")}
             <h2>Prompt</h2>
             <div id="prompt-diff">{(diff.Prompt.Changed ? $"<h3>System prompt</h3>{Lines(diff.Prompt.System)}<h3>Template</h3>{Lines(diff.Prompt.Template)}" : """<p class="empty">unchanged</p>""")}</div>
             <h2>Attestation</h2>
@@ -211,25 +221,6 @@ public static class VersionPages
             <p id="bump">The changes need a {E(diff.Versioning.Required)} bump; {E(from.Version)} → {E(to.Version)} is a {E(diff.Versioning.Actual)} bump{(diff.Versioning.Enough ? "" : " — not enough")}.</p>
             """;
         return ConsoleApi.HtmlResult(Page($"{name} compare", main, session, "catalog"), StatusCodes.Status200OK);
-    }
-
-    /// <summary>A result's headline metrics by name (a number, or an object with its <c>value</c>).</summary>
-    private static Dictionary<string, double> MetricValues(string result)
-    {
-        using var document = JsonDocument.Parse(result);
-        var values = new Dictionary<string, double>(StringComparer.Ordinal);
-        if (document.RootElement.TryGetProperty("metrics", out var metrics) && metrics.ValueKind == JsonValueKind.Object)
-        {
-            foreach (var metric in metrics.EnumerateObject())
-            {
-                var value = metric.Value.ValueKind == JsonValueKind.Number ? metric.Value : metric.Value.ValueKind == JsonValueKind.Object && metric.Value.TryGetProperty("value", out var v) ? v : default;
-                if (value.ValueKind == JsonValueKind.Number)
-                {
-                    values[metric.Name] = value.GetDouble();
-                }
-            }
-        }
-        return values;
     }
 
     public sealed record ApproveServices(ConsoleSessions Sessions, IAuthorizationService Authorization, AuditedWrite Write);
@@ -262,27 +253,16 @@ public static class VersionPages
     /// <summary>A result's headline metrics with their intervals, as a list (nothing for a run without a result).</summary>
     private static string Metrics(string? result)
     {
-        if (result is null)
+        if (StoredEvaluationResult.Read(result) is not { Metrics.Count: > 0 } stored)
         {
             return """<span class="empty">–</span>""";
         }
-        using var document = JsonDocument.Parse(result);
-        if (!document.RootElement.TryGetProperty("metrics", out var metrics) || metrics.ValueKind != JsonValueKind.Object)
-        {
-            return """<span class="empty">–</span>""";
-        }
-        var items = new StringBuilder("<ul class=\"metrics\">");
-        foreach (var metric in metrics.EnumerateObject())
-        {
-            var (value, ci) = metric.Value.ValueKind == JsonValueKind.Number ? (metric.Value, default(JsonElement))
-                : metric.Value.TryGetProperty("value", out var v) ? (v, metric.Value.TryGetProperty("ci", out var c) ? c : default) : (default, default);
-            if (value.ValueKind != JsonValueKind.Number)
-            {
-                continue;
-            }
-            var interval = ci.ValueKind == JsonValueKind.Array && ci.GetArrayLength() == 2 ? $" [{Cli.CliApp.Figure(ci[0].GetDouble())}, {Cli.CliApp.Figure(ci[1].GetDouble())}]" : "";
-            items.Append($"""<li data-metric="{E(metric.Name)}">{E(metric.Name)} {Cli.CliApp.Figure(value.GetDouble())}{interval}</li>""");
-        }
-        return items.Append("</ul>").ToString();
+        return "<ul class=\"metrics\">" + string.Concat(stored.Metrics.Select(m => $"""<li data-metric="{E(m.Key)}">{E(m.Key)} {Figure(m.Value)}</li>""")) + "</ul>";
     }
+
+    /// <summary>A metric as the console shows it: the value and its 95 % interval in brackets, when there is one.</summary>
+    private static string Figure(StoredMetric metric) =>
+        Cli.CliApp.Figure(metric.Value) + (metric.HasInterval ? $" [{Cli.CliApp.Figure(metric.Lower!.Value)}, {Cli.CliApp.Figure(metric.Upper!.Value)}]" : "");
+
+    private static string Signed(double value) => (value >= 0 ? "+" : "") + Cli.CliApp.Figure(value);
 }

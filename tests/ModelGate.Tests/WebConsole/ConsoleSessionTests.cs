@@ -330,12 +330,57 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
 
         var page = await GetAsync(browser, $"/console/models/{model}/compare?a=1.0.0&b=1.1.0", viewer);
         Assert.Equal(HttpStatusCode.OK, page.Status);
-        Assert.Contains("<tr data-metric=\"rouge1\"><td>rouge1</td><td>0.5000</td><td>0.6250</td><td>+0.1250</td>", page.Body);
+        Assert.Contains("<tr data-metric=\"rouge1\"><td>rouge1</td><td>0.5000</td><td>0.6250</td><td data-delta>+0.1250</td>", page.Body);
         var promptDiff = Regex.Match(page.Body, "<div id=\"prompt-diff\">.*?</div>", RegexOptions.Singleline).Value;
         Assert.True(promptDiff.Contains("- Summarise: {{ticket}}\n&#x2B; Summarise in 15 words: {{ticket}}", StringComparison.Ordinal), promptDiff); // '+' is encoded
         Assert.Contains("<code>promptTemplate.template</code>", page.Body);
         Assert.Contains("id=\"bump\">The changes need a patch bump", page.Body);
         Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(browser, $"/console/models/{model}/compare?a=1.0.0", viewer)).Status);
+    }
+
+    [Fact]
+    public async Task Compare_ShowsEachMetricWithItsInterval_AndTheDeltasPairedInterval_WhenOneRunWasComparedWithTheOther()
+    {
+        var api = server.Api();
+        var model = ServerFixture.UniqueName("ui-intervals");
+        await api.CreateModelAsync(new CreateModelRequest(model, "risk", RiskTiers.Low, "classification"));
+        foreach (var (version, file) in new[] { ("1.0.0", "v1-logreg"), ("1.1.0", "v2-mlp") })
+        {
+            var sha = await server.UploadAsync(Fixtures.ModelBytes(file));
+            await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(sha, "m.onnx")], Fixtures.Attestation()));
+        }
+        // 1.1.0's run was compared with 1.0.0 on the same rows: its deltas carry the paired bootstrap interval.
+        string Result(double accuracy, double[] ci, string? baseline) => System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["suite"] = "holdout", ["passed"] = true,
+            ["metrics"] = new Dictionary<string, object> { ["accuracy"] = new { value = accuracy, ci }, ["f1"] = 0.6 },
+            ["baseline"] = baseline is null ? null : new { version = baseline, deltas = new Dictionary<string, object> { ["accuracy"] = new { value = 0.04, ci = new[] { 0.01, 0.07 } } } },
+        });
+        await server.WithDbAsync(async db =>
+        {
+            var ids = db.ModelVersions.Where(v => v.Model!.Name == model).ToDictionary(v => v.Version, v => v.Id);
+            var at = server.Time.GetUtcNow().UtcDateTime;
+            foreach (var (version, accuracy, ci, baseline, sequence) in new[] { ("1.0.0", 0.80, new[] { 0.77, 0.83 }, (string?)null, 1L), ("1.1.0", 0.84, [0.81, 0.87], "1.0.0", 2L) })
+            {
+                db.Evaluations.Add(new ModelGate.Storage.Evaluation.EvaluationEntity
+                {
+                    Id = "eval_" + Guid.NewGuid().ToString("N")[..16], VersionId = ids[version], Model = model, Version = version, SuiteSha256 = new string('e', 64),
+                    Status = EvaluationStatuses.Succeeded, Evaluator = "eve", CreatedAt = at, FinishedAt = at, EvidenceAuditSequence = sequence,
+                    BaselineVersion = baseline, Result = Result(accuracy, ci, baseline),
+                });
+            }
+            return await db.SaveChangesAsync();
+        });
+        var browser = Browser();
+        var viewer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest("ui intervals", [Roles.Viewer]))).Key!);
+
+        var forward = await GetAsync(browser, $"/console/models/{model}/compare?a=1.0.0&b=1.1.0", viewer);
+        Assert.Contains("<tr data-metric=\"accuracy\"><td>accuracy</td><td>0.8000 [0.7700, 0.8300]</td><td>0.8400 [0.8100, 0.8700]</td><td data-delta>+0.0400 [+0.0100, +0.0700] paired</td>", forward.Body);
+        // A metric without intervals: its delta alone.
+        Assert.Contains("<tr data-metric=\"f1\"><td>f1</td><td>0.6000</td><td>0.6000</td><td data-delta>+0.0000</td>", forward.Body);
+        // The other way round the paired interval is negated (A − B's interval is −(B − A)'s, bounds swapped).
+        var backward = await GetAsync(browser, $"/console/models/{model}/compare?a=1.1.0&b=1.0.0", viewer);
+        Assert.Contains("<td data-delta>-0.0400 [-0.0700, -0.0100] paired</td>", backward.Body);
     }
 
     [Fact]
