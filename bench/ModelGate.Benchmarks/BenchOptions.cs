@@ -11,7 +11,7 @@ internal sealed class BenchOptions
     public const string PostgresEnvironmentVariable = "MODELGATE_BENCH_POSTGRES";
     public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres";
 
-    public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation", "gateway", "drift"];
+    public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation", "gateway", "drift", "console"];
     public static readonly IReadOnlyList<string> AllGatewayPaths = ["direct", "bare", "full", "replica", "yarp", "portkey", "oip"];
     /// <summary>Every gateway path in run order, with the optional ones (not run unless named).</summary>
     public static readonly IReadOnlyList<string> KnownGatewayPaths = ["direct", "bare", "full", "replica", "nomon", "yarp", "portkey", "oip"];
@@ -24,6 +24,13 @@ internal sealed class BenchOptions
     public bool RunsEvaluation => Suites.Contains("evaluation");
     public bool RunsGateway => Suites.Contains("gateway");
     public bool RunsDrift => Suites.Contains("drift");
+    public bool RunsConsole => Suites.Contains("console");
+    // Console suite: the store's size and the fetches per page.
+    public int ConsoleModels { get; private set; } = 100;
+    public int ConsoleVersionsPerModel { get; private set; } = 10;
+    public int ConsoleRequestRows { get; private set; } = 1_000_000;
+    public int ConsoleOps { get; private set; } = 50;
+    public int ConsoleWarmup { get; private set; } = 5;
     public IReadOnlyList<string> Providers { get; private set; } = ["sqlite", "postgres"];
     public int HealthOps { get; private set; } = 5000;
     public int CreateOps { get; private set; } = 500;
@@ -88,7 +95,7 @@ internal sealed class BenchOptions
 
         usage: dotnet run -c Release --project bench/ModelGate.Benchmarks -- [options]
 
-          --suite <list>              registry, evaluation, gateway, drift or all (default all); a comma-separated list also works
+          --suite <list>              registry, evaluation, gateway, drift, console or all (default all); a comma-separated list also works
           --quick                     short smoke run (registry: small counts, list model of 200 versions;
                                       evaluation: 1 run per model, 2 ONNX Runtime passes; gateway: 1 round of 1 s runs,
                                       1 s warm-up, 20 streams: a smoke test, its figures are not warmed up)
@@ -145,6 +152,13 @@ internal sealed class BenchOptions
           --modelgate <path>          the built modelgate binary (default src/ModelGate/bin/Release/net10.0/modelgate of
                                       this repository)
 
+        console (the web console's render time; --providers applies):
+          --console-models <n>        models seeded through the REST API (default 100; --quick 10)
+          --console-versions <n>      versions per model (default 10: 1,000 versions)
+          --console-rows <n>          request-log rows bulk-inserted over the last 30 days (default 1000000; --quick 100000)
+          --console-ops <n>           measured fetches per page, sequential (default 50; --quick 10)
+          --console-warmup <n>        unrecorded fetches per page first (default 5)
+
         output:
           --out <dir>                 where <suite>-<timestamp>.md goes (default bench/results)
           --no-file                   print only, write no results file
@@ -179,6 +193,9 @@ internal sealed class BenchOptions
             o.GatewayWarmupSeconds = 1;
             o.Streams = 20;
             o.OrtCalls = 5_000;
+            o.ConsoleModels = 10;
+            o.ConsoleRequestRows = 100_000;
+            o.ConsoleOps = 10;
         }
         for (var i = 0; i < args.Length; i++)
         {
@@ -232,9 +249,9 @@ internal sealed class BenchOptions
                     case "--suite" or "--suites":
                         var suites = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                             .Select(p => p.ToLowerInvariant()).ToList();
-                        if (suites.Count == 0 || suites.Any(p => p is not ("registry" or "evaluation" or "gateway" or "drift" or "all")))
+                        if (suites.Count == 0 || suites.Any(p => p is not ("registry" or "evaluation" or "gateway" or "drift" or "console" or "all")))
                         {
-                            throw new ArgumentException("--suite is registry, evaluation, gateway, drift or all");
+                            throw new ArgumentException("--suite is registry, evaluation, gateway, drift, console or all");
                         }
                         o.Suites = suites.Contains("all") ? AllSuites : AllSuites.Where(suites.Contains).ToList();
                         break;
@@ -288,6 +305,11 @@ internal sealed class BenchOptions
                     case "--ort-calls": o.OrtCalls = Count(); break;
                     case "--portkey": o.Portkey = Value(); break;
                     case "--modelgate": o.ModelGateBinary = Value(); break;
+                    case "--console-models": o.ConsoleModels = Count(); break;
+                    case "--console-versions": o.ConsoleVersionsPerModel = Count(); break;
+                    case "--console-rows": o.ConsoleRequestRows = Count(min: 0); break;
+                    case "--console-ops": o.ConsoleOps = Count(); break;
+                    case "--console-warmup": o.ConsoleWarmup = Count(min: 0); break;
                     case "--out": o.OutputDirectory = Value(); break;
                     case "--no-file": o.WriteFile = false; break;
                     case "--server-arg": o.ServerArgs.Add(Value()); break;

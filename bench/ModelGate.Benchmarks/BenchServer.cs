@@ -37,6 +37,9 @@ internal sealed class BenchServer : IAsyncDisposable
     public Uri BaseAddress { get; }
     public SqlCommandCounter Sql { get; }
 
+    /// <summary>The host's services (the console suite seeds the request log through the store's own bulk insert).</summary>
+    public IServiceProvider Services => _app.Services;
+
     public static Task<BenchServer> StartSqliteAsync(IReadOnlyList<string> extraArgs) =>
         StartAsync("sqlite", extraArgs, () => Task.CompletedTask);
 

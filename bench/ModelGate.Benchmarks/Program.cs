@@ -96,6 +96,38 @@ if (options.RunsDrift)
     var drift = new DriftBenchmark(options, log).Run();
     await EmitAsync("drift", driftStarted, DriftBenchmark.Markdown(options, driftStarted, driftClock.Elapsed, drift));
 }
+if (options.RunsConsole)
+{
+    var consoleStarted = DateTimeOffset.UtcNow;
+    var consoleClock = Stopwatch.StartNew();
+    var results = new List<ScenarioResult>();
+    var notes = new List<string>();
+    foreach (var provider in options.Providers)
+    {
+        log.WriteLine($"== console: {provider}");
+        BenchServer? server;
+        if (provider == "postgres")
+        {
+            (server, var skip) = await BenchServer.StartPostgresAsync(options.PostgresConnectionString, options.ServerArgs);
+            if (server is null)
+            {
+                notes.Add($"postgres: skipped — {skip}");
+                continue;
+            }
+        }
+        else
+        {
+            server = await BenchServer.StartSqliteAsync(options.ServerArgs);
+        }
+        await using (server)
+        {
+            var bench = new ConsoleBenchmark(server, options, log);
+            results.AddRange(await bench.RunAsync());
+            notes.AddRange(bench.Notes);
+        }
+    }
+    await EmitAsync("console", consoleStarted, ConsoleBenchmark.Markdown(options, consoleStarted, consoleClock.Elapsed, results, notes));
+}
 log.WriteLine($"done in {clock.Elapsed.TotalSeconds:F0} s (started {started:HH:mm:ss} UTC)");
 return 0;
 
