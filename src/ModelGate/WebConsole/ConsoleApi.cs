@@ -47,6 +47,9 @@ public static class ConsoleApi
         console.MapGet("/alerts", AlertsPage.ShowAsync);
         console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);
         console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
+        // Any other address under /console: the console's own "not found" page (signed out: to sign-in), not the API's 401.
+        console.MapGet("/{**rest}", async (HttpContext context, ConsoleSessions sessions, CancellationToken ct) =>
+            await sessions.ReadAsync(context, ct) is { } session ? NotFound(session, "There is no such page in the console.") : Results.Redirect("/console/sign-in"));
         return app;
     }
 
