@@ -45,13 +45,15 @@ public static class ConsoleApi
         console.MapGet("/deployments", DeploymentPages.ListAsync);
         console.MapGet("/audit", AuditPage.ShowAsync);
         console.MapGet("/alerts", AlertsPage.ShowAsync);
+        console.MapPost("/alerts/silences", AlertsPage.SilenceAsync).DisableAntiforgery();
         console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);
         console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
+        console.MapKeysPages().MapPrincipalsPages();
         return app;
     }
 
     /// <summary>The stylesheet served: the layout's, then each part's own (charts, …).</summary>
-    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet);
+    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet, KeysPages.Stylesheet);
 
     internal static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
 
