@@ -291,7 +291,7 @@ public static class KeysPages
         _ => "active",
     };
 
-    /// <summary>The keys and principals pages' own styles.</summary>
+    /// <summary>The keys, principals and silence pages' own styles.</summary>
     public const string Stylesheet = """
         form.stack { display: flex; flex-direction: column; gap: 12px; align-items: flex-start; max-width: 640px; }
         form.stack label:not(.check) { width: 100%; } form.stack input:not([type=checkbox]), form.stack select { width: 100%; max-width: 520px; }
@@ -301,6 +301,8 @@ public static class KeysPages
         .secret { border: 2px solid #1a7f37; border-radius: 8px; padding: 12px 16px; margin-bottom: 16px; max-width: 720px; }
         .secret input { width: 100%; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
         tr[data-status=revoked], tr[data-enabled=false] { color: var(--muted); }
+        table#keys code, table#principal-keys code { white-space: nowrap; overflow-wrap: normal; }
+        code.alert-key { color: var(--muted); font-size: .8rem; }
         """;
 }
 
