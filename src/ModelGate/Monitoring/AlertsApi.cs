@@ -62,37 +62,12 @@ public static class AlertsApi
     public static async Task<Results<Created<SilenceDto>, ProblemHttpResult>> CreateSilence(SilenceRequest request, ClaimsPrincipal user, AuditedWrite write,
         CancellationToken cancellationToken)
     {
-        var errors = new ValidationErrors();
-        if (string.IsNullOrWhiteSpace(request.KeyPrefix) || request.KeyPrefix.Length > 200)
-        {
-            errors.Add("keyPrefix", "the start of the alert keys to mute (1–200 characters), e.g. slo:checkout");
-        }
-        if (!Durations.TryParse(request.Duration, out var duration) || duration > TimeSpan.FromDays(30))
-        {
-            errors.Add("duration", "how long, up to 30d (e.g. 2h)");
-        }
-        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 2000)
-        {
-            errors.Add("reason", "required (1–2000 characters)");
-        }
-        if (errors.Any)
-        {
-            return errors.ToProblem();
-        }
-        await using var tx = await write.BeginAsync(cancellationToken);
-        var silence = new SilenceEntity { KeyPrefix = request.KeyPrefix, Until = tx.Now + duration, Reason = request.Reason, CreatedAt = tx.Now, CreatedBy = user.ActorId() };
-        tx.Db.Silences.Add(silence);
-        await tx.AppendAsync(user.ActorId(), "alert.silenced", $"alerts/{request.KeyPrefix}", new { request.KeyPrefix, silence.Until, request.Reason },
-            cancellationToken: cancellationToken);
-        await tx.CommitAsync(cancellationToken);
-        return TypedResults.Created("/api/v1/alerts/silences", ToDto(silence));
+        var outcome = await Silences.CreateAsync(write, request, user, cancellationToken);
+        return outcome.Created is { } silence ? TypedResults.Created("/api/v1/alerts/silences", ToDto(silence)) : outcome.Invalid!.ToProblem();
     }
 
-    public static async Task<Ok<List<SilenceDto>>> ListSilences(ModelGateDbContext db, TimeProvider time, CancellationToken cancellationToken)
-    {
-        var now = time.GetUtcNow().UtcDateTime;
-        return TypedResults.Ok((await db.Silences.AsNoTracking().Where(s => s.Until > now).OrderBy(s => s.Until).ToListAsync(cancellationToken)).Select(ToDto).ToList());
-    }
+    public static async Task<Ok<List<SilenceDto>>> ListSilences(ModelGateDbContext db, TimeProvider time, CancellationToken cancellationToken) =>
+        TypedResults.Ok((await Silences.InForceAsync(db, time.GetUtcNow().UtcDateTime, cancellationToken)).Select(ToDto).ToList());
 
     public static async Task<Results<Ok<SloStatusDto>, ProblemHttpResult>> SetSlo(string name, SloSpec spec, ClaimsPrincipal user, AuditedWrite write,
         Monitors monitors, CancellationToken cancellationToken)

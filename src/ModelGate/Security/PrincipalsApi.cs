@@ -1,30 +1,19 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.EntityFrameworkCore;
-using ModelGate.Audit;
 using ModelGate.Client;
 using ModelGate.Errors;
-using ModelGate.Lifecycle;
 using ModelGate.Storage;
 using ModelGate.Storage.Security;
 
 namespace ModelGate.Security;
 
 /// <summary>
-/// People and services, the principals keys act for. Approving roles are held by people only and granted only here, as an
-/// audited act that nobody performs on themselves; removing a role or disabling a principal takes effect at once in this
-/// process (other processes within the key cache's lifetime).
+/// People and services, the principals keys act for, over HTTP: the rules (approving roles held by people only, granted as
+/// an audited act nobody performs on themselves) live in <see cref="PrincipalCommands"/>; this maps their outcomes to
+/// problem+json.
 /// </summary>
 public static class PrincipalsApi
 {
-    public const string Created = "principal.created";
-    public const string RoleGranted = SeparationOfDuties.RoleGranted;
-    public const string RoleRemoved = "principal.role_removed";
-    public const string Disabled = "principal.disabled";
-    public const string Updated = "principal.updated";
-    public const int MaxIdentityLength = 320;
-    public const int MaxDisplayNameLength = 200;
-
     public static IEndpointRouteBuilder MapPrincipalsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/principals").WithTags("Principals").RequireAuthorization(Permissions.KeysManage);
@@ -38,63 +27,18 @@ public static class PrincipalsApi
     public static async Task<Results<Created<PrincipalDto>, ProblemHttpResult>> CreatePrincipal(CreatePrincipalRequest request, ClaimsPrincipal user,
         AuditedWrite write, CancellationToken cancellationToken)
     {
-        var errors = new ValidationErrors();
-        if (!PrincipalKinds.All.Contains(request.Kind))
-        {
-            errors.Add("kind", $"one of {string.Join(", ", PrincipalKinds.All)}");
-        }
-        if (IdentityProblem(request.Identity) is { } identityProblem)
-        {
-            errors.Add("identity", identityProblem);
-        }
-        ValidateDisplayName(errors, request.DisplayName);
-        var roles = request.Roles ?? [];
-        ValidateRoles(errors, "roles", roles);
-        if (errors.Any)
-        {
-            return errors.ToProblem();
-        }
-        if (request.Kind != PrincipalKinds.Person && NeedsPerson(roles) is { } needsPerson)
-        {
-            return needsPerson;
-        }
-        var actor = user.ActorId();
-        await using var tx = await write.BeginAsync(cancellationToken);
-        if (await PrincipalDirectory.FindByIdentityAsync(tx.Db, request.Identity, cancellationToken) is { } existing)
-        {
-            return Problems.Conflict(ProblemCodes.PrincipalExists, $"a principal with identity '{ClientText.Echo(existing.Identity)}' exists ({existing.Id})");
-        }
-        var entity = PrincipalDirectory.NewEntity(PrincipalDirectory.NewId(), request.Kind, request.Identity, NullIfBlank(request.DisplayName), roles,
-            PrincipalSources.Api, tx.Now, actor);
-        tx.Db.Principals.Add(entity);
-        var subject = SeparationOfDuties.PrincipalSubject(entity.Id);
-        await tx.AppendAsync(actor, Created, subject, new { entity.Kind, entity.Identity, entity.DisplayName, roles = PrincipalDirectory.RolesOf(entity) },
-            cancellationToken: cancellationToken);
-        foreach (var role in PrincipalDirectory.RolesOf(entity))
-        {
-            await tx.AppendAsync(actor, RoleGranted, subject, new { principal = entity.Id, entity.Identity, role }, cancellationToken: cancellationToken);
-        }
-        await tx.CommitAsync(cancellationToken);
-        return TypedResults.Created($"/api/v1/principals/{entity.Id}", ToDto(entity));
+        var outcome = await PrincipalCommands.CreateAsync(write, request, user, cancellationToken);
+        return outcome.Principal is { } entity ? TypedResults.Created($"/api/v1/principals/{entity.Id}", ToDto(entity)) : Problem(outcome);
     }
 
-    public static async Task<Ok<List<PrincipalDto>>> ListPrincipals(ModelGateDbContext db, CancellationToken cancellationToken)
-    {
-        var principals = await db.Principals.AsNoTracking().OrderBy(p => p.CreatedAt).ThenBy(p => p.Id).ToListAsync(cancellationToken);
-        return TypedResults.Ok(principals.Select(p => ToDto(p)).ToList());
-    }
+    public static async Task<Ok<List<PrincipalDto>>> ListPrincipals(ModelGateDbContext db, CancellationToken cancellationToken) =>
+        TypedResults.Ok((await PrincipalCommands.ListAsync(db, cancellationToken)).Select(p => ToDto(p)).ToList());
 
     /// <summary>A principal, by id or identity, with its keys.</summary>
-    public static async Task<Results<Ok<PrincipalDto>, ProblemHttpResult>> GetPrincipal(string id, ModelGateDbContext db, CancellationToken cancellationToken)
-    {
-        var entity = await PrincipalDirectory.FindAsync(db, id, cancellationToken);
-        if (entity is null)
-        {
-            return NotFound(id);
-        }
-        var keys = await db.ApiKeys.AsNoTracking().Where(k => k.PrincipalId == entity.Id).OrderBy(k => k.CreatedAt).ThenBy(k => k.Id).ToListAsync(cancellationToken);
-        return TypedResults.Ok(ToDto(entity, keys));
-    }
+    public static async Task<Results<Ok<PrincipalDto>, ProblemHttpResult>> GetPrincipal(string id, ModelGateDbContext db, CancellationToken cancellationToken) =>
+        await PrincipalCommands.FindAsync(db, id, cancellationToken) is { } found
+            ? TypedResults.Ok(ToDto(found.Principal, found.Keys))
+            : Problem(PrincipalCommands.NotFound(id));
 
     /// <summary>
     /// Changes the display name, grants and removes roles, disables. An approving role goes to a person only, never from
@@ -103,117 +47,18 @@ public static class PrincipalsApi
     public static async Task<Results<Ok<PrincipalDto>, ProblemHttpResult>> UpdatePrincipal(string id, UpdatePrincipalRequest request, ClaimsPrincipal user,
         AuditedWrite write, ApiKeyService keys, CancellationToken cancellationToken)
     {
-        var errors = new ValidationErrors();
-        ValidateDisplayName(errors, request.DisplayName);
-        var grant = request.Grant ?? [];
-        var revoke = request.Revoke ?? [];
-        ValidateRoles(errors, "grant", grant);
-        ValidateRoles(errors, "revoke", revoke);
-        foreach (var role in grant.Intersect(revoke))
-        {
-            errors.Add("revoke", $"'{role}' is both granted and removed");
-        }
-        if (request.Disabled == false)
-        {
-            errors.Add("disabled", "a disabled principal stays disabled: create another one");
-        }
-        if (errors.Any)
-        {
-            return errors.ToProblem();
-        }
-        var actor = user.ActorId();
-        await using var tx = await write.BeginAsync(cancellationToken);
-        var entity = await PrincipalDirectory.FindAsync(tx.Db, id, cancellationToken);
-        if (entity is null)
-        {
-            return NotFound(id);
-        }
-        var subject = SeparationOfDuties.PrincipalSubject(entity.Id);
-        var held = PrincipalDirectory.RolesOf(entity).ToList();
-        var granted = grant.Distinct().Where(r => !held.Contains(r)).ToList();
-        if (granted.Count > 0 && entity.Kind != PrincipalKinds.Person && NeedsPerson(granted) is { } needsPerson)
-        {
-            return needsPerson;
-        }
-        if (SeparationOfDuties.GrantRefusal(actor, entity.Id, granted) is { } refusal)
-        {
-            foreach (var role in granted.Where(SeparationOfDuties.IsApprovalRole))
-            {
-                await tx.AppendAsync(actor, RoleGranted, subject, new { principal = entity.Id, entity.Identity, role, reason = refusal }, AuditOutcomes.Refused,
-                    cancellationToken);
-            }
-            await tx.CommitAsync(cancellationToken);
-            return Problems.Result(StatusCodes.Status403Forbidden, ProblemCodes.SeparationOfDuties, "This grant is not allowed.", refusal);
-        }
-        if (request.DisplayName is not null && NullIfBlank(request.DisplayName) != entity.DisplayName)
-        {
-            await tx.AppendAsync(actor, Updated, subject, new { principal = entity.Id, from = entity.DisplayName, displayName = NullIfBlank(request.DisplayName) },
-                cancellationToken: cancellationToken);
-            entity.DisplayName = NullIfBlank(request.DisplayName);
-        }
-        foreach (var role in granted)
-        {
-            held.Add(role);
-            await tx.AppendAsync(actor, RoleGranted, subject, new { principal = entity.Id, entity.Identity, role }, cancellationToken: cancellationToken);
-        }
-        var removed = revoke.Distinct().Where(held.Contains).ToList();
-        foreach (var role in removed)
-        {
-            held.Remove(role);
-            await tx.AppendAsync(actor, RoleRemoved, subject, new { principal = entity.Id, entity.Identity, role }, cancellationToken: cancellationToken);
-        }
-        entity.Roles = string.Join(' ', held);
-        var disabled = request.Disabled == true && entity.DisabledAt is null;
-        if (disabled)
-        {
-            entity.DisabledAt = tx.Now;
-            entity.DisabledBy = actor;
-            await tx.AppendAsync(actor, Disabled, subject, new { principal = entity.Id, entity.Identity }, cancellationToken: cancellationToken);
-        }
-        await tx.CommitAsync(cancellationToken);
-        if (removed.Count > 0 || disabled)
-        {
-            keys.Invalidate(); // the principal's keys lose the role, or stop working, at once in this process
-        }
-        return TypedResults.Ok(ToDto(entity));
+        var outcome = await PrincipalCommands.UpdateAsync(write, keys, id, request, user, cancellationToken);
+        return outcome.Principal is { } entity ? TypedResults.Ok(ToDto(entity)) : Problem(outcome);
     }
 
-    /// <summary>Why an identity is not acceptable (null: it is): 1–320 characters, no control characters.</summary>
-    public static string? IdentityProblem(string? identity) =>
-        string.IsNullOrWhiteSpace(identity) || identity.Trim().Length > MaxIdentityLength ? $"an e-mail or subject of 1–{MaxIdentityLength} characters is required"
-        : identity.Any(char.IsControl) ? "no control characters"
-        : null;
-
-    private static void ValidateDisplayName(ValidationErrors errors, string? displayName)
+    private static ProblemHttpResult Problem(PrincipalOutcome outcome) => outcome switch
     {
-        if (displayName is { Length: > MaxDisplayNameLength })
-        {
-            errors.Add("displayName", $"at most {MaxDisplayNameLength} characters");
-        }
-        else if (displayName is not null && displayName.Any(char.IsControl))
-        {
-            errors.Add("displayName", "no control characters");
-        }
-    }
-
-    private static void ValidateRoles(ValidationErrors errors, string field, IReadOnlyList<string> roles)
-    {
-        foreach (var role in roles.Where(r => !Roles.All.Contains(r)))
-        {
-            errors.Add(field, $"'{ClientText.Echo(role)}' is not a role; roles are {string.Join(", ", Roles.All)}");
-        }
-    }
-
-    private static ProblemHttpResult? NeedsPerson(IEnumerable<string> roles) =>
-        roles.Where(SeparationOfDuties.IsApprovalRole).ToList() is { Count: > 0 } approving
-            ? Problems.Unprocessable(ProblemCodes.ApprovalRoleNeedsPerson,
-                $"approving roles ({string.Join(", ", approving)}) are held by person principals only")
-            : null;
-
-    private static string? NullIfBlank(string? text) => string.IsNullOrWhiteSpace(text) ? null : text.Trim();
-
-    private static ProblemHttpResult NotFound(string id) =>
-        Problems.NotFound(ProblemCodes.PrincipalNotFound, $"there is no principal '{ClientText.Echo(id)}'");
+        { Invalid: { } errors } => errors.ToProblem(),
+        { Status: StatusCodes.Status403Forbidden } => Problems.Result(StatusCodes.Status403Forbidden, outcome.Code!, "This grant is not allowed.", outcome.Detail),
+        { Status: StatusCodes.Status404NotFound } => Problems.NotFound(outcome.Code!, outcome.Detail!),
+        { Status: StatusCodes.Status409Conflict } => Problems.Conflict(outcome.Code!, outcome.Detail!),
+        _ => Problems.Unprocessable(outcome.Code!, outcome.Detail!),
+    };
 
     internal static PrincipalDto ToDto(PrincipalEntity p, IEnumerable<ApiKeyEntity>? keys = null) =>
         new(p.Id, p.Kind, p.Identity, p.DisplayName, PrincipalDirectory.RolesOf(p), p.Source, p.CreatedAt, p.CreatedBy, p.DisabledAt, p.DisabledBy,

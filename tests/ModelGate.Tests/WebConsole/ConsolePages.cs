@@ -39,4 +39,21 @@ public static class ConsolePages
 
     public static async Task<BrowserContextCookiesResult?> SessionCookieAsync(IBrowserContext context) =>
         (await context.CookiesAsync()).SingleOrDefault(c => c.Name == SessionCookie);
+
+    // Admin pages (keys, principals) and silences: the admin helper's block.
+    public const string KeysPath = "/console/keys";
+    public const string PrincipalsPath = "/console/principals";
+
+    public static ILocator CreateKeyForm(IPage page) => page.Locator("form#create-key");
+
+    /// <summary>The new key's secret on the answer to the create form (shown once).</summary>
+    public static ILocator NewKeySecret(IPage page) => page.Locator("[data-testid=secret]");
+
+    public static ILocator KeyRow(IPage page, string id) => page.Locator($"table#keys tr[data-key=\"{id}\"]");
+
+    public static ILocator SilenceForm(IPage page) => page.Locator("form#create-silence");
+
+    public static ILocator AlertRow(IPage page, string key) => page.Locator($"table#firing tr[data-alert=\"{key}\"]");
+
+    public static ILocator SignOutButton(IPage page) => page.Locator("form#sign-out").GetByRole(AriaRole.Button);
 }
