@@ -47,11 +47,12 @@ public static class ConsoleApi
         console.MapGet("/alerts", AlertsPage.ShowAsync);
         console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);
         console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
+        console.MapDeploymentPages();
         return app;
     }
 
     /// <summary>The stylesheet served: the layout's, then each part's own (charts, …).</summary>
-    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet);
+    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet, DeploymentPages.Stylesheet);
 
     internal static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
 
