@@ -45,8 +45,11 @@ public static class LiveTraffic
         _ => (DefaultWindow, TimeSpan.FromHours(1)),
     };
 
-    /// <summary>The nearest-rank position (0-based) of the <paramref name="p"/> quantile among <paramref name="count"/> sorted values.</summary>
-    public static int Rank(double p, long count) => (int)Math.Max(Math.Ceiling(p * count) - 1, 0);
+    /// <summary>
+    /// The nearest-rank position (0-based) of the <paramref name="percent"/> percentile among <paramref name="count"/> sorted values:
+    /// ⌈percent·n/100⌉ − 1, in integers (no floating-point rounding at exact ranks).
+    /// </summary>
+    public static int Rank(int percent, long count) => (int)Math.Max((percent * count + 99) / 100 - 1, 0);
 
     /// <summary>The traffic of <paramref name="deployment"/> with <c>from &lt; time ≤ to</c>.</summary>
     public static async Task<LiveTrafficReport> ReadAsync(ModelGateDbContext db, string deployment, DateTime from, DateTime to, CancellationToken cancellationToken)
@@ -66,8 +69,8 @@ public static class LiveTraffic
             var version = g.Version;
             var route = g.Route;
             var latencies = window.Where(r => r.Version == version && r.Route == route).OrderBy(r => r.LatencyMs).Select(r => r.LatencyMs);
-            var p50 = await latencies.Skip(Rank(0.5, g.Requests)).FirstAsync(cancellationToken);
-            var p95 = await latencies.Skip(Rank(0.95, g.Requests)).FirstAsync(cancellationToken);
+            var p50 = await latencies.Skip(Rank(50, g.Requests)).FirstAsync(cancellationToken);
+            var p95 = await latencies.Skip(Rank(95, g.Requests)).FirstAsync(cancellationToken);
             rows.Add(new TrafficRow(version, route, g.Requests, g.ServerErrors, g.Cost, p50, p95));
         }
         var served = rows.Where(r => r.Served).Sum(r => r.Requests);

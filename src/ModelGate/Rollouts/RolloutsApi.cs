@@ -21,7 +21,7 @@ public static class RolloutsApi
         services.AddSingleton<IRolloutEvidence, TelemetryRolloutEvidence>();
         services.AddSingleton<RolloutController>();
         services.AddHostedService(sp => sp.GetRequiredService<RolloutController>());
-        services.AddSingleton<RolloutCommands>();
+        services.AddSingleton<RolloutOperations>();
         return services;
     }
 
@@ -34,29 +34,29 @@ public static class RolloutsApi
         foreach (var action in RolloutActions.All)
         {
             api.MapPost("/{id}/" + action, (string name, string id, RolloutActionRequest? request, ClaimsPrincipal user, ModelGateDbContext db,
-                    RolloutCommands commands, CancellationToken ct) => Act(action, name, id, request, user, db, commands, ct))
+                    RolloutOperations operations, CancellationToken ct) => Act(action, name, id, request, user, db, operations, ct))
                 .WithName("Rollout" + char.ToUpperInvariant(action[0]) + action[1..]).RequireAuthorization(Permissions.Deploy);
         }
         return app;
     }
 
     public static async Task<Results<Created<RolloutDto>, ProblemHttpResult>> StartRollout(string name, StartRolloutRequest request, ClaimsPrincipal user,
-        ModelGateDbContext db, RolloutCommands commands, CancellationToken cancellationToken)
+        ModelGateDbContext db, RolloutOperations operations, CancellationToken cancellationToken)
     {
-        var result = await commands.StartAsync(db, name, request, user, cancellationToken);
+        var result = await operations.StartAsync(db, name, request, user, cancellationToken);
         return result.IsDone
             ? TypedResults.Created($"/api/v1/deployments/{name}/rollouts/{result.Rollout!.Id}", ToDto(result.Rollout))
             : ToProblem(result);
     }
 
-    /// <summary>A command's refusal as problem+json: its code and detail under the status its outcome means.</summary>
-    private static ProblemHttpResult ToProblem(RolloutCommandResult result) => result.Outcome switch
+    /// <summary>An operation's refusal as problem+json: its code and detail under the status its outcome means.</summary>
+    private static ProblemHttpResult ToProblem(RolloutOperationResult result) => result.Outcome switch
     {
-        RolloutCommandOutcome.Invalid => Problems.Validation(result.Errors!.ToDictionary(e => e.Key, e => e.Value)),
-        RolloutCommandOutcome.DeploymentNotFound or RolloutCommandOutcome.RolloutNotFound => Problems.NotFound(result.Code!, result.Detail!),
-        RolloutCommandOutcome.EgressDenied or RolloutCommandOutcome.RoutingRefused => Problems.Unprocessable(result.Code!, result.Detail!),
+        RolloutOperationOutcome.Invalid => Problems.Validation(result.Errors!.ToDictionary(e => e.Key, e => e.Value)),
+        RolloutOperationOutcome.DeploymentNotFound or RolloutOperationOutcome.RolloutNotFound => Problems.NotFound(result.Code!, result.Detail!),
+        RolloutOperationOutcome.EgressDenied or RolloutOperationOutcome.RoutingRefused => Problems.Unprocessable(result.Code!, result.Detail!),
         // The candidate cannot be routed: the routing change's field errors (or refusal) under the rollout's own code.
-        RolloutCommandOutcome.NotRoutable => Problems.Unprocessable(result.Code!, result.Detail!, result.Routing!.Errors is { } errors
+        RolloutOperationOutcome.NotRoutable => Problems.Unprocessable(result.Code!, result.Detail!, result.Routing!.Errors is { } errors
             ? new Dictionary<string, object?> { ["errors"] = errors }
             : new Dictionary<string, object?> { ["field"] = result.Routing.Field }),
         _ => Problems.Conflict(result.Code!, result.Detail!),
@@ -75,9 +75,9 @@ public static class RolloutsApi
     }
 
     private static async Task<Results<Ok<RolloutDto>, ProblemHttpResult>> Act(string action, string name, string id, RolloutActionRequest? request,
-        ClaimsPrincipal user, ModelGateDbContext db, RolloutCommands commands, CancellationToken cancellationToken)
+        ClaimsPrincipal user, ModelGateDbContext db, RolloutOperations operations, CancellationToken cancellationToken)
     {
-        var result = await commands.ActAsync(db, action, name, id, request?.Reason, user, cancellationToken);
+        var result = await operations.ActAsync(db, action, name, id, request?.Reason, user, cancellationToken);
         return result.IsDone ? TypedResults.Ok(ToDto(result.Rollout!)) : ToProblem(result);
     }
 

@@ -22,7 +22,7 @@ namespace ModelGate.WebConsole;
 /// (the live split next to the configured weights, latency percentiles, 5xx rate, cost), the SLO and its error budget, and the
 /// rollback (deployers) — the REST API's (<see cref="DeploymentRouting.RollbackAsync"/>), audited alike;</item>
 /// <item><c>…/rollouts</c>: the active rollout's progress with each analysis' metrics and verdicts, past rollouts, and for
-/// deployers start, pause, resume, abort and promote, through <see cref="RolloutCommands"/> as the REST API does;</item>
+/// deployers start, pause, resume, abort and promote, through <see cref="RolloutOperations"/> as the REST API does;</item>
 /// <item><c>…/drift</c>: the drift report of a routed version with each column's reference and current histograms.</item>
 /// </list>
 /// </summary>
@@ -384,10 +384,10 @@ public static class DeploymentPages
             """;
     }
 
-    public sealed record CommandServices(ModelGateDbContext Db, ConsoleSessions Sessions, IAuthorizationService Authorization, RolloutCommands Commands);
+    public sealed record OperationServices(ModelGateDbContext Db, ConsoleSessions Sessions, IAuthorizationService Authorization, RolloutOperations Operations);
 
     /// <summary>Starts a rollout as <c>POST /api/v1/deployments/{name}/rollouts</c> does (candidate, strategy, steps, interval; the rest by default).</summary>
-    public static async Task<IResult> StartRolloutAsync(string name, HttpContext context, [AsParameters] CommandServices services, CancellationToken ct)
+    public static async Task<IResult> StartRolloutAsync(string name, HttpContext context, [AsParameters] OperationServices services, CancellationToken ct)
     {
         var (session, form, refusal) = await ConsoleApi.PostedAsync(context, services.Sessions, services.Authorization, Permissions.Deploy,
             s => DeploymentScope.Allows(s.Key, name), "Your key's roles do not allow starting a rollout of this deployment.", ct);
@@ -430,14 +430,14 @@ public static class DeploymentPages
             return Failed(session, name, "The rollout was not started: " + string.Join("; ", errors), StatusCodes.Status400BadRequest);
         }
         var request = new StartRolloutRequest(candidate, form["strategy"].ToString(), steps, interval);
-        var result = await services.Commands.StartAsync(services.Db, name, request, session.User, ct);
+        var result = await services.Operations.StartAsync(services.Db, name, request, session.User, ct);
         return result.IsDone
             ? Results.Redirect($"/console/deployments/{Uri.EscapeDataString(name)}/rollouts?done=started")
             : Failed(session, name, "The rollout was not started: " + result.Detail, Status(result.Outcome));
     }
 
     /// <summary>Pauses, resumes, aborts or promotes a rollout as <c>POST …/rollouts/{id}/{action}</c> does, with the person's reason.</summary>
-    public static async Task<IResult> ActAsync(string name, string id, string action, HttpContext context, [AsParameters] CommandServices services,
+    public static async Task<IResult> ActAsync(string name, string id, string action, HttpContext context, [AsParameters] OperationServices services,
         CancellationToken ct)
     {
         var (session, form, refusal) = await ConsoleApi.PostedAsync(context, services.Sessions, services.Authorization, Permissions.Deploy,
@@ -455,17 +455,17 @@ public static class DeploymentPages
         {
             return Failed(session, name, $"To {action} a rollout, give a reason (at most 2,000 characters) and tick the confirmation.", StatusCodes.Status400BadRequest);
         }
-        var result = await services.Commands.ActAsync(services.Db, action, name, id, reason, session.User, ct);
+        var result = await services.Operations.ActAsync(services.Db, action, name, id, reason, session.User, ct);
         return result.IsDone
             ? Results.Redirect($"/console/deployments/{Uri.EscapeDataString(name)}/rollouts?done={action}")
             : Failed(session, name, $"Nothing was changed: {result.Detail}", Status(result.Outcome));
     }
 
-    private static int Status(RolloutCommandOutcome outcome) => outcome switch
+    private static int Status(RolloutOperationOutcome outcome) => outcome switch
     {
-        RolloutCommandOutcome.Invalid => StatusCodes.Status400BadRequest,
-        RolloutCommandOutcome.DeploymentNotFound or RolloutCommandOutcome.RolloutNotFound => StatusCodes.Status404NotFound,
-        RolloutCommandOutcome.EgressDenied or RolloutCommandOutcome.NotRoutable or RolloutCommandOutcome.RoutingRefused => StatusCodes.Status422UnprocessableEntity,
+        RolloutOperationOutcome.Invalid => StatusCodes.Status400BadRequest,
+        RolloutOperationOutcome.DeploymentNotFound or RolloutOperationOutcome.RolloutNotFound => StatusCodes.Status404NotFound,
+        RolloutOperationOutcome.EgressDenied or RolloutOperationOutcome.NotRoutable or RolloutOperationOutcome.RoutingRefused => StatusCodes.Status422UnprocessableEntity,
         _ => StatusCodes.Status409Conflict,
     };
 

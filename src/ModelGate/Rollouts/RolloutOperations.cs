@@ -12,10 +12,10 @@ using ModelGate.Storage.Rollouts;
 namespace ModelGate.Rollouts;
 
 /// <summary>What became of a person's command to a rollout (start, pause, resume, abort, promote).</summary>
-public enum RolloutCommandOutcome
+public enum RolloutOperationOutcome
 {
     Done,
-    /// <summary>The request's fields are not valid (<see cref="RolloutCommandResult.Errors"/> per field): nothing was changed.</summary>
+    /// <summary>The request's fields are not valid (<see cref="RolloutOperationResult.Errors"/> per field): nothing was changed.</summary>
     Invalid,
     /// <summary>A hook's URL is outside the egress policy: nothing was changed.</summary>
     EgressDenied,
@@ -27,28 +27,28 @@ public enum RolloutCommandOutcome
     HookRefused,
     /// <summary>The rollout (or the deployment's stable version) changed while the command was applied: nothing was changed.</summary>
     Stale,
-    /// <summary>The candidate cannot be routed on the deployment (<see cref="RolloutCommandResult.Routing"/> says why).</summary>
+    /// <summary>The candidate cannot be routed on the deployment (<see cref="RolloutOperationResult.Routing"/> says why).</summary>
     NotRoutable,
     /// <summary>The rollout has ended: it can no longer be paused, resumed, aborted or promoted.</summary>
     Ended,
-    /// <summary>The routing change that goes with the action was refused (<see cref="RolloutCommandResult.Routing"/> says why).</summary>
+    /// <summary>The routing change that goes with the action was refused (<see cref="RolloutOperationResult.Routing"/> says why).</summary>
     RoutingRefused,
 }
 
 /// <summary>
-/// A rollout command's result: the rollout as written when <see cref="Outcome"/> is <see cref="RolloutCommandOutcome.Done"/>, otherwise the
+/// A rollout command's result: the rollout as written when <see cref="Outcome"/> is <see cref="RolloutOperationOutcome.Done"/>, otherwise the
 /// problem code and a sentence saying why nothing was changed (and the field errors, or the refused routing change).
 /// </summary>
-public sealed record RolloutCommandResult(RolloutCommandOutcome Outcome, RolloutEntity? Rollout = null, string? Code = null, string? Detail = null,
+public sealed record RolloutOperationResult(RolloutOperationOutcome Outcome, RolloutEntity? Rollout = null, string? Code = null, string? Detail = null,
     IReadOnlyDictionary<string, string[]>? Errors = null, RoutingResult? Routing = null)
 {
-    public bool IsDone => Outcome == RolloutCommandOutcome.Done;
+    public bool IsDone => Outcome == RolloutOperationOutcome.Done;
 
-    public static RolloutCommandResult Refused(RolloutCommandOutcome outcome, string code, string detail, RoutingResult? routing = null) =>
+    public static RolloutOperationResult Refused(RolloutOperationOutcome outcome, string code, string detail, RoutingResult? routing = null) =>
         new(outcome, null, code, detail, null, routing);
 
-    public static RolloutCommandResult Invalid(IReadOnlyDictionary<string, string[]> errors) =>
-        new(RolloutCommandOutcome.Invalid, null, ProblemCodes.Validation, string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}")), errors);
+    public static RolloutOperationResult Invalid(IReadOnlyDictionary<string, string[]> errors) =>
+        new(RolloutOperationOutcome.Invalid, null, ProblemCodes.Validation, string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}")), errors);
 }
 
 /// <summary>The actions a person may take on a rollout in progress.</summary>
@@ -66,12 +66,12 @@ public static class RolloutActions
 /// (<see cref="RolloutsApi"/>, which map the result to problem+json) and the web console. The writes themselves are the
 /// controller's (<see cref="RolloutController"/>): each is one audited transaction with its routing change.
 /// </summary>
-public sealed class RolloutCommands(RolloutController controller, TimeProvider time, EgressPolicy egress)
+public sealed class RolloutOperations(RolloutController controller, TimeProvider time, EgressPolicy egress)
 {
     private const int MaxMetrics = 20;
 
     /// <summary>Validates <paramref name="request"/> and starts the rollout on <paramref name="name"/> (after the pre-rollout hook agrees).</summary>
-    public async Task<RolloutCommandResult> StartAsync(ModelGateDbContext db, string name, StartRolloutRequest request, ClaimsPrincipal user,
+    public async Task<RolloutOperationResult> StartAsync(ModelGateDbContext db, string name, StartRolloutRequest request, ClaimsPrincipal user,
         CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
@@ -132,11 +132,11 @@ public sealed class RolloutCommands(RolloutController controller, TimeProvider t
         }
         if (errors.Any)
         {
-            return RolloutCommandResult.Invalid(errors.ToDictionary());
+            return RolloutOperationResult.Invalid(errors.ToDictionary());
         }
         if (refused is not null)
         {
-            return RolloutCommandResult.Refused(RolloutCommandOutcome.EgressDenied, ProblemCodes.EgressDenied, refused.ToString());
+            return RolloutOperationResult.Refused(RolloutOperationOutcome.EgressDenied, ProblemCodes.EgressDenied, refused.ToString());
         }
         var deployment = await db.Deployments.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
         if (deployment is null)
@@ -151,7 +151,7 @@ public sealed class RolloutCommands(RolloutController controller, TimeProvider t
         var routing = JsonSerializer.Deserialize<RoutingTable>(deployment.Routing, ModelGateJson.Options)!;
         if (request.Candidate == routing.Stable)
         {
-            return RolloutCommandResult.Invalid(new Dictionary<string, string[]>
+            return RolloutOperationResult.Invalid(new Dictionary<string, string[]>
             {
                 ["candidate"] = [$"{ClientText.Echo(request.Candidate)} is already the stable version of '{name}'"],
             });
@@ -171,7 +171,7 @@ public sealed class RolloutCommands(RolloutController controller, TimeProvider t
         };
         if (request.Hooks?.PreRollout is { } pre && !await controller.PostAsync(pre, rollout, "pre-rollout", cancellationToken))
         {
-            return RolloutCommandResult.Refused(RolloutCommandOutcome.HookRefused, ProblemCodes.PreRolloutHookRefused,
+            return RolloutOperationResult.Refused(RolloutOperationOutcome.HookRefused, ProblemCodes.PreRolloutHookRefused,
                 $"the pre-rollout hook {pre} did not agree (or could not be reached): the rollout did not start");
         }
         RolloutController.Append(rollout, new { type = "started", at = now, weight = rollout.Weight, by = user.ActorId() });
@@ -188,21 +188,21 @@ public sealed class RolloutCommands(RolloutController controller, TimeProvider t
         }, user, cancellationToken);
         return started.Outcome switch
         {
-            RolloutWriteOutcome.Done => new(RolloutCommandOutcome.Done, rollout),
+            RolloutWriteOutcome.Done => new(RolloutOperationOutcome.Done, rollout),
             RolloutWriteOutcome.NotFound => DeploymentNotFound(name),
             RolloutWriteOutcome.InProgress => InProgress(name),
-            RolloutWriteOutcome.Stale => RolloutCommandResult.Refused(RolloutCommandOutcome.Stale, ProblemCodes.RolloutChanged,
+            RolloutWriteOutcome.Stale => RolloutOperationResult.Refused(RolloutOperationOutcome.Stale, ProblemCodes.RolloutChanged,
                 $"the stable version of '{name}' changed while the rollout was being started; nothing was changed: read the deployment again and retry"),
-            _ => RolloutCommandResult.Refused(RolloutCommandOutcome.NotRoutable, ProblemCodes.CandidateNotRoutable,
+            _ => RolloutOperationResult.Refused(RolloutOperationOutcome.NotRoutable, ProblemCodes.CandidateNotRoutable,
                 $"{ClientText.Echo(request.Candidate)} cannot be routed on '{name}': {started.Routing!.Explain()}", started.Routing),
         };
     }
 
     /// <summary>
     /// Pauses, resumes, aborts or promotes the rollout <paramref name="id"/> of <paramref name="name"/>, as read now: if the
-    /// controller changes it meanwhile, nothing is written (<see cref="RolloutCommandOutcome.Stale"/>).
+    /// controller changes it meanwhile, nothing is written (<see cref="RolloutOperationOutcome.Stale"/>).
     /// </summary>
-    public async Task<RolloutCommandResult> ActAsync(ModelGateDbContext db, string action, string name, string id, string? reason, ClaimsPrincipal user,
+    public async Task<RolloutOperationResult> ActAsync(ModelGateDbContext db, string action, string name, string id, string? reason, ClaimsPrincipal user,
         CancellationToken cancellationToken)
     {
         if (!RolloutActions.All.Contains(action))
@@ -216,7 +216,7 @@ public sealed class RolloutCommands(RolloutController controller, TimeProvider t
         }
         if (!RolloutStatuses.IsActive(rollout.Status))
         {
-            return RolloutCommandResult.Refused(RolloutCommandOutcome.Ended, ProblemCodes.RolloutEnded, $"rollout {id} has ended ({rollout.Status})");
+            return RolloutOperationResult.Refused(RolloutOperationOutcome.Ended, ProblemCodes.RolloutEnded, $"rollout {id} has ended ({rollout.Status})");
         }
         reason = reason is { Length: > 0 and <= 2000 } r ? r : $"{action} by {user.ActorId()}";
         var written = action switch
@@ -228,11 +228,11 @@ public sealed class RolloutCommands(RolloutController controller, TimeProvider t
         };
         return written.Outcome switch
         {
-            RolloutWriteOutcome.Done => new(RolloutCommandOutcome.Done, written.Rollout),
+            RolloutWriteOutcome.Done => new(RolloutOperationOutcome.Done, written.Rollout),
             RolloutWriteOutcome.NotFound => RolloutNotFound(name, id),
-            RolloutWriteOutcome.Stale => RolloutCommandResult.Refused(RolloutCommandOutcome.Stale, ProblemCodes.RolloutChanged,
+            RolloutWriteOutcome.Stale => RolloutOperationResult.Refused(RolloutOperationOutcome.Stale, ProblemCodes.RolloutChanged,
                 $"rollout {id} changed while your {action} was being applied (the controller acted on it); nothing was changed: read it again and retry"),
-            _ => RolloutCommandResult.Refused(RolloutCommandOutcome.RoutingRefused, ProblemCodes.RolloutRoutingRefused,
+            _ => RolloutOperationResult.Refused(RolloutOperationOutcome.RoutingRefused, ProblemCodes.RolloutRoutingRefused,
                 $"the routing change of your {action} was refused: {written.Routing!.Explain()}; nothing was changed", written.Routing),
         };
     }
@@ -282,12 +282,12 @@ public sealed class RolloutCommands(RolloutController controller, TimeProvider t
         }
     }
 
-    private static RolloutCommandResult DeploymentNotFound(string name) =>
-        RolloutCommandResult.Refused(RolloutCommandOutcome.DeploymentNotFound, ProblemCodes.DeploymentNotFound, $"there is no deployment named '{ClientText.Echo(name)}'");
+    private static RolloutOperationResult DeploymentNotFound(string name) =>
+        RolloutOperationResult.Refused(RolloutOperationOutcome.DeploymentNotFound, ProblemCodes.DeploymentNotFound, $"there is no deployment named '{ClientText.Echo(name)}'");
 
-    private static RolloutCommandResult InProgress(string name) =>
-        RolloutCommandResult.Refused(RolloutCommandOutcome.InProgress, ProblemCodes.RolloutInProgress, $"'{name}' already has a rollout in progress: abort or finish it first");
+    private static RolloutOperationResult InProgress(string name) =>
+        RolloutOperationResult.Refused(RolloutOperationOutcome.InProgress, ProblemCodes.RolloutInProgress, $"'{name}' already has a rollout in progress: abort or finish it first");
 
-    private static RolloutCommandResult RolloutNotFound(string name, string id) =>
-        RolloutCommandResult.Refused(RolloutCommandOutcome.RolloutNotFound, ProblemCodes.RolloutNotFound, $"deployment '{name}' has no rollout '{ClientText.Echo(id)}'");
+    private static RolloutOperationResult RolloutNotFound(string name, string id) =>
+        RolloutOperationResult.Refused(RolloutOperationOutcome.RolloutNotFound, ProblemCodes.RolloutNotFound, $"deployment '{name}' has no rollout '{ClientText.Echo(id)}'");
 }
