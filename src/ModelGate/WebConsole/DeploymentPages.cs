@@ -356,7 +356,7 @@ public static class DeploymentPages
             html.Append($"""
                 <section class="analysis" data-analysis="{i}" data-outcome="{E(a.Outcome)}">
                 <h3>#{i + 1} at {a.At:yyyy-MM-dd HH:mm:ss} UTC, weight {a.Weight:0.##} %: <span class="outcome-{E(a.Outcome)}">{E(a.Outcome)}</span>, score {a.Score:0.#}</h3>
-                <p>Requests: stable {a.StableRequests:N0}, candidate {a.CandidateRequests:N0}.{(a.Reason is { Length: > 0 } reason ? " " + E(reason) : "")}</p>
+                <p>Requests: stable {a.StableRequests:N0}, candidate {a.CandidateRequests:N0}.</p>{(a.Reason is { Length: > 0 } reason ? $"<p class=\"reason\">{E(reason)}</p>" : "")}
                 <div class="scroll"><table class="verdicts"><caption class="skip">Metrics of analysis {i + 1}</caption><thead><tr><th scope="col">Metric</th><th scope="col">Stable</th><th scope="col">Candidate</th><th scope="col">Samples</th><th scope="col">Interval</th><th scope="col">Result</th><th scope="col">Critical</th><th scope="col">Why</th></tr></thead><tbody>{rows}</tbody></table></div>
                 </section>
                 """);
@@ -562,12 +562,14 @@ public static class DeploymentPages
 
     /// <summary>The deployment pages' styles (joined into the console's stylesheet).</summary>
     public const string Stylesheet = """
+        header nav ul { flex-wrap: wrap; gap: 4px 16px; }
         nav.tabs ul { display: flex; flex-wrap: wrap; gap: 4px; list-style: none; margin: 0 0 16px; padding: 0; border-bottom: 1px solid var(--line); }
         nav.tabs a { display: inline-block; padding: 6px 14px; text-decoration: none; border: 1px solid transparent; border-bottom: none; border-radius: 6px 6px 0 0; }
         nav.tabs a[aria-current] { border-color: var(--line); background: var(--bg); color: var(--fg); font-weight: 600; margin-bottom: -1px; }
         .actions { display: flex; flex-wrap: wrap; gap: 12px; }
         form.action { display: flex; flex-direction: column; gap: 10px; align-items: flex-start; border: 1px solid var(--line); border-radius: 8px; padding: 12px; max-width: 560px; flex: 1 1 260px; }
-        form.action h4 { margin: 0; } form.action p { margin: 0; color: var(--muted); }
+        form.action h4 { margin: 0; } form.action p { margin: 0; color: var(--muted); } form.action label:not(.check) { align-self: stretch; } form.action textarea { max-width: none; }
+        #traffic td, #live-split td, #slo td { white-space: nowrap; }
         button.danger { background: var(--bad); border-color: var(--bad); }
         .bad { color: var(--bad); }
         .outcome-pass { color: #1a7f37; font-weight: 600; } .outcome-fail { color: var(--bad); font-weight: 600; } .outcome-marginal, .outcome-no_data { color: #9a6700; font-weight: 600; }

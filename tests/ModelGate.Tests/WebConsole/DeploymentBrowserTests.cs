@@ -129,7 +129,14 @@ public sealed class DeploymentBrowserTests(BrowserServerFixture fixture) : IClas
     private static async Task AssertFitsAsync(IPage page, int width)
     {
         var scrollWidth = await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth");
-        Assert.True(scrollWidth <= width, $"{PathOf(page)} is {scrollWidth} px wide in a {width} px window");
+        if (scrollWidth > width)
+        {
+            // Name what sticks out, to fix it.
+            var wide = await page.EvaluateAsync<string[]>(
+                "w => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))",
+                width);
+            Assert.Fail($"{PathOf(page)} is {scrollWidth} px wide in a {width} px window: {string.Join(", ", wide)}");
+        }
     }
 
     private static async Task AssertScreenshotAsync(IPage page, string name, int width)
