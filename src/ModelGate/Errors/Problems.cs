@@ -65,6 +65,11 @@ public static class ProblemCodes
     public const string RolloutInProgress = "rollout_in_progress";
     /// <summary>A rollout action's routing change was refused (e.g. the stable version can no longer be served); nothing was changed.</summary>
     public const string RolloutRoutingRefused = "rollout_routing_refused";
+    /// <summary>A rollout's pre-rollout hook did not agree (or could not be reached): the rollout did not start (409).</summary>
+    public const string PreRolloutHookRefused = "pre_rollout_hook_refused";
+    /// <summary>An action on a rollout that has ended (promoted, completed, rolled back, aborted) (409).</summary>
+    public const string RolloutEnded = "rollout_ended";
+    public const string RolloutNotFound = "rollout_not_found";
     /// <summary>A policy (or a model's risk tier) would drop below the risk tier's floor; <c>errors</c> names each weakened field, <c>change</c> the id the tier's authority approves (422).</summary>
     public const string PolicyBelowFloor = "policy_below_floor";
     /// <summary>The default policy must state every gate (400).</summary>

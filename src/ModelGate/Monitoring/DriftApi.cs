@@ -109,7 +109,8 @@ public static class DriftApi
 
 /// <summary>Compares a version's sampled inputs with its baseline; shared by the API and the drift monitor.</summary>
 /// <summary>A drift check's outcome: the check, or why none could be made (no baseline, or too few sampled rows) with its problem code.</summary>
-public sealed record DriftCheckResult(DriftCheckDto? Check, string? Code, string? Detail, bool NoBaseline = false)
+/// <summary>With <see cref="Histograms"/> when asked for: each column's reference and window distributions over the same bins.</summary>
+public sealed record DriftCheckResult(DriftCheckDto? Check, string? Code, string? Detail, bool NoBaseline = false, IReadOnlyList<ColumnHistogram>? Histograms = null)
 {
     public static DriftCheckResult Refused(string code, string detail, bool noBaseline = false) => new(null, code, detail, noBaseline);
 }
@@ -117,7 +118,7 @@ public sealed record DriftCheckResult(DriftCheckDto? Check, string? Code, string
 public sealed class DriftChecker(InputSamples samples, TimeProvider time)
 {
     public async Task<DriftCheckResult> CheckAsync(ModelGateDbContext db, Storage.Gateway.DeploymentEntity deployment, string version,
-        TimeSpan window, CancellationToken cancellationToken)
+        TimeSpan window, CancellationToken cancellationToken, bool histograms = false)
     {
         var baseline = await db.DriftBaselines.AsNoTracking()
             .Where(b => db.ModelVersions.Any(v => v.Id == b.VersionId && v.ModelId == deployment.ModelId && v.Version == version))
@@ -139,6 +140,7 @@ public sealed class DriftChecker(InputSamples samples, TimeProvider time)
         var indices = watched.Select(c => columns.ToList().IndexOf(c)).ToArray();
         var window0 = DriftWindow.FromRows(watched, rows.Select(r => (IReadOnlyList<string?>)indices.Select(i => (string?)r.Values[i]).ToArray()).ToList());
         var report = DriftDetector.Compare(profile, window0);
-        return new DriftCheckResult(new DriftCheckDto(deployment.Name, version, Durations.Format(window), now - window, now, report), null, null);
+        return new DriftCheckResult(new DriftCheckDto(deployment.Name, version, Durations.Format(window), now - window, now, report), null, null,
+            Histograms: histograms ? DriftHistograms.Compute(profile, window0) : null);
     }
 }

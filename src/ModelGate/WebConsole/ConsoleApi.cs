@@ -49,6 +49,7 @@ public static class ConsoleApi
         console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);
         console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
         console.MapKeysPages().MapPrincipalsPages();
+        console.MapDeploymentPages();
         // Any other address under /console: the console's own "not found" page (signed out: to sign-in), not the API's 401.
         console.MapGet("/{**rest}", async (HttpContext context, ConsoleSessions sessions, CancellationToken ct) =>
             await sessions.ReadAsync(context, ct) is { } session ? NotFound(session, "There is no such page in the console.") : Results.Redirect("/console/sign-in"));
@@ -56,7 +57,7 @@ public static class ConsoleApi
     }
 
     /// <summary>The stylesheet served: the layout's, then each part's own (charts, …).</summary>
-    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet, KeysPages.Stylesheet);
+    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet, KeysPages.Stylesheet, DeploymentPages.Stylesheet);
 
     internal static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
 
