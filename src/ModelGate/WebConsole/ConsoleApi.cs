@@ -19,6 +19,7 @@ public static class ConsoleApi
         services.AddOptions<ConsoleOptions>().BindConfiguration(ConsoleOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ConsoleSessions>();
         services.AddScoped<Catalog>();
+        services.AddScoped<DashboardQueries>();
         return services;
     }
 
@@ -47,11 +48,12 @@ public static class ConsoleApi
         console.MapGet("/alerts", AlertsPage.ShowAsync);
         console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);
         console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
+        Dashboards.Map(console);
         return app;
     }
 
     /// <summary>The stylesheet served: the layout's, then each part's own (charts, …).</summary>
-    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet);
+    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet, Dashboards.Stylesheet);
 
     internal static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
 
