@@ -229,7 +229,7 @@ public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, D
             .Select(g => new { g.Key.Deployment, g.Key.Version, Requests = g.LongCount(), Errors = g.LongCount(r => r.Status >= 500) })
             .Where(g => g.Requests >= MinimumRequestsToRank && g.Errors > 0).ToListAsync(ct);
         var failing = lastHour.Select(g => new FailingEndpoint(g.Deployment, g.Version, g.Requests, g.Errors))
-            .OrderByDescending(f => f.Rate).ThenByDescending(f => f.Errors).ThenBy(f => f.Deployment, StringComparer.Ordinal)
+            .OrderByDescending(f => f.Rate).ThenByDescending(f => f.Errors).ThenBy(f => f.Deployment, StringComparer.Ordinal).ThenBy(f => f.Version, StringComparer.Ordinal)
             .Take(FailingEndpointsShown).ToList();
         var upstreams = endpoints.All.Where(c => c.Failures > 0 || c.Rejected > 0)
             .Select(c => new UpstreamEndpointFailures(c.Deployment, c.Version, c.List, c.Index, c.Host, c.Attempts, c.Failures, c.Rejected))
