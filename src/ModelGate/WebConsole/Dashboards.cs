@@ -487,6 +487,7 @@ public static class Dashboards
         .dash ul.boards li { margin-bottom: 8px; }
         .dash ol.samples { padding-left: 20px; } .dash ol.samples li p { margin: 4px 0; overflow-wrap: anywhere; }
         .dash details.payload pre, .dash ol.samples pre { max-height: 320px; overflow: auto; background: var(--soft); padding: 8px; border-radius: 6px; font-size: .8rem; }
+        .dash select { max-width: 100%; } .dash form.filters label { max-width: 100%; }
         .dash section { margin-bottom: 8px; } .dash table:not(.skip) > caption { text-align: left; font-size: .85rem; color: var(--muted); padding-bottom: 4px; }
         """;
 }

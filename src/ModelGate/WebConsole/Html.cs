@@ -72,7 +72,7 @@ public static class Html
         .skip { position: absolute; left: -9999px; } .skip:focus { left: 8px; top: 8px; background: var(--bg); padding: 4px 8px; z-index: 1; }
         header { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 24px; padding: 10px 20px; border-bottom: 1px solid var(--line); background: var(--soft); }
         .brand { font-weight: 700; text-decoration: none; color: var(--fg); }
-        nav ul { display: flex; gap: 16px; list-style: none; margin: 0; padding: 0; }
+        nav ul { display: flex; flex-wrap: wrap; gap: 4px 16px; list-style: none; margin: 0; padding: 0; }
         nav a[aria-current] { font-weight: 600; text-decoration: none; color: var(--fg); }
         .who { margin-left: auto; display: flex; align-items: center; gap: 10px; color: var(--muted); }
         .who form { margin: 0; }
