@@ -109,7 +109,7 @@ public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, D
 
     public const int FailingEndpointsShown = 5;
     public const int QualityRowsShown = 10;
-    public const int SamplesShown = 20;
+    public const int SamplesShown = 10;
     public const int FeatureRowsShown = 10;
     public const int RequestRowsShown = 20;
 

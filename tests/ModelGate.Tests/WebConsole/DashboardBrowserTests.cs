@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using Microsoft.Playwright;
 using ModelGate.Client;
+using Microsoft.EntityFrameworkCore;
+using ModelGate.Storage.Evaluation;
 using ModelGate.Storage.Gateway;
 using ModelGate.Storage.Monitoring;
 using ModelGate.Storage.Rollouts;
@@ -25,7 +27,7 @@ public sealed class DashboardBrowserTests(BrowserServerFixture fixture) : IClass
     }
 
     /// <summary>A day of traffic on two deployments of one production model, an SLO, alerts, a canary in flight and sampled payloads.</summary>
-    private async Task<(string Deployment, string RequestId)> SeedAsync()
+    private async Task<(string Model, string Deployment, string RequestId)> SeedAsync()
     {
         var api = Server.Api();
         var model = await UpstreamModels.RegisterAsync(Server, "dash");
@@ -40,6 +42,9 @@ public sealed class DashboardBrowserTests(BrowserServerFixture fixture) : IClass
         }
         await api.SetSloAsync(names[0], new SloSpec(0.995));
         var now = Server.Time.GetUtcNow().UtcDateTime;
+        // In production, evaluated at 91 % and 88 %, with feedback on the day's requests: the quality panel has rows.
+        await Server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == model).ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, Stages.Production)));
+        var ids = await Server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == model).ToDictionaryAsync(v => v.Version, v => v.Id));
         var random = new Random(2);
         var requestId = "req-" + Guid.NewGuid().ToString("N")[..12];
         await Server.WithDbAsync(async db =>
@@ -59,6 +64,28 @@ public sealed class DashboardBrowserTests(BrowserServerFixture fixture) : IClass
                         : null,
                 });
             }
+            foreach (var (version, accuracy, scored, right) in new[] { ("1.0.0", "0.91", 40, 35), ("1.1.0", "0.88", 15, 11) })
+            {
+                db.Evaluations.Add(new EvaluationEntity
+                {
+                    Id = Guid.NewGuid().ToString("N")[..24], VersionId = ids[version], Model = model, Version = version, SuiteSha256 = new string('a', 64),
+                    Status = EvaluationStatuses.Succeeded, Evaluator = "evaluator", Result = $$$"""{"external":true,"metrics":{"accuracy":{{{accuracy}}}}}""",
+                    CreatedAt = now - TimeSpan.FromDays(9), FinishedAt = now - TimeSpan.FromDays(9),
+                });
+                for (var i = 0; i < scored; i++)
+                {
+                    db.Feedback.Add(new FeedbackEntity
+                    {
+                        RequestId = Guid.NewGuid().ToString("N"), Deployment = names[i % 2], Version = version, Route = RouteKinds.Stable, Score = i < right ? 1 : 0,
+                        RequestTime = now - TimeSpan.FromMinutes(random.Next(0, 24 * 60)), Time = now, Actor = "support",
+                    });
+                }
+            }
+            db.Feedback.Add(new FeedbackEntity
+            {
+                RequestId = requestId, Deployment = names[0], Version = "1.0.0", Metric = "revenue_eur", MetricValue = 1249.5, RequestTime = now - TimeSpan.FromHours(2),
+                Time = now, Actor = "billing",
+            });
             db.Alerts.Add(new AlertEntity
             {
                 Key = $"errors:{names[0]}", Group = names[0], Kind = AlertKinds.ErrorSpike, Severity = AlertSeverities.Page, Status = "firing",
@@ -74,7 +101,7 @@ public sealed class DashboardBrowserTests(BrowserServerFixture fixture) : IClass
             });
             return await db.SaveChangesAsync();
         });
-        return (names[0], requestId);
+        return (model, names[0], requestId);
     }
 
     [Theory]
@@ -82,7 +109,7 @@ public sealed class DashboardBrowserTests(BrowserServerFixture fixture) : IClass
     [InlineData(390, 844)]
     public async Task Dashboards_FromTheNavigation_WindowAndRequestSearch_FitTheWidth_WithScreenshots(int width, int height)
     {
-        var (deployment, requestId) = await SeedAsync();
+        var (model, deployment, requestId) = await SeedAsync();
         var context = await Server.NewContextAsync(width, height);
         await using var _ = context;
         var page = await context.NewPageAsync();
@@ -96,6 +123,7 @@ public sealed class DashboardBrowserTests(BrowserServerFixture fixture) : IClass
         await Assertions.Expect(page.Locator("#availability-overall")).ToContainTextAsync("%");
         await Assertions.Expect(page.Locator($"#availability-by-deployment tr[data-deployment=\"{deployment}\"]")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("figure#cost-by-model svg")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator($"#quality-table tr[data-model=\"{model}\"]")).ToHaveCountAsync(2);
         await AssertFitsAsync(page, width);
         await ScreenshotAsync(page, $"dashboard-executive-{width}.png", width);
 

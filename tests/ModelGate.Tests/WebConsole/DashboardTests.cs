@@ -446,10 +446,11 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
         Assert.DoesNotContain("<b>yes</b>", html, StringComparison.Ordinal);
         Assert.Contains(Html.E(Hostile) + " hello", html, StringComparison.Ordinal);
 
-        // The newest 20 sampled payloads, newest first, each with its prediction.
+        // The newest sampled payloads (10), newest first, each with its prediction.
         var samples = Element(html, "ol", "id=\"sampled-inputs\"");
         var expected = rows.Where(r => r.Payload != null && InWindow(r.Time, now, TimeSpan.FromHours(1))).OrderByDescending(r => r.Time).ThenByDescending(r => r.Id)
-            .Take(20).Select(r => Html.E(r.RequestId)).ToList();
+            .Take(DashboardQueries.SamplesShown).Select(r => Html.E(r.RequestId)).ToList();
+        Assert.Equal(10, expected.Count);
         Assert.Equal(expected, Regex.Matches(samples, "<li data-request=\"([^\"]+)\"").Select(m => m.Groups[1].Value));
         Assert.Contains("<strong data-prediction>label-0</strong>", samples);
 
