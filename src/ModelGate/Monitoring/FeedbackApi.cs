@@ -75,7 +75,7 @@ public static partial class FeedbackApi
         }
         // A request that fell back has two records: the failed attempt on the chosen version and the stable version's, which served the client.
         var served = await db.RequestLogs.AsNoTracking()
-            .Where(r => r.RequestId == request.RequestId && r.Route != RouteKinds.Shadow && r.Route != RouteKinds.FailedAttempt)
+            .Where(r => r.RequestId == request.RequestId).Served()
             .OrderBy(r => r.Id).FirstOrDefaultAsync(cancellationToken);
         if (served is null || !DeploymentScope.Allows(context, served.Deployment))
         {

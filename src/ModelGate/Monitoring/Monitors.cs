@@ -129,12 +129,12 @@ public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, D
     private async Task SpikesAsync(ModelGateDbContext db, DeploymentEntity deployment, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
-        var logs = db.RequestLogs.AsNoTracking().Where(r => r.Deployment == deployment.Name && r.Route != RouteKinds.Shadow && r.Route != RouteKinds.FailedAttempt);
+        var logs = db.RequestLogs.AsNoTracking().Where(r => r.Deployment == deployment.Name).Served();
         var recentFrom = now - TimeSpan.FromMinutes(5);
         var baselineFrom = recentFrom - TimeSpan.FromHours(1);
         async Task<(long Total, long Errors)> CountAsync(DateTime from, DateTime to)
         {
-            var window = logs.Where(r => r.Time > from && r.Time <= to);
+            var window = logs.Within(from, to);
             return (await window.LongCountAsync(cancellationToken), await window.LongCountAsync(r => r.Status >= 500, cancellationToken));
         }
         var recent = await CountAsync(recentFrom, now);
@@ -157,7 +157,7 @@ public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, D
         var dayFrom = costFrom - TimeSpan.FromDays(1);
         async Task<(double Cost, long Tokens)> CostAsync(DateTime from, DateTime to)
         {
-            var priced = logs.Where(r => r.Time > from && r.Time <= to && r.Cost != null);
+            var priced = logs.Within(from, to).Where(r => r.Cost != null);
             var cost = await priced.SumAsync(r => r.Cost ?? 0, cancellationToken);
             var tokens = await priced.SumAsync(r => (r.PromptTokens ?? 0) + (r.CompletionTokens ?? 0), cancellationToken);
             return (cost, tokens);
@@ -264,8 +264,7 @@ public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, D
         async Task<(long Total, long Errors, long Slow)> Count(TimeSpan window)
         {
             var from = now - window;
-            var rows = db.RequestLogs.AsNoTracking().Where(r => r.Deployment == deployment.Name && r.Time > from && r.Time <= now && r.Route != RouteKinds.Shadow
-                                                                 && r.Route != RouteKinds.FailedAttempt);
+            var rows = db.RequestLogs.AsNoTracking().Where(r => r.Deployment == deployment.Name).Within(from, now).Served();
             var total = await rows.LongCountAsync(cancellationToken);
             var errors = await rows.LongCountAsync(r => r.Status >= 500, cancellationToken);
             var slow = await rows.LongCountAsync(r => r.LatencyMs > spec.LatencyThresholdMs, cancellationToken);

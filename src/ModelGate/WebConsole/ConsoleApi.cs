@@ -19,6 +19,7 @@ public static class ConsoleApi
         services.AddOptions<ConsoleOptions>().BindConfiguration(ConsoleOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ConsoleSessions>();
         services.AddScoped<Catalog>();
+        services.AddScoped<DashboardQueries>();
         return services;
     }
 
@@ -50,6 +51,7 @@ public static class ConsoleApi
         console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
         console.MapKeysPages().MapPrincipalsPages();
         console.MapDeploymentPages();
+        Dashboards.Map(console);
         // Any other address under /console: the console's own "not found" page (signed out: to sign-in), not the API's 401.
         console.MapGet("/{**rest}", async (HttpContext context, ConsoleSessions sessions, CancellationToken ct) =>
             await sessions.ReadAsync(context, ct) is { } session ? NotFound(session, "There is no such page in the console.") : Results.Redirect("/console/sign-in"));
@@ -57,7 +59,7 @@ public static class ConsoleApi
     }
 
     /// <summary>The stylesheet served: the layout's, then each part's own (charts, …).</summary>
-    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet, KeysPages.Stylesheet, DeploymentPages.Stylesheet);
+    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet, KeysPages.Stylesheet, DeploymentPages.Stylesheet, Dashboards.Stylesheet);
 
     internal static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
 
