@@ -39,4 +39,12 @@ public static class ConsolePages
 
     public static async Task<BrowserContextCookiesResult?> SessionCookieAsync(IBrowserContext context) =>
         (await context.CookiesAsync()).SingleOrDefault(c => c.Name == SessionCookie);
+
+    // Single sign-on (OpenID Connect), when the server is configured for it.
+
+    public const string SingleSignOnStartPath = "/console/oidc/sign-in";
+    public const string SingleSignOnCallbackPath = "/console/oidc/callback";
+
+    /// <summary>The sign-in page's "Sign in with single sign-on" form (absent when single sign-on is not configured).</summary>
+    public static ILocator SingleSignOnForm(IPage page) => page.Locator("form#sso");
 }
