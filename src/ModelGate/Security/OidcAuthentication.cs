@@ -30,6 +30,7 @@ public static class OidcAuthentication
         services.AddOptions<OidcOptions>().BindConfiguration(OidcOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<OidcOptions>, ProblemValidation>();
         services.AddSingleton<OidcPrincipals>();
+        services.AddSingleton<OidcCodeFlow>();
         services.AddOptions<JwtBearerOptions>(SchemeName).Configure<IOptions<OidcOptions>, TimeProvider>(Configure);
         new AuthenticationBuilder(services)
             .AddScheme<JwtBearerOptions, JwtBearerHandler>(SchemeName, null)
@@ -121,34 +122,23 @@ public static class OidcAuthentication
     /// <summary>The signature and claims are valid: find (or make) the person's principal and act as it.</summary>
     private static async Task TokenValidatedAsync(TokenValidatedContext context)
     {
-        var oidc = context.HttpContext.RequestServices.GetRequiredService<IOptions<OidcOptions>>().Value;
-        var token = context.Principal!;
-        var claim = token.FindFirst(oidc.PrincipalClaim) is { Value.Length: > 0 } named ? named
-            : string.IsNullOrEmpty(oidc.FallbackPrincipalClaim) ? null : token.FindFirst(oidc.FallbackPrincipalClaim);
-        if (claim is not { Value.Length: > 0 })
-        {
-            context.Fail(new OidcRefusal($"the token has no '{oidc.PrincipalClaim}' claim" +
-                (string.IsNullOrEmpty(oidc.FallbackPrincipalClaim) ? "" : $" and no '{oidc.FallbackPrincipalClaim}' claim") + " to name its principal"));
-            return;
-        }
-        if (claim.Type == "email" && string.Equals(token.FindFirst("email_verified")?.Value, "false", StringComparison.OrdinalIgnoreCase))
-        {
-            context.Fail(new OidcRefusal("the token's email is not verified (email_verified is false)"));
-            return;
-        }
-        var roles = oidc.MapRoles(token.FindAll(oidc.RolesClaim).Select(c => c.Value));
-        var issuer = token.FindFirst("iss")?.Value ?? oidc.Issuer!;
-        var resolution = await context.HttpContext.RequestServices.GetRequiredService<OidcPrincipals>()
-            .ResolveAsync(new OidcIdentity(claim.Value, token.FindFirst("name")?.Value, roles), issuer, context.HttpContext.RequestAborted);
+        var principals = context.HttpContext.RequestServices.GetRequiredService<OidcPrincipals>();
+        var resolution = await principals.ResolveTokenAsync(context.Principal!, context.HttpContext.RequestAborted);
         if (resolution.Principal is not { } principal)
         {
             context.Fail(new OidcRefusal(resolution.Refusal!));
             return;
         }
+        context.Principal = User(principal, principals.IssuerOf(context.Principal!));
+        context.Success();
+    }
+
+    /// <summary>The request's user for a person signed in with single sign-on (a bearer token, or a console session).</summary>
+    public static ClaimsPrincipal User(OidcPrincipal principal, string issuer)
+    {
         var user = ModelGateClaims.Create(SchemeName, principal.Id, principal.Identity, principal.Roles);
         ((ClaimsIdentity)user.Identity!).AddClaim(new Claim(IssuerClaim, issuer));
-        context.Principal = user;
-        context.Success();
+        return user;
     }
 
     /// <summary>401 <c>unauthenticated</c> with <c>WWW-Authenticate: Bearer</c> and which check the token failed.</summary>

@@ -56,7 +56,46 @@ public sealed class OidcOptions
     /// <summary>How long a person's principal (id, roles, enabled) is trusted before the database is asked again.</summary>
     public TimeSpan PrincipalCacheDuration { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// When false, a token whose identity names no principal is refused (the bearer scheme: 401; the console: 403) instead of
+    /// making a person principal for it: people must be created through the principals API first.
+    /// </summary>
+    public bool CreatePrincipals { get; set; } = true;
+
+    // The console's sign-in (the authorization code flow with PKCE), on when an authorization and a token endpoint are known.
+
+    /// <summary>ModelGate's client id at the provider, sent in the sign-in and expected as the id_token's audience; unset: <see cref="Audience"/>.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>The client secret for the token endpoint (HTTP Basic); unset: a public client (PKCE alone).</summary>
+    public string? ClientSecret { get; set; }
+
+    /// <summary>Where the browser is sent to sign in; unset: from the discovery document of <see cref="Authority"/>.</summary>
+    public string? AuthorizationEndpoint { get; set; }
+
+    /// <summary>Where the code is exchanged for tokens; unset: from the discovery document of <see cref="Authority"/>.</summary>
+    public string? TokenEndpoint { get; set; }
+
+    /// <summary>Scopes asked for besides <c>openid email profile</c> (e.g. <c>groups</c>, for providers that release groups only on request).</summary>
+    public List<string> ExtraScopes { get; set; } = [];
+
+    /// <summary>
+    /// The console's address as browsers reach it (<c>https://ml.example.com</c>, with a path prefix if a reverse proxy adds one):
+    /// the redirect URI is this plus <c>/console/oidc/callback</c>. Unset: the request's scheme and host.
+    /// </summary>
+    public string? RedirectBaseUrl { get; set; }
+
+    /// <summary>How long a started sign-in may take at the provider (the lifetime of its state cookie).</summary>
+    public TimeSpan SignInTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
     public bool Enabled => !string.IsNullOrWhiteSpace(Issuer);
+
+    /// <summary>Whether the console offers single sign-on: configured, with both endpoints given or discoverable.</summary>
+    public bool ConsoleSignIn => Enabled && (!string.IsNullOrWhiteSpace(Authority)
+        || !string.IsNullOrWhiteSpace(AuthorizationEndpoint) && !string.IsNullOrWhiteSpace(TokenEndpoint));
+
+    /// <summary>The client id the console signs in as (and the id_token's audience).</summary>
+    public string EffectiveClientId => string.IsNullOrWhiteSpace(ClientId) ? Audience! : ClientId;
 
     /// <summary>The address the signing keys are read from, and whether it is a key set (else a discovery document).</summary>
     public (string Address, bool IsKeySet) KeySource => !string.IsNullOrWhiteSpace(JwksUri) ? (JwksUri!, true)
@@ -97,12 +136,29 @@ public sealed class OidcOptions
         {
             return "Oidc:JwksUri (or Oidc:Authority, to discover it) is required when Oidc:Issuer is set";
         }
-        foreach (var (name, value) in new[] { ("JwksUri", JwksUri), ("Authority", Authority) })
+        foreach (var (name, value) in new[] { ("JwksUri", JwksUri), ("Authority", Authority), ("AuthorizationEndpoint", AuthorizationEndpoint), ("TokenEndpoint", TokenEndpoint) })
         {
             if (!string.IsNullOrWhiteSpace(value) && !IsAllowedAddress(value))
             {
                 return $"Oidc:{name} must be an absolute https URL (http only to a loopback address): '{value}'";
             }
+        }
+        if (string.IsNullOrWhiteSpace(Authority) && string.IsNullOrWhiteSpace(AuthorizationEndpoint) != string.IsNullOrWhiteSpace(TokenEndpoint))
+        {
+            return "Oidc:AuthorizationEndpoint and Oidc:TokenEndpoint go together (or set Oidc:Authority to discover the missing one)";
+        }
+        if (!string.IsNullOrWhiteSpace(RedirectBaseUrl) && !(Uri.TryCreate(RedirectBaseUrl, UriKind.Absolute, out var redirect)
+            && (redirect.Scheme == Uri.UriSchemeHttps || redirect.Scheme == Uri.UriSchemeHttp) && string.IsNullOrEmpty(redirect.Query) && string.IsNullOrEmpty(redirect.Fragment)))
+        {
+            return $"Oidc:RedirectBaseUrl must be an absolute http(s) URL without query or fragment: '{RedirectBaseUrl}'";
+        }
+        if (ExtraScopes.FirstOrDefault(s => string.IsNullOrWhiteSpace(s) || s.Any(c => char.IsWhiteSpace(c) || c is '"' or '\\' || char.IsControl(c))) is { } scope)
+        {
+            return $"Oidc:ExtraScopes holds '{scope}', which is not a scope (one word each)";
+        }
+        if (SignInTimeout < TimeSpan.FromMinutes(1) || SignInTimeout > TimeSpan.FromHours(1))
+        {
+            return "Oidc:SignInTimeout must be between 1 minute and 1 hour";
         }
         if (string.IsNullOrWhiteSpace(PrincipalClaim) || string.IsNullOrWhiteSpace(RolesClaim))
         {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Security.Claims;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ModelGate.Client;
@@ -13,8 +14,11 @@ public sealed record OidcIdentity(string Identity, string? DisplayName, IReadOnl
 /// <summary>The principal a token acts as: its id (what actors are recorded as), identity and roles.</summary>
 public sealed record OidcPrincipal(string Id, string Identity, IReadOnlyList<string> Roles);
 
-/// <summary>The principal a token acts as, or why it may not act (its principal is disabled).</summary>
-public sealed record OidcResolution(OidcPrincipal? Principal, string? Refusal);
+/// <summary>
+/// The principal a token acts as, or why it may not act (its principal is disabled, or does not exist and is not made);
+/// <paramref name="Cached"/> false for an answer that an administrator's next act (creating the principal) must change at once.
+/// </summary>
+public sealed record OidcResolution(OidcPrincipal? Principal, string? Refusal, bool Cached = true);
 
 /// <summary>
 /// Turns the person a valid token names into their principal: found by identity (case-insensitively), or made as a person
@@ -32,12 +36,64 @@ public sealed class OidcPrincipals(IServiceScopeFactory scopes, TimeProvider tim
     private const int MaxEntries = 100_000;
 
     private readonly ConcurrentDictionary<string, Entry> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Entry> _byId = new(StringComparer.Ordinal);
     private long _lookups;
 
     /// <summary>Database lookups made so far (one per identity not answered from the cache).</summary>
     public long Lookups => Interlocked.Read(ref _lookups);
 
     private sealed record Entry(OidcResolution Result, string Roles, long CachedAt, long Generation);
+
+    /// <summary>
+    /// The principal a token whose signature and claims were validated acts as: the person its principal claim (or the fallback
+    /// claim) names, with the roles its roles claim maps to. One rule for the bearer scheme and the console's sign-in.
+    /// </summary>
+    public ValueTask<OidcResolution> ResolveTokenAsync(ClaimsPrincipal token, CancellationToken cancellationToken)
+    {
+        var oidc = options.Value;
+        var claim = token.FindFirst(oidc.PrincipalClaim) is { Value.Length: > 0 } named ? named
+            : string.IsNullOrEmpty(oidc.FallbackPrincipalClaim) ? null : token.FindFirst(oidc.FallbackPrincipalClaim);
+        if (claim is not { Value.Length: > 0 })
+        {
+            return ValueTask.FromResult(new OidcResolution(null, $"the token has no '{oidc.PrincipalClaim}' claim" +
+                (string.IsNullOrEmpty(oidc.FallbackPrincipalClaim) ? "" : $" and no '{oidc.FallbackPrincipalClaim}' claim") + " to name its principal"));
+        }
+        if (claim.Type == "email" && string.Equals(token.FindFirst("email_verified")?.Value, "false", StringComparison.OrdinalIgnoreCase))
+        {
+            return ValueTask.FromResult(new OidcResolution(null, "the token's email is not verified (email_verified is false)"));
+        }
+        var roles = oidc.MapRoles(token.FindAll(oidc.RolesClaim).Select(c => c.Value));
+        return ResolveAsync(new OidcIdentity(claim.Value, token.FindFirst("name")?.Value, roles), IssuerOf(token), cancellationToken);
+    }
+
+    /// <summary>The issuer a validated token names (the configured one: validation made sure they are equal).</summary>
+    public string IssuerOf(ClaimsPrincipal token) => token.FindFirst("iss")?.Value ?? options.Value.Issuer!;
+
+    /// <summary>
+    /// The principal a console session signed in with single sign-on acts as, found again by id on every page (cached like
+    /// <see cref="ResolveAsync"/>): its roles as stored now; a principal disabled or deleted since is refused.
+    /// </summary>
+    public async ValueTask<OidcResolution> FindAsync(string principalId, CancellationToken cancellationToken)
+    {
+        var generation = keys.Generation;
+        if (_byId.TryGetValue(principalId, out var cached) && cached.Generation == generation
+            && time.GetElapsedTime(cached.CachedAt) < options.Value.PrincipalCacheDuration)
+        {
+            return cached.Result;
+        }
+        var started = time.GetTimestamp();
+        Interlocked.Increment(ref _lookups);
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        var found = await db.Principals.AsNoTracking().FirstOrDefaultAsync(p => p.Id == principalId, cancellationToken);
+        var result = found is null ? new OidcResolution(null, $"the principal {principalId} no longer exists") : Resolution(found);
+        if (_byId.Count >= MaxEntries)
+        {
+            _byId.Clear();
+        }
+        _byId[principalId] = new Entry(result, "", started, generation);
+        return result;
+    }
 
     public async ValueTask<OidcResolution> ResolveAsync(OidcIdentity who, string issuer, CancellationToken cancellationToken)
     {
@@ -59,6 +115,11 @@ public sealed class OidcPrincipals(IServiceScopeFactory scopes, TimeProvider tim
         {
             // Another replica made the same person's principal at the same moment (the identity is unique): use theirs.
             result = await LoadAsync(who, roles, issuer, cancellationToken);
+        }
+        if (!result.Cached)
+        {
+            _cache.TryRemove(identityKey, out _);
+            return result;
         }
         if (_cache.Count >= MaxEntries)
         {
@@ -83,6 +144,11 @@ public sealed class OidcPrincipals(IServiceScopeFactory scopes, TimeProvider tim
         await using var tx = await scope.ServiceProvider.GetRequiredService<AuditedWrite>().BeginAsync(cancellationToken);
         var entity = await tx.Db.Principals.FirstOrDefaultAsync(p => p.IdentityKey == identityKey, cancellationToken);
         var synced = false;
+        if (entity is null && !options.Value.CreatePrincipals)
+        {
+            return new OidcResolution(null, $"no principal is named '{who.Identity}', and principals are not made at sign-in here (Oidc:CreatePrincipals is false): an administrator creates it first",
+                Cached: false);
+        }
         if (entity is null)
         {
             entity = PrincipalDirectory.NewEntity(PrincipalDirectory.NewId(), PrincipalKinds.Person, who.Identity, who.DisplayName,

@@ -35,9 +35,10 @@ public static class ConsoleApi
             context.Response.Headers.CacheControl = "public, max-age=3600";
             return Results.Text(Styles, "text/css; charset=utf-8");
         });
-        console.MapGet("/sign-in", (string? error) => HtmlResult(SignInPage(null), StatusCodes.Status200OK));
+        console.MapGet("/sign-in", (OidcCodeFlow sso) => HtmlResult(SignInPage(null, sso.Available), StatusCodes.Status200OK));
         console.MapPost("/sign-in", SignInAsync).DisableAntiforgery();
         console.MapPost("/sign-out", SignOutAsync).DisableAntiforgery();
+        console.MapOidcSignIn();
         console.MapGet("/", CatalogPageAsync);
         console.MapGet("/models/{name}", VersionPages.ModelAsync);
         console.MapGet("/models/{name}/versions/{version}", VersionPages.VersionAsync);
@@ -59,14 +60,17 @@ public static class ConsoleApi
     }
 
     /// <summary>The stylesheet served: the layout's, then each part's own (charts, …).</summary>
-    private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet, KeysPages.Stylesheet, DeploymentPages.Stylesheet, Dashboards.Stylesheet);
+    private static readonly string Styles = string.Join('
+', Stylesheet, Charts.Stylesheet, KeysPages.Stylesheet, DeploymentPages.Stylesheet, Dashboards.Stylesheet,
+        OidcSignInPages.Stylesheet);
 
     internal static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
 
-    private static string SignInPage(string? error) => Page("Sign in", $"""
+    internal static string SignInPage(string? error, bool singleSignOn) => Page("Sign in", $"""
         <div class="card">
         <h1>Sign in</h1>
         {(error is null ? "" : $"""<p role="alert">{E(error)}</p>""")}
+        {OidcSignInPages.Button(singleSignOn)}
         <form id="sign-in" method="post" action="/console/sign-in">
         <label for="apiKey">API key<input id="apiKey" name="apiKey" type="password" autocomplete="current-password" required maxlength="256"></label>
         <button type="submit">Sign in</button>
@@ -74,27 +78,32 @@ public static class ConsoleApi
         </div>
         """, null);
 
-    private static async Task<IResult> SignInAsync(HttpContext context, ConsoleSessions sessions, CancellationToken ct)
+    private static async Task<IResult> SignInAsync(HttpContext context, ConsoleSessions sessions, OidcCodeFlow sso, CancellationToken ct)
     {
         if (!context.Request.HasFormContentType)
         {
-            return HtmlResult(SignInPage("Sign in with the form."), StatusCodes.Status400BadRequest);
+            return HtmlResult(SignInPage("Sign in with the form.", sso.Available), StatusCodes.Status400BadRequest);
         }
-        // Login CSRF: a page elsewhere must not sign this browser in with its own key. Browsers name the page that posted
-        // in Origin; a post from another origin is refused whatever the cookie's SameSite would have done.
-        if (context.Request.Headers.Origin is [{ } origin] && origin != "null" &&
-            (!Uri.TryCreate(origin, UriKind.Absolute, out var from) || !string.Equals(from.Authority, context.Request.Host.Value, StringComparison.OrdinalIgnoreCase)))
+        if (FromAnotherSite(context))
         {
-            return HtmlResult(SignInPage("Sign in from this console's own page."), StatusCodes.Status403Forbidden);
+            return HtmlResult(SignInPage("Sign in from this console's own page.", sso.Available), StatusCodes.Status403Forbidden);
         }
         var form = await context.Request.ReadFormAsync(ct);
         var key = form["apiKey"].ToString();
         if (key.Length is 0 or > 256 || await sessions.SignInAsync(context, key, ct) is null)
         {
-            return HtmlResult(SignInPage("That API key was refused: unknown, revoked or expired."), StatusCodes.Status401Unauthorized);
+            return HtmlResult(SignInPage("That API key was refused: unknown, revoked or expired.", sso.Available), StatusCodes.Status401Unauthorized);
         }
         return Results.Redirect("/console");
     }
+
+    /// <summary>
+    /// Login CSRF: a page elsewhere must not sign this browser in (or start a sign-in). Browsers name the page that posted in
+    /// Origin; a post from another origin is refused whatever the cookie's SameSite would have done.
+    /// </summary>
+    internal static bool FromAnotherSite(HttpContext context) =>
+        context.Request.Headers.Origin is [{ } origin] && origin != "null" &&
+        (!Uri.TryCreate(origin, UriKind.Absolute, out var from) || !string.Equals(from.Authority, context.Request.Host.Value, StringComparison.OrdinalIgnoreCase));
 
     private static async Task<IResult> SignOutAsync(HttpContext context, ConsoleSessions sessions, IAuthorizationService authorization, CancellationToken ct)
     {

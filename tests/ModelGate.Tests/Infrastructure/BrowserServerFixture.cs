@@ -9,7 +9,7 @@ namespace ModelGate.Tests.Infrastructure;
 /// test class: Debian's <c>chromium</c> driven by the Playwright driver bundled in the NuGet package (no browser download).
 /// Without the browser the tests are skipped, except under CI, where that is a failure.
 /// </summary>
-public sealed class BrowserServerFixture : SqliteServerFixture
+public class BrowserServerFixture : SqliteServerFixture
 {
     public const string ChromiumVariable = "MODELGATE_TEST_CHROMIUM";
     public const string DefaultChromium = "/usr/bin/chromium";

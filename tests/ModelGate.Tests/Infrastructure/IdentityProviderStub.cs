@@ -51,11 +51,93 @@ public sealed class IdentityProviderStub : IAsyncDisposable
         app.MapGet("/realms/test/.well-known/openid-configuration", () => Results.Json(new
         {
             issuer = provider.Issuer, jwks_uri = provider.JwksUri, id_token_signing_alg_values_supported = new[] { "RS256" },
+            authorization_endpoint = provider.AuthorizationEndpoint, token_endpoint = provider.TokenEndpoint,
+            response_types_supported = new[] { "code" }, code_challenge_methods_supported = new[] { "S256" },
         }));
+        app.MapGet("/realms/test/protocol/openid-connect/auth", provider.Authorize);
+        app.MapPost("/realms/test/protocol/openid-connect/token", provider.ExchangeAsync);
         await app.StartAsync();
         provider.Issuer = app.Urls.First() + "/realms/test";
         provider.JwksUri = app.Urls.First() + "/jwks";
+        provider.AuthorizationEndpoint = provider.Issuer + "/protocol/openid-connect/auth";
+        provider.TokenEndpoint = provider.Issuer + "/protocol/openid-connect/token";
         return provider;
+    }
+
+    // The authorization code flow, as a provider that approves at once whoever the test says signs in next.
+
+    public string AuthorizationEndpoint { get; private set; } = "";
+
+    public string TokenEndpoint { get; private set; } = "";
+
+    /// <summary>The clock tokens are issued by (the server's fake one, for tests that sign in through the console).</summary>
+    public Func<DateTimeOffset> Clock { get; set; } = () => DateTimeOffset.UtcNow;
+
+    /// <summary>Who signs in at the authorization endpoint from now on (and what is wrong with the tokens they get).</summary>
+    public ProviderSignIn? SignsIn { get; set; }
+
+    /// <summary>Every authorization request's query, and every token request's form, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<IReadOnlyDictionary<string, string>> AuthorizeRequests { get; } = new();
+
+    public System.Collections.Concurrent.ConcurrentQueue<IReadOnlyDictionary<string, string>> TokenRequests { get; } = new();
+
+    private sealed record Grant(string ClientId, string RedirectUri, string Challenge, string? Nonce, ProviderSignIn Who);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Grant> _grants = new(StringComparer.Ordinal);
+
+    private IResult Authorize(HttpRequest request)
+    {
+        var query = request.Query.ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.Ordinal);
+        AuthorizeRequests.Enqueue(query);
+        var redirect = query.GetValueOrDefault("redirect_uri") ?? "";
+        var state = Uri.EscapeDataString(query.GetValueOrDefault("state") ?? "");
+        var who = SignsIn ?? throw new InvalidOperationException("the test did not say who signs in (SignsIn)");
+        if (who.Error is { } error)
+        {
+            return Results.Redirect($"{redirect}?error={Uri.EscapeDataString(error)}&error_description={Uri.EscapeDataString("the person said no")}&state={state}");
+        }
+        if (query.GetValueOrDefault("response_type") != "code" || query.GetValueOrDefault("code_challenge_method") != "S256"
+            || string.IsNullOrEmpty(query.GetValueOrDefault("code_challenge")) || string.IsNullOrEmpty(query.GetValueOrDefault("client_id")))
+        {
+            return Results.Redirect($"{redirect}?error=invalid_request&state={state}");
+        }
+        var code = Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(16));
+        _grants[code] = new Grant(query["client_id"], redirect, query["code_challenge"], query.GetValueOrDefault("nonce"), who);
+        return Results.Redirect($"{redirect}?code={code}&state={state}");
+    }
+
+    /// <summary>The token endpoint: a code once, for the client and redirect URI it was issued to, with the PKCE verifier of its challenge.</summary>
+    private async Task<IResult> ExchangeAsync(HttpRequest request)
+    {
+        var form = (await request.ReadFormAsync()).ToDictionary(f => f.Key, f => f.Value.ToString(), StringComparer.Ordinal);
+        if (request.Headers.Authorization.ToString() is { Length: > 0 } basic && basic.StartsWith("Basic ", StringComparison.Ordinal))
+        {
+            var pair = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(basic["Basic ".Length..])).Split(':', 2);
+            form["basic_client_id"] = Uri.UnescapeDataString(pair[0]);
+            form["basic_client_secret"] = Uri.UnescapeDataString(pair[1]);
+        }
+        TokenRequests.Enqueue(form);
+        static IResult Refuse(string error, string description) => Results.Json(new { error, error_description = description }, statusCode: 400);
+        if (form.GetValueOrDefault("grant_type") != "authorization_code" || !_grants.TryRemove(form.GetValueOrDefault("code") ?? "", out var grant))
+        {
+            return Refuse("invalid_grant", "the code is unknown or was used already");
+        }
+        if ((form.GetValueOrDefault("client_id") ?? form.GetValueOrDefault("basic_client_id")) != grant.ClientId || form.GetValueOrDefault("redirect_uri") != grant.RedirectUri)
+        {
+            return Refuse("invalid_grant", "another client or redirect URI");
+        }
+        if (Base64UrlEncoder.Encode(SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(form.GetValueOrDefault("code_verifier") ?? ""))) != grant.Challenge)
+        {
+            return Refuse("invalid_grant", "PKCE verification failed");
+        }
+        var who = grant.Who;
+        var claims = new Dictionary<string, object>();
+        if ((who.Nonce ?? grant.Nonce) is { } nonce)
+        {
+            claims["nonce"] = nonce;
+        }
+        var idToken = Token(who.Email, Clock() - who.IssuedAgo, who.Groups, who.Lifetime, who.Audience ?? grant.ClientId, signWith: who.SignWith, claims: claims);
+        return Results.Json(new { access_token = "at-" + Guid.NewGuid().ToString("N"), token_type = "Bearer", expires_in = 300, id_token = idToken });
     }
 
     /// <summary>
@@ -105,6 +187,20 @@ public sealed class IdentityProviderStub : IAsyncDisposable
         await _app.DisposeAsync();
         SigningKey.Dispose();
     }
+}
+
+/// <summary>
+/// Who signs in at the stand-in provider's authorization endpoint, and what is wrong with what they get: an <see cref="Error"/>
+/// instead of a code, another nonce or audience, a signature by another key, an id_token issued long ago.
+/// </summary>
+public sealed record ProviderSignIn(string Email, string[] Groups)
+{
+    public string? Error { get; init; }
+    public string? Nonce { get; init; }
+    public string? Audience { get; init; }
+    public RSA? SignWith { get; init; }
+    public TimeSpan IssuedAgo { get; init; }
+    public TimeSpan Lifetime { get; init; } = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>A server configured for single sign-on with an <see cref="IdentityProviderStub"/> started with it.</summary>

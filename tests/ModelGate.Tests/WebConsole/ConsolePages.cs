@@ -56,4 +56,12 @@ public static class ConsolePages
     public static ILocator AlertRow(IPage page, string key) => page.Locator($"table#firing tr[data-alert=\"{key}\"]");
 
     public static ILocator SignOutButton(IPage page) => page.Locator("form#sign-out").GetByRole(AriaRole.Button);
+
+    // Single sign-on (OpenID Connect), when the server is configured for it.
+
+    public const string SingleSignOnStartPath = "/console/oidc/sign-in";
+    public const string SingleSignOnCallbackPath = "/console/oidc/callback";
+
+    /// <summary>The sign-in page's "Sign in with single sign-on" form (absent when single sign-on is not configured).</summary>
+    public static ILocator SingleSignOnForm(IPage page) => page.Locator("form#sso");
 }
