@@ -123,6 +123,40 @@ public sealed class DeploymentBrowserTests(BrowserServerFixture fixture) : IClas
         await Assertions.Expect(page.Locator("#slo tr[data-objective=availability]")).ToHaveCountAsync(1);
         await AssertFitsAsync(page, width);
         await AssertScreenshotAsync(page, $"deployment-{width}.png", width);
+
+        // The drift tab: a baseline of two columns and a sampled window that moved, drawn per column.
+        await DriftAsync(deployment);
+        await page.Locator("#tab-drift").ClickAsync();
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == $"/console/deployments/{deployment}/drift");
+        await Assertions.Expect(page.Locator("#drift-columns tr[data-column=hours][data-drifted=true]")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("div.histogram[data-column=sector] svg[role=img]")).ToHaveCountAsync(1);
+        await AssertFitsAsync(page, width);
+        await AssertScreenshotAsync(page, $"deployment-drift-{width}.png", width);
+    }
+
+    private async Task DriftAsync(string deployment)
+    {
+        var model = (await Server.Api().GetDeploymentAsync(deployment)).Model;
+        var random = new Random(5);
+        var sectors = new[] { "retail", "health", "finance", "public", "energy" };
+        var csv = new System.Text.StringBuilder("hours,sector\n");
+        for (var i = 0; i < 500; i++)
+        {
+            csv.Append(System.Globalization.CultureInfo.InvariantCulture, $"{Math.Round(40 + 8 * (random.NextDouble() + random.NextDouble() - 1), 1)},{sectors[random.Next(i % 3 == 0 ? 5 : 3)]}\n");
+        }
+        var dataset = await Server.UploadAsync(System.Text.Encoding.UTF8.GetBytes(csv.ToString()));
+        using (var set = await Server.Client().PutAsync($"/api/v1/models/{model}/versions/1.0.0/drift-baseline",
+                   new StringContent($"{{\"dataset\":\"{dataset}\",\"columns\":[\"hours\",\"sector\"]}}", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.True(set.IsSuccessStatusCode, await set.Content.ReadAsStringAsync());
+        }
+        var window = 200;
+        Server.App.Services.GetRequiredService<ModelGate.Gateway.Telemetry.InputSamples>().AddTensorRows(deployment, "1.0.0",
+            Server.Time.GetUtcNow().UtcDateTime.AddMinutes(-5), new Dictionary<string, Array>
+            {
+                ["hours"] = Enumerable.Range(0, window).Select(_ => Math.Round(46 + 8 * (random.NextDouble() + random.NextDouble() - 1), 1)).ToArray(),
+                ["sector"] = Enumerable.Range(0, window).Select(i => i % 7 == 0 ? "crypto" : sectors[random.Next(5)]).ToArray(),
+            }, window);
     }
 
     /// <summary>Usable at this width: the page does not scroll sideways (a wide table may scroll inside its own box).</summary>

@@ -137,5 +137,12 @@ public static class DriftHistograms
         return new ColumnHistogram(column.Name, ColumnKind.Categorical, bins);
     }
 
-    private static string N(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
+    /// <summary>A bin edge short enough for a chart's axis: three significant figures below 100, whole numbers above.</summary>
+    private static string N(double value) => Math.Abs(value) switch
+    {
+        >= 100 => value.ToString("0", CultureInfo.InvariantCulture),
+        >= 10 => value.ToString("0.#", CultureInfo.InvariantCulture),
+        >= 1 => value.ToString("0.##", CultureInfo.InvariantCulture),
+        _ => value.ToString("G3", CultureInfo.InvariantCulture),
+    };
 }
