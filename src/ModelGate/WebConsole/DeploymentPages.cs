@@ -562,7 +562,6 @@ public static class DeploymentPages
 
     /// <summary>The deployment pages' styles (joined into the console's stylesheet).</summary>
     public const string Stylesheet = """
-        header nav ul { flex-wrap: wrap; gap: 4px 16px; }
         nav.tabs ul { display: flex; flex-wrap: wrap; gap: 4px; list-style: none; margin: 0 0 16px; padding: 0; border-bottom: 1px solid var(--line); }
         nav.tabs a { display: inline-block; padding: 6px 14px; text-decoration: none; border: 1px solid transparent; border-bottom: none; border-radius: 6px 6px 0 0; }
         nav.tabs a[aria-current] { border-color: var(--line); background: var(--bg); color: var(--fg); font-weight: 600; margin-bottom: -1px; }
