@@ -8,6 +8,12 @@ public readonly record struct StoredMetric(double Value, double? Lower = null, d
     public bool HasInterval => Lower is not null && Upper is not null;
 }
 
+/// <summary>A threshold check as stored: the metric, its bounds, the measured figure and whether it passed.</summary>
+public sealed record StoredThreshold(string Metric, double? Min, double? Max, double? Actual, bool Passed);
+
+/// <summary>One segment of a slice column (e.g. <c>sex</c> = <c>Female</c>) and its figures (<c>rows</c> and each metric).</summary>
+public sealed record StoredSlice(string Column, string Segment, IReadOnlyList<KeyValuePair<string, double>> Figures);
+
 /// <summary>
 /// The one reader of an evaluation's stored result (the <c>evaluations.result</c> column, an <see cref="EvaluationResult"/>
 /// as JSON, or an external run's metrics): its suite, pass/fail and threshold checks, headline metrics with intervals,
@@ -28,14 +34,40 @@ public sealed class StoredEvaluationResult
     /// <summary>The threshold checks: metric and whether it passed, in the stored order.</summary>
     public IReadOnlyList<(string Metric, bool Passed)> Thresholds { get; private init; } = [];
 
+    /// <summary>The threshold checks with their bounds and measured figures, in the stored order.</summary>
+    public IReadOnlyList<StoredThreshold> ThresholdChecks { get; private init; } = [];
+
+    /// <summary>Rows in the dataset and rows scored (null for an external run).</summary>
+    public long? Rows { get; private init; }
+
+    public long? RowsScored { get; private init; }
+
     /// <summary>The headline metrics by name, in the stored order.</summary>
     public IReadOnlyList<KeyValuePair<string, StoredMetric>> Metrics { get; private init; } = [];
 
     /// <summary>The fairness figures that are numbers, by their stored (camelCase) names.</summary>
     public IReadOnlyDictionary<string, double> Fairness { get; private init; } = new Dictionary<string, double>();
 
+    /// <summary>The sensitive column fairness was measured over, if it was.</summary>
+    public string? Sensitive { get; private init; }
+
+    /// <summary>The selection rate (share predicted positive) of each group of the sensitive column, in the stored order.</summary>
+    public IReadOnlyList<KeyValuePair<string, double>> SelectionRateByGroup { get; private init; } = [];
+
+    /// <summary>
+    /// The fairness measures by their snake_case names (<c>demographic_parity_difference</c>, …) with their bootstrap
+    /// intervals when the run computed them.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, StoredMetric>> FairnessMeasures { get; private init; } = [];
+
+    /// <summary>Each slice column's segments with their figures, in the stored order.</summary>
+    public IReadOnlyList<StoredSlice> Slices { get; private init; } = [];
+
     /// <summary>The baseline version the run was compared with, if it was.</summary>
     public string? BaselineVersion { get; private init; }
+
+    /// <summary>The baseline's own metrics on the rows both scored.</summary>
+    public IReadOnlyDictionary<string, double> BaselineMetrics { get; private init; } = new Dictionary<string, double>();
 
     /// <summary>Candidate − baseline per metric, with the paired bootstrap interval when one was computed.</summary>
     public IReadOnlyDictionary<string, StoredMetric> Deltas { get; private init; } = new Dictionary<string, StoredMetric>();
@@ -79,8 +111,25 @@ public sealed class StoredEvaluationResult
                 return null;
             }
             var baseline = Get(root, "baseline");
+            var fairness = Get(root, "fairness") is { ValueKind: JsonValueKind.Object } fo ? fo : (JsonElement?)null;
             return new StoredEvaluationResult
             {
+                ThresholdChecks = Get(root, "thresholds") is { ValueKind: JsonValueKind.Array } tc
+                    ? tc.EnumerateArray().Where(c => c.ValueKind == JsonValueKind.Object && Get(c, "metric") is { ValueKind: JsonValueKind.String })
+                        .Select(c => new StoredThreshold(c.GetProperty("metric").GetString()!, Number(Get(c, "min")), Number(Get(c, "max")), Number(Get(c, "actual")),
+                            Get(c, "passed") is { ValueKind: JsonValueKind.True })).ToList()
+                    : [],
+                Rows = Number(Get(root, "rows")) is { } rows ? (long)rows : null,
+                RowsScored = Number(Get(root, "rowsScored")) is { } scored ? (long)scored : null,
+                Sensitive = fairness is { } fs && Get(fs, "sensitive") is { ValueKind: JsonValueKind.String } sensitive ? sensitive.GetString() : null,
+                SelectionRateByGroup = fairness is { } fr ? Numbers(Get(fr, "selectionRateByGroup")) : [],
+                FairnessMeasures = fairness is { } fm ? Measures(fm) : [],
+                Slices = Get(root, "slices") is { ValueKind: JsonValueKind.Object } sl
+                    ? sl.EnumerateObject().Where(c => c.Value.ValueKind == JsonValueKind.Object)
+                        .SelectMany(c => c.Value.EnumerateObject().Where(x => x.Value.ValueKind == JsonValueKind.Object)
+                            .Select(x => new StoredSlice(c.Name, x.Name, Numbers(x.Value)))).ToList()
+                    : [],
+                BaselineMetrics = Numbers(baseline is { ValueKind: JsonValueKind.Object } bm ? Get(bm, "metrics") : null).ToDictionary(x => x.Key, x => x.Value, StringComparer.Ordinal),
                 Suite = Get(root, "suite") is { ValueKind: JsonValueKind.String } s ? s.GetString() : null,
                 Passed = Get(root, "passed") is { ValueKind: JsonValueKind.True or JsonValueKind.False } p ? p.GetBoolean() : null,
                 Thresholds = Get(root, "thresholds") is { ValueKind: JsonValueKind.Array } t
@@ -96,6 +145,32 @@ public sealed class StoredEvaluationResult
             };
         }
     }
+
+    /// <summary>The four fairness measures the scorer writes, each with its interval from the fairness object's <c>ci</c> (keyed by the snake_case name).</summary>
+    private static List<KeyValuePair<string, StoredMetric>> Measures(JsonElement fairness)
+    {
+        var measures = new List<KeyValuePair<string, StoredMetric>>();
+        var ci = Get(fairness, "ci");
+        foreach (var name in (string[])["demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference", "equal_opportunity_difference"])
+        {
+            if (Number(Get(fairness, CamelCase(name))) is not { } value)
+            {
+                continue;
+            }
+            var interval = ci is { ValueKind: JsonValueKind.Object } c && Get(c, name) is { ValueKind: JsonValueKind.Array } pair && pair.GetArrayLength() == 2
+                           && pair[0].ValueKind == JsonValueKind.Number && pair[1].ValueKind == JsonValueKind.Number ? pair : (JsonElement?)null;
+            measures.Add(KeyValuePair.Create(name, new StoredMetric(value, interval?[0].GetDouble(), interval?[1].GetDouble())));
+        }
+        return measures;
+    }
+
+    /// <summary>An object's properties that are numbers, in the stored order.</summary>
+    private static List<KeyValuePair<string, double>> Numbers(JsonElement? holder) =>
+        holder is { ValueKind: JsonValueKind.Object } o
+            ? o.EnumerateObject().Where(x => x.Value.ValueKind == JsonValueKind.Number).Select(x => KeyValuePair.Create(x.Name, x.Value.GetDouble())).ToList()
+            : [];
+
+    private static double? Number(JsonElement? e) => e is { ValueKind: JsonValueKind.Number } n ? n.GetDouble() : null;
 
     private static List<KeyValuePair<string, StoredMetric>> Values(JsonElement? holder)
     {
