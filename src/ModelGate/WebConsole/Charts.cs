@@ -13,6 +13,9 @@ public sealed record HistogramBin(string Label, double Reference, double Current
 /// <summary>A point of a line chart: its x label and value (null: no data at that point, a gap).</summary>
 public sealed record LinePoint(string Label, double? Value);
 
+/// <summary>A node of a lineage graph: what it is (dataset, code, base model, prompt, deployment…), its label, and a console link when there is one.</summary>
+public sealed record LineageNode(string Kind, string Label, string? Href = null);
+
 /// <summary>
 /// Charts drawn on the server as inline SVG (no script, no library): each is a <c>figure</c> whose caption names it, whose
 /// SVG is an image labelled with its caption, and whose figures are repeated in a table for screen readers and for
@@ -114,12 +117,54 @@ public static class Charts
         return Figure(id, caption, Width, top + plot + bottom, svg.ToString(), $"<tr><th scope=\"col\">time</th><th scope=\"col\">{E(caption)}</th></tr>", rows);
     }
 
+    /// <summary>
+    /// A lineage graph: the inputs (left) each with an arrow to the subject (middle), and arrows from the subject to what it
+    /// feeds (right, e.g. its deployments). A node with a link is a link in the drawing too; the table repeats every node,
+    /// its kind and its relation to the subject.
+    /// </summary>
+    public static string Lineage(string id, string caption, IReadOnlyList<LineageNode> inputs, LineageNode subject, IReadOnlyList<LineageNode> outputs)
+    {
+        const int row = 44, box = 34, side = 196, middle = 180, gap = (Width - 2 * side - middle) / 2;
+        var rows = Math.Max(Math.Max(inputs.Count, outputs.Count), 1);
+        var height = rows * row + 8;
+        var svg = new StringBuilder();
+        svg.Append($"""<defs><marker id="{E(id)}-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0 0 L8 4 L0 8 z" class="arrowhead"/></marker></defs>""");
+        var subjectTop = (height - box) / 2.0;
+        var subjectLeft = side + gap;
+        double Top(int i, int count) => (height - count * row) / 2.0 + i * row + (row - box) / 2.0;
+        string Node(LineageNode node, double x, double y, double w, string css)
+        {
+            var body = $"""<rect class="{css}" x="{N(x)}" y="{N(y)}" width="{N(w)}" height="{box}" rx="4"><title>{E(node.Kind)}: {E(node.Label)}</title></rect>"""
+                       + $"""<text x="{N(x + 6)}" y="{N(y + 12)}" class="small">{E(node.Kind)}</text><text x="{N(x + 6)}" y="{N(y + 27)}">{E(Clip(node.Label, (int)(w / 7)))}</text>""";
+            return node.Href is null ? body : $"""<a href="{E(node.Href)}">{body}</a>""";
+        }
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var y = Top(i, inputs.Count);
+            svg.Append($"""<line class="edge" x1="{side}" y1="{N(y + box / 2.0)}" x2="{N(subjectLeft)}" y2="{N(subjectTop + box / 2.0)}" marker-end="url(#{E(id)}-arrow)"/>""");
+            svg.Append(Node(inputs[i], 0, y, side, "node"));
+        }
+        for (var i = 0; i < outputs.Count; i++)
+        {
+            var y = Top(i, outputs.Count);
+            svg.Append($"""<line class="edge" x1="{N(subjectLeft + middle)}" y1="{N(subjectTop + box / 2.0)}" x2="{Width - side}" y2="{N(y + box / 2.0)}" marker-end="url(#{E(id)}-arrow)"/>""");
+            svg.Append(Node(outputs[i], Width - side, y, side, "node"));
+        }
+        svg.Append(Node(subject, subjectLeft, subjectTop, middle, "node subject"));
+        string Cell(LineageNode node) => node.Href is null ? E(node.Label) : $"""<a href="{E(node.Href)}">{E(node.Label)}</a>""";
+        var table = string.Concat(inputs.Select(n => $"""<tr><th scope="row">{E(n.Kind)}</th><td>{Cell(n)}</td><td>input of {E(subject.Label)}</td></tr>"""))
+                    + string.Concat(outputs.Select(n => $"""<tr><th scope="row">{E(n.Kind)}</th><td>{Cell(n)}</td><td>{E(subject.Label)} feeds it</td></tr>"""));
+        return Figure(id, caption, Width, height, svg.ToString(), "<tr><th scope=\"col\">kind</th><th scope=\"col\">name</th><th scope=\"col\">relation</th></tr>", table);
+    }
+
     /// <summary>The chart's styles (appended to the console's stylesheet).</summary>
     public const string Stylesheet = """
         figure.chart { margin: 8px 0 16px; max-width: 680px; } figure.chart figcaption { font-weight: 600; margin-bottom: 4px; }
         figure.chart svg { width: 100%; height: auto; font: 12px system-ui, sans-serif; } figure.chart text { fill: var(--fg); } figure.chart text.small { font-size: 11px; fill: var(--muted); }
         figure.chart .bar { fill: var(--accent); } figure.chart .ref { fill: #8c959f; } figure.chart .cur { fill: var(--accent); }
         figure.chart .axis { stroke: var(--line); } figure.chart .line { fill: none; stroke: var(--accent); stroke-width: 2; }
+        figure.chart .node { fill: var(--bg, #fff); stroke: var(--line); } figure.chart .node.subject { stroke: var(--accent); stroke-width: 2; }
+        figure.chart .edge { stroke: #8c959f; stroke-width: 1.5; } figure.chart .arrowhead { fill: #8c959f; } figure.chart a text { fill: var(--accent); text-decoration: underline; }
         """;
 
     private static string Figure(string id, string caption, int width, int height, string body, string head, string rows) => $"""

@@ -61,7 +61,7 @@ public static class ConsoleApi
 
     /// <summary>The stylesheet served: the layout's, then each part's own (charts, …).</summary>
     private static readonly string Styles = string.Join('\n', Stylesheet, Charts.Stylesheet, KeysPages.Stylesheet, DeploymentPages.Stylesheet, Dashboards.Stylesheet,
-        OidcSignInPages.Stylesheet);
+        OidcSignInPages.Stylesheet, VersionEvidence.Stylesheet);
 
     internal static IResult HtmlResult(string html, int status) => Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
 

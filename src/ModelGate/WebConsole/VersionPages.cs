@@ -21,7 +21,7 @@ namespace ModelGate.WebConsole;
 public static class VersionPages
 {
     public sealed record Services(ModelGateDbContext Db, ConsoleSessions Sessions, IAuthorizationService Authorization, EvidenceVerifier Evidence,
-        Retirement Retirement);
+        Retirement Retirement, TimeProvider Time);
 
     public static async Task<IResult> ModelAsync(string name, HttpContext context, [AsParameters] Services services, CancellationToken ct)
     {
@@ -95,6 +95,7 @@ public static class VersionPages
             <dt>Datasets</dt><dd>{(attestation.Datasets is { Count: > 0 } datasets ? string.Join("<br>", datasets.Select(d => $"{E(d.Name)} <code>{E(d.Sha256)}</code>")) : "–")}</dd>
             {(attestation.PromptTemplate is { } prompt ? $"<dt>Prompt</dt><dd><pre>{E(prompt.System)}\n---\n{E(prompt.Template)}</pre></dd>" : "")}
             </dl>
+            {VersionEvidence.Lineage(name, entity.Version, await LineageInputsAsync(db, name, attestation, ct), await DeploymentsAsync(db, session!, entity.ModelId, entity.Version, ct))}
             <h2>Artifacts</h2>
             <ul id="artifacts">{string.Concat(entity.Artifacts.Select(a => $"<li>{E(a.FileName)} <code>sha256:{E(a.Sha256)}</code> {a.Size:N0} bytes</li>"))}</ul>
             """);
@@ -106,12 +107,16 @@ public static class VersionPages
             main.Append($"""<tr data-evaluation="{E(e.Id)}"><td><code>{E(e.Id)}</code></td><td>{E(e.Status)}{(e.External ? " (external)" : "")}</td><td>{E(e.Evaluator)}{(e.Independent ? "" : " (not independent)")}</td><td>{Metrics(e.Result)}</td><td>{E(e.BaselineVersion ?? "–")}</td></tr>""");
         }
         main.Append("</tbody></table></div>");
+        main.Append(VersionEvidence.Evaluations(evaluations));
+
+        var stored = await db.ModelCards.AsNoTracking().FirstOrDefaultAsync(c => c.VersionId == entity.Id, ct);
+        var card = stored is null ? null : JsonSerializer.Deserialize<ModelCard>(stored.Card, ModelGateJson.Options);
+        main.Append("<h2>Model card</h2>");
+        main.Append(VersionEvidence.Card(card, Lifecycle.Cards.ModelCardRules.Check(card, entity.Model!.License, entity.Model.Owner)));
 
         var approvals = await db.Approvals.AsNoTracking().Where(a => a.VersionId == entity.Id).OrderBy(a => a.Time).ToListAsync(ct);
-        main.Append("""<h2>Approvals</h2><ul id="approvals">""");
-        main.Append(approvals.Count == 0 ? """<li class="empty">none</li>""" : string.Concat(approvals.Select(a =>
-            $"""<li>{E(a.Decision)} as {E(a.Role)} by {E(a.Approver)} on {a.Time:yyyy-MM-dd}; next review {a.NextReviewAt:yyyy-MM-dd}; evidence {E(a.Evidence)}</li>""")));
-        main.Append("</ul>");
+        main.Append("<h2>Approvals</h2>");
+        main.Append(VersionEvidence.Approvals(approvals, services.Time.GetUtcNow().UtcDateTime));
         if (entity.Stage == Stages.Staging && session!.Key.Deployments is null &&
             (await services.Authorization.AuthorizeAsync(session.User, Permissions.Approve)).Succeeded &&
             ApprovalRoles.All.Where(session.User.IsInRole).ToList() is { Count: > 0 } roles)
@@ -248,6 +253,69 @@ public static class VersionPages
             ? string.Join("; ", invalid.ToDictionary().Select(e => $"{e.Key}: {string.Join(" ", e.Value)}"))
             : outcome.Detail ?? "refused";
         return ConsoleApi.Refused(session, $"Not recorded: {why}", outcome.Invalid is not null ? StatusCodes.Status400BadRequest : outcome.Status);
+    }
+
+    /// <summary>
+    /// What the version was made from, as <c>/api/v1/…/lineage</c> tells it: its datasets, code, base model (linked when it
+    /// names a model, or a model's version as <c>name@version</c>, in the registry), the version it was derived from, its prompt.
+    /// </summary>
+    private static async Task<List<LineageNode>> LineageInputsAsync(ModelGateDbContext db, string name, Attestation attestation, CancellationToken ct)
+    {
+        var inputs = new List<LineageNode>();
+        foreach (var d in attestation.Datasets ?? [])
+        {
+            inputs.Add(new LineageNode("dataset", $"{d.Name} sha256:{d.Sha256[..Math.Min(12, d.Sha256.Length)]}"));
+        }
+        if (attestation.Code is { } code)
+        {
+            inputs.Add(new LineageNode("code", $"{code.Repo}@{code.Commit[..Math.Min(12, code.Commit.Length)]}"));
+        }
+        if (attestation.BaseModel is { } baseModel)
+        {
+            inputs.Add(new LineageNode("base model", baseModel, await RegistryLinkAsync(db, baseModel, ct)));
+        }
+        if (attestation.Derivation is { } derivation)
+        {
+            inputs.Add(new LineageNode($"{derivation.Kind} from", $"{name}@{derivation.From}", $"/console/models/{Uri.EscapeDataString(name)}/versions/{Uri.EscapeDataString(derivation.From)}"));
+        }
+        if (attestation.PromptTemplate is { } prompt)
+        {
+            inputs.Add(new LineageNode("prompt", (prompt.Template ?? prompt.System ?? "").ReplaceLineEndings(" ")));
+        }
+        return inputs;
+    }
+
+    /// <summary>The console page of a base model named as <c>model@version</c> or <c>model</c>, when the registry holds it.</summary>
+    private static async Task<string?> RegistryLinkAsync(ModelGateDbContext db, string baseModel, CancellationToken ct)
+    {
+        var at = baseModel.LastIndexOf('@');
+        if (at > 0 && SemVersion.TryParse(baseModel[(at + 1)..], out var semver, out _))
+        {
+            var (model, version) = (baseModel[..at], semver!.ToString());
+            return await db.ModelVersions.AnyAsync(v => v.Model!.Name == model && v.Version == version, ct)
+                ? $"/console/models/{Uri.EscapeDataString(model)}/versions/{Uri.EscapeDataString(version)}"
+                : null;
+        }
+        return await db.Models.AnyAsync(m => m.Name == baseModel, ct) ? $"/console/models/{Uri.EscapeDataString(baseModel)}" : null;
+    }
+
+    /// <summary>The deployments (this key may see) that route traffic to the version, stable or as a candidate or shadow.</summary>
+    private static async Task<List<LineageNode>> DeploymentsAsync(ModelGateDbContext db, ConsoleSession session, long modelId, string version, CancellationToken ct)
+    {
+        var deployments = await db.Deployments.AsNoTracking().Where(d => d.ModelId == modelId).OrderBy(d => d.Name).ToListAsync(ct);
+        var nodes = new List<LineageNode>();
+        foreach (var d in deployments.Where(d => DeploymentScope.Allows(session.Key, d.Name)))
+        {
+            var routing = ModelGate.Gateway.DeploymentRouting.Read(d);
+            var role = routing.Stable == version ? "stable"
+                : routing.Candidates?.FirstOrDefault(c => c.Version == version) is { } c ? $"candidate {c.Weight:0.##} %"
+                : routing.Shadow?.Version == version ? "shadow" : null;
+            if (role is not null)
+            {
+                nodes.Add(new LineageNode($"deployment ({role})", $"{d.Name} ({d.Environment})", $"/console/deployments/{Uri.EscapeDataString(d.Name)}"));
+            }
+        }
+        return nodes;
     }
 
     /// <summary>A result's headline metrics with their intervals, as a list (nothing for a run without a result).</summary>
