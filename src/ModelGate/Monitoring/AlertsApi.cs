@@ -72,37 +72,12 @@ public static class AlertsApi
     public static async Task<Results<Ok<SloStatusDto>, ProblemHttpResult>> SetSlo(string name, SloSpec spec, ClaimsPrincipal user, AuditedWrite write,
         Monitors monitors, CancellationToken cancellationToken)
     {
-        var errors = new ValidationErrors();
-        if (spec.Availability is <= 0 or >= 1)
+        var change = await Slos.SetAsync(write, monitors, name, spec, user, cancellationToken);
+        if (change.Invalid is { } invalid)
         {
-            errors.Add("availability", "an objective strictly between 0 and 1, e.g. 0.999");
+            return invalid.ToProblem();
         }
-        if (spec.LatencyObjective is <= 0 or >= 1)
-        {
-            errors.Add("latencyObjective", "an objective strictly between 0 and 1, e.g. 0.99");
-        }
-        if (spec.LatencyThresholdMs is <= 0 or > 600_000)
-        {
-            errors.Add("latencyThresholdMs", "a threshold in milliseconds (0–600000]");
-        }
-        if (spec.PeriodDays is < 1 or > 90)
-        {
-            errors.Add("periodDays", "1–90 days");
-        }
-        if (errors.Any)
-        {
-            return errors.ToProblem();
-        }
-        await using var tx = await write.BeginAsync(cancellationToken);
-        var deployment = await tx.Db.Deployments.FirstOrDefaultAsync(d => d.Name == name, cancellationToken);
-        if (deployment is null)
-        {
-            return Gateway.DeploymentsApi.NotFound(name);
-        }
-        deployment.Slo = JsonSerializer.Serialize(spec, ModelGateJson.Options);
-        await tx.AppendAsync(user.ActorId(), "deployment.slo_changed", $"deployments/{name}", spec, cancellationToken: cancellationToken);
-        await tx.CommitAsync(cancellationToken);
-        return TypedResults.Ok(await monitors.StatusAsync(tx.Db, deployment, spec, cancellationToken));
+        return change.Status is { } status ? TypedResults.Ok(status) : Gateway.DeploymentsApi.NotFound(name);
     }
 
     public static async Task<Results<Ok<SloStatusDto>, ProblemHttpResult>> GetSlo(string name, ModelGateDbContext db, Monitors monitors, CancellationToken cancellationToken)

@@ -50,6 +50,7 @@ public static class ConsoleApi
         console.MapPost("/alerts/silences", AlertsPage.SilenceAsync).DisableAntiforgery();
         console.MapGet("/deployments/{name}", DeploymentPages.ShowAsync);
         console.MapPost("/deployments/{name}/rollback", DeploymentPages.RollbackAsync).DisableAntiforgery();
+        console.MapPost("/deployments/{name}/slo", SloForm.SetAsync).DisableAntiforgery();
         console.MapKeysPages().MapPrincipalsPages();
         console.MapDeploymentPages();
         Dashboards.Map(console);

@@ -130,6 +130,7 @@ public static class DeploymentPages
         main.Append(TrafficSection(entity, table, traffic, windowName));
         main.Append(await SloSectionAsync(services, entity, ct));
         var mayDeploy = (await services.Authorization.AuthorizeAsync(session.User, Permissions.Deploy)).Succeeded;
+        main.Append(done == "slo-set" ? """<p role="status" class="done" id="slo-set">The SLO is set.</p>""" : "").Append(mayDeploy ? SloForm.Render(session, entity) : "");
         if (mayDeploy)
         {
             main.Append($"""
