@@ -197,6 +197,7 @@ public static class VersionEvidence
         #evaluation-details .run { border-left: 3px solid var(--line); padding-left: 10px; margin: 8px 0 16px; }
         #evaluation-details details.older > summary { cursor: pointer; margin: 6px 0; }
         .text { white-space: pre-wrap; overflow-wrap: anywhere; }
+        figure#lineage { overflow-x: auto; } figure#lineage svg { min-width: 560px; }
         """;
 
     private static string Figure(double value) => Cli.CliApp.Figure(value);
