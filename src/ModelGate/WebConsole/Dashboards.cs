@@ -465,11 +465,11 @@ public static class Dashboards
 
     /// <summary>A share (0–1) as a percentage; "–" for none.</summary>
     internal static string Pct(double? share, string format = "0.00") =>
-        share is { } s && double.IsFinite(s) ? (s * 100).ToString(format, Inv) + " %" : "–";
+        share is { } s && double.IsFinite(s) ? (s * 100).ToString(format, Inv) + "\u00a0%" : "–";
 
     /// <summary>A difference of two shares in percentage points.</summary>
     internal static string Points(double? difference) =>
-        difference is { } d && double.IsFinite(d) ? (d * 100).ToString("+0.00;−0.00;0.00", Inv) + " pt" : "–";
+        difference is { } d && double.IsFinite(d) ? (d * 100).ToString("+0.00;−0.00;0.00", Inv) + "\u00a0pt" : "–";
 
     internal static string Money(double value) => value.ToString("0.0000", Inv);
 

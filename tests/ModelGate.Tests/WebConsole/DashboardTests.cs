@@ -94,7 +94,7 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
 
     private static bool InWindow(DateTime t, DateTime now, TimeSpan span) => t > now - span && t <= now;
 
-    private static string Percent(double share, string format = "0.00") => (share * 100).ToString(format, Inv) + " %";
+    private static string Percent(double share, string format = "0.00") => (share * 100).ToString(format, Inv) + "\u00a0%";
 
     /// <summary>The element with this opening-tag fragment (the first one), to its closing tag: enough for the pages' flat rows and figures.</summary>
     private static string Element(string html, string tag, string attributes)
@@ -263,7 +263,7 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
             var row = Element(day, "tr", $"data-model=\"{model}\" data-version=\"{version}\"");
             Assert.Contains($"<td data-live>{Percent(live)}</td>", row);
             Assert.Contains($"<td data-evaluated>{Percent(evaluated)}</td>", row);
-            Assert.Contains(((evaluated - live) * 100).ToString("+0.00;−0.00;0.00", Inv) + " pt", row);
+            Assert.Contains(((evaluated - live) * 100).ToString("+0.00;−0.00;0.00", Inv) + "\u00a0pt", row);
         }
         // The larger drop is listed first.
         var order = Regex.Matches(day, $"data-model=\"{model}\" data-version=\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
