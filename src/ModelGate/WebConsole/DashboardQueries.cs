@@ -43,7 +43,8 @@ public sealed record QualityDrop(string Model, string Version, long Scored, doub
     public double? Drop => Evaluated - Live;
 }
 
-public sealed record StageCount(string Stage, int Versions);
+/// <summary>How many models have a version in a stage, and how many versions are in it.</summary>
+public sealed record StageCount(string Stage, int Models, int Versions);
 
 /// <summary>A business metric reported with feedback (<c>conversion</c>, <c>revenue_eur</c>): how often and its total.</summary>
 public sealed record BusinessTotal(string Metric, long Reports, double Total);
@@ -140,9 +141,10 @@ public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, D
             .Select(g => new ModelCost(g.Key, g.Sum(c => c.Cost), g.Sum(c => c.Requests)))
             .OrderByDescending(c => c.Cost).ThenBy(c => c.Model, StringComparer.Ordinal).ToList();
 
-        var stages = await db.ModelVersions.AsNoTracking().GroupBy(v => v.Stage).Select(g => new { Stage = g.Key, Versions = g.Count() }).ToListAsync(ct);
-        var stageCounts = StageOrder.Select(s => new StageCount(s, stages.FirstOrDefault(x => x.Stage == s)?.Versions ?? 0))
-            .Concat(stages.Where(s => !StageOrder.Contains(s.Stage)).Select(s => new StageCount(s.Stage, s.Versions))).ToList();
+        var stages = await db.ModelVersions.AsNoTracking().GroupBy(v => v.Stage)
+            .Select(g => new { Stage = g.Key, Models = g.Select(v => v.ModelId).Distinct().Count(), Versions = g.Count() }).ToListAsync(ct);
+        var stageCounts = StageOrder.Select(s => stages.FirstOrDefault(x => x.Stage == s) is { } c ? new StageCount(s, c.Models, c.Versions) : new StageCount(s, 0, 0))
+            .Concat(stages.Where(s => !StageOrder.Contains(s.Stage)).Select(s => new StageCount(s.Stage, s.Models, s.Versions))).ToList();
 
         var business = await db.Feedback.AsNoTracking().Where(f => f.Metric != null && f.MetricValue != null && f.RequestTime > from && f.RequestTime <= to)
             .GroupBy(f => f.Metric!).Select(g => new { Metric = g.Key, Reports = g.LongCount(), Total = g.Sum(f => f.MetricValue ?? 0) }).ToListAsync(ct);

@@ -114,7 +114,8 @@ public static class Dashboards
         main.Append($"""
             <section aria-labelledby="stages-title" id="stages">
             <h2 id="stages-title">Models by stage</h2>
-            {Charts.Bars("models-by-stage", "Versions in each stage", view.Stages.Select(s => new ChartBar(s.Stage, s.Versions, s.Versions.ToString(Inv))).ToList(), "versions")}
+            {Charts.Bars("models-by-stage", "Models with a version in each stage", view.Stages.Select(s => new ChartBar(s.Stage, s.Models,
+                $"{s.Models} ({s.Versions} version{(s.Versions == 1 ? "" : "s")})")).ToList(), "models (versions)")}
             </section>
             <section aria-labelledby="business-title" id="business">
             <h2 id="business-title">Business metrics</h2>

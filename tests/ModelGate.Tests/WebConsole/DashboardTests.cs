@@ -189,13 +189,19 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
     [Fact]
     public async Task Executive_ModelsByStage_CountEveryVersion_AndAnUnknownWindowIsRefused()
     {
+        // Two models: one with both versions trained, one with 1.0.0 in production and 1.1.0 rejected.
         await DeployAsync("stages", 1);
+        var (other, _) = await DeployAsync("stages", 1);
+        await Server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == other && v.Version == "1.0.0").ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, Stages.Production)));
+        await Server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == other && v.Version == "1.1.0").ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, Stages.Rejected)));
         var html = await PageAsync("/console/dashboards/executive");
-        var stages = await Server.WithDbAsync(db => db.ModelVersions.AsNoTracking().Select(v => v.Stage).ToListAsync());
+        var stages = await Server.WithDbAsync(db => db.ModelVersions.AsNoTracking().Select(v => new { v.Stage, v.ModelId }).ToListAsync());
         var shown = ChartValues(html, "models-by-stage");
         foreach (var stage in new[] { Stages.Trained, Stages.Evaluated, Stages.Registered, Stages.Staging, Stages.Production, Stages.Retired, Stages.Rejected })
         {
-            Assert.Equal(stages.Count(s => s == stage).ToString(Inv), shown[stage]);
+            var versions = stages.Count(s => s.Stage == stage);
+            var models = stages.Where(s => s.Stage == stage).Select(s => s.ModelId).ToHashSet().Count;
+            Assert.Equal($"{models} ({versions} version{(versions == 1 ? "" : "s")})", shown[stage]);
         }
         Assert.Contains("<option value=\"24h\" selected>", html);
 
