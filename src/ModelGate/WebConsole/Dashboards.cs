@@ -242,6 +242,12 @@ public static class Dashboards
             {Charts.Line("error-rate", $"Share of served requests answered 5xx per {Durations.Format(span.Bucket)} (each point labelled with its bucket's end, UTC)",
                 view.Trend.Select(p => new LinePoint(p.To.ToString(label, Inv), p.Rate)).ToList(), v => Pct(v))}
             </section>
+            <section aria-labelledby="accuracy-title" id="accuracy">
+            <h2 id="accuracy-title">Model accuracy</h2>
+            {Charts.Line("accuracy-trend", $"Live score of every version per {Durations.Format(span.Bucket)}: the mean of the scored feedback on the requests served then",
+                view.Accuracy.Select(p => new LinePoint(p.To.ToString(label, Inv), p.Mean)).ToList(), v => Pct(v))}
+            <p class="muted">A label judged against the prediction counts 1 if right, 0 if wrong; a score counts as given. Feedback arrives after the request: recent buckets fill up later.</p>
+            </section>
             """);
         return ConsoleApi.HtmlResult(Page("On-call dashboard", Wrap(main.ToString()), session, "dashboards"), StatusCodes.Status200OK);
     }

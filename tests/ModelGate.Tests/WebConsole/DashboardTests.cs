@@ -325,6 +325,15 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
             db.Alerts.Add(Alert($"test:{a}:over", a, AlertSeverities.Page, "resolved one", silenced: false, "resolved"));
             db.Rollouts.Add(Rollout(a, RolloutStatuses.Running, """[{"type":"step","at":"2026-11-01T11:00:00Z"},{"type":"check","at":"2026-11-01T11:30:00Z","outcome":"pass","reason":"first"},{"type":"check","at":"2026-11-01T11:45:00Z","outcome":"fail","reason":"error_rate 4x worse"}]""", checks: 2, failed: 1));
             db.Rollouts.Add(Rollout(b, RolloutStatuses.Completed, "[]", checks: 5, failed: 0));
+            for (var i = 0; i < 13; i++)
+            {
+                // Every 5 minutes from now back: on the buckets' edges, and one an hour back (outside).
+                db.Feedback.Add(new FeedbackEntity
+                {
+                    RequestId = Guid.NewGuid().ToString("N"), Deployment = a, Version = "1.0.0", Score = i % 3 == 0 ? 0 : i % 3 == 1 ? 1 : 0.5,
+                    RequestTime = now - TimeSpan.FromMinutes(5 * i), Time = now, Actor = "test",
+                });
+            }
             return await db.SaveChangesAsync();
         });
         var upstream = Server.App.Services.GetRequiredService<EndpointTelemetry>().For(b, "1.1.0", "endpoints", 0, "upstream.test:443", $"{b}-breaker");
@@ -395,6 +404,17 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
             var (start, end) = (from + TimeSpan.FromMinutes(5 * i), from + TimeSpan.FromMinutes(5 * (i + 1)));
             var bucket = all.Where(r => Served(r) && r.Time > start && r.Time <= end).ToList();
             Assert.Equal(bucket.Count == 0 ? "–" : Percent((double)bucket.Count(r => r.Status >= 500) / bucket.Count), trend[end.ToString("HH:mm", Inv)]);
+        }
+
+        // The accuracy trend: the mean of the scored feedback per bucket, by the time of the request it is about.
+        var scores = await Server.WithDbAsync(db => db.Feedback.AsNoTracking().Where(f => f.Score != null).ToListAsync());
+        var accuracy = ChartValues(html, "accuracy-trend");
+        Assert.Equal(12, accuracy.Count);
+        for (var i = 0; i < 12; i++)
+        {
+            var (start, end) = (from + TimeSpan.FromMinutes(5 * i), from + TimeSpan.FromMinutes(5 * (i + 1)));
+            var bucket = scores.Where(f => f.RequestTime > start && f.RequestTime <= end).ToList();
+            Assert.Equal(bucket.Count == 0 ? "–" : Percent(bucket.Sum(f => f.Score!.Value) / bucket.Count), accuracy[end.ToString("HH:mm", Inv)]);
         }
     }
 
