@@ -14,7 +14,7 @@ namespace ModelGate.WebConsole;
 /// <summary>
 /// API keys, for administrators with unscoped keys (the REST API's <see cref="Permissions.KeysManage"/>): the list, a key's
 /// page, creating a key (its secret shown once, on the answer to the form's post, never stored or put in a URL) and revoking
-/// one behind a confirmation. Both acts are <see cref="KeyCommands"/>', as the REST API's are, audited alike.
+/// one behind a confirmation. Both acts call <see cref="KeyCommands"/>, as the REST API does, and are audited alike.
 /// </summary>
 public static class KeysPages
 {
@@ -131,36 +131,37 @@ public static class KeysPages
             return refusal!;
         }
         var posted = KeyForm.Read(form);
-        string? problem = FormText.Problem(form);
         DateTimeOffset? expires = null;
-        if (problem is null && posted.Expires.Length > 0)
+        if ((FormText.Problem(form) ?? ExpiryProblem(posted.Expires, out expires)) is { } problem)
         {
-            if (DateTime.TryParseExact(posted.Expires, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var date))
-            {
-                expires = new DateTimeOffset(date, TimeSpan.Zero);
-            }
-            else
-            {
-                problem = "expires: a date, yyyy-mm-dd";
-            }
+            return NotCreated(session, problem, StatusCodes.Status400BadRequest, posted, await PrincipalOptionsAsync(services.Db, ct));
         }
-        if (problem is null)
+        var deployments = posted.Deployments.Split([' ', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var request = new CreateKeyRequest(posted.Name, posted.Roles, expires, deployments.Length == 0 ? null : deployments,
+            Principal: posted.Principal.Length == 0 ? null : posted.Principal);
+        var outcome = await KeyCommands.CreateAsync(services.Write, services.Keys, services.Time, request, session.User, ct);
+        return outcome switch
         {
-            var deployments = posted.Deployments.Split([' ', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var request = new CreateKeyRequest(posted.Name, posted.Roles, expires, deployments.Length == 0 ? null : deployments,
-                Principal: posted.Principal.Length == 0 ? null : posted.Principal);
-            var outcome = await KeyCommands.CreateAsync(services.Write, services.Keys, services.Time, request, session.User, ct);
-            if (outcome is { Key: { } key, Secret: { } secret })
-            {
-                return Created(context, session, key, secret);
-            }
-            problem = outcome.Invalid is { } invalid ? FormText.Describe(invalid) : outcome.Detail;
-            if (outcome.Invalid is null)
-            {
-                return NotCreated(session, problem, outcome.Status, posted, await PrincipalOptionsAsync(services.Db, ct));
-            }
+            { Key: { } key, Secret: { } secret } => Created(context, session, key, secret),
+            { Invalid: { } invalid } => NotCreated(session, FormText.Describe(invalid), StatusCodes.Status400BadRequest, posted, await PrincipalOptionsAsync(services.Db, ct)),
+            _ => NotCreated(session, outcome.Detail, outcome.Status, posted, await PrincipalOptionsAsync(services.Db, ct)),
+        };
+    }
+
+    /// <summary>The form's expiry date (00:00 UTC that day; empty: none), or why it is not one.</summary>
+    private static string? ExpiryProblem(string text, out DateTimeOffset? expires)
+    {
+        expires = null;
+        if (text.Length == 0)
+        {
+            return null;
         }
-        return NotCreated(session, problem, StatusCodes.Status400BadRequest, posted, await PrincipalOptionsAsync(services.Db, ct));
+        if (!DateTime.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var date))
+        {
+            return "expires: a date, yyyy-mm-dd";
+        }
+        expires = new DateTimeOffset(date, TimeSpan.Zero);
+        return null;
     }
 
     public static async Task<IResult> RevokeAsync(string id, HttpContext context, [AsParameters] ActionServices services, CancellationToken ct)
