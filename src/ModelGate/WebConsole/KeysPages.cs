@@ -36,7 +36,10 @@ public static class KeysPages
 
     private const string Forbidden = "Your key's roles do not allow managing keys (administrators with a key not scoped to deployments).";
 
-    public static async Task<IResult> ListAsync(HttpContext context, [AsParameters] Services services, CancellationToken ct)
+    /// <summary>The list's status filter: every key, or those active, expired or revoked.</summary>
+    public static readonly IReadOnlyList<string> Statuses = ["active", "expired", "revoked"];
+
+    public static async Task<IResult> ListAsync(HttpContext context, [AsParameters] Services services, string? status, CancellationToken ct)
     {
         var (session, refusal) = await ConsoleApi.AuthorizeAsync(context, services.Sessions, services.Authorization, Permissions.KeysManage, scopedKeysAllowed: false, ct);
         if (refusal is not null)
@@ -46,8 +49,10 @@ public static class KeysPages
         var keys = await KeyCommands.ListAsync(services.Db, ct);
         var principals = await services.Db.Principals.AsNoTracking().ToDictionaryAsync(p => p.Id, ct);
         var now = services.Time.GetUtcNow().UtcDateTime;
+        status = Statuses.Contains(status) ? status : null;
+        var shown = keys.Where(k => status is null || Status(k, now) == status).ToList();
         var rows = new StringBuilder();
-        foreach (var k in keys)
+        foreach (var k in shown)
         {
             var principal = principals.GetValueOrDefault(k.PrincipalId);
             rows.Append($"""
@@ -59,6 +64,11 @@ public static class KeysPages
         var main = $"""
             <h1>API keys</h1>
             <p><a href="#create-key">Create a key</a> · Each key acts for a principal and carries roles its principal holds. The secret is shown once, when the key is made.</p>
+            <form id="keys-filter" class="filters" method="get" action="{Path}">
+            <label for="key-status">Status<select id="key-status" name="status"><option value="">any</option>{string.Concat(Statuses.Select(x => $"""<option value="{x}"{(x == status ? " selected" : "")}>{x}</option>"""))}</select></label>
+            <button type="submit">Filter</button>
+            </form>
+            <p>{shown.Count} of {keys.Count} key{(keys.Count == 1 ? "" : "s")}</p>
             <div class="scroll">
             <table id="keys">
             <caption class="skip">API keys, oldest first</caption>
@@ -195,6 +205,7 @@ public static class KeysPages
             <div class="secret" id="new-key">
             <p role="status"><strong>Copy this key now.</strong> It is shown this once: ModelGate keeps only its hash and cannot show it again.</p>
             <label for="secret">API key for {E(key.Name)}<input id="secret" data-testid="secret" type="text" readonly value="{E(secret)}" spellcheck="false" autocomplete="off"></label>
+            <p class="empty">Send it as <code>Authorization: Bearer …</code> (the REST API, the data plane), give it to the <code>modelgate</code> CLI as <code>MODELGATE_TOKEN</code>, or sign in to this console with it.</p>
             </div>
             <dl class="facts"><dt>Id</dt><dd><code>{E(key.Id)}</code></dd><dt>Roles</dt><dd>{RoleTags(key.Roles)}</dd><dt>Deployments</dt><dd>{Scope(key)}</dd>
             <dt>Expires</dt><dd>{(key.ExpiresAt is null ? "never" : When(key.ExpiresAt) + " UTC")}</dd></dl>

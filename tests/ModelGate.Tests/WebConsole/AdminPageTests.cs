@@ -125,6 +125,33 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         var after = await GetAsync(browser, $"/console/keys/{key.Id}", admin);
         Assert.Contains("data-status=\"revoked\"", after.Body);
         Assert.DoesNotContain("id=\"revoke-key\"", after.Body);
+        // The list's status filter.
+        Assert.Contains($"data-key=\"{key.Id}\"", (await GetAsync(browser, "/console/keys?status=revoked", admin)).Body);
+        Assert.DoesNotContain($"data-key=\"{key.Id}\"", (await GetAsync(browser, "/console/keys?status=active", admin)).Body);
+    }
+
+    [Fact]
+    public async Task KeyPage_ShowsItsLastDataPlaneRequest_FromTheRequestLog()
+    {
+        var key = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("used"), [Roles.Viewer]));
+        var other = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("other"), [Roles.Viewer]));
+        var browser = Browser();
+        var admin = await SignInAsync(browser, ServerFixture.AdminKey);
+        Assert.Contains("id=\"last-used\">none in the request log<", (await GetAsync(browser, $"/console/keys/{key.Id}", admin)).Body);
+
+        var t0 = new DateTime(2026, 10, 30, 9, 15, 0, DateTimeKind.Utc);
+        await Server.WithDbAsync(db =>
+        {
+            foreach (var (keyId, time) in new[] { (key.Id, t0), (key.Id, t0.AddHours(5)), (other.Id, t0.AddDays(1)) })
+            {
+                db.RequestLogs.Add(new ModelGate.Storage.Gateway.RequestLogEntity
+                {
+                    RequestId = Guid.NewGuid().ToString("N"), Time = time, KeyId = keyId, Deployment = "somewhere", Protocol = "openai", Status = 200,
+                });
+            }
+            return db.SaveChangesAsync();
+        });
+        Assert.Contains("id=\"last-used\">2026-10-30 14:15 UTC<", (await GetAsync(browser, $"/console/keys/{key.Id}", admin)).Body);
     }
 
     [Fact]
