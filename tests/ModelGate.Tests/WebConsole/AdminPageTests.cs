@@ -386,7 +386,7 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
 
         // "Silence this" fills the prefix with the alert's key.
         var page = await GetAsync(browser, "/console/alerts", deployer);
-        var link = Regex.Match(page.Body, $"<tr data-alert=\"{Regex.Escape(prefix)}:fast\">.*?<a class=\"silence-this\" href=\"([^\"]+)\"").Groups[1].Value;
+        var link = Regex.Match(page.Body, $"<tr data-alert=\"{Regex.Escape(prefix)}:fast\">(?:(?!</tr>).)*<a class=\"silence-this\" href=\"([^\"]+)\"").Groups[1].Value;
         Assert.Contains(Uri.EscapeDataString($"{prefix}:fast"), System.Net.WebUtility.HtmlDecode(link));
         var prefilled = await GetAsync(browser, System.Net.WebUtility.HtmlDecode(link).Split('#')[0], deployer);
         Assert.Contains($"name=\"keyPrefix\" required maxlength=\"200\" value=\"{prefix}:fast\"", prefilled.Body);
@@ -422,8 +422,9 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         Assert.True(firing.Single(a => a.Key == $"{prefix}:slow").Silenced);
         Assert.False(firing.Single(a => a.Key == other).Silenced);
         var shown = await GetAsync(browser, "/console/alerts", deployer);
-        Assert.Matches($"<tr data-alert=\"{Regex.Escape(prefix)}:slow\">.*?data-silenced=\"true\"", shown.Body);
-        Assert.Matches($"<tr data-alert=\"{Regex.Escape(other)}\">.*?data-silenced=\"false\"", shown.Body);
+        // Within the alert's own row (rows are written one after another on one line).
+        Assert.Matches($"<tr data-alert=\"{Regex.Escape(prefix)}:slow\">(?:(?!</tr>).)*data-silenced=\"true\"", shown.Body);
+        Assert.Matches($"<tr data-alert=\"{Regex.Escape(other)}\">(?:(?!</tr>).)*data-silenced=\"false\"", shown.Body);
         Assert.Contains($"data-silence=\"{silence.Id}\"", shown.Body);
     }
 }
