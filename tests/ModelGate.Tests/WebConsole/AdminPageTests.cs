@@ -6,6 +6,8 @@ using ModelGate.Monitoring;
 using ModelGate.Tests.Infrastructure;
 using ModelGate.WebConsole;
 
+using static ModelGate.Tests.WebConsole.ConsoleHttp;
+
 namespace ModelGate.Tests.WebConsole;
 
 /// <summary>
@@ -13,43 +15,9 @@ namespace ModelGate.Tests.WebConsole;
 /// disable, with the REST API's separation of duties) and silences on the alerts page. Each act's effect is checked through
 /// the REST API and the audit log; each form needs its anti-forgery token and the REST API's permission. Run on SQLite and PostgreSQL.
 /// </summary>
-public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTests(fixture)
+public abstract class AdminPageTests(ServerFixture fixture) : ProviderTests(fixture)
 {
-    /// <summary>A client that neither follows redirects nor keeps cookies: each test says what it sends.</summary>
-    private HttpClient Browser() => new(Server.Handler()) { BaseAddress = new Uri("http://localhost/") };
-
-    private static FormUrlEncodedContent Form(params (string Name, string Value)[] fields) => new(fields.Select(f => KeyValuePair.Create(f.Name, f.Value)));
-
-    private async Task<string> SignInAsync(HttpClient browser, string key)
-    {
-        using var response = await browser.PostAsync("/console/sign-in", Form(("apiKey", key)));
-        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        return Assert.Single(response.Headers.GetValues("Set-Cookie")).Split(';')[0];
-    }
-
-    private static async Task<(HttpStatusCode Status, string Body)> GetAsync(HttpClient browser, string path, string cookie)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Add("Cookie", cookie);
-        using var response = await browser.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
-
-    private sealed record Answer(HttpStatusCode Status, string Body, string? Location, string? CacheControl);
-
-    private static async Task<Answer> PostAsync(HttpClient browser, string path, string cookie, params (string Name, string Value)[] fields)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = Form(fields) };
-        request.Headers.Add("Cookie", cookie);
-        using var response = await browser.SendAsync(request);
-        return new Answer(response.StatusCode, await response.Content.ReadAsStringAsync(), response.Headers.Location?.OriginalString,
-            response.Headers.CacheControl?.ToString());
-    }
-
-    [GeneratedRegex("name=\"_csrf\" value=\"([^\"]+)\"")]
-    private static partial Regex CsrfField();
-
-    private static string Token(string page) => CsrfField().Match(page).Groups[1].Value;
+    private HttpClient Browser() => ConsoleHttp.Browser(Server);
 
     private async Task<IReadOnlyList<AuditEventDto>> AuditAsync(string subject) => (await Server.Api().ListAuditAsync(subject: subject, limit: 100)).Items;
 
@@ -79,7 +47,7 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         var name = ServerFixture.UniqueName("console key");
         var expires = Server.Time.GetUtcNow().UtcDateTime.Date.AddDays(10);
 
-        var created = await PostAsync(browser, "/console/keys", admin, ("_csrf", Token(list.Body)), ("name", name), ("roles", Roles.Viewer),
+        var created = await PostAsync(browser, "/console/keys", admin, ("_csrf", Csrf(list.Body)), ("name", name), ("roles", Roles.Viewer),
             ("roles", Roles.Deployer), ("principal", ""), ("deployments", ""), ("expires", expires.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)));
         Assert.Equal(HttpStatusCode.Created, created.Status);
         Assert.Null(created.Location); // the secret is on this answer, never in a URL to follow
@@ -111,11 +79,11 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
 
         // Revocation: the token and the confirmation are required, and until then the key works.
         Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, $"/console/keys/{key.Id}/revoke", admin, ("confirm", "yes"))).Status);
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, $"/console/keys/{key.Id}/revoke", admin, ("_csrf", Token(page.Body)))).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, $"/console/keys/{key.Id}/revoke", admin, ("_csrf", Csrf(page.Body)))).Status);
         Assert.Equal(HttpStatusCode.OK, await StatusWithAsync(Server.Api(secret)));
         Assert.DoesNotContain(await AuditAsync($"keys/{key.Id}"), e => e.Action == "key.revoked");
 
-        var revoked = await PostAsync(browser, $"/console/keys/{key.Id}/revoke", admin, ("_csrf", Token(page.Body)), ("confirm", "yes"));
+        var revoked = await PostAsync(browser, $"/console/keys/{key.Id}/revoke", admin, ("_csrf", Csrf(page.Body)), ("confirm", "yes"));
         Assert.Equal(HttpStatusCode.Redirect, revoked.Status);
         Assert.Equal($"/console/keys/{key.Id}?done=revoked", revoked.Location);
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusWithAsync(Server.Api(secret)));
@@ -162,7 +130,7 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
             ServerFixture.UniqueName("dana") + "@example.com", "Dana", [Roles.Deployer]));
         var browser = Browser();
         var admin = await SignInAsync(browser, ServerFixture.AdminKey);
-        var token = Token((await GetAsync(browser, "/console/keys", admin)).Body);
+        var token = Csrf((await GetAsync(browser, "/console/keys", admin)).Body);
         var name = ServerFixture.UniqueName("dana key");
 
         // A role the principal does not hold: refused as the REST API refuses it (422), nothing stored.
@@ -201,7 +169,7 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         var api = Server.Api();
         var browser = Browser();
         var admin = await SignInAsync(browser, ServerFixture.AdminKey);
-        var token = Token((await GetAsync(browser, "/console/keys", admin)).Body);
+        var token = Csrf((await GetAsync(browser, "/console/keys", admin)).Body);
         var keys = (await api.ListKeysAsync()).Count;
         var events = await Server.AuditCountAsync();
 
@@ -239,7 +207,7 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         var keys = (await api.ListKeysAsync()).Count;
         var principals = (await api.ListPrincipalsAsync()).Count;
         var events = await Server.AuditCountAsync();
-        var token = Token(home.Body); // the deployer's own valid token: only the role is missing
+        var token = Csrf(home.Body); // the deployer's own valid token: only the role is missing
         var identity = ServerFixture.UniqueName("forged") + "@example.com";
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, "/console/keys", deployer, ("_csrf", token), ("name", "forged"), ("roles", Roles.Admin))).Status);
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, $"/console/keys/{victim.Id}/revoke", deployer, ("_csrf", token), ("confirm", "yes"))).Status);
@@ -248,7 +216,7 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, $"/console/principals/{victim.Principal}", deployer, ("_csrf", token), ("roles", Roles.Admin))).Status);
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, $"/console/principals/{victim.Principal}/disable", deployer, ("_csrf", token),
             ("confirm", "yes"))).Status);
-        var scopedToken = Token((await GetAsync(browser, "/console", scopedAdmin)).Body);
+        var scopedToken = Csrf((await GetAsync(browser, "/console", scopedAdmin)).Body);
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, $"/console/keys/{victim.Id}/revoke", scopedAdmin, ("_csrf", scopedToken), ("confirm", "yes"))).Status);
 
         Assert.Equal(keys, (await api.ListKeysAsync()).Count);
@@ -267,7 +235,7 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         var admin = await SignInAsync(browser, ServerFixture.AdminKey);
         var list = await GetAsync(browser, "/console/principals", admin);
         Assert.Equal(HttpStatusCode.OK, list.Status);
-        var token = Token(list.Body);
+        var token = Csrf(list.Body);
         var identity = ServerFixture.UniqueName("erin") + "@example.com";
         var principals = (await api.ListPrincipalsAsync()).Count;
 
@@ -340,7 +308,7 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         Assert.Equal(HttpStatusCode.OK, own.Status);
         Assert.Contains("name=\"roles\" value=\"ml-lead\" disabled>", own.Body); // not offered to oneself…
 
-        var refused = await PostAsync(browser, $"/console/principals/{boss.Id}", asBoss, ("_csrf", Token(own.Body)), ("displayName", "Boss"),
+        var refused = await PostAsync(browser, $"/console/principals/{boss.Id}", asBoss, ("_csrf", Csrf(own.Body)), ("displayName", "Boss"),
             ("roles", Roles.Admin), ("roles", Roles.MlLead), ("held", Roles.Admin));
         Assert.Equal(HttpStatusCode.Forbidden, refused.Status); // …and refused if forged
         Assert.Contains("role=\"alert\"", refused.Body);
@@ -353,9 +321,9 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         var admin = await SignInAsync(browser, ServerFixture.AdminKey);
         var page = await GetAsync(browser, $"/console/principals/{boss.Id}", admin);
         Assert.Contains("id=\"disable-principal\"", page.Body);
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, $"/console/principals/{boss.Id}/disable", admin, ("_csrf", Token(page.Body)))).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, $"/console/principals/{boss.Id}/disable", admin, ("_csrf", Csrf(page.Body)))).Status);
         Assert.Equal(HttpStatusCode.OK, await StatusWithAsync(Server.Api(bossKey.Key)));
-        var disabled = await PostAsync(browser, $"/console/principals/{boss.Id}/disable", admin, ("_csrf", Token(page.Body)), ("confirm", "yes"));
+        var disabled = await PostAsync(browser, $"/console/principals/{boss.Id}/disable", admin, ("_csrf", Csrf(page.Body)), ("confirm", "yes"));
         Assert.Equal(HttpStatusCode.Redirect, disabled.Status);
         Assert.NotNull((await api.GetPrincipalAsync(boss.Id)).DisabledAt);
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusWithAsync(Server.Api(bossKey.Key)));
@@ -381,7 +349,7 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         Assert.DoesNotContain("id=\"create-silence\"", asViewer.Body);
         Assert.DoesNotContain("Silence this", asViewer.Body);
         var silences = (await api.ListSilencesAsync()).Count;
-        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, "/console/alerts/silences", viewer, ("_csrf", Token(asViewer.Body)),
+        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, "/console/alerts/silences", viewer, ("_csrf", Csrf(asViewer.Body)),
             ("keyPrefix", prefix), ("duration", "2h"), ("reason", "forged"))).Status);
 
         // "Silence this" fills the prefix with the alert's key.
@@ -390,7 +358,7 @@ public abstract partial class AdminPageTests(ServerFixture fixture) : ProviderTe
         Assert.Contains(Uri.EscapeDataString($"{prefix}:fast"), System.Net.WebUtility.HtmlDecode(link));
         var prefilled = await GetAsync(browser, System.Net.WebUtility.HtmlDecode(link).Split('#')[0], deployer);
         Assert.Contains($"name=\"keyPrefix\" required maxlength=\"200\" value=\"{prefix}:fast\"", prefilled.Body);
-        var token = Token(page.Body);
+        var token = Csrf(page.Body);
 
         // No token; bad input: refused, nothing stored.
         Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, "/console/alerts/silences", deployer, ("keyPrefix", prefix), ("duration", "2h"), ("reason", "x"))).Status);

@@ -13,6 +13,8 @@ using ModelGate.Storage.Rollouts;
 using ModelGate.Tests.Infrastructure;
 using ModelGate.WebConsole;
 
+using static ModelGate.Tests.WebConsole.ConsoleHttp;
+
 namespace ModelGate.Tests.WebConsole;
 
 /// <summary>
@@ -27,22 +29,9 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
     private const string Hostile = "<script>alert(1)</script>";
 
-    private HttpClient Browser() => new(Server.Handler()) { BaseAddress = new Uri("http://localhost/") };
+    private HttpClient Browser() => ConsoleHttp.Browser(Server);
 
-    private async Task<string> SignInAsync(HttpClient browser, string key = ServerFixture.AdminKey)
-    {
-        using var response = await browser.PostAsync("/console/sign-in", new FormUrlEncodedContent([KeyValuePair.Create("apiKey", key)]));
-        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        return response.Headers.GetValues("Set-Cookie").Single().Split(';')[0];
-    }
-
-    private static async Task<(HttpStatusCode Status, string Body)> GetAsync(HttpClient browser, string path, string cookie)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Add("Cookie", cookie);
-        using var response = await browser.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
+    private static Task<string> SignInAsync(HttpClient browser, string key = ServerFixture.AdminKey) => ConsoleHttp.SignInAsync(browser, key);
 
     private async Task<string> PageAsync(string path)
     {
