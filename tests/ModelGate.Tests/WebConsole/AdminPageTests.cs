@@ -198,6 +198,7 @@ public abstract class AdminPageTests(ServerFixture fixture) : ProviderTests(fixt
         Assert.DoesNotContain("href=\"/console/keys\"", home.Body);
         Assert.DoesNotContain("href=\"/console/principals\"", home.Body);
         Assert.Contains("href=\"/console/keys\"", (await GetAsync(browser, "/console", admin)).Body);
+        Assert.DoesNotContain("href=\"/console/keys\"", (await GetAsync(browser, "/console", scopedAdmin)).Body); // its pages would be 403
         foreach (var path in (string[])["/console/keys", "/console/principals", $"/console/keys/{victim.Id}", $"/console/principals/{victim.Principal}"])
         {
             Assert.Equal(HttpStatusCode.Forbidden, (await GetAsync(browser, path, deployer)).Status);
