@@ -247,31 +247,34 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
         Assert.Null(replayed.Session);
     }
 
-    [Fact]
-    public async Task BrokenAnswers_AreRefused401_SayingWhichCheckFailed_AndStartNoSession()
+    private static readonly RSA OtherKey = RSA.Create(2048);
+
+    [Theory]
+    [InlineData("wrong nonce", "nonce is not this sign-in's")]
+    [InlineData("wrong audience", "audience is not 'modelgate'")]
+    [InlineData("wrong signature", "signature is not valid")]
+    [InlineData("expired", "the token expired at")]
+    [InlineData("provider error", "refused the sign-in: access_denied (the person said no)")]
+    public async Task BrokenAnswer_IsRefused401_SayingWhichCheckFailed_AndStartsNoSession(string broken, string reason)
     {
-        using var other = RSA.Create(2048);
-        var cases = new (string Name, Func<string, ProviderSignIn> Who, string Reason)[]
+        var email = Email("eve");
+        var who = new ProviderSignIn(email, ["readers"]);
+        who = broken switch
         {
-            ("wrong nonce", e => new ProviderSignIn(e, ["readers"]) { Nonce = "not-this-sign-ins-nonce" }, "nonce is not this sign-in's"),
-            ("wrong audience", e => new ProviderSignIn(e, ["readers"]) { Audience = "another-client" }, "audience is not 'modelgate'"),
-            ("wrong signature", e => new ProviderSignIn(e, ["readers"]) { SignWith = other }, "signature is not valid"),
-            ("expired", e => new ProviderSignIn(e, ["readers"]) { IssuedAgo = TimeSpan.FromMinutes(10) }, "the token expired at"),
-            ("provider error", e => new ProviderSignIn(e, ["readers"]) { Error = "access_denied" }, "refused the sign-in: access_denied (the person said no)"),
+            "wrong nonce" => who with { Nonce = "not-this-sign-ins-nonce" },
+            "wrong audience" => who with { Audience = "another-client" },
+            "wrong signature" => who with { SignWith = OtherKey }, // the provider's key id, another key
+            "expired" => who with { IssuedAgo = TimeSpan.FromMinutes(10) }, // 5 minutes' lifetime, past the 30 s skew
+            "provider error" => who with { Error = "access_denied" },
+            _ => throw new ArgumentOutOfRangeException(nameof(broken)),
         };
-        var browser = Browser();
-        foreach (var (name, who, reason) in cases)
-        {
-            var email = Email("eve");
-            var (answer, _, _) = await SignInAsync(browser, who(email));
-            Assert.True(answer.Status == HttpStatusCode.Unauthorized, $"{name}: {answer.Status}");
-            var alert = AlertOf(answer.Body);
-            Assert.True(alert.Contains(reason, StringComparison.Ordinal), $"{name}: {alert}");
-            Assert.Null(answer.Session);
-            Assert.Contains("<form id=\"sso\"", answer.Body); // the sign-in page again, to start over
-            // Nothing was provisioned for a refused token.
-            Assert.False(await server.WithDbAsync(db => Task.FromResult(db.Principals.Any(p => p.IdentityKey == email))), name);
-        }
+        var (answer, _, _) = await SignInAsync(Browser(), who);
+        Assert.Equal(HttpStatusCode.Unauthorized, answer.Status);
+        Assert.Contains(reason, AlertOf(answer.Body));
+        Assert.Null(answer.Session);
+        Assert.Contains("<form id=\"sso\"", answer.Body); // the sign-in page again, to start over
+        // Nothing was provisioned for a refused token.
+        Assert.False(await server.WithDbAsync(db => Task.FromResult(db.Principals.Any(p => p.IdentityKey == email))));
     }
 
     [Fact]
