@@ -310,6 +310,41 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
     }
 
     [Fact]
+    public async Task ClientSecretRedirectBaseAndExtraScopes_AreSentAsConfigured()
+    {
+        var options = server.App.Services.GetRequiredService<IOptions<OidcOptions>>().Value;
+        options.ClientSecret = "s3cret:with/odd+chars";
+        options.RedirectBaseUrl = "https://ml.example.com/gate/";
+        options.ExtraScopes = ["groups", "openid"];
+        try
+        {
+            var browser = Browser();
+            Provider.SignsIn = new ProviderSignIn(Email("cid"), ["readers"]);
+            var attempt = await StartAsync(browser);
+            var asked = QueryOf(attempt.AuthorizationUrl);
+            const string Redirect = "https://ml.example.com/gate/console/oidc/callback";
+            Assert.Equal((Redirect, "openid email profile groups"), (asked["redirect_uri"], asked["scope"]));
+            var callback = await AuthorizeAsync(attempt.AuthorizationUrl);
+            Assert.StartsWith(Redirect + "?code=", callback.ToString());
+            // The reverse proxy takes the prefix off before the request reaches the console.
+            Provider.TokenRequests.Clear();
+            var answer = await CallbackAsync(browser, new Uri("http://localhost/console/oidc/callback" + callback.Query), attempt.PendingCookie);
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            var exchanged = Assert.Single(Provider.TokenRequests);
+            // client_secret_basic: the id and secret in the Authorization header (form-encoded first), not in the form.
+            Assert.Equal((IdentityProviderStub.Audience, "s3cret:with/odd+chars"), (exchanged["basic_client_id"], exchanged["basic_client_secret"]));
+            Assert.False(exchanged.ContainsKey("client_id"));
+            Assert.Equal(Redirect, exchanged["redirect_uri"]);
+        }
+        finally
+        {
+            options.ClientSecret = null;
+            options.RedirectBaseUrl = null;
+            options.ExtraScopes = [];
+        }
+    }
+
+    [Fact]
     public async Task UnknownPrincipal_WhenPrincipalsAreNotMadeAtSignIn_IsRefused403()
     {
         var options = server.App.Services.GetRequiredService<IOptions<OidcOptions>>().Value;
@@ -351,5 +386,53 @@ public sealed class OidcSignInAbsentTests(SqliteServerFixture server) : IClassFi
         Assert.False(start.Headers.Contains("Set-Cookie"));
         using var callback = await browser.GetAsync("/console/oidc/callback?code=x&state=y");
         Assert.Equal(HttpStatusCode.NotFound, callback.StatusCode);
+    }
+}
+
+/// <summary>The console sign-in's part of the <c>Oidc</c> section: when it is on, and what start-up refuses.</summary>
+public sealed class OidcSignInOptionsTests
+{
+    private static OidcOptions Bearer() => new() { Issuer = "https://idp.example/", Audience = "modelgate", JwksUri = "https://idp.example/jwks" };
+
+    [Fact]
+    public void ConsoleSignIn_IsOnWithAnAuthorityOrBothEndpoints_AndTheClientIdDefaultsToTheAudience()
+    {
+        Assert.False(Bearer().ConsoleSignIn); // a key set alone: bearer tokens only
+        var discovered = Bearer();
+        discovered.Authority = "https://idp.example/"; // keys from the key set, endpoints from the discovery document
+        Assert.True(discovered.ConsoleSignIn);
+        Assert.False(new OidcOptions { Authority = "https://idp.example/" }.ConsoleSignIn); // no issuer: off
+        var both = Bearer();
+        both.AuthorizationEndpoint = "https://idp.example/auth";
+        Assert.False(both.ConsoleSignIn);
+        both.TokenEndpoint = "https://idp.example/token";
+        Assert.True(both.ConsoleSignIn);
+        Assert.Equal("modelgate", both.EffectiveClientId);
+        both.ClientId = "console";
+        Assert.Equal("console", both.EffectiveClientId);
+    }
+
+    [Theory]
+    [InlineData("AuthorizationEndpoint", "http://idp.example/auth", "must be an absolute https URL")]
+    [InlineData("TokenEndpoint", "http://idp.example/token", "must be an absolute https URL")]
+    [InlineData("AuthorizationEndpoint only", "https://idp.example/auth", "go together")]
+    [InlineData("RedirectBaseUrl", "ml.example.com", "RedirectBaseUrl must be an absolute http(s) URL")]
+    [InlineData("RedirectBaseUrl", "https://ml.example.com/?x=1", "without query or fragment")]
+    [InlineData("ExtraScopes", "two words", "is not a scope")]
+    [InlineData("SignInTimeout", "00:00:10", "SignInTimeout must be between")]
+    public void Problem_NamesTheKey(string key, string value, string expected)
+    {
+        var options = Bearer();
+        switch (key)
+        {
+            case "AuthorizationEndpoint": options.AuthorizationEndpoint = value; options.TokenEndpoint = "https://idp.example/token"; break;
+            case "TokenEndpoint": options.TokenEndpoint = value; options.AuthorizationEndpoint = "https://idp.example/auth"; break;
+            case "AuthorizationEndpoint only": options.AuthorizationEndpoint = value; break;
+            case "RedirectBaseUrl": options.RedirectBaseUrl = value; break;
+            case "ExtraScopes": options.ExtraScopes = [value]; break;
+            case "SignInTimeout": options.SignInTimeout = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+        }
+        Assert.Contains(expected, options.Problem());
+        Assert.Null(Bearer().Problem());
     }
 }
