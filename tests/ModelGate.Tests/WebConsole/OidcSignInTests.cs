@@ -233,6 +233,42 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
     }
 
     [Fact]
+    public async Task Callback_AfterTheSignInTimeout_IsRefused400()
+    {
+        var browser = Browser();
+        Provider.SignsIn = new ProviderSignIn(Email("slow"), ["readers"]);
+        var attempt = await StartAsync(browser);
+        var callback = await AuthorizeAsync(attempt.AuthorizationUrl);
+        server.Time.Advance(TimeSpan.FromMinutes(10) + TimeSpan.FromSeconds(1)); // Oidc:SignInTimeout (10 minutes)
+        var answer = await CallbackAsync(browser, callback, attempt.PendingCookie);
+        Assert.Equal(HttpStatusCode.BadRequest, answer.Status);
+        Assert.Contains("the sign-in took longer than 10 minutes", AlertOf(answer.Body));
+        Assert.Null(answer.Session);
+    }
+
+    [Fact]
+    public async Task TokenEndpoint_Unreachable_Is502_AndStartsNoSession()
+    {
+        var options = server.App.Services.GetRequiredService<IOptions<OidcOptions>>().Value;
+        using var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop(); // a port nothing listens on
+        options.TokenEndpoint = $"http://127.0.0.1:{port}/token";
+        try
+        {
+            var (answer, _, _) = await SignInAsync(Browser(), new ProviderSignIn(Email("offline"), ["readers"]));
+            Assert.Equal(HttpStatusCode.BadGateway, answer.Status);
+            Assert.Contains($"token endpoint could not be reached (http://127.0.0.1:{port}/token)", AlertOf(answer.Body));
+            Assert.Null(answer.Session);
+        }
+        finally
+        {
+            options.TokenEndpoint = null;
+        }
+    }
+
+    [Fact]
     public async Task Callback_Replayed_IsRefusedAtTheTokenEndpoint_AndStartsNoSession()
     {
         var browser = Browser();
