@@ -177,6 +177,18 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
         Assert.Equal([Roles.Admin, Roles.Viewer], principal.Roles.Order());
         var created = Assert.Single((await server.Api().ListAuditAsync(subject: OidcPrincipals.Subject(principal.Id))).Items);
         Assert.Equal(("principal.created", OidcPrincipals.Actor), (created.Action, created.Actor));
+
+        // Sign-out, with the form's token, ends the person's session as it ends a key's.
+        using var signOut = new HttpRequestMessage(HttpMethod.Post, "/console/sign-out")
+        {
+            Content = new FormUrlEncodedContent([KeyValuePair.Create("_csrf", CsrfField().Match(page.Body).Groups[1].Value)]),
+        };
+        signOut.Headers.Add("Cookie", answer.Session!);
+        using (var signedOut = await browser.SendAsync(signOut))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, signedOut.StatusCode);
+            Assert.Contains(signedOut.Headers.GetValues("Set-Cookie"), c => c.StartsWith(ConsoleSessions.CookieName + "=;", StringComparison.Ordinal));
+        }
     }
 
     [Fact]
