@@ -11,6 +11,8 @@ using ModelGate.Storage.Security;
 using ModelGate.Tests.Infrastructure;
 using ModelGate.WebConsole;
 
+using static ModelGate.Tests.WebConsole.ConsoleHttp;
+
 namespace ModelGate.Tests.WebConsole;
 
 /// <summary>
@@ -49,7 +51,7 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
     private IdentityProviderStub Provider => server.IdP;
 
     /// <summary>The browser's side of the console (in memory): neither follows redirects nor keeps cookies.</summary>
-    private HttpClient Browser() => new(server.Handler()) { BaseAddress = new Uri("http://localhost/") };
+    private HttpClient Browser() => ConsoleHttp.Browser(server);
 
     /// <summary>The browser's side of the provider (a socket): redirects are followed by the test, step by step.</summary>
     private static readonly HttpClient ToProvider = new(new SocketsHttpHandler { AllowAutoRedirect = false });
@@ -102,19 +104,7 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
         return (await CallbackAsync(browser, callback, attempt.PendingCookie), callback, attempt);
     }
 
-    private static async Task<(HttpStatusCode Status, string Body, string? Location)> GetAsync(HttpClient browser, string path, string? cookie)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        if (cookie is not null)
-        {
-            request.Headers.Add("Cookie", cookie);
-        }
-        using var response = await browser.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync(), response.Headers.Location?.OriginalString);
-    }
 
-    [GeneratedRegex("name=\"_csrf\" value=\"([^\"]+)\"")]
-    private static partial Regex CsrfField();
 
     [GeneratedRegex("<p role=\"alert\">([^<]*)</p>")]
     private static partial Regex AlertElement();
@@ -181,7 +171,7 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
         // Sign-out, with the form's token, ends the person's session as it ends a key's.
         using var signOut = new HttpRequestMessage(HttpMethod.Post, "/console/sign-out")
         {
-            Content = new FormUrlEncodedContent([KeyValuePair.Create("_csrf", CsrfField().Match(page.Body).Groups[1].Value)]),
+            Content = new FormUrlEncodedContent([KeyValuePair.Create("_csrf", Csrf(page.Body))]),
         };
         signOut.Headers.Add("Cookie", answer.Session!);
         using (var signedOut = await browser.SendAsync(signOut))
@@ -208,7 +198,7 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
         Assert.Contains($"data-testid=\"whoami\">{email}<", page.Body);
         Assert.DoesNotContain("href=\"/console/principals\"", page.Body);
         Assert.DoesNotContain("id=\"approve\"", page.Body);
-        var token = CsrfField().Match(page.Body).Groups[1].Value;
+        var token = Csrf(page.Body);
         using var forged = new HttpRequestMessage(HttpMethod.Post, $"/console/models/{model}/versions/1.0.0/approve")
         {
             Content = new FormUrlEncodedContent([KeyValuePair.Create("_csrf", token), KeyValuePair.Create("decision", "approve"), KeyValuePair.Create("role", Roles.MlLead)]),
