@@ -95,16 +95,27 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
         var now = time.GetUtcNow().UtcDateTime;
         var json = JsonSerializer.Serialize(details, ModelGateJson.Options);
         var firing = await db.Alerts.FirstOrDefaultAsync(a => a.Key == key && a.Status == "firing", cancellationToken);
+        var silenced = await db.Silences.AnyAsync(s => s.Until > now && key.StartsWith(s.KeyPrefix), cancellationToken);
         if (firing is not null)
         {
             firing.LastSeenAt = now;
             firing.Occurrences++;
             firing.Details = json;
             firing.Summary = summary;
+            // A silence made or ended while it fires: muted from then on, or (never sent) delivered now that it has ended.
+            var unmuted = firing.Silenced && !silenced && firing.Delivery == "none" && Targets(kind, "firing").Count > 0;
+            firing.Silenced = silenced;
+            if (unmuted)
+            {
+                firing.Delivery = "pending";
+            }
             await db.SaveChangesAsync(cancellationToken);
+            if (unmuted)
+            {
+                _deliveries.Writer.TryWrite(firing.Id);
+            }
             return firing;
         }
-        var silenced = await db.Silences.AnyAsync(s => s.Until > now && key.StartsWith(s.KeyPrefix), cancellationToken);
         var alert = new AlertEntity
         {
             Key = key, Group = group, Kind = kind, Severity = severity, Status = "firing", Summary = summary, Details = json, FiredAt = now, LastSeenAt = now,

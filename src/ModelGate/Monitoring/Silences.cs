@@ -12,8 +12,9 @@ namespace ModelGate.Monitoring;
 public sealed record SilenceOutcome(SilenceEntity? Created = null, ValidationErrors? Invalid = null);
 
 /// <summary>
-/// Silences: alerts that fire while one is in force, with a key that starts with its prefix, are recorded but not delivered
-/// (<see cref="AlertManager.RaiseAsync"/>). One place for the REST API and the console; each is audited (<c>alert.silenced</c>).
+/// Silences: alerts with a key that starts with the prefix of one in force are recorded but not delivered — those firing when
+/// it is made and those that fire while it lasts (<see cref="AlertManager.RaiseAsync"/>); when it ends, an alert still firing
+/// is delivered at its next evaluation. One place for the REST API and the console; each is audited (<c>alert.silenced</c>).
 /// </summary>
 public static class Silences
 {
@@ -44,6 +45,9 @@ public static class Silences
         await using var tx = await write.BeginAsync(cancellationToken);
         var silence = new SilenceEntity { KeyPrefix = request.KeyPrefix, Until = tx.Now + duration, Reason = request.Reason, CreatedAt = tx.Now, CreatedBy = user.ActorId() };
         tx.Db.Silences.Add(silence);
+        // Alerts already firing under the prefix are muted now, as those that fire later will be: their resolution is not sent.
+        await tx.Db.Alerts.Where(a => a.Status == "firing" && !a.Silenced && a.Key.StartsWith(request.KeyPrefix))
+            .ExecuteUpdateAsync(u => u.SetProperty(a => a.Silenced, true), cancellationToken);
         await tx.AppendAsync(user.ActorId(), SilencedAction, $"alerts/{request.KeyPrefix}", new { request.KeyPrefix, silence.Until, request.Reason },
             cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);

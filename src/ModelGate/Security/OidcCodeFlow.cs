@@ -63,8 +63,8 @@ public sealed record OidcSignInResult(OidcPrincipal? Principal, OidcSignInFailur
 /// The provider's endpoints are configured (or discovered from <see cref="OidcOptions.Authority"/>) explicitly, so they are
 /// reached whatever the egress policy says, https only except on loopback.
 /// </summary>
-public sealed class OidcCodeFlow(IOptions<OidcOptions> options, IOptionsMonitor<JwtBearerOptions> bearer, OidcPrincipals principals,
-    SecretProtector secrets, TimeProvider time) : IDisposable
+public sealed partial class OidcCodeFlow(IOptions<OidcOptions> options, IOptionsMonitor<JwtBearerOptions> bearer, OidcPrincipals principals,
+    SecretProtector secrets, TimeProvider time, ILogger<OidcCodeFlow> logger) : IDisposable
 {
     public const string CallbackPath = "/console/oidc/callback";
     public const string Scopes = "openid email profile";
@@ -118,6 +118,31 @@ public sealed class OidcCodeFlow(IOptions<OidcOptions> options, IOptionsMonitor<
     /// sealed (from this browser's cookie), the rest the callback's query.
     /// </summary>
     public async Task<OidcSignInResult> CompleteAsync(string? pending, string? state, string? code, string? error, string? errorDescription,
+        CancellationToken cancellationToken)
+    {
+        var result = await CompleteCoreAsync(pending, state, code, error, errorDescription, cancellationToken);
+        if (result.Failure is { } failure)
+        {
+            // The person sees the reason; the operator sees it too (a redirect URI not registered shows up as invalid_grant).
+            if (failure is OidcSignInFailure.ProviderError or OidcSignInFailure.StateMismatch or OidcSignInFailure.MissingCode)
+            {
+                LogDeclined(logger, failure, result.Reason!); // the person's doing (cancelled, an old tab), or a forged answer
+            }
+            else
+            {
+                LogRefused(logger, failure, result.Reason!);
+            }
+        }
+        return result;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Console single sign-on refused ({Failure}): {Reason}")]
+    private static partial void LogRefused(ILogger logger, OidcSignInFailure failure, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Console single sign-on not completed ({Failure}): {Reason}")]
+    private static partial void LogDeclined(ILogger logger, OidcSignInFailure failure, string reason);
+
+    private async Task<OidcSignInResult> CompleteCoreAsync(string? pending, string? state, string? code, string? error, string? errorDescription,
         CancellationToken cancellationToken)
     {
         if (!Available)
@@ -219,7 +244,8 @@ public sealed class OidcCodeFlow(IOptions<OidcOptions> options, IOptionsMonitor<
             var text = await response.Content.ReadAsStringAsync(cancellationToken);
             try
             {
-                body = JsonDocument.Parse(text).RootElement.Clone();
+                using var document = JsonDocument.Parse(text);
+                body = document.RootElement.Clone();
             }
             catch (JsonException)
             {

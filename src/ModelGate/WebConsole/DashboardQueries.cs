@@ -43,7 +43,8 @@ public sealed record QualityDrop(string Model, string Version, long Scored, doub
     public double? Drop => Evaluated - Live;
 }
 
-public sealed record StageCount(string Stage, int Versions);
+/// <summary>How many models have a version in a stage, and how many versions are in it.</summary>
+public sealed record StageCount(string Stage, int Models, int Versions);
 
 /// <summary>A business metric reported with feedback (<c>conversion</c>, <c>revenue_eur</c>): how often and its total.</summary>
 public sealed record BusinessTotal(string Metric, long Reports, double Total);
@@ -78,9 +79,15 @@ public sealed record ErrorRatePoint(DateTime From, DateTime To, long Requests, l
     public double? Rate => Requests == 0 ? null : (double)Errors / Requests;
 }
 
+/// <summary>One bucket (<see cref="From"/>, <see cref="To"/>] of the scored feedback on the requests served in it.</summary>
+public sealed record ScorePoint(DateTime From, DateTime To, long Scored, double Sum)
+{
+    public double? Mean => Scored == 0 ? null : Sum / Scored;
+}
+
 public sealed record OnCallView(DashboardWindow Window, DateTime From, DateTime To, IReadOnlyList<SloBurn> Slos, IReadOnlyList<ActiveAlert> Alerts,
     IReadOnlyList<FailingEndpoint> Failing, IReadOnlyList<UpstreamEndpointFailures> Upstreams, IReadOnlyList<CanaryInFlight> Canaries,
-    IReadOnlyList<ErrorRatePoint> Trend);
+    IReadOnlyList<ErrorRatePoint> Trend, IReadOnlyList<ScorePoint> Accuracy);
 
 /// <summary>A request-log record as the debug dashboard shows it (the payload is the redacted one the gateway stored).</summary>
 public sealed record LoggedRequest(long Id, string RequestId, DateTime Time, string Deployment, string? Version, string? Route, string Protocol, int Status,
@@ -140,9 +147,10 @@ public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, D
             .Select(g => new ModelCost(g.Key, g.Sum(c => c.Cost), g.Sum(c => c.Requests)))
             .OrderByDescending(c => c.Cost).ThenBy(c => c.Model, StringComparer.Ordinal).ToList();
 
-        var stages = await db.ModelVersions.AsNoTracking().GroupBy(v => v.Stage).Select(g => new { Stage = g.Key, Versions = g.Count() }).ToListAsync(ct);
-        var stageCounts = StageOrder.Select(s => new StageCount(s, stages.FirstOrDefault(x => x.Stage == s)?.Versions ?? 0))
-            .Concat(stages.Where(s => !StageOrder.Contains(s.Stage)).Select(s => new StageCount(s.Stage, s.Versions))).ToList();
+        var stages = await db.ModelVersions.AsNoTracking().GroupBy(v => v.Stage)
+            .Select(g => new { Stage = g.Key, Models = g.Select(v => v.ModelId).Distinct().Count(), Versions = g.Count() }).ToListAsync(ct);
+        var stageCounts = StageOrder.Select(s => stages.FirstOrDefault(x => x.Stage == s) is { } c ? new StageCount(s, c.Models, c.Versions) : new StageCount(s, 0, 0))
+            .Concat(stages.Where(s => !StageOrder.Contains(s.Stage)).Select(s => new StageCount(s.Stage, s.Models, s.Versions))).ToList();
 
         var business = await db.Feedback.AsNoTracking().Where(f => f.Metric != null && f.MetricValue != null && f.RequestTime > from && f.RequestTime <= to)
             .GroupBy(f => f.Metric!).Select(g => new { Metric = g.Key, Reports = g.LongCount(), Total = g.Sum(f => f.MetricValue ?? 0) }).ToListAsync(ct);
@@ -244,14 +252,15 @@ public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, D
                 r.NextCheckAt);
         }).ToList();
 
-        return new OnCallView(window, from, to, slos, alerts, failing, upstreams, canaries, await ErrorTrendAsync(window, from, to, ct));
+        return new OnCallView(window, from, to, slos, alerts, failing, upstreams, canaries, await ErrorTrendAsync(window, from, to, ct),
+            await AccuracyTrendAsync(window, from, to, ct));
     }
 
     /// <summary>The served requests' error rate per bucket of the window, counted in one GROUP BY over a CASE of the bucket bounds.</summary>
     private async Task<IReadOnlyList<ErrorRatePoint>> ErrorTrendAsync(DashboardWindow window, DateTime from, DateTime to, CancellationToken ct)
     {
         var count = (int)(window.Span / window.Bucket);
-        var buckets = await db.RequestLogs.AsNoTracking().Within(from, to).Served().GroupBy(BucketOf(from, window.Bucket, count))
+        var buckets = await db.RequestLogs.AsNoTracking().Within(from, to).Served().GroupBy(BucketOf<RequestLogEntity>(r => r.Time, from, window.Bucket, count))
             .Select(g => new { Bucket = g.Key, Requests = g.LongCount(), Errors = g.LongCount(r => r.Status >= 500) }).ToListAsync(ct);
         return Enumerable.Range(0, count).Select(i =>
         {
@@ -260,17 +269,32 @@ public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, D
         }).ToList();
     }
 
-    /// <summary><c>r =&gt; r.Time &lt;= b1 ? 0 : r.Time &lt;= b2 ? 1 : … : count − 1</c>, the bounds as constants (a CASE in SQL).</summary>
-    private static Expression<Func<RequestLogEntity, int>> BucketOf(DateTime from, TimeSpan width, int count)
+    /// <summary>
+    /// The live score of every version (the mean of the scored feedback, as the quality panel counts it) per bucket of the
+    /// window, by the time of the request the feedback is about: the seed's model accuracy trend.
+    /// </summary>
+    private async Task<IReadOnlyList<ScorePoint>> AccuracyTrendAsync(DashboardWindow window, DateTime from, DateTime to, CancellationToken ct)
     {
-        var r = Expression.Parameter(typeof(RequestLogEntity), "r");
-        var time = Expression.Property(r, nameof(RequestLogEntity.Time));
+        var count = (int)(window.Span / window.Bucket);
+        var buckets = await db.Feedback.AsNoTracking().Where(f => f.Score != null && f.RequestTime > from && f.RequestTime <= to)
+            .GroupBy(BucketOf<FeedbackEntity>(f => f.RequestTime, from, window.Bucket, count))
+            .Select(g => new { Bucket = g.Key, Scored = g.LongCount(), Sum = g.Sum(f => f.Score ?? 0) }).ToListAsync(ct);
+        return Enumerable.Range(0, count).Select(i =>
+        {
+            var b = buckets.FirstOrDefault(x => x.Bucket == i);
+            return new ScorePoint(from + window.Bucket * i, from + window.Bucket * (i + 1), b?.Scored ?? 0, b?.Sum ?? 0);
+        }).ToList();
+    }
+
+    /// <summary><c>x =&gt; time(x) &lt;= b1 ? 0 : time(x) &lt;= b2 ? 1 : … : count − 1</c>, the bounds as constants (a CASE in SQL).</summary>
+    private static Expression<Func<T, int>> BucketOf<T>(Expression<Func<T, DateTime>> time, DateTime from, TimeSpan width, int count)
+    {
         Expression body = Expression.Constant(count - 1);
         for (var i = count - 2; i >= 0; i--)
         {
-            body = Expression.Condition(Expression.LessThanOrEqual(time, Expression.Constant(from + width * (i + 1))), Expression.Constant(i), body);
+            body = Expression.Condition(Expression.LessThanOrEqual(time.Body, Expression.Constant(from + width * (i + 1))), Expression.Constant(i), body);
         }
-        return Expression.Lambda<Func<RequestLogEntity, int>>(body, r);
+        return Expression.Lambda<Func<T, int>>(body, time.Parameters);
     }
 
     /// <summary>The last analysis recorded in a rollout's history: its outcome, the controller's reason and when.</summary>

@@ -114,7 +114,8 @@ public static class Dashboards
         main.Append($"""
             <section aria-labelledby="stages-title" id="stages">
             <h2 id="stages-title">Models by stage</h2>
-            {Charts.Bars("models-by-stage", "Versions in each stage", view.Stages.Select(s => new ChartBar(s.Stage, s.Versions, s.Versions.ToString(Inv))).ToList(), "versions")}
+            {Charts.Bars("models-by-stage", "Models with a version in each stage", view.Stages.Select(s => new ChartBar(s.Stage, s.Models,
+                $"{s.Models} ({s.Versions} version{(s.Versions == 1 ? "" : "s")})")).ToList(), "models (versions)")}
             </section>
             <section aria-labelledby="business-title" id="business">
             <h2 id="business-title">Business metrics</h2>
@@ -240,6 +241,12 @@ public static class Dashboards
             <h2 id="trend-title">Error rate</h2>
             {Charts.Line("error-rate", $"Share of served requests answered 5xx per {Durations.Format(span.Bucket)} (each point labelled with its bucket's end, UTC)",
                 view.Trend.Select(p => new LinePoint(p.To.ToString(label, Inv), p.Rate)).ToList(), v => Pct(v))}
+            </section>
+            <section aria-labelledby="accuracy-title" id="accuracy">
+            <h2 id="accuracy-title">Model accuracy</h2>
+            {Charts.Line("accuracy-trend", $"Live score of every version per {Durations.Format(span.Bucket)}: the mean of the scored feedback on the requests served then",
+                view.Accuracy.Select(p => new LinePoint(p.To.ToString(label, Inv), p.Mean)).ToList(), v => Pct(v))}
+            <p class="muted">A label judged against the prediction counts 1 if right, 0 if wrong; a score counts as given. Feedback arrives after the request: recent buckets fill up later.</p>
             </section>
             """);
         return ConsoleApi.HtmlResult(Page("On-call dashboard", Wrap(main.ToString()), session, "dashboards"), StatusCodes.Status200OK);
@@ -465,11 +472,11 @@ public static class Dashboards
 
     /// <summary>A share (0–1) as a percentage; "–" for none.</summary>
     internal static string Pct(double? share, string format = "0.00") =>
-        share is { } s && double.IsFinite(s) ? (s * 100).ToString(format, Inv) + " %" : "–";
+        share is { } s && double.IsFinite(s) ? (s * 100).ToString(format, Inv) + "\u00a0%" : "–";
 
     /// <summary>A difference of two shares in percentage points.</summary>
     internal static string Points(double? difference) =>
-        difference is { } d && double.IsFinite(d) ? (d * 100).ToString("+0.00;−0.00;0.00", Inv) + " pt" : "–";
+        difference is { } d && double.IsFinite(d) ? (d * 100).ToString("+0.00;−0.00;0.00", Inv) + "\u00a0pt" : "–";
 
     internal static string Money(double value) => value.ToString("0.0000", Inv);
 

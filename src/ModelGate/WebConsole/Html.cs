@@ -43,7 +43,7 @@ public static class Html
                 <li><a href="/console"{(current == "catalog" ? " aria-current=\"page\"" : "")}>Catalog</a></li>
                 <li><a href="/console/deployments"{(current == "deployments" ? " aria-current=\"page\"" : "")}>Deployments</a></li>
                 {(session.Key.Deployments is null ? Link("/console/dashboards", "Dashboards", "dashboards") + Link("/console/alerts", "Alerts", "alerts") + Link("/console/audit", "Audit", "audit") : "")}
-                {(session.User.IsInRole(Client.Roles.Admin) ? Link("/console/keys", "Keys", "keys") + Link("/console/principals", "Principals", "principals") : "")}
+                {(session.Key.Deployments is null && session.User.IsInRole(Client.Roles.Admin) ? Link("/console/keys", "Keys", "keys") + Link("/console/principals", "Principals", "principals") : "")}
                 </ul></nav>
                 <div class="who"><span data-testid="whoami">{E(session.User.Identity?.Name)}</span>
                 <form id="sign-out" method="post" action="/console/sign-out">{Csrf(session)}<button type="submit">Sign out</button></form></div>

@@ -14,7 +14,7 @@ namespace ModelGate.WebConsole;
 /// <summary>
 /// API keys, for administrators with unscoped keys (the REST API's <see cref="Permissions.KeysManage"/>): the list, a key's
 /// page, creating a key (its secret shown once, on the answer to the form's post, never stored or put in a URL) and revoking
-/// one behind a confirmation. Both acts are <see cref="KeyCommands"/>', as the REST API's are, audited alike.
+/// one behind a confirmation. Both acts call <see cref="KeyCommands"/>, as the REST API does, and are audited alike.
 /// </summary>
 public static class KeysPages
 {
@@ -36,7 +36,10 @@ public static class KeysPages
 
     private const string Forbidden = "Your key's roles do not allow managing keys (administrators with a key not scoped to deployments).";
 
-    public static async Task<IResult> ListAsync(HttpContext context, [AsParameters] Services services, CancellationToken ct)
+    /// <summary>The list's status filter: every key, or those active, expired or revoked.</summary>
+    public static readonly IReadOnlyList<string> Statuses = ["active", "expired", "revoked"];
+
+    public static async Task<IResult> ListAsync(HttpContext context, [AsParameters] Services services, string? status, CancellationToken ct)
     {
         var (session, refusal) = await ConsoleApi.AuthorizeAsync(context, services.Sessions, services.Authorization, Permissions.KeysManage, scopedKeysAllowed: false, ct);
         if (refusal is not null)
@@ -46,8 +49,10 @@ public static class KeysPages
         var keys = await KeyCommands.ListAsync(services.Db, ct);
         var principals = await services.Db.Principals.AsNoTracking().ToDictionaryAsync(p => p.Id, ct);
         var now = services.Time.GetUtcNow().UtcDateTime;
+        status = Statuses.Contains(status) ? status : null;
+        var shown = keys.Where(k => status is null || Status(k, now) == status).ToList();
         var rows = new StringBuilder();
-        foreach (var k in keys)
+        foreach (var k in shown)
         {
             var principal = principals.GetValueOrDefault(k.PrincipalId);
             rows.Append($"""
@@ -59,6 +64,11 @@ public static class KeysPages
         var main = $"""
             <h1>API keys</h1>
             <p><a href="#create-key">Create a key</a> · Each key acts for a principal and carries roles its principal holds. The secret is shown once, when the key is made.</p>
+            <form id="keys-filter" class="filters" method="get" action="{Path}">
+            <label for="key-status">Status<select id="key-status" name="status"><option value="">any</option>{string.Concat(Statuses.Select(x => $"""<option value="{x}"{(x == status ? " selected" : "")}>{x}</option>"""))}</select></label>
+            <button type="submit">Filter</button>
+            </form>
+            <p>{shown.Count} of {keys.Count} key{(keys.Count == 1 ? "" : "s")}</p>
             <div class="scroll">
             <table id="keys">
             <caption class="skip">API keys, oldest first</caption>
@@ -131,36 +141,37 @@ public static class KeysPages
             return refusal!;
         }
         var posted = KeyForm.Read(form);
-        string? problem = FormText.Problem(form);
         DateTimeOffset? expires = null;
-        if (problem is null && posted.Expires.Length > 0)
+        if ((FormText.Problem(form) ?? ExpiryProblem(posted.Expires, out expires)) is { } problem)
         {
-            if (DateTime.TryParseExact(posted.Expires, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var date))
-            {
-                expires = new DateTimeOffset(date, TimeSpan.Zero);
-            }
-            else
-            {
-                problem = "expires: a date, yyyy-mm-dd";
-            }
+            return NotCreated(session, problem, StatusCodes.Status400BadRequest, posted, await PrincipalOptionsAsync(services.Db, ct));
         }
-        if (problem is null)
+        var deployments = posted.Deployments.Split([' ', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var request = new CreateKeyRequest(posted.Name, posted.Roles, expires, deployments.Length == 0 ? null : deployments,
+            Principal: posted.Principal.Length == 0 ? null : posted.Principal);
+        var outcome = await KeyCommands.CreateAsync(services.Write, services.Keys, services.Time, request, session.User, ct);
+        return outcome switch
         {
-            var deployments = posted.Deployments.Split([' ', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var request = new CreateKeyRequest(posted.Name, posted.Roles, expires, deployments.Length == 0 ? null : deployments,
-                Principal: posted.Principal.Length == 0 ? null : posted.Principal);
-            var outcome = await KeyCommands.CreateAsync(services.Write, services.Keys, services.Time, request, session.User, ct);
-            if (outcome is { Key: { } key, Secret: { } secret })
-            {
-                return Created(context, session, key, secret);
-            }
-            problem = outcome.Invalid is { } invalid ? FormText.Describe(invalid) : outcome.Detail;
-            if (outcome.Invalid is null)
-            {
-                return NotCreated(session, problem, outcome.Status, posted, await PrincipalOptionsAsync(services.Db, ct));
-            }
+            { Key: { } key, Secret: { } secret } => Created(context, session, key, secret),
+            { Invalid: { } invalid } => NotCreated(session, FormText.Describe(invalid), StatusCodes.Status400BadRequest, posted, await PrincipalOptionsAsync(services.Db, ct)),
+            _ => NotCreated(session, outcome.Detail, outcome.Status, posted, await PrincipalOptionsAsync(services.Db, ct)),
+        };
+    }
+
+    /// <summary>The form's expiry date (00:00 UTC that day; empty: none), or why it is not one.</summary>
+    private static string? ExpiryProblem(string text, out DateTimeOffset? expires)
+    {
+        expires = null;
+        if (text.Length == 0)
+        {
+            return null;
         }
-        return NotCreated(session, problem, StatusCodes.Status400BadRequest, posted, await PrincipalOptionsAsync(services.Db, ct));
+        if (!DateTime.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var date))
+        {
+            return "expires: a date, yyyy-mm-dd";
+        }
+        expires = new DateTimeOffset(date, TimeSpan.Zero);
+        return null;
     }
 
     public static async Task<IResult> RevokeAsync(string id, HttpContext context, [AsParameters] ActionServices services, CancellationToken ct)
@@ -194,6 +205,7 @@ public static class KeysPages
             <div class="secret" id="new-key">
             <p role="status"><strong>Copy this key now.</strong> It is shown this once: ModelGate keeps only its hash and cannot show it again.</p>
             <label for="secret">API key for {E(key.Name)}<input id="secret" data-testid="secret" type="text" readonly value="{E(secret)}" spellcheck="false" autocomplete="off"></label>
+            <p class="empty">Send it as <code>Authorization: Bearer …</code> (the REST API, the data plane), give it to the <code>modelgate</code> CLI as <code>MODELGATE_TOKEN</code>, or sign in to this console with it.</p>
             </div>
             <dl class="facts"><dt>Id</dt><dd><code>{E(key.Id)}</code></dd><dt>Roles</dt><dd>{RoleTags(key.Roles)}</dd><dt>Deployments</dt><dd>{Scope(key)}</dd>
             <dt>Expires</dt><dd>{(key.ExpiresAt is null ? "never" : When(key.ExpiresAt) + " UTC")}</dd></dl>

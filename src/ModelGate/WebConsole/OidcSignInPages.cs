@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Mvc;
 using ModelGate.Security;
 
 namespace ModelGate.WebConsole;
@@ -68,12 +69,12 @@ public static class OidcSignInPages
     }
 
     private static async Task<IResult> CallbackAsync(HttpContext context, OidcCodeFlow flow, ConsoleSessions sessions,
-        string? code, string? state, string? error, string? error_description, CancellationToken ct)
+        string? code, string? state, string? error, [FromQuery(Name = "error_description")] string? errorDescription, CancellationToken ct)
     {
         context.Request.Cookies.TryGetValue(PendingCookie, out var pending);
         // One answer per sign-in: the pending sign-in is gone whatever happens next.
         context.Response.Cookies.Delete(PendingCookie, new CookieOptions { Path = CookiePath, HttpOnly = true, SameSite = SameSiteMode.Lax, Secure = context.Request.IsHttps });
-        var result = await flow.CompleteAsync(pending, state, code, error, error_description, ct);
+        var result = await flow.CompleteAsync(pending, state, code, error, errorDescription, ct);
         if (result.Principal is not { } principal)
         {
             var status = result.Failure switch

@@ -14,7 +14,7 @@ namespace ModelGate.WebConsole;
 /// <summary>
 /// Principals (people and services that keys act for), for administrators with unscoped keys, as the REST API's
 /// <c>/api/v1/principals</c>: the list, a principal's page with its keys, creating one, changing its roles and display name,
-/// disabling it behind a confirmation. Every act is <see cref="PrincipalCommands"/>', with the REST API's rules: an approving
+/// disabling it behind a confirmation. Every act calls <see cref="PrincipalCommands"/>, with the REST API's rules: an approving
 /// role goes to a person only and never from the principal to itself (refused, and the refusal audited).
 /// </summary>
 public static class PrincipalsPages

@@ -73,6 +73,13 @@ public sealed class IdentityProviderStub : IAsyncDisposable
     /// <summary>The clock tokens are issued by (the server's fake one, for tests that sign in through the console).</summary>
     public Func<DateTimeOffset> Clock { get; set; } = () => DateTimeOffset.UtcNow;
 
+    /// <summary>
+    /// The authorization endpoint answers with a page whose link (<c>a#approve</c>) sends the browser back, instead of a
+    /// redirect: the navigation back to the client is then started by the provider's page, cross-site, as when a person
+    /// signs in at a real provider.
+    /// </summary>
+    public bool Interactive { get; set; }
+
     /// <summary>Who signs in at the authorization endpoint from now on (and what is wrong with the tokens they get).</summary>
     public ProviderSignIn? SignsIn { get; set; }
 
@@ -103,7 +110,16 @@ public sealed class IdentityProviderStub : IAsyncDisposable
         }
         var code = Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(16));
         _grants[code] = new Grant(query["client_id"], redirect, query["code_challenge"], query.GetValueOrDefault("nonce"), who);
-        return Results.Redirect($"{redirect}?code={code}&state={state}");
+        var back = $"{redirect}?code={code}&state={state}";
+        if (Interactive)
+        {
+            var encode = System.Text.Encodings.Web.HtmlEncoder.Default;
+            return Results.Content($"""
+                <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Stand-in provider</title></head>
+                <body><h1>Stand-in provider</h1><p><a id="approve" href="{encode.Encode(back)}">Continue as {encode.Encode(who.Email)}</a></p></body></html>
+                """, "text/html; charset=utf-8");
+        }
+        return Results.Redirect(back);
     }
 
     /// <summary>The token endpoint: a code once, for the client and redirect URI it was issued to, with the PKCE verifier of its challenge.</summary>

@@ -109,6 +109,51 @@ public sealed class BurnRateAlertTests(AlertingServerFixture server) : IClassFix
     }
 
     [Fact]
+    public async Task ASilenceMadeWhileAnAlertFires_MutesItAtOnce_ItsResolutionIsNotSent_AndAnotherSentOnceItsSilenceEnds()
+    {
+        await using var upstream = await StubChatUpstream.StartAsync();
+        var deployment = await ChatDeploymentAsync(upstream);
+        var api = server.Api();
+        await api.SetSloAsync(deployment, new SloSpec(Availability: 0.99));
+        // A second deployment's alert under a silence made before it fires, which ends while it still fires.
+        var other = await ChatDeploymentAsync(upstream);
+        await api.SetSloAsync(other, new SloSpec(Availability: 0.99));
+        await api.SilenceAsync(new SilenceRequest($"slo:{other}:availability:slow", "1h", "maintenance"));
+        await SendAsync(deployment, 60);
+        await SendAsync(other, 60);
+        upstream.Broken = true;
+        await SendAsync(deployment, 40);
+        await SendAsync(other, 40);
+        upstream.Broken = false;
+        await WaitForLogAsync(deployment, 100);
+        var monitors = server.App.Services.GetRequiredService<Monitors>();
+        await monitors.EvaluateAsync(CancellationToken.None);
+        var fast = $"slo:{deployment}:availability:fast";
+        Assert.False((await api.ListAlertsAsync("firing", deployment)).Single(a => a.Key == fast).Silenced);
+
+        await api.SilenceAsync(new SilenceRequest(fast, "4h", "we know: the upstream is being replaced"));
+        Assert.True((await api.ListAlertsAsync("firing", deployment)).Single(a => a.Key == fast).Silenced); // at once, not at its next firing
+        Assert.False((await api.ListAlertsAsync("firing", deployment)).Single(a => a.Key == $"slo:{deployment}:availability:slow").Silenced);
+        await server.FlushAlertDeliveriesAsync();
+        var before = server.Receiver.Requests.Count;
+
+        // Two clean hours: the fast page resolves under its silence (not sent); the other deployment's slow ticket still
+        // fires, its silence has ended, and it is sent now.
+        server.Time.Advance(TimeSpan.FromHours(2));
+        await SendAsync(deployment, 100);
+        await SendAsync(other, 100);
+        await WaitForLogAsync(deployment, 200);
+        await monitors.EvaluateAsync(CancellationToken.None);
+        await server.FlushAlertDeliveriesAsync();
+        Assert.Equal("resolved", (await api.ListAlertsAsync(group: deployment)).Single(a => a.Key == fast).Status);
+        var sent = server.Receiver.Requests.Skip(before).Select(r => (Event: r.Headers["x-modelgate-event"], Key: JsonDocument.Parse(r.Body).RootElement.GetProperty("key").GetString())).ToList();
+        Assert.DoesNotContain(sent, r => r.Key == fast);
+        var slow = (await api.ListAlertsAsync("firing", other)).Single(a => a.Key == $"slo:{other}:availability:slow");
+        Assert.False(slow.Silenced);
+        Assert.Contains(sent, r => r.Key == slow.Key && r.Event == "alert.firing");
+    }
+
+    [Fact]
     public async Task ErrorSpike_Pages_AndACostPerTokenSpike_RaisesATicket()
     {
         await using var upstream = await StubChatUpstream.StartAsync();

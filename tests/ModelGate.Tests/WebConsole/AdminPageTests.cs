@@ -6,52 +6,20 @@ using ModelGate.Monitoring;
 using ModelGate.Tests.Infrastructure;
 using ModelGate.WebConsole;
 
+using static ModelGate.Tests.WebConsole.ConsoleHttp;
+
 namespace ModelGate.Tests.WebConsole;
 
 /// <summary>
 /// The console's admin pages over HTTP: keys (create with the secret shown once, revoke), principals (create, change roles,
 /// disable, with the REST API's separation of duties) and silences on the alerts page. Each act's effect is checked through
-/// the REST API and the audit log; each form needs its anti-forgery token and the REST API's permission.
+/// the REST API and the audit log; each form needs its anti-forgery token and the REST API's permission. Run on SQLite and PostgreSQL.
 /// </summary>
-public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
+public abstract class AdminPageTests(ServerFixture fixture) : ProviderTests(fixture)
 {
-    /// <summary>A client that neither follows redirects nor keeps cookies: each test says what it sends.</summary>
-    private HttpClient Browser() => new(server.Handler()) { BaseAddress = new Uri("http://localhost/") };
+    private HttpClient Browser() => ConsoleHttp.Browser(Server);
 
-    private static FormUrlEncodedContent Form(params (string Name, string Value)[] fields) => new(fields.Select(f => KeyValuePair.Create(f.Name, f.Value)));
-
-    private async Task<string> SignInAsync(HttpClient browser, string key)
-    {
-        using var response = await browser.PostAsync("/console/sign-in", Form(("apiKey", key)));
-        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        return Assert.Single(response.Headers.GetValues("Set-Cookie")).Split(';')[0];
-    }
-
-    private static async Task<(HttpStatusCode Status, string Body)> GetAsync(HttpClient browser, string path, string cookie)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Add("Cookie", cookie);
-        using var response = await browser.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
-
-    private sealed record Answer(HttpStatusCode Status, string Body, string? Location, string? CacheControl);
-
-    private static async Task<Answer> PostAsync(HttpClient browser, string path, string cookie, params (string Name, string Value)[] fields)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = Form(fields) };
-        request.Headers.Add("Cookie", cookie);
-        using var response = await browser.SendAsync(request);
-        return new Answer(response.StatusCode, await response.Content.ReadAsStringAsync(), response.Headers.Location?.OriginalString,
-            response.Headers.CacheControl?.ToString());
-    }
-
-    [GeneratedRegex("name=\"_csrf\" value=\"([^\"]+)\"")]
-    private static partial Regex CsrfField();
-
-    private static string Token(string page) => CsrfField().Match(page).Groups[1].Value;
-
-    private async Task<IReadOnlyList<AuditEventDto>> AuditAsync(string subject) => (await server.Api().ListAuditAsync(subject: subject, limit: 100)).Items;
+    private async Task<IReadOnlyList<AuditEventDto>> AuditAsync(string subject) => (await Server.Api().ListAuditAsync(subject: subject, limit: 100)).Items;
 
     private static async Task<HttpStatusCode> StatusWithAsync(ModelGateClient api)
     {
@@ -69,7 +37,7 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
     [Fact]
     public async Task Keys_CreatedInTheConsole_WorkOnTheApi_ShowTheSecretOnceWithNoStore_AndAreRefusedOnceRevoked()
     {
-        var api = server.Api();
+        var api = Server.Api();
         var me = await api.GetMeAsync();
         var browser = Browser();
         var admin = await SignInAsync(browser, ServerFixture.AdminKey);
@@ -77,9 +45,9 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         Assert.Equal(HttpStatusCode.OK, list.Status);
         Assert.Contains("id=\"create-key\"", list.Body);
         var name = ServerFixture.UniqueName("console key");
-        var expires = server.Time.GetUtcNow().UtcDateTime.Date.AddDays(10);
+        var expires = Server.Time.GetUtcNow().UtcDateTime.Date.AddDays(10);
 
-        var created = await PostAsync(browser, "/console/keys", admin, ("_csrf", Token(list.Body)), ("name", name), ("roles", Roles.Viewer),
+        var created = await PostAsync(browser, "/console/keys", admin, ("_csrf", Csrf(list.Body)), ("name", name), ("roles", Roles.Viewer),
             ("roles", Roles.Deployer), ("principal", ""), ("deployments", ""), ("expires", expires.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)));
         Assert.Equal(HttpStatusCode.Created, created.Status);
         Assert.Null(created.Location); // the secret is on this answer, never in a URL to follow
@@ -95,7 +63,7 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         Assert.Null(key.Deployments);
         Assert.Equal(key.Id, key.Principal); // its own service principal
         Assert.Equal(secret[..10], key.Prefix);
-        var self = await server.Api(secret).GetMeAsync();
+        var self = await Server.Api(secret).GetMeAsync();
         Assert.Equal(key.Id, self.KeyId);
         Assert.Equal(new[] { Roles.Viewer, Roles.Deployer }, self.Roles);
         var createdEvent = Assert.Single(await AuditAsync($"keys/{key.Id}"), e => e.Action == "key.created");
@@ -111,31 +79,58 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
 
         // Revocation: the token and the confirmation are required, and until then the key works.
         Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, $"/console/keys/{key.Id}/revoke", admin, ("confirm", "yes"))).Status);
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, $"/console/keys/{key.Id}/revoke", admin, ("_csrf", Token(page.Body)))).Status);
-        Assert.Equal(HttpStatusCode.OK, await StatusWithAsync(server.Api(secret)));
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, $"/console/keys/{key.Id}/revoke", admin, ("_csrf", Csrf(page.Body)))).Status);
+        Assert.Equal(HttpStatusCode.OK, await StatusWithAsync(Server.Api(secret)));
         Assert.DoesNotContain(await AuditAsync($"keys/{key.Id}"), e => e.Action == "key.revoked");
 
-        var revoked = await PostAsync(browser, $"/console/keys/{key.Id}/revoke", admin, ("_csrf", Token(page.Body)), ("confirm", "yes"));
+        var revoked = await PostAsync(browser, $"/console/keys/{key.Id}/revoke", admin, ("_csrf", Csrf(page.Body)), ("confirm", "yes"));
         Assert.Equal(HttpStatusCode.Redirect, revoked.Status);
         Assert.Equal($"/console/keys/{key.Id}?done=revoked", revoked.Location);
-        Assert.Equal(HttpStatusCode.Unauthorized, await StatusWithAsync(server.Api(secret)));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusWithAsync(Server.Api(secret)));
         Assert.NotNull(Assert.Single(await api.ListKeysAsync(), k => k.Id == key.Id).RevokedAt);
         var revokedEvent = Assert.Single(await AuditAsync($"keys/{key.Id}"), e => e.Action == "key.revoked");
         Assert.Equal(me.Principal, revokedEvent.Actor);
         var after = await GetAsync(browser, $"/console/keys/{key.Id}", admin);
         Assert.Contains("data-status=\"revoked\"", after.Body);
         Assert.DoesNotContain("id=\"revoke-key\"", after.Body);
+        // The list's status filter.
+        Assert.Contains($"data-key=\"{key.Id}\"", (await GetAsync(browser, "/console/keys?status=revoked", admin)).Body);
+        Assert.DoesNotContain($"data-key=\"{key.Id}\"", (await GetAsync(browser, "/console/keys?status=active", admin)).Body);
+    }
+
+    [Fact]
+    public async Task KeyPage_ShowsItsLastDataPlaneRequest_FromTheRequestLog()
+    {
+        var key = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("used"), [Roles.Viewer]));
+        var other = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("other"), [Roles.Viewer]));
+        var browser = Browser();
+        var admin = await SignInAsync(browser, ServerFixture.AdminKey);
+        Assert.Contains("id=\"last-used\">none in the request log<", (await GetAsync(browser, $"/console/keys/{key.Id}", admin)).Body);
+
+        var t0 = new DateTime(2026, 10, 30, 9, 15, 0, DateTimeKind.Utc);
+        await Server.WithDbAsync(db =>
+        {
+            foreach (var (keyId, time) in new[] { (key.Id, t0), (key.Id, t0.AddHours(5)), (other.Id, t0.AddDays(1)) })
+            {
+                db.RequestLogs.Add(new ModelGate.Storage.Gateway.RequestLogEntity
+                {
+                    RequestId = Guid.NewGuid().ToString("N"), Time = time, KeyId = keyId, Deployment = "somewhere", Protocol = "openai", Status = 200,
+                });
+            }
+            return db.SaveChangesAsync();
+        });
+        Assert.Contains("id=\"last-used\">2026-10-30 14:15 UTC<", (await GetAsync(browser, $"/console/keys/{key.Id}", admin)).Body);
     }
 
     [Fact]
     public async Task Keys_ForAPrincipal_CarryOnlyItsRoles_AndAScopeIsStored()
     {
-        var api = server.Api();
-        var person = await (await server.PeopleAdminAsync()).CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKinds.Person,
+        var api = Server.Api();
+        var person = await (await Server.PeopleAdminAsync()).CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKinds.Person,
             ServerFixture.UniqueName("dana") + "@example.com", "Dana", [Roles.Deployer]));
         var browser = Browser();
         var admin = await SignInAsync(browser, ServerFixture.AdminKey);
-        var token = Token((await GetAsync(browser, "/console/keys", admin)).Body);
+        var token = Csrf((await GetAsync(browser, "/console/keys", admin)).Body);
         var name = ServerFixture.UniqueName("dana key");
 
         // A role the principal does not hold: refused as the REST API refuses it (422), nothing stored.
@@ -171,12 +166,12 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
     [MemberData(nameof(BadKeys))]
     public async Task Keys_BadInput_IsA400PageWithAnAlert_AndStoresNothing(string _, string name, string[] roles, string expires)
     {
-        var api = server.Api();
+        var api = Server.Api();
         var browser = Browser();
         var admin = await SignInAsync(browser, ServerFixture.AdminKey);
-        var token = Token((await GetAsync(browser, "/console/keys", admin)).Body);
+        var token = Csrf((await GetAsync(browser, "/console/keys", admin)).Body);
         var keys = (await api.ListKeysAsync()).Count;
-        var events = await server.AuditCountAsync();
+        var events = await Server.AuditCountAsync();
 
         var answer = await PostAsync(browser, "/console/keys", admin, [("_csrf", token), ("name", name), .. roles.Select(r => ("roles", r)), ("expires", expires)]);
         Assert.Equal(HttpStatusCode.BadRequest, answer.Status);
@@ -185,17 +180,17 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         Assert.DoesNotContain("\u0001", answer.Body);
         Assert.True(answer.Body.Length < 8_000 + 2 * 400, $"the page repeats the input: {answer.Body.Length} characters");
         Assert.Equal(keys, (await api.ListKeysAsync()).Count);
-        Assert.Equal(events, await server.AuditCountAsync());
+        Assert.Equal(events, await Server.AuditCountAsync());
     }
 
     [Fact]
     public async Task AdminPages_ForANonAdmin_HaveNoNavigation_Are403_AndAForgedPostIsRefusedChangingNothing()
     {
-        var api = server.Api();
-        var victim = await server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("victim"), [Roles.Viewer]));
+        var api = Server.Api();
+        var victim = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("victim"), [Roles.Viewer]));
         var browser = Browser();
-        var deployer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("ops"), [Roles.Deployer]))).Key!);
-        var scopedAdmin = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("scoped admin"), [Roles.Admin],
+        var deployer = await SignInAsync(browser, (await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("ops"), [Roles.Deployer]))).Key!);
+        var scopedAdmin = await SignInAsync(browser, (await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("scoped admin"), [Roles.Admin],
             Deployments: ["somewhere"]))).Key!);
         var admin = await SignInAsync(browser, ServerFixture.AdminKey);
 
@@ -203,6 +198,7 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         Assert.DoesNotContain("href=\"/console/keys\"", home.Body);
         Assert.DoesNotContain("href=\"/console/principals\"", home.Body);
         Assert.Contains("href=\"/console/keys\"", (await GetAsync(browser, "/console", admin)).Body);
+        Assert.DoesNotContain("href=\"/console/keys\"", (await GetAsync(browser, "/console", scopedAdmin)).Body); // its pages would be 403
         foreach (var path in (string[])["/console/keys", "/console/principals", $"/console/keys/{victim.Id}", $"/console/principals/{victim.Principal}"])
         {
             Assert.Equal(HttpStatusCode.Forbidden, (await GetAsync(browser, path, deployer)).Status);
@@ -211,8 +207,8 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
 
         var keys = (await api.ListKeysAsync()).Count;
         var principals = (await api.ListPrincipalsAsync()).Count;
-        var events = await server.AuditCountAsync();
-        var token = Token(home.Body); // the deployer's own valid token: only the role is missing
+        var events = await Server.AuditCountAsync();
+        var token = Csrf(home.Body); // the deployer's own valid token: only the role is missing
         var identity = ServerFixture.UniqueName("forged") + "@example.com";
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, "/console/keys", deployer, ("_csrf", token), ("name", "forged"), ("roles", Roles.Admin))).Status);
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, $"/console/keys/{victim.Id}/revoke", deployer, ("_csrf", token), ("confirm", "yes"))).Status);
@@ -221,26 +217,26 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, $"/console/principals/{victim.Principal}", deployer, ("_csrf", token), ("roles", Roles.Admin))).Status);
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, $"/console/principals/{victim.Principal}/disable", deployer, ("_csrf", token),
             ("confirm", "yes"))).Status);
-        var scopedToken = Token((await GetAsync(browser, "/console", scopedAdmin)).Body);
+        var scopedToken = Csrf((await GetAsync(browser, "/console", scopedAdmin)).Body);
         Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, $"/console/keys/{victim.Id}/revoke", scopedAdmin, ("_csrf", scopedToken), ("confirm", "yes"))).Status);
 
         Assert.Equal(keys, (await api.ListKeysAsync()).Count);
         Assert.Equal(principals, (await api.ListPrincipalsAsync()).Count);
-        Assert.Equal(events, await server.AuditCountAsync());
-        Assert.Equal(HttpStatusCode.OK, await StatusWithAsync(server.Api(victim.Key)));
+        Assert.Equal(events, await Server.AuditCountAsync());
+        Assert.Equal(HttpStatusCode.OK, await StatusWithAsync(Server.Api(victim.Key)));
         Assert.Equal(new[] { Roles.Viewer }, (await api.GetPrincipalAsync(victim.Principal!)).Roles);
     }
 
     [Fact]
     public async Task Principals_CreatedAndChangedInTheConsole_AsThroughTheApi_EachChangeAudited()
     {
-        var api = server.Api();
+        var api = Server.Api();
         var me = await api.GetMeAsync();
         var browser = Browser();
         var admin = await SignInAsync(browser, ServerFixture.AdminKey);
         var list = await GetAsync(browser, "/console/principals", admin);
         Assert.Equal(HttpStatusCode.OK, list.Status);
-        var token = Token(list.Body);
+        var token = Csrf(list.Body);
         var identity = ServerFixture.UniqueName("erin") + "@example.com";
         var principals = (await api.ListPrincipalsAsync()).Count;
 
@@ -291,19 +287,19 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         Assert.Single(await AuditAsync(subject), e => e.Action == "principal.updated");
 
         // An unknown role: 400, nothing changed.
-        var events = await server.AuditCountAsync();
+        var events = await Server.AuditCountAsync();
         var unknown = await PostAsync(browser, $"/console/principals/{erin.Id}", admin, ("_csrf", token), ("roles", "root"), ("held", Roles.MlLead));
         Assert.Equal(HttpStatusCode.BadRequest, unknown.Status);
         Assert.Contains("role=\"alert\"", unknown.Body);
         Assert.Equal(new[] { Roles.MlLead }, (await api.GetPrincipalAsync(erin.Id)).Roles);
-        Assert.Equal(events, await server.AuditCountAsync());
+        Assert.Equal(events, await Server.AuditCountAsync());
     }
 
     [Fact]
     public async Task Principals_AnAdminCannotGrantThemselvesAnApprovingRole_TheRefusalIsAudited_AndDisablingStopsTheirKeys()
     {
-        var api = server.Api();
-        var people = await server.PeopleAdminAsync();
+        var api = Server.Api();
+        var people = await Server.PeopleAdminAsync();
         var boss = await people.CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKinds.Person, ServerFixture.UniqueName("boss") + "@example.com", "Boss",
             [Roles.Admin]));
         var bossKey = await api.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("boss key"), [Roles.Admin], Principal: boss.Id));
@@ -313,7 +309,7 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         Assert.Equal(HttpStatusCode.OK, own.Status);
         Assert.Contains("name=\"roles\" value=\"ml-lead\" disabled>", own.Body); // not offered to oneself…
 
-        var refused = await PostAsync(browser, $"/console/principals/{boss.Id}", asBoss, ("_csrf", Token(own.Body)), ("displayName", "Boss"),
+        var refused = await PostAsync(browser, $"/console/principals/{boss.Id}", asBoss, ("_csrf", Csrf(own.Body)), ("displayName", "Boss"),
             ("roles", Roles.Admin), ("roles", Roles.MlLead), ("held", Roles.Admin));
         Assert.Equal(HttpStatusCode.Forbidden, refused.Status); // …and refused if forged
         Assert.Contains("role=\"alert\"", refused.Body);
@@ -326,27 +322,27 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         var admin = await SignInAsync(browser, ServerFixture.AdminKey);
         var page = await GetAsync(browser, $"/console/principals/{boss.Id}", admin);
         Assert.Contains("id=\"disable-principal\"", page.Body);
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, $"/console/principals/{boss.Id}/disable", admin, ("_csrf", Token(page.Body)))).Status);
-        Assert.Equal(HttpStatusCode.OK, await StatusWithAsync(server.Api(bossKey.Key)));
-        var disabled = await PostAsync(browser, $"/console/principals/{boss.Id}/disable", admin, ("_csrf", Token(page.Body)), ("confirm", "yes"));
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, $"/console/principals/{boss.Id}/disable", admin, ("_csrf", Csrf(page.Body)))).Status);
+        Assert.Equal(HttpStatusCode.OK, await StatusWithAsync(Server.Api(bossKey.Key)));
+        var disabled = await PostAsync(browser, $"/console/principals/{boss.Id}/disable", admin, ("_csrf", Csrf(page.Body)), ("confirm", "yes"));
         Assert.Equal(HttpStatusCode.Redirect, disabled.Status);
         Assert.NotNull((await api.GetPrincipalAsync(boss.Id)).DisabledAt);
-        Assert.Equal(HttpStatusCode.Unauthorized, await StatusWithAsync(server.Api(bossKey.Key)));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusWithAsync(Server.Api(bossKey.Key)));
         Assert.Single(await AuditAsync($"principals/{boss.Id}"), e => e.Action == "principal.disabled");
     }
 
     [Fact]
     public async Task Silences_CreatedFromTheAlertsPage_AreListed_AndAlertsFiringUnderThemAreMarkedSilenced()
     {
-        var api = server.Api();
+        var api = Server.Api();
         var prefix = ServerFixture.UniqueName("slo:console");
-        var alerts = server.App.Services.GetRequiredService<AlertManager>();
+        var alerts = Server.App.Services.GetRequiredService<AlertManager>();
         var ct = TestContext.Current.CancellationToken;
         await alerts.RaiseAsync($"{prefix}:fast", prefix, "slo", "page", "burning fast", new { }, ct);
         var browser = Browser();
-        var onCall = await server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("on call"), [Roles.Deployer]));
+        var onCall = await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("on call"), [Roles.Deployer]));
         var deployer = await SignInAsync(browser, onCall.Key!);
-        var viewer = await SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("watcher"), [Roles.Viewer]))).Key!);
+        var viewer = await SignInAsync(browser, (await Server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("watcher"), [Roles.Viewer]))).Key!);
 
         // The viewer sees the alert but no way to silence it, and a forged post is refused.
         var asViewer = await GetAsync(browser, "/console/alerts", viewer);
@@ -354,16 +350,16 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         Assert.DoesNotContain("id=\"create-silence\"", asViewer.Body);
         Assert.DoesNotContain("Silence this", asViewer.Body);
         var silences = (await api.ListSilencesAsync()).Count;
-        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, "/console/alerts/silences", viewer, ("_csrf", Token(asViewer.Body)),
+        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(browser, "/console/alerts/silences", viewer, ("_csrf", Csrf(asViewer.Body)),
             ("keyPrefix", prefix), ("duration", "2h"), ("reason", "forged"))).Status);
 
         // "Silence this" fills the prefix with the alert's key.
         var page = await GetAsync(browser, "/console/alerts", deployer);
-        var link = Regex.Match(page.Body, $"<tr data-alert=\"{Regex.Escape(prefix)}:fast\">.*?<a class=\"silence-this\" href=\"([^\"]+)\"").Groups[1].Value;
+        var link = Regex.Match(page.Body, $"<tr data-alert=\"{Regex.Escape(prefix)}:fast\">(?:(?!</tr>).)*<a class=\"silence-this\" href=\"([^\"]+)\"").Groups[1].Value;
         Assert.Contains(Uri.EscapeDataString($"{prefix}:fast"), System.Net.WebUtility.HtmlDecode(link));
         var prefilled = await GetAsync(browser, System.Net.WebUtility.HtmlDecode(link).Split('#')[0], deployer);
         Assert.Contains($"name=\"keyPrefix\" required maxlength=\"200\" value=\"{prefix}:fast\"", prefilled.Body);
-        var token = Token(page.Body);
+        var token = Csrf(page.Body);
 
         // No token; bad input: refused, nothing stored.
         Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(browser, "/console/alerts/silences", deployer, ("keyPrefix", prefix), ("duration", "2h"), ("reason", "x"))).Status);
@@ -381,7 +377,7 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         Assert.Equal(HttpStatusCode.Redirect, made.Status);
         Assert.Equal("/console/alerts?done=silenced", made.Location);
         var silence = Assert.Single(await api.ListSilencesAsync(), s => s.KeyPrefix == prefix);
-        Assert.Equal(server.Time.GetUtcNow().UtcDateTime.AddHours(2), silence.Until);
+        Assert.Equal(Server.Time.GetUtcNow().UtcDateTime.AddHours(2), silence.Until);
         Assert.Equal("planned failover\nof the primary", silence.Reason);
         Assert.Equal(onCall.Principal, silence.CreatedBy);
         var audited = Assert.Single(await AuditAsync($"alerts/{prefix}"), e => e.Action == "alert.silenced");
@@ -395,8 +391,13 @@ public sealed partial class AdminPageTests(SqliteServerFixture server) : IClassF
         Assert.True(firing.Single(a => a.Key == $"{prefix}:slow").Silenced);
         Assert.False(firing.Single(a => a.Key == other).Silenced);
         var shown = await GetAsync(browser, "/console/alerts", deployer);
-        Assert.Matches($"<tr data-alert=\"{Regex.Escape(prefix)}:slow\">.*?data-silenced=\"true\"", shown.Body);
-        Assert.Matches($"<tr data-alert=\"{Regex.Escape(other)}\">.*?data-silenced=\"false\"", shown.Body);
+        // Within the alert's own row (rows are written one after another on one line).
+        Assert.Matches($"<tr data-alert=\"{Regex.Escape(prefix)}:slow\">(?:(?!</tr>).)*data-silenced=\"true\"", shown.Body);
+        Assert.Matches($"<tr data-alert=\"{Regex.Escape(other)}\">(?:(?!</tr>).)*data-silenced=\"false\"", shown.Body);
         Assert.Contains($"data-silence=\"{silence.Id}\"", shown.Body);
     }
 }
+
+public sealed class AdminPageTests_Sqlite(SqliteServerFixture fixture) : AdminPageTests(fixture), IClassFixture<SqliteServerFixture>;
+
+public sealed class AdminPageTests_Postgres(PostgresServerFixture fixture) : AdminPageTests(fixture), IClassFixture<PostgresServerFixture>;

@@ -6,6 +6,8 @@ using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
 using ModelGate.WebConsole;
 
+using static ModelGate.Tests.WebConsole.ConsoleHttp;
+
 namespace ModelGate.Tests.WebConsole;
 
 /// <summary>
@@ -16,9 +18,8 @@ namespace ModelGate.Tests.WebConsole;
 public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
 {
     /// <summary>A client that neither follows redirects nor keeps cookies: each test says what it sends.</summary>
-    private HttpClient Browser() => new(server.Handler()) { BaseAddress = new Uri("http://localhost/") };
+    private HttpClient Browser() => ConsoleHttp.Browser(server);
 
-    private static FormUrlEncodedContent Form(params (string Name, string Value)[] fields) => new(fields.Select(f => KeyValuePair.Create(f.Name, f.Value)));
 
     private async Task<string> SignInAsync(HttpClient browser, string key)
     {
@@ -33,19 +34,7 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         return cookie.Split(';')[0];
     }
 
-    private static async Task<(HttpStatusCode Status, string Body, string? Location)> GetAsync(HttpClient browser, string path, string? cookie)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        if (cookie is not null)
-        {
-            request.Headers.Add("Cookie", cookie);
-        }
-        using var response = await browser.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync(), response.Headers.Location?.OriginalString);
-    }
 
-    [GeneratedRegex("name=\"_csrf\" value=\"([^\"]+)\"")]
-    private static partial Regex CsrfField();
 
     [Fact]
     public async Task SignIn_ExchangesTheKeyForASessionCookie_ThatEveryPageChecksAgain_AndSignOutNeedsTheFormsToken()
@@ -89,7 +78,7 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         }
         Assert.Equal(HttpStatusCode.OK, (await GetAsync(browser, "/console", cookie)).Status);
-        var token = CsrfField().Match(page.Body).Groups[1].Value;
+        var token = Csrf(page.Body);
         using (var signOut = new HttpRequestMessage(HttpMethod.Post, "/console/sign-out") { Content = Form(("_csrf", token)) })
         {
             signOut.Headers.Add("Cookie", cookie);
@@ -189,12 +178,6 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         Assert.Empty(await api.ListTransitionsAsync(model, "1.0.0"));
     }
 
-    private static async Task<HttpResponseMessage> PostAsync(HttpClient browser, string path, string cookie, params (string Name, string Value)[] fields)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = Form(fields) };
-        request.Headers.Add("Cookie", cookie);
-        return await browser.SendAsync(request);
-    }
 
     [Fact]
     public async Task Rollback_ThroughTheDeploymentPage_NeedsTheTokenTheConfirmationAndTheRole_AndIsAuditedAsTheApisIs()
@@ -220,40 +203,30 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         var asViewer = await GetAsync(browser, $"/console/deployments/{deployment}", viewer);
         Assert.Contains("<tr data-route=\"stable\"><td>1.1.0</td>", asViewer.Body);
         Assert.DoesNotContain("id=\"rollback\"", asViewer.Body); // no button for a role that may not use it…
-        var viewerToken = CsrfField().Match(asViewer.Body).Groups[1].Value;
-        using (var forged = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", viewer, ("_csrf", viewerToken), ("reason", "x"), ("confirm", "yes")))
-        {
-            Assert.Equal(HttpStatusCode.Forbidden, forged.StatusCode); // …and the act refused if the form is forged
-        }
+        var viewerToken = Csrf(asViewer.Body);
+        var forged = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", viewer, ("_csrf", viewerToken), ("reason", "x"), ("confirm", "yes"));
+        Assert.Equal(HttpStatusCode.Forbidden, forged.Status); // …and the act refused if the form is forged
 
         var page = await GetAsync(browser, $"/console/deployments/{deployment}", deployer);
         Assert.Contains("id=\"rollback\"", page.Body);
-        var token = CsrfField().Match(page.Body).Groups[1].Value;
-        using (var noToken = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("reason", "bad canary"), ("confirm", "yes")))
-        {
-            Assert.Equal(HttpStatusCode.BadRequest, noToken.StatusCode);
-        }
-        using (var unconfirmed = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "bad canary")))
-        {
-            Assert.Equal(HttpStatusCode.BadRequest, unconfirmed.StatusCode);
-        }
+        var token = Csrf(page.Body);
+        var noToken = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("reason", "bad canary"), ("confirm", "yes"));
+        Assert.Equal(HttpStatusCode.BadRequest, noToken.Status);
+        var unconfirmed = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "bad canary"));
+        Assert.Equal(HttpStatusCode.BadRequest, unconfirmed.Status);
         Assert.Equal("1.1.0", (await api.GetDeploymentAsync(deployment)).Routing.Stable);
 
-        using (var rolled = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "bad canary"), ("confirm", "yes")))
-        {
-            Assert.Equal(HttpStatusCode.Redirect, rolled.StatusCode);
-            Assert.Equal($"/console/deployments/{deployment}?done=rolled-back", rolled.Headers.Location?.OriginalString);
-        }
+        var rolled = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "bad canary"), ("confirm", "yes"));
+        Assert.Equal(HttpStatusCode.Redirect, rolled.Status);
+        Assert.Equal($"/console/deployments/{deployment}?done=rolled-back", rolled.Location);
         Assert.Equal("1.0.0", (await api.GetDeploymentAsync(deployment)).Routing.Stable);
         var events = (await api.ListAuditAsync(subject: $"deployments/{deployment}", limit: 50)).Items;
         var rollback = Assert.Single(events, e => e.Action == "deployment.rolled_back");
         Assert.Equal(deployerKey.Principal, rollback.Actor);
         Assert.Contains("bad canary", rollback.Details.ToString());
         // Nothing earlier to go back to now: said on the page, nothing changed.
-        using (var again = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "again"), ("confirm", "yes")))
-        {
-            Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
-        }
+        var again = await PostAsync(browser, $"/console/deployments/{deployment}/rollback", deployer, ("_csrf", token), ("reason", "again"), ("confirm", "yes"));
+        Assert.Equal(HttpStatusCode.Conflict, again.Status);
         Assert.Single((await api.ListAuditAsync(subject: $"deployments/{deployment}", limit: 50)).Items, e => e.Action == "deployment.rolled_back");
     }
 
@@ -278,32 +251,24 @@ public sealed partial class ConsoleSessionTests(SqliteServerFixture server) : IC
         var page = await GetAsync(browser, $"/console/models/{model}/versions/1.0.0", mo);
         Assert.Contains("id=\"approve\"", page.Body);
         Assert.Contains($"name=\"evidence\" value=\"{evaluation.Id}\"", page.Body);
-        var token = CsrfField().Match(page.Body).Groups[1].Value;
+        var token = Csrf(page.Body);
         (string, string)[] fields = [("role", Roles.MlLead), ("decision", "approve"), ("evidence", evaluation.Id), ("risks", "none beyond the card"),
             ("monitoring", "error-rate alerts"), ("rollbackPlan", "modelgate rollback"), ("review", "2027-12-01")];
-        using (var noToken = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, fields))
-        {
-            Assert.Equal(HttpStatusCode.BadRequest, noToken.StatusCode);
-        }
-        using (var incomplete = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, [("_csrf", token), .. fields.Where(f => f.Item1 != "risks")]))
-        {
-            Assert.Equal(HttpStatusCode.BadRequest, incomplete.StatusCode);
-            Assert.Contains("risksAccepted", await incomplete.Content.ReadAsStringAsync());
-        }
+        var noToken = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, fields);
+        Assert.Equal(HttpStatusCode.BadRequest, noToken.Status);
+        var incomplete = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, [("_csrf", token), .. fields.Where(f => f.Item1 != "risks")]);
+        Assert.Equal(HttpStatusCode.BadRequest, incomplete.Status);
+        Assert.Contains("risksAccepted", incomplete.Body);
         Assert.Empty(await api.ListApprovalsAsync(model, "1.0.0"));
 
-        using (var recorded = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, [("_csrf", token), .. fields]))
-        {
-            Assert.Equal(HttpStatusCode.Redirect, recorded.StatusCode);
-        }
+        var recorded = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, [("_csrf", token), .. fields]);
+        Assert.Equal(HttpStatusCode.Redirect, recorded.Status);
         var approval = Assert.Single(await api.ListApprovalsAsync(model, "1.0.0"));
         Assert.Equal((moKey.Principal, Roles.MlLead, ApprovalDecisions.Approve), (approval.Approver, approval.Role, approval.Decision));
         Assert.Contains((await api.ListAuditAsync(subject: $"models/{model}/versions/1.0.0", limit: 50)).Items, e => e.Action == "version.approved" && e.Actor == moKey.Principal);
         // The same role twice is refused, as by the API (403), and nothing more is recorded.
-        using (var twice = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, [("_csrf", token), .. fields]))
-        {
-            Assert.Equal(HttpStatusCode.Forbidden, twice.StatusCode);
-        }
+        var twice = await PostAsync(browser, $"/console/models/{model}/versions/1.0.0/approve", mo, [("_csrf", token), .. fields]);
+        Assert.Equal(HttpStatusCode.Forbidden, twice.Status);
         Assert.Single(await api.ListApprovalsAsync(model, "1.0.0"));
     }
 

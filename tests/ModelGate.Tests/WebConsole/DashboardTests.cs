@@ -13,6 +13,8 @@ using ModelGate.Storage.Rollouts;
 using ModelGate.Tests.Infrastructure;
 using ModelGate.WebConsole;
 
+using static ModelGate.Tests.WebConsole.ConsoleHttp;
+
 namespace ModelGate.Tests.WebConsole;
 
 /// <summary>
@@ -27,22 +29,9 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
     private const string Hostile = "<script>alert(1)</script>";
 
-    private HttpClient Browser() => new(Server.Handler()) { BaseAddress = new Uri("http://localhost/") };
+    private HttpClient Browser() => ConsoleHttp.Browser(Server);
 
-    private async Task<string> SignInAsync(HttpClient browser, string key = ServerFixture.AdminKey)
-    {
-        using var response = await browser.PostAsync("/console/sign-in", new FormUrlEncodedContent([KeyValuePair.Create("apiKey", key)]));
-        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        return response.Headers.GetValues("Set-Cookie").Single().Split(';')[0];
-    }
-
-    private static async Task<(HttpStatusCode Status, string Body)> GetAsync(HttpClient browser, string path, string cookie)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Add("Cookie", cookie);
-        using var response = await browser.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
+    private static Task<string> SignInAsync(HttpClient browser, string key = ServerFixture.AdminKey) => ConsoleHttp.SignInAsync(browser, key);
 
     private async Task<string> PageAsync(string path)
     {
@@ -94,7 +83,7 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
 
     private static bool InWindow(DateTime t, DateTime now, TimeSpan span) => t > now - span && t <= now;
 
-    private static string Percent(double share, string format = "0.00") => (share * 100).ToString(format, Inv) + " %";
+    private static string Percent(double share, string format = "0.00") => (share * 100).ToString(format, Inv) + "\u00a0%";
 
     /// <summary>The element with this opening-tag fragment (the first one), to its closing tag: enough for the pages' flat rows and figures.</summary>
     private static string Element(string html, string tag, string attributes)
@@ -189,13 +178,19 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
     [Fact]
     public async Task Executive_ModelsByStage_CountEveryVersion_AndAnUnknownWindowIsRefused()
     {
+        // Two models: one with both versions trained, one with 1.0.0 in production and 1.1.0 rejected.
         await DeployAsync("stages", 1);
+        var (other, _) = await DeployAsync("stages", 1);
+        await Server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == other && v.Version == "1.0.0").ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, Stages.Production)));
+        await Server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == other && v.Version == "1.1.0").ExecuteUpdateAsync(u => u.SetProperty(v => v.Stage, Stages.Rejected)));
         var html = await PageAsync("/console/dashboards/executive");
-        var stages = await Server.WithDbAsync(db => db.ModelVersions.AsNoTracking().Select(v => v.Stage).ToListAsync());
+        var stages = await Server.WithDbAsync(db => db.ModelVersions.AsNoTracking().Select(v => new { v.Stage, v.ModelId }).ToListAsync());
         var shown = ChartValues(html, "models-by-stage");
         foreach (var stage in new[] { Stages.Trained, Stages.Evaluated, Stages.Registered, Stages.Staging, Stages.Production, Stages.Retired, Stages.Rejected })
         {
-            Assert.Equal(stages.Count(s => s == stage).ToString(Inv), shown[stage]);
+            var versions = stages.Count(s => s.Stage == stage);
+            var models = stages.Where(s => s.Stage == stage).Select(s => s.ModelId).ToHashSet().Count;
+            Assert.Equal($"{models} ({versions} version{(versions == 1 ? "" : "s")})", shown[stage]);
         }
         Assert.Contains("<option value=\"24h\" selected>", html);
 
@@ -263,7 +258,7 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
             var row = Element(day, "tr", $"data-model=\"{model}\" data-version=\"{version}\"");
             Assert.Contains($"<td data-live>{Percent(live)}</td>", row);
             Assert.Contains($"<td data-evaluated>{Percent(evaluated)}</td>", row);
-            Assert.Contains(((evaluated - live) * 100).ToString("+0.00;−0.00;0.00", Inv) + " pt", row);
+            Assert.Contains(((evaluated - live) * 100).ToString("+0.00;−0.00;0.00", Inv) + "\u00a0pt", row);
         }
         // The larger drop is listed first.
         var order = Regex.Matches(day, $"data-model=\"{model}\" data-version=\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
@@ -319,6 +314,15 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
             db.Alerts.Add(Alert($"test:{a}:over", a, AlertSeverities.Page, "resolved one", silenced: false, "resolved"));
             db.Rollouts.Add(Rollout(a, RolloutStatuses.Running, """[{"type":"step","at":"2026-11-01T11:00:00Z"},{"type":"check","at":"2026-11-01T11:30:00Z","outcome":"pass","reason":"first"},{"type":"check","at":"2026-11-01T11:45:00Z","outcome":"fail","reason":"error_rate 4x worse"}]""", checks: 2, failed: 1));
             db.Rollouts.Add(Rollout(b, RolloutStatuses.Completed, "[]", checks: 5, failed: 0));
+            for (var i = 0; i < 13; i++)
+            {
+                // Every 5 minutes from now back: on the buckets' edges, and one an hour back (outside).
+                db.Feedback.Add(new FeedbackEntity
+                {
+                    RequestId = Guid.NewGuid().ToString("N"), Deployment = a, Version = "1.0.0", Score = i % 3 == 0 ? 0 : i % 3 == 1 ? 1 : 0.5,
+                    RequestTime = now - TimeSpan.FromMinutes(5 * i), Time = now, Actor = "test",
+                });
+            }
             return await db.SaveChangesAsync();
         });
         var upstream = Server.App.Services.GetRequiredService<EndpointTelemetry>().For(b, "1.1.0", "endpoints", 0, "upstream.test:443", $"{b}-breaker");
@@ -389,6 +393,17 @@ public abstract partial class DashboardTests(ServerFixture fixture) : ProviderTe
             var (start, end) = (from + TimeSpan.FromMinutes(5 * i), from + TimeSpan.FromMinutes(5 * (i + 1)));
             var bucket = all.Where(r => Served(r) && r.Time > start && r.Time <= end).ToList();
             Assert.Equal(bucket.Count == 0 ? "–" : Percent((double)bucket.Count(r => r.Status >= 500) / bucket.Count), trend[end.ToString("HH:mm", Inv)]);
+        }
+
+        // The accuracy trend: the mean of the scored feedback per bucket, by the time of the request it is about.
+        var scores = await Server.WithDbAsync(db => db.Feedback.AsNoTracking().Where(f => f.Score != null).ToListAsync());
+        var accuracy = ChartValues(html, "accuracy-trend");
+        Assert.Equal(12, accuracy.Count);
+        for (var i = 0; i < 12; i++)
+        {
+            var (start, end) = (from + TimeSpan.FromMinutes(5 * i), from + TimeSpan.FromMinutes(5 * (i + 1)));
+            var bucket = scores.Where(f => f.RequestTime > start && f.RequestTime <= end).ToList();
+            Assert.Equal(bucket.Count == 0 ? "–" : Percent(bucket.Sum(f => f.Score!.Value) / bucket.Count), accuracy[end.ToString("HH:mm", Inv)]);
         }
     }
 

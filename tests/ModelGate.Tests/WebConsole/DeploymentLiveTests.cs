@@ -11,54 +11,6 @@ using ModelGate.WebConsole;
 
 namespace ModelGate.Tests.WebConsole;
 
-/// <summary>A console browser over HTTP for the deployment pages' tests: no redirects followed, the cookie sent by hand.</summary>
-internal static partial class ConsoleHttp
-{
-    public static HttpClient Browser(ServerFixture server) => new(server.Handler()) { BaseAddress = new Uri("http://localhost/") };
-
-    public static FormUrlEncodedContent Form(params (string Name, string Value)[] fields) => new(fields.Select(f => KeyValuePair.Create(f.Name, f.Value)));
-
-    public static async Task<string> SignInAsync(HttpClient browser, string key)
-    {
-        using var response = await browser.PostAsync("/console/sign-in", Form(("apiKey", key)));
-        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        return response.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith(ConsoleSessions.CookieName + "=", StringComparison.Ordinal)).Split(';')[0];
-    }
-
-    public static async Task<(HttpStatusCode Status, string Body)> GetAsync(HttpClient browser, string path, string cookie)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Add("Cookie", cookie);
-        using var response = await browser.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
-
-    public static async Task<(HttpStatusCode Status, string Body, string? Location)> PostAsync(HttpClient browser, string path, string cookie,
-        params (string Name, string Value)[] fields)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = Form(fields) };
-        request.Headers.Add("Cookie", cookie);
-        using var response = await browser.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync(), response.Headers.Location?.OriginalString);
-    }
-
-    public static string Csrf(string body) => CsrfField().Match(body).Groups[1].Value;
-
-    /// <summary>The element with id <paramref name="id"/> of the tag <paramref name="tag"/>, up to its closing tag (not nested).</summary>
-    public static string Element(string body, string tag, string id) =>
-        Regex.Match(body, $"<{tag} id=\"{Regex.Escape(id)}\".*?</{tag}>", RegexOptions.Singleline).Value;
-
-    /// <summary>The <c>data-field</c> cells of a row with their <c>data-value</c>s.</summary>
-    public static Dictionary<string, string> Fields(string row) =>
-        FieldCell().Matches(row).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
-
-    [GeneratedRegex("name=\"_csrf\" value=\"([^\"]+)\"")]
-    private static partial Regex CsrfField();
-
-    [GeneratedRegex("data-field=\"([^\"]+)\" data-value=\"([^\"]*)\"")]
-    private static partial Regex FieldCell();
-}
-
 /// <summary>
 /// The deployment's overview and drift pages over HTTP: the live traffic per version and route (requests, share, p50/p95,
 /// 5xx rate, cost) against figures computed here from the rows inserted into the request log, for each window; the SLO

@@ -52,6 +52,7 @@ public sealed class OidcSignInBrowserTests(OidcBrowserServerFixture fixture) : I
     {
         var email = $"grace-{Guid.NewGuid().ToString("N")[..8]}@example.com";
         Server.IdP.SignsIn = new ProviderSignIn(email, ["admins"]);
+        Server.IdP.Interactive = true;
         var context = await Server.NewContextAsync(width, height);
         await using var _ = context;
         var page = await context.NewPageAsync();
@@ -71,9 +72,12 @@ public sealed class OidcSignInBrowserTests(OidcBrowserServerFixture fixture) : I
         var png = await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserServerFixture.ScreenshotDirectory, $"sign-in-sso-{width}.png"), FullPage = true });
         Assert.Equal(width, BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16, 4)));
 
-        // Keyboard: the button is reachable and pressed with Enter; the provider approves and sends the browser back.
+        // Keyboard: the button is reachable and pressed with Enter; at the provider (another site) the person goes on, and
+        // the provider's page sends the browser back: a cross-site navigation, which carries the pending sign-in's Lax cookie.
         await sso.FocusAsync();
         await page.Keyboard.PressAsync("Enter");
+        await page.WaitForURLAsync(url => url.StartsWith("http://localhost:", StringComparison.Ordinal), new() { Timeout = 15_000 });
+        await page.Locator("a#approve").ClickAsync();
         await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == CatalogPath, new() { Timeout = 15_000 });
         await page.Locator("table#catalog").WaitForAsync();
         Assert.Equal(email, await page.Locator("[data-testid=whoami]").InnerTextAsync());

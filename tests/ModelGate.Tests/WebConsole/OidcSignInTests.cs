@@ -11,6 +11,8 @@ using ModelGate.Storage.Security;
 using ModelGate.Tests.Infrastructure;
 using ModelGate.WebConsole;
 
+using static ModelGate.Tests.WebConsole.ConsoleHttp;
+
 namespace ModelGate.Tests.WebConsole;
 
 /// <summary>
@@ -49,7 +51,7 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
     private IdentityProviderStub Provider => server.IdP;
 
     /// <summary>The browser's side of the console (in memory): neither follows redirects nor keeps cookies.</summary>
-    private HttpClient Browser() => new(server.Handler()) { BaseAddress = new Uri("http://localhost/") };
+    private HttpClient Browser() => ConsoleHttp.Browser(server);
 
     /// <summary>The browser's side of the provider (a socket): redirects are followed by the test, step by step.</summary>
     private static readonly HttpClient ToProvider = new(new SocketsHttpHandler { AllowAutoRedirect = false });
@@ -102,19 +104,7 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
         return (await CallbackAsync(browser, callback, attempt.PendingCookie), callback, attempt);
     }
 
-    private static async Task<(HttpStatusCode Status, string Body, string? Location)> GetAsync(HttpClient browser, string path, string? cookie)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        if (cookie is not null)
-        {
-            request.Headers.Add("Cookie", cookie);
-        }
-        using var response = await browser.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync(), response.Headers.Location?.OriginalString);
-    }
 
-    [GeneratedRegex("name=\"_csrf\" value=\"([^\"]+)\"")]
-    private static partial Regex CsrfField();
 
     [GeneratedRegex("<p role=\"alert\">([^<]*)</p>")]
     private static partial Regex AlertElement();
@@ -177,6 +167,18 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
         Assert.Equal([Roles.Admin, Roles.Viewer], principal.Roles.Order());
         var created = Assert.Single((await server.Api().ListAuditAsync(subject: OidcPrincipals.Subject(principal.Id))).Items);
         Assert.Equal(("principal.created", OidcPrincipals.Actor), (created.Action, created.Actor));
+
+        // Sign-out, with the form's token, ends the person's session as it ends a key's.
+        using var signOut = new HttpRequestMessage(HttpMethod.Post, "/console/sign-out")
+        {
+            Content = new FormUrlEncodedContent([KeyValuePair.Create("_csrf", Csrf(page.Body))]),
+        };
+        signOut.Headers.Add("Cookie", answer.Session!);
+        using (var signedOut = await browser.SendAsync(signOut))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, signedOut.StatusCode);
+            Assert.Contains(signedOut.Headers.GetValues("Set-Cookie"), c => c.StartsWith(ConsoleSessions.CookieName + "=;", StringComparison.Ordinal));
+        }
     }
 
     [Fact]
@@ -196,7 +198,7 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
         Assert.Contains($"data-testid=\"whoami\">{email}<", page.Body);
         Assert.DoesNotContain("href=\"/console/principals\"", page.Body);
         Assert.DoesNotContain("id=\"approve\"", page.Body);
-        var token = CsrfField().Match(page.Body).Groups[1].Value;
+        var token = Csrf(page.Body);
         using var forged = new HttpRequestMessage(HttpMethod.Post, $"/console/models/{model}/versions/1.0.0/approve")
         {
             Content = new FormUrlEncodedContent([KeyValuePair.Create("_csrf", token), KeyValuePair.Create("decision", "approve"), KeyValuePair.Create("role", Roles.MlLead)]),
@@ -233,6 +235,42 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
     }
 
     [Fact]
+    public async Task Callback_AfterTheSignInTimeout_IsRefused400()
+    {
+        var browser = Browser();
+        Provider.SignsIn = new ProviderSignIn(Email("slow"), ["readers"]);
+        var attempt = await StartAsync(browser);
+        var callback = await AuthorizeAsync(attempt.AuthorizationUrl);
+        server.Time.Advance(TimeSpan.FromMinutes(10) + TimeSpan.FromSeconds(1)); // Oidc:SignInTimeout (10 minutes)
+        var answer = await CallbackAsync(browser, callback, attempt.PendingCookie);
+        Assert.Equal(HttpStatusCode.BadRequest, answer.Status);
+        Assert.Contains("the sign-in took longer than 10 minutes", AlertOf(answer.Body));
+        Assert.Null(answer.Session);
+    }
+
+    [Fact]
+    public async Task TokenEndpoint_Unreachable_Is502_AndStartsNoSession()
+    {
+        var options = server.App.Services.GetRequiredService<IOptions<OidcOptions>>().Value;
+        using var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop(); // a port nothing listens on
+        options.TokenEndpoint = $"http://127.0.0.1:{port}/token";
+        try
+        {
+            var (answer, _, _) = await SignInAsync(Browser(), new ProviderSignIn(Email("offline"), ["readers"]));
+            Assert.Equal(HttpStatusCode.BadGateway, answer.Status);
+            Assert.Contains($"token endpoint could not be reached (http://127.0.0.1:{port}/token)", AlertOf(answer.Body));
+            Assert.Null(answer.Session);
+        }
+        finally
+        {
+            options.TokenEndpoint = null;
+        }
+    }
+
+    [Fact]
     public async Task Callback_Replayed_IsRefusedAtTheTokenEndpoint_AndStartsNoSession()
     {
         var browser = Browser();
@@ -247,31 +285,34 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
         Assert.Null(replayed.Session);
     }
 
-    [Fact]
-    public async Task BrokenAnswers_AreRefused401_SayingWhichCheckFailed_AndStartNoSession()
+    private static readonly RSA OtherKey = RSA.Create(2048);
+
+    [Theory]
+    [InlineData("wrong nonce", "nonce is not this sign-in's")]
+    [InlineData("wrong audience", "audience is not 'modelgate'")]
+    [InlineData("wrong signature", "signature is not valid")]
+    [InlineData("expired", "the token expired at")]
+    [InlineData("provider error", "refused the sign-in: access_denied (the person said no)")]
+    public async Task BrokenAnswer_IsRefused401_SayingWhichCheckFailed_AndStartsNoSession(string broken, string reason)
     {
-        using var other = RSA.Create(2048);
-        var cases = new (string Name, Func<string, ProviderSignIn> Who, string Reason)[]
+        var email = Email("eve");
+        var who = new ProviderSignIn(email, ["readers"]);
+        who = broken switch
         {
-            ("wrong nonce", e => new ProviderSignIn(e, ["readers"]) { Nonce = "not-this-sign-ins-nonce" }, "nonce is not this sign-in's"),
-            ("wrong audience", e => new ProviderSignIn(e, ["readers"]) { Audience = "another-client" }, "audience is not 'modelgate'"),
-            ("wrong signature", e => new ProviderSignIn(e, ["readers"]) { SignWith = other }, "signature is not valid"),
-            ("expired", e => new ProviderSignIn(e, ["readers"]) { IssuedAgo = TimeSpan.FromMinutes(10) }, "the token expired at"),
-            ("provider error", e => new ProviderSignIn(e, ["readers"]) { Error = "access_denied" }, "refused the sign-in: access_denied (the person said no)"),
+            "wrong nonce" => who with { Nonce = "not-this-sign-ins-nonce" },
+            "wrong audience" => who with { Audience = "another-client" },
+            "wrong signature" => who with { SignWith = OtherKey }, // the provider's key id, another key
+            "expired" => who with { IssuedAgo = TimeSpan.FromMinutes(10) }, // 5 minutes' lifetime, past the 30 s skew
+            "provider error" => who with { Error = "access_denied" },
+            _ => throw new ArgumentOutOfRangeException(nameof(broken)),
         };
-        var browser = Browser();
-        foreach (var (name, who, reason) in cases)
-        {
-            var email = Email("eve");
-            var (answer, _, _) = await SignInAsync(browser, who(email));
-            Assert.True(answer.Status == HttpStatusCode.Unauthorized, $"{name}: {answer.Status}");
-            var alert = AlertOf(answer.Body);
-            Assert.True(alert.Contains(reason, StringComparison.Ordinal), $"{name}: {alert}");
-            Assert.Null(answer.Session);
-            Assert.Contains("<form id=\"sso\"", answer.Body); // the sign-in page again, to start over
-            // Nothing was provisioned for a refused token.
-            Assert.False(await server.WithDbAsync(db => Task.FromResult(db.Principals.Any(p => p.IdentityKey == email))), name);
-        }
+        var (answer, _, _) = await SignInAsync(Browser(), who);
+        Assert.Equal(HttpStatusCode.Unauthorized, answer.Status);
+        Assert.Contains(reason, AlertOf(answer.Body));
+        Assert.Null(answer.Session);
+        Assert.Contains("<form id=\"sso\"", answer.Body); // the sign-in page again, to start over
+        // Nothing was provisioned for a refused token.
+        Assert.False(await server.WithDbAsync(db => Task.FromResult(db.Principals.Any(p => p.IdentityKey == email))));
     }
 
     [Fact]
@@ -304,6 +345,41 @@ public sealed partial class OidcSignInTests(ConsoleOidcServerFixture server) : I
         var page = await GetAsync(browser, "/console", answer.Session);
         Assert.Equal(HttpStatusCode.OK, page.Status);
         Assert.DoesNotContain("href=\"/console/principals\"", page.Body);
+    }
+
+    [Fact]
+    public async Task ClientSecretRedirectBaseAndExtraScopes_AreSentAsConfigured()
+    {
+        var options = server.App.Services.GetRequiredService<IOptions<OidcOptions>>().Value;
+        options.ClientSecret = "s3cret:with/odd+chars";
+        options.RedirectBaseUrl = "https://ml.example.com/gate/";
+        options.ExtraScopes = ["groups", "openid"];
+        try
+        {
+            var browser = Browser();
+            Provider.SignsIn = new ProviderSignIn(Email("cid"), ["readers"]);
+            var attempt = await StartAsync(browser);
+            var asked = QueryOf(attempt.AuthorizationUrl);
+            const string Redirect = "https://ml.example.com/gate/console/oidc/callback";
+            Assert.Equal((Redirect, "openid email profile groups"), (asked["redirect_uri"], asked["scope"]));
+            var callback = await AuthorizeAsync(attempt.AuthorizationUrl);
+            Assert.StartsWith(Redirect + "?code=", callback.ToString());
+            // The reverse proxy takes the prefix off before the request reaches the console.
+            Provider.TokenRequests.Clear();
+            var answer = await CallbackAsync(browser, new Uri("http://localhost/console/oidc/callback" + callback.Query), attempt.PendingCookie);
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            var exchanged = Assert.Single(Provider.TokenRequests);
+            // client_secret_basic: the id and secret in the Authorization header (form-encoded first), not in the form.
+            Assert.Equal((IdentityProviderStub.Audience, "s3cret:with/odd+chars"), (exchanged["basic_client_id"], exchanged["basic_client_secret"]));
+            Assert.False(exchanged.ContainsKey("client_id"));
+            Assert.Equal(Redirect, exchanged["redirect_uri"]);
+        }
+        finally
+        {
+            options.ClientSecret = null;
+            options.RedirectBaseUrl = null;
+            options.ExtraScopes = [];
+        }
     }
 
     [Fact]
@@ -348,5 +424,53 @@ public sealed class OidcSignInAbsentTests(SqliteServerFixture server) : IClassFi
         Assert.False(start.Headers.Contains("Set-Cookie"));
         using var callback = await browser.GetAsync("/console/oidc/callback?code=x&state=y");
         Assert.Equal(HttpStatusCode.NotFound, callback.StatusCode);
+    }
+}
+
+/// <summary>The console sign-in's part of the <c>Oidc</c> section: when it is on, and what start-up refuses.</summary>
+public sealed class OidcSignInOptionsTests
+{
+    private static OidcOptions Bearer() => new() { Issuer = "https://idp.example/", Audience = "modelgate", JwksUri = "https://idp.example/jwks" };
+
+    [Fact]
+    public void ConsoleSignIn_IsOnWithAnAuthorityOrBothEndpoints_AndTheClientIdDefaultsToTheAudience()
+    {
+        Assert.False(Bearer().ConsoleSignIn); // a key set alone: bearer tokens only
+        var discovered = Bearer();
+        discovered.Authority = "https://idp.example/"; // keys from the key set, endpoints from the discovery document
+        Assert.True(discovered.ConsoleSignIn);
+        Assert.False(new OidcOptions { Authority = "https://idp.example/" }.ConsoleSignIn); // no issuer: off
+        var both = Bearer();
+        both.AuthorizationEndpoint = "https://idp.example/auth";
+        Assert.False(both.ConsoleSignIn);
+        both.TokenEndpoint = "https://idp.example/token";
+        Assert.True(both.ConsoleSignIn);
+        Assert.Equal("modelgate", both.EffectiveClientId);
+        both.ClientId = "console";
+        Assert.Equal("console", both.EffectiveClientId);
+    }
+
+    [Theory]
+    [InlineData("AuthorizationEndpoint", "http://idp.example/auth", "must be an absolute https URL")]
+    [InlineData("TokenEndpoint", "http://idp.example/token", "must be an absolute https URL")]
+    [InlineData("AuthorizationEndpoint only", "https://idp.example/auth", "go together")]
+    [InlineData("RedirectBaseUrl", "ml.example.com", "RedirectBaseUrl must be an absolute http(s) URL")]
+    [InlineData("RedirectBaseUrl", "https://ml.example.com/?x=1", "without query or fragment")]
+    [InlineData("ExtraScopes", "two words", "is not a scope")]
+    [InlineData("SignInTimeout", "00:00:10", "SignInTimeout must be between")]
+    public void Problem_NamesTheKey(string key, string value, string expected)
+    {
+        var options = Bearer();
+        switch (key)
+        {
+            case "AuthorizationEndpoint": options.AuthorizationEndpoint = value; options.TokenEndpoint = "https://idp.example/token"; break;
+            case "TokenEndpoint": options.TokenEndpoint = value; options.AuthorizationEndpoint = "https://idp.example/auth"; break;
+            case "AuthorizationEndpoint only": options.AuthorizationEndpoint = value; break;
+            case "RedirectBaseUrl": options.RedirectBaseUrl = value; break;
+            case "ExtraScopes": options.ExtraScopes = [value]; break;
+            case "SignInTimeout": options.SignInTimeout = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+        }
+        Assert.Contains(expected, options.Problem());
+        Assert.Null(Bearer().Problem());
     }
 }

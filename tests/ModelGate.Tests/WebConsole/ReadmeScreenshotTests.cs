@@ -50,11 +50,20 @@ public sealed class ReadmeScreenshotTests(BrowserServerFixture fixture) : IClass
         }
         const string scorer = "income-scoring";
         await api.CreateDeploymentAsync(new CreateDeploymentRequest(scorer, DeploymentEnvironments.Development, classifier, new RoutingTable("1.0.0")));
-        for (var first = 0; first < 600; first += 1)
+        var income = AdultServing.TestSet.Value.Strings("income");
+        var answered = new List<(string Id, string Label)>();
+        for (var row = 0; row < 600; row++)
         {
             using var response = await server.Client().PostAsync($"/v2/models/{scorer}/infer",
-                new StringContent(AdultServing.Request(first, 1).ToJsonString(), Encoding.UTF8, "application/json"));
+                new StringContent(AdultServing.Request(row, 1).ToJsonString(), Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            answered.Add((response.Headers.GetValues("x-modelgate-request-id").Single(), income[row]));
+        }
+        await server.FlushRequestLogAsync();
+        // The true labels of the first 400 come back as feedback: the live accuracy.
+        foreach (var (id, label) in answered.Take(400))
+        {
+            await api.SendFeedbackAsync(new FeedbackRequest(id, Label: label));
         }
         await api.SetSloAsync(scorer, new SloSpec(0.995, 0.99, 50));
         await api.StartRolloutAsync(scorer, new StartRolloutRequest("1.1.0", Steps: [10, 25, 50], IntervalSeconds: 300));
@@ -73,7 +82,7 @@ public sealed class ReadmeScreenshotTests(BrowserServerFixture fixture) : IClass
         const string support = "support-summary";
         await api.CreateDeploymentAsync(new CreateDeploymentRequest(support, DeploymentEnvironments.Development, summariser, new RoutingTable("1.0.0",
             [new CandidateRoute("1.1.0", 10)], Backend: "upstream", Upstreams: new Dictionary<string, UpstreamBackend> { ["1.0.0"] = upstream, ["1.1.0"] = upstream })));
-        await api.SetSloAsync(support, new SloSpec(0.999, 0.99, 2500));
+        await api.SetSloAsync(support, new SloSpec(0.999, 0.99, 6000));
         var now = server.Time.GetUtcNow().UtcDateTime;
         var random = new Random(7);
         var rows = new List<RequestLogEntity>();
