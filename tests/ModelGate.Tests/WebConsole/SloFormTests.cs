@@ -1,7 +1,8 @@
 using System.Net;
-using System.Text.RegularExpressions;
 using ModelGate.Client;
 using ModelGate.Tests.Infrastructure;
+
+using static ModelGate.Tests.WebConsole.ConsoleHttp;
 
 namespace ModelGate.Tests.WebConsole;
 
@@ -10,32 +11,18 @@ namespace ModelGate.Tests.WebConsole;
 /// without the token refused (400), bad figures refused (400) — each changing nothing — and a good post set and audited as
 /// the REST API's <c>PUT …/slo</c> is.
 /// </summary>
-public sealed partial class SloFormTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
+public sealed class SloFormTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
 {
-    private HttpClient Browser() => new(server.Handler()) { BaseAddress = new Uri("http://localhost/") };
-
-    [GeneratedRegex("name=\"_csrf\" value=\"([^\"]+)\"")]
-    private static partial Regex CsrfField();
+    private HttpClient Browser() => ConsoleHttp.Browser(server);
 
     private async Task<(string Cookie, string Principal)> SignInAsync(HttpClient browser, string role)
     {
         var key = await server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("slo"), [role]));
-        using var response = await browser.PostAsync("/console/sign-in", new FormUrlEncodedContent([KeyValuePair.Create("apiKey", key.Key!)]));
-        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        return (response.Headers.GetValues("Set-Cookie").Single().Split(';')[0], key.Principal!);
+        return (await ConsoleHttp.SignInAsync(browser, key.Key!), key.Principal!);
     }
 
-    private static async Task<(HttpStatusCode Status, string Body)> SendAsync(HttpClient browser, HttpMethod method, string path, string cookie, params (string, string)[] fields)
-    {
-        using var request = new HttpRequestMessage(method, path);
-        request.Headers.Add("Cookie", cookie);
-        if (method == HttpMethod.Post)
-        {
-            request.Content = new FormUrlEncodedContent(fields.Select(f => KeyValuePair.Create(f.Item1, f.Item2)));
-        }
-        using var response = await browser.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
+    private static Task<ConsoleAnswer> SendAsync(HttpClient browser, HttpMethod method, string path, string cookie, params (string, string)[] fields) =>
+        method == HttpMethod.Post ? PostAsync(browser, path, cookie, fields) : GetAsync(browser, path, cookie);
 
     [Fact]
     public async Task SetSlo_FromTheDeploymentPage_NeedsTheRoleAndTheToken_RefusesBadFigures_AndIsAuditedAsTheRestApisPut()
@@ -59,11 +46,11 @@ public sealed partial class SloFormTests(SqliteServerFixture server) : IClassFix
         Assert.Contains("<label for=\"slo-availability\">", page.Body);
         (string, string)[] good = [("availability", "0.995"), ("latencyObjective", "0.9"), ("latencyThresholdMs", "250"), ("periodDays", "7")];
 
-        var forged = await SendAsync(browser, HttpMethod.Post, $"{path}/slo", viewer, [("_csrf", CsrfField().Match(viewerPage.Body).Groups[1].Value), .. good]);
+        var forged = await SendAsync(browser, HttpMethod.Post, $"{path}/slo", viewer, [("_csrf", Csrf(viewerPage.Body)), .. good]);
         Assert.Equal(HttpStatusCode.Forbidden, forged.Status);
         var noToken = await SendAsync(browser, HttpMethod.Post, $"{path}/slo", deployer, good);
         Assert.Equal(HttpStatusCode.BadRequest, noToken.Status);
-        var token = CsrfField().Match(page.Body).Groups[1].Value;
+        var token = Csrf(page.Body);
         var outOfRange = await SendAsync(browser, HttpMethod.Post, $"{path}/slo", deployer, [("_csrf", token), ("availability", "1.5"), .. good.Skip(1)]);
         Assert.Equal(HttpStatusCode.BadRequest, outOfRange.Status);
         Assert.Contains("role=\"alert\"", outOfRange.Body);

@@ -15,23 +15,16 @@ namespace ModelGate.Tests.WebConsole;
 /// </summary>
 public sealed class VersionPageTests(SqliteServerFixture server) : IClassFixture<SqliteServerFixture>
 {
-    private HttpClient Browser() => new(server.Handler()) { BaseAddress = new Uri("http://localhost/") };
+    private HttpClient Browser() => ConsoleHttp.Browser(server);
 
-    private async Task<string> SignInAsync(HttpClient browser, params string[] roles)
-    {
-        var key = await server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("page"), roles));
-        using var response = await browser.PostAsync("/console/sign-in", new FormUrlEncodedContent([KeyValuePair.Create("apiKey", key.Key!)]));
-        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        return response.Headers.GetValues("Set-Cookie").Single().Split(';')[0];
-    }
+    private async Task<string> SignInAsync(HttpClient browser, params string[] roles) =>
+        await ConsoleHttp.SignInAsync(browser, (await server.CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("page"), roles))).Key!);
 
     private static async Task<string> PageAsync(HttpClient browser, string path, string cookie)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Add("Cookie", cookie);
-        using var response = await browser.SendAsync(request);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return await response.Content.ReadAsStringAsync();
+        var page = await ConsoleHttp.GetAsync(browser, path, cookie);
+        Assert.Equal(HttpStatusCode.OK, page.Status);
+        return page.Body;
     }
 
     private static string F(double value) => value.ToString("0.0000", CultureInfo.InvariantCulture);
