@@ -127,7 +127,7 @@ public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, D
     {
         var (from, to) = Range(window);
         var deployments = await DeploymentsAsync(ct);
-        var logged = db.RequestLogs.AsNoTracking().Within(from, to);
+        var logged = RequestLogQueries.ToAggregate(db, window.Span).Within(from, to);
         var served = await logged.Served().GroupBy(r => r.Deployment)
             .Select(g => new { Deployment = g.Key, Requests = g.LongCount(), Errors = g.LongCount(r => r.Status >= 500) }).ToListAsync(ct);
         var counted = served.ToDictionary(s => s.Deployment, StringComparer.Ordinal);
@@ -260,7 +260,7 @@ public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, D
     private async Task<IReadOnlyList<ErrorRatePoint>> ErrorTrendAsync(DashboardWindow window, DateTime from, DateTime to, CancellationToken ct)
     {
         var count = (int)(window.Span / window.Bucket);
-        var buckets = await db.RequestLogs.AsNoTracking().Within(from, to).Served().GroupBy(BucketOf<RequestLogEntity>(r => r.Time, from, window.Bucket, count))
+        var buckets = await RequestLogQueries.ToAggregate(db, window.Span).Within(from, to).Served().GroupBy(BucketOf<RequestLogEntity>(r => r.Time, from, window.Bucket, count))
             .Select(g => new { Bucket = g.Key, Requests = g.LongCount(), Errors = g.LongCount(r => r.Status >= 500) }).ToListAsync(ct);
         return Enumerable.Range(0, count).Select(i =>
         {
