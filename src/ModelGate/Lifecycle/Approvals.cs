@@ -60,13 +60,11 @@ public static class Approvals
         }
         var actor = user.ActorId();
         await using var tx = await write.BeginAsync(cancellationToken);
-        var (entity, problem) = await VersionsApi.FindAsync(tx.Db, model, version, cancellationToken, tracked: true);
-        if (entity is null)
+        var found = await Versions.FindAsync(tx.Db, model, version, cancellationToken, tracked: true);
+        if (found.Entity is not { } entity)
         {
-            // The one version lookup's answer (a bad name or version, no such model or version), kept as it said it.
-            var details = problem!.ProblemDetails;
-            return new ApprovalOutcome(Status: details.Status ?? StatusCodes.Status404NotFound, Code: details.Extensions["code"]?.ToString(), Detail: details.Detail,
-                Title: details.Title);
+            // The one version lookup's refusal (a bad name or version, no such model or version), as it said it.
+            return new ApprovalOutcome(Status: found.Status, Code: found.Code, Detail: found.Detail, Title: found.Title);
         }
         if (request.NextReviewAt <= tx.Now)
         {

@@ -200,10 +200,7 @@ public static class ModelsApi
         return TypedResults.Ok(RegistryMapping.ToDto(entity, versions.Select(SemVersion.Parse).Max()?.ToString(), versions.Count));
     }
 
-    internal static ProblemHttpResult InvalidName(string model) =>
-        Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.InvalidName, "The model name is not valid.",
-            $"'{ClientText.Echo(model)}' is not a valid name: {Names.ModelNameRule}");
+    internal static ProblemHttpResult InvalidName(string model) => VersionsApi.ToProblem(Versions.InvalidModelName(model));
 
-    internal static ProblemHttpResult ModelNotFound(string model) =>
-        Problems.NotFound(ProblemCodes.ModelNotFound, $"there is no model named '{model}'");
+    internal static ProblemHttpResult ModelNotFound(string model) => VersionsApi.ToProblem(Versions.NoSuchModel(model));
 }

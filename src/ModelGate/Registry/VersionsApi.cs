@@ -346,30 +346,16 @@ public static class VersionsApi
     /// A version by model name and version text (with its model and artifacts), or the problem a caller should see.
     /// <paramref name="tracked"/>: loaded for a change within the caller's write.
     /// </summary>
+    /// <summary><see cref="Versions.FindAsync"/> for the REST handlers: the entity, or its refusal as problem+json.</summary>
     internal static async Task<(ModelVersionEntity? Entity, ProblemHttpResult? Problem)> FindAsync(ModelGateDbContext db, string model, string version,
         CancellationToken cancellationToken, bool tracked = false)
     {
-        if (!Names.IsValidModelName(model))
-        {
-            return (null, ModelsApi.InvalidName(model));
-        }
-        if (!SemVersion.TryParse(version, out var semver, out var error))
-        {
-            return (null, Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.InvalidVersion, "The version is not valid.", error));
-        }
-        var canonical = semver!.ToString();
-        // One row and its few artifacts: a single round trip beats a split query.
-        var versions = tracked ? db.ModelVersions : db.ModelVersions.AsNoTracking();
-        var entity = await versions.AsSingleQuery().Include(v => v.Model).Include(v => v.Artifacts)
-            .FirstOrDefaultAsync(v => v.Model!.Name == model && v.Version == canonical, cancellationToken);
-        if (entity is not null)
-        {
-            return (entity, null);
-        }
-        return await db.Models.AnyAsync(m => m.Name == model, cancellationToken)
-            ? (null, Problems.NotFound(ProblemCodes.VersionNotFound, $"model '{model}' has no version {canonical}"))
-            : (null, ModelsApi.ModelNotFound(model));
+        var found = await Versions.FindAsync(db, model, version, cancellationToken, tracked);
+        return found.Entity is { } entity ? (entity, null) : (null, ToProblem(found));
     }
+
+    /// <summary>A lookup's refusal as problem+json.</summary>
+    internal static ProblemHttpResult ToProblem(VersionLookup refused) => Problems.Result(refused.Status, refused.Code!, refused.Title!, refused.Detail);
 }
 
 public static class MediaTypes

@@ -74,7 +74,7 @@ public static class VersionPages
         {
             return refusal;
         }
-        var (entity, _) = await VersionsApi.FindAsync(services.Db, name, version, ct);
+        var entity = (await Versions.FindAsync(services.Db, name, version, ct)).Entity;
         if (entity is null)
         {
             return ConsoleApi.NotFound(session!, $"There is no version '{version}' of '{name}'.");
@@ -179,8 +179,8 @@ public static class VersionPages
         {
             return refusal;
         }
-        var (from, _) = a is null ? default : await VersionsApi.FindAsync(services.Db, name, a, ct);
-        var (to, _) = b is null ? default : await VersionsApi.FindAsync(services.Db, name, b, ct);
+        var from = a is null ? null : (await Versions.FindAsync(services.Db, name, a, ct)).Entity;
+        var to = b is null ? null : (await Versions.FindAsync(services.Db, name, b, ct)).Entity;
         if (from is null || to is null)
         {
             return ConsoleApi.NotFound(session!, $"Compare needs two versions of '{name}' (?a=…&b=…).");
