@@ -84,8 +84,14 @@ public static class ProblemCodes
     public const string NotEnoughSamples = "not_enough_samples";
 }
 
+/// <summary>A domain service's refusal as the HTTP layer will answer it: status, stable code, title and detail.</summary>
+public sealed record Refusal(int Status, string Code, string Title, string? Detail = null);
+
 public static class Problems
 {
+    /// <summary>A domain refusal as problem+json.</summary>
+    public static ProblemHttpResult From(Refusal refusal) => Result(refusal.Status, refusal.Code, refusal.Title, refusal.Detail);
+
     public const string TypeBase = "https://modelgate.dev/problems/";
 
     public static ProblemDetails Create(int status, string code, string title, string? detail = null,

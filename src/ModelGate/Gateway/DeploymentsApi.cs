@@ -74,7 +74,7 @@ public static class DeploymentsApi
         var model = await tx.Db.Models.FirstOrDefaultAsync(m => m.Name == request.Model, cancellationToken);
         if (model is null)
         {
-            return ModelsApi.ModelNotFound(request.Model);
+            return Problems.From(Registry.Versions.NoSuchModel(request.Model));
         }
         var created = await routing.CreateAsync(tx, request.Name, request.Environment, model.Id, model.Name, request.Routing, user.ActorId(), cancellationToken);
         if (!created.IsChanged)

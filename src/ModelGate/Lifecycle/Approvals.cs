@@ -64,7 +64,8 @@ public static class Approvals
         if (found.Entity is not { } entity)
         {
             // The one version lookup's refusal (a bad name or version, no such model or version), as it said it.
-            return new ApprovalOutcome(Status: found.Status, Code: found.Code, Detail: found.Detail, Title: found.Title);
+            var refused = found.Refused!;
+            return new ApprovalOutcome(Status: refused.Status, Code: refused.Code, Detail: refused.Detail, Title: refused.Title);
         }
         if (request.NextReviewAt <= tx.Now)
         {

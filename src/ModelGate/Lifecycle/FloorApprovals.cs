@@ -130,14 +130,14 @@ public static class FloorApprovalsApi
         }
         if (!Names.IsValidModelName(model))
         {
-            return ModelsApi.InvalidName(model);
+            return Problems.From(Versions.InvalidModelName(model));
         }
         var actor = user.ActorId();
         var actorName = user.Identity?.Name ?? actor;
         await using var tx = await write.BeginAsync(cancellationToken);
         if (!await tx.Db.Models.AnyAsync(m => m.Name == model, cancellationToken))
         {
-            return ModelsApi.ModelNotFound(model);
+            return Problems.From(Versions.NoSuchModel(model));
         }
         var subject = RegistryMapping.ModelSubject(model);
         var requested = (await FloorApprovals.EventsAsync(tx.Db, subject, request.Change, cancellationToken)).LastOrDefault(e => e.Action == FloorApprovals.Requested);

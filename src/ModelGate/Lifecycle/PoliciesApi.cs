@@ -256,9 +256,9 @@ public static class PoliciesApi
         }
         if (!Names.IsValidModelName(scope))
         {
-            return ModelsApi.InvalidName(scope);
+            return Problems.From(Versions.InvalidModelName(scope));
         }
-        return await db.Models.AnyAsync(m => m.Name == scope, cancellationToken) ? null : ModelsApi.ModelNotFound(scope);
+        return await db.Models.AnyAsync(m => m.Name == scope, cancellationToken) ? null : Problems.From(Versions.NoSuchModel(scope));
     }
 
     private static PolicyDto ToDto(PolicyEntity p) =>

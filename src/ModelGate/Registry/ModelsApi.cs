@@ -200,7 +200,7 @@ public static class ModelsApi
         return TypedResults.Ok(RegistryMapping.ToDto(entity, versions.Select(SemVersion.Parse).Max()?.ToString(), versions.Count));
     }
 
-    internal static ProblemHttpResult InvalidName(string model) => VersionsApi.ToProblem(Versions.InvalidModelName(model));
+    internal static ProblemHttpResult InvalidName(string model) => Problems.From(Versions.InvalidModelName(model));
 
-    internal static ProblemHttpResult ModelNotFound(string model) => VersionsApi.ToProblem(Versions.NoSuchModel(model));
+    internal static ProblemHttpResult ModelNotFound(string model) => Problems.From(Versions.NoSuchModel(model));
 }

@@ -34,7 +34,7 @@ public static class VersionsApi
     {
         if (!Names.IsValidModelName(model))
         {
-            return ModelsApi.InvalidName(model);
+            return Problems.From(Versions.InvalidModelName(model));
         }
         var errors = new ValidationErrors();
         if (!SemVersion.TryParse(request.Version, out var semver, out var versionError))
@@ -59,7 +59,7 @@ public static class VersionsApi
         var modelEntity = await db.Models.FirstOrDefaultAsync(m => m.Name == model, cancellationToken);
         if (modelEntity is null)
         {
-            return ModelsApi.ModelNotFound(model);
+            return Problems.From(Versions.NoSuchModel(model));
         }
         // A version that was ever rejected (it may since be retired) never became a release of the line.
         var versions = (await db.ModelVersions.Where(v => v.ModelId == modelEntity.Id)
@@ -257,12 +257,12 @@ public static class VersionsApi
         }
         if (!Names.IsValidModelName(model))
         {
-            return ModelsApi.InvalidName(model);
+            return Problems.From(Versions.InvalidModelName(model));
         }
         var modelId = await db.Models.Where(m => m.Name == model).Select(m => (long?)m.Id).FirstOrDefaultAsync(cancellationToken);
         if (modelId is null)
         {
-            return ModelsApi.ModelNotFound(model);
+            return Problems.From(Versions.NoSuchModel(model));
         }
         // Precedence is SemVer's, which SQL cannot sort: order the keys here, then load just the page.
         var keys = await db.ModelVersions.AsNoTracking().Where(v => v.ModelId == modelId).Select(v => new { v.Id, v.Version }).ToListAsync(cancellationToken);
@@ -351,11 +351,8 @@ public static class VersionsApi
         CancellationToken cancellationToken, bool tracked = false)
     {
         var found = await Versions.FindAsync(db, model, version, cancellationToken, tracked);
-        return found.Entity is { } entity ? (entity, null) : (null, ToProblem(found));
+        return found.Entity is { } entity ? (entity, null) : (null, Problems.From(found.Refused!));
     }
-
-    /// <summary>A lookup's refusal as problem+json.</summary>
-    internal static ProblemHttpResult ToProblem(VersionLookup refused) => Problems.Result(refused.Status, refused.Code!, refused.Title!, refused.Detail);
 }
 
 public static class MediaTypes
