@@ -58,8 +58,11 @@ public sealed class AdminBrowserTests(BrowserServerFixture fixture) : IClassFixt
         await Assertions.Expect(KeyRow(page, key.Id)).ToHaveCountAsync(1);
         Assert.DoesNotContain(secret, await page.ContentAsync());
 
-        await SignOutButton(page).ClickAsync();
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == SignInPath);
+        // The sign-out's own answer (a redirect to sign-in), then the sign-in page: a refusal would be named here, not time out.
+        var signedOut = await page.RunAndWaitForResponseAsync(() => SignOutButton(page).ClickAsync(),
+            r => r.Request.Method == "POST" && new Uri(r.Url).AbsolutePath == "/console/sign-out");
+        Assert.Equal(302, signedOut.Status);
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/sign-in$"));
         await SignInAsync(page, secret);
         await Assertions.Expect(page.Locator("[data-testid=whoami]")).ToHaveTextAsync(name);
         // A deployer's session: no admin pages in its navigation.
