@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using ModelGate.Storage.Audit;
+using ModelGate.Storage.Cluster;
 using ModelGate.Storage.Evaluation;
 using ModelGate.Storage.Gateway;
 using ModelGate.Storage.Lifecycle;
@@ -38,6 +39,9 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     public DbSet<SilenceEntity> Silences => Set<SilenceEntity>();
     public DbSet<DriftBaselineEntity> DriftBaselines => Set<DriftBaselineEntity>();
     public DbSet<RolloutEntity> Rollouts => Set<RolloutEntity>();
+    public DbSet<LeaseEntity> Leases => Set<LeaseEntity>();
+    public DbSet<TelemetrySlotEntity> TelemetrySlots => Set<TelemetrySlotEntity>();
+    public DbSet<InputSampleEntity> InputSamples => Set<InputSampleEntity>();
 
     /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
     public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
@@ -243,6 +247,35 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
             e.Property(f => f.Comment).HasMaxLength(4000);
             e.Property(f => f.Metric).HasMaxLength(64);
             e.Property(f => f.Actor).HasMaxLength(64);
+        });
+
+        modelBuilder.Entity<LeaseEntity>(e =>
+        {
+            e.ToTable("leases");
+            e.HasKey(x => x.Name);
+            e.Property(x => x.Name).HasMaxLength(LeaseEntity.NameLength);
+            e.Property(x => x.Holder).HasMaxLength(LeaseEntity.HolderLength);
+        });
+
+        modelBuilder.Entity<TelemetrySlotEntity>(e =>
+        {
+            e.ToTable("telemetry_slots");
+            e.HasKey(x => new { x.Deployment, x.Version, x.Shadow, x.Slot, x.Replica });
+            e.Property(x => x.Deployment).HasMaxLength(RequestLogEntity.DeploymentLength);
+            e.Property(x => x.Version).HasMaxLength(RequestLogEntity.VersionLength);
+            e.Property(x => x.Replica).HasMaxLength(TelemetrySlotEntity.ReplicaLength);
+            e.HasIndex(x => x.UpdatedAt);
+        });
+
+        modelBuilder.Entity<InputSampleEntity>(e =>
+        {
+            e.ToTable("input_samples");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Replica).HasMaxLength(TelemetrySlotEntity.ReplicaLength);
+            e.Property(x => x.Deployment).HasMaxLength(RequestLogEntity.DeploymentLength);
+            e.Property(x => x.Version).HasMaxLength(RequestLogEntity.VersionLength);
+            e.HasIndex(x => new { x.Deployment, x.Version, x.Time });
+            e.HasIndex(x => x.Time);
         });
 
         modelBuilder.Entity<RequestLogEntity>(e =>
