@@ -28,6 +28,19 @@ public sealed class ServerOptions
     public string Role { get; set; } = "all";
 
     public bool ServesControlPlane => Role is "all" or "control";
+
+    /// <summary>
+    /// This process's name among the replicas on one store (<c>Server:Replica</c>): its rows of shared telemetry and its
+    /// lease are written under it. Default: the host name, the process id and a random suffix, so that a restarted
+    /// process (a container's is always process 1) never continues another's rows.
+    /// </summary>
+    public string Replica { get; set; } = DefaultReplica();
+
+    private static string DefaultReplica()
+    {
+        var host = Environment.MachineName;
+        return $"{(host.Length > 40 ? host[..40] : host)}-{Environment.ProcessId}-{Random.Shared.Next():x8}";
+    }
 }
 
 /// <summary>Builds the server: <c>modelgate serve</c> and the functional tests use the same composition.</summary>
@@ -57,6 +70,8 @@ public static class ModelGateHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section)
             .Validate(o => o.Role is "all" or "control" or "gateway", "Server:Role (--role) must be all, control or gateway")
+            .Validate(o => o.Replica is { Length: > 0 and <= Storage.Cluster.TelemetrySlotEntity.ReplicaLength } r && r.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'),
+                "Server:Replica must be 1 to 64 letters, digits, '-', '_' or '.'")
             .ValidateOnStart();
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
@@ -67,6 +82,7 @@ public static class ModelGateHost
         // Every control-plane body is read with the rules for client input (clean text, bounded strings, finite numbers).
         builder.Services.AddOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>().Configure<IOptions<LimitsOptions>>((o, limits) =>
             ClientJson.AddInputRules(o.SerializerOptions, limits.Value.MaxStringLength));
+        builder.Services.AddSingleton<ILeadership, RoleLeadership>();
         builder.Services.AddModelGateErrors();
         builder.Services.AddModelGateStorage();
         builder.Services.AddModelGateAudit();
