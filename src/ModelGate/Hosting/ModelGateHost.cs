@@ -82,6 +82,12 @@ public static class ModelGateHost
         // Every control-plane body is read with the rules for client input (clean text, bounded strings, finite numbers).
         builder.Services.AddOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>().Configure<IOptions<LimitsOptions>>((o, limits) =>
             ClientJson.AddInputRules(o.SerializerOptions, limits.Value.MaxStringLength));
+        builder.Services.AddOptions<ClusterOptions>().BindConfiguration(ClusterOptions.Section)
+            .Validate(o => o.LeaseRenewInterval > TimeSpan.Zero && o.LeaseDuration > 2 * o.LeaseRenewInterval,
+                "Cluster:LeaseDuration must be more than twice Cluster:LeaseRenewInterval, which must be positive")
+            .Validate(o => o.TelemetryFlushInterval > TimeSpan.Zero && o.SharedTelemetryRetention > TimeSpan.Zero,
+                "Cluster:TelemetryFlushInterval and Cluster:SharedTelemetryRetention must be positive")
+            .ValidateOnStart();
         builder.Services.AddSingleton<ILeadership, RoleLeadership>();
         builder.Services.AddModelGateErrors();
         builder.Services.AddModelGateStorage();
