@@ -150,6 +150,10 @@ public sealed partial class LeaderLease : BackgroundService, ILeadership
     /// </summary>
     internal async Task StepAsync(CancellationToken cancellationToken)
     {
+        if (_mode != Mode.Lease)
+        {
+            return;
+        }
         var started = Stopwatch.GetTimestamp();
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         attempt.CancelAfter(_options.LeaseDuration);
