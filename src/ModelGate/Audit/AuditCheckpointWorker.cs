@@ -8,9 +8,9 @@ namespace ModelGate.Audit;
 
 /// <summary>Every <see cref="AuditOptions.CheckpointInterval"/>, checkpoints the chain's head if events were written since the last checkpoint.</summary>
 internal sealed partial class AuditCheckpointWorker(IServiceScopeFactory scopes, AuditCheckpoints checkpoints, IOptions<AuditOptions> options,
-    IOptions<ServerOptions> server, TimeProvider time, ILogger<AuditCheckpointWorker> logger) : BackgroundService
+    IOptions<ServerOptions> server, TimeProvider time, ILogger<AuditCheckpointWorker> logger, ILeadership leadership) : LeaderWorker(leadership)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task LeadAsync(CancellationToken stoppingToken)
     {
         var interval = options.Value.CheckpointInterval;
         if (interval <= TimeSpan.Zero || !server.Value.ServesControlPlane)

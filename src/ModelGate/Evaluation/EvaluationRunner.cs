@@ -13,11 +13,11 @@ namespace ModelGate.Evaluation;
 /// recorded as such with no result; only a run that scored every row it could records metrics.
 /// </summary>
 public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeFactory scopes, Text.UpstreamChatClient upstream,
-    Text.DeploymentJudges judges, ILogger<EvaluationRunner> logger) : BackgroundService
+    Text.DeploymentJudges judges, ILogger<EvaluationRunner> logger, Hosting.ILeadership leadership) : Hosting.LeaderWorker(leadership)
 {
     public const string Interrupted = "interrupted: the server stopped before the run finished";
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task LeadAsync(CancellationToken stoppingToken)
     {
         try
         {
@@ -275,14 +275,17 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
         await tx.CommitAsync(cancellationToken);
     }
 
-    /// <summary>Runs left queued or running by a previous process can never finish: record them as failed.</summary>
+    /// <summary>
+    /// Runs left queued or running by a previous process (or a previous leader) can never finish: record them as failed. Runs
+    /// queued in this process while it did not lead are still in its queue, and run now.
+    /// </summary>
     private async Task FailInterruptedAsync(CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
         var stale = await db.Evaluations.Where(e => e.Status == EvaluationStatuses.Queued || e.Status == EvaluationStatuses.Running)
             .Select(e => e.Id).ToListAsync(cancellationToken);
-        foreach (var id in stale)
+        foreach (var id in stale.Where(id => jobs.Find(id) is null))
         {
             await UpdateAsync(id, e => !EvaluationStatuses.IsTerminal(e.Status), (e, now) =>
             {

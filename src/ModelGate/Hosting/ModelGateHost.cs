@@ -88,9 +88,9 @@ public static class ModelGateHost
             .Validate(o => o.TelemetryFlushInterval > TimeSpan.Zero && o.SharedTelemetryRetention > TimeSpan.Zero,
                 "Cluster:TelemetryFlushInterval and Cluster:SharedTelemetryRetention must be positive")
             .ValidateOnStart();
-        builder.Services.AddSingleton<ILeadership, RoleLeadership>();
         builder.Services.AddModelGateErrors();
         builder.Services.AddModelGateStorage();
+        builder.Services.AddModelGateLeadership();
         builder.Services.AddModelGateAudit();
         builder.Services.AddModelGateSecurity();
         builder.Services.AddModelGateGateway();
@@ -134,6 +134,7 @@ public static class ModelGateHost
             app.MapAlertsApi();
             app.MapDriftApi();
             app.MapRolloutsApi();
+            app.MapClusterApi();
             app.MapConsole();
         }
         // The data plane: served by the all-in-one process and by gateway replicas.

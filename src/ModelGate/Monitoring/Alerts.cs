@@ -66,7 +66,7 @@ public sealed class AlertWebhooksValidation(Security.EgressPolicy egress) : IVal
 /// not delivered. Delivery to the webhooks runs in the background with retries, so raising never waits on a receiver.
 /// </summary>
 public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvider time, IOptions<AlertOptions> options, IHttpClientFactory http,
-    ILogger<AlertManager> logger) : BackgroundService
+    ILogger<AlertManager> logger, Hosting.ILeadership leadership) : Hosting.LeaderWorker(leadership)
 {
     private readonly Channel<long> _deliveries = Channel.CreateUnbounded<long>();
     private readonly System.Collections.Concurrent.ConcurrentQueue<TaskCompletionSource> _flushes = new();
@@ -159,8 +159,12 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
 
     public static string Sign(string secret, byte[] body) => "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task LeadAsync(CancellationToken stoppingToken)
     {
+        if (Hosting.LeaseFence.Token is not null)
+        {
+            await QueuePendingAsync(stoppingToken);
+        }
         try
         {
             await foreach (var id in _deliveries.Reader.ReadAllAsync(stoppingToken))
@@ -178,13 +182,28 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        finally
+    }
+
+    /// <summary>
+    /// A term under the lease starts with the deliveries still pending in the store: those a previous leader did not end, and
+    /// those raised by processes that do not lead (a standby control process, a gateway replica), whose queues nobody reads.
+    /// </summary>
+    private async Task QueuePendingAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+        foreach (var id in await db.Alerts.AsNoTracking().Where(a => a.Delivery == "pending").OrderBy(a => a.Id).Select(a => a.Id).ToListAsync(cancellationToken))
         {
-            _deliveries.Writer.TryComplete();
-            while (_flushes.TryDequeue(out var flushed))
-            {
-                flushed.TrySetResult();
-            }
+            _deliveries.Writer.TryWrite(id);
+        }
+    }
+
+    protected override void OnStopped()
+    {
+        _deliveries.Writer.TryComplete();
+        while (_flushes.TryDequeue(out var flushed))
+        {
+            flushed.TrySetResult();
         }
     }
 
@@ -193,6 +212,10 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
         var alert = await db.Alerts.FirstAsync(a => a.Id == id, cancellationToken);
+        if (Hosting.LeaseFence.Token is not null && alert.Delivery != "pending")
+        {
+            return; // under the lease an alert may be queued twice (raised here, and found pending when the term began): delivered once
+        }
         var body = JsonSerializer.SerializeToUtf8Bytes(ToDto(alert), ModelGateJson.Options);
         var client = http.CreateClient(nameof(AlertManager));
         var delivered = true;

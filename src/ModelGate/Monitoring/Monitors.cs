@@ -36,10 +36,10 @@ public static class Slo
 /// The background monitors: SLO burn rates per deployment, 5xx spikes, overdue reviews. Each evaluation raises or
 /// resolves alerts by key, so a condition that holds keeps one alert firing and one that clears resolves it.
 /// </summary>
-public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, DriftChecker drift, TimeProvider time, IOptions<AlertOptions> options)
-    : BackgroundService
+public sealed class Monitors(IServiceScopeFactory scopes, AlertManager alerts, DriftChecker drift, TimeProvider time, IOptions<AlertOptions> options,
+    Hosting.ILeadership leadership) : Hosting.LeaderWorker(leadership)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task LeadAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.EvaluationInterval, time);
         try

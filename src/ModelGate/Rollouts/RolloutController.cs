@@ -49,8 +49,8 @@ public sealed record RolloutWrite(RolloutWriteOutcome Outcome, RolloutEntity? Ro
 /// both commit or neither does.
 /// </summary>
 public sealed partial class RolloutController(IServiceScopeFactory scopes, IRolloutEvidence evidence, DeploymentRouting routings, AlertManager alerts,
-    IHttpClientFactory http, IOptions<RolloutOptions> options, IOptions<AlertOptions> alertOptions, TimeProvider time, ILogger<RolloutController> logger)
-    : BackgroundService
+    IHttpClientFactory http, IOptions<RolloutOptions> options, IOptions<AlertOptions> alertOptions, TimeProvider time, ILogger<RolloutController> logger, Hosting.ILeadership leadership)
+    : Hosting.LeaderWorker(leadership)
 {
     public const string Actor = "modelgate:rollouts";
     public static readonly IReadOnlyList<double> DefaultSteps = [5, 10, 25, 50];
@@ -59,7 +59,7 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
 
     private static readonly ClaimsPrincipal Controller = new(new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, Actor), new Claim(ClaimTypes.Name, Actor)], "system"));
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task LeadAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.TickInterval, time);
         try

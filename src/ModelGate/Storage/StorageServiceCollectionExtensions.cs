@@ -20,8 +20,13 @@ public static class StorageServiceCollectionExtensions
         services.AddDbContext<SqliteModelGateDbContext>((sp, b) => SqliteModelGateDbContext.Configure(b, SqliteConnectionString(sp)),
             optionsLifetime: ServiceLifetime.Singleton);
         services.AddDbContext<PostgresModelGateDbContext>((sp, b) =>
-            PostgresModelGateDbContext.Configure(b, sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString!),
-            optionsLifetime: ServiceLifetime.Singleton);
+        {
+            PostgresModelGateDbContext.Configure(b, sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.ConnectionString!);
+            if (sp.GetService<Hosting.LeaseFenceInterceptor>() is { } fence)
+            {
+                b.AddInterceptors(fence); // a worker's write checks the workers' lease is still its own
+            }
+        }, optionsLifetime: ServiceLifetime.Singleton);
         services.AddScoped<ModelGateDbContext>(sp => sp.GetRequiredService<IOptions<DatabaseOptions>>().Value.Provider == "postgres"
             ? sp.GetRequiredService<PostgresModelGateDbContext>()
             : sp.GetRequiredService<SqliteModelGateDbContext>());
