@@ -16,8 +16,8 @@ public static class PrometheusExporter
 
     public static IEndpointRouteBuilder MapPrometheusMetrics(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/metrics", (GatewayTelemetry telemetry, RequestLog log, EndpointTelemetry endpoints, CircuitBreakers breakers) =>
-                Results.Text(Render(telemetry, log, endpoints, breakers), ContentType))
+        app.MapGet("/metrics", (GatewayTelemetry telemetry, RequestLog log, EndpointTelemetry endpoints, CircuitBreakers breakers, Redis.RedisFailures redis) =>
+                Results.Text(Render(telemetry, log, endpoints, breakers) + redis.Render(), ContentType))
             .WithTags("Monitoring").RequireAuthorization(Permissions.Read).ExcludeFromDescription();
         return app;
     }
