@@ -19,6 +19,7 @@ public static class AlertKinds
     public const string ReviewOverdue = "review_overdue";
     public const string ArtifactCorrupt = "artifact_corrupt";
     public const string RolloutRolledBack = "rollout_rolled_back";
+    public const string RedisUnavailable = "redis_unavailable";
 }
 
 public sealed record AlertDto(long Id, string Key, string Group, string Kind, string Severity, string Status, string Summary, JsonElement Details,

@@ -10,6 +10,8 @@ public static class ProblemCodes
     public const string MalformedJson = "malformed_json";
     public const string InvalidJson = "invalid_json";
     public const string BadRequest = "bad_request";
+    /// <summary>429 with <c>Redis:FailureMode=closed</c> while Redis, which counts the shared limits, fails.</summary>
+    public const string LimitsUnavailable = "limits_unavailable";
     /// <summary>A string (or name, or body) holds NUL, another control character, a lone surrogate or invalid UTF-8.</summary>
     public const string InvalidText = "invalid_text";
     /// <summary>A number is NaN, infinite, out of range, or outside what the field means (a probability above 1).</summary>

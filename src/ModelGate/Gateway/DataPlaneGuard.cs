@@ -16,9 +16,11 @@ namespace ModelGate.Gateway;
 /// spend. Tokens and cost are reserved before a request is forwarded (<see cref="ReserveAsync"/>) and settled with the real
 /// usage afterwards (<see cref="Settle"/>); a request is let through only while the key's balance, counting what requests in
 /// flight have reserved, is not used up, so concurrent requests cannot all pass on the same remainder. Every update is one
-/// compare-and-swap on the key's counter: no locks.
+/// compare-and-swap on the key's counter: no locks. With Redis configured (<paramref name="shared"/>), the same limits are
+/// counted in Redis across replicas (<see cref="Redis.SharedLimits"/>); while Redis fails, the in-memory path serves
+/// (<c>Redis:FailureMode=open</c>) or the request is refused (<c>closed</c>).
 /// </summary>
-public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scopes, IOptions<GatewayOptions> options)
+public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scopes, IOptions<GatewayOptions> options, Redis.SharedLimits? shared = null)
 {
     private readonly ConcurrentDictionary<string, TokenBucket> _buckets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TokenBucket> _tokenBuckets = new(StringComparer.Ordinal);
@@ -27,6 +29,11 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
     /// <summary>Null when the request may go on; otherwise the problem to answer (403 or 429, with Retry-After set).</summary>
     public async ValueTask<ProblemHttpResult?> CheckAsync(HttpContext context, string deployment, bool pinned)
     {
+        if (shared is not null && context.Items[typeof(AuthenticatedKey)] is AuthenticatedKey limited && Redis.SharedLimits.Limits(limited)
+            && await CheckSharedAsync(context, limited, deployment, pinned) is var (decided, problem) && decided)
+        {
+            return problem;
+        }
         if (Check(context, deployment, pinned) is { } refused)
         {
             return refused;
@@ -41,10 +48,30 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
         }
         if (key.CostBudget is { } budget && await SpendingOf(key.Id) is var spending && spending.Committed >= budget)
         {
-            return BudgetExhausted(budget, spending);
+            return BudgetExhausted(budget, spending.Committed, spending.Reserved);
         }
         return null;
     }
+
+    /// <summary>The shared limits' answer, or not decided (Redis failed in <c>open</c> mode: this replica's own limits decide).</summary>
+    private async ValueTask<(bool Decided, ProblemHttpResult? Problem)> CheckSharedAsync(HttpContext context, AuthenticatedKey key, string deployment, bool pinned)
+    {
+        if (!DeploymentScope.Allows(key, deployment) || pinned && !key.AllowPinning)
+        {
+            return (false, null); // refused on this replica's rules alone
+        }
+        var verdict = await shared!.CheckAsync(key);
+        return verdict.Outcome == Redis.SharedOutcome.Unavailable && !shared.Options.FailsClosed ? (false, null) : (true, SharedProblem(context, key, verdict));
+    }
+
+    private ProblemHttpResult? SharedProblem(HttpContext context, AuthenticatedKey key, Redis.SharedVerdict verdict) => verdict.Outcome switch
+    {
+        Redis.SharedOutcome.RequestsExhausted => TooManyRequests(context, key.RequestsPerMinute!.Value, verdict.RetryAfter),
+        Redis.SharedOutcome.TokensExhausted => TooManyTokens(context, key.TokensPerMinute!.Value, verdict.RetryAfter),
+        Redis.SharedOutcome.BudgetExhausted => BudgetExhausted(key.CostBudget!.Value, verdict.Committed, verdict.Reserved),
+        Redis.SharedOutcome.Unavailable => LimitsUnavailable(context, shared!.Options.Timeout),
+        _ => null,
+    };
 
     /// <summary>
     /// Reserves what a request may use against its key's token limit and budget: <paramref name="tokens"/>, and
@@ -55,6 +82,18 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
     public async ValueTask<(Reservation Reservation, ProblemHttpResult? Refused)> ReserveAsync(HttpContext context, AuthenticatedKey key, long tokens,
         double cost)
     {
+        if (shared is not null)
+        {
+            var verdict = await shared.ReserveAsync(key, tokens, cost);
+            if (verdict.Outcome == Redis.SharedOutcome.Allowed)
+            {
+                return (new Reservation(null, tokens, null, cost, new Redis.SharedHold(shared, key)), null);
+            }
+            if (verdict.Outcome != Redis.SharedOutcome.Unavailable || shared.Options.FailsClosed)
+            {
+                return (default, SharedProblem(context, key, verdict));
+            }
+        }
         TokenBucket? bucket = null;
         if (key.TokensPerMinute is { } tpm)
         {
@@ -71,7 +110,7 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
             if (!spending.TryReserve(budget, cost))
             {
                 bucket?.Adjust(-tokens);
-                return (default, BudgetExhausted(budget, spending));
+                return (default, BudgetExhausted(budget, spending.Committed, spending.Reserved));
             }
         }
         return (new Reservation(bucket, bucket is null ? 0 : tokens, spending, spending is null ? 0 : cost), null);
@@ -80,6 +119,11 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
     /// <summary>Replaces a reservation by what the request really used: the difference is given back (or, past it, charged).</summary>
     public static void Settle(in Reservation reservation, long tokens, double cost)
     {
+        if (reservation.Shared is { } hold)
+        {
+            hold.Limits.Settle(hold.Key, tokens - reservation.ReservedTokens, cost - reservation.ReservedCost, reservation.ReservedCost);
+            return;
+        }
         reservation.Tokens?.Adjust(tokens - reservation.ReservedTokens);
         if (reservation.Spending is { } spending)
         {
@@ -149,12 +193,28 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
             new Dictionary<string, object?> { ["limit"] = tpm });
     }
 
-    private static ProblemHttpResult BudgetExhausted(double budget, Spending spending)
+    private static ProblemHttpResult TooManyRequests(HttpContext context, int rpm, TimeSpan retryAfter)
     {
-        var spent = spending.Committed - spending.Reserved;
+        context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return Problems.Result(429, "rate_limited", "Too many requests.",
+            $"this key may send {rpm} requests per minute; retry after {Math.Ceiling(retryAfter.TotalSeconds)} s",
+            new Dictionary<string, object?> { ["limit"] = rpm });
+    }
+
+    private static ProblemHttpResult BudgetExhausted(double budget, double committed, double reserved)
+    {
+        var spent = committed - reserved;
         return Problems.Result(429, "budget_exhausted", "The key's cost budget is spent.",
             string.Create(CultureInfo.InvariantCulture, $"this key has spent {spent:0.########} of its budget of {budget}"),
-            new Dictionary<string, object?> { ["budget"] = budget, ["spent"] = spent, ["reserved"] = spending.Reserved });
+            new Dictionary<string, object?> { ["budget"] = budget, ["spent"] = spent, ["reserved"] = reserved });
+    }
+
+    /// <summary><c>Redis:FailureMode=closed</c> while Redis fails: the shared limits cannot be counted, so nothing is served.</summary>
+    private static ProblemHttpResult LimitsUnavailable(HttpContext context, TimeSpan timeout)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Problems.Result(429, ProblemCodes.LimitsUnavailable, "The key's limits cannot be checked.",
+            $"the shared limits store did not answer within {timeout.TotalMilliseconds} ms; retry after 1 s");
     }
 
     /// <summary>
@@ -198,17 +258,15 @@ public sealed class DataPlaneGuard(TimeProvider time, IServiceScopeFactory scope
             var bucket = _buckets.GetOrAdd(key.Id, static (_, a) => new TokenBucket(a.rpm, a.time), (rpm, time));
             if (!bucket.TryTake(1, out var retryAfter))
             {
-                context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                return Problems.Result(429, "rate_limited", "Too many requests.",
-                    $"this key may send {rpm} requests per minute; retry after {Math.Ceiling(retryAfter.TotalSeconds)} s",
-                    new Dictionary<string, object?> { ["limit"] = rpm });
+                return TooManyRequests(context, rpm, retryAfter);
             }
         }
         return null;
     }
 
     /// <summary>What one request holds of its key's limits until it is settled.</summary>
-    public readonly record struct Reservation(TokenBucket? Tokens, long ReservedTokens, Spending? Spending, double ReservedCost);
+    public readonly record struct Reservation(TokenBucket? Tokens, long ReservedTokens, Spending? Spending, double ReservedCost,
+        Redis.SharedHold? Shared = null);
 
     /// <summary>
     /// What a key has spent, with what requests in flight have reserved (<see cref="Committed"/>), changed by compare-and-swap.

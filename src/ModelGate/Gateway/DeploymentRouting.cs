@@ -77,7 +77,7 @@ public sealed class DeploymentRouting(UpstreamBinding binding, RoutingSnapshots 
         };
         tx.Db.Deployments.Add(entity);
         await tx.AppendAsync(actor, Created, $"deployments/{name}", new { environment, model, routing = Redact(valid.Routing!) }, cancellationToken: cancellationToken);
-        tx.AfterCommit(routes.ReloadAsync);
+        tx.AfterCommit(ct => routes.ChangedAsync(name, ct));
         return valid with { Deployment = entity };
     }
 
@@ -143,7 +143,7 @@ public sealed class DeploymentRouting(UpstreamBinding binding, RoutingSnapshots 
         entity.UpdatedBy = change.Actor;
         await tx.AppendAsync(change.Actor, change.Action, $"deployments/{entity.Name}",
             new { entity.Revision, change.Reason, previous = Redact(previous), routing = Redact(valid) }, cancellationToken: cancellationToken);
-        tx.AfterCommit(routes.ReloadAsync);
+        tx.AfterCommit(ct => routes.ChangedAsync(entity.Name, ct));
         return result;
     }
 

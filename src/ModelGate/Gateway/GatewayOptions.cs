@@ -14,6 +14,9 @@ public sealed class GatewayOptions
     [Range(1, 100_000)]
     public int RequestLogBatchSize { get; set; } = 1_000;
 
+    /// <summary>How often a replica asks the store whether routing changed (the fallback when no change is pushed through Redis).</summary>
+    public TimeSpan RoutingPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long the writer lets records gather before it writes a batch (shorter than a full batch takes to fill).</summary>
     public TimeSpan RequestLogFlushInterval { get; set; } = TimeSpan.FromMilliseconds(200);
 

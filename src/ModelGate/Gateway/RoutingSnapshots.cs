@@ -3,6 +3,7 @@ using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using ModelGate.Client;
 using ModelGate.Storage;
 
@@ -105,9 +106,13 @@ public sealed class DeploymentRoute(string name, string environment, string mode
 /// other replicas' changes arrive within <see cref="PollInterval"/>.
 /// </summary>
 public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.OnnxModelCache models, Security.SecretProtector secrets,
-    Telemetry.EndpointTelemetry endpoints, CircuitBreakers breakers, ILogger<RoutingSnapshots> logger) : BackgroundService
+    Telemetry.EndpointTelemetry endpoints, CircuitBreakers breakers, ILogger<RoutingSnapshots> logger, IOptions<GatewayOptions>? options = null,
+    Redis.ClusterPush? push = null) : BackgroundService
 {
-    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan DefaultPollInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary><see cref="GatewayOptions.RoutingPollInterval"/>: how soon another replica's change arrives without a push.</summary>
+    public TimeSpan PollInterval { get; } = options?.Value.RoutingPollInterval ?? DefaultPollInterval;
     private FrozenDictionary<string, DeploymentRoute> _routes = FrozenDictionary<string, DeploymentRoute>.Empty;
     // What the loaded tables were built from: how many deployments, the sum of their revisions (every routing change
     // increments one) and the newest change time. Revisions, not times alone, detect a change: another process's clock
@@ -137,6 +142,13 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
     /// </summary>
     public Task<string?> FirstCorruptArtifactAsync(Registry.ArtifactIntegrity integrity, string? name, CancellationToken cancellationToken) =>
         integrity.FirstCorruptAsync((name is null ? All : Find(name) is { } d ? [d] : []).SelectMany(d => d.OnnxArtifacts).Distinct(), cancellationToken);
+
+    /// <summary>After a committed routing change of <paramref name="deployment"/>: reloads here, and (with Redis) tells the other replicas.</summary>
+    public async Task ChangedAsync(string deployment, CancellationToken cancellationToken)
+    {
+        await ReloadAsync(cancellationToken);
+        push?.RoutingChanged(deployment);
+    }
 
     public async Task ReloadAsync(CancellationToken cancellationToken)
     {

@@ -13,6 +13,7 @@ using ModelGate.Lifecycle;
 using ModelGate.Monitoring;
 using ModelGate.Rollouts;
 using ModelGate.WebConsole;
+using ModelGate.Redis;
 using ModelGate.Registry;
 using ModelGate.Security;
 using ModelGate.Storage;
@@ -94,6 +95,7 @@ public static class ModelGateHost
         builder.Services.AddModelGateAudit();
         builder.Services.AddModelGateSecurity();
         builder.Services.AddModelGateGateway();
+        builder.Services.AddModelGateRedis(builder.Configuration);
         builder.Services.AddModelGateEvaluation();
         builder.Services.AddModelGateLifecycle();
         builder.Services.AddModelGateMonitoring();

@@ -36,7 +36,8 @@ public sealed record AuthenticatedKey(string Id, string Name, IReadOnlyList<stri
 /// the key's hash (a flood of made-up keys overwrites its slots instead of growing it); refusals are logged at most once
 /// per <see cref="SecurityOptions.RefusedKeyLogInterval"/>, counted, with the client address that sent the most.
 /// </summary>
-public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time, IOptions<SecurityOptions> options, ILogger<ApiKeyService> logger)
+public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvider time, IOptions<SecurityOptions> options, ILogger<ApiKeyService> logger,
+    Redis.ClusterPush? push = null)
 {
     public const string KeyPrefix = "mg_";
     private const int PrefixShown = 10;
@@ -133,8 +134,18 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
         return found;
     }
 
-    /// <summary>Forgets cached validations so that a revocation takes effect at once in this process.</summary>
-    public void Invalidate()
+    /// <summary>
+    /// Forgets cached validations so that a revocation takes effect at once in this process, and (with Redis) in the other
+    /// replicas: <paramref name="subject"/> (a key id, or <c>principals/{id}</c>) is what changed. Called after the commit.
+    /// </summary>
+    public void Invalidate(string? subject = null)
+    {
+        InvalidateHere();
+        push?.KeysChanged(subject);
+    }
+
+    /// <summary>Forgets cached validations in this process only (another replica said a key changed).</summary>
+    public void InvalidateHere()
     {
         Interlocked.Increment(ref _generation);
         _cache.Clear();

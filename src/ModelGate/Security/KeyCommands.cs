@@ -131,7 +131,7 @@ public static class KeyCommands
         entity.RevokedBy = user.ActorId();
         await tx.AppendAsync(user.ActorId(), RevokedAction, $"keys/{entity.Id}", new { entity.Name, entity.Prefix }, cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
-        keys.Invalidate();
+        keys.Invalidate(entity.Id);
         return new KeyOutcome(entity, Changed: true);
     }
 

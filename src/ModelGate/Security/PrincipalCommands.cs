@@ -154,7 +154,7 @@ public static class PrincipalCommands
         await tx.CommitAsync(cancellationToken);
         if (removed.Count > 0 || disabled)
         {
-            keys.Invalidate(); // the principal's keys lose the role, or stop working, at once in this process
+            keys.Invalidate(subject); // the principal's keys lose the role, or stop working, at once in this process
         }
         return new PrincipalOutcome(entity);
     }

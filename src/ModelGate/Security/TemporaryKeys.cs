@@ -44,6 +44,6 @@ public sealed class TemporaryKeys(IServiceScopeFactory scopes, ApiKeyService key
         entity.RevokedBy = "modelgate";
         await tx.AppendAsync("modelgate", "key.revoked", $"keys/{id}", new { reason }, cancellationToken: CancellationToken.None);
         await tx.CommitAsync(CancellationToken.None);
-        keys.Invalidate();
+        keys.Invalidate(id);
     }
 }

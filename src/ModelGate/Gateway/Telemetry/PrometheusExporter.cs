@@ -14,10 +14,14 @@ public static class PrometheusExporter
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
+    /// <summary>What /metrics is written from: this process's telemetry, request log, endpoints, breakers, leadership and Redis failures.</summary>
+    internal sealed record MetricsSources(GatewayTelemetry Telemetry, RequestLog Log, EndpointTelemetry Endpoints, CircuitBreakers Breakers,
+        Hosting.ILeadership Leadership, Redis.RedisFailures Redis);
+
     public static IEndpointRouteBuilder MapPrometheusMetrics(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/metrics", (GatewayTelemetry telemetry, RequestLog log, EndpointTelemetry endpoints, CircuitBreakers breakers, Hosting.ILeadership leadership) =>
-                Results.Text(Render(telemetry, log, endpoints, breakers) + Hosting.ClusterApi.LeaderGauge(leadership), ContentType))
+        app.MapGet("/metrics", ([AsParameters] MetricsSources s) =>
+                Results.Text(Render(s.Telemetry, s.Log, s.Endpoints, s.Breakers) + Hosting.ClusterApi.LeaderGauge(s.Leadership) + s.Redis.Render(), ContentType))
             .WithTags("Monitoring").RequireAuthorization(Permissions.Read).ExcludeFromDescription();
         return app;
     }

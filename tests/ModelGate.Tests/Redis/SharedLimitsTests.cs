@@ -1,0 +1,197 @@
+using Microsoft.Extensions.DependencyInjection;
+using System.Diagnostics;
+using System.Net;
+using ModelGate.Client;
+using ModelGate.Redis;
+using ModelGate.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace ModelGate.Tests.Redis;
+
+/// <summary>
+/// A key's limits across two replicas sharing one Redis. Requests alternate between the replicas, one at a time. The
+/// replicas' clocks are frozen (fake), so their own in-memory buckets never refill: without sharing, each would let the
+/// whole limit through. The shared buckets run on Redis's clock, so the bounds allow what the elapsed real time refills.
+/// The stand-in upstream reports prompt_tokens = len("hello")/4 = 1 and completion_tokens = len(answer)/4 = 49.
+/// </summary>
+public sealed class SharedLimitsTests(OpenRedisReplicas replicas, ITestOutputHelper output) : IClassFixture<OpenRedisReplicas>
+{
+    /// <summary>199 characters: 49 completion tokens as the stand-in counts them.</summary>
+    private static readonly string Answer = string.Join(' ', Enumerable.Repeat("word", 40));
+    private const long TokensPerCall = 5 / 4 + 199 / 4;
+
+    private async Task<(List<(string Replica, HttpStatusCode Status, string? Code)> Results, TimeSpan Elapsed, double OpsPerRequest)> AlternateAsync(
+        string deployment, string key, int requests)
+    {
+        var results = new List<(string, HttpStatusCode, string?)>();
+        await ResetCommandStatsAsync();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < requests; i++)
+        {
+            var replica = replicas.Both[i % 2];
+            using var response = await RedisReplicas.ChatAsync(replica, key, deployment);
+            string? code = null;
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                code = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("code").GetString();
+                Assert.True(response.Headers.RetryAfter is not null, "a 429 says when to retry");
+            }
+            results.Add((replica.Role, response.StatusCode, code));
+        }
+        var elapsed = clock.Elapsed;
+        await replicas.Control.App.Services.GetRequiredService<ModelGate.Gateway.RequestLog>().FlushAsync(CancellationToken.None);
+        return (results, elapsed, await CommandsAsync() / (double)requests);
+    }
+
+    [Fact]
+    public async Task RequestsPerMinute_AcrossTwoReplicas_LetThroughTheLimitOnce()
+    {
+        replicas.SkipIfUnavailable();
+        await using var upstream = await StubChatUpstream.StartAsync();
+        var deployment = await replicas.DeployAsync(upstream);
+        const int rpm = 6;
+        var key = await replicas.Control.Api().CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("rpm"), ["viewer"], RequestsPerMinute: rpm));
+
+        var (results, elapsed, ops) = await AlternateAsync(deployment, key.Key!, 3 * rpm);
+
+        var ok = results.Count(r => r.Status == HttpStatusCode.OK);
+        var refill = (int)Math.Ceiling(elapsed.TotalMinutes * rpm);
+        output.WriteLine($"rpm {rpm}: {ok} of {results.Count} answered across both replicas in {elapsed.TotalSeconds:0.00} s " +
+                         $"(bound {rpm} + {refill} refilled); Redis commands per request: {ops:0.00}");
+        Assert.DoesNotContain(results, r => r.Status is not (HttpStatusCode.OK or HttpStatusCode.TooManyRequests));
+        Assert.All(results.Where(r => r.Status == HttpStatusCode.TooManyRequests), r => Assert.Equal("rate_limited", r.Code));
+        Assert.InRange(ok, rpm, rpm + refill);
+        Assert.Contains(results, r => r.Replica == "gateway" && r.Status == HttpStatusCode.OK);
+        Assert.Contains(results, r => r.Replica == "control" && r.Status == HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task TokensPerMinute_AcrossTwoReplicas_HoldWithinOneRequestsUsage()
+    {
+        replicas.SkipIfUnavailable();
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, _) => Answer;
+        var deployment = await replicas.DeployAsync(upstream);
+        const int tpm = 200;
+        var key = await replicas.Control.Api().CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("tpm"), ["viewer"], TokensPerMinute: tpm));
+        var before = upstream.Requests.Count;
+
+        var (results, elapsed, ops) = await AlternateAsync(deployment, key.Key!, 16);
+
+        var calls = upstream.Requests.Count - before;
+        var used = calls * TokensPerCall;
+        // A request passes while at least one token is left, so the last one may use a whole call's tokens past the limit.
+        var bound = tpm + TokensPerCall + (long)Math.Ceiling(elapsed.TotalMinutes * tpm);
+        output.WriteLine($"tpm {tpm}: {calls} calls used {used} tokens across both replicas in {elapsed.TotalSeconds:0.00} s " +
+                         $"(bound {bound}; each replica alone would allow {tpm / TokensPerCall} calls); Redis commands per request: {ops:0.00}");
+        Assert.Equal(results.Count(r => r.Status == HttpStatusCode.OK), calls);
+        Assert.All(results.Where(r => r.Status != HttpStatusCode.OK), r => Assert.Equal("rate_limited", r.Code));
+        Assert.InRange(used, 1, bound);
+    }
+
+    [Fact]
+    public async Task Budget_AcrossTwoReplicas_HoldsWithinOneRequestsCost()
+    {
+        replicas.SkipIfUnavailable();
+        await using var upstream = await StubChatUpstream.StartAsync();
+        upstream.Answer = (_, _) => Answer;
+        const double pricePer1K = 1.0;
+        var deployment = await replicas.DeployAsync(upstream, pricePer1K);
+        const double budget = 0.2;
+        var key = await replicas.Control.Api().CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("budget"), ["viewer"], CostBudget: budget));
+        var before = upstream.Requests.Count;
+
+        var (results, _, ops) = await AlternateAsync(deployment, key.Key!, 16);
+
+        var calls = upstream.Requests.Count - before;
+        var costPerCall = TokensPerCall / 1000.0 * pricePer1K;
+        var spent = calls * costPerCall;
+        // A request is let through while spent plus reserved is below the budget: at most one call's cost past it.
+        var bound = budget + costPerCall;
+        output.WriteLine($"budget {budget}: {calls} calls spent {spent:0.####} across both replicas (bound {bound:0.####}; each replica alone " +
+                         $"would allow {budget / costPerCall:0} calls); Redis commands per request: {ops:0.00}");
+        Assert.Equal(results.Count(r => r.Status == HttpStatusCode.OK), calls);
+        Assert.All(results.Where(r => r.Status != HttpStatusCode.OK), r => Assert.Equal("budget_exhausted", r.Code));
+        Assert.InRange(spent, costPerCall, bound + 1e-9);
+    }
+
+    [Fact]
+    public async Task RedisStopped_OpenMode_ServesOnEachReplicasOwnLimits_CountsAndAlerts_ThenSharesAgain()
+    {
+        replicas.SkipIfUnavailable();
+        await using var upstream = await StubChatUpstream.StartAsync();
+        var deployment = await replicas.DeployAsync(upstream);
+        var roomy = (await replicas.Control.Api().CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("roomy"), ["viewer"], RequestsPerMinute: 1000))).Key!;
+        var failures = new Dictionary<string, long>();
+        foreach (var replica in replicas.Both)
+        {
+            using var shared = await RedisReplicas.ChatAsync(replica, roomy, deployment);
+            Assert.Equal(HttpStatusCode.OK, shared.StatusCode);
+            failures[replica.Role] = await replica.RedisFailuresAsync(RedisOperations.Check);
+        }
+
+        await replicas.Redis.StopAsync();
+        try
+        {
+            foreach (var replica in replicas.Both)
+            {
+                for (var i = 0; i < 3; i++)
+                {
+                    using var response = await RedisReplicas.ChatAsync(replica, roomy, deployment);
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                }
+                var now = await replica.RedisFailuresAsync(RedisOperations.Check);
+                output.WriteLine($"{replica.Role}: check failures {failures[replica.Role]} -> {now}");
+                Assert.True(now >= failures[replica.Role] + 3, $"{replica.Role} counted {now - failures[replica.Role]} failed checks for 3 requests");
+            }
+            // The leader's look at Redis (each Alerts:EvaluationInterval) raises the alert.
+            replicas.Control.Time.Advance(TimeSpan.FromDays(1));
+            await RedisReplicas.UntilAsync(async () => (await replicas.Control.Api().ListAlertsAsync("firing")).Any(a => a.Kind == AlertKinds.RedisUnavailable),
+                "the leader raises redis_unavailable");
+        }
+        finally
+        {
+            await replicas.RestartRedisAsync();
+        }
+
+        // Shared again: a key of 2 requests a minute gets 2 answers across both replicas, not 2 on each.
+        var tight = (await replicas.Control.Api().CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("tight"), ["viewer"], RequestsPerMinute: 2))).Key!;
+        var statuses = new List<HttpStatusCode>();
+        foreach (var replica in (RedisReplica[])[replicas.Control, replicas.Gateway, replicas.Control, replicas.Gateway])
+        {
+            using var response = await RedisReplicas.ChatAsync(replica, tight, deployment);
+            statuses.Add(response.StatusCode);
+        }
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.TooManyRequests, HttpStatusCode.TooManyRequests], statuses);
+        replicas.Control.Time.Advance(TimeSpan.FromDays(1));
+        await RedisReplicas.UntilAsync(async () => !(await replicas.Control.Api().ListAlertsAsync("firing")).Any(a => a.Kind == AlertKinds.RedisUnavailable),
+            "the leader resolves redis_unavailable");
+    }
+
+    private async Task ResetCommandStatsAsync()
+    {
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(replicas.Redis.Configuration + ",allowAdmin=true");
+        await admin.GetServers()[0].ConfigResetStatisticsAsync();
+    }
+
+    /// <summary>Commands Redis ran since the last reset, not counting the test's own and the connections' housekeeping.</summary>
+    private async Task<long> CommandsAsync()
+    {
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(replicas.Redis.Configuration + ",allowAdmin=true");
+        var stats = await admin.GetServers()[0].InfoAsync("commandstats");
+        long total = 0;
+        foreach (var pair in stats.SelectMany(g => g))
+        {
+            var command = pair.Key.Replace("cmdstat_", "", StringComparison.Ordinal);
+            if (command is "info" or "config" or "config|resetstat" or "ping" or "echo" or "client" or "client|setname" or "client|setinfo" or "cluster" or "subscribe"
+                or "hello" or "select" or "sentinel" or "command" or "auth")
+            {
+                continue;
+            }
+            var calls = long.Parse(pair.Value.Split(',')[0].Split('=')[1], System.Globalization.CultureInfo.InvariantCulture);
+            output.WriteLine($"  {command}: {calls}");
+            total += calls;
+        }
+        return total;
+    }
+}
