@@ -18,8 +18,8 @@ public readonly record struct SharedFlush(int SlotRows, int Series, int SampleRo
 /// Writes this replica's recent telemetry to the store, so that the canary judge (<c>StoredRolloutEvidence</c>) and drift
 /// (<see cref="SharedSamples"/>) on whichever process decides read every replica's traffic. Every
 /// <see cref="ClusterOptions.TelemetryFlushInterval"/>, on every replica: the 10-second slots of each deployment × version ×
-/// served-or-shadow series that may have changed since the last flush (the slots since the previous flush's, and the past
-/// slots feedback changed) are upserted into <c>telemetry_slots</c> under <see cref="ServerOptions.Replica"/>, a slot
+/// served-or-shadow series that may have changed since the last flush (the slots since the previous flush's — all those kept at
+/// the first — and the past slots feedback changed) are upserted into <c>telemetry_slots</c> under <see cref="ServerOptions.Replica"/>, a slot
 /// whose payload is the one last written being skipped; the sampled input rows added to each ring since the last flush
 /// are appended to <c>input_samples</c>, at most <see cref="MaxSampleRowsPerFlush"/> a ring. Everything is read from the
 /// in-memory slots and rings under their own short locks: the data plane does no more work than before. Stopping flushes
@@ -115,7 +115,8 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
         var now = time.GetUtcNow().UtcDateTime;
         var nowSlot = GatewayTelemetry.SlotOf(now);
         var oldest = nowSlot - GatewayTelemetry.SlotCount + 1;
-        var first = Math.Max((_flushedTo ?? nowSlot) - 1, oldest);
+        // The first flush reads every slot kept (a process that served before its first flush, or whose flushes failed).
+        var first = Math.Max(_flushedTo is { } flushed ? flushed - 1 : oldest, oldest);
 
         // Each stored series merges the routes of a version that served (or, shadow, only its mirrored route), as the judge reads it.
         var bySeries = new Dictionary<(string Deployment, string Version, bool Shadow), List<TelemetrySeries>>();
