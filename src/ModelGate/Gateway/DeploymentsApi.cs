@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using ModelGate.Client;
 using ModelGate.Errors;
+using ModelGate.Gateway.Telemetry;
 using ModelGate.Registry;
 using ModelGate.Security;
 using ModelGate.Storage;
@@ -31,6 +32,7 @@ public static class DeploymentsApi
         services.AddSingleton<RequestLog>();
         services.AddHostedService(sp => sp.GetRequiredService<RequestLog>());
         services.AddHostedService(sp => sp.GetRequiredService<RoutingSnapshots>());
+        services.AddModelGateSharedTelemetry();
         return services;
     }
 

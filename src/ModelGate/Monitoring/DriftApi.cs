@@ -115,7 +115,7 @@ public sealed record DriftCheckResult(DriftCheckDto? Check, string? Code, string
     public static DriftCheckResult Refused(string code, string detail, bool noBaseline = false) => new(null, code, detail, noBaseline);
 }
 
-public sealed class DriftChecker(InputSamples samples, TimeProvider time)
+public sealed class DriftChecker(SharedSamples samples, TimeProvider time)
 {
     public async Task<DriftCheckResult> CheckAsync(ModelGateDbContext db, Storage.Gateway.DeploymentEntity deployment, string version,
         TimeSpan window, CancellationToken cancellationToken, bool histograms = false)
@@ -129,7 +129,7 @@ public sealed class DriftChecker(InputSamples samples, TimeProvider time)
                 $"{deployment.Model}@{version} has no drift baseline: PUT /api/v1/models/{deployment.Model}/versions/{version}/drift-baseline", noBaseline: true);
         }
         var now = time.GetUtcNow().UtcDateTime;
-        var (columns, rows) = samples.Read(deployment.Name, version, now - window);
+        var (columns, rows) = await samples.ReadAsync(db, deployment.Name, version, now - window, cancellationToken);
         if (rows.Count < DriftApi.MinimumRows)
         {
             return DriftCheckResult.Refused(ProblemCodes.NotEnoughSamples,

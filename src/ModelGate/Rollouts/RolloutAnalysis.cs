@@ -57,12 +57,14 @@ public sealed record AnalysisResult(CanaryJudgement Judgement, string Outcome, s
 /// </summary>
 public static class RolloutAnalysis
 {
-    public static AnalysisResult Analyze(IRolloutEvidence evidence, string deployment, string stable, string candidate, DateTime from, bool shadow,
-        AnalysisSettings settings)
+    public static async Task<AnalysisResult> AnalyzeAsync(IRolloutEvidence evidence, string deployment, string stable, string candidate, DateTime from, bool shadow,
+        AnalysisSettings settings, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(evidence);
         ArgumentNullException.ThrowIfNull(settings);
-        return Analyze(evidence.Slots(deployment, stable, from, shadow: false), evidence.Slots(deployment, candidate, from, shadow), shadow, settings);
+        var control = await evidence.SlotsAsync(deployment, stable, from, shadow: false, cancellationToken);
+        var experiment = await evidence.SlotsAsync(deployment, candidate, from, shadow, cancellationToken);
+        return Analyze(control, experiment, shadow, settings);
     }
 
     /// <summary>The analysis of two slot series (stable, then the candidate's served or mirrored traffic).</summary>

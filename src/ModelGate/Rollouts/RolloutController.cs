@@ -138,8 +138,8 @@ public sealed partial class RolloutController(IServiceScopeFactory scopes, IRoll
                 Controller, after, cancellationToken);
             return null;
         }
-        var analysis = RolloutAnalysis.Analyze(evidence, rollout.Deployment, rollout.Stable, rollout.Candidate, now - TimeSpan.FromSeconds(spec.IntervalSeconds),
-            rollout.Strategy == RolloutStrategies.Shadow, AnalysisSettings.From(spec));
+        var analysis = await RolloutAnalysis.AnalyzeAsync(evidence, rollout.Deployment, rollout.Stable, rollout.Candidate, now - TimeSpan.FromSeconds(spec.IntervalSeconds),
+            rollout.Strategy == RolloutStrategies.Shadow, AnalysisSettings.From(spec), cancellationToken);
         var decision = RolloutDecision.Decide(RolloutState.FromHistory(rollout.Strategy, rollout.Step, rollout.History), spec, analysis);
         rollout.Checks++;
         var record = analysis.ToDto(now, rollout.Weight);

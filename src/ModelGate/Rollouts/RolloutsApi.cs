@@ -18,7 +18,7 @@ public static class RolloutsApi
         services.AddOptions<RolloutOptions>().BindConfiguration(RolloutOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddHttpClient(nameof(RolloutController), c => c.Timeout = TimeSpan.FromSeconds(10))
             .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<Security.EgressPolicy>().CreateHandler());
-        services.AddSingleton<IRolloutEvidence, TelemetryRolloutEvidence>();
+        services.AddSingleton<IRolloutEvidence, StoredRolloutEvidence>();
         services.AddSingleton<RolloutController>();
         services.AddHostedService(sp => sp.GetRequiredService<RolloutController>());
         services.AddSingleton<RolloutOperations>();

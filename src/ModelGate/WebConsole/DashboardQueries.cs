@@ -105,7 +105,7 @@ public sealed record DebugView(DashboardWindow Window, DateTime From, DateTime T
 /// its indexes on Time and on Deployment+Time serve), never by reading the request log into memory. Requests are counted by
 /// the SLO's rule (<see cref="RequestLogQueries.Served"/>) and windows are (now − span, now].
 /// </summary>
-public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, DriftChecker drift, EndpointTelemetry endpoints, InputSamples samples,
+public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, DriftChecker drift, EndpointTelemetry endpoints, SharedSamples samples,
     TimeProvider time)
 {
     /// <summary>A production version needs this many scored feedbacks in the window before its live score is compared.</summary>
@@ -355,7 +355,7 @@ public sealed class DashboardQueries(ModelGateDbContext db, Monitors monitors, D
         DriftCheckResult? driftResult = null;
         if (stable is not null)
         {
-            var (c, r) = samples.Read(name, stable, from);
+            var (c, r) = await samples.ReadAsync(db, name, stable, from, ct);
             (columns, features) = (c, r.TakeLast(FeatureRowsShown).Reverse().ToList());
             driftResult = await drift.CheckAsync(db, entity, stable, window.Span, ct);
         }

@@ -54,8 +54,9 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
             response.Headers.GetValues("x-modelgate-route").Single(), body);
     }
 
-    private SlotAggregate Evidence(string deployment, string version, bool shadow = false) => SlotAggregate.Merge(0,
-        Server.App.Services.GetRequiredService<IRolloutEvidence>().Slots(deployment, version, Server.Time.GetUtcNow().UtcDateTime.AddMinutes(-10), shadow));
+    private async Task<SlotAggregate> Evidence(string deployment, string version, bool shadow = false) => SlotAggregate.Merge(0,
+        await Server.App.Services.GetRequiredService<IRolloutEvidence>().SlotsAsync(deployment, version, Server.Time.GetUtcNow().UtcDateTime.AddMinutes(-10), shadow,
+            TestContext.Current.CancellationToken));
 
     /// <summary>The request log's records of <paramref name="deployment"/>, after a flush: there are <paramref name="count"/>.</summary>
     private async Task<List<RequestLogEntity>> LoggedAsync(string deployment, int count)
@@ -90,10 +91,10 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
         Assert.Equal(3, candidate.Requests.Count);
 
         // The judge's input: the candidate failed three times and fell back three times; stable served all three.
-        var failed = Evidence(deployment, "1.1.0");
+        var failed = await Evidence(deployment, "1.1.0");
         Assert.Equal((3, 3, 3, 3), (failed.Requests, failed.Errors[(int)ErrorClass.Server], failed.ServerErrors, failed.Fallbacks));
         Assert.Equal((0, 0, 0), (failed.PromptTokens, failed.CompletionTokens, failed.Cost));
-        var served = Evidence(deployment, "1.0.0");
+        var served = await Evidence(deployment, "1.0.0");
         Assert.Equal((3, 0, 0), (served.Requests, served.ServerErrors, served.Fallbacks));
         Assert.True(served.Cost > 0);
         // The stable version's price: (prompt + completion) tokens at 1 per 1K.
@@ -126,8 +127,8 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
         // Feedback joins the record that served the client.
         var feedback = await Server.Api().SendFeedbackAsync(new FeedbackRequest(ids[0], Score: 1));
         Assert.Equal(("1.0.0", "fallback"), (feedback.Version, feedback.Route));
-        Assert.Equal(1, Evidence(deployment, "1.0.0").FeedbackCount);
-        Assert.Equal(0, Evidence(deployment, "1.1.0").FeedbackCount);
+        Assert.Equal(1, (await Evidence(deployment, "1.0.0")).FeedbackCount);
+        Assert.Equal(0, (await Evidence(deployment, "1.1.0")).FeedbackCount);
 
         // The deployment's availability is what its clients got: every one was answered, so nothing is spent of the budget.
         var slo = await Server.Api().SetSloAsync(deployment, new SloSpec(Availability: 0.99));
@@ -149,7 +150,7 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
         var (id, version, route, _) = await ChatAsync(client, deployment);
         Assert.Equal(("1.0.0", "fallback"), (version, route));
 
-        var failed = Evidence(deployment, "1.1.0");
+        var failed = await Evidence(deployment, "1.1.0");
         Assert.Equal((1, 1, 1), (failed.Requests, failed.Errors[(int)ErrorClass.Upstream], failed.Fallbacks));
         var rows = await LoggedAsync(deployment, 2);
         Assert.Equal(502, rows.Single(r => r.RequestId == id && r.Version == "1.1.0").Status);
@@ -192,10 +193,10 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
         var (_, _, route, _) = await ChatAsync(client, deployment + "@1.1.0"); // the failed attempt has no first byte; the fallback has
         Assert.Equal("fallback", route);
 
-        var answered = Evidence(deployment, "1.0.0");
+        var answered = await Evidence(deployment, "1.0.0");
         Assert.Equal(4, answered.FirstByte.Sum());
         Assert.Equal(4, answered.FirstByte[LatencyHistogram.BucketOf(45)]);
-        Assert.Equal(0, Evidence(deployment, "1.1.0").FirstByte.Sum());
+        Assert.Equal(0, (await Evidence(deployment, "1.1.0")).FirstByte.Sum());
         var metrics = await Server.Api().GetDeploymentMetricsAsync(deployment, "5m");
         var series = metrics.Series.Single(s => s.Version == "1.0.0" && s.Route == "stable");
         Assert.InRange(series.FirstByteP50Ms!.Value, 40, 50);
@@ -231,9 +232,9 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
             var (_, version, route, _) = await ChatAsync(client, deployment);
             Assert.Equal(("1.0.0", "stable"), (version, route));
             release.Release();
-            await Until(() => evidence().Compared == i);
+            await Until(async () => (await evidence()).Compared == i);
         }
-        var compared = evidence();
+        var compared = await evidence();
         Assert.Equal((3, 15.0, 300.0), (compared.Compared, compared.CompletionTokensDeltaSum, compared.LatencyDeltaSumMs));
         Assert.Equal(27, compared.CompletionTokens);
 
@@ -241,16 +242,17 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
         stable.ReportsUsage = shadow.ReportsUsage = false;
         await ChatAsync(client, deployment, stream: true);
         release.Release();
-        await Until(() => evidence().Compared == 4);
-        compared = evidence();
+        await Until(async () => (await evidence()).Compared == 4);
+        compared = await evidence();
         Assert.Equal((4, 19.0, 400.0), (compared.Compared, compared.CompletionTokensDeltaSum, compared.LatencyDeltaSumMs));
 
         // A shadow that fails is counted as its error, and not compared.
         shadow.Broken = true;
         await ChatAsync(client, deployment);
-        await Until(() => evidence().ServerErrors == 1);
-        Assert.Equal((5, 4), (evidence().Requests, evidence().Compared));
-        Assert.Equal(0, Evidence(deployment, "1.0.0").Compared);
+        await Until(async () => (await evidence()).ServerErrors == 1);
+        var failedShadow = await evidence();
+        Assert.Equal((5, 4), (failedShadow.Requests, failedShadow.Compared));
+        Assert.Equal(0, (await Evidence(deployment, "1.0.0")).Compared);
 
         var rows = await LoggedAsync(deployment, 10);
         var mirrored = rows.Where(r => r.Route == "shadow").ToList();
@@ -263,10 +265,10 @@ public abstract class OpenAiEvidenceTests(ServerFixture fixture) : ProviderTests
     /// Waits for the mirror (it runs apart from the client's request, which cannot wait for it): the mirror is a recording
     /// in flight, so a flush of the request log returns once it has recorded; then the condition must hold.
     /// </summary>
-    private async Task Until(Func<bool> condition)
+    private async Task Until(Func<Task<bool>> condition)
     {
         await Server.FlushRequestLogAsync();
-        Assert.True(condition(), "the mirror did not record");
+        Assert.True(await condition(), "the mirror did not record");
     }
 }
 

@@ -41,7 +41,7 @@ public sealed class PredictionEvidenceTests(SqliteServerFixture server) : IClass
         Assert.Equal(Reference("v1-logreg").GetProperty("positive_rate").GetDouble(), series.PositiveRate!.Value, 3);
 
         // The judge's input: one slot holding the counts and the 20-bin histogram of P(>50K).
-        var slot = Assert.Single(Evidence.Slots(deployment, "1.0.0", server.Time.GetUtcNow().UtcDateTime.AddMinutes(-1), shadow: false));
+        var slot = Assert.Single(await Evidence.SlotsAsync(deployment, "1.0.0", server.Time.GetUtcNow().UtcDateTime.AddMinutes(-1), shadow: false, TestContext.Current.CancellationToken));
         Assert.Equal(rows, slot.Predictions);
         Assert.Equal(positives, slot.PositivePredictions);
         Assert.Equal(Histogram(p), slot.Scores);
@@ -89,7 +89,7 @@ public sealed class PredictionEvidenceTests(SqliteServerFixture server) : IClass
         Assert.Equal(rows, stable.Predictions);
         Assert.Equal(0, stable.Compared);
 
-        var slot = Assert.Single(Evidence.Slots(deployment, "4.0.0", server.Time.GetUtcNow().UtcDateTime.AddMinutes(-1), shadow: true));
+        var slot = Assert.Single(await Evidence.SlotsAsync(deployment, "4.0.0", server.Time.GetUtcNow().UtcDateTime.AddMinutes(-1), shadow: true, TestContext.Current.CancellationToken));
         Assert.Equal(rows, slot.Compared);
         Assert.Equal(agreed, slot.Agreed);
         Assert.Equal(Histogram(shadowP), slot.Scores);

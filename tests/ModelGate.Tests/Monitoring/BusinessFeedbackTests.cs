@@ -35,8 +35,8 @@ public sealed class BusinessFeedbackTests(SqliteServerFixture server) : IClassFi
         Assert.Equal(new BusinessMetric(10, 6, 0.6), series.Business!["conversion"]);
         Assert.Equal(new BusinessMetric(1, 12.5, 12.5), series.Business["revenue_eur"]);
         Assert.Equal(1, series.FeedbackCount); // a metric alone is no quality score
-        var slot = Assert.Single(server.App.Services.GetRequiredService<IRolloutEvidence>()
-            .Slots(deployment, "1.0.0", server.Time.GetUtcNow().UtcDateTime.AddMinutes(-1), shadow: false));
+        var slot = Assert.Single(await server.App.Services.GetRequiredService<IRolloutEvidence>()
+            .SlotsAsync(deployment, "1.0.0", server.Time.GetUtcNow().UtcDateTime.AddMinutes(-1), shadow: false, TestContext.Current.CancellationToken));
         Assert.Equal(6, slot.Business!["conversion"].Sum);
 
         var stored = await server.WithDbAsync(db => db.Feedback.Where(f => f.Deployment == deployment && f.Metric == "conversion").ToListAsync());

@@ -91,13 +91,20 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
     }
 
     /// <summary>Adds a feedback score (1/0 for a right/wrong label) to the series that served the request.</summary>
+    /// <remarks>
+    /// The series is made when missing: with gateway replicas, feedback reaches the control process, which served none of
+    /// the traffic (the shared store's flusher writes what it counts here). A request older than the slots kept is not
+    /// counted: its slot would reuse, and reset, a recent one.
+    /// </remarks>
     public void RecordFeedback(string deployment, string version, string route, DateTime time, double score)
     {
-        if (_series.TryGetValue((deployment, version, route), out var series))
+        if (SlotOf(time) is var slot && IsKept(slot) && SeriesFor((deployment, version, route)) is { } series)
         {
-            series.RecordFeedback(SlotOf(time), score);
+            series.RecordFeedback(slot, score);
         }
     }
+
+    private bool IsKept(long slot) => slot > SlotOf(time.GetUtcNow().UtcDateTime) - SlotCount;
 
     /// <summary>
     /// Adds one value of a named business metric from feedback to the series that served the request (its slot is the
@@ -106,9 +113,9 @@ public sealed class GatewayTelemetry(TimeProvider time, RoutingSnapshots routes,
     /// </summary>
     public void RecordBusiness(string deployment, string version, string route, DateTime time, string metric, double value)
     {
-        if (_series.TryGetValue((deployment, version, route), out var series))
+        if (SlotOf(time) is var slot && IsKept(slot) && SeriesFor((deployment, version, route)) is { } series)
         {
-            series.RecordBusiness(SlotOf(time), metric, value);
+            series.RecordBusiness(slot, metric, value);
         }
     }
 
@@ -296,6 +303,14 @@ public sealed class SlotAggregate
         Business[metric] = new MetricSum(sum.Count + 1, sum.Sum + value);
     }
 
+    /// <summary>Adds the count and sum of a named business metric (a stored slot read back).</summary>
+    internal void AddBusiness(string metric, MetricSum add)
+    {
+        Business ??= new Dictionary<string, MetricSum>(StringComparer.Ordinal);
+        var sum = Business.GetValueOrDefault(metric);
+        Business[metric] = new MetricSum(sum.Count + add.Count, sum.Sum + add.Sum);
+    }
+
     internal void Reset(long slot)
     {
         Slot = slot;
@@ -382,6 +397,10 @@ public sealed class TelemetrySeries(string deployment, string version, string ro
     private readonly SlotAggregate _total = new();
     private readonly SlotAggregate?[] _ring = new SlotAggregate?[GatewayTelemetry.SlotCount];
 
+    // Slots changed by feedback, which names a past request's slot: the shared store's flusher writes them besides the
+    // current ones (SharedTelemetry). Only feedback marks them; the data plane records into the current slot.
+    private HashSet<long>? _late;
+
     public string Deployment { get; } = deployment;
     public string Version { get; } = version;
     public string Route { get; } = route;
@@ -417,6 +436,29 @@ public sealed class TelemetrySeries(string deployment, string version, string ro
                 aggregate.FeedbackCount++;
                 aggregate.FeedbackSum += score;
             }
+            MarkLate(slot);
+        }
+    }
+
+    private void MarkLate(long slot)
+    {
+        _late ??= [];
+        if (_late.Count < GatewayTelemetry.SlotCount)
+        {
+            _late.Add(slot);
+        }
+    }
+
+    /// <summary>Moves the slots changed by feedback since the last call into <paramref name="into"/>.</summary>
+    internal void TakeLateSlots(List<long> into)
+    {
+        lock (_gate)
+        {
+            if (_late is { Count: > 0 })
+            {
+                into.AddRange(_late);
+                _late.Clear();
+            }
         }
     }
 
@@ -433,6 +475,7 @@ public sealed class TelemetrySeries(string deployment, string version, string ro
             }
             _total.AddBusiness(metric, value);
             SlotFor(slot).AddBusiness(metric, value);
+            MarkLate(slot);
         }
     }
 

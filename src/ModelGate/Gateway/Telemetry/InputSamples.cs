@@ -8,6 +8,9 @@ namespace ModelGate.Gateway.Telemetry;
 /// <summary>One sampled input row: the column values as text ("" for missing), and when it was served.</summary>
 public sealed record SampledRow(DateTime Time, string[] Values);
 
+/// <summary>Rows of one ring added after a position (<see cref="InputSamples"/>' flusher read): the ring, the position reached, its columns and the rows.</summary>
+internal sealed record SampledSince(long Ring, long End, IReadOnlyList<string> Columns, IReadOnlyList<SampledRow> Rows);
+
 /// <summary>
 /// Sampled inference inputs per deployment and version, for the drift monitor: for OIP v2 the rows of the input tensors
 /// (one column per input), for LLM deployments the prompt and completion lengths and token counts. Each version keeps the
@@ -55,6 +58,24 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
 
     public void Clear(string deployment, string version) => _rings.TryRemove((deployment, version), out _);
 
+    /// <summary>The versions that have a ring, for the shared store's flusher.</summary>
+    internal ICollection<(string Deployment, string Version)> Versions => _rings.Keys;
+
+    /// <summary>
+    /// For the shared store's flusher: the rows of one version's ring added after <paramref name="position"/> (a count of rows
+    /// ever added to the ring named <paramref name="ring"/>; 0 for another ring, as after <see cref="Clear"/>), at most the
+    /// <paramref name="max"/> most recent, oldest first; with the ring's name and the position to pass next time.
+    /// </summary>
+    internal SampledSince ReadAfter(string deployment, string version, long ring, long position, int max)
+    {
+        if (!_rings.TryGetValue((deployment, version), out var found))
+        {
+            return new SampledSince(0, 0, [], []);
+        }
+        var (rows, end) = found.ReadAfter(found.Id == ring ? position : 0, max);
+        return new SampledSince(found.Id, end, found.Names, rows);
+    }
+
     /// <summary>
     /// The most recent rows of one version, column by column in arrays allocated once: a row is values in those arrays, not
     /// objects. At gateway rates a ring of row objects is overwritten within seconds, so every row outlived a few gen0
@@ -63,11 +84,15 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
     /// </summary>
     private sealed class Ring(string[] names, Column[] columns, int capacity)
     {
+        private static long s_rings;
         private readonly Lock _gate = new();
         private readonly DateTime[] _times = new DateTime[capacity];
         private long _next;
 
         public string[] Names { get; } = names;
+
+        /// <summary>Names this ring among every ring made by the process (a version's ring made again after a clear has another).</summary>
+        public long Id { get; } = Interlocked.Increment(ref s_rings);
 
         public bool Fits(string[] names, Array[] arrays)
         {
@@ -117,6 +142,40 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
             var slot = (int)(_next++ % capacity);
             _times[slot] = time;
             return slot;
+        }
+
+        /// <summary>Rows added after the <paramref name="position"/>-th (those still kept), at most the <paramref name="max"/> most recent, and the count added.</summary>
+        public (IReadOnlyList<SampledRow> Rows, long End) ReadAfter(long position, int max)
+        {
+            DateTime[] times;
+            Column[] copies;
+            long end;
+            lock (_gate)
+            {
+                end = _next;
+                if (end <= position)
+                {
+                    return ([], end);
+                }
+                times = (DateTime[])_times.Clone();
+                copies = [.. columns.Select(c => c.Copy())];
+            }
+            var rows = new List<SampledRow>();
+            for (var i = Math.Max(Math.Max(0, position), Math.Max(end - capacity, end - max)); i < end; i++)
+            {
+                rows.Add(Row(times, copies, (int)(i % capacity)));
+            }
+            return (rows, end);
+        }
+
+        private static SampledRow Row(DateTime[] times, Column[] copies, int slot)
+        {
+            var values = new string[copies.Length];
+            for (var c = 0; c < copies.Length; c++)
+            {
+                values[c] = copies[c].Get(slot);
+            }
+            return new SampledRow(times[slot], values);
         }
 
         public IReadOnlyList<SampledRow> Read(DateTime since)
