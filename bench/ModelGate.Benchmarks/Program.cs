@@ -128,6 +128,24 @@ if (options.RunsConsole)
     }
     await EmitAsync("console", consoleStarted, ConsoleBenchmark.Markdown(options, consoleStarted, consoleClock.Elapsed, results, notes));
 }
+if (options.RunsRequestLog)
+{
+    log.WriteLine("== requestlog: postgres");
+    var requestLogStarted = DateTimeOffset.UtcNow;
+    var requestLogClock = Stopwatch.StartNew();
+    var (server, skip) = await BenchServer.StartPostgresAsync(options.PostgresConnectionString, options.ServerArgs);
+    if (server is null)
+    {
+        log.WriteLine($"  skipped — {skip}");
+    }
+    else
+    {
+        await using (server)
+        {
+            await EmitAsync("requestlog", requestLogStarted, await new RequestLogBenchmark(server, options, log).RunAsync(requestLogStarted, requestLogClock));
+        }
+    }
+}
 log.WriteLine($"done in {clock.Elapsed.TotalSeconds:F0} s (started {started:HH:mm:ss} UTC)");
 return 0;
 
