@@ -133,7 +133,9 @@ if (options.RunsRequestLog)
     log.WriteLine("== requestlog: postgres");
     var requestLogStarted = DateTimeOffset.UtcNow;
     var requestLogClock = Stopwatch.StartNew();
-    var (server, skip) = await BenchServer.StartPostgresAsync(options.PostgresConnectionString, options.ServerArgs);
+    // Retention off: the hourly step must not delete the month of rows being measured.
+    var (server, skip) = await BenchServer.StartPostgresAsync(options.PostgresConnectionString,
+        ["--Gateway:RequestLogRetention=3650.00:00:00", .. options.ServerArgs]);
     if (server is null)
     {
         log.WriteLine($"  skipped — {skip}");

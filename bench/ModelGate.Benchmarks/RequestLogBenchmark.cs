@@ -32,7 +32,6 @@ internal sealed class RequestLogBenchmark(BenchServer server, BenchOptions optio
 
     public async Task<string> RunAsync(DateTimeOffset started, Stopwatch clock)
     {
-        var (rate, written, dropped, seconds, batch, interval) = await InsertAsync();
         string connectionString;
         await using (var scope = server.Services.CreateAsyncScope())
         {
@@ -49,6 +48,16 @@ internal sealed class RequestLogBenchmark(BenchServer server, BenchOptions optio
         if (options.RequestLogBaseline)
         {
             baselineSeconds = await CopyToBaselineAsync(connection);
+        }
+        // The sustained insert into the filled table (today's partition holds a thirtieth of the rows), then the same into the
+        // unpartitioned copy put in its place for the time of the run (the same path: RequestLog writes to "request_logs").
+        var partitioned = await InsertAsync("partitioned");
+        Insert? flat = null;
+        if (options.RequestLogBaseline)
+        {
+            await Execute(connection, "ALTER TABLE request_logs RENAME TO request_logs_part; ALTER TABLE request_logs_flat RENAME TO request_logs", []);
+            flat = await InsertAsync("unpartitioned");
+            await Execute(connection, "ALTER TABLE request_logs RENAME TO request_logs_flat; ALTER TABLE request_logs_part RENAME TO request_logs", []);
         }
         var sizes = await Scalar(connection,
             "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent = 'request_logs'::regclass");
@@ -77,8 +86,17 @@ internal sealed class RequestLogBenchmark(BenchServer server, BenchOptions optio
         var report = new StringBuilder();
         report.AppendLine("# Request log at volume (PostgreSQL)").AppendLine();
         report.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, {clock.Elapsed.TotalMinutes:F1} min; PostgreSQL {version}; {Environment.ProcessorCount} cores; server build {Report.ServerBuild}.").AppendLine();
-        report.AppendLine("## Sustained insert (RequestLog → BulkInsert, partitioned table)").AppendLine();
-        report.AppendLine(CultureInfo.InvariantCulture, $"{rate:N0} rows/s: {written:N0} rows written in {seconds:F1} s, {dropped:N0} dropped (batch {batch}, flush interval {interval.TotalMilliseconds:F0} ms; producer kept the buffer under half full).").AppendLine();
+        report.AppendLine(CultureInfo.InvariantCulture, $"Load average at the end: {File.ReadAllText("/proc/loadavg").Trim()} (other work on the machine).").AppendLine();
+        report.AppendLine("## Sustained insert (RequestLog → BulkInsert), after the fill").AppendLine();
+        report.AppendLine(CultureInfo.InvariantCulture, $"Batch {partitioned.Batch}, flush interval {partitioned.Interval.TotalMilliseconds:F0} ms; the producer keeps the buffer under half full.").AppendLine();
+        foreach (var (name, insert) in new[] { ("partitioned", partitioned), ("unpartitioned (baseline)", flat) })
+        {
+            if (insert is { } i)
+            {
+                report.AppendLine(CultureInfo.InvariantCulture, $"- {name}: {i.Rate:N0} rows/s ({i.Written:N0} rows in {i.Seconds:F1} s, {i.Dropped:N0} dropped)");
+            }
+        }
+        report.AppendLine();
         report.AppendLine("## Fill").AppendLine();
         report.AppendLine(CultureInfo.InvariantCulture, $"{options.RequestLogRows:N0} rows over 30 days by INSERT … SELECT generate_series (1 M rows per statement, {Deployments} deployments × 2 versions, {Keys} keys) into {partitions} day partitions in {fillSeconds:F0} s (then VACUUM ANALYZE); partitions' total size {sizes}.");
         if (baselineSeconds is { } b)
@@ -100,11 +118,13 @@ internal sealed class RequestLogBenchmark(BenchServer server, BenchOptions optio
         return report.ToString();
     }
 
-    private async Task<(double Rate, long Written, long Dropped, double Seconds, int Batch, TimeSpan Interval)> InsertAsync()
+    private sealed record Insert(double Rate, long Written, long Dropped, double Seconds, int Batch, TimeSpan Interval);
+
+    private async Task<Insert> InsertAsync(string table)
     {
         var requestLog = server.Services.GetRequiredService<RequestLog>();
         var gateway = server.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
-        log.WriteLine($"  sustained insert for {options.RequestLogInsertSeconds} s");
+        log.WriteLine($"  sustained insert for {options.RequestLogInsertSeconds} s ({table})");
         var written0 = requestLog.Written;
         var dropped0 = requestLog.Dropped;
         var added = 0L;
@@ -134,7 +154,7 @@ internal sealed class RequestLogBenchmark(BenchServer server, BenchOptions optio
         await requestLog.FlushAsync(CancellationToken.None);
         var dropped = requestLog.Dropped - dropped0;
         log.WriteLine($"  {written / seconds:N0} rows/s ({written:N0} in {seconds:F1} s, {dropped} dropped)");
-        return (written / seconds, written, dropped, seconds, gateway.RequestLogBatchSize, gateway.RequestLogFlushInterval);
+        return new Insert(written / seconds, written, dropped, seconds, gateway.RequestLogBatchSize, gateway.RequestLogFlushInterval);
     }
 
     private async Task<(double Seconds, int Partitions)> FillAsync(NpgsqlConnection connection, DateTime now)
@@ -185,6 +205,7 @@ internal sealed class RequestLogBenchmark(BenchServer server, BenchOptions optio
             CREATE TABLE request_logs_flat (LIKE request_logs);
             INSERT INTO request_logs_flat SELECT * FROM request_logs;
             ALTER TABLE request_logs_flat ADD PRIMARY KEY ("Id");
+            ALTER TABLE request_logs_flat ALTER COLUMN "Id" SET DEFAULT nextval('"request_logs_Id_seq"');
             CREATE INDEX ON request_logs_flat ("Time");
             CREATE INDEX ON request_logs_flat ("Deployment", "Time");
             CREATE INDEX ON request_logs_flat ("RequestId");
