@@ -11,7 +11,7 @@ internal sealed class BenchOptions
     public const string PostgresEnvironmentVariable = "MODELGATE_BENCH_POSTGRES";
     public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=modelgate;Password=modelgate;Database=postgres";
 
-    public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation", "gateway", "drift", "console"];
+    public static readonly IReadOnlyList<string> AllSuites = ["registry", "evaluation", "gateway", "drift", "console", "requestlog"];
     public static readonly IReadOnlyList<string> AllGatewayPaths = ["direct", "bare", "full", "replica", "yarp", "portkey", "oip"];
     /// <summary>Every gateway path in run order, with the optional ones (not run unless named).</summary>
     public static readonly IReadOnlyList<string> KnownGatewayPaths = ["direct", "bare", "full", "replica", "nomon", "yarp", "portkey", "oip"];
@@ -25,6 +25,12 @@ internal sealed class BenchOptions
     public bool RunsGateway => Suites.Contains("gateway");
     public bool RunsDrift => Suites.Contains("drift");
     public bool RunsConsole => Suites.Contains("console");
+    public bool RunsRequestLog => Suites.Contains("requestlog");
+    // Request-log suite (PostgreSQL): the sustained insert's length, the rows filled, the repetitions of each query, the baseline.
+    public int RequestLogInsertSeconds { get; private set; } = 30;
+    public int RequestLogRows { get; private set; } = 10_000_000;
+    public int RequestLogOps { get; private set; } = 20;
+    public bool RequestLogBaseline { get; private set; } = true;
     // Console suite: the store's size and the fetches per page.
     public int ConsoleModels { get; private set; } = 100;
     public int ConsoleVersionsPerModel { get; private set; } = 10;
@@ -159,6 +165,13 @@ internal sealed class BenchOptions
           --console-ops <n>           measured fetches per page, sequential (default 50; --quick 10)
           --console-warmup <n>        unrecorded fetches per page first (default 5)
 
+        requestlog (PostgreSQL only: the partitioned request log at volume, bench/README "Request log at volume"):
+          --reqlog-insert-seconds <n> sustained insert through RequestLog and BulkInsert (default 30; --quick 5)
+          --reqlog-rows <n>           rows filled by INSERT … SELECT generate_series over the last 30 days (default 10000000;
+                                      --quick 200000)
+          --reqlog-ops <n>            measured runs of each query (default 20; --quick 5), after 2 unrecorded ones
+          --reqlog-no-baseline        skip the same queries on an unpartitioned copy of the rows
+
         output:
           --out <dir>                 where <suite>-<timestamp>.md goes (default bench/results)
           --no-file                   print only, write no results file
@@ -196,6 +209,9 @@ internal sealed class BenchOptions
             o.ConsoleModels = 10;
             o.ConsoleRequestRows = 100_000;
             o.ConsoleOps = 10;
+            o.RequestLogInsertSeconds = 5;
+            o.RequestLogRows = 200_000;
+            o.RequestLogOps = 5;
         }
         for (var i = 0; i < args.Length; i++)
         {
@@ -249,9 +265,9 @@ internal sealed class BenchOptions
                     case "--suite" or "--suites":
                         var suites = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                             .Select(p => p.ToLowerInvariant()).ToList();
-                        if (suites.Count == 0 || suites.Any(p => p is not ("registry" or "evaluation" or "gateway" or "drift" or "console" or "all")))
+                        if (suites.Count == 0 || suites.Any(p => p is not ("registry" or "evaluation" or "gateway" or "drift" or "console" or "requestlog" or "all")))
                         {
-                            throw new ArgumentException("--suite is registry, evaluation, gateway, drift, console or all");
+                            throw new ArgumentException("--suite is registry, evaluation, gateway, drift, console, requestlog or all");
                         }
                         o.Suites = suites.Contains("all") ? AllSuites : AllSuites.Where(suites.Contains).ToList();
                         break;
@@ -310,6 +326,10 @@ internal sealed class BenchOptions
                     case "--console-rows": o.ConsoleRequestRows = Count(min: 0); break;
                     case "--console-ops": o.ConsoleOps = Count(); break;
                     case "--console-warmup": o.ConsoleWarmup = Count(min: 0); break;
+                    case "--reqlog-insert-seconds": o.RequestLogInsertSeconds = Count(); break;
+                    case "--reqlog-rows": o.RequestLogRows = Count(min: 0); break;
+                    case "--reqlog-ops": o.RequestLogOps = Count(); break;
+                    case "--reqlog-no-baseline": o.RequestLogBaseline = false; break;
                     case "--out": o.OutputDirectory = Value(); break;
                     case "--no-file": o.WriteFile = false; break;
                     case "--server-arg": o.ServerArgs.Add(Value()); break;

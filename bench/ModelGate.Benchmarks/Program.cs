@@ -128,6 +128,26 @@ if (options.RunsConsole)
     }
     await EmitAsync("console", consoleStarted, ConsoleBenchmark.Markdown(options, consoleStarted, consoleClock.Elapsed, results, notes));
 }
+if (options.RunsRequestLog)
+{
+    log.WriteLine("== requestlog: postgres");
+    var requestLogStarted = DateTimeOffset.UtcNow;
+    var requestLogClock = Stopwatch.StartNew();
+    // Retention off: the hourly step must not delete the month of rows being measured.
+    var (server, skip) = await BenchServer.StartPostgresAsync(options.PostgresConnectionString,
+        ["--Gateway:RequestLogRetention=3650.00:00:00", .. options.ServerArgs]);
+    if (server is null)
+    {
+        log.WriteLine($"  skipped — {skip}");
+    }
+    else
+    {
+        await using (server)
+        {
+            await EmitAsync("requestlog", requestLogStarted, await new RequestLogBenchmark(server, options, log).RunAsync(requestLogStarted, requestLogClock));
+        }
+    }
+}
 log.WriteLine($"done in {clock.Elapsed.TotalSeconds:F0} s (started {started:HH:mm:ss} UTC)");
 return 0;
 

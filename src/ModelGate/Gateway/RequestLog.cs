@@ -332,13 +332,44 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
         e is TimeoutException || e.InnerException is TimeoutException || e is System.Net.Sockets.SocketException
         || e is System.Data.Common.DbException { IsTransient: true } || e.InnerException is System.Net.Sockets.SocketException;
 
+    /// <summary>
+    /// Retention, by the leader only (gateway replicas and standbys never): on partitioned PostgreSQL whole days go and the
+    /// coming days' partitions are made (<see cref="RequestLogPartitions"/>); elsewhere the expired rows are deleted.
+    /// </summary>
     private async Task DeleteExpiredAsync(CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
+        // A host without the leadership seam is one process on its own store: it leads.
+        if (scope.ServiceProvider.GetService<Hosting.ILeadership>() is { IsLeader: false })
+        {
+            return;
+        }
         var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-        var cutoff = time.GetUtcNow().UtcDateTime - options.Value.RequestLogRetention;
+        var now = time.GetUtcNow().UtcDateTime;
+        if (await RequestLogPartitions.IsPartitionedAsync(db, cancellationToken))
+        {
+            try
+            {
+                var done = await RequestLogPartitions.MaintainAsync(db, now, options.Value.RequestLogRetention, cancellationToken);
+                LogPartitionsMaintained(logger, done.Created.Count, done.Dropped.Count, done.MovedFromDefault, done.DeletedFromDefault);
+            }
+            catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException)
+            {
+                // A lock not granted in time (a long query on the log) or a database away: the next hourly pass tries again.
+                LogPartitionsFailed(logger, e);
+            }
+            return;
+        }
+        var cutoff = now - options.Value.RequestLogRetention;
         await db.RequestLogs.Where(r => r.Time < cutoff).ExecuteDeleteAsync(cancellationToken);
     }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Request-log partitions: {Created} created, {Dropped} dropped; {Moved} rows moved from and {Deleted} deleted in the default partition")]
+    private static partial void LogPartitionsMaintained(ILogger logger, int created, int dropped, long moved, long deleted);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Request-log partition upkeep failed; it is tried again in an hour")]
+    private static partial void LogPartitionsFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Accounting a finished request failed; its record is counted as dropped")]
     private static partial void LogRecordingFailed(ILogger logger, Exception exception);
