@@ -397,7 +397,7 @@ public static partial class Manifests
 /// <c>kubectl kustomize</c>: kubectl from MODELGATE_TEST_KUBECTL or the PATH. Missing, the tests skip with the reason; in CI
 /// (CI=true, where .ci/run installs Debian's kubernetes-client) they fail.
 /// </summary>
-public static class Kustomize
+public static partial class Kustomize
 {
     private static readonly Dictionary<string, Rendering> Cache = [];
 
@@ -431,7 +431,9 @@ public static class Kustomize
                 }
                 Assert.Skip("kubectl is not installed (nor MODELGATE_TEST_KUBECTL set): the Kustomize overlays cannot be rendered here");
             }
-            var version = Run(kubectl, "version", "--client").Out.ReplaceLineEndings(" ").Trim();
+            // "Client Version: v1.32.4 … Kustomize Version: v5.5.0", or v1.20's Go struct with GitVersion:"v1.20.2" (kustomize v2.0.3 built in).
+            var version = string.Join(", ", VersionNumber().Matches(Run(kubectl, "version", "--client").Out).Select(m => m.Value).Distinct());
+            version = $"kubectl {version}";
             var (exit, stdout, stderr) = Run(kubectl, "kustomize", directory);
             Assert.True(exit == 0, $"kubectl kustomize {directory} exited {exit}: {stderr}");
             var rendering = new Rendering(version, Manifests.Parse(stdout), stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
@@ -439,6 +441,9 @@ public static class Kustomize
             return rendering;
         }
     }
+
+    [GeneratedRegex(@"v\d+\.\d+\.\d+")]
+    private static partial Regex VersionNumber();
 
     private static (int Exit, string Out, string Err) Run(string file, params string[] args)
     {
