@@ -57,6 +57,7 @@ public static class CliApp
         root.Options.Add(TokenOption);
         root.Options.Add(OutputOption);
         root.Subcommands.Add(ServeCommand.Create(context));
+        root.Subcommands.Add(HealthCommand.Create(context));
         root.Subcommands.Add(RegistryCommands.Model(context));
         root.Subcommands.Add(RegistryCommands.Version(context));
         root.Subcommands.Add(RegistryCommands.Artifact(context));
