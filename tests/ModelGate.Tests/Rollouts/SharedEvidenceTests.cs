@@ -20,6 +20,17 @@ namespace ModelGate.Tests.Rollouts;
 internal sealed class FixedLeadership(bool leads) : ILeadership
 {
     public bool IsLeader => leads;
+
+    public long? FencingToken => null;
+
+    public async Task<LeadershipTerm> WaitForTermAsync(CancellationToken cancellationToken)
+    {
+        if (!leads)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+        return new LeadershipTerm(null, CancellationToken.None);
+    }
 }
 
 /// <summary>
