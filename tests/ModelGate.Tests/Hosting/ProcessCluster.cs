@@ -101,7 +101,11 @@ public sealed class ProcessCluster : IAsyncDisposable
     public static ModelGateClient Api(ServerProcess process, string key = ServerFixture.AdminKey) =>
         ModelGateClient.Create(process.BaseAddress, key, new SocketsHttpHandler());
 
-    /// <summary>A model with two versions of the real Adult models (<paramref name="versions"/>: version → ONNX file name), registered on <paramref name="control"/>.</summary>
+    /// <summary>
+    /// A model with versions of the real Adult models (<paramref name="versions"/>: version → ONNX file name), registered on
+    /// <paramref name="control"/>. Each version also carries a one-line note naming it, so that two versions may serve the
+    /// same ONNX model (identical artifacts would be a duplicate version).
+    /// </summary>
     public static async Task<string> RegisterAsync(ServerProcess control, params (string Version, string Onnx)[] versions)
     {
         var api = Api(control);
@@ -109,12 +113,28 @@ public sealed class ProcessCluster : IAsyncDisposable
         await api.CreateModelAsync(new CreateModelRequest(model, "o", "low", "classification"));
         foreach (var (version, onnx) in versions)
         {
-            var bytes = Fixtures.ModelBytes(onnx);
-            var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-            await api.PushArtifactAsync(new MemoryStream(bytes), sha);
-            await api.CreateVersionAsync(model, new CreateVersionRequest(version, [new ArtifactRef(sha, onnx + ".onnx")], Fixtures.Attestation()));
+            var onnxSha = await PushAsync(api, Fixtures.ModelBytes(onnx));
+            var noteSha = await PushAsync(api, Encoding.UTF8.GetBytes($"{model} {version}\n"));
+            await api.CreateVersionAsync(model, new CreateVersionRequest(version,
+                [new ArtifactRef(onnxSha, onnx + ".onnx"), new ArtifactRef(noteSha, "NOTES.txt")], Fixtures.Attestation()));
         }
         return model;
+    }
+
+    private static async Task<string> PushAsync(ModelGateClient api, byte[] bytes)
+    {
+        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        await api.PushArtifactAsync(new MemoryStream(bytes), sha);
+        return sha;
+    }
+
+    /// <summary>A measured figure: to the test's output and to <c>TestResults/scale-out.txt</c> (the figures the README quotes).</summary>
+    public static void Report(ITestOutputHelper output, string line)
+    {
+        output.WriteLine(line);
+        var directory = Path.Combine(AppContext.BaseDirectory, "TestResults");
+        Directory.CreateDirectory(directory);
+        File.AppendAllText(Path.Combine(directory, "scale-out.txt"), $"{DateTime.UtcNow:O} {line}\n");
     }
 
     /// <summary>One OIP v2 request of one row; the answer's status and the request id the gateway gave it.</summary>

@@ -52,7 +52,7 @@ public sealed class ScaleOutFailureTests(ITestOutputHelper output)
             var takeover = clock.Elapsed;
             await ProcessCluster.WaitForAsync(async () => (seen = await ProcessCluster.Api(standby).GetRolloutAsync(deployment, rollout.Id)).Analyses!.Count > before,
                 TimeSpan.FromSeconds(60), "an analysis by the new leader");
-            output.WriteLine($"standby took over {takeover.TotalSeconds:0.0} s after kill -9 of the leader; analyses {before} → {seen.Analyses!.Count}, rollout {seen.Status} at step {seen.Step}");
+            ProcessCluster.Report(output, $"standby took over {takeover.TotalSeconds:0.0} s after kill -9 of the leader; analyses {before} → {seen.Analyses!.Count}, rollout {seen.Status} at step {seen.Step}");
             Assert.Contains(seen.Status, new[] { RolloutStatuses.Running, RolloutStatuses.Promoted, RolloutStatuses.Completed });
 
             var times = seen.Analyses!.Select(a => a.At).ToList();
@@ -141,7 +141,7 @@ public sealed class ScaleOutFailureTests(ITestOutputHelper output)
             "gateway-b's records in the request log");
         var loggedA = await LoggedIdsAsync(cluster, deployment, byA.Select(a => a.RequestId));
         var lost = byA.Where(a => !loggedA.Contains(a.RequestId)).ToList();
-        output.WriteLine($"answered {total} ({retried} retries); gateway-a answered {byA.Count}, of which {lost.Count} were not in the log after its kill; gateway-b {byB.Count}, all logged");
+        ProcessCluster.Report(output, $"answered {total} ({retried} retries); gateway-a answered {byA.Count}, of which {lost.Count} were not in the log after its kill; gateway-b {byB.Count}, all logged");
         if (lost.Count > 0)
         {
             // What was lost is the tail: every record gateway-a answered more than one flush round before its last written record is in the log.
@@ -175,7 +175,7 @@ public sealed class ScaleOutFailureTests(ITestOutputHelper output)
             Assert.Equal(200, (await ProcessCluster.InferAsync(client, deployment, i)).Status);
         }
         var failures = await FailuresAsync(gateway);
-        output.WriteLine($"100 requests answered with Redis stopped; modelgate_redis_failures_total = {failures}");
+        ProcessCluster.Report(output, $"100 requests answered with Redis stopped; modelgate_redis_failures_total = {failures}");
         Assert.True(failures > 0, "the gateway counted the failures");
         await cluster.Redis.StartAsync();
     }

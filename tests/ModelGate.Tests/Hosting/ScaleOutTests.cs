@@ -85,7 +85,7 @@ public sealed class ScaleOutSharingTests(ScaleOutClusterFixture fixture, ITestOu
         var elapsed = clock.Elapsed;
         // The bucket starts full (rpm) and refills at rpm per minute: what the elapsed time refilled is the only slack.
         var bound = rpm + (int)Math.Ceiling(elapsed.TotalMinutes * rpm);
-        output.WriteLine($"answered {answered[0]} + {answered[1]} = {answered.Sum()} of {3 * rpm} in {elapsed.TotalSeconds:0.0} s (bound {bound}); refused {refused}");
+        ProcessCluster.Report(output, $"answered {answered[0]} + {answered[1]} = {answered.Sum()} of {3 * rpm} in {elapsed.TotalSeconds:0.0} s (bound {bound}); refused {refused}");
         Assert.InRange(answered.Sum(), rpm, bound);
         Assert.True(answered[0] > 0 && answered[1] > 0, "both gateways answered some");
     }
@@ -114,7 +114,7 @@ public sealed class ScaleOutSharingTests(ScaleOutClusterFixture fixture, ITestOu
                 TimeSpan.FromSeconds(30), $"gateway {g} to refuse the revoked key");
             refusedAfter[g] = clock.Elapsed;
         }
-        output.WriteLine($"revocation refused by gateway-a after {refusedAfter[0].TotalMilliseconds:0} ms, gateway-b after {refusedAfter[1].TotalMilliseconds:0} ms (key cache: 10 min)");
+        ProcessCluster.Report(output, $"revocation refused by gateway-a after {refusedAfter[0].TotalMilliseconds:0} ms, gateway-b after {refusedAfter[1].TotalMilliseconds:0} ms (key cache: 10 min)");
     }
 
     [Fact]
@@ -139,7 +139,7 @@ public sealed class ScaleOutSharingTests(ScaleOutClusterFixture fixture, ITestOu
                 TimeSpan.FromSeconds(30), $"gateway {g} to serve 1.1.0");
             servedAfter[g] = clock.Elapsed;
         }
-        output.WriteLine($"routing change served by gateway-a after {servedAfter[0].TotalMilliseconds:0} ms, gateway-b after {servedAfter[1].TotalMilliseconds:0} ms (routing poll: 10 min)");
+        ProcessCluster.Report(output, $"routing change served by gateway-a after {servedAfter[0].TotalMilliseconds:0} ms, gateway-b after {servedAfter[1].TotalMilliseconds:0} ms (routing poll: 10 min)");
     }
 
     [Fact]
@@ -171,7 +171,7 @@ public sealed class ScaleOutSharingTests(ScaleOutClusterFixture fixture, ITestOu
         await ProcessCluster.WaitForAsync(async () => (judged = await api.GetRolloutAsync(deployment, rollout.Id)).Analyses is { Count: > 0 },
             TimeSpan.FromSeconds(90), "the first analysis");
         var analysis = judged.Analyses![0];
-        output.WriteLine($"analysis: {analysis.Outcome}, stable {analysis.StableRequests} + candidate {analysis.CandidateRequests}; per gateway {perGateway[0]}, {perGateway[1]}");
+        ProcessCluster.Report(output, $"analysis: {analysis.Outcome}, stable {analysis.StableRequests} + candidate {analysis.CandidateRequests}; per gateway {perGateway[0]}, {perGateway[1]}");
         Assert.Equal(requests, analysis.StableRequests + analysis.CandidateRequests);
         var logged = await cluster.QueryAsync("SELECT \"Version\", count(*) FROM request_logs WHERE \"Deployment\" = @d GROUP BY \"Version\"",
             r => { var d = new Dictionary<string, long>(); while (r.Read()) { d[r.GetString(0)] = r.GetInt64(1); } return d; }, ("d", deployment));
