@@ -7,8 +7,10 @@
 FROM --platform=$BUILDPLATFORM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 ARG TARGETARCH
 WORKDIR /src
-# Restore first, from the project files only, so that a source change does not download the packages again.
-COPY global.json Directory.Build.props Directory.Packages.props ./
+# Restore first, from the project files only, so that a source change does not download the packages again. global.json is
+# left out on purpose: the SDK image is the pin here (its tag, or better its digest), and a global.json asking for a newer
+# feature band than the image carries would stop the build.
+COPY Directory.Build.props Directory.Packages.props ./
 COPY src/ModelGate/ModelGate.csproj src/ModelGate/
 COPY src/ModelGate.Client/ModelGate.Client.csproj src/ModelGate.Client/
 COPY src/ModelGate.Storage/ModelGate.Storage.csproj src/ModelGate.Storage/

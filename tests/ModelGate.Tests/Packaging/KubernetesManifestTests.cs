@@ -3,6 +3,9 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using k8s;
 using k8s.Models;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using YamlDotNet.RepresentationModel;
 
 namespace ModelGate.Tests.Packaging;
@@ -142,36 +145,41 @@ public sealed partial class KubernetesManifestTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(OverlayNames))]
-    public void Configuration_NamesRealOptions_AndEverySecretReferenceResolves(string name)
+    public async Task Configuration_IsAcceptedByTheHost_AndEverySecretReferenceResolves(string name)
     {
         var overlay = Overlays[name];
         var objects = Render(overlay);
-        var secretKeys = SecretKeys(overlay, objects);
+        var secrets = Secrets(overlay, objects);
         var configMaps = objects.Select(o => o.Typed).OfType<V1ConfigMap>().ToDictionary(c => c.Metadata.Name);
         foreach (var deployment in objects.Select(o => o.Typed).OfType<V1Deployment>())
         {
             var container = deployment.Spec.Template.Spec.Containers.Single();
             var configMap = configMaps[Assert.Single(container.EnvFrom).ConfigMapRef.Name];
             Assert.Equal("postgres", configMap.Data["Database__Provider"]);
-            foreach (var key in configMap.Data.Keys)
-            {
-                ConfigurationKeys.AssertBindable(key, output);
-            }
             Assert.DoesNotContain("Server__Role", configMap.Data.Keys); // --role on the command line would override it anyway
-
+            var environment = new Dictionary<string, string>(configMap.Data);
             foreach (var env in container.Env)
             {
-                ConfigurationKeys.AssertBindable(env.Name, output);
                 var reference = env.ValueFrom?.SecretKeyRef;
                 Assert.True(reference is not null, $"{deployment.Metadata.Name}: {env.Name} is not taken from the Secret");
-                Assert.True(secretKeys.TryGetValue(reference.Name, out var keys), $"{deployment.Metadata.Name}: Secret '{reference.Name}' is neither rendered nor the example's");
-                Assert.True(keys.Contains(reference.Key), $"{deployment.Metadata.Name}: Secret '{reference.Name}' has no key '{reference.Key}' ({string.Join(", ", keys)})");
+                Assert.True(secrets.TryGetValue(reference.Name, out var values), $"{deployment.Metadata.Name}: Secret '{reference.Name}' is neither rendered nor the example's");
+                Assert.True(values.TryGetValue(reference.Key, out var value), $"{deployment.Metadata.Name}: Secret '{reference.Name}' has no key '{reference.Key}' ({string.Join(", ", values.Keys)})");
+                environment[env.Name] = value;
             }
-            var names = container.Env.Select(e => e.Name).ToHashSet();
-            Assert.Contains("Database__ConnectionString", names);
-            Assert.Contains("Redis__Configuration", names);
-            Assert.Contains("Security__SecretKey", names); // one encryption key for every replica
-            Assert.Equal(deployment.Metadata.Name == "modelgate-control", names.Contains("Audit__SigningKey"));
+            Assert.Contains("Database__ConnectionString", environment.Keys);
+            Assert.Contains("Redis__Configuration", environment.Keys);
+            Assert.Contains("Security__SecretKey", environment.Keys); // one encryption key for every replica
+            Assert.Equal(deployment.Metadata.Name == "modelgate-control", environment.ContainsKey("Audit__SigningKey"));
+            if (overlay.GeneratesSecret)
+            {
+                // The generated keys are used as they are: they must be what the host accepts when it first reads them.
+                Assert.Equal(32, Convert.FromBase64String(environment["Security__SecretKey"]).Length);
+                if (environment.TryGetValue("Audit__SigningKey", out var signing))
+                {
+                    Assert.Equal(32, Convert.FromBase64String(signing).Length);
+                }
+            }
+            await ConfigurationKeys.AssertHostAcceptsAsync(environment, deployment.Metadata.Name["modelgate-".Length..], output);
         }
     }
 
@@ -253,23 +261,25 @@ public sealed partial class KubernetesManifestTests(ITestOutputHelper output)
         var authorization = Manifests.Map(endpoint, "authorization");
         Assert.Equal("Bearer", Manifests.Scalar(authorization, "type"));
         var credentials = Manifests.Map(authorization, "credentials");
-        var secretKeys = SecretKeys(overlay, objects);
-        Assert.True(secretKeys.TryGetValue(Manifests.Scalar(credentials, "name")!, out var keys), "the ServiceMonitor's Secret is not provided");
-        Assert.Contains(Manifests.Scalar(credentials, "key")!, keys);
+        var secrets = Secrets(overlay, objects);
+        Assert.True(secrets.TryGetValue(Manifests.Scalar(credentials, "name")!, out var values), "the ServiceMonitor's Secret is not provided");
+        Assert.StartsWith("mg_", values[Manifests.Scalar(credentials, "key")!]); // an API key
     }
 
-    /// <summary>The keys of each Secret the overlay renders, or else of the example Secret it documents.</summary>
-    private static Dictionary<string, HashSet<string>> SecretKeys(Overlay overlay, IReadOnlyList<RenderedObject> objects)
+    /// <summary>The keys and values of each Secret the overlay renders, or else of the example Secret it documents.</summary>
+    private static Dictionary<string, Dictionary<string, string>> Secrets(Overlay overlay, IReadOnlyList<RenderedObject> objects)
     {
         var rendered = objects.Select(o => o.Typed).OfType<V1Secret>().ToList();
         if (overlay.GeneratesSecret)
         {
-            return rendered.ToDictionary(s => s.Metadata.Name, s => (s.Data?.Keys ?? []).Concat(s.StringData?.Keys ?? []).ToHashSet());
+            return rendered.ToDictionary(s => s.Metadata.Name, s => (s.Data ?? new Dictionary<string, byte[]>())
+                .Select(d => KeyValuePair.Create(d.Key, System.Text.Encoding.UTF8.GetString(d.Value)))
+                .Concat(s.StringData ?? new Dictionary<string, string>()).ToDictionary());
         }
         Assert.Empty(rendered);
         var example = Path.Combine(Repository.Root, "deploy", "kubernetes", "overlays", overlay.Name, "secret.example.yaml");
         var secret = (V1Secret)Manifests.ReadTyped("v1", "Secret", File.ReadAllText(example));
-        return new() { [secret.Metadata.Name] = [.. secret.StringData.Keys] };
+        return new() { [secret.Metadata.Name] = new(secret.StringData) };
     }
 
     private IReadOnlyList<RenderedObject> Render(Overlay overlay)
@@ -466,8 +476,9 @@ public static partial class Kustomize
 }
 
 /// <summary>
-/// A configuration key as an environment variable (<c>Section__Key</c>) must name a property of that section's options class
-/// (the class whose <c>Section</c> constant is the section): a misspelt key would be ignored by the binder without a word.
+/// The environment a manifest gives a container (<c>Section__Key</c> variables), read by the real host: every key must name a
+/// property of its section's options class (the binder would otherwise ignore a misspelt one without a word), and the host's
+/// own validation of each section (data annotations, IValidatableObject, the rules registered with the options) must pass.
 /// </summary>
 public static class ConfigurationKeys
 {
@@ -480,26 +491,58 @@ public static class ConfigurationKeys
     /// <summary>Sections read by the framework rather than by an options class of ModelGate's.</summary>
     private static readonly HashSet<string> FrameworkSections = ["Logging", "Kestrel"];
 
-    public static void AssertBindable(string variable, ITestOutputHelper output)
+    public static async Task AssertHostAcceptsAsync(IReadOnlyDictionary<string, string> environment, string role, ITestOutputHelper output)
     {
-        var parts = variable.Split("__");
-        Assert.True(parts.Length >= 2, $"'{variable}' is not a Section__Key configuration variable");
-        if (FrameworkSections.Contains(parts[0]))
+        var data = Directory.CreateTempSubdirectory("modelgate-manifest-").FullName;
+        try
         {
-            return;
-        }
-        if (!Sections.Value.TryGetValue(parts[0], out var options))
-        {
-            // Redis's options are written on another branch of this issue; until they are merged the key cannot be checked here.
-            if (parts[0] == "Redis")
+            string[] args = [.. environment.Select(e => $"--{e.Key.Replace("__", ":")}={e.Value}"), $"--Server:Role={role}", $"--Data:Directory={data}"];
+            await using var app = ModelGate.Hosting.ModelGateHost.Build(args);
+            var configuration = app.Services.GetRequiredService<IConfiguration>();
+            foreach (var variable in environment.Keys)
             {
-                output.WriteLine($"{variable}: no options class for section Redis in this build; not checked");
-                return;
+                Assert.True(variable.Split("__").Length >= 2, $"'{variable}' is not a Section__Key configuration variable");
             }
-            Assert.Fail($"'{variable}': no options class has Section = \"{parts[0]}\"");
+            foreach (var section in environment.Keys.Select(k => k.Split("__")[0]).Distinct().Append("Server"))
+            {
+                if (FrameworkSections.Contains(section))
+                {
+                    continue;
+                }
+                if (!Sections.Value.TryGetValue(section, out var type))
+                {
+                    // Redis's options are written on another branch of this issue; until they are merged the keys cannot be checked here.
+                    if (section == "Redis")
+                    {
+                        output.WriteLine($"{role}: no options class for section Redis in this build; its keys are not checked");
+                        continue;
+                    }
+                    Assert.Fail($"no options class has Section = \"{section}\" ({string.Join(", ", environment.Keys.Where(k => k.StartsWith(section + "__")))})");
+                }
+                try
+                {
+                    configuration.GetSection(section).Get(type, o => o.ErrorOnUnknownConfiguration = true);
+                }
+                catch (InvalidOperationException e)
+                {
+                    Assert.Fail($"{role}, section {section}: {e.Message}");
+                }
+                var options = app.Services.GetRequiredService(typeof(IOptions<>).MakeGenericType(type));
+                try
+                {
+                    options.GetType().GetProperty("Value")!.GetValue(options);
+                }
+                catch (TargetInvocationException e) when (e.InnerException is OptionsValidationException invalid)
+                {
+                    Assert.Fail($"{role}, section {section}: {string.Join("; ", invalid.Failures)}");
+                }
+            }
+            Assert.Equal(role, app.Services.GetRequiredService<IOptions<ModelGate.Hosting.ServerOptions>>().Value.Role);
         }
-        var property = options.GetProperty(parts[1], BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase);
-        Assert.True(property is { CanWrite: true }, $"'{variable}': {options.Name} has no settable property {parts[1]}");
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
     }
 }
 
