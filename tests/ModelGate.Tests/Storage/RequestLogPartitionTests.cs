@@ -2,7 +2,14 @@ using System.Net.Http.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using ModelGate.Client;
+using ModelGate.Gateway;
+using ModelGate.Gateway.Telemetry;
+using ModelGate.Hosting;
 using ModelGate.Storage;
 using ModelGate.Storage.Gateway;
 using ModelGate.Storage.Postgres;
@@ -65,6 +72,8 @@ public sealed class RequestLogPartitionTests(PostgresServerFixture fixture) : Pr
 
         await migrator.MigrateAsync(PreviousMigration, Ct);
         Assert.False(await RequestLogPartitions.IsPartitionedAsync(db, Ct));
+        Assert.Equal("public.\"request_logs_Id_seq\"",
+            await db.Database.SqlQueryRaw<string>("SELECT pg_get_serial_sequence('request_logs', 'Id') AS \"Value\"").SingleAsync(Ct));
         var restored = await db.RequestLogs.AsNoTracking().OrderBy(r => r.Id).ToListAsync(Ct);
         Assert.Equal(before.Select(r => r.Id).Append(newId), restored.Select(r => r.Id));
         var again = Row("mig", At(today, 2));
@@ -155,8 +164,8 @@ public sealed class RequestLogPartitionTests(PostgresServerFixture fixture) : Pr
     {
         var deployment = ServerFixture.UniqueName("usage");
         var first = new DateOnly(2036, 9, 1);
-        await Server.WithDbAsync(db => RequestLogPartitions.MaintainAsync(db, At(first, 0), Forever, Ct));
-        // Four days: three partitioned, the last in DEFAULT.
+        // Five days written before any of their partitions exists (into DEFAULT); then the upkeep makes four of them and moves
+        // their rows there; the fifth stays in DEFAULT.
         var random = new Random(7);
         var rows = Enumerable.Range(0, 200).Select(i =>
         {
@@ -169,6 +178,8 @@ public sealed class RequestLogPartitionTests(PostgresServerFixture fixture) : Pr
             return row;
         }).ToList();
         await InsertAsync(rows);
+        var done = await Server.WithDbAsync(db => RequestLogPartitions.MaintainAsync(db, At(first, 0), Forever, Ct));
+        Assert.Equal(rows.Count(r => r.Time < At(first.AddDays(4), 0)), done.MovedFromDefault);
         var from = At(first.AddDays(1), 0);
         var to = At(first.AddDays(4), 0);
         var usage = await Server.Client().GetFromJsonAsync<UsageDto>(
@@ -182,6 +193,47 @@ public sealed class RequestLogPartitionTests(PostgresServerFixture fixture) : Pr
             Assert.Equal(sent.Sum(r => r.PromptTokens!.Value), row.PromptTokens);
             Assert.Equal(sent.Sum(r => r.CompletionTokens!.Value), row.CompletionTokens);
             Assert.Equal(Math.Round(sent.Sum(r => r.Cost!.Value), 8), row.Cost, 6);
+        }
+    }
+
+    [Theory]
+    [InlineData(false, 2038, 2)]
+    [InlineData(true, 2038, 3)]
+    public async Task RetentionStep_RunsOnlyWhileLeading(bool leads, int year, int month)
+    {
+        var today = new DateOnly(year, month, 1);
+        var services = Server.App.Services;
+        var log = new RequestLog(services.GetRequiredService<IOptions<GatewayOptions>>(), new Leading(services.GetRequiredService<IServiceScopeFactory>(), leads),
+            new FakeTimeProvider(new DateTimeOffset(At(today, 8))), services.GetRequiredService<GatewayTelemetry>(), NullLogger<RequestLog>.Instance);
+        await log.StartAsync(Ct);
+        try
+        {
+            log.Add(Row(ServerFixture.UniqueName("lead"), At(today, 8)));
+            await log.FlushAsync(Ct); // the first batch written; the retention step follows it in the same loop
+            await log.FlushAsync(Ct); // answered once the loop has come round again: the step is over
+        }
+        finally
+        {
+            await log.StopAsync(Ct);
+        }
+        var days = await Server.WithDbAsync(db => RequestLogPartitions.DaysAsync(db, Ct));
+        Assert.Equal(leads ? RequestLogPartitions.DaysAhead + 1 : 0, days.Keys.Count(d => d.Year == year && d.Month == month));
+    }
+
+    /// <summary>The host's services, but for the leadership, which is fixed.</summary>
+    private sealed class Leading(IServiceScopeFactory inner, bool leads) : IServiceScopeFactory, ILeadership
+    {
+        public bool IsLeader => leads;
+
+        public IServiceScope CreateScope() => new Scope(inner.CreateScope(), this);
+
+        private sealed class Scope(IServiceScope inner, ILeadership leadership) : IServiceScope, IServiceProvider
+        {
+            public IServiceProvider ServiceProvider => this;
+
+            public object? GetService(Type serviceType) => serviceType == typeof(ILeadership) ? leadership : inner.ServiceProvider.GetService(serviceType);
+
+            public void Dispose() => inner.Dispose();
         }
     }
 
