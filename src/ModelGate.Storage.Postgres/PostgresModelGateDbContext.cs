@@ -11,6 +11,31 @@ public sealed class PostgresModelGateDbContext(DbContextOptions<PostgresModelGat
     public override Task LockForWriteAsync(CancellationToken cancellationToken) =>
         Database.ExecuteSqlRawAsync($"SELECT pg_advisory_xact_lock({WriteLockKey})", cancellationToken);
 
+    /// <summary>Binary <c>COPY … FROM STDIN</c>: one round trip for the whole batch, atomic (all rows or none).</summary>
+    public override async Task<bool> CopyAsync(string table, IReadOnlyList<string> columns, IEnumerable<object?[]> rows, CancellationToken cancellationToken)
+    {
+        var connection = (Npgsql.NpgsqlConnection)Database.GetDbConnection();
+        await using var import = await connection.BeginBinaryImportAsync($"COPY {table} ({string.Join(", ", columns)}) FROM STDIN (FORMAT BINARY)",
+            cancellationToken);
+        foreach (var row in rows)
+        {
+            await import.StartRowAsync(cancellationToken);
+            foreach (var value in row)
+            {
+                if (value is null)
+                {
+                    await import.WriteNullAsync(cancellationToken);
+                }
+                else
+                {
+                    await import.WriteAsync(value, cancellationToken);
+                }
+            }
+        }
+        await import.CompleteAsync(cancellationToken);
+        return true;
+    }
+
     public static void Configure(DbContextOptionsBuilder builder, string connectionString) =>
         builder.UseNpgsql(connectionString, o => o.MigrationsAssembly(typeof(PostgresModelGateDbContext).Assembly.GetName().Name));
 }

@@ -7,15 +7,18 @@ using Microsoft.EntityFrameworkCore.Storage;
 namespace ModelGate.Storage;
 
 /// <summary>
-/// Appends many rows of one entity type with a single prepared <c>INSERT</c> re-executed per row in one transaction:
-/// the request log's write path, where EF Core's change tracking cost more CPU than the database did. Columns, value
-/// conversions and parameter types come from the EF model, so the rows are exactly what <c>SaveChanges</c> would write.
-/// Store-generated keys are left to the database.
+/// Appends many rows of one entity type: the request log's write path, where EF Core's change tracking cost more CPU than
+/// the database did. On PostgreSQL the rows go in one binary <c>COPY</c> (one round trip per batch; a prepared INSERT per
+/// row made the writer wait for one round trip per row, about 3,000 rows/s here); elsewhere (SQLite, in process) a single
+/// prepared <c>INSERT</c> is re-executed per row in one transaction. Columns, value conversions and parameter types come
+/// from the EF model, so the rows are exactly what <c>SaveChanges</c> would write. Store-generated keys are left to the database.
 /// </summary>
 public sealed class BulkInsert<T> where T : class
 {
     private readonly (IProperty Property, RelationalTypeMapping Mapping)[] _columns;
     private readonly string _sql;
+    private readonly string _table;
+    private readonly string[] _names;
 
     public BulkInsert(ModelGateDbContext db)
     {
@@ -26,9 +29,10 @@ public sealed class BulkInsert<T> where T : class
             .Select(p => (p, (RelationalTypeMapping)p.GetTypeMapping()))
             .ToArray();
         var helper = db.GetService<ISqlGenerationHelper>();
-        var names = string.Join(", ", _columns.Select(c => helper.DelimitIdentifier(c.Property.GetColumnName(table)!)));
+        _names = [.. _columns.Select(c => helper.DelimitIdentifier(c.Property.GetColumnName(table)!))];
+        _table = helper.DelimitIdentifier(table.Name, table.Schema);
         var values = string.Join(", ", _columns.Select((_, i) => "@p" + i));
-        _sql = $"INSERT INTO {helper.DelimitIdentifier(table.Name, table.Schema)} ({names}) VALUES ({values})";
+        _sql = $"INSERT INTO {_table} ({string.Join(", ", _names)}) VALUES ({values})";
     }
 
     public async Task InsertAsync(ModelGateDbContext db, IReadOnlyList<T> rows, CancellationToken cancellationToken)
@@ -40,6 +44,10 @@ public sealed class BulkInsert<T> where T : class
         await db.Database.OpenConnectionAsync(cancellationToken);
         try
         {
+            if (await db.CopyAsync(_table, _names, rows.Select(Values), cancellationToken))
+            {
+                return;
+            }
             var connection = db.Database.GetDbConnection();
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
             await using var command = connection.CreateCommand();
@@ -56,13 +64,7 @@ public sealed class BulkInsert<T> where T : class
             {
                 for (var i = 0; i < _columns.Length; i++)
                 {
-                    var (property, mapping) = _columns[i];
-                    var value = property.GetGetter().GetClrValue(row);
-                    if (value is not null && (mapping.Converter ?? property.GetValueConverter()) is { } converter)
-                    {
-                        value = converter.ConvertToProvider(value);
-                    }
-                    parameters[i].Value = value ?? DBNull.Value;
+                    parameters[i].Value = Value(row, i) ?? DBNull.Value;
                 }
                 await command.ExecuteNonQueryAsync(cancellationToken);
             }
@@ -72,5 +74,27 @@ public sealed class BulkInsert<T> where T : class
         {
             await db.Database.CloseConnectionAsync();
         }
+    }
+
+    /// <summary>The row's column values as the database stores them (after the model's value conversions), in column order.</summary>
+    private object?[] Values(T row)
+    {
+        var values = new object?[_columns.Length];
+        for (var i = 0; i < _columns.Length; i++)
+        {
+            values[i] = Value(row, i);
+        }
+        return values;
+    }
+
+    private object? Value(T row, int column)
+    {
+        var (property, mapping) = _columns[column];
+        var value = property.GetGetter().GetClrValue(row);
+        if (value is not null && (mapping.Converter ?? property.GetValueConverter()) is { } converter)
+        {
+            value = converter.ConvertToProvider(value);
+        }
+        return value;
     }
 }

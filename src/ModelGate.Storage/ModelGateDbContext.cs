@@ -46,6 +46,13 @@ public abstract class ModelGateDbContext(DbContextOptions options) : DbContext(o
     /// <summary>Takes the cross-process write lock for the current transaction, where the provider has one.</summary>
     public abstract Task LockForWriteAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Appends <paramref name="rows"/> (values in <paramref name="columns"/>' order, as stored) to <paramref name="table"/> in one
+    /// bulk operation on the open connection, where the provider has one; false (nothing done) where it has none.
+    /// </summary>
+    public virtual Task<bool> CopyAsync(string table, IReadOnlyList<string> columns, IEnumerable<object?[]> rows, CancellationToken cancellationToken) =>
+        Task.FromResult(false);
+
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
         // Every time is UTC; SQLite would otherwise hand back DateTimeKind.Unspecified.

@@ -31,6 +31,8 @@ public static class DeploymentsApi
         services.AddSingleton<Telemetry.InputSamples>();
         services.AddSingleton<RequestLog>();
         services.AddHostedService(sp => sp.GetRequiredService<RequestLog>());
+        services.AddSingleton<RequestLogRetention>();
+        services.AddHostedService(sp => sp.GetRequiredService<RequestLogRetention>());
         services.AddHostedService(sp => sp.GetRequiredService<RoutingSnapshots>());
         services.AddModelGateSharedTelemetry();
         return services;

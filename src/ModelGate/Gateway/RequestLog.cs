@@ -10,8 +10,8 @@ namespace ModelGate.Gateway;
 
 /// <summary>
 /// The request log's buffer and writer. <see cref="Add"/> never blocks a request: it enqueues into a bounded channel
-/// and, when the channel is full, drops the record and counts it. A background loop writes batches and deletes records
-/// past their retention.
+/// and, when the channel is full, drops the record and counts it. A background loop writes batches; the leader's
+/// <see cref="RequestLogRetention"/> removes what is past its retention.
 /// </summary>
 /// <remarks>
 /// The channel holds the records' values (<see cref="Buffered"/>, a struct), not the entities: a record waits a few
@@ -19,7 +19,7 @@ namespace ModelGate.Gateway;
 /// objects were promoted to gen2 only to die there. Values live in the channel's one array; the entities are made again
 /// for the batch being written and die young.
 /// </remarks>
-public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServiceScopeFactory scopes, TimeProvider time, GatewayTelemetry telemetry,
+public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServiceScopeFactory scopes, GatewayTelemetry telemetry,
     ILogger<RequestLog> logger)
     : BackgroundService
 {
@@ -176,7 +176,6 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var batch = new List<RequestLogEntity>(options.Value.RequestLogBatchSize);
-        var nextCleanup = time.GetUtcNow();
         try
         {
             var taken = 0L;
@@ -211,16 +210,11 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
                 {
                     Flushed();
                 }
-                if (time.GetUtcNow() >= nextCleanup)
-                {
-                    await DeleteExpiredAsync(stoppingToken);
-                    nextCleanup = time.GetUtcNow().AddHours(1);
-                }
             }
         }
         catch (Exception e) when (stoppingToken.IsCancellationRequested && e is OperationCanceledException or System.Data.Common.DbException)
         {
-            // A database command cancelled by shutdown (the hourly clean-up) may fail as the driver's own exception.
+            // A database command cancelled by shutdown may fail as the driver's own exception.
             await DrainAsync(batch);
         }
         finally
@@ -331,45 +325,6 @@ public sealed partial class RequestLog(IOptions<GatewayOptions> options, IServic
     private static bool IsUnavailable(Exception e) =>
         e is TimeoutException || e.InnerException is TimeoutException || e is System.Net.Sockets.SocketException
         || e is System.Data.Common.DbException { IsTransient: true } || e.InnerException is System.Net.Sockets.SocketException;
-
-    /// <summary>
-    /// Retention, by the leader only (gateway replicas and standbys never): on partitioned PostgreSQL whole days go and the
-    /// coming days' partitions are made (<see cref="RequestLogPartitions"/>); elsewhere the expired rows are deleted.
-    /// </summary>
-    private async Task DeleteExpiredAsync(CancellationToken cancellationToken)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        // A host without the leadership seam is one process on its own store: it leads.
-        if (scope.ServiceProvider.GetService<Hosting.ILeadership>() is { IsLeader: false })
-        {
-            return;
-        }
-        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-        var now = time.GetUtcNow().UtcDateTime;
-        if (await RequestLogPartitions.IsPartitionedAsync(db, cancellationToken))
-        {
-            try
-            {
-                var done = await RequestLogPartitions.MaintainAsync(db, now, options.Value.RequestLogRetention, cancellationToken);
-                LogPartitionsMaintained(logger, done.Created.Count, done.Dropped.Count, done.MovedFromDefault, done.DeletedFromDefault);
-            }
-            catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException)
-            {
-                // A lock not granted in time (a long query on the log) or a database away: the next hourly pass tries again.
-                LogPartitionsFailed(logger, e);
-            }
-            return;
-        }
-        var cutoff = now - options.Value.RequestLogRetention;
-        await db.RequestLogs.Where(r => r.Time < cutoff).ExecuteDeleteAsync(cancellationToken);
-    }
-
-    [LoggerMessage(Level = LogLevel.Information,
-        Message = "Request-log partitions: {Created} created, {Dropped} dropped; {Moved} rows moved from and {Deleted} deleted in the default partition")]
-    private static partial void LogPartitionsMaintained(ILogger logger, int created, int dropped, long moved, long deleted);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Request-log partition upkeep failed; it is tried again in an hour")]
-    private static partial void LogPartitionsFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Accounting a finished request failed; its record is counted as dropped")]
     private static partial void LogRecordingFailed(ILogger logger, Exception exception);

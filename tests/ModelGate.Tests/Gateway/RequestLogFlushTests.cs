@@ -24,7 +24,7 @@ public abstract class RequestLogFlushTests(ServerFixture fixture) : ProviderTest
     {
         var services = Server.App.Services;
         return new RequestLog(services.GetRequiredService<IOptions<GatewayOptions>>(), services.GetRequiredService<IServiceScopeFactory>(),
-            TimeProvider.System, services.GetRequiredService<GatewayTelemetry>(), NullLogger<RequestLog>.Instance);
+            services.GetRequiredService<GatewayTelemetry>(), NullLogger<RequestLog>.Instance);
     }
 
     [Fact]

@@ -13,7 +13,7 @@ public sealed class RequestLogTests
     {
         var options = Options.Create(new GatewayOptions { RequestLogCapacity = 2 });
         var routes = new RoutingSnapshots(null!, null!, null!, new EndpointTelemetry(), null!, NullLogger<RoutingSnapshots>.Instance);
-        var log = new RequestLog(options, null!, TimeProvider.System, new GatewayTelemetry(TimeProvider.System, routes, options), NullLogger<RequestLog>.Instance);
+        var log = new RequestLog(options, null!, new GatewayTelemetry(TimeProvider.System, routes, options), NullLogger<RequestLog>.Instance);
         for (var i = 0; i < 5; i++)
         {
             log.Add(new RequestLogEntity { RequestId = $"r{i}", Deployment = "d", Protocol = "oip-v2" });
