@@ -80,6 +80,18 @@ public abstract class RedisReplicas : IAsyncLifetime
         await Control.InitializeAsync();
         await Gateway.InitializeAsync();
         await UntilAsync(() => Task.FromResult(Control.RedisConnected && Gateway.RedisConnected), "both replicas connect to Redis");
+        await UntilSubscribedAsync();
+    }
+
+    /// <summary>Waits until both replicas listen on both channels (Redis counts the subscribers).</summary>
+    private async Task UntilSubscribedAsync()
+    {
+        await using var probe = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(Redis.Configuration);
+        var connection = Control.App.Services.GetRequiredService<RedisConnection>();
+        await UntilAsync(async () =>
+            await probe.GetServers()[0].SubscriptionSubscriberCountAsync(connection.Channel(ClusterPush.KeysChannel)) == 2
+            && await probe.GetServers()[0].SubscriptionSubscriberCountAsync(connection.Channel(ClusterPush.RoutingChannel)) == 2,
+            "both replicas subscribe to the keys and routing channels");
     }
 
     public async ValueTask DisposeAsync()
@@ -97,6 +109,7 @@ public abstract class RedisReplicas : IAsyncLifetime
     {
         await Redis.StartAsync();
         await UntilAsync(() => Task.FromResult(Control.RedisConnected && Gateway.RedisConnected), "both replicas reconnect to Redis");
+        await UntilSubscribedAsync();
     }
 
     /// <summary>A deployment on a stand-in chat upstream (two versions, 1.0.0 stable), priced per 1K tokens.</summary>
