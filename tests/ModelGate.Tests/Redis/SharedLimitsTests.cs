@@ -170,6 +170,33 @@ public sealed class SharedLimitsTests(OpenRedisReplicas replicas, ITestOutputHel
             "the leader resolves redis_unavailable");
     }
 
+    [Fact]
+    public async Task RedisTooSlow_OpenMode_AnswersWithoutWaitingForIt()
+    {
+        replicas.SkipIfUnavailable();
+        await using var upstream = await StubChatUpstream.StartAsync();
+        var deployment = await replicas.DeployAsync(upstream);
+        var key = (await replicas.Control.Api().CreateKeyAsync(new CreateKeyRequest(ServerFixture.UniqueName("slow"), ["viewer"], RequestsPerMinute: 1000))).Key!;
+        var failures = await replicas.Control.RedisFailuresAsync(RedisOperations.Check);
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(replicas.Redis.Configuration + ",allowAdmin=true");
+
+        // Redis takes no write (scripts included) for 10 s; a SET sent now answers only when the pause ends. (PAUSE ALL would
+        // hold the UNPAUSE too.)
+        await using var probe = await ConnectionMultiplexer.ConnectAsync(replicas.Redis.Configuration);
+        await admin.GetServers()[0].ExecuteAsync("CLIENT", "PAUSE", "10000", "WRITE");
+        var pong = probe.GetDatabase().StringSetAsync(ServerFixture.UniqueName("probe"), "1");
+        var clock = Stopwatch.StartNew();
+        using var response = await RedisReplicas.ChatAsync(replicas.Control, key, deployment);
+        var answeredIn = clock.Elapsed;
+        var stillPaused = !pong.IsCompleted;
+        await admin.GetServers()[0].ExecuteAsync("CLIENT", "UNPAUSE");
+
+        output.WriteLine($"answered in {answeredIn.TotalMilliseconds:0} ms while Redis was paused (Redis:Timeout 250 ms)");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(stillPaused, "the answer came before Redis took commands again");
+        Assert.True(await replicas.Control.RedisFailuresAsync(RedisOperations.Check) > failures, "the timed-out check is counted");
+    }
+
     private async Task ResetCommandStatsAsync()
     {
         await using var admin = await ConnectionMultiplexer.ConnectAsync(replicas.Redis.Configuration + ",allowAdmin=true");
