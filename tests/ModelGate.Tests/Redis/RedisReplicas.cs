@@ -51,7 +51,8 @@ public abstract class RedisReplicas : IAsyncLifetime
         var shared = Path.Combine(Path.GetTempPath(), "modelgate-tests", Guid.NewGuid().ToString("N"));
         string[] Arguments() =>
         [
-            $"--Redis:Configuration={Redis.Configuration}",
+            // The client's own command timeout (5 s by default) far off: only Redis:Timeout bounds a request's wait.
+            $"--Redis:Configuration={Redis.Configuration},asyncTimeout=60000",
             $"--Redis:FailureMode={failureMode}",
             "--Security:KeyCacheDuration=01:00:00",
             "--Gateway:RoutingPollInterval=01:00:00",

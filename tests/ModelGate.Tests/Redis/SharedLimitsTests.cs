@@ -180,10 +180,10 @@ public sealed class SharedLimitsTests(OpenRedisReplicas replicas, ITestOutputHel
         var failures = await replicas.Control.RedisFailuresAsync(RedisOperations.Check);
         await using var admin = await ConnectionMultiplexer.ConnectAsync(replicas.Redis.Configuration + ",allowAdmin=true");
 
-        // Redis takes no write (scripts included) for 10 s; a SET sent now answers only when the pause ends. (PAUSE ALL would
+        // Redis takes no write (scripts included) for 30 s; a SET sent now answers only when the pause ends. (PAUSE ALL would
         // hold the UNPAUSE too.)
         await using var probe = await ConnectionMultiplexer.ConnectAsync(replicas.Redis.Configuration);
-        await admin.GetServers()[0].ExecuteAsync("CLIENT", "PAUSE", "10000", "WRITE");
+        await admin.GetServers()[0].ExecuteAsync("CLIENT", "PAUSE", "30000", "WRITE");
         var pong = probe.GetDatabase().StringSetAsync(ServerFixture.UniqueName("probe"), "1");
         var clock = Stopwatch.StartNew();
         using var response = await RedisReplicas.ChatAsync(replicas.Control, key, deployment);
