@@ -30,7 +30,7 @@ public sealed partial class RedisConnection : IAsyncDisposable
         _connecting = Task.Run(async () =>
         {
             var multiplexer = await ConnectionMultiplexer.ConnectAsync(configuration);
-            multiplexer.ConnectionFailed += (_, e) => LogConnectionFailed(logger, e.EndPoint?.ToString(), e.FailureType.ToString(), e.Exception);
+            multiplexer.ConnectionFailed += (_, e) => LogConnectionFailed(logger, e.EndPoint?.ToString(), e.FailureType.ToString(), e.Exception?.GetBaseException().Message);
             multiplexer.ConnectionRestored += (_, e) =>
             {
                 LogConnectionRestored(logger, e.EndPoint?.ToString());
@@ -80,8 +80,8 @@ public sealed partial class RedisConnection : IAsyncDisposable
 
     public static bool IsFailure(Exception e) => e is RedisException or TimeoutException or ObjectDisposedException;
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis connection to {EndPoint} failed ({FailureType})")]
-    private static partial void LogConnectionFailed(ILogger logger, string? endPoint, string failureType, Exception? exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis connection to {EndPoint} failed ({FailureType}: {Reason}); retrying")]
+    private static partial void LogConnectionFailed(ILogger logger, string? endPoint, string failureType, string? reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Redis connection to {EndPoint} restored")]
     private static partial void LogConnectionRestored(ILogger logger, string? endPoint);

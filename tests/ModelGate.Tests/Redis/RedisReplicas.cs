@@ -51,7 +51,8 @@ public abstract class RedisReplicas : IAsyncLifetime
         var shared = Path.Combine(Path.GetTempPath(), "modelgate-tests", Guid.NewGuid().ToString("N"));
         string[] Arguments() =>
         [
-            $"--Redis:Configuration={Redis.Configuration}",
+            // The client's own command timeout (5 s by default) far off: only Redis:Timeout bounds a request's wait.
+            $"--Redis:Configuration={Redis.Configuration},asyncTimeout=60000",
             $"--Redis:FailureMode={failureMode}",
             "--Security:KeyCacheDuration=01:00:00",
             "--Gateway:RoutingPollInterval=01:00:00",
@@ -80,6 +81,18 @@ public abstract class RedisReplicas : IAsyncLifetime
         await Control.InitializeAsync();
         await Gateway.InitializeAsync();
         await UntilAsync(() => Task.FromResult(Control.RedisConnected && Gateway.RedisConnected), "both replicas connect to Redis");
+        await UntilSubscribedAsync();
+    }
+
+    /// <summary>Waits until both replicas listen on both channels (Redis counts the subscribers).</summary>
+    private async Task UntilSubscribedAsync()
+    {
+        await using var probe = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(Redis.Configuration);
+        var connection = Control.App.Services.GetRequiredService<RedisConnection>();
+        await UntilAsync(async () =>
+            await probe.GetServers()[0].SubscriptionSubscriberCountAsync(connection.Channel(ClusterPush.KeysChannel)) == 2
+            && await probe.GetServers()[0].SubscriptionSubscriberCountAsync(connection.Channel(ClusterPush.RoutingChannel)) == 2,
+            "both replicas subscribe to the keys and routing channels");
     }
 
     public async ValueTask DisposeAsync()
@@ -97,6 +110,7 @@ public abstract class RedisReplicas : IAsyncLifetime
     {
         await Redis.StartAsync();
         await UntilAsync(() => Task.FromResult(Control.RedisConnected && Gateway.RedisConnected), "both replicas reconnect to Redis");
+        await UntilSubscribedAsync();
     }
 
     /// <summary>A deployment on a stand-in chat upstream (two versions, 1.0.0 stable), priced per 1K tokens.</summary>
