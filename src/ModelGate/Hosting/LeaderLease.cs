@@ -244,11 +244,17 @@ public sealed partial class LeaderLease : BackgroundService, ILeadership
     {
         var term = new Term(token);
         TaskCompletionSource<LeadershipTerm> next;
+        Term? previous;
         lock (_lock)
         {
+            previous = _term;
             _term = term;
             next = _next;
             _next = new TaskCompletionSource<LeadershipTerm>(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        if (previous is not null)
+        {
+            End(previous, $"it took the lease again (token {token})");
         }
         term.Ended.Token.Register(() => Announce($"stops leading the workers (lease token {token}): {term.Reason}"));
         Extend(term, started);

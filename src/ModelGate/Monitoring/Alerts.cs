@@ -161,9 +161,11 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
 
     protected override async Task LeadAsync(CancellationToken stoppingToken)
     {
+        var sweeping = Task.CompletedTask;
         if (Hosting.LeaseFence.Token is not null)
         {
             await QueuePendingAsync(stoppingToken);
+            sweeping = SweepPendingAsync(stoppingToken);
         }
         try
         {
@@ -182,6 +184,7 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+        await sweeping;
     }
 
     /// <summary>
@@ -195,6 +198,29 @@ public sealed partial class AlertManager(IServiceScopeFactory scopes, TimeProvid
         foreach (var id in await db.Alerts.AsNoTracking().Where(a => a.Delivery == "pending").OrderBy(a => a.Id).Select(a => a.Id).ToListAsync(cancellationToken))
         {
             _deliveries.Writer.TryWrite(id);
+        }
+    }
+
+    /// <summary>Under the lease, every <see cref="AlertOptions.EvaluationInterval"/>: alerts raised since on processes that do not lead are delivered too.</summary>
+    private async Task SweepPendingAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.EvaluationInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                try
+                {
+                    await QueuePendingAsync(cancellationToken);
+                }
+                catch (Exception e) when (e is System.Data.Common.DbException or DbUpdateException or InvalidOperationException or TimeoutException)
+                {
+                    // Retried at the next tick.
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
         }
     }
 

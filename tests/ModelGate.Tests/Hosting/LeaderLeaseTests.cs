@@ -379,3 +379,78 @@ public abstract class ClusterApiTests(ServerFixture fixture) : ProviderTests(fix
 public sealed class ClusterApiTests_Sqlite(SqliteServerFixture fixture) : ClusterApiTests(fixture), IClassFixture<SqliteServerFixture>;
 
 public sealed class ClusterApiTests_Postgres(PostgresServerFixture fixture) : ClusterApiTests(fixture), IClassFixture<PostgresServerFixture>;
+
+/// <summary>Two real <c>modelgate serve --role control</c> processes on one PostgreSQL database, with the default lease settings.</summary>
+public sealed class LeaderLeaseProcessTests(LeaseDatabase database, ITestOutputHelper output) : IClassFixture<LeaseDatabase>, IDisposable
+{
+    private readonly string _data = Directory.CreateTempSubdirectory("modelgate-lease-").FullName;
+
+    public void Dispose() => Directory.Delete(_data, recursive: true);
+
+    [Fact(Timeout = 240_000)]
+    public async Task KilledLeader_StandbyTakesOverWithin15Seconds_AndACleanStopHandsOverAtOnce()
+    {
+        if (database.SkipReason is not null)
+        {
+            Assert.Skip(database.SkipReason);
+        }
+        var ct = TestContext.Current.CancellationToken;
+        await using var a = await StartAsync("control-a");
+        var first = LeadToken(a.Output, "control-a");
+        Assert.NotNull(first); // a free lease is taken before the process serves
+        await using var b = await StartAsync("control-b");
+        Assert.Null(LeadToken(b.Output, "control-b"));
+        var standby = await ClusterAsync(b, ct);
+        Assert.False((bool)standby["leader"]!);
+        Assert.Equal("control-a", (string?)standby["lease"]!["holder"]);
+
+        var takeover = WaitForLeadAsync(b, "control-b");
+        var clock = Stopwatch.StartNew();
+        a.Kill(); // kill -9: no release
+        var token = await takeover.WaitAsync(TimeSpan.FromSeconds(60), ct);
+        output.WriteLine($"standby led {clock.Elapsed.TotalSeconds:0.0} s after kill -9 of the leader (LeaseDuration 10 s, LeaseRenewInterval 2 s; bound 12 s)");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"take-over took {clock.Elapsed.TotalSeconds:0.0} s");
+        Assert.Equal(first + 1, token);
+        var leader = await ClusterAsync(b, ct);
+        Assert.Equal((true, "control-b", token), ((bool)leader["leader"]!, (string?)leader["lease"]!["holder"], (long?)leader["fencingToken"]));
+
+        // SIGTERM: b releases the lease, so c leads from its start although the lease would have lasted 10 s more.
+        b.Terminate();
+        await b.WaitForExitAsync(ct).WaitAsync(TimeSpan.FromSeconds(60), ct);
+        Assert.Contains(b.Output, l => l.Contains($"control-b stops leading the workers (lease token {token})", StringComparison.Ordinal));
+        await using var c = await StartAsync("control-c");
+        Assert.Equal(token + 1, LeadToken(c.Output, "control-c"));
+    }
+
+    private Task<ServerProcess> StartAsync(string replica) => ServerProcess.StartAsync(Path.Combine(_data, replica),
+        "--role", "control", "--Server:Replica=" + replica, "--Database:Provider=postgres", "--Database:ConnectionString=" + database.ConnectionString,
+        "--Security:BootstrapAdminKey=" + ServerFixture.AdminKey);
+
+    private static long? LeadToken(IEnumerable<string> lines, string replica) => lines
+        .Select(l => System.Text.RegularExpressions.Regex.Match(l, $@"ModelGate replica {replica} leads the workers \(lease token (\d+)\)"))
+        .Where(m => m.Success).Select(m => (long?)long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).LastOrDefault();
+
+    private static Task<long> WaitForLeadAsync(ServerProcess server, string replica)
+    {
+        var led = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        server.LineWritten += line =>
+        {
+            if (LeadToken([line], replica) is { } token)
+            {
+                led.TrySetResult(token);
+            }
+        };
+        if (LeadToken(server.Output, replica) is { } already)
+        {
+            led.TrySetResult(already);
+        }
+        return led.Task;
+    }
+
+    private static async Task<System.Text.Json.Nodes.JsonObject> ClusterAsync(ServerProcess server, CancellationToken ct)
+    {
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ServerFixture.AdminKey);
+        return (await http.GetFromJsonAsync<System.Text.Json.Nodes.JsonObject>("/api/v1/cluster", ct))!;
+    }
+}

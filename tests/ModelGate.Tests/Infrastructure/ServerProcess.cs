@@ -88,6 +88,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
             return;
         }
         _lines.Enqueue(line);
+        LineWritten?.Invoke(line);
         var m = ListeningLine().Match(line);
         if (m.Success)
         {
@@ -96,6 +97,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
     }
 
     public int ExitCode => _process.ExitCode;
+
+    /// <summary>Every line the server writes from now on (standard output and error), as it arrives.</summary>
+    public event Action<string>? LineWritten;
 
     /// <summary>SIGTERM, as a service manager or container runtime stops a server; returns at once.</summary>
     public void Terminate()
