@@ -226,10 +226,11 @@ public abstract class SharedEvidenceTests(ServerFixture fixture) : ProviderTests
         var slot = Assert.Single(await standby.Evidence.SlotsAsync(deployment, "1.0.0", served.AddSeconds(-1), false, Ct));
         Assert.Equal((2, 1, 1.0, new MetricSum(1, 0.5)), (slot.Requests, slot.FeedbackCount, slot.FeedbackSum, slot.Business!["conversion"]));
 
-        // Feedback on a request older than the slots kept is not counted (its slot would reset a recent one).
-        var recent = Assert.Single(control.Telemetry.Slots(deployment, "1.0.0", served.AddSeconds(-1)));
-        control.Telemetry.RecordFeedback(deployment, "1.0.0", RouteKinds.Stable, served - GatewayTelemetry.Horizon + TimeSpan.FromMinutes(5), 1);
-        Assert.Equal(recent.FeedbackCount, Assert.Single(control.Telemetry.Slots(deployment, "1.0.0", served.AddSeconds(-1))).FeedbackCount);
+        // Feedback on a request older than the slots kept is not counted: its slot would take the ring entry of a recent slot
+        // (the same index, an hour apart) and reset it.
+        var recent = SlotPayload.Write(Assert.Single(gateway.Telemetry.Slots(deployment, "1.0.0", served.AddSeconds(-1))));
+        gateway.Telemetry.RecordFeedback(deployment, "1.0.0", RouteKinds.Stable, served - GatewayTelemetry.Horizon, 1);
+        Assert.Equal(recent, SlotPayload.Write(Assert.Single(gateway.Telemetry.Slots(deployment, "1.0.0", served.AddSeconds(-1)))));
     }
 
     [Fact]

@@ -64,6 +64,10 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
                         _nextCleanup = time.GetUtcNow().UtcDateTime + CleanupInterval;
                     }
                 }
+                catch (ObjectDisposedException)
+                {
+                    return; // the host is being torn down (a failed start): there is nothing left to write with
+                }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {
                     // The store unreachable: what was not written is written by the next flush (the slots are upserted again,
@@ -85,6 +89,10 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
         try
         {
             await FlushAsync(timeout.Token);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Stopped after the services were disposed (a host that failed to start): nothing was served, nothing to write.
         }
         catch (Exception e)
         {
