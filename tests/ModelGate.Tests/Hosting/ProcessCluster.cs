@@ -83,6 +83,9 @@ public sealed class ProcessCluster : IAsyncDisposable
         var process = await ServerProcess.StartAsync(DataDirectory, args);
         _started.Add(process);
         Processes[replica] = process;
+        // The role is the one asked for: a gateway has no REST API.
+        using var models = await Client(process).GetAsync("/api/v1/models");
+        Assert.Equal(role == "gateway" ? System.Net.HttpStatusCode.NotFound : System.Net.HttpStatusCode.OK, models.StatusCode);
         return process;
     }
 
@@ -163,12 +166,12 @@ public sealed class ProcessCluster : IAsyncDisposable
         QueryAsync(sql, r => r.Read() ? Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture) : 0, parameters);
 
     /// <summary>Waits for <paramref name="condition"/> (a fact), polling; fails with <paramref name="what"/> after <paramref name="timeout"/>.</summary>
-    public static async Task WaitForAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    public static async Task WaitForAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, Func<string>? detail = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (!await condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out after {timeout.TotalSeconds} s waiting for {what}");
+            Assert.True(DateTime.UtcNow < deadline, $"timed out after {timeout.TotalSeconds} s waiting for {what}{(detail is null ? "" : "\n" + detail())}");
             await Task.Delay(50);
         }
     }

@@ -26,7 +26,7 @@ public sealed class ScaleOutFailureTests(ITestOutputHelper output)
         Assert.False(Leads(standby), "the standby does not lead while the leader renews");
 
         var model = await ProcessCluster.RegisterAsync(leader, ("1.0.0", "v1-logreg"), ("1.0.1", "v1-logreg"));
-        var deployment = await ScaleOutSharingTests.DeployAsync(leader, model, "1.0.0");
+        var deployment = await ScaleOutSharingTests.DeployAsync(cluster, leader, model, "1.0.0");
         var rollout = await ProcessCluster.Api(leader).StartRolloutAsync(deployment, new StartRolloutRequest("1.0.1", Steps: [10, 20, 30, 40, 50],
             IntervalSeconds: 10, MinimumSamples: 1, MinimumRequests: 5, FailedCheckLimit: 10, NoDataLimit: 10));
 
@@ -48,7 +48,10 @@ public sealed class ScaleOutFailureTests(ITestOutputHelper output)
 
             var clock = Stopwatch.StartNew();
             leader.Kill();
-            await ProcessCluster.WaitForAsync(() => Task.FromResult(Leads(standby)), TimeSpan.FromSeconds(60), "control-b to take over");
+            await ProcessCluster.WaitForAsync(() => Task.FromResult(Leads(standby)), TimeSpan.FromSeconds(60), "control-b to take over",
+                () => "control-b's output:\n" + string.Join('\n', standby.Output.TakeLast(40)) + "\nlease: " + cluster.QueryAsync(
+                    "SELECT \"Holder\" || ' ' || \"Token\" || ' ' || \"ExpiresAt\" || ' now ' || now() FROM leases", r => r.Read() ? r.GetString(0) : "none").GetAwaiter().GetResult()
+                    + "\ncontrol-a exited: " + leader.HasExited);
             var takeover = clock.Elapsed;
             await ProcessCluster.WaitForAsync(async () => (seen = await ProcessCluster.Api(standby).GetRolloutAsync(deployment, rollout.Id)).Analyses!.Count > before,
                 TimeSpan.FromSeconds(60), "an analysis by the new leader");
@@ -83,7 +86,7 @@ public sealed class ScaleOutFailureTests(ITestOutputHelper output)
         var gatewayA = await cluster.StartAsync("gateway", "gateway-a");
         var gatewayB = await cluster.StartAsync("gateway", "gateway-b");
         var model = await ProcessCluster.RegisterAsync(control, ("1.0.0", "v1-logreg"));
-        var deployment = await ScaleOutSharingTests.DeployAsync(control, model, "1.0.0");
+        var deployment = await ScaleOutSharingTests.DeployAsync(cluster, control, model, "1.0.0");
 
         var clients = new[] { ProcessCluster.Client(gatewayA), ProcessCluster.Client(gatewayB) };
         var answers = new ConcurrentQueue<(int Gateway, string RequestId, DateTime At)>();
@@ -160,7 +163,7 @@ public sealed class ScaleOutFailureTests(ITestOutputHelper output)
         var control = await cluster.StartAsync("control", "control-a");
         var gateway = await cluster.StartAsync("gateway", "gateway-a");
         var model = await ProcessCluster.RegisterAsync(control, ("1.0.0", "v1-logreg"));
-        var deployment = await ScaleOutSharingTests.DeployAsync(control, model, "1.0.0");
+        var deployment = await ScaleOutSharingTests.DeployAsync(cluster, control, model, "1.0.0");
         var key = await ProcessCluster.Api(control).CreateKeyAsync(new CreateKeyRequest("limited", ["viewer"], Deployments: [deployment], RequestsPerMinute: 100_000));
         var client = ProcessCluster.Client(gateway, key.Key);
 

@@ -60,7 +60,7 @@ public sealed class ScaleOutSharingTests(ScaleOutClusterFixture fixture, ITestOu
     {
         var cluster = Cluster;
         var model = await ProcessCluster.RegisterAsync(cluster["control-a"], ("1.0.0", "v1-logreg"));
-        var deployment = await DeployAsync(cluster["control-a"], model, "1.0.0");
+        var deployment = await DeployAsync(cluster, cluster["control-a"], model, "1.0.0");
         const int rpm = 100;
         var key = await ProcessCluster.Api(cluster["control-a"]).CreateKeyAsync(new CreateKeyRequest("rpm-caller", ["viewer"],
             Deployments: [deployment], RequestsPerMinute: rpm));
@@ -95,7 +95,7 @@ public sealed class ScaleOutSharingTests(ScaleOutClusterFixture fixture, ITestOu
     {
         var cluster = Cluster;
         var model = await ProcessCluster.RegisterAsync(cluster["control-a"], ("1.0.0", "v1-logreg"));
-        var deployment = await DeployAsync(cluster["control-a"], model, "1.0.0");
+        var deployment = await DeployAsync(cluster, cluster["control-a"], model, "1.0.0");
         var api = ProcessCluster.Api(cluster["control-a"]);
         var key = await api.CreateKeyAsync(new CreateKeyRequest("revoked-caller", ["viewer"], Deployments: [deployment]));
         var gateways = new[] { ProcessCluster.Client(cluster["gateway-a"], key.Key), ProcessCluster.Client(cluster["gateway-b"], key.Key) };
@@ -121,7 +121,7 @@ public sealed class ScaleOutSharingTests(ScaleOutClusterFixture fixture, ITestOu
     {
         var cluster = Cluster;
         var model = await ProcessCluster.RegisterAsync(cluster["control-a"], ("1.0.0", "v1-logreg"), ("1.1.0", "v2-mlp"));
-        var deployment = await DeployAsync(cluster["control-a"], model, "1.0.0");
+        var deployment = await DeployAsync(cluster, cluster["control-a"], model, "1.0.0");
         var gateways = new[] { ProcessCluster.Client(cluster["gateway-a"]), ProcessCluster.Client(cluster["gateway-b"]) };
         foreach (var gateway in gateways)
         {
@@ -140,7 +140,7 @@ public sealed class ScaleOutSharingTests(ScaleOutClusterFixture fixture, ITestOu
     {
         var cluster = Cluster;
         var model = await ProcessCluster.RegisterAsync(cluster["control-a"], ("1.0.0", "v1-logreg"), ("1.0.1", "v1-logreg"));
-        var deployment = await DeployAsync(cluster["control-a"], model, "1.0.0");
+        var deployment = await DeployAsync(cluster, cluster["control-a"], model, "1.0.0");
         var api = ProcessCluster.Api(cluster["control-a"]);
         var rollout = await api.StartRolloutAsync(deployment, new StartRolloutRequest("1.0.1", Steps: [50], IntervalSeconds: 30, MinimumSamples: 1,
             MinimumRequests: 10, FailedCheckLimit: 5));
@@ -196,12 +196,19 @@ public sealed class ScaleOutSharingTests(ScaleOutClusterFixture fixture, ITestOu
             return total;
         }, ("d", deployment));
 
-    internal static async Task<string> DeployAsync(ServerProcess control, string model, string stable)
+    /// <summary>Creates a deployment on <paramref name="control"/> and waits until every process of the cluster serves it.</summary>
+    internal static async Task<string> DeployAsync(ProcessCluster cluster, ServerProcess control, string model, string stable)
     {
         var name = ServerFixture.UniqueName("dep");
         using var response = await ProcessCluster.Client(control).PostAsJsonAsync("/api/v1/deployments",
             new { name, environment = "development", model, routing = new { stable } });
         Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        foreach (var (replica, process) in cluster.Processes.Where(p => !p.Value.HasExited))
+        {
+            var client = ProcessCluster.Client(process);
+            await ProcessCluster.WaitForAsync(async () => await ServedVersionAsync(client, name) == stable, TimeSpan.FromSeconds(30),
+                $"{replica} to serve the new deployment");
+        }
         return name;
     }
 

@@ -167,6 +167,24 @@ public sealed class ServeProcessTests : IDisposable
         Assert.InRange(Convert.ToInt32(await count.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture), requests, requests + 1);
     }
 
+    [Theory(Timeout = 180_000)]
+    [InlineData("environment")]
+    [InlineData("argument")]
+    [InlineData("option")]
+    public async Task Serve_TakesItsRole_FromTheEnvironment_AConfigurationArgument_OrTheOption(string how)
+    {
+        // `serve` once added --Server:Role=all whenever --role was not given, overriding Server__Role and --Server:Role=…:
+        // a "gateway" started so ran every worker and the REST API.
+        var environment = how == "environment" ? new Dictionary<string, string> { ["Server__Role"] = "control" } : [];
+        string[] args = how switch { "argument" => ["--Server:Role=control"], "option" => ["--role", "control"], _ => [] };
+        await using var server = await ServerProcess.StartAsync(_data, environment, args);
+        var key = AdminKey(server)!;
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        var cluster = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/api/v1/cluster", TestContext.Current.CancellationToken));
+        Assert.Equal("control", cluster.RootElement.GetProperty("role").GetString());
+    }
+
     [Fact(Timeout = 180_000)]
     public async Task Serve_PrintsAdminKeyOnce_OnEmptyDataDirectoryOnly()
     {
