@@ -33,6 +33,11 @@ public sealed class ProcessCluster : IAsyncDisposable
     public string DataDirectory { get; } = Path.Combine(Path.GetTempPath(), "modelgate-tests", "cluster-" + Guid.NewGuid().ToString("N")[..10]);
     public Dictionary<string, ServerProcess> Processes { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The gateway replicas started, by name.</summary>
+    public IEnumerable<KeyValuePair<string, ServerProcess>> Gateways => Processes.Where(p => _gateways.Contains(p.Key));
+
+    private readonly HashSet<string> _gateways = new(StringComparer.Ordinal);
+
     /// <summary>
     /// A fresh database and (when <paramref name="redis"/>) a Redis server; null, with <paramref name="skipReason"/>, when
     /// PostgreSQL or redis-server is not available outside CI.
@@ -83,6 +88,10 @@ public sealed class ProcessCluster : IAsyncDisposable
         var process = await ServerProcess.StartAsync(DataDirectory, args);
         _started.Add(process);
         Processes[replica] = process;
+        if (role == "gateway")
+        {
+            _gateways.Add(replica);
+        }
         // The role is the one asked for: a gateway has no REST API.
         using var models = await Client(process).GetAsync("/api/v1/models");
         Assert.Equal(role == "gateway" ? System.Net.HttpStatusCode.NotFound : System.Net.HttpStatusCode.OK, models.StatusCode);
