@@ -43,7 +43,7 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
     private readonly HashSet<SlotKey> _late = [];
     private readonly Dictionary<(string Deployment, string Version), (long Ring, long Position)> _positions = [];
     private DateTime _nextCleanup = DateTime.MinValue;
-    private SlotUpsert? _upsert;
+    private BulkInsert<TelemetrySlotEntity>? _upsert;
     private BulkInsert<InputSampleEntity>? _insert;
 
     private readonly record struct SlotKey(string Deployment, string Version, bool Shadow, long Slot);
@@ -200,8 +200,8 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
                 Payload = payload, UpdatedAt = now,
             });
         }
-        _upsert ??= new SlotUpsert(db);
-        await _upsert.UpsertAsync(db, rows, cancellationToken);
+        _upsert ??= new BulkInsert<TelemetrySlotEntity>(db, upsert: true);
+        await _upsert.InsertAsync(db, rows, cancellationToken);
 
         // Written: remember the payloads of the slots a later flush reads again (from the previous one on), forget the rest.
         foreach (var (key, payload) in payloads)
@@ -269,74 +269,6 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Writing this replica's telemetry to the store failed; the next flush writes it")]
     private static partial void LogFlushFailed(ILogger logger, Exception exception);
-
-    /// <summary>
-    /// Upserts slot rows with one prepared <c>INSERT … ON CONFLICT (key) DO UPDATE</c> re-executed per row in one transaction
-    /// (SQLite and PostgreSQL both take it); columns, conversions and parameter types come from the EF model, as in
-    /// <see cref="BulkInsert{T}"/>.
-    /// </summary>
-    private sealed class SlotUpsert
-    {
-        private readonly (IProperty Property, RelationalTypeMapping Mapping)[] _columns;
-        private readonly string _sql;
-
-        public SlotUpsert(ModelGateDbContext db)
-        {
-            var entity = db.Model.FindEntityType(typeof(TelemetrySlotEntity))!;
-            var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
-            var helper = db.GetService<ISqlGenerationHelper>();
-            string Column(IProperty p) => helper.DelimitIdentifier(p.GetColumnName(table)!);
-            _columns = entity.GetProperties().Select(p => (p, (RelationalTypeMapping)p.GetTypeMapping())).ToArray();
-            var key = entity.FindPrimaryKey()!.Properties;
-            var updated = _columns.Select(c => c.Property).Where(p => !key.Contains(p)).Select(Column).ToList();
-            _sql = $"INSERT INTO {helper.DelimitIdentifier(table.Name, table.Schema)} ({string.Join(", ", _columns.Select(c => Column(c.Property)))}) " +
-                   $"VALUES ({string.Join(", ", _columns.Select((_, i) => "@p" + i))}) " +
-                   $"ON CONFLICT ({string.Join(", ", key.Select(Column))}) DO UPDATE SET {string.Join(", ", updated.Select(c => $"{c} = excluded.{c}"))}";
-        }
-
-        public async Task UpsertAsync(ModelGateDbContext db, IReadOnlyList<TelemetrySlotEntity> rows, CancellationToken cancellationToken)
-        {
-            if (rows.Count == 0)
-            {
-                return;
-            }
-            await db.Database.OpenConnectionAsync(cancellationToken);
-            try
-            {
-                var connection = db.Database.GetDbConnection();
-                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                await using var command = connection.CreateCommand();
-                command.Transaction = transaction;
-                command.CommandText = _sql;
-                var parameters = new DbParameter[_columns.Length];
-                for (var i = 0; i < _columns.Length; i++)
-                {
-                    parameters[i] = _columns[i].Mapping.CreateParameter(command, "@p" + i, null, _columns[i].Property.IsNullable);
-                    command.Parameters.Add(parameters[i]);
-                }
-                await command.PrepareAsync(cancellationToken);
-                foreach (var row in rows)
-                {
-                    for (var i = 0; i < _columns.Length; i++)
-                    {
-                        var (property, mapping) = _columns[i];
-                        var value = property.GetGetter().GetClrValue(row);
-                        if (value is not null && (mapping.Converter ?? property.GetValueConverter()) is { } converter)
-                        {
-                            value = converter.ConvertToProvider(value);
-                        }
-                        parameters[i].Value = value ?? DBNull.Value;
-                    }
-                    await command.ExecuteNonQueryAsync(cancellationToken);
-                }
-                await transaction.CommitAsync(cancellationToken);
-            }
-            finally
-            {
-                await db.Database.CloseConnectionAsync();
-            }
-        }
-    }
 }
 
 public static class SharedTelemetryServiceCollectionExtensions
