@@ -48,7 +48,10 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
     // half again): a server no one sends unknown keys to never holds it.
     private readonly int _refusalSlots = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)options.Value.UnknownKeyCacheSize);
     private Refusal?[]? _refusals;
-    private readonly Source?[] _sources = new Source?[64];
+    private readonly Source?[] _sources = new Source?[SourceCounters];
+
+    /// <summary>How many addresses' refusals are counted apart; addresses in the same counter replace each other.</summary>
+    internal const int SourceCounters = 64;
     private long _refusedSinceLog;
     private long _nextLogAt = long.MinValue;
     private long _lookupCount;
@@ -176,7 +179,7 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
         Interlocked.Increment(ref _refusedSinceLog);
         if (address is not null)
         {
-            ref var slot = ref _sources[(address.GetHashCode() & int.MaxValue) % _sources.Length];
+            ref var slot = ref _sources[CounterOf(address)];
             var source = Volatile.Read(ref slot);
             if (source is not null && source.Address.Equals(address))
             {
@@ -205,6 +208,9 @@ public sealed partial class ApiKeyService(IServiceScopeFactory scopes, TimeProvi
         LogRefused(logger, Interlocked.Exchange(ref _refusedSinceLog, 0), options.Value.RefusedKeyLogInterval.TotalSeconds,
             top?.Address.ToString() ?? "unknown", top?.Count ?? 0);
     }
+
+    /// <summary>The counter an address's refusals go to (the address's hash is randomised per process).</summary>
+    internal static int CounterOf(IPAddress address) => (address.GetHashCode() & int.MaxValue) % SourceCounters;
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Refused {Count} requests with an unknown, revoked or expired API key (at most one such line every {Seconds} s); most came from {Address} ({AddressCount})")]
