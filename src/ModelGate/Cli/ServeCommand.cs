@@ -9,7 +9,7 @@ internal static class ServeCommand
     {
         var data = new Option<string?>("--data") { Description = "Data directory (SQLite file and artifacts) [env MODELGATE_DATA, default ./data]" };
         var urls = new Option<string?>("--urls") { Description = $"URL(s) to listen on, ';'-separated [default {ModelGateHost.DefaultUrl}]; an https:// URL needs --Kestrel:Certificates:Default:Path (PEM or PFX)" };
-        var role = new Option<string?>("--role") { Description = "all (default, or Server:Role from configuration); gateway: the data plane only, for replicas sharing the store (they leave migrations to a control process and wait for them, Database:SchemaWait); control: the REST API and workers (it serves the data plane too, for staging verification)" };
+        var role = new Option<string?>("--role") { Description = "all (default, or Server:Role from configuration); gateway: the data plane only, for replicas sharing the store (they leave migrations to a control process and wait for them, Database:SchemaWait); control: the REST API and, while it holds the workers' lease, the workers (it serves the data plane too, for staging verification)" };
         role.AcceptOnlyFromAmong("all", "control", "gateway");
         var command = new Command("serve", "Run the ModelGate server. Further --Section:Key=value arguments set configuration (e.g. --Database:Provider=postgres).")
         {

@@ -46,14 +46,9 @@ public sealed class SharedTelemetrySplitTests(SplitRolesFixture split) : IClassF
         split.Control.Time.Advance(interval);
         var replica = split.Gateway.App.Services.GetRequiredService<IOptions<ServerOptions>>().Value.Replica;
         var rows = 0;
-        for (var i = 0; i < 300 && rows < 2; i++)
-        {
-            rows = await split.Control.WithDbAsync(db => db.TelemetrySlots.CountAsync(s => s.Deployment == deployment && s.Replica == replica, Ct));
-            if (rows < 2)
-            {
-                await Task.Delay(100, Ct);
-            }
-        }
+        await ProcessCluster.WaitForAsync(async () =>
+                (rows = await split.Control.WithDbAsync(db => db.TelemetrySlots.CountAsync(s => s.Deployment == deployment && s.Replica == replica, Ct))) >= 2,
+            TimeSpan.FromSeconds(30), "the gateway's flusher to write its slots");
         Assert.Equal(2, rows); // stable and candidate, one slot each
 
         foreach (var (version, count) in served)

@@ -140,15 +140,8 @@ public abstract class RedisReplicas : IAsyncLifetime
             new { model = deployment, max_tokens = maxTokens, messages = new[] { new { role = "user", content = "hello" } } });
 
     /// <summary>Polls <paramref name="condition"/> (a fact, not a time) for up to a minute.</summary>
-    public static async Task UntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var until = DateTime.UtcNow + TimeSpan.FromMinutes(1);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < until, $"timed out waiting until {what}");
-            await Task.Delay(10);
-        }
-    }
+    public static Task UntilAsync(Func<Task<bool>> condition, string what) =>
+        Hosting.ProcessCluster.WaitForAsync(condition, TimeSpan.FromMinutes(1), what);
 }
 
 public sealed class OpenRedisReplicas() : RedisReplicas(FailureModes.Open);
