@@ -57,10 +57,16 @@ public sealed record GateInputs(
     /// <summary>Their re-verification (set by the caller, which holds the chain key); a record a gate reads without one fails its integrity check.</summary>
     public IReadOnlyList<EvidenceIntegrity> Integrity { get; init; } = [];
 
+    /// <summary>The stored policy revisions <see cref="Policy"/> was merged from.</summary>
+    public PolicyInForce? InForce { get; init; }
+
+    /// <summary>The policy and risk tier re-verified (set by the caller, which holds the chain key); a forward gate without it fails its policy checks.</summary>
+    public PolicyStanding? Standing { get; init; }
+
     public static async Task<GateInputs> LoadAsync(ModelGateDbContext db, ModelEntity model, ModelVersionEntity version, string actor, string actorName,
         CancellationToken cancellationToken)
     {
-        var (policy, source) = await PoliciesApi.EffectiveAsync(db, model.Name, cancellationToken);
+        var inForce = await PoliciesApi.InForceAsync(db, model.Name, cancellationToken);
         var evaluations = await db.Evaluations.AsNoTracking().Where(e => e.VersionId == version.Id && e.Status == EvaluationStatuses.Succeeded)
             .OldestFirst().ToListAsync(cancellationToken);
         var production = await ProductionBaseline.FindAsync(db, model.Id, version.Id, cancellationToken);
@@ -72,10 +78,11 @@ public sealed record GateInputs(
         var approvals = await db.Approvals.AsNoTracking().Where(a => a.VersionId == version.Id).OrderBy(a => a.Time).ToListAsync(cancellationToken);
         var requesters = await db.Transitions.AsNoTracking().Where(t => t.VersionId == version.Id).Select(t => t.Actor).Distinct().ToListAsync(cancellationToken);
         var parties = await VersionParties.LoadAsync(db, version, cancellationToken);
-        return new GateInputs(model, version, policy, source, evaluations, production,
+        return new GateInputs(model, version, inForce.Policy, inForce.Source, evaluations, production,
             card is null ? null : JsonDocument.Parse(card.Card).RootElement.Clone(), deployments, verification, approvals, requesters, actor, actorName, parties)
         {
             CardRecord = card,
+            InForce = inForce,
         };
     }
 }
@@ -97,14 +104,19 @@ public static class Gates
     /// <summary>
     /// The gate's report for moving <paramref name="version"/> (loaded with its model) where <paramref name="request"/> says, as
     /// <paramref name="user"/> would: its inputs loaded, the evidence it reads re-verified, every check judged (and, for a
-    /// retirement that passes, the replacement's). What a transition, its dry run and the console's version page all show.
+    /// retirement that passes, the replacement's). A forward gate also re-verifies the policy it applies and the risk tier it
+    /// applies it for. What a transition, its dry run and the console's version page all show.
     /// </summary>
     public static async Task<(GateInputs Inputs, GateReport Report)> ReportAsync(ModelGateDbContext db, ModelVersionEntity version, TransitionRequest request,
-        System.Security.Claims.ClaimsPrincipal user, EvidenceVerifier evidence, Retirement retirement, CancellationToken cancellationToken)
+        System.Security.Claims.ClaimsPrincipal user, GateVerifiers verifiers, Retirement retirement, CancellationToken cancellationToken)
     {
         var actor = Security.SecurityServiceCollectionExtensions.ActorId(user);
         var inputs = await GateInputs.LoadAsync(db, version.Model!, version, actor, user.Identity?.Name ?? actor, cancellationToken);
-        inputs = inputs with { Integrity = await evidence.VerifyAsync(db, EvidenceRead(inputs, request.To), cancellationToken) };
+        inputs = inputs with
+        {
+            Integrity = await verifiers.Evidence.VerifyAsync(db, EvidenceRead(inputs, request.To), cancellationToken),
+            Standing = Forward(request.To) ? await verifiers.Policies.VerifyAsync(db, version.Model!, inputs.InForce!, cancellationToken) : null,
+        };
         var report = Evaluate(inputs, request.To);
         if (request.To == Stages.Retired && report.Passed)
         {
@@ -133,6 +145,10 @@ public static class Gates
             case Stages.Production:
                 ProductionChecks(inputs, checks);
                 break;
+        }
+        if (Forward(to))
+        {
+            PolicyChecks(inputs, checks);
         }
         EvidenceChecks(inputs, to, checks);
         return new GateReport(inputs.Model.Name, inputs.Version.Version, from, to, checks.All(c => c.Passed), checks, inputs.PolicySource);
@@ -300,6 +316,41 @@ public static class Gates
         }
     }
 
+    /// <summary>The gates on the way to production, which apply the policy (retiring and rejecting are always open to the stage machine).</summary>
+    public static bool Forward(string to) => to is Stages.Evaluated or Stages.Registered or Stages.Staging or Stages.Production;
+
+    /// <summary>
+    /// The policy the gate applies, re-verified (<see cref="PolicyVerifier"/>), and its tier's floor: a policy below the floor
+    /// counts only when the latest write of the policy or of the risk tier was approved by the tier's authority
+    /// (<see cref="FloorApprovals"/>) — so a weakening written around the API, or stored before floors existed, refuses.
+    /// </summary>
+    private static void PolicyChecks(GateInputs inputs, List<GateCheck> checks)
+    {
+        if (inputs.Standing is not { } standing)
+        {
+            checks.Add(new GateCheck("policy_floor", "the policy and risk tier re-verified against their audit events", "not re-verified", false));
+            return;
+        }
+        foreach (var record in standing.Records)
+        {
+            checks.Add(new GateCheck($"policy_integrity:{record.Scope}", record.Expected,
+                record.Verified ? record.Actual : $"{record.Failure}: {record.Actual}", record.Verified));
+        }
+        checks.Add(new GateCheck("risk_tier_integrity", standing.TierExpected,
+            standing.TierFailure is null ? standing.TierActual : $"{standing.TierFailure}: {standing.TierActual}", standing.TierFailure is null));
+        var breaches = PolicyFloors.Breaches(inputs.Policy, standing.Tier);
+        var expected = $"the {standing.Tier} tier's floor, or a weakening approved by {PolicyFloors.Authority(standing.Tier)}";
+        if (breaches.Count == 0)
+        {
+            checks.Add(new GateCheck("policy_floor", expected, "meets it", true));
+            return;
+        }
+        var below = string.Join("; ", breaches.Select(b => $"{b.Field}: {b.Actual} (floor: {b.Floor})"));
+        checks.Add(standing.FloorApproval is { } approval
+            ? new GateCheck("policy_floor", expected, $"below it, approved (floor approval at audit event {approval}): {below}", true)
+            : new GateCheck("policy_floor", expected, $"below it without an approval: {below}", false));
+    }
+
     /// <summary>The evidence records the gate to <paramref name="to"/> reads (and so re-verifies): only those are hashed and checked.</summary>
     public static IReadOnlyList<EvidenceRecord> EvidenceRead(GateInputs inputs, string to) => to switch
     {
@@ -387,6 +438,9 @@ public static class Gates
         public double? Delta(string name) => _result?.Delta(name)?.Value;
     }
 }
+
+/// <summary>What a gate re-verifies its inputs with: the evidence records it reads, and the policy it applies.</summary>
+public sealed record GateVerifiers(EvidenceVerifier Evidence, PolicyVerifier Policies);
 
 /// <summary>The part of a stored routing table the gates read.</summary>
 public sealed record DeploymentRoutingView(string Stable, IReadOnlyList<CandidateRoute>? Candidates = null, ShadowRoute? Shadow = null,

@@ -10,6 +10,8 @@ public static class LifecycleServiceCollectionExtensions
         services.TryAddSingleton(sp => new LoopbackClient(sp.GetRequiredService<IServer>()));
         services.AddSingleton<StagingVerifier>();
         services.AddSingleton<Retirement>();
+        services.AddSingleton<PolicyVerifier>();
+        services.AddSingleton<GateVerifiers>();
         return services;
     }
 

@@ -26,6 +26,9 @@ public static class PoliciesApi
     public const string DefaultScope = "default";
     public const int MaxDocumentBytes = 64 * 1024;
 
+    /// <summary>The audit action of every policy write; its details carry the revision, the document's hash and the floor approval it used.</summary>
+    public const string PolicyChangedAction = "policy.changed";
+
     /// <summary>Refuses invalid UTF-8 instead of replacing it.</summary>
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -163,7 +166,7 @@ public static class PoliciesApi
             Scope = scope, Revision = revision, Document = json, DocumentSha256 = Sha256(json), CreatedAt = tx.Now, CreatedBy = user.ActorId(),
         };
         tx.Db.Policies.Add(entity);
-        await tx.AppendAsync(user.ActorId(), "policy.changed", $"policies/{scope}", new { revision, sha256 = entity.DocumentSha256, policy = document, floorApproval },
+        await tx.AppendAsync(user.ActorId(), PolicyChangedAction, Subject(scope), new { revision, sha256 = entity.DocumentSha256, policy = document, floorApproval },
             cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Ok(ToDto(entity));
@@ -172,16 +175,30 @@ public static class PoliciesApi
     /// <summary>The policy in force for a model: its own gates where it has them, the default's (stored or built in) otherwise.</summary>
     public static async Task<(PolicyDocument Policy, string Source)> EffectiveAsync(ModelGateDbContext db, string model, CancellationToken cancellationToken)
     {
+        var inForce = await InForceAsync(db, model, cancellationToken);
+        return (inForce.Policy, inForce.Source);
+    }
+
+    /// <summary>The policy in force for a model (<see cref="EffectiveAsync"/>) with the stored revisions it was merged from, which a gate re-verifies.</summary>
+    public static async Task<PolicyInForce> InForceAsync(ModelGateDbContext db, string model, CancellationToken cancellationToken)
+    {
         var latest = await db.Policies.AsNoTracking().Where(p => p.Scope == model || p.Scope == DefaultScope)
             .GroupBy(p => p.Scope).Select(g => g.OrderByDescending(p => p.Revision).First()).ToListAsync(cancellationToken);
-        var (fallback, source) = Default(latest.FirstOrDefault(p => p.Scope == DefaultScope));
+        var stored = latest.FirstOrDefault(p => p.Scope == DefaultScope);
+        var (fallback, source) = Default(stored);
         if (latest.FirstOrDefault(p => p.Scope == model) is not { } own)
         {
-            return (fallback, source);
+            return new PolicyInForce(fallback, source, null, stored);
         }
         var mine = JsonSerializer.Deserialize<PolicyDocument>(own.Document, ModelGateJson.Options)!;
-        return (Merge(mine, fallback), $"{model} r{own.Revision} over {source}");
+        return new PolicyInForce(Merge(mine, fallback), $"{model} r{own.Revision} over {source}", own, stored);
     }
+
+    /// <summary>The audit subject of a scope's policy changes.</summary>
+    public static string Subject(string scope) => $"policies/{scope}";
+
+    /// <summary>What a stored revision's <c>DocumentSha256</c> is of: the document as stored.</summary>
+    public static string DocumentSha256(string document) => Sha256(document);
 
     /// <summary>A model's policy over the default, gate by gate.</summary>
     public static PolicyDocument Merge(PolicyDocument mine, PolicyDocument fallback) =>
@@ -266,6 +283,12 @@ public static class PoliciesApi
 
     private static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 }
+
+/// <summary>
+/// The policy in force for a model: the merged document, where it came from, and the stored revisions it was merged from
+/// (the model's own, the default's; null where none is stored — the built-in default has no record).
+/// </summary>
+public sealed record PolicyInForce(PolicyDocument Policy, string Source, PolicyEntity? Own, PolicyEntity? Default);
 
 /// <summary>The roles that approve production releases.</summary>
 public static class ApprovalRoles

@@ -32,7 +32,7 @@ public static class TransitionsApi
     }
 
     public static async Task<Results<Ok<TransitionDto>, Ok<GateReport>, ProblemHttpResult>> Transition(string model, string version, TransitionRequest request,
-        bool? dryRun, ClaimsPrincipal user, AuditedWrite write, Retirement retirement, EvidenceVerifier evidence, CancellationToken cancellationToken)
+        bool? dryRun, ClaimsPrincipal user, AuditedWrite write, Retirement retirement, GateVerifiers verifiers, CancellationToken cancellationToken)
     {
         var errors = new ValidationErrors();
         if (!StageMachine.All.Contains(request.To) || request.To == Stages.Trained)
@@ -66,7 +66,7 @@ public static class TransitionsApi
         {
             return problem!;
         }
-        var (inputs, report) = await Gates.ReportAsync(tx.Db, entity, request, user, evidence, retirement, cancellationToken);
+        var (inputs, report) = await Gates.ReportAsync(tx.Db, entity, request, user, verifiers, retirement, cancellationToken);
         if (dryRun == true)
         {
             return TypedResults.Ok(report);

@@ -15,6 +15,12 @@ public static class ModelsApi
 {
     public const int MaxPage = 1000;
 
+    /// <summary>The audit action of a model's registration; its details carry the risk tier it was created with.</summary>
+    public const string CreatedAction = "model.created";
+
+    /// <summary>The audit action of a change of owner or risk tier; its details carry <c>changes</c> and the floor approval it used.</summary>
+    public const string UpdatedAction = "model.updated";
+
     public static IEndpointRouteBuilder MapModelsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/models").WithTags("Models");
@@ -83,7 +89,7 @@ public static class ModelsApi
             CreatedBy = user.ActorId(),
         };
         tx.Db.Models.Add(entity);
-        await tx.AppendAsync(user.ActorId(), "model.created", RegistryMapping.ModelSubject(entity.Name),
+        await tx.AppendAsync(user.ActorId(), CreatedAction, RegistryMapping.ModelSubject(entity.Name),
             new { entity.Owner, entity.RiskTier, entity.Task, entity.License, tags }, cancellationToken: cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return TypedResults.Created($"/api/v1/models/{entity.Name}", RegistryMapping.ToDto(entity, null, 0));
@@ -193,7 +199,7 @@ public static class ModelsApi
         if (changes.Count > 0)
         {
             (entity.Owner, entity.RiskTier, entity.UpdatedAt) = (owner, tier, tx.Now);
-            await tx.AppendAsync(actor, "model.updated", RegistryMapping.ModelSubject(model), new { changes, floorApproval }, cancellationToken: cancellationToken);
+            await tx.AppendAsync(actor, UpdatedAction, RegistryMapping.ModelSubject(model), new { changes, floorApproval }, cancellationToken: cancellationToken);
             await tx.CommitAsync(cancellationToken);
         }
         var versions = await tx.Db.ModelVersions.AsNoTracking().Where(v => v.ModelId == entity.Id).Select(v => v.Version).ToListAsync(cancellationToken);

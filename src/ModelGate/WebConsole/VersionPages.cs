@@ -21,7 +21,7 @@ namespace ModelGate.WebConsole;
 public static class VersionPages
 {
     public sealed record Services(ModelGateDbContext Db, ConsoleSessions Sessions, IAuthorizationService Authorization, EvidenceVerifier Evidence,
-        Retirement Retirement, TimeProvider Time);
+        GateVerifiers Verifiers, Retirement Retirement, TimeProvider Time);
 
     public static async Task<IResult> ModelAsync(string name, HttpContext context, [AsParameters] Services services, CancellationToken ct)
     {
@@ -147,7 +147,7 @@ public static class VersionPages
         var mayTransition = (await services.Authorization.AuthorizeAsync(session!.User, Permissions.Transition)).Succeeded && session.Key.Deployments is null;
         if (mayTransition && StageMachine.From(entity.Stage).FirstOrDefault(s => s is not (Stages.Rejected or Stages.Retired)) is { } next)
         {
-            var (_, report) = await Gates.ReportAsync(db, entity, new TransitionRequest(next, "console dry run"), session.User, services.Evidence, services.Retirement, ct);
+            var (_, report) = await Gates.ReportAsync(db, entity, new TransitionRequest(next, "console dry run"), session.User, services.Verifiers, services.Retirement, ct);
             main.Append($"""<h2>Gate to {E(next)} (dry run)</h2><p id="gate" data-passed="{(report.Passed ? "true" : "false")}">{(report.Passed ? "Every check passes." : "Not yet: the failed checks are marked.")}</p>""");
             main.Append("""<div class="scroll"><table id="gate-checks"><thead><tr><th scope="col">Check</th><th scope="col">Expected</th><th scope="col">Actual</th><th scope="col">Result</th></tr></thead><tbody>""");
             main.Append(string.Concat(report.Checks.Select(c =>
