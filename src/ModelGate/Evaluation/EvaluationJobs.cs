@@ -80,6 +80,9 @@ public sealed class EvaluationJobs
 
     public EvaluationJob? Find(string id) => _active.GetValueOrDefault(id);
 
+    /// <summary>Runs queued or running in this process.</summary>
+    public int Count => _active.Count;
+
     /// <summary>Returns once the run has ended and its outcome is stored (at once when it is not queued or running here).</summary>
     public Task WhenFinishedAsync(string id, CancellationToken cancellationToken) =>
         Find(id)?.Finished.WaitAsync(cancellationToken) ?? Task.CompletedTask;

@@ -13,15 +13,18 @@ namespace ModelGate.Evaluation;
 /// recorded as such with no result; only a run that scored every row it could records metrics.
 /// </summary>
 public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeFactory scopes, Text.UpstreamChatClient upstream,
-    Text.DeploymentJudges judges, ILogger<EvaluationRunner> logger, Hosting.ILeadership leadership) : Hosting.LeaderWorker(leadership)
+    Text.DeploymentJudges judges, EvaluationClaims claims, ILogger<EvaluationRunner> logger) : BackgroundService
 {
     public const string Interrupted = "interrupted: the server stopped before the run finished";
 
-    protected override async Task LeadAsync(CancellationToken stoppingToken)
+    /// <summary>
+    /// Runs the runs this process accepted, on every control process (leading or not): a run's dataset and its upstream's key
+    /// are in this process's memory only. Runs another process held when it stopped are failed by the leader (<see cref="InterruptedEvaluations"/>).
+    /// </summary>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
-            await FailInterruptedAsync(stoppingToken);
             await foreach (var job in jobs.Reader.ReadAllAsync(stoppingToken))
             {
                 try
@@ -31,6 +34,7 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
                 finally
                 {
                     await EndJudgeAsync(job);
+                    await claims.ReleaseAsync(job.Id);
                     jobs.Complete(job.Id);
                 }
             }
@@ -248,7 +252,12 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
         return result;
     }
 
-    private async Task UpdateAsync(string id, Func<Storage.Evaluation.EvaluationEntity, bool> when,
+    private Task UpdateAsync(string id, Func<Storage.Evaluation.EvaluationEntity, bool> when,
+        Action<Storage.Evaluation.EvaluationEntity, DateTime> change, string? auditAction, CancellationToken cancellationToken) =>
+        UpdateAsync(scopes, id, when, change, auditAction, cancellationToken);
+
+    /// <summary>Changes one run in its own audited transaction when <paramref name="when"/> holds; a run that becomes terminal is hashed as evidence.</summary>
+    internal static async Task UpdateAsync(IServiceScopeFactory scopes, string id, Func<Storage.Evaluation.EvaluationEntity, bool> when,
         Action<Storage.Evaluation.EvaluationEntity, DateTime> change, string? auditAction, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
@@ -275,32 +284,53 @@ public sealed partial class EvaluationRunner(EvaluationJobs jobs, IServiceScopeF
         await tx.CommitAsync(cancellationToken);
     }
 
-    /// <summary>
-    /// Runs left queued or running by a previous process (or a previous leader) can never finish: record them as failed. Runs
-    /// queued in this process while it did not lead are still in its queue, and run now.
-    /// </summary>
-    private async Task FailInterruptedAsync(CancellationToken cancellationToken)
-    {
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-        var stale = await db.Evaluations.Where(e => e.Status == EvaluationStatuses.Queued || e.Status == EvaluationStatuses.Running)
-            .Select(e => e.Id).ToListAsync(cancellationToken);
-        foreach (var id in stale.Where(id => jobs.Find(id) is null))
-        {
-            await UpdateAsync(id, e => !EvaluationStatuses.IsTerminal(e.Status), (e, now) =>
-            {
-                e.Status = EvaluationStatuses.Failed;
-                e.FinishedAt = now;
-                e.Error = Interrupted;
-            }, "evaluation.failed", cancellationToken);
-        }
-    }
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Evaluation {Id} failed")]
     private static partial void LogRunFailed(ILogger logger, Exception exception, string id);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The judge key of evaluation {Id} could not be revoked; it expires on its own")]
     private static partial void LogJudgeKeyNotRevoked(ILogger logger, Exception exception, string id);
+}
+
+/// <summary>
+/// Fails the runs no live process holds (<see cref="EvaluationClaims.OrphansAsync"/>): a process stopped, or was killed,
+/// before they finished. The leader does it at the start of its term and, on PostgreSQL, every
+/// <see cref="Hosting.ClusterOptions.LeaseDuration"/> after (a claim expires that long after its process's last renewal).
+/// </summary>
+public sealed class InterruptedEvaluations(EvaluationClaims claims, IServiceScopeFactory scopes, Microsoft.Extensions.Options.IOptions<Hosting.ClusterOptions> cluster,
+    Hosting.ILeadership leadership) : Hosting.LeaderWorker(leadership)
+{
+    protected override async Task LeadAsync(CancellationToken leading)
+    {
+        while (true)
+        {
+            await FailOrphansAsync(leading);
+            if (!claims.Shared)
+            {
+                return; // one process: what it did not accept since it started is a previous process's
+            }
+            await Task.Delay(cluster.Value.LeaseDuration, leading);
+        }
+    }
+
+    /// <summary>Fails every orphaned run now; returns their ids (the loop calls it, and tests to wait for the fact).</summary>
+    public async Task<IReadOnlyList<string>> FailOrphansAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> orphans;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            orphans = await claims.OrphansAsync(scope.ServiceProvider.GetRequiredService<ModelGateDbContext>(), cancellationToken);
+        }
+        foreach (var id in orphans)
+        {
+            await EvaluationRunner.UpdateAsync(scopes, id, e => !EvaluationStatuses.IsTerminal(e.Status), (e, now) =>
+            {
+                e.Status = EvaluationStatuses.Failed;
+                e.FinishedAt = now;
+                e.Error = EvaluationRunner.Interrupted;
+            }, "evaluation.failed", cancellationToken);
+        }
+        return orphans;
+    }
 }
 
 /// <summary>Per row: whether it was scored, P(positive), and the true label; and the scoring time per row of each batch.</summary>

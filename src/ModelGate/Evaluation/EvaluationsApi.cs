@@ -24,7 +24,11 @@ public static class EvaluationsApi
         services.AddSingleton<EvaluationJobs>();
         services.AddSingleton<Text.UpstreamChatClient>();
         services.AddSingleton<Text.DeploymentJudges>();
+        services.AddSingleton<EvaluationClaims>();
+        services.AddHostedService(sp => sp.GetRequiredService<EvaluationClaims>());
         services.AddHostedService<EvaluationRunner>();
+        services.AddSingleton<InterruptedEvaluations>();
+        services.AddHostedService(sp => sp.GetRequiredService<InterruptedEvaluations>());
         return services;
     }
 
@@ -38,18 +42,19 @@ public static class EvaluationsApi
         return app;
     }
 
-    /// <summary>
-    /// Checks the suite against its dataset and the model (refusing a bad suite before any row is scored) and queues
-    /// the run; 202 with the record, whose progress the caller polls. An external result is recorded at once, marked external.
-    /// </summary>
     /// <summary>The services starting an evaluation uses.</summary>
     public sealed record StartServices(ModelGateDbContext Db, AuditedWrite Write, IBlobStore Blobs, OnnxModelCache Models, EvaluationJobs Jobs,
-        Security.EgressPolicy Egress, EvidenceVerifier Evidence, Text.DeploymentJudges Judges);
+        Security.EgressPolicy Egress, EvidenceVerifier Evidence, Text.DeploymentJudges Judges, EvaluationClaims Claims);
 
+    /// <summary>
+    /// Checks the suite against its dataset and the model (refusing a bad suite before any row is scored) and queues
+    /// the run in this process, claimed for it (<see cref="EvaluationClaims"/>); 202 with the record, whose progress the caller
+    /// polls. An external result is recorded at once, marked external.
+    /// </summary>
     public static async Task<Results<Accepted<EvaluationDto>, Created<EvaluationDto>, ProblemHttpResult>> StartEvaluation(string model, string version,
         StartEvaluationRequest request, ClaimsPrincipal user, [AsParameters] StartServices services, CancellationToken cancellationToken)
     {
-        var (db, write, blobs, models, jobs, egress, evidence, judges) = services;
+        var (db, write, blobs, models, jobs, egress, evidence, judges, claims) = services;
         var (entity, problem) = await VersionsApi.FindAsync(db, model, version, cancellationToken);
         if (entity is null)
         {
@@ -163,7 +168,7 @@ public static class EvaluationsApi
         }
         try
         {
-            return await RecordAndQueueAsync(model, entity, request, suiteSha, actor, independent, evaluationId, prepared, baseline, text, textBaseline, write, jobs, cancellationToken);
+            return await RecordAndQueueAsync(model, entity, request, suiteSha, actor, independent, evaluationId, prepared, baseline, text, textBaseline, write, jobs, claims, cancellationToken);
         }
         catch when (text?.Judge?.TemporaryKeyId is not null)
         {
@@ -175,7 +180,7 @@ public static class EvaluationsApi
     private static async Task<Results<Accepted<EvaluationDto>, Created<EvaluationDto>, ProblemHttpResult>> RecordAndQueueAsync(string model,
         Storage.Registry.ModelVersionEntity entity, StartEvaluationRequest request, string suiteSha, string actor, bool independent, string evaluationId, PreparedSuite? prepared,
         BaselineModel? baseline, Text.PreparedTextSuite? text, TextBaselineRun? textBaseline, AuditedWrite write, EvaluationJobs jobs,
-        CancellationToken cancellationToken)
+        EvaluationClaims claims, CancellationToken cancellationToken)
     {
         await using var tx = await write.BeginAsync(cancellationToken);
         var evaluation = new EvaluationEntity
@@ -219,6 +224,10 @@ public static class EvaluationsApi
         if (stamp is not null)
         {
             evaluation.EvidenceAuditSequence = recorded.Sequence;
+        }
+        else
+        {
+            await claims.ClaimAsync(tx.Db, evaluation.Id, cancellationToken); // with the queued run: never a moment without its holder
         }
         await tx.CommitAsync(cancellationToken);
 

@@ -77,6 +77,57 @@ public sealed class ScaleOutFailureTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AnEvaluationPostedToTheStandby_RunsThere_AndOneHeldByAKilledControl_IsFailedByTheLeader()
+    {
+        var (cluster, skip) = await ProcessCluster.CreateAsync(redis: false);
+        Assert.SkipWhen(cluster is null, skip ?? "");
+        await using var _ = cluster;
+        var leader = await cluster.StartAsync("control", "control-a");
+        await ProcessCluster.WaitForAsync(() => Task.FromResult(Leads(leader)), TimeSpan.FromSeconds(30), "control-a to lead");
+        var standby = await cluster.StartAsync("control", "control-b");
+        Assert.False(Leads(standby), "the standby does not lead while the leader renews");
+
+        var model = await ProcessCluster.RegisterAsync(leader, ("1.0.0", "v1-logreg"));
+        var api = ProcessCluster.Api(standby);
+        var csv = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "datasets", "adult", "test.csv"));
+        await api.PushArtifactAsync(new MemoryStream(csv), Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(csv)));
+        async Task<string> SuiteAsync(int resamples)
+        {
+            var suite = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "fixtures", "suites", "adult-classification.json")))!;
+            suite["bootstrap"]!["resamples"] = resamples;
+            var bytes = System.Text.Encoding.UTF8.GetBytes(suite.ToJsonString());
+            var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+            await api.PushArtifactAsync(new MemoryStream(bytes), sha);
+            return sha;
+        }
+
+        // Accepted by the process that does not lead: it holds the run (its dataset, an upstream's key) and runs it.
+        var started = await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(await SuiteAsync(50)));
+        EvaluationDto seen = null!;
+        await ProcessCluster.WaitForAsync(async () => EvaluationStatuses.IsTerminal((seen = await api.GetEvaluationAsync(model, "1.0.0", started.Id)).Status),
+            TimeSpan.FromSeconds(120), "the standby's run to end", () => $"status {seen?.Status}");
+        Assert.Equal(EvaluationStatuses.Succeeded, seen.Status);
+        Assert.Equal(0, await cluster.CountAsync("SELECT count(*) FROM leases WHERE \"Name\" = @n", ("n", "evaluation:" + started.Id)));
+
+        // A run held by a control process killed before it ended: the leader fails it once the process's claim expires.
+        var held = await api.StartEvaluationAsync(model, "1.0.0", new StartEvaluationRequest(await SuiteAsync(5000)));
+        Assert.Equal(1, await cluster.CountAsync("SELECT count(*) FROM leases WHERE \"Name\" = @n AND \"Holder\" = @h",
+            ("n", "evaluation:" + held.Id), ("h", "control-b")));
+        var clock = Stopwatch.StartNew();
+        standby.Kill();
+        var leaderApi = ProcessCluster.Api(leader);
+        Assert.False(EvaluationStatuses.IsTerminal((await leaderApi.GetEvaluationAsync(model, "1.0.0", held.Id)).Status),
+            "the run ended before its process was killed: a heavier suite is needed for this test");
+        await ProcessCluster.WaitForAsync(async () => EvaluationStatuses.IsTerminal((seen = await leaderApi.GetEvaluationAsync(model, "1.0.0", held.Id)).Status),
+            TimeSpan.FromSeconds(90), "the leader to fail the killed process's run", () => $"status {seen?.Status}");
+        ProcessCluster.Report(output, $"a run held by a killed control process was failed by the leader {clock.Elapsed.TotalSeconds:0.0} s after kill -9 (lease duration 10 s)");
+        Assert.Equal(EvaluationStatuses.Failed, seen.Status);
+        Assert.Equal("interrupted: the server stopped before the run finished", seen.Error);
+        var verified = await leaderApi.VerifyAuditAsync();
+        Assert.True(verified.Valid, verified.Reason);
+    }
+
+    [Fact]
     public async Task GatewayKilledUnderLoad_RetryingClientsSeeNoError_AndOnlyItsUnflushedRecordsAreLost()
     {
         var (cluster, skip) = await ProcessCluster.CreateAsync(redis: true);
