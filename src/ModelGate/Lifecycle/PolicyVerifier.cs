@@ -181,31 +181,19 @@ public sealed class PolicyVerifier(AuditKeys keys)
         }
     }
 
-    private static long? ReadLong(string details, string name)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(details);
-            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(name, out var value) &&
-                   value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number)
-                ? number
-                : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
+    private static long? ReadLong(string details, string name) =>
+        Member(details, name) is { ValueKind: JsonValueKind.Number } value && value.TryGetInt64(out var number) ? number : null;
 
-    private static string? ReadString(string details, string name)
+    private static string? ReadString(string details, string name) =>
+        Member(details, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
+
+    /// <summary>A top-level member of an event's details, or null when the details are not an object holding it.</summary>
+    private static JsonElement? Member(string details, string name)
     {
         try
         {
             using var doc = JsonDocument.Parse(details);
-            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(name, out var value) &&
-                   value.ValueKind == JsonValueKind.String
-                ? value.GetString()
-                : null;
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(name, out var value) ? value.Clone() : null;
         }
         catch (JsonException)
         {

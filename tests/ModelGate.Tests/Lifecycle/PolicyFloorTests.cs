@@ -13,7 +13,7 @@ namespace ModelGate.Tests.Lifecycle;
 public abstract class PolicyFloorTests(ServerFixture server)
 {
     /// <summary>Everything off: the policy the solo ml-lead wrote in issue 16.</summary>
-    private const string Weakened = """
+    internal const string Weakened = """
         {"evaluated":{"requireIndependent":false,"requirePlatformRun":false,"thresholds":[],"regressionTolerance":null},
          "registered":{"cardFields":[],"requireLicense":false,"requireOwner":false},
          "staging":{"requireDeployment":false},

@@ -17,13 +17,7 @@ namespace ModelGate.Tests.Lifecycle;
 /// </summary>
 public abstract class PolicyIntegrityTests(ServerFixture server)
 {
-    /// <summary>Everything off: the policy the solo ml-lead wrote in issue 16.</summary>
-    private const string Weakened = """
-        {"evaluated":{"requireIndependent":false,"requirePlatformRun":false,"thresholds":[],"regressionTolerance":null},
-         "registered":{"cardFields":[],"requireLicense":false,"requireOwner":false},
-         "staging":{"requireDeployment":false},
-         "production":{"requireStagingVerification":false,"approvals":{"low":[],"medium":[],"high":[]}}}
-        """;
+    private const string Weakened = PolicyFloorTests.Weakened;
 
     /// <summary>A high-tier model whose version 1.0.0 has an external evaluation by the one ml-lead who registered it (the issue's walk).</summary>
     private async Task<(ModelGateClient Lead, string Model)> SoloWalkAsync()
