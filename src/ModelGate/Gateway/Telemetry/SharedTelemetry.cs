@@ -24,9 +24,10 @@ public readonly record struct SharedFlush(int SlotRows, int Series, int SampleRo
 /// are appended to <c>input_samples</c>, at most <see cref="MaxSampleRowsPerFlush"/> a ring. Everything is read from the
 /// in-memory slots and rings under their own short locks: the data plane does no more work than before. Stopping flushes
 /// once more. While this process leads, rows past <see cref="ClusterOptions.SharedTelemetryRetention"/> are deleted.
+/// A process whose rows no other process reads (<see cref="ReadElsewhere"/>) writes none: the flush costs it nothing.
 /// </summary>
 public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSamples samples, IServiceScopeFactory scopes, ILeadership leadership,
-    IOptions<ClusterOptions> cluster, IOptions<ServerOptions> server, TimeProvider time, ILogger<SharedTelemetry> logger)
+    IOptions<ClusterOptions> cluster, IOptions<ServerOptions> server, IOptions<DatabaseOptions> database, TimeProvider time, ILogger<SharedTelemetry> logger)
     : BackgroundService
 {
     /// <summary>Sampled rows appended per ring and flush; a ring that gained more since the last flush has its most recent ones written.</summary>
@@ -47,6 +48,14 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
     private BulkInsert<InputSampleEntity>? _insert;
 
     private readonly record struct SlotKey(string Deployment, string Version, bool Shadow, long Slot);
+
+    /// <summary>
+    /// Whether another process reads this process's telemetry from the store, so that it must write it: always on PostgreSQL
+    /// (a standby that takes the lease judges from the leader's rows too); on SQLite only a gateway replica's, read by the
+    /// control (or all-in-one) process. That process leads without a lease, as the only one on its store
+    /// (<see cref="LeaderLease"/>), and reads its own memory plus the other replicas' rows: its own rows nobody reads.
+    /// </summary>
+    public bool ReadElsewhere { get; } = database.Value.Provider == "postgres" || !server.Value.ServesControlPlane;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -100,9 +109,16 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
         }
     }
 
-    /// <summary>Writes what changed since the last flush (see the class); the loop calls it, and tests to wait for the fact.</summary>
+    /// <summary>
+    /// Writes what changed since the last flush (see the class); the loop calls it, and tests to wait for the fact. Nothing,
+    /// and no rows counted, where no other process reads them (<see cref="ReadElsewhere"/>).
+    /// </summary>
     public async Task<SharedFlush> FlushAsync(CancellationToken cancellationToken)
     {
+        if (!ReadElsewhere)
+        {
+            return default;
+        }
         await _one.WaitAsync(cancellationToken);
         try
         {
