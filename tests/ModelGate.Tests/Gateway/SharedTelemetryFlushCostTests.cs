@@ -13,12 +13,12 @@ namespace ModelGate.Tests.Gateway;
 /// <summary>
 /// What one flush of a writing replica (a gateway) costs at the benchmark's chat rate: ~1,700 sampled rows a second, i.e.
 /// 3,400 rows per 2-second flush, plus the slots of the served series. Prints wall time, this process's CPU time and the
-/// bytes allocated per flush (run with -c Release for figures); asserts only what was written.
+/// bytes allocated per flush (whole-process figures: run this class alone, with -c Release); asserts only what was written.
 /// </summary>
 public abstract class SharedTelemetryFlushCostTests(ServerFixture fixture) : ProviderTests(fixture)
 {
     private const int RowsPerFlush = 3_400;
-    private const int Flushes = 12;
+    private const int Flushes = 20;
     private const int Versions = 4;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -69,6 +69,8 @@ public abstract class SharedTelemetryFlushCostTests(ServerFixture fixture) : Pro
     }
 }
 
+[Collection(nameof(SharedTelemetryFlushCostTests))] // one provider at a time: the figures are the whole process's
 public sealed class SharedTelemetryFlushCostTests_Sqlite(SqliteServerFixture fixture) : SharedTelemetryFlushCostTests(fixture), IClassFixture<SqliteServerFixture>;
 
+[Collection(nameof(SharedTelemetryFlushCostTests))] // one provider at a time: the figures are the whole process's
 public sealed class SharedTelemetryFlushCostTests_Postgres(PostgresServerFixture fixture) : SharedTelemetryFlushCostTests(fixture), IClassFixture<PostgresServerFixture>;

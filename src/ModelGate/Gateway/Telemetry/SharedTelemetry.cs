@@ -252,7 +252,7 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
                 rows.Add(new InputSampleEntity
                 {
                     Replica = server.Value.Replica, Deployment = version.Deployment, Version = version.Version, Time = row.Time,
-                    Columns = columns, Values = SharedSamples.ValuesJson(row.Values),
+                    Columns = columns, Values = row.Values,
                 });
             }
         }
