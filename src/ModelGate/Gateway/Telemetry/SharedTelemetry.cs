@@ -17,14 +17,14 @@ public readonly record struct SharedFlush(int SlotRows, int Series, int SampleRo
 /// <summary>
 /// Writes this replica's recent telemetry to the store, so that the canary judge (<c>StoredRolloutEvidence</c>) and drift
 /// (<see cref="SharedSamples"/>) on whichever process decides read every replica's traffic. Every
-/// <see cref="ClusterOptions.TelemetryFlushInterval"/>, on every replica: the 10-second slots of each deployment × version ×
+/// <see cref="ClusterOptions.TelemetryFlushInterval"/>, on every replica whose rows another process reads (<see cref="ReadElsewhere"/>): the 10-second slots of each deployment × version ×
 /// served-or-shadow series that may have changed since the last flush (the slots since the previous flush's — all those kept at
 /// the first — and the past slots feedback changed) are upserted into <c>telemetry_slots</c> under <see cref="ServerOptions.Replica"/>, a slot
 /// whose payload is the one last written being skipped; the sampled input rows added to each ring since the last flush
 /// are appended to <c>input_samples</c>, at most <see cref="MaxSampleRowsPerFlush"/> a ring. Everything is read from the
-/// in-memory slots and rings under their own short locks: the data plane does no more work than before. Stopping flushes
-/// once more. While this process leads, rows past <see cref="ClusterOptions.SharedTelemetryRetention"/> are deleted.
-/// A process whose rows no other process reads (<see cref="ReadElsewhere"/>) writes none: the flush costs it nothing.
+/// in-memory slots and rings under their own short locks. Stopping flushes once more. A process whose rows nobody reads
+/// (the all-in-one or control process on SQLite) writes none. While this process leads, rows past
+/// <see cref="ClusterOptions.SharedTelemetryRetention"/> are deleted, whether it writes or not.
 /// </summary>
 public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSamples samples, IServiceScopeFactory scopes, ILeadership leadership,
     IOptions<ClusterOptions> cluster, IOptions<ServerOptions> server, IOptions<DatabaseOptions> database, TimeProvider time, ILogger<SharedTelemetry> logger)
