@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using ModelGate.Client;
 using ModelGate.Gateway;
 using ModelGate.Gateway.Telemetry;
 using ModelGate.Hosting;
@@ -57,5 +58,41 @@ public sealed class SharedTelemetrySplitTests(SplitRolesFixture split) : IClassF
             Assert.Equal(count, slots.Sum(s => s.Requests));
             Assert.Equal(count, slots.Sum(s => s.Predictions)); // one row a request, each scored
         }
+    }
+
+    /// <summary>
+    /// On SQLite the control process is the only one that judges and checks drift, from its own memory plus the gateways' rows:
+    /// the gateway writes what it served, the control process (feedback counted in its memory) writes nothing nobody would read.
+    /// </summary>
+    [Fact]
+    public async Task Flush_OnSqlite_TheGatewayWritesWhatItServed_TheControlProcessWritesNothing()
+    {
+        const int requests = 6, rowsPerRequest = 3;
+        var model = await AdultServing.RegisterAsync(split.Control);
+        var deployment = await AdultServing.DeployAsync(split.Control, model, new { stable = "1.0.0" });
+        await split.Gateway.App.Services.GetRequiredService<RoutingSnapshots>().ReloadAsync(Ct);
+        await split.Control.App.Services.GetRequiredService<RoutingSnapshots>().ReloadAsync(Ct);
+        var client = split.Gateway.Client();
+        for (var i = 0; i < requests; i++)
+        {
+            using var response = await client.PostAsync($"/v2/models/{deployment}/infer",
+                new StringContent(AdultServing.Request(i * rowsPerRequest, rowsPerRequest).ToJsonString(), Encoding.UTF8, "application/json"), Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        await split.Gateway.FlushRequestLogAsync();
+        var served = split.Gateway.Time.GetUtcNow().UtcDateTime;
+        split.Control.App.Services.GetRequiredService<GatewayTelemetry>().RecordFeedback(deployment, "1.0.0", RouteKinds.Stable, served, 1);
+        Assert.Equal(1, split.Control.App.Services.GetRequiredService<GatewayTelemetry>().Slots(deployment, "1.0.0", served.AddMinutes(-1)).Sum(s => s.FeedbackCount));
+
+        var gateway = await split.Gateway.App.Services.GetRequiredService<SharedTelemetry>().FlushAsync(Ct);
+        var control = await split.Control.App.Services.GetRequiredService<SharedTelemetry>().FlushAsync(Ct);
+        Assert.Equal(new SharedFlush(1, 1, requests * rowsPerRequest), gateway);
+        Assert.Equal(new SharedFlush(0, 0, 0), control);
+        string Replica(RoleServerFixture server) => server.App.Services.GetRequiredService<IOptions<ServerOptions>>().Value.Replica;
+        var rows = await split.Control.WithDbAsync(async db => (
+            Slots: await db.TelemetrySlots.Where(s => s.Deployment == deployment).GroupBy(s => s.Replica).Select(g => new { g.Key, Count = g.Count() }).ToListAsync(Ct),
+            Samples: await db.InputSamples.Where(s => s.Deployment == deployment).GroupBy(s => s.Replica).Select(g => new { g.Key, Count = g.Count() }).ToListAsync(Ct)));
+        Assert.Equal((Replica(split.Gateway), 1), (Assert.Single(rows.Slots).Key, Assert.Single(rows.Slots).Count));
+        Assert.Equal((Replica(split.Gateway), requests * rowsPerRequest), (Assert.Single(rows.Samples).Key, Assert.Single(rows.Samples).Count));
     }
 }

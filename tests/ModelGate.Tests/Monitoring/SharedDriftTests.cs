@@ -55,7 +55,7 @@ public abstract class SharedDriftTests(ServerFixture fixture) : ProviderTests(fi
         var options = Server.App.Services.GetRequiredService<IOptions<GatewayOptions>>();
         Assert.Equal(300, options.Value.InputSampleCapacity);
         var here = Server.App.Services.GetRequiredService<InputSamples>();
-        var other = new TelemetryReplica(Server, "gateway-b");
+        var other = new TelemetryReplica(Server, "gateway-b", "gateway");
         var one = new InputSamples(options); // the same rows, sampled by one process
 
         // 80 requests of 5 rows, a second apart, served in turn by this process and gateway-b: 400 rows, more than a ring keeps.

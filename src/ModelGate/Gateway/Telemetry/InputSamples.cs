@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Numerics;
+using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 
 namespace ModelGate.Gateway.Telemetry;
@@ -8,8 +11,11 @@ namespace ModelGate.Gateway.Telemetry;
 /// <summary>One sampled input row: the column values as text ("" for missing), and when it was served.</summary>
 public sealed record SampledRow(DateTime Time, string[] Values);
 
+/// <summary>One sampled row as the shared store keeps it: when it was served, and its values as a JSON array of text ("" for missing).</summary>
+internal readonly record struct StoredRow(DateTime Time, string Values);
+
 /// <summary>Rows of one ring added after a position (<see cref="InputSamples"/>' flusher read): the ring, the position reached, its columns and the rows.</summary>
-internal sealed record SampledSince(long Ring, long End, IReadOnlyList<string> Columns, IReadOnlyList<SampledRow> Rows);
+internal sealed record SampledSince(long Ring, long End, IReadOnlyList<string> Columns, IReadOnlyList<StoredRow> Rows);
 
 /// <summary>
 /// Sampled inference inputs per deployment and version, for the drift monitor: for OIP v2 the rows of the input tensors
@@ -144,8 +150,12 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
             return slot;
         }
 
-        /// <summary>Rows added after the <paramref name="position"/>-th (those still kept), at most the <paramref name="max"/> most recent, and the count added.</summary>
-        public (IReadOnlyList<SampledRow> Rows, long End) ReadAfter(long position, int max)
+            /// <summary>
+        /// Rows added after the <paramref name="position"/>-th (those still kept), at most the <paramref name="max"/> most recent,
+        /// each written as its JSON array, and the count added. Only those rows are copied under the lock (not the whole ring,
+        /// which is mostly rows already read), and each is written straight from the copied columns: one string a row.
+        /// </summary>
+        public (IReadOnlyList<StoredRow> Rows, long End) ReadAfter(long position, int max)
         {
             DateTime[] times;
             Column[] copies;
@@ -157,25 +167,41 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
                 {
                     return ([], end);
                 }
-                times = (DateTime[])_times.Clone();
-                copies = [.. columns.Select(c => c.Copy())];
+                var start = Math.Max(Math.Max(0, position), Math.Max(end - capacity, end - max));
+                var (first, count) = ((int)(start % capacity), (int)(end - start));
+                times = new DateTime[count];
+                CopyRange(_times, first, times);
+                copies = new Column[columns.Length];
+                for (var c = 0; c < columns.Length; c++)
+                {
+                    copies[c] = columns[c].CopyRange(first, count);
+                }
             }
-            var rows = new List<SampledRow>();
-            for (var i = Math.Max(Math.Max(0, position), Math.Max(end - capacity, end - max)); i < end; i++)
+            var rows = new StoredRow[times.Length];
+            var buffer = new ArrayBufferWriter<byte>(256);
+            using var json = new Utf8JsonWriter(buffer);
+            for (var i = 0; i < rows.Length; i++)
             {
-                rows.Add(Row(times, copies, (int)(i % capacity)));
+                buffer.ResetWrittenCount();
+                json.Reset();
+                json.WriteStartArray();
+                foreach (var column in copies)
+                {
+                    column.Write(json, i);
+                }
+                json.WriteEndArray();
+                json.Flush();
+                rows[i] = new StoredRow(times[i], Encoding.UTF8.GetString(buffer.WrittenSpan));
             }
             return (rows, end);
         }
 
-        private static SampledRow Row(DateTime[] times, Column[] copies, int slot)
+        /// <summary>Copies <paramref name="into"/>.Length entries of the ring <paramref name="source"/> from <paramref name="first"/> on, wrapping at its end.</summary>
+        internal static void CopyRange<T>(T[] source, int first, T[] into)
         {
-            var values = new string[copies.Length];
-            for (var c = 0; c < copies.Length; c++)
-            {
-                values[c] = copies[c].Get(slot);
-            }
-            return new SampledRow(times[slot], values);
+            var head = Math.Min(into.Length, source.Length - first);
+            Array.Copy(source, first, into, 0, head);
+            Array.Copy(source, 0, into, head, into.Length - head);
         }
 
         public IReadOnlyList<SampledRow> Read(DateTime since)
@@ -223,6 +249,12 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
         public abstract void Set(int slot, Array source, int index);
         public abstract string Get(int slot);
         public abstract Column Copy();
+
+        /// <summary>The <paramref name="count"/> values from ring slot <paramref name="first"/> on (wrapping), as a column of that length.</summary>
+        public abstract Column CopyRange(int first, int count);
+
+        /// <summary>Writes the value <see cref="Get"/> reads, as a JSON string, without making that string.</summary>
+        public abstract void Write(Utf8JsonWriter json, int slot);
     }
 
     /// <summary>FP32 or FP64 values, read back with the round-trip format; NaN (a missing value) reads as "".</summary>
@@ -233,6 +265,30 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
         public override void Set(int slot, Array source, int index) => _values[slot] = ((T[])source)[index];
         public override string Get(int slot) => T.IsNaN(_values[slot]) ? "" : _values[slot].ToString("R", CultureInfo.InvariantCulture);
         public override Column Copy() => new FloatingColumn<T>((T[])_values.Clone());
+
+        public override Column CopyRange(int first, int count)
+        {
+            var values = new T[count];
+            Ring.CopyRange(_values, first, values);
+            return new FloatingColumn<T>(values);
+        }
+
+        public override void Write(Utf8JsonWriter json, int slot)
+        {
+            Span<char> text = stackalloc char[64];
+            if (T.IsNaN(_values[slot]))
+            {
+                json.WriteStringValue(ReadOnlySpan<char>.Empty);
+            }
+            else if (_values[slot].TryFormat(text, out var written, "R", CultureInfo.InvariantCulture))
+            {
+                json.WriteStringValue(text[..written]);
+            }
+            else
+            {
+                json.WriteStringValue(Get(slot));
+            }
+        }
     }
 
     private sealed class IntegerColumn(long[] values) : Column
@@ -250,6 +306,27 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
         public void Set(int slot, long value) => _values[slot] = value;
         public override string Get(int slot) => _values[slot] == Missing ? "" : _values[slot].ToString(CultureInfo.InvariantCulture);
         public override Column Copy() => new IntegerColumn((long[])_values.Clone());
+
+        public override Column CopyRange(int first, int count)
+        {
+            var values = new long[count];
+            Ring.CopyRange(_values, first, values);
+            return new IntegerColumn(values);
+        }
+
+        public override void Write(Utf8JsonWriter json, int slot)
+        {
+            Span<byte> text = stackalloc byte[20];
+            if (_values[slot] == Missing)
+            {
+                json.WriteStringValue(ReadOnlySpan<byte>.Empty);
+            }
+            else
+            {
+                _values[slot].TryFormat(text, out var written, default, CultureInfo.InvariantCulture);
+                json.WriteStringValue(text[..written]);
+            }
+        }
     }
 
     /// <summary>
@@ -280,5 +357,14 @@ public sealed class InputSamples(IOptions<GatewayOptions> options)
 
         public override string Get(int slot) => _values[slot] ?? "";
         public override Column Copy() => new TextColumn((string?[])_values.Clone(), _distinct);
+
+        public override Column CopyRange(int first, int count)
+        {
+            var values = new string?[count];
+            Ring.CopyRange(_values, first, values);
+            return new TextColumn(values, _distinct);
+        }
+
+        public override void Write(Utf8JsonWriter json, int slot) => json.WriteStringValue(Get(slot));
     }
 }

@@ -53,6 +53,4 @@ public sealed class SharedSamples(InputSamples samples, IOptions<ServerOptions> 
 
     /// <summary>The one way a row's column names are written (and compared): a JSON array of strings.</summary>
     internal static string ColumnsJson(IReadOnlyList<string> columns) => JsonSerializer.Serialize(columns);
-
-    internal static string ValuesJson(string[] values) => JsonSerializer.Serialize(values);
 }

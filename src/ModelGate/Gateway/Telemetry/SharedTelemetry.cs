@@ -17,16 +17,17 @@ public readonly record struct SharedFlush(int SlotRows, int Series, int SampleRo
 /// <summary>
 /// Writes this replica's recent telemetry to the store, so that the canary judge (<c>StoredRolloutEvidence</c>) and drift
 /// (<see cref="SharedSamples"/>) on whichever process decides read every replica's traffic. Every
-/// <see cref="ClusterOptions.TelemetryFlushInterval"/>, on every replica: the 10-second slots of each deployment × version ×
+/// <see cref="ClusterOptions.TelemetryFlushInterval"/>, on every replica whose rows another process reads (<see cref="ReadElsewhere"/>): the 10-second slots of each deployment × version ×
 /// served-or-shadow series that may have changed since the last flush (the slots since the previous flush's — all those kept at
 /// the first — and the past slots feedback changed) are upserted into <c>telemetry_slots</c> under <see cref="ServerOptions.Replica"/>, a slot
 /// whose payload is the one last written being skipped; the sampled input rows added to each ring since the last flush
 /// are appended to <c>input_samples</c>, at most <see cref="MaxSampleRowsPerFlush"/> a ring. Everything is read from the
-/// in-memory slots and rings under their own short locks: the data plane does no more work than before. Stopping flushes
-/// once more. While this process leads, rows past <see cref="ClusterOptions.SharedTelemetryRetention"/> are deleted.
+/// in-memory slots and rings under their own short locks. Stopping flushes once more. A process whose rows nobody reads
+/// (the all-in-one or control process on SQLite) writes none. While this process leads, rows past
+/// <see cref="ClusterOptions.SharedTelemetryRetention"/> are deleted, whether it writes or not.
 /// </summary>
 public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSamples samples, IServiceScopeFactory scopes, ILeadership leadership,
-    IOptions<ClusterOptions> cluster, IOptions<ServerOptions> server, TimeProvider time, ILogger<SharedTelemetry> logger)
+    IOptions<ClusterOptions> cluster, IOptions<ServerOptions> server, IOptions<DatabaseOptions> database, TimeProvider time, ILogger<SharedTelemetry> logger)
     : BackgroundService
 {
     /// <summary>Sampled rows appended per ring and flush; a ring that gained more since the last flush has its most recent ones written.</summary>
@@ -47,6 +48,14 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
     private BulkInsert<InputSampleEntity>? _insert;
 
     private readonly record struct SlotKey(string Deployment, string Version, bool Shadow, long Slot);
+
+    /// <summary>
+    /// Whether another process reads this process's telemetry from the store, so that it must write it: always on PostgreSQL
+    /// (a standby that takes the lease judges from the leader's rows too); on SQLite only a gateway replica's, read by the
+    /// control (or all-in-one) process. That process leads without a lease, as the only one on its store
+    /// (<see cref="LeaderLease"/>), and reads its own memory plus the other replicas' rows: its own rows nobody reads.
+    /// </summary>
+    public bool ReadElsewhere { get; } = database.Value.Provider == "postgres" || !server.Value.ServesControlPlane;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -100,9 +109,16 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
         }
     }
 
-    /// <summary>Writes what changed since the last flush (see the class); the loop calls it, and tests to wait for the fact.</summary>
+    /// <summary>
+    /// Writes what changed since the last flush (see the class); the loop calls it, and tests to wait for the fact. Nothing,
+    /// and no rows counted, where no other process reads them (<see cref="ReadElsewhere"/>).
+    /// </summary>
     public async Task<SharedFlush> FlushAsync(CancellationToken cancellationToken)
     {
+        if (!ReadElsewhere)
+        {
+            return default;
+        }
         await _one.WaitAsync(cancellationToken);
         try
         {
@@ -236,7 +252,7 @@ public sealed partial class SharedTelemetry(GatewayTelemetry telemetry, InputSam
                 rows.Add(new InputSampleEntity
                 {
                     Replica = server.Value.Replica, Deployment = version.Deployment, Version = version.Version, Time = row.Time,
-                    Columns = columns, Values = SharedSamples.ValuesJson(row.Values),
+                    Columns = columns, Values = row.Values,
                 });
             }
         }
