@@ -174,9 +174,10 @@ public sealed class ScaleOutSharingTests(ScaleOutClusterFixture fixture, ITestOu
         output.WriteLine(string.Join("\n", stored));
         output.WriteLine($"rollout started {started.StartedAt:O}, analysis at {analysis.At:O}");
         ProcessCluster.Report(output, $"analysis: {analysis.Outcome}, stable {analysis.StableRequests} + candidate {analysis.CandidateRequests}; per gateway {perGateway[0]}, {perGateway[1]}");
-        // The judge reads whole 10-second slots from the rollout's start: the requests the request log holds in those slots,
-        // from both gateways, per version.
-        var first = GatewayTelemetry.SlotOf(started.StartedAt);
+        // The judge reads the whole 10-second slots of its interval (from the analysis's time less intervalSeconds, which is
+        // the rollout's start slot or, when the analysis ran late, a later one): the requests the request log holds in those
+        // slots, from both gateways, per version.
+        var first = GatewayTelemetry.SlotOf(analysis.At - TimeSpan.FromSeconds(30));
         var last = GatewayTelemetry.SlotOf(analysis.At);
         var logged = await cluster.QueryAsync("SELECT \"Version\", \"Time\" FROM request_logs WHERE \"Deployment\" = @d AND \"Version\" IS NOT NULL",
             r => { var l = new List<(string Version, DateTime Time)>(); while (r.Read()) { l.Add((r.GetString(0), r.GetDateTime(1))); } return l; }, ("d", deployment));
