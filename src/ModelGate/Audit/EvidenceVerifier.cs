@@ -24,6 +24,8 @@ public static class EvidenceFailures
     public const string AuditEventMismatch = "audit_event_mismatch";
     /// <summary>The event after the record's audit event does not link to it.</summary>
     public const string ChainBroken = "chain_broken";
+    /// <summary>A keyed audit event records the record as evidence, but the record is no longer in its table (or no longer of that version).</summary>
+    public const string RecordMissing = "record_missing";
 }
 
 /// <summary>One evidence record as stored: its kind and id, the hash it carries, the audit event it names, and its content's hash now.</summary>
