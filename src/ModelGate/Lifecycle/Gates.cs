@@ -57,6 +57,9 @@ public sealed record GateInputs(
     /// <summary>Their re-verification (set by the caller, which holds the chain key); a record a gate reads without one fails its integrity check.</summary>
     public IReadOnlyList<EvidenceIntegrity> Integrity { get; init; } = [];
 
+    /// <summary>Records of the kinds the gate reads that the version's audit events record but the store no longer holds (set by the caller).</summary>
+    public IReadOnlyList<EvidenceIntegrity> Deleted { get; init; } = [];
+
     public static async Task<GateInputs> LoadAsync(ModelGateDbContext db, ModelEntity model, ModelVersionEntity version, string actor, string actorName,
         CancellationToken cancellationToken)
     {
@@ -104,7 +107,11 @@ public static class Gates
     {
         var actor = Security.SecurityServiceCollectionExtensions.ActorId(user);
         var inputs = await GateInputs.LoadAsync(db, version.Model!, version, actor, user.Identity?.Name ?? actor, cancellationToken);
-        inputs = inputs with { Integrity = await evidence.VerifyAsync(db, EvidenceRead(inputs, request.To), cancellationToken) };
+        inputs = inputs with
+        {
+            Integrity = await evidence.VerifyAsync(db, EvidenceRead(inputs, request.To), cancellationToken),
+            Deleted = await evidence.FindDeletedAsync(db, inputs.Model.Name, version, EvidenceKindsRead(request.To), cancellationToken),
+        };
         var report = Evaluate(inputs, request.To);
         if (request.To == Stages.Retired && report.Passed)
         {
@@ -310,7 +317,19 @@ public static class Gates
         _ => [],
     };
 
-    /// <summary>Every evidence record the gate read: one check each, failing when the record does not re-verify against its audit event.</summary>
+    /// <summary>The kinds of evidence record the gate to <paramref name="to"/> reads: the version's records of those kinds must all still exist.</summary>
+    public static IReadOnlyList<string> EvidenceKindsRead(string to) => to switch
+    {
+        Stages.Evaluated => [EvidenceKinds.Evaluation],
+        Stages.Registered => [EvidenceKinds.Card],
+        Stages.Production => [EvidenceKinds.StagingVerification, EvidenceKinds.Approval],
+        _ => [],
+    };
+
+    /// <summary>
+    /// Every evidence record the gate read: one check each, failing when the record does not re-verify against its audit event; and
+    /// one failing check for each record of the kinds it reads that the version's audit events record but the store no longer holds.
+    /// </summary>
     private static void EvidenceChecks(GateInputs inputs, string to, List<GateCheck> checks)
     {
         switch (to)
@@ -334,6 +353,11 @@ public static class Gates
                     checks.Add(EvidenceCheck(inputs, EvidenceKinds.Approval, a.Id, a.Id));
                 }
                 break;
+        }
+        foreach (var deleted in inputs.Deleted)
+        {
+            var label = deleted.Kind == EvidenceKinds.Card ? $"{inputs.Model.Name}@{inputs.Version.Version}" : deleted.Id;
+            checks.Add(new GateCheck($"evidence_integrity:{deleted.Kind}:{label}", deleted.Expected ?? "", $"{deleted.Failure}: {deleted.Actual}", false));
         }
     }
 
