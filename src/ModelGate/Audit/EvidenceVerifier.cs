@@ -162,12 +162,13 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
     /// <summary>
     /// The records of <paramref name="kinds"/> that the keyed audit events of one version (on the version's subject, and for
     /// evaluations on the subjects under it) record as evidence but that are no longer in their tables as records of that version:
-    /// each a <see cref="EvidenceFailures.RecordMissing"/>. One indexed query per subject shape, one per kind to look the records
-    /// up. A record named only by events that do not verify under the chain key is reported as <see cref="EvidenceFailures.AuditEventAltered"/>:
+    /// each a <see cref="EvidenceFailures.RecordMissing"/>. One indexed query for the events, and one per kind for the records
+    /// they name that the caller did not read (none when nothing was deleted and the gate read every record of its kinds). A record named only by events that do not verify under the chain key is reported as <see cref="EvidenceFailures.AuditEventAltered"/>:
     /// a writer without the key can forge such an event, and it neither proves that the record existed nor is ignored.
     /// </summary>
+    /// <param name="read">Records of this version the caller has just read from their tables: present, not looked up again.</param>
     public async Task<IReadOnlyList<EvidenceIntegrity>> FindDeletedAsync(ModelGateDbContext db, string model, ModelVersionEntity version,
-        IReadOnlyCollection<string> kinds, CancellationToken cancellationToken)
+        IReadOnlyCollection<string> kinds, IReadOnlyCollection<EvidenceRecord> read, CancellationToken cancellationToken)
     {
         if (kinds.Count == 0)
         {
@@ -185,7 +186,12 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
             events.AddRange(await SubjectsUnderAsync(db, subject + "/evaluations/", cancellationToken).ConfigureAwait(false));
         }
         var naming = Naming(events, kinds);
-        var present = await PresentAsync(db, naming.Keys, cancellationToken).ConfigureAwait(false);
+        var known = read.Select(r => (r.Kind, r.Id)).ToHashSet();
+        var present = await PresentAsync(db, naming.Keys.Where(r => !known.Contains(r)), cancellationToken).ConfigureAwait(false);
+        foreach (var r in known)
+        {
+            present[r] = version.Id;
+        }
         var results = new List<EvidenceIntegrity>();
         foreach (var ((kind, id), named) in naming.OrderBy(n => n.Value.Max(e => e.Sequence)))
         {

@@ -107,10 +107,11 @@ public static class Gates
     {
         var actor = Security.SecurityServiceCollectionExtensions.ActorId(user);
         var inputs = await GateInputs.LoadAsync(db, version.Model!, version, actor, user.Identity?.Name ?? actor, cancellationToken);
+        var read = EvidenceRead(inputs, request.To);
         inputs = inputs with
         {
-            Integrity = await evidence.VerifyAsync(db, EvidenceRead(inputs, request.To), cancellationToken),
-            Deleted = await evidence.FindDeletedAsync(db, inputs.Model.Name, version, EvidenceKindsRead(request.To), cancellationToken),
+            Integrity = await evidence.VerifyAsync(db, read, cancellationToken),
+            Deleted = await evidence.FindDeletedAsync(db, inputs.Model.Name, version, EvidenceKindsRead(request.To), read, cancellationToken),
         };
         var report = Evaluate(inputs, request.To);
         if (request.To == Stages.Retired && report.Passed)
