@@ -308,9 +308,12 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
         var byCodePoint = db.Database.ProviderName switch
         {
             SqliteProvider => true,
+            // The database's collation provider (libc before PostgreSQL 15, which has no such column) and libc collation: libc C or
+            // POSIX (or C.UTF-8), or the builtin provider (PostgreSQL 17), order by code point; ICU does not, whatever datcollate says.
             PostgresProvider => await db.Database
-                .SqlQueryRaw<string>("SELECT datcollate AS \"Value\" FROM pg_database WHERE datname = current_database()")
-                .SingleAsync(cancellationToken).ConfigureAwait(false) is "C" or "POSIX" or "C.UTF-8" or "C.utf8",
+                .SqlQueryRaw<string>("SELECT coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') || ':' || d.datcollate AS \"Value\" " +
+                                     "FROM pg_database d WHERE d.datname = current_database()")
+                .SingleAsync(cancellationToken).ConfigureAwait(false) is "c:C" or "c:POSIX" or "c:C.UTF-8" or "c:C.utf8" or ['b', ':', ..],
             _ => false,
         };
         _codePointOrder = byCodePoint;
