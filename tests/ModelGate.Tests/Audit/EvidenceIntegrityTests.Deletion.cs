@@ -102,6 +102,26 @@ public abstract partial class EvidenceIntegrityTests
         await AssertAuditVerifyValidAsync();
         dry = await api.DryRunTransitionAsync(model, "1.0.0", new TransitionRequest(Stages.Production, "evidence test"), Ct);
         Assert.Equal(["no_rejection"], dry.Checks.Where(c => !c.Passed).Select(c => c.Check));
+
+        // Moved rather than deleted: the rejection's version column points at another version of the model.
+        var sha = await Server.UploadAsync(Fixtures.ModelBytes("v2-mlp"));
+        await api.CreateVersionAsync(model, new CreateVersionRequest("2.0.0", [new ArtifactRef(sha, "v2-mlp.onnx")], Fixtures.Attestation()), Ct);
+        var other = await Server.WithDbAsync(db => db.ModelVersions.Where(v => v.Model!.Name == model && v.Version == "2.0.0").Select(v => v.Id).SingleAsync(Ct));
+        try
+        {
+            await Server.WithDbAsync(db => db.Approvals.Where(a => a.Id == rejection.Id).ExecuteUpdateAsync(s => s.SetProperty(a => a.VersionId, other), Ct));
+            await AssertGateRefusesAsync(api, model, Stages.Production, check, EvidenceFailures.RecordMissing);
+            dry = await api.DryRunTransitionAsync(model, "1.0.0", new TransitionRequest(Stages.Production, "evidence test"), Ct);
+            Assert.Equal($"{EvidenceFailures.RecordMissing}: no such record of this version: its version was changed",
+                Assert.Single(dry.Checks, c => c.Check == check).Actual);
+            // Wherever it is read now, its content no longer matches its hash.
+            await AssertAuditVerifyNamesAsync(EvidenceKinds.Approval, rejection.Id, EvidenceFailures.ContentChanged);
+        }
+        finally
+        {
+            await Server.WithDbAsync(db => db.Approvals.Where(a => a.Id == rejection.Id).ExecuteUpdateAsync(s => s.SetProperty(a => a.VersionId, original.VersionId), Ct));
+        }
+        await AssertAuditVerifyValidAsync();
     }
 
     [Fact]
