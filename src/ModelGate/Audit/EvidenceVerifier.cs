@@ -163,7 +163,8 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
     /// The records of <paramref name="kinds"/> that the keyed audit events of one version (on the version's subject, and for
     /// evaluations on the subjects under it) record as evidence but that are no longer in their tables as records of that version:
     /// each a <see cref="EvidenceFailures.RecordMissing"/>. One indexed query for the events, and one per kind for the records
-    /// they name that the caller did not read (none when nothing was deleted and the gate read every record of its kinds). A record named only by events that do not verify under the chain key is reported as <see cref="EvidenceFailures.AuditEventAltered"/>:
+    /// they name that the caller did not read (none when nothing was deleted and the gate read every record of its kinds). A record
+    /// named only by events that do not verify under the chain key is reported as <see cref="EvidenceFailures.AuditEventAltered"/>:
     /// a writer without the key can forge such an event, and it neither proves that the record existed nor is ignored.
     /// </summary>
     /// <param name="read">Records of this version the caller has just read from their tables: present, not looked up again.</param>
