@@ -140,8 +140,8 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
             if (!put.IsSuccessStatusCode)
             {
                 var change = JsonDocument.Parse(await put.Content.ReadAsStringAsync()).RootElement.GetProperty("change").GetString()!;
-                var authority = await api.CreateKeyAsync(new CreateKeyRequest("bench-authority", [Roles.ProductOwner]));
-                await Person(authority.Key!).ApproveFloorChangeAsync(GateModel, new FloorApprovalRequest(change, "benchmark set-up"));
+                var authority = await PersonKeyAsync(api, "bench-authority", Roles.ProductOwner);
+                await Person(authority).ApproveFloorChangeAsync(GateModel, new FloorApprovalRequest(change, "benchmark set-up"));
                 await api.PutPolicyAsync(GateModel, GatePolicy);
             }
         }
@@ -171,10 +171,23 @@ internal sealed class RegistryBenchmark(BenchServer server, BenchOptions options
         Require(verification.Passed, "the staging verification failed: " + string.Join("; ", verification.Checks.Where(c => !c.Passed).Select(c => c.Detail)));
         foreach (var role in new[] { Roles.MlLead, Roles.ProductOwner })
         {
-            var key = await api.CreateKeyAsync(new CreateKeyRequest("bench-" + role, [role]));
-            await Person(key.Key!).ApproveAsync(GateModel, "1.0.0", new ApprovalRequest(ApprovalDecisions.Approve, role, [run.Id, verification.Id],
+            var key = await PersonKeyAsync(api, "bench-" + role, role);
+            await Person(key).ApproveAsync(GateModel, "1.0.0", new ApprovalRequest(ApprovalDecisions.Approve, role, [run.Id, verification.Id],
                 "accepted", "alerts", "rollback", DateTime.UtcNow.AddDays(90)));
         }
+    }
+
+    private ModelGateClient? _peopleAdmin;
+
+    /// <summary>
+    /// A key of a new person principal holding <paramref name="role"/>: approving roles are held by people only, granted by another
+    /// administrator than the admin key that registers and promotes the version (a grant by a party to the version does not count).
+    /// </summary>
+    private async Task<string> PersonKeyAsync(ModelGateClient api, string name, string role)
+    {
+        _peopleAdmin ??= Person((await api.CreateKeyAsync(new CreateKeyRequest("bench-people-admin", [Roles.Admin]))).Key!);
+        var person = await _peopleAdmin.CreatePrincipalAsync(new CreatePrincipalRequest(PrincipalKinds.Person, $"{name}@bench.example", name, [role]));
+        return (await api.CreateKeyAsync(new CreateKeyRequest(name, [role], Principal: person.Id))).Key!;
     }
 
     /// <summary>A client holding another key (approvers must not be the requester).</summary>

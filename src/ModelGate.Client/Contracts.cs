@@ -175,7 +175,7 @@ public sealed record AuditEvidenceReportDto(long Checked, long Failed, IReadOnly
 /// </summary>
 /// <param name="Kind">evaluation, staging_verification, approval or card.</param>
 /// <param name="Id">The record's id (a card: its version's row id).</param>
-/// <param name="Failure">Null when verified; else unhashed, content_changed, audit_event_missing, audit_event_altered, audit_event_mismatch or chain_broken.</param>
+/// <param name="Failure">Null when verified; else unhashed, content_changed, audit_event_missing, audit_event_altered, audit_event_mismatch, chain_broken or record_missing (a keyed audit event records it, the store no longer holds it).</param>
 /// <param name="Expected">What a verified record would show.</param>
 /// <param name="Actual">What was found.</param>
 public sealed record EvidenceIntegrityDto(string Kind, string Id, bool Verified, string? Failure = null, string? Expected = null, string? Actual = null);

@@ -1,11 +1,14 @@
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using ModelGate.Client;
+using ModelGate.Registry;
 using ModelGate.Storage;
 using ModelGate.Storage.Audit;
 using ModelGate.Storage.Evaluation;
 using ModelGate.Storage.Lifecycle;
+using ModelGate.Storage.Registry;
 
 namespace ModelGate.Audit;
 
@@ -24,7 +27,7 @@ public static class EvidenceFailures
     public const string AuditEventMismatch = "audit_event_mismatch";
     /// <summary>The event after the record's audit event does not link to it.</summary>
     public const string ChainBroken = "chain_broken";
-    /// <summary>An audit event records the record, and the store no longer holds it: it was deleted.</summary>
+    /// <summary>A keyed audit event records the record as evidence, but the record is no longer in its table (or no longer of that version).</summary>
     public const string RecordMissing = "record_missing";
 }
 
@@ -64,6 +67,14 @@ public sealed record EvidenceIntegrity(string Kind, string Id, string? Failure, 
 /// </summary>
 public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> options)
 {
+    /// <summary>How a stamp appears in an audit event's details (compact JSON): the store filters on it, <see cref="ReadStamp"/> decides.</summary>
+    private const string StampMarker = "\"evidenceHash\":{";
+    private const string SqliteProvider = "Microsoft.EntityFrameworkCore.Sqlite";
+    private const string PostgresProvider = "Npgsql.EntityFrameworkCore.PostgreSQL";
+
+    /// <summary>Whether the store orders text by code point (asked once: one store per process).</summary>
+    private bool? _codePointOrder;
+
     public async Task<EvidenceIntegrity> VerifyAsync(ModelGateDbContext db, EvidenceRecord record, CancellationToken cancellationToken) =>
         (await VerifyAsync(db, [record], cancellationToken).ConfigureAwait(false))[0];
 
@@ -148,6 +159,168 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
         return new EvidenceIntegrity(r.Kind, r.Id, null, null, null);
     }
 
+    /// <summary>
+    /// The records of <paramref name="kinds"/> that the keyed audit events of one version (on the version's subject, and for
+    /// evaluations on the subjects under it) record as evidence but that are no longer in their tables as records of that version:
+    /// each a <see cref="EvidenceFailures.RecordMissing"/>. One indexed query for the events, and one per kind for the records
+    /// they name that the caller did not read (none when nothing was deleted and the gate read every record of its kinds). A record
+    /// named only by events that do not verify under the chain key is reported as <see cref="EvidenceFailures.AuditEventAltered"/>:
+    /// a writer without the key can forge such an event, and it neither proves that the record existed nor is ignored.
+    /// </summary>
+    /// <param name="read">Records of this version the caller has just read from their tables: present, not looked up again.</param>
+    public async Task<IReadOnlyList<EvidenceIntegrity>> FindDeletedAsync(ModelGateDbContext db, string model, ModelVersionEntity version,
+        IReadOnlyCollection<string> kinds, IReadOnlyCollection<EvidenceRecord> read, CancellationToken cancellationToken)
+    {
+        if (kinds.Count == 0)
+        {
+            return [];
+        }
+        var subject = RegistryMapping.VersionSubject(model, version.Version);
+        var events = new List<AuditEventEntity>();
+        if (kinds.Any(k => k != EvidenceKinds.Evaluation))
+        {
+            events.AddRange(await db.AuditEvents.AsNoTracking().Where(e => e.Subject == subject && e.Details.Contains(StampMarker))
+                .ToListAsync(cancellationToken).ConfigureAwait(false));
+        }
+        if (kinds.Contains(EvidenceKinds.Evaluation))
+        {
+            events.AddRange(await SubjectsUnderAsync(db, subject + "/evaluations/", cancellationToken).ConfigureAwait(false));
+        }
+        var naming = Naming(events, kinds);
+        var known = read.Select(r => (r.Kind, r.Id)).ToHashSet();
+        var present = await PresentAsync(db, naming.Keys.Where(r => !known.Contains(r)), cancellationToken).ConfigureAwait(false);
+        foreach (var r in known)
+        {
+            present[r] = version.Id;
+        }
+        var results = new List<EvidenceIntegrity>();
+        foreach (var ((kind, id), named) in naming.OrderBy(n => n.Value.Max(e => e.Sequence)))
+        {
+            if (present.TryGetValue((kind, id), out var versionId) && versionId == version.Id)
+            {
+                continue;
+            }
+            results.Add(Missing(kind, id, named, present.ContainsKey((kind, id))
+                ? "no such record of this version: its version was changed"
+                : "no such record: it was deleted"));
+        }
+        return results;
+    }
+
+    /// <summary>The stamped records of <paramref name="kinds"/> (null: every kind) the events name, each with the events that name it.</summary>
+    private static Dictionary<(string Kind, string Id), List<AuditEventEntity>> Naming(IEnumerable<AuditEventEntity> events, IReadOnlyCollection<string>? kinds)
+    {
+        var naming = new Dictionary<(string, string), List<AuditEventEntity>>();
+        foreach (var e in events)
+        {
+            if (ReadStamp(e.Details) is { Kind: { } kind, Id: { } id } && (kinds?.Contains(kind) ?? IsKind(kind)))
+            {
+                if (!naming.TryGetValue((kind, id), out var list))
+                {
+                    naming[(kind, id)] = list = [];
+                }
+                list.Add(e);
+            }
+        }
+        return naming;
+    }
+
+    private static bool IsKind(string kind) =>
+        kind is EvidenceKinds.Evaluation or EvidenceKinds.StagingVerification or EvidenceKinds.Approval or EvidenceKinds.Card;
+
+    /// <summary>The failure of a record the store no longer holds: missing when a keyed event records it, else the event is forged.</summary>
+    private EvidenceIntegrity Missing(string kind, string id, IReadOnlyList<AuditEventEntity> naming, string actual)
+    {
+        var keyed = naming.Where(e => AuditChain.ComputeKeyedHash(keys.ChainKey, e) == e.Hash).MaxBy(e => e.Sequence);
+        if (keyed is not null)
+        {
+            return new EvidenceIntegrity(kind, id, EvidenceFailures.RecordMissing, $"the {kind} {id} recorded by audit event {keyed.Sequence}", actual);
+        }
+        var newest = naming.MaxBy(e => e.Sequence)!;
+        return new EvidenceIntegrity(kind, id, EvidenceFailures.AuditEventAltered, $"audit event {newest.Sequence} (naming the {kind} {id}) verifying under the chain key",
+            "it does not: the event was forged or rewritten, and the record it names is not in the store");
+    }
+
+    /// <summary>Which of the named records the store holds, with their version's row id; one query per kind (in chunks).</summary>
+    private static async Task<Dictionary<(string Kind, string Id), long>> PresentAsync(ModelGateDbContext db, IEnumerable<(string Kind, string Id)> records,
+        CancellationToken cancellationToken)
+    {
+        var present = new Dictionary<(string, string), long>();
+        foreach (var kind in records.GroupBy(r => r.Kind))
+        {
+            foreach (var chunk in kind.Select(r => r.Id).Chunk(500))
+            {
+                var found = kind.Key switch
+                {
+                    EvidenceKinds.Evaluation => Pairs(await db.Evaluations.AsNoTracking().Where(e => chunk.Contains(e.Id))
+                        .Select(e => new { e.Id, e.VersionId }).ToListAsync(cancellationToken).ConfigureAwait(false), r => (r.Id, r.VersionId)),
+                    EvidenceKinds.StagingVerification => Pairs(await db.StagingVerifications.AsNoTracking().Where(s => chunk.Contains(s.Id))
+                        .Select(s => new { s.Id, s.VersionId }).ToListAsync(cancellationToken).ConfigureAwait(false), r => (r.Id, r.VersionId)),
+                    EvidenceKinds.Approval => Pairs(await db.Approvals.AsNoTracking().Where(a => chunk.Contains(a.Id))
+                        .Select(a => new { a.Id, a.VersionId }).ToListAsync(cancellationToken).ConfigureAwait(false), r => (r.Id, r.VersionId)),
+                    _ => await CardsAsync(chunk).ConfigureAwait(false),
+                };
+                foreach (var r in found)
+                {
+                    present[(kind.Key, r.Id)] = r.VersionId;
+                }
+            }
+        }
+        return present;
+
+        static List<(string Id, long VersionId)> Pairs<T>(List<T> rows, Func<T, (string, long)> pair) => rows.Select(pair).ToList();
+
+        async Task<List<(string Id, long VersionId)>> CardsAsync(string[] ids)
+        {
+            var versionIds = ids.Select(id => long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : -1).Where(v => v >= 0).ToList();
+            var cards = await db.ModelCards.AsNoTracking().Where(c => versionIds.Contains(c.VersionId)).Select(c => c.VersionId)
+                .ToListAsync(cancellationToken).ConfigureAwait(false);
+            return cards.Select(v => (EvidenceHashes.CardId(v), v)).ToList();
+        }
+    }
+
+    /// <summary>
+    /// The stamped audit events whose subject starts with <paramref name="prefix"/> (which ends with '/'). Where the store orders text
+    /// by code point (SQLite's BINARY collation, PostgreSQL's C collations) that is the index range [prefix, prefix with '/' → '0');
+    /// under a linguistic collation that range may leave some out, and the store matches the prefix with LIKE, reading the table.
+    /// </summary>
+    private async Task<List<AuditEventEntity>> SubjectsUnderAsync(ModelGateDbContext db, string prefix, CancellationToken cancellationToken)
+    {
+        var query = db.AuditEvents.AsNoTracking();
+        if (await OrdersByCodePointAsync(db, cancellationToken).ConfigureAwait(false))
+        {
+            var above = prefix[..^1] + (char)(prefix[^1] + 1);
+            query = query.Where(e => string.Compare(e.Subject, prefix) >= 0 && string.Compare(e.Subject, above) < 0);
+        }
+        else
+        {
+            query = query.Where(e => e.Subject.StartsWith(prefix));
+        }
+        var events = await query.Where(e => e.Details.Contains(StampMarker)).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return events.Where(e => e.Subject.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+    }
+
+    private async Task<bool> OrdersByCodePointAsync(ModelGateDbContext db, CancellationToken cancellationToken)
+    {
+        if (_codePointOrder is { } known)
+        {
+            return known;
+        }
+        var byCodePoint = db.Database.ProviderName switch
+        {
+            SqliteProvider => true,
+            // The database's collation provider (libc before PostgreSQL 15, which has no such column) and libc collation: libc C or
+            // POSIX (or C.UTF-8), or the builtin provider (PostgreSQL 17), order by code point; ICU does not, whatever datcollate says.
+            PostgresProvider => await db.Database
+                .SqlQueryRaw<string>("SELECT coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') || ':' || d.datcollate AS \"Value\" " +
+                                     "FROM pg_database d WHERE d.datname = current_database()")
+                .SingleAsync(cancellationToken).ConfigureAwait(false) is "c:C" or "c:POSIX" or "c:C.UTF-8" or "c:C.utf8" or ['b', ':', ..],
+            _ => false,
+        };
+        _codePointOrder = byCodePoint;
+        return byCodePoint;
+    }
+
     private static EvidenceStamp? ReadStamp(string details)
     {
         try
@@ -164,7 +337,10 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
         }
     }
 
-    /// <summary>Every evidence record in the store, in batches: evaluations that reached a terminal status, verifications, approvals, cards.</summary>
+    /// <summary>
+    /// Every evidence record in the store, in batches: evaluations that reached a terminal status, verifications, approvals, cards;
+    /// then every record a stamped audit event names that the store no longer holds (<see cref="EvidenceFailures.RecordMissing"/>).
+    /// </summary>
     public async Task<EvidenceSweep> VerifyAllAsync(ModelGateDbContext db, int maxReported, CancellationToken cancellationToken)
     {
         const int Batch = 500;
@@ -239,6 +415,39 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
                 break;
             }
             afterVersion = page[^1].VersionId;
+        }
+        // Records that stamped events name but the store no longer holds: the events in batches by sequence, their records looked up per batch.
+        var missing = new Dictionary<(string Kind, string Id), List<AuditEventEntity>>();
+        long afterSequence = 0;
+        while (true)
+        {
+            var from = afterSequence;
+            var page = await db.AuditEvents.AsNoTracking().Where(e => e.Sequence > from && e.Details.Contains(StampMarker))
+                .OrderBy(e => e.Sequence).Take(Batch).ToListAsync(cancellationToken).ConfigureAwait(false);
+            var naming = Naming(page, null);
+            var present = await PresentAsync(db, naming.Keys, cancellationToken).ConfigureAwait(false);
+            foreach (var (record, named) in naming.Where(n => !present.ContainsKey(n.Key)))
+            {
+                if (!missing.TryGetValue(record, out var list))
+                {
+                    missing[record] = list = [];
+                }
+                list.AddRange(named);
+            }
+            if (page.Count < Batch)
+            {
+                break;
+            }
+            afterSequence = page[^1].Sequence;
+        }
+        foreach (var ((kind, id), named) in missing.OrderBy(m => m.Value.Max(e => e.Sequence)))
+        {
+            checkedCount++;
+            failedCount++;
+            if (reported.Count < maxReported)
+            {
+                reported.Add(Missing(kind, id, named, "no such record: it was deleted"));
+            }
         }
         return new EvidenceSweep(checkedCount, failedCount, reported);
     }

@@ -57,6 +57,9 @@ public sealed record GateInputs(
     /// <summary>Their re-verification (set by the caller, which holds the chain key); a record a gate reads without one fails its integrity check.</summary>
     public IReadOnlyList<EvidenceIntegrity> Integrity { get; init; } = [];
 
+    /// <summary>Records of the kinds the gate reads that the version's audit events record but the store no longer holds (set by the caller).</summary>
+    public IReadOnlyList<EvidenceIntegrity> Deleted { get; init; } = [];
+
     /// <summary>The stored policy revisions <see cref="Policy"/> was merged from.</summary>
     public PolicyInForce? InForce { get; init; }
 
@@ -112,9 +115,11 @@ public static class Gates
     {
         var actor = Security.SecurityServiceCollectionExtensions.ActorId(user);
         var inputs = await GateInputs.LoadAsync(db, version.Model!, version, actor, user.Identity?.Name ?? actor, cancellationToken);
+        var read = EvidenceRead(inputs, request.To);
         inputs = inputs with
         {
-            Integrity = await verifiers.Evidence.VerifyAsync(db, EvidenceRead(inputs, request.To), cancellationToken),
+            Integrity = await verifiers.Evidence.VerifyAsync(db, read, cancellationToken),
+            Deleted = await verifiers.Evidence.FindDeletedAsync(db, inputs.Model.Name, version, EvidenceKindsRead(request.To), read, cancellationToken),
             Standing = Forward(request.To) ? await verifiers.Policies.VerifyAsync(db, version.Model!, inputs.InForce!, cancellationToken) : null,
         };
         var report = Evaluate(inputs, request.To);
@@ -361,7 +366,19 @@ public static class Gates
         _ => [],
     };
 
-    /// <summary>Every evidence record the gate read: one check each, failing when the record does not re-verify against its audit event.</summary>
+    /// <summary>The kinds of evidence record the gate to <paramref name="to"/> reads: the version's records of those kinds must all still exist.</summary>
+    public static IReadOnlyList<string> EvidenceKindsRead(string to) => to switch
+    {
+        Stages.Evaluated => [EvidenceKinds.Evaluation],
+        Stages.Registered => [EvidenceKinds.Card],
+        Stages.Production => [EvidenceKinds.StagingVerification, EvidenceKinds.Approval],
+        _ => [],
+    };
+
+    /// <summary>
+    /// Every evidence record the gate read: one check each, failing when the record does not re-verify against its audit event; and
+    /// one failing check for each record of the kinds it reads that the version's audit events record but the store no longer holds.
+    /// </summary>
     private static void EvidenceChecks(GateInputs inputs, string to, List<GateCheck> checks)
     {
         switch (to)
@@ -385,6 +402,11 @@ public static class Gates
                     checks.Add(EvidenceCheck(inputs, EvidenceKinds.Approval, a.Id, a.Id));
                 }
                 break;
+        }
+        foreach (var deleted in inputs.Deleted)
+        {
+            var label = deleted.Kind == EvidenceKinds.Card ? $"{inputs.Model.Name}@{inputs.Version.Version}" : deleted.Id;
+            checks.Add(new GateCheck($"evidence_integrity:{deleted.Kind}:{label}", deleted.Expected ?? "", $"{deleted.Failure}: {deleted.Actual}", false));
         }
     }
 

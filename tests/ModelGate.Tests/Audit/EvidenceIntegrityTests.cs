@@ -14,7 +14,7 @@ namespace ModelGate.Tests.Audit;
 /// verification's outcome, a card), alone or with its stored evidence hash recomputed to match: the gate refuses with a named
 /// evidence_integrity check, the record's show says it does not verify, and audit verify fails naming it.
 /// </summary>
-public abstract class EvidenceIntegrityTests(ServerFixture fixture) : ProviderTests(fixture)
+public abstract partial class EvidenceIntegrityTests(ServerFixture fixture) : ProviderTests(fixture)
 {
     private const string EvaluatedPolicy = """
         evaluated: { requirePlatformRun: false, requireIndependent: false, thresholds: [ { metric: roc_auc, min: 0.88 } ] }
