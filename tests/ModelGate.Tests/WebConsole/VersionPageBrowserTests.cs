@@ -69,7 +69,10 @@ public sealed class VersionPageBrowserTests(BrowserServerFixture fixture) : ICla
         await baseLink.FocusAsync();
         await page.Keyboard.PressAsync("Enter");
         await page.WaitForURLAsync(url => url.EndsWith($"/console/models/{model}/versions/1.0.0", StringComparison.Ordinal));
-        await page.GoBackAsync();
+        // Back to the version page by its address: a history step back may be restored from the back-forward cache without the
+        // load event GoBackAsync waits for (it timed out once under the full suite's load).
+        await page.GotoAsync($"/console/models/{model}/versions/1.1.0");
+        await Assertions.Expect(page.GetByRole(AriaRole.Img, new() { Name = $"Lineage of {model}@1.1.0" })).ToBeVisibleAsync();
 
         var scrollWidth = await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth");
         Assert.True(scrollWidth <= width, $"{PathOf(page)} is {scrollWidth} px wide in a {width} px window");
