@@ -76,9 +76,9 @@ public sealed class OidcSignInBrowserTests(OidcBrowserServerFixture fixture) : I
         // the provider's page sends the browser back: a cross-site navigation, which carries the pending sign-in's Lax cookie.
         await sso.FocusAsync();
         await page.Keyboard.PressAsync("Enter");
-        await page.WaitForURLAsync(url => url.StartsWith("http://localhost:", StringComparison.Ordinal), new() { Timeout = 15_000 });
+        await page.WaitForURLAsync(url => url.StartsWith("http://localhost:", StringComparison.Ordinal));
         await page.Locator("a#approve").ClickAsync();
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == CatalogPath, new() { Timeout = 15_000 });
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == CatalogPath);
         await page.Locator("table#catalog").WaitForAsync();
         Assert.Equal(email, await page.Locator("[data-testid=whoami]").InnerTextAsync());
         await Assertions.Expect(page.Locator("nav a[href='/console/principals']")).ToBeVisibleAsync();
