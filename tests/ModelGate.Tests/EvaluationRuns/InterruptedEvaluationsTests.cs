@@ -15,10 +15,12 @@ namespace ModelGate.Tests.EvaluationRuns;
 /// </summary>
 public abstract class InterruptedEvaluationsTests(ServerFixture server)
 {
-    private bool Shared => server.App.Services.GetRequiredService<EvaluationClaims>().Shared;
+    protected ServerFixture Server => server;
+
+    protected bool Shared => server.App.Services.GetRequiredService<EvaluationClaims>().Shared;
 
     /// <summary>A run of a registered version, written as the process that accepted it would have left it.</summary>
-    private async Task<EvaluationEntity> LeftAsync(string status)
+    protected async Task<EvaluationEntity> LeftAsync(string status)
     {
         server.SkipIfUnavailable();
         var api = server.Api();
@@ -40,10 +42,10 @@ public abstract class InterruptedEvaluationsTests(ServerFixture server)
         return entity;
     }
 
-    private Task<IReadOnlyList<string>> ReapAsync() =>
+    protected Task<IReadOnlyList<string>> ReapAsync() =>
         server.App.Services.GetRequiredService<InterruptedEvaluations>().FailOrphansAsync(TestContext.Current.CancellationToken);
 
-    private Task<EvaluationEntity> StoredAsync(string id) => server.WithDbAsync(db => db.Evaluations.AsNoTracking().SingleAsync(e => e.Id == id));
+    protected Task<EvaluationEntity> StoredAsync(string id) => server.WithDbAsync(db => db.Evaluations.AsNoTracking().SingleAsync(e => e.Id == id));
 
     [Fact]
     public async Task ARunNoProcessHolds_IsFailedAsInterrupted_AsEvidence()
@@ -56,13 +58,19 @@ public abstract class InterruptedEvaluationsTests(ServerFixture server)
         Assert.NotNull(stored.EvidenceAuditSequence); // a terminal run is evidence, bound to its audit event
         Assert.DoesNotContain(left.Id, await ReapAsync());
     }
+}
 
+public sealed class InterruptedEvaluationsTests_Sqlite(SqliteServerFixture fixture) : InterruptedEvaluationsTests(fixture), IClassFixture<SqliteServerFixture>;
+
+public sealed class InterruptedEvaluationsTests_Postgres(PostgresServerFixture fixture) : InterruptedEvaluationsTests(fixture), IClassFixture<PostgresServerFixture>
+{
+    /// <summary>PostgreSQL only: claims exist where several processes share the store.</summary>
     [Fact]
     public async Task ARunAnotherLiveProcessHolds_IsLeftAlone_UntilItsClaimExpires()
     {
         var left = await LeftAsync(EvaluationStatuses.Queued);
-        Assert.SkipUnless(Shared, "claims are written where several processes share the store (PostgreSQL)");
-        await server.WithDbAsync(db =>
+        Assert.True(Shared, "claims are written where several processes share the store (PostgreSQL)");
+        await Server.WithDbAsync(db =>
         {
             db.Leases.Add(new LeaseEntity
             {
@@ -73,13 +81,9 @@ public abstract class InterruptedEvaluationsTests(ServerFixture server)
         Assert.DoesNotContain(left.Id, await ReapAsync());
         Assert.Equal(EvaluationStatuses.Queued, (await StoredAsync(left.Id)).Status);
 
-        await server.WithDbAsync(db => db.Leases.Where(l => l.Name == EvaluationClaims.Prefix + left.Id)
+        await Server.WithDbAsync(db => db.Leases.Where(l => l.Name == EvaluationClaims.Prefix + left.Id)
             .ExecuteUpdateAsync(u => u.SetProperty(l => l.ExpiresAt, DateTime.UtcNow.AddHours(-1))));
         Assert.Contains(left.Id, await ReapAsync());
         Assert.Equal(EvaluationRunner.Interrupted, (await StoredAsync(left.Id)).Error);
     }
 }
-
-public sealed class InterruptedEvaluationsTests_Sqlite(SqliteServerFixture fixture) : InterruptedEvaluationsTests(fixture), IClassFixture<SqliteServerFixture>;
-
-public sealed class InterruptedEvaluationsTests_Postgres(PostgresServerFixture fixture) : InterruptedEvaluationsTests(fixture), IClassFixture<PostgresServerFixture>;
