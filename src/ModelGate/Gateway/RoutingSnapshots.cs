@@ -150,13 +150,28 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
         push?.RoutingChanged(deployment);
     }
 
-    public async Task ReloadAsync(CancellationToken cancellationToken)
+    public Task ReloadAsync(CancellationToken cancellationToken) => ReloadAsync(onlyIfChanged: false, cancellationToken);
+
+    /// <summary>
+    /// Builds the tables from the store. With <paramref name="onlyIfChanged"/> (the poll) it first compares the store's state with
+    /// what the loaded tables were built from, under the same lock as the reload: a poll that read the state just before a
+    /// change whose own reload then ran would otherwise load the same tables again, restarting every endpoint pool's rotation.
+    /// </summary>
+    private async Task ReloadAsync(bool onlyIfChanged, CancellationToken cancellationToken)
     {
         await _reload.WaitAsync(cancellationToken);
         try
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
+            if (onlyIfChanged && Loaded)
+            {
+                var state = await _poll(db, cancellationToken);
+                if ((state is null ? default : (state.Count, state.Revisions, state.Latest)) == _seen)
+                {
+                    return;
+                }
+            }
             var deployments = await db.Deployments.AsNoTracking().ToListAsync(cancellationToken);
             var modelIds = deployments.Select(d => d.ModelId).Distinct().ToList();
             var artifacts = await db.ModelVersions.AsNoTracking().Where(v => modelIds.Contains(v.ModelId))
@@ -271,14 +286,7 @@ public sealed partial class RoutingSnapshots(IServiceScopeFactory scopes, Onnx.O
         {
             try
             {
-                await using var scope = scopes.CreateAsyncScope();
-                var db = scope.ServiceProvider.GetRequiredService<ModelGateDbContext>();
-                var state = await _poll(db, stoppingToken);
-                var seen = state is null ? default : (state.Count, state.Revisions, state.Latest);
-                if (!Loaded || seen != _seen)
-                {
-                    await ReloadAsync(stoppingToken);
-                }
+                await ReloadAsync(onlyIfChanged: true, stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
