@@ -31,6 +31,9 @@ public sealed class AuditKeys
 
     public byte[] ChainKey => _chainKey.Value;
 
+    /// <summary>Whether <paramref name="e"/> verifies under the chain key: ModelGate wrote it as it stands (a database writer without the key cannot).</summary>
+    public bool Verifies(ModelGate.Storage.Audit.AuditEventEntity e) => AuditChain.ComputeKeyedHash(ChainKey, e) == e.Hash;
+
     /// <summary>The 32-byte Ed25519 private key (seed) that signs checkpoints (<see cref="Ed25519"/>).</summary>
     internal byte[] SigningKey => _signingKey.Value;
 

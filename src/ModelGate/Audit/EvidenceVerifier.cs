@@ -139,7 +139,7 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
             return Fail(EvidenceFailures.AuditEventMissing, $"audit event {r.AuditSequence?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(none)"} recording the hash",
                 "no such event");
         }
-        if (AuditChain.ComputeKeyedHash(keys.ChainKey, e) != e.Hash)
+        if (!keys.Verifies(e))
         {
             return Fail(EvidenceFailures.AuditEventAltered, $"audit event {sequence} verifying under the chain key",
                 "it does not: the event was rewritten");
@@ -231,7 +231,7 @@ public sealed class EvidenceVerifier(AuditKeys keys, IOptions<AuditOptions> opti
     /// <summary>The failure of a record the store no longer holds: missing when a keyed event records it, else the event is forged.</summary>
     private EvidenceIntegrity Missing(string kind, string id, IReadOnlyList<AuditEventEntity> naming, string actual)
     {
-        var keyed = naming.Where(e => AuditChain.ComputeKeyedHash(keys.ChainKey, e) == e.Hash).MaxBy(e => e.Sequence);
+        var keyed = naming.Where(keys.Verifies).MaxBy(e => e.Sequence);
         if (keyed is not null)
         {
             return new EvidenceIntegrity(kind, id, EvidenceFailures.RecordMissing, $"the {kind} {id} recorded by audit event {keyed.Sequence}", actual);

@@ -151,7 +151,7 @@ public sealed class PolicyVerifier(AuditKeys keys)
     /// verifies by that hash when the chain was keyed after it (<see cref="AuditChain.ChainKeyedAction"/>).
     /// </summary>
     private async Task<bool> VerifiesAsync(ModelGateDbContext db, AuditEventEntity e, CancellationToken cancellationToken) =>
-        AuditChain.ComputeKeyedHash(keys.ChainKey, e) == e.Hash ||
+        keys.Verifies(e) ||
         (AuditChain.ComputeHash(e) == e.Hash &&
          await db.AuditEvents.AnyAsync(k => k.Action == AuditChain.ChainKeyedAction && k.Sequence > e.Sequence, cancellationToken));
 
