@@ -173,8 +173,8 @@ public sealed record AuditEvidenceReportDto(long Checked, long Failed, IReadOnly
 /// Whether an evidence record (an evaluation, a staging verification, an approval, a model card) still verifies: its content hashes
 /// to the hash recorded when it was written, and the keyed audit event written with it carries that hash for this record.
 /// </summary>
-/// <param name="Kind">evaluation, staging_verification, approval or card.</param>
-/// <param name="Id">The record's id (a card: its version's row id).</param>
+/// <param name="Kind">evaluation, staging_verification, approval or card; in <c>audit verify</c> also policy (a stored revision a gate applies) and risk_tier (a model's tier).</param>
+/// <param name="Id">The record's id (a card: its version's row id; a policy: "scope rN"; a risk tier: the model).</param>
 /// <param name="Failure">Null when verified; else unhashed, content_changed, audit_event_missing, audit_event_altered, audit_event_mismatch, chain_broken or record_missing (a keyed audit event records it, the store no longer holds it).</param>
 /// <param name="Expected">What a verified record would show.</param>
 /// <param name="Actual">What was found.</param>

@@ -10,7 +10,8 @@ namespace ModelGate.Audit;
 /// chain key from it on), the events at signed checkpoints, and that the store still reaches its newest checkpoint and its
 /// high-water mark (truncation).
 /// </summary>
-public sealed class AuditVerifier(ModelGateDbContext db, AuditKeys keys, AuditCheckpoints checkpoints, EvidenceVerifier evidence)
+public sealed class AuditVerifier(ModelGateDbContext db, AuditKeys keys, AuditCheckpoints checkpoints, EvidenceVerifier evidence,
+    Lifecycle.PolicyVerifier policies)
 {
     private const int Batch = 2000;
     private const int MaxEvidenceReported = 100;
@@ -40,6 +41,10 @@ public sealed class AuditVerifier(ModelGateDbContext db, AuditKeys keys, AuditCh
             .Select(h => (long?)h.Sequence).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
         var head = walk.HeadSequence ?? 0;
         var sweep = await evidence.VerifyAllAsync(db, MaxEvidenceReported, cancellationToken).ConfigureAwait(false);
+        // The policies and risk tiers the gates apply are records the gates read too.
+        var (policiesChecked, policiesFailed) = await policies.VerifyAllAsync(db, cancellationToken).ConfigureAwait(false);
+        sweep = new EvidenceSweep(sweep.Checked + policiesChecked, sweep.Failed + policiesFailed.Count,
+            [.. sweep.Reported, .. policiesFailed.Take(Math.Max(0, MaxEvidenceReported - sweep.Reported.Count))]);
         var evidenceReport = new AuditEvidenceReportDto(sweep.Checked, sweep.Failed, sweep.Reported.Select(r => r.ToDto()).ToList());
 
         AuditVerifyDto Result(bool valid, long? broken, string? reason) =>

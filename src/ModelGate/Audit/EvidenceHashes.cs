@@ -14,6 +14,10 @@ public static class EvidenceKinds
     public const string StagingVerification = "staging_verification";
     public const string Approval = "approval";
     public const string Card = "card";
+    /// <summary>A stored policy revision a gate applies (not hashed by <see cref="EvidenceHashes"/>: its own <c>DocumentSha256</c> and <c>policy.changed</c> event bind it).</summary>
+    public const string Policy = "policy";
+    /// <summary>A model's risk tier, bound by its <c>model.created</c>/<c>model.updated</c> events.</summary>
+    public const string RiskTier = "risk_tier";
 }
 
 /// <summary>

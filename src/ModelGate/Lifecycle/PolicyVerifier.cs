@@ -99,6 +99,41 @@ public sealed class PolicyVerifier(AuditKeys keys)
         return new PolicyStanding(records, tierUsed, tierFailure, tierExpected, tierActual, approval);
     }
 
+    /// <summary>
+    /// For <c>audit verify</c>: every model's policy in force and risk tier, re-verified as its gates would (the default's
+    /// revision once); what does not verify, as integrity failures of kind <c>policy</c> (id <c>scope rN</c>) or
+    /// <c>risk_tier</c> (id: the model). Three queries per model.
+    /// </summary>
+    public async Task<(long Checked, IReadOnlyList<EvidenceIntegrity> Failed)> VerifyAllAsync(ModelGateDbContext db, CancellationToken cancellationToken)
+    {
+        var failed = new List<EvidenceIntegrity>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        long checkedCount = 0;
+        foreach (var model in await db.Models.AsNoTracking().OrderBy(m => m.Id).ToListAsync(cancellationToken))
+        {
+            var standing = await VerifyAsync(db, model, await PoliciesApi.InForceAsync(db, model.Name, cancellationToken), cancellationToken);
+            foreach (var record in standing.Records)
+            {
+                var id = record.Revision is { } r ? $"{record.Scope} r{r}" : record.Scope;
+                if (!seen.Add(id))
+                {
+                    continue;
+                }
+                checkedCount++;
+                if (!record.Verified)
+                {
+                    failed.Add(new EvidenceIntegrity(EvidenceKinds.Policy, id, record.Failure, record.Expected, record.Actual));
+                }
+            }
+            checkedCount++;
+            if (standing.TierFailure is { } tierFailure)
+            {
+                failed.Add(new EvidenceIntegrity(EvidenceKinds.RiskTier, model.Name, tierFailure, standing.TierExpected, standing.TierActual));
+            }
+        }
+        return (checkedCount, failed);
+    }
+
     /// <summary>One scope's stored revision in force against the latest <c>policy.changed</c> event of that scope; null when neither exists.</summary>
     private async Task<PolicyRecordIntegrity?> RecordAsync(ModelGateDbContext db, string scope, PolicyEntity? stored, AuditEventEntity? latest,
         CancellationToken cancellationToken)

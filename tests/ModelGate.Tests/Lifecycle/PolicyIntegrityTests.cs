@@ -105,6 +105,12 @@ public abstract class PolicyIntegrityTests(ServerFixture server)
         var edited = Check(await lead.DryRunTransitionAsync(model, "1.0.0", new TransitionRequest(Stages.Evaluated, "ship it")), $"policy_integrity:{model}");
         Assert.False(edited.Passed);
         Assert.StartsWith("content_changed: it hashes to ", edited.Actual, StringComparison.Ordinal);
+        // audit verify re-checks what the gates apply too.
+        var verified = await server.Api().VerifyAuditAsync();
+        Assert.False(verified.Valid);
+        var reported = Assert.Single(verified.Evidence!.Records, r => r.Kind == "policy" && r.Id == $"{model} r1");
+        Assert.Equal("content_changed", reported.Failure);
+        Assert.Contains($"policy {model} r1 (content_changed)", verified.Reason, StringComparison.Ordinal);
 
         await server.WithDbAsync(async db =>
         {
@@ -152,6 +158,9 @@ public abstract class PolicyIntegrityTests(ServerFixture server)
         Assert.Contains(": high", tier.Expected, StringComparison.Ordinal);
         Assert.Equal($"the {RiskTiers.High} tier's floor, or a weakening approved by {Roles.RiskCommittee}", Check(report, "policy_floor").Expected);
         Assert.False(report.Passed);
+        var verified = await server.Api().VerifyAuditAsync();
+        Assert.False(verified.Valid);
+        Assert.Equal("content_changed", Assert.Single(verified.Evidence!.Records, r => r.Kind == "risk_tier" && r.Id == model).Failure);
 
         // A tier changed through the API is the recorded one.
         await server.WithDbAsync(async db =>
